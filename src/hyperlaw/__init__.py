@@ -1,0 +1,66 @@
+"""hyperlaw: hyperparameter optimization for neural-network training.
+
+    import hyperlaw as hl
+    space = hl.Space({"lr": hl.Float(1e-5, 1e-1, log=True), "width": hl.Int(16, 512, log=True)})
+    study = hl.create_study("mlp", storage="sqlite:///hyperlaw.db", space=space)
+    study.optimize(objective, n_trials=50)
+"""
+
+from __future__ import annotations
+
+from hyperlaw.errors import (
+    DuplicateStudyError,
+    HyperlawError,
+    InvalidValueError,
+    SchemaVersionError,
+    SearchExhaustedError,
+    SpaceError,
+    SpaceMismatchError,
+    StorageError,
+    StudyNotFoundError,
+    TrialPruned,
+    TrialStateError,
+    WorkerError,
+)
+from hyperlaw.space import Choice, Const, Float, Int, Space
+from hyperlaw.study import (
+    NoCompleteTrialError,
+    Study,
+    create_study,
+    delete_study,
+    list_studies,
+    load_study,
+)
+from hyperlaw.trial import Trial, TrialRecord, TrialState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Choice",
+    "Const",
+    "DuplicateStudyError",
+    "Float",
+    "HyperlawError",
+    "Int",
+    "InvalidValueError",
+    "NoCompleteTrialError",
+    "SchemaVersionError",
+    "SearchExhaustedError",
+    "Space",
+    "SpaceError",
+    "SpaceMismatchError",
+    "StorageError",
+    "Study",
+    "StudyNotFoundError",
+    "Trial",
+    "TrialPruned",
+    "TrialRecord",
+    "TrialState",
+    "TrialStateError",
+    "WorkerError",
+    "__version__",
+    "create_study",
+    "delete_study",
+    "list_studies",
+    "load_study",
+]

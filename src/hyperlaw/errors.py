@@ -1,0 +1,54 @@
+"""One exception hierarchy. Every message names the thing that is wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class HyperlawError(Exception):
+    """Base class of every error raised by hyperlaw."""
+
+
+class SpaceError(HyperlawError, ValueError):
+    """A search space or a parameter definition is invalid."""
+
+
+class SpaceMismatchError(SpaceError):
+    """A define-by-run suggest call disagrees with the space the study already has."""
+
+
+class StorageError(HyperlawError):
+    """The storage cannot be opened, read or written."""
+
+
+class SchemaVersionError(StorageError):
+    """The database was written by a newer (or unknown) version of hyperlaw."""
+
+
+class StudyNotFoundError(HyperlawError, KeyError):
+    """No study of that name exists in the storage."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateStudyError(HyperlawError):
+    """A study of that name already exists and `load_if_exists` was not set."""
+
+
+class TrialStateError(HyperlawError):
+    """An operation is not allowed in the trial's current state (e.g. `tell` twice)."""
+
+
+class InvalidValueError(HyperlawError, ValueError):
+    """An objective value is not a finite number."""
+
+
+class SearchExhaustedError(HyperlawError):
+    """The sampler has nothing left to try (every grid point is taken)."""
+
+
+class WorkerError(HyperlawError):
+    """Worker processes failed in a way that stopped the study."""
+
+
+class TrialPruned(Exception):
+    """Raised by `Trial.report` when the scheduler stops the trial; let it propagate."""

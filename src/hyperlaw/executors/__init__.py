@@ -1,0 +1,81 @@
+"""Executors decide *where* trials run: in this process or in local worker processes."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from hyperlaw.errors import HyperlawError
+from hyperlaw.executors.inline import run_inline
+from hyperlaw.executors.loop import Budget, Heartbeat, run_worker
+from hyperlaw.executors.processes import run_processes
+from hyperlaw.progress import StudyProgress
+from hyperlaw.trial import TrialRecord
+
+if TYPE_CHECKING:
+    from hyperlaw.study import Objective, Study
+
+__all__ = ["Budget", "Heartbeat", "run_optimize", "run_worker"]
+
+
+def run_optimize(study: Study, objective: Objective, *, n_trials: int | None,
+                 timeout: float | None, n_workers: int, catch: tuple[type[BaseException], ...],
+                 show_progress: bool | None,
+                 callbacks: Sequence[Callable[[Study, TrialRecord], None]],
+                 max_consecutive_failures: int | None) -> None:
+    if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 0):
+        raise HyperlawError(f"n_trials must be a non-negative int or None, got {n_trials!r}")
+    if timeout is not None and timeout <= 0:
+        raise HyperlawError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise HyperlawError(f"n_workers must be an int >= 1, got {n_workers!r}")
+    study._stop_requested = False
+    budget = Budget(n_trials, timeout, study)
+    progress = StudyProgress(study.name, n_trials, study.direction == "maximize",
+                             show_progress)
+    with progress:
+        if n_workers == 1:
+            run_inline(study, objective, budget, catch, progress, callbacks,
+                       max_consecutive_failures)
+            return
+        url = study.store.worker_url()
+        if url is not None:
+            run_processes(study, objective, budget, n_workers, catch, progress, callbacks,
+                          max_consecutive_failures, url)
+            return
+        _run_memory_study_in_processes(study, objective, budget, n_workers, catch, progress,
+                                       callbacks, max_consecutive_failures)
+
+
+def _run_memory_study_in_processes(study: Study, objective: Objective, budget: Budget,
+                                   n_workers: int, catch: tuple[type[BaseException], ...],
+                                   progress: StudyProgress,
+                                   callbacks: Sequence[Callable[[Study, TrialRecord], None]],
+                                   max_consecutive_failures: int | None) -> None:
+    """Workers cannot see this process's memory: run them on a temporary SQLite copy of the
+    study and bring every trial back."""
+    from hyperlaw.store.sql import SqlStore
+    from hyperlaw.transfer import copy_study, sync_back
+
+    with tempfile.TemporaryDirectory(prefix="hyperlaw-") as tmp:
+        url = f"sqlite:///{tmp}/study.db"
+        temp_store = SqlStore(url)
+        try:
+            copy_study(study.store, study.name, temp_store)
+            temp_study = _reopen(study, temp_store)
+            try:
+                run_processes(temp_study, objective, budget, n_workers, catch, progress,
+                              callbacks, max_consecutive_failures, url)
+            finally:
+                sync_back(temp_store, study)
+        finally:
+            temp_store.close()
+
+
+def _reopen(study: Study, store: object) -> Study:
+    from hyperlaw.study import load_study
+
+    return load_study(study.name, store, sampler=study.sampler,  # type: ignore[arg-type]
+                       scheduler=study.scheduler, retry_stale=study.retry_stale,
+                       heartbeat_interval=study.heartbeat_interval)

@@ -1,0 +1,126 @@
+"""The worker loop shared by every executor: take a ticket, run a trial, report it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+from hyperlaw.errors import SearchExhaustedError, TrialStateError, WorkerError
+from hyperlaw.store.memory import MemoryStore
+from hyperlaw.trial import TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from hyperlaw.study import Objective, Study
+
+log = logging.getLogger("hyperlaw")
+
+
+class Tickets(Protocol):
+    """Grants the right to start one more trial."""
+
+    def take(self) -> bool: ...
+
+
+class Budget:
+    """At most `n_trials` trials, none started after `timeout` seconds."""
+
+    def __init__(self, n_trials: int | None, timeout: float | None,
+                 study: Study | None = None) -> None:
+        self.remaining = n_trials
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.stopped = False
+        self._study = study
+
+    def take(self) -> bool:
+        if self._study is not None and self._study._stop_requested:
+            self.stopped = True
+        if self.stopped or self.remaining == 0:
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return False
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True
+
+
+class Heartbeat:
+    """Keeps the heartbeat of the trials this process runs, from a daemon thread."""
+
+    def __init__(self, study: Study) -> None:
+        self._study = study
+        self._numbers: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        if not isinstance(self._study.store, MemoryStore):
+            self._thread = threading.Thread(target=self._beat, name="hyperlaw-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def add(self, number: int) -> None:
+        with self._lock:
+            self._numbers.add(number)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._numbers.clear()
+
+    def _beat(self) -> None:
+        study = self._study
+        while not self._stop.wait(study.heartbeat_interval):
+            with self._lock:
+                numbers = sorted(self._numbers)
+            if not numbers:
+                continue
+            try:
+                study.store.heartbeat(study._info.id, numbers)
+            except Exception as exc:  # the next beat retries; staleness needs several misses
+                log.warning("heartbeat of trials %s failed: %s", numbers, exc)
+
+
+def run_worker(study: Study, objective: Objective, tickets: Tickets,
+               catch: tuple[type[BaseException], ...], max_consecutive_failures: int | None,
+               on_start: Callable[[int], None] | None = None,
+               on_done: Callable[[TrialRecord], None] | None = None) -> None:
+    """Run trials while `tickets` grants them. Raises WorkerError after too many failures
+    in a row, and re-raises exceptions that `catch` does not cover."""
+    failures = 0
+    with Heartbeat(study) as beat:
+        def started(number: int) -> None:
+            beat.add(number)
+            if on_start is not None:
+                on_start(number)
+
+        while tickets.take():
+            try:
+                record = study.run_trial(objective, catch, on_start=started)
+            except SearchExhaustedError:
+                log.info("study %r: the search space is exhausted", study.name)
+                return
+            except TrialStateError as exc:  # told elsewhere, e.g. failed as stale meanwhile
+                log.warning("%s", exc)
+                continue
+            finally:
+                beat.clear()
+            if on_done is not None:
+                on_done(record)
+            failures = failures + 1 if record.state is TrialState.FAILED else 0
+            if max_consecutive_failures and failures >= max_consecutive_failures:
+                raise WorkerError(
+                    f"study {study.name!r}: {failures} trials failed in a row, so the study "
+                    f"stopped; fix the objective (the last error is below) or raise "
+                    f"max_consecutive_failures.\n{record.error}"
+                )

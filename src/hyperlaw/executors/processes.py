@@ -1,0 +1,169 @@
+"""Run trials in local worker processes that share the study through its store.
+
+Each worker is a fresh interpreter (`python -m hyperlaw.executors.worker`), so objectives
+defined in a script or a notebook work (they travel by cloudpickle) and scripts need no
+`if __name__ == "__main__"` guard. The parent only grants tickets, shows progress and
+notices dead workers: their running trial is failed at once (and retried if asked).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from hyperlaw.errors import WorkerError
+from hyperlaw.executors.loop import Budget
+from hyperlaw.executors.worker import WorkerJob
+from hyperlaw.progress import StudyProgress
+from hyperlaw.trial import TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from hyperlaw.study import Objective, Study
+
+log = logging.getLogger("hyperlaw")
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class _Worker:
+    def __init__(self, process: subprocess.Popen[bytes], conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.trial: int | None = None
+
+
+def _worker_env(n_workers: int) -> dict[str, str]:
+    """Split the cores between workers unless the user set thread counts."""
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // n_workers))
+    for var in _THREAD_VARS:
+        env.setdefault(var, threads)
+    return env
+
+
+def _spawn(payload: bytes, env: dict[str, str]) -> _Worker:
+    parent_sock, child_sock = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hyperlaw.executors.worker", str(child_sock.fileno())],
+            pass_fds=[child_sock.fileno()], env=env)
+    finally:
+        child_sock.close()
+    conn = Connection(parent_sock.detach())
+    conn.send(list(sys.path))
+    conn.send_bytes(payload)
+    return _Worker(process, conn)
+
+
+def run_processes(study: Study, objective: Objective, budget: Budget, n_workers: int,
+                  catch: tuple[type[BaseException], ...], progress: StudyProgress,
+                  callbacks: Sequence[Callable[[Study, TrialRecord], None]],
+                  max_consecutive_failures: int | None, storage_url: str) -> None:
+    job = WorkerJob(storage_url, study.name, objective, study.sampler, study.scheduler, catch,
+                    study.retry_stale, study.heartbeat_interval, max_consecutive_failures)
+    try:
+        payload = cloudpickle.dumps(job)
+    except Exception as exc:
+        raise WorkerError(
+            f"the objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
+            "make what it uses picklable (open files, locks and connections inside it), or "
+            "use n_workers=1"
+        ) from exc
+    env = _worker_env(n_workers)
+    workers = {}
+    for _ in range(n_workers):
+        worker = _spawn(payload, env)
+        workers[worker.conn] = worker
+    fatal: list[tuple[bytes | None, str]] = []
+    try:
+        while workers:
+            for conn in wait(list(workers), timeout=1.0):
+                worker = workers[conn]  # type: ignore[index]
+                try:
+                    message = conn.recv()  # type: ignore[union-attr]
+                except (EOFError, OSError):
+                    _bury(study, worker)
+                    del workers[conn]  # type: ignore[arg-type]
+                    continue
+                _handle(study, worker, message, budget, progress, callbacks, fatal)
+    except KeyboardInterrupt:
+        budget.stopped = True
+        _interrupt(workers.values())
+        raise
+    if fatal:
+        blob, text = fatal[0]
+        exc = _unpickle(blob)
+        if exc is None:
+            raise WorkerError(f"a worker process stopped the study:\n{text}")
+        exc.add_note(f"raised in a hyperlaw worker process:\n{text}")
+        raise exc
+
+
+def _handle(study: Study, worker: _Worker, message: tuple[Any, ...], budget: Budget,
+            progress: StudyProgress,
+            callbacks: Sequence[Callable[[Study, TrialRecord], None]],
+            fatal: list[tuple[bytes | None, str]]) -> None:
+    kind = message[0]
+    if kind == "want":
+        worker.conn.send(budget.take())
+    elif kind == "start":
+        worker.trial = message[1]
+    elif kind == "done":
+        worker.trial = None
+        _, number, state, value = message
+        progress.finished(TrialState(state), value)
+        if callbacks:
+            record = study.store.get_trial(study._info.id, number)
+            for callback in callbacks:
+                callback(study, record)
+    elif kind == "fatal":
+        budget.stopped = True
+        fatal.append((message[1], message[2]))
+
+
+def _bury(study: Study, worker: _Worker) -> None:
+    code = worker.process.wait()
+    worker.conn.close()
+    if worker.trial is None:
+        return
+    how = f"signal {-code}" if code < 0 else f"exit code {code}"
+    failed = study.fail_trials_of_dead_worker(
+        [worker.trial], f"worker process {worker.process.pid} died ({how})")
+    if failed:
+        log.warning("worker %d died (%s) running trial #%d; the trial is marked failed%s",
+                    worker.process.pid, how, worker.trial,
+                    " and queued again" if study.retry_stale else "")
+
+
+def _interrupt(workers: Any) -> None:
+    workers = list(workers)
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 10.0
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+
+
+def _unpickle(blob: bytes | None) -> BaseException | None:
+    if blob is None:
+        return None
+    try:
+        exc = cloudpickle.loads(blob)
+    except Exception:
+        return None
+    return exc if isinstance(exc, BaseException) else None

@@ -1,0 +1,84 @@
+"""Entry point of a local worker process: `python -m hyperlaw.executors.worker FD`.
+
+The parent sends the import path and a cloudpickled job over the socket FD; the worker opens
+the study from its storage URL and runs trials while the parent grants tickets. Nothing is
+shared with the parent but that socket and the store.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+@dataclass
+class WorkerJob:
+    """Everything a worker needs, cloudpickled by the parent."""
+
+    storage_url: str
+    study_name: str
+    objective: Any
+    sampler: Any
+    scheduler: Any
+    catch: tuple[type[BaseException], ...]
+    retry_stale: int
+    heartbeat_interval: float
+    max_consecutive_failures: int | None
+
+
+class _ParentTickets:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def take(self) -> bool:
+        self._conn.send(("want",))
+        return bool(self._conn.recv())
+
+
+def _fatal(conn: Connection, exc: BaseException) -> None:
+    text = "".join(traceback.format_exception(exc)).strip()
+    try:
+        import cloudpickle
+
+        blob: bytes | None = cloudpickle.dumps(exc)
+    except Exception:
+        blob = None
+    conn.send(("fatal", blob, text))
+
+
+def main(fd: int) -> int:
+    conn = Connection(fd)
+    sys.path[:0] = [p for p in conn.recv() if p not in sys.path]
+    try:
+        import cloudpickle
+
+        from hyperlaw.executors.loop import run_worker
+        from hyperlaw.study import load_study
+
+        job: WorkerJob = cloudpickle.loads(conn.recv_bytes())
+        study = load_study(job.study_name, job.storage_url, sampler=job.sampler,
+                           scheduler=job.scheduler, retry_stale=job.retry_stale,
+                           heartbeat_interval=job.heartbeat_interval)
+        run_worker(study, job.objective, _ParentTickets(conn), job.catch,
+                   job.max_consecutive_failures,
+                   on_start=lambda number: conn.send(("start", number)),
+                   on_done=lambda r: conn.send(("done", r.number, r.state.value, r.value)))
+    except KeyboardInterrupt:
+        return 130
+    except (EOFError, BrokenPipeError):  # the parent is gone
+        return 1
+    except BaseException as exc:
+        try:
+            _fatal(conn, exc)
+        except (OSError, pickle.PicklingError):
+            traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1])))

@@ -1,0 +1,62 @@
+"""The sampler role: decide *which* configuration a new trial tries."""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hyperlaw.history import History
+from hyperlaw.space import Param, Space
+
+
+def name_key(name: str) -> int:
+    """A stable integer for a parameter name (for seeding per-parameter draws)."""
+    return zlib.crc32(name.encode())
+
+
+class Sampler(ABC):
+    """Suggests parameters from the space and the history.
+
+    Determinism: the same seed, history and trial number give the same suggestion. When
+    `keyed_on_number` is true the study calls `suggest` inside the store's write transaction,
+    after the trial number is allocated, so concurrent workers never draw the same point.
+    """
+
+    name: ClassVar[str] = "sampler"
+    keyed_on_number: ClassVar[bool] = False
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = int(seed) if seed is not None else secrets.randbits(32)
+
+    def rng(self, number: int, *salt: int) -> np.random.Generator:
+        """A generator determined by the seed, the trial number and an optional salt."""
+        return np.random.default_rng([self.seed, number, *salt])
+
+    @abstractmethod
+    def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
+        """All active parameters of the trial numbered `number`."""
+
+    def suggest_param(self, name: str, param: Param, history: History, number: int,
+                      params: Mapping[str, Any]) -> Any:
+        """One parameter unknown when the trial was asked (define-by-run)."""
+        return param.sample(self.rng(number, name_key(name)))
+
+    def is_exhausted(self, space: Space, history: History) -> bool:
+        """True when the sampler has nothing new left to suggest (a finished grid)."""
+        return False
+
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments besides the seed, stored with the study."""
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, **self.options()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {"seed": self.seed, **self.options()}.items())
+        return f"{type(self).__name__}({args})"

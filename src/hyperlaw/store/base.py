@@ -1,0 +1,183 @@
+"""The store contract: every fact about a study is written here, and readers catch up by cursor.
+
+Each change to a study (a trial created, claimed, finished, failed as stale, an attribute set)
+stamps the changed trial row with the study's next sequence number; each intermediate report is
+appended with one. Sequence numbers are allocated under the study's write lock, so they are
+committed in order: a reader that remembers the largest number it has seen (its cursor) gets
+exactly the changes it has not seen with `changes_since(cursor)`, and never re-reads history.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperlaw.trial import TrialRecord, TrialState
+
+#: params, or a function of the allocated trial number that returns them (called inside the
+#: write transaction, so that seeded samplers can key their draws on the number)
+ParamsOrMaker = Mapping[str, Any] | Callable[[int], Mapping[str, Any]]
+#: completes the params of an enqueued trial when it is claimed: (number, params) -> params
+ParamsFiller = Callable[[int, Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyInfo:
+    """A study's identity and settings as stored."""
+
+    id: int
+    name: str
+    direction: str
+    space_json: str | None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StudySummary:
+    """One line of a study listing."""
+
+    name: str
+    direction: str
+    created_at: float
+    counts: dict[TrialState, int]
+    best_value: float | None
+    last_activity: float | None
+
+    @property
+    def n_trials(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One intermediate value of a trial."""
+
+    number: int
+    step: int
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed in a study after a cursor: trial rows (without intermediate values,
+    which arrive as `reports`) and the new cursor."""
+
+    trials: list[TrialRecord]
+    reports: list[Report]
+    cursor: int
+
+
+class Store(ABC):
+    """Persistent (or in-memory) home of studies and trials. Safe to share between threads;
+    SQL stores are also safe to share between processes and machines."""
+
+    #: the storage URL with any password hidden, for messages and logs
+    url: str = "memory"
+
+    # --- studies -------------------------------------------------------------------------
+    @abstractmethod
+    def create_study(self, name: str, direction: str, space_json: str | None,
+                     system_attrs: Mapping[str, Any]) -> StudyInfo:
+        """Create a study; raise DuplicateStudyError if the name is taken."""
+
+    @abstractmethod
+    def get_study(self, name: str) -> StudyInfo:
+        """Return a study; raise StudyNotFoundError naming the known studies if it is missing."""
+
+    @abstractmethod
+    def list_studies(self) -> list[StudySummary]:
+        """All studies with trial counts by state, best value and last activity."""
+
+    @abstractmethod
+    def delete_study(self, name: str) -> None:
+        """Delete a study and all its trials; raise StudyNotFoundError if it is missing."""
+
+    @abstractmethod
+    def update_space(self, study_id: int, merge: Callable[[str | None], str]) -> str:
+        """Replace the stored space JSON by `merge(current)` atomically; return the result."""
+
+    @abstractmethod
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        """Attach a JSON-serializable attribute to the study."""
+
+    # --- trials --------------------------------------------------------------------------
+    @abstractmethod
+    def create_trial(self, study_id: int, state: TrialState, params: ParamsOrMaker, *,
+                     user_attrs: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None,
+                     heartbeat: bool = False) -> TrialRecord:
+        """Create a trial (RUNNING or WAITING) with the next gap-free number of the study.
+        With `heartbeat` its heartbeat starts now (a worker will keep it beating); trials
+        without one never go stale."""
+
+    @abstractmethod
+    def claim_waiting(self, study_id: int,
+                      fill: ParamsFiller | None = None,
+                      heartbeat: bool = False) -> TrialRecord | None:
+        """Atomically move the oldest WAITING trial to RUNNING, completing its params with
+        `fill`, and return it (or None)."""
+
+    @abstractmethod
+    def report(self, study_id: int, number: int, step: int, value: float,
+               params: Mapping[str, Any] | None = None) -> None:
+        """Append an intermediate value (and merge newly suggested params) of a RUNNING trial;
+        raise TrialStateError if the trial is not running any more."""
+
+    @abstractmethod
+    def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        """Attach a JSON-serializable attribute to a trial."""
+
+    @abstractmethod
+    def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
+                     *, error: str | None = None, params: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
+        """Move a RUNNING trial to a finished state; raise TrialStateError if it is not
+        running (finished already, or failed as stale) and StorageError if it is missing."""
+
+    @abstractmethod
+    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+        """Mark RUNNING trials as alive now."""
+
+    @abstractmethod
+    def fail_stale(self, study_id: int, *, reason: str, retry_limit: int,
+                   stale_before: float | None = None,
+                   numbers: Sequence[int] | None = None) -> list[int]:
+        """Fail RUNNING trials whose heartbeat is older than `stale_before` (or the listed
+        `numbers`), and enqueue a retry of each that was retried fewer than `retry_limit`
+        times, in one transaction. Return the failed trial numbers."""
+
+    @abstractmethod
+    def import_trial(self, study_id: int, record: TrialRecord) -> None:
+        """Write a trial exactly as given (number, state, values, reports, attributes),
+        replacing any trial of that number; used to copy studies between stores."""
+
+    # --- reading -------------------------------------------------------------------------
+    @abstractmethod
+    def changes_since(self, study_id: int, cursor: int) -> Changes:
+        """Everything that changed after `cursor` (0 reads all)."""
+
+    @abstractmethod
+    def get_trial(self, study_id: int, number: int) -> TrialRecord:
+        """One trial with its intermediate values."""
+
+    @abstractmethod
+    def best_trial(self, study_id: int, maximize: bool) -> TrialRecord | None:
+        """The complete trial with the best value (lowest number on ties), without scanning."""
+
+    def worker_url(self) -> str | None:
+        """The full URL (credentials included) other processes open to share this store,
+        or None when the store lives only in this process. Never log it."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release connections."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            f"{type(self).__name__} cannot be sent to another process; pass the storage URL "
+            "and open it there"
+        )

@@ -1,0 +1,48 @@
+"""Rules shared by every store: best-trial order, retries of stale trials, error messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hyperlaw.errors import StudyNotFoundError, TrialStateError
+from hyperlaw.trial import TrialRecord, TrialState
+
+
+def best_of(trials: Iterable[TrialRecord], maximize: bool) -> TrialRecord | None:
+    """The complete trial with the best value; the lowest number wins ties."""
+    best: TrialRecord | None = None
+    for t in trials:
+        if t.state is not TrialState.COMPLETE or t.value is None:
+            continue
+        if best is None or (t.value > best.value if maximize else t.value < best.value):  # type: ignore[operator]
+            best = t
+    return best
+
+
+def retry_attrs(stale: TrialRecord, retry_limit: int) -> dict[str, Any] | None:
+    """System attributes of the retry of a stale trial, or None when its retries are used up."""
+    retries = int(stale.system_attrs.get("retries", 0))
+    if retries >= retry_limit:
+        return None
+    origin = stale.system_attrs.get("retry_of", stale.number)
+    return {"retry_of": origin, "retries": retries + 1}
+
+
+def missing_study_error(name: str, url: str, known: Sequence[str]) -> StudyNotFoundError:
+    listing = ", ".join(repr(n) for n in sorted(known)[:20]) or "none"
+    return StudyNotFoundError(
+        f"no study named {name!r} in storage {url!r} (studies there: {listing}); check the "
+        "name and the storage URL, or create it with hyperlaw.create_study"
+    )
+
+
+def not_running_error(study: str, record: TrialRecord, action: str) -> TrialStateError:
+    why = ""
+    if record.system_attrs.get("stale"):
+        why = " (it was marked failed because its heartbeat stopped)"
+    return TrialStateError(
+        f"cannot {action} trial #{record.number} of study {study!r}: it is {record.state.value}"
+        f"{why}, not running; each trial is told once, with `study.tell` or by returning from "
+        "the objective"
+    )

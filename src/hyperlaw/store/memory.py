@@ -1,0 +1,292 @@
+"""A store that lives in this process: fast, shared by threads, gone when the process ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperlaw.errors import DuplicateStudyError, StorageError
+from hyperlaw.store.base import (
+    Changes,
+    ParamsFiller,
+    ParamsOrMaker,
+    Report,
+    Store,
+    StudyInfo,
+    StudySummary,
+)
+from hyperlaw.store.common import (
+    best_of,
+    missing_study_error,
+    not_running_error,
+    retry_attrs,
+)
+from hyperlaw.trial import TrialRecord, TrialState
+
+_RUNNING = TrialState.RUNNING
+_WAITING = TrialState.WAITING
+
+
+@dataclass(slots=True)
+class _StudyData:
+    info: StudyInfo
+    trials: list[TrialRecord] = field(default_factory=list)
+    reports: dict[int, dict[int, float]] = field(default_factory=dict)
+    heartbeats: dict[int, float] = field(default_factory=dict)
+    # the change log: a trial record (its new version) or a Report, in sequence order
+    log: list[TrialRecord | Report] = field(default_factory=list)
+
+
+class MemoryStore(Store):
+    """In-memory store. The cursor is the length of the study's change log."""
+
+    url = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._studies: dict[str, _StudyData] = {}
+        self._by_id: dict[int, _StudyData] = {}
+
+    # --- studies -------------------------------------------------------------------------
+    def create_study(self, name: str, direction: str, space_json: str | None,
+                     system_attrs: Mapping[str, Any]) -> StudyInfo:
+        with self._lock:
+            if name in self._studies:
+                raise DuplicateStudyError(
+                    f"study {name!r} already exists in storage 'memory'; pass "
+                    "load_if_exists=True to continue it, or choose another name"
+                )
+            info = StudyInfo(id=len(self._by_id) + 1, name=name, direction=direction,
+                             space_json=space_json, system_attrs=dict(system_attrs),
+                             created_at=time.time())
+            data = _StudyData(info)
+            self._studies[name] = data
+            self._by_id[info.id] = data
+            return info
+
+    def get_study(self, name: str) -> StudyInfo:
+        with self._lock:
+            data = self._studies.get(name)
+            if data is None:
+                raise missing_study_error(name, self.url, list(self._studies))
+            return data.info
+
+    def list_studies(self) -> list[StudySummary]:
+        with self._lock:
+            out = []
+            for data in self._studies.values():
+                counts = {s: 0 for s in TrialState}
+                last = None
+                for t in data.trials:
+                    counts[t.state] += 1
+                    stamp = t.finished_at or t.started_at or t.created_at
+                    if stamp is not None and (last is None or stamp > last):
+                        last = stamp
+                best = best_of(data.trials, data.info.direction == "maximize")
+                out.append(StudySummary(data.info.name, data.info.direction,
+                                        data.info.created_at, counts,
+                                        None if best is None else best.value, last))
+            return out
+
+    def delete_study(self, name: str) -> None:
+        with self._lock:
+            data = self._studies.pop(name, None)
+            if data is None:
+                raise missing_study_error(name, self.url, list(self._studies))
+            del self._by_id[data.info.id]
+
+    def update_space(self, study_id: int, merge: Callable[[str | None], str]) -> str:
+        with self._lock:
+            data = self._study(study_id)
+            merged = merge(data.info.space_json)
+            data.info = _replace_info(data.info, space_json=merged)
+            return merged
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        with self._lock:
+            data = self._study(study_id)
+            data.info = _replace_info(data.info, user_attrs={**data.info.user_attrs, key: value})
+
+    # --- trials --------------------------------------------------------------------------
+    def create_trial(self, study_id: int, state: TrialState, params: ParamsOrMaker, *,
+                     user_attrs: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None,
+                     heartbeat: bool = False) -> TrialRecord:
+        now = time.time()
+        with self._lock:
+            data = self._study(study_id)
+            number = len(data.trials)
+            values = params(number) if callable(params) else params
+            record = TrialRecord(number, state, dict(values), None, {},
+                                 dict(user_attrs or {}), dict(system_attrs or {}), None, now,
+                                 now if state is _RUNNING else None, None)
+            data.trials.append(record)
+            data.log.append(record)
+            if heartbeat:
+                data.heartbeats[number] = now
+            return record
+
+    def claim_waiting(self, study_id: int,
+                      fill: ParamsFiller | None = None,
+                      heartbeat: bool = False) -> TrialRecord | None:
+        with self._lock:
+            data = self._study(study_id)
+            for old in data.trials:
+                if old.state is _WAITING:
+                    params = fill(old.number, old.params) if fill else old.params
+                    return self._put(data, old, state=_RUNNING, started_at=time.time(),
+                                     params=dict(params))
+            return None
+
+    def report(self, study_id: int, number: int, step: int, value: float,
+               params: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            data = self._study(study_id)
+            old = self._running(data, number, "report to")
+            if params:
+                self._put(data, old, params={**old.params, **params})
+            data.reports.setdefault(number, {})[step] = value
+            data.log.append(Report(number, step, value))
+
+    def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        with self._lock:
+            data = self._study(study_id)
+            old = self._trial(data, number)
+            self._put(data, old, user_attrs={**old.user_attrs, key: value})
+
+    def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
+                     *, error: str | None = None, params: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
+        with self._lock:
+            data = self._study(study_id)
+            old = self._running(data, number, "finish")
+            return self._put(
+                data, old, state=state, value=value, error=error,
+                params={**old.params, **params} if params else old.params,
+                system_attrs={**old.system_attrs, **system_attrs} if system_attrs
+                else old.system_attrs,
+                finished_at=time.time())
+
+    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+        now = time.time()
+        with self._lock:
+            data = self._study(study_id)
+            for n in numbers:
+                data.heartbeats[n] = now
+
+    def fail_stale(self, study_id: int, *, reason: str, retry_limit: int,
+                   stale_before: float | None = None,
+                   numbers: Sequence[int] | None = None) -> list[int]:
+        with self._lock:
+            data = self._study(study_id)
+            wanted = set(numbers) if numbers is not None else None
+            failed = []
+            for old in list(data.trials):
+                if old.state is not _RUNNING:
+                    continue
+                beat = data.heartbeats.get(old.number)
+                if wanted is not None and old.number not in wanted:
+                    continue
+                if wanted is None and (beat is None or stale_before is None
+                                       or beat >= stale_before):
+                    continue
+                self._put(data, old, state=TrialState.FAILED, error=reason,
+                          system_attrs={**old.system_attrs, "stale": True},
+                          finished_at=time.time())
+                failed.append(old.number)
+                retry = retry_attrs(old, retry_limit)
+                if retry is not None:
+                    self.create_trial(study_id, _WAITING, old.params, system_attrs=retry)
+            return failed
+
+    def import_trial(self, study_id: int, record: TrialRecord) -> None:
+        with self._lock:
+            data = self._study(study_id)
+            if record.number > len(data.trials):
+                raise StorageError(
+                    f"cannot import trial #{record.number} into study {data.info.name!r}: "
+                    f"it has only {len(data.trials)} trials; import trials in number order"
+                )
+            bare = _with_intermediate(record, {})
+            if record.number == len(data.trials):
+                data.trials.append(bare)
+            else:
+                data.trials[record.number] = bare
+            data.log.append(bare)
+            data.reports[record.number] = dict(record.intermediate)
+            for step, value in record.intermediate.items():
+                data.log.append(Report(record.number, step, value))
+
+    # --- reading -------------------------------------------------------------------------
+    def changes_since(self, study_id: int, cursor: int) -> Changes:
+        with self._lock:
+            log = self._study(study_id).log
+            new = log[cursor:]
+            end = len(log)
+        trials: list[TrialRecord] = []
+        reports: list[Report] = []
+        for item in new:
+            (reports if type(item) is Report else trials).append(item)  # type: ignore[arg-type]
+        return Changes(trials, reports, end)
+
+    def get_trial(self, study_id: int, number: int) -> TrialRecord:
+        with self._lock:
+            data = self._study(study_id)
+            record = self._trial(data, number)
+            return _with_intermediate(record, data.reports.get(number, {}))
+
+    def best_trial(self, study_id: int, maximize: bool) -> TrialRecord | None:
+        with self._lock:
+            data = self._study(study_id)
+            best = best_of(data.trials, maximize)
+            return None if best is None else _with_intermediate(
+                best, data.reports.get(best.number, {}))
+
+    # --- helpers -------------------------------------------------------------------------
+    def _study(self, study_id: int) -> _StudyData:
+        data = self._by_id.get(study_id)
+        if data is None:
+            raise StorageError(f"study id {study_id} was deleted from storage 'memory'")
+        return data
+
+    def _trial(self, data: _StudyData, number: int) -> TrialRecord:
+        if not 0 <= number < len(data.trials):
+            raise StorageError(
+                f"study {data.info.name!r} has no trial #{number}; "
+                f"its trials are numbered 0..{len(data.trials) - 1}"
+            )
+        return data.trials[number]
+
+    def _running(self, data: _StudyData, number: int, action: str) -> TrialRecord:
+        record = self._trial(data, number)
+        if record.state is not _RUNNING:
+            raise not_running_error(data.info.name, record, action)
+        return record
+
+    @staticmethod
+    def _put(data: _StudyData, old: TrialRecord, **changes: Any) -> TrialRecord:
+        new = TrialRecord(
+            old.number, changes.get("state", old.state), changes.get("params", old.params),
+            changes.get("value", old.value), {}, changes.get("user_attrs", old.user_attrs),
+            changes.get("system_attrs", old.system_attrs), changes.get("error", old.error),
+            old.created_at, changes.get("started_at", old.started_at),
+            changes.get("finished_at", old.finished_at))
+        data.trials[old.number] = new
+        data.log.append(new)
+        return new
+
+
+def _replace_info(info: StudyInfo, **changes: Any) -> StudyInfo:
+    fields = {f: getattr(info, f) for f in StudyInfo.__slots__}  # type: ignore[attr-defined]
+    fields.update(changes)
+    return StudyInfo(**fields)
+
+
+def _with_intermediate(record: TrialRecord, intermediate: dict[int, float]) -> TrialRecord:
+    return TrialRecord(record.number, record.state, record.params, record.value,
+                       dict(intermediate), record.user_attrs, record.system_attrs, record.error,
+                       record.created_at, record.started_at, record.finished_at)
+

@@ -1,0 +1,65 @@
+"""The SQL schema, versioned from the first release. Portable SQLAlchemy Core types only."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+#: bump on every schema change and add a migration step in `sql.py`
+SCHEMA_VERSION = 1
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "hyperlaw_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+studies = sa.Table(
+    "hyperlaw_studies", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("space", sa.Text, nullable=True),
+    sa.Column("user_attrs", sa.Text, nullable=False, default="{}"),
+    sa.Column("system_attrs", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at", sa.Double, nullable=False),
+    # allocators, bumped under the row lock of each write transaction
+    sa.Column("next_number", sa.Integer, nullable=False, default=0),
+    sa.Column("next_seq", sa.BigInteger, nullable=False, default=0),
+)
+
+trials = sa.Table(
+    "hyperlaw_trials", metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("study_id", sa.Integer, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("user_attrs", sa.Text, nullable=False),
+    sa.Column("system_attrs", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("started_at", sa.Double, nullable=True),
+    sa.Column("finished_at", sa.Double, nullable=True),
+    sa.Column("heartbeat_at", sa.Double, nullable=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("study_id", "number", name="uq_hyperlaw_trials_number"),
+    sa.Index("ix_hyperlaw_trials_seq", "study_id", "seq"),
+    sa.Index("ix_hyperlaw_trials_value", "study_id", "state", "value"),
+)
+
+reports = sa.Table(
+    "hyperlaw_reports", metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("study_id", sa.Integer, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Index("ix_hyperlaw_reports_seq", "study_id", "seq"),
+    sa.Index("ix_hyperlaw_reports_trial", "study_id", "number"),
+)

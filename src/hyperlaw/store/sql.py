@@ -1,0 +1,566 @@
+"""The SQL store (SQLAlchemy Core). SQLite is the embedded default; the SQL is dialect-neutral.
+
+SQLite is opened in WAL mode with full fsync, write transactions start with `BEGIN IMMEDIATE`
+(so two writers never deadlock on a lock upgrade), and a transaction that meets a busy
+database is retried with jittered exponential backoff instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.pool import StaticPool
+
+from hyperlaw.errors import DuplicateStudyError, SchemaVersionError, StorageError
+from hyperlaw.store.base import (
+    Changes,
+    ParamsFiller,
+    ParamsOrMaker,
+    Report,
+    Store,
+    StudyInfo,
+    StudySummary,
+)
+from hyperlaw.store.common import missing_study_error, not_running_error, retry_attrs
+from hyperlaw.store.schema import SCHEMA_VERSION, meta, metadata, reports, studies, trials
+from hyperlaw.trial import TrialRecord, TrialState
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_RUNNING = TrialState.RUNNING.value
+_WAITING = TrialState.WAITING.value
+_STATES = {s.value: s for s in TrialState}
+_TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.value,
+                  trials.c.user_attrs, trials.c.system_attrs, trials.c.error,
+                  trials.c.created_at, trials.c.started_at, trials.c.finished_at)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StorageError(
+            f"{what} must be JSON-serializable (str, int, finite float, bool, None, lists and "
+            f"dicts of them): {exc}; convert the value before storing it"
+        ) from None
+
+
+class SqlStore(Store):
+    """A study store in any SQLAlchemy database; many processes may share one."""
+
+    def __init__(self, url: str, *, lock_timeout: float = 120.0,
+                 engine_kwargs: Mapping[str, Any] | None = None) -> None:
+        self.url = redact_url(url)
+        self._full_url = url
+        self._lock_timeout = lock_timeout
+        try:
+            parsed = sa.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise StorageError(
+                f"cannot parse storage URL {self.url!r}: {exc}; use e.g. "
+                "'sqlite:///hyperlaw.db' or 'postgresql://user@host/db'"
+            ) from None
+        self._is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = dict(engine_kwargs or {})
+        if self._is_sqlite:
+            kwargs.setdefault("connect_args", {"timeout": 60.0, "check_same_thread": False})
+            if parsed.database in (None, "", ":memory:"):
+                kwargs.setdefault("poolclass", StaticPool)
+        else:
+            kwargs.setdefault("pool_pre_ping", True)
+        try:
+            self._engine = sa.create_engine(parsed, **kwargs)
+        except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            raise StorageError(
+                f"cannot open storage {self.url!r}: {exc}; supported URLs are "
+                "'sqlite:///path.db' and 'postgresql://...' (install hyperlaw[postgres])"
+            ) from None
+        if self._is_sqlite:
+            _configure_sqlite(self._engine)
+            self._read_engine = self._engine
+        else:
+            self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
+        self._write_engine = self._engine.execution_options(hyperlaw_write=True)
+        self._init_schema()
+
+    # --- transactions --------------------------------------------------------------------
+    def _run(self, engine: Engine, fn: Callable[[Connection], T]) -> T:
+        deadline = time.monotonic() + self._lock_timeout
+        delay = 0.005
+        while True:
+            try:
+                with engine.begin() as conn:
+                    return fn(conn)
+            except sa.exc.OperationalError as exc:
+                if _is_transient(exc) and time.monotonic() < deadline:
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise self._storage_error(exc) from None
+            except sa.exc.DatabaseError as exc:
+                raise self._storage_error(exc) from None
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        return self._run(self._write_engine, fn)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        return self._run(self._read_engine, fn)
+
+    def _storage_error(self, exc: Exception) -> StorageError:
+        message = str(getattr(exc, "orig", exc))
+        hint = "check that the server is reachable and the credentials are right"
+        if self._is_sqlite:
+            if "unable to open" in message:
+                hint = "check that the directory exists and is writable"
+            elif "not a database" in message:
+                hint = "point the storage at a hyperlaw database file or at a new path"
+            elif "locked" in message or "busy" in message:
+                hint = (f"another process held the database for more than {self._lock_timeout:g}"
+                        " s; check for a stuck process")
+        return StorageError(f"storage {self.url!r} failed: {message}; {hint}")
+
+    def _init_schema(self) -> None:
+        def init(conn: Connection) -> None:
+            metadata.create_all(conn, checkfirst=True)
+            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
+            found = row.scalar_one_or_none()
+            if found is None:
+                conn.execute(sa.insert(meta).values(key="schema_version",
+                                                    value=str(SCHEMA_VERSION)))
+            elif int(found) > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"storage {self.url!r} was written by a newer hyperlaw (schema version "
+                    f"{found}; this version reads up to {SCHEMA_VERSION}); upgrade hyperlaw "
+                    "with `pip install -U hyperlaw`"
+                )
+
+        self._write(init)
+
+    def worker_url(self) -> str | None:
+        if self._is_sqlite and self._engine.url.database in (None, "", ":memory:"):
+            return None
+        return self._full_url
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- studies -------------------------------------------------------------------------
+    def create_study(self, name: str, direction: str, space_json: str | None,
+                     system_attrs: Mapping[str, Any]) -> StudyInfo:
+        now = time.time()
+        attrs = _dumps(dict(system_attrs), "study system attributes")
+
+        def create(conn: Connection) -> StudyInfo:
+            exists = conn.execute(sa.select(studies.c.id).where(studies.c.name == name))
+            if exists.first() is not None:
+                raise DuplicateStudyError(
+                    f"study {name!r} already exists in storage {self.url!r}; pass "
+                    "load_if_exists=True to continue it, or choose another name"
+                )
+            result = conn.execute(sa.insert(studies).values(
+                name=name, direction=direction, space=space_json, user_attrs="{}",
+                system_attrs=attrs, created_at=now, next_number=0, next_seq=0))
+            return StudyInfo(int(result.inserted_primary_key[0]), name, direction, space_json,
+                             {}, dict(system_attrs), now)
+
+        return self._write(create)
+
+    def get_study(self, name: str) -> StudyInfo:
+        def get(conn: Connection) -> StudyInfo:
+            row = conn.execute(sa.select(studies).where(studies.c.name == name)).first()
+            if row is None:
+                names = conn.execute(sa.select(studies.c.name)).scalars().all()
+                raise missing_study_error(name, self.url, names)
+            return StudyInfo(row.id, row.name, row.direction, row.space,
+                             _loads(row.user_attrs, "study user_attrs"),
+                             _loads(row.system_attrs, "study system_attrs"), row.created_at)
+
+        return self._read(get)
+
+    def list_studies(self) -> list[StudySummary]:
+        def listing(conn: Connection) -> list[StudySummary]:
+            counts: dict[int, dict[TrialState, int]] = {}
+            for sid, state, n in conn.execute(
+                    sa.select(trials.c.study_id, trials.c.state, sa.func.count())
+                    .group_by(trials.c.study_id, trials.c.state)):
+                counts.setdefault(sid, {s: 0 for s in TrialState})[_STATES[state]] = n
+            extremes = {
+                sid: (lo, hi, last) for sid, lo, hi, last in conn.execute(
+                    sa.select(trials.c.study_id,
+                              sa.func.min(sa.case((trials.c.state == "complete",
+                                                   trials.c.value))),
+                              sa.func.max(sa.case((trials.c.state == "complete",
+                                                   trials.c.value))),
+                              sa.func.max(sa.func.coalesce(trials.c.finished_at,
+                                                           trials.c.started_at,
+                                                           trials.c.created_at)))
+                    .group_by(trials.c.study_id))}
+            out = []
+            for row in conn.execute(sa.select(studies).order_by(studies.c.id)):
+                lo, hi, last = extremes.get(row.id, (None, None, None))
+                best = hi if row.direction == "maximize" else lo
+                out.append(StudySummary(row.name, row.direction, row.created_at,
+                                        counts.get(row.id, {s: 0 for s in TrialState}),
+                                        best, last))
+            return out
+
+        return self._read(listing)
+
+    def delete_study(self, name: str) -> None:
+        def delete(conn: Connection) -> None:
+            sid = conn.execute(sa.select(studies.c.id).where(studies.c.name == name)).scalar()
+            if sid is None:
+                names = conn.execute(sa.select(studies.c.name)).scalars().all()
+                raise missing_study_error(name, self.url, names)
+            conn.execute(sa.delete(reports).where(reports.c.study_id == sid))
+            conn.execute(sa.delete(trials).where(trials.c.study_id == sid))
+            conn.execute(sa.delete(studies).where(studies.c.id == sid))
+
+        self._write(delete)
+
+    def update_space(self, study_id: int, merge: Callable[[str | None], str]) -> str:
+        def update(conn: Connection) -> str:
+            self._bump(conn, study_id)  # takes the study's write lock first
+            current = conn.execute(sa.select(studies.c.space)
+                                   .where(studies.c.id == study_id)).scalar()
+            merged = merge(current)
+            if merged != current:
+                conn.execute(sa.update(studies).where(studies.c.id == study_id)
+                             .values(space=merged))
+            return merged
+
+        return self._write(update)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        def update(conn: Connection) -> None:
+            self._bump(conn, study_id)
+            raw = conn.execute(sa.select(studies.c.user_attrs)
+                               .where(studies.c.id == study_id)).scalar()
+            attrs = {**_loads(raw, "study user_attrs"), key: value}
+            conn.execute(sa.update(studies).where(studies.c.id == study_id)
+                         .values(user_attrs=_dumps(attrs, f"study user attribute {key!r}")))
+
+        self._write(update)
+
+    # --- trials --------------------------------------------------------------------------
+    def _bump(self, conn: Connection, study_id: int, numbers: int = 0) -> tuple[int, int]:
+        """Allocate the next sequence number (and `numbers` trial numbers) of a study."""
+        row = conn.execute(
+            sa.update(studies).where(studies.c.id == study_id)
+            .values(next_seq=studies.c.next_seq + 1,
+                    next_number=studies.c.next_number + numbers)
+            .returning(studies.c.next_seq, studies.c.next_number)).first()
+        if row is None:
+            raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
+        return int(row[0]), int(row[1]) - numbers
+
+    def _insert_trial(self, conn: Connection, study_id: int, state: str,
+                      params: ParamsOrMaker, user_json: str, system_json: str,
+                      now: float, heartbeat: bool = False) -> tuple[int, dict[str, Any]]:
+        seq, number = self._bump(conn, study_id, 1)
+        running = state == _RUNNING
+        values = dict(params(number) if callable(params) else params)
+        conn.execute(sa.insert(trials).values(
+            study_id=study_id, number=number, state=state,
+            params=_dumps(values, "trial params"), value=None,
+            user_attrs=user_json, system_attrs=system_json, error=None, created_at=now,
+            started_at=now if running else None, finished_at=None,
+            heartbeat_at=now if heartbeat else None, seq=seq))
+        return number, values
+
+    def create_trial(self, study_id: int, state: TrialState, params: ParamsOrMaker, *,
+                     user_attrs: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None,
+                     heartbeat: bool = False) -> TrialRecord:
+        now = time.time()
+        user_json = _dumps(dict(user_attrs or {}), "trial user attributes")
+        system_json = _dumps(dict(system_attrs or {}), "trial system attributes")
+        number, values = self._write(lambda conn: self._insert_trial(
+            conn, study_id, state.value, params, user_json, system_json, now, heartbeat))
+        return TrialRecord(number, state, values, None, {}, dict(user_attrs or {}),
+                           dict(system_attrs or {}), None, now,
+                           now if state is TrialState.RUNNING else None, None)
+
+    def claim_waiting(self, study_id: int,
+                      fill: ParamsFiller | None = None,
+                      heartbeat: bool = False) -> TrialRecord | None:
+        def claim(conn: Connection) -> TrialRecord | None:
+            seq, _ = self._bump(conn, study_id)
+            row = conn.execute(
+                sa.select(trials.c.number, trials.c.params)
+                .where(trials.c.study_id == study_id, trials.c.state == _WAITING)
+                .order_by(trials.c.number).limit(1)).first()
+            if row is None:
+                return None
+            number, raw = row
+            params = _loads(raw, f"params of trial #{number}")
+            if fill is not None:
+                params = dict(fill(number, params))
+            now = time.time()
+            updated = conn.execute(
+                sa.update(trials)
+                .where(trials.c.study_id == study_id, trials.c.number == number,
+                       trials.c.state == _WAITING)
+                .values(state=_RUNNING, started_at=now, seq=seq,
+                        heartbeat_at=now if heartbeat else None,
+                        params=_dumps(params, "trial params"))
+                .returning(*_TRIAL_COLUMNS)).first()
+            return None if updated is None else _record(updated)
+
+        return self._write(claim)
+
+    def report(self, study_id: int, number: int, step: int, value: float,
+               params: Mapping[str, Any] | None = None) -> None:
+        def add(conn: Connection) -> None:
+            seq, _ = self._bump(conn, study_id)
+            state = conn.execute(sa.select(trials.c.state).where(
+                trials.c.study_id == study_id, trials.c.number == number)).scalar()
+            if state != _RUNNING:
+                self._current(conn, study_id, number, "report to")
+            if params:
+                current = self._fetch(conn, study_id, number)
+                conn.execute(
+                    sa.update(trials)
+                    .where(trials.c.study_id == study_id, trials.c.number == number)
+                    .values(params=_dumps({**current.params, **params}, "trial params"),
+                            seq=seq))
+            conn.execute(sa.insert(reports).values(study_id=study_id, number=number, step=step,
+                                                   value=value, seq=seq))
+
+        self._write(add)
+
+    def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        def update(conn: Connection) -> None:
+            seq, _ = self._bump(conn, study_id)
+            current = self._fetch(conn, study_id, number)
+            attrs = _dumps({**current.user_attrs, key: value}, f"user attribute {key!r}")
+            conn.execute(sa.update(trials)
+                         .where(trials.c.study_id == study_id, trials.c.number == number)
+                         .values(user_attrs=attrs, seq=seq))
+
+        self._write(update)
+
+    def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
+                     *, error: str | None = None, params: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
+        def finish(conn: Connection) -> TrialRecord:
+            seq, _ = self._bump(conn, study_id)
+            values: dict[str, Any] = {"state": state.value, "value": value, "error": error,
+                                      "finished_at": time.time(), "seq": seq}
+            if params or system_attrs:
+                current = self._current(conn, study_id, number, "finish")
+                if params:
+                    values["params"] = _dumps({**current.params, **params}, "trial params")
+                if system_attrs:
+                    values["system_attrs"] = _dumps({**current.system_attrs, **system_attrs},
+                                                    "trial system attributes")
+            row = conn.execute(
+                sa.update(trials)
+                .where(trials.c.study_id == study_id, trials.c.number == number,
+                       trials.c.state == _RUNNING)
+                .values(**values).returning(*_TRIAL_COLUMNS)).first()
+            if row is None:
+                self._current(conn, study_id, number, "finish")
+            return _record(row)
+
+        return self._write(finish)
+
+    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+        if not numbers:
+            return
+        now = time.time()
+        self._write(lambda conn: conn.execute(
+            sa.update(trials)
+            .where(trials.c.study_id == study_id, trials.c.number.in_(list(numbers)),
+                   trials.c.state == _RUNNING)
+            .values(heartbeat_at=now)))
+
+    def fail_stale(self, study_id: int, *, reason: str, retry_limit: int,
+                   stale_before: float | None = None,
+                   numbers: Sequence[int] | None = None) -> list[int]:
+        if numbers is not None:
+            which = trials.c.number.in_(list(numbers))
+        elif stale_before is not None:
+            which = trials.c.heartbeat_at < stale_before
+        else:
+            return []
+        running = (trials.c.study_id == study_id) & (trials.c.state == _RUNNING)
+
+        def sweep(conn: Connection) -> list[int]:
+            stale = [_record(r) for r in conn.execute(
+                sa.select(*_TRIAL_COLUMNS).where(running & which))]
+            if not stale:
+                return []
+            seq, _ = self._bump(conn, study_id)
+            now = time.time()
+            for record in stale:
+                conn.execute(
+                    sa.update(trials)
+                    .where(running & (trials.c.number == record.number))
+                    .values(state=TrialState.FAILED.value, error=reason, finished_at=now,
+                            seq=seq, system_attrs=_dumps({**record.system_attrs,
+                                                          "stale": True}, "system attributes")))
+                retry = retry_attrs(record, retry_limit)
+                if retry is not None:
+                    self._insert_trial(conn, study_id, _WAITING, record.params, "{}",
+                                       _dumps(retry, "system attributes"), now)
+            return [r.number for r in stale]
+
+        return self._write(sweep)
+
+    def import_trial(self, study_id: int, record: TrialRecord) -> None:
+        def write(conn: Connection) -> None:
+            seq, _ = self._bump(conn, study_id)
+            mine = (trials.c.study_id == study_id) & (trials.c.number == record.number)
+            conn.execute(sa.delete(trials).where(mine))
+            conn.execute(sa.delete(reports).where((reports.c.study_id == study_id)
+                                                  & (reports.c.number == record.number)))
+            conn.execute(sa.insert(trials).values(
+                study_id=study_id, number=record.number, state=record.state.value,
+                params=_dumps(record.params, "trial params"), value=record.value,
+                user_attrs=_dumps(record.user_attrs, "trial user attributes"),
+                system_attrs=_dumps(record.system_attrs, "trial system attributes"),
+                error=record.error, created_at=record.created_at or time.time(),
+                started_at=record.started_at, finished_at=record.finished_at,
+                heartbeat_at=None, seq=seq))
+            if record.intermediate:
+                conn.execute(sa.insert(reports), [
+                    {"study_id": study_id, "number": record.number, "step": step,
+                     "value": value, "seq": seq}
+                    for step, value in record.intermediate.items()])
+            conn.execute(sa.update(studies).where(studies.c.id == study_id).values(
+                next_number=sa.func.max(studies.c.next_number, record.number + 1)
+                if self._is_sqlite else sa.func.greatest(studies.c.next_number,
+                                                         record.number + 1)))
+
+        self._write(write)
+
+    # --- reading -------------------------------------------------------------------------
+    def changes_since(self, study_id: int, cursor: int) -> Changes:
+        def read(conn: Connection) -> Changes:
+            head = conn.execute(sa.select(studies.c.next_seq)
+                                .where(studies.c.id == study_id)).scalar()
+            if head is None:
+                raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
+            if head <= cursor:
+                return Changes([], [], cursor)
+            rows = conn.execute(
+                sa.select(*_TRIAL_COLUMNS)
+                .where(trials.c.study_id == study_id, trials.c.seq > cursor,
+                       trials.c.seq <= head)
+                .order_by(trials.c.seq)).all()
+            new_reports = conn.execute(
+                sa.select(reports.c.number, reports.c.step, reports.c.value)
+                .where(reports.c.study_id == study_id, reports.c.seq > cursor,
+                       reports.c.seq <= head)
+                .order_by(reports.c.seq)).all()
+            return Changes([_record(r) for r in rows],
+                           [Report(n, s, v) for n, s, v in new_reports], int(head))
+
+        return self._read(read)
+
+    def get_trial(self, study_id: int, number: int) -> TrialRecord:
+        return self._read(lambda conn: self._with_reports(
+            conn, study_id, self._fetch(conn, study_id, number)))
+
+    def best_trial(self, study_id: int, maximize: bool) -> TrialRecord | None:
+        order = trials.c.value.desc() if maximize else trials.c.value.asc()
+
+        def best(conn: Connection) -> TrialRecord | None:
+            row = conn.execute(
+                sa.select(*_TRIAL_COLUMNS)
+                .where(trials.c.study_id == study_id, trials.c.state == "complete")
+                .order_by(order, trials.c.number).limit(1)).first()
+            return None if row is None else self._with_reports(conn, study_id, _record(row))
+
+        return self._read(best)
+
+    # --- helpers -------------------------------------------------------------------------
+    def _fetch(self, conn: Connection, study_id: int, number: int) -> TrialRecord:
+        row = conn.execute(sa.select(*_TRIAL_COLUMNS).where(
+            trials.c.study_id == study_id, trials.c.number == number)).first()
+        if row is None:
+            raise StorageError(
+                f"trial #{number} of study id {study_id} does not exist in storage {self.url!r}"
+            )
+        return _record(row)
+
+    def _current(self, conn: Connection, study_id: int, number: int,
+                 action: str) -> TrialRecord:
+        """The trial, which must be running; raises the not-running error otherwise."""
+        record = self._fetch(conn, study_id, number)
+        if record.state is not TrialState.RUNNING:
+            name = conn.execute(sa.select(studies.c.name)
+                                .where(studies.c.id == study_id)).scalar()
+            raise not_running_error(str(name), record, action)
+        return record
+
+    @staticmethod
+    def _with_reports(conn: Connection, study_id: int, record: TrialRecord) -> TrialRecord:
+        for step, value in conn.execute(
+                sa.select(reports.c.step, reports.c.value)
+                .where(reports.c.study_id == study_id, reports.c.number == record.number)
+                .order_by(reports.c.seq)):
+            record.intermediate[int(step)] = value
+        return record
+
+
+def _loads(raw: str | None, what: str) -> Any:
+    if raw is None or raw == "{}":
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise StorageError(
+            f"corrupt {what} in the database ({exc}: {raw[:80]!r}); restore the row from a "
+            "backup or export the study with `hyperlaw export` and re-import it"
+        ) from None
+
+
+def _record(row: Row[Any]) -> TrialRecord:
+    return TrialRecord(
+        row[0], _STATES[row[1]], _loads(row[2], f"params of trial #{row[0]}"), row[3], {},
+        _loads(row[4], f"user_attrs of trial #{row[0]}"),
+        _loads(row[5], f"system_attrs of trial #{row[0]}"), row[6], row[7], row[8], row[9])
+
+
+def _is_transient(exc: sa.exc.OperationalError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    message = str(exc.orig).lower()
+    return "locked" in message or "busy" in message
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun explicitly below
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=60000",
+                       "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("hyperlaw_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+

@@ -1,0 +1,475 @@
+"""Studies: ask, tell, optimize, best, to_dataframe; create_study and load_study."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from hyperlaw.errors import (
+    DuplicateStudyError,
+    HyperlawError,
+    InvalidValueError,
+    SearchExhaustedError,
+    SpaceMismatchError,
+    StudyNotFoundError,
+    TrialPruned,
+)
+from hyperlaw.history import History
+from hyperlaw.samplers import Sampler, make_sampler
+from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
+from hyperlaw.space import Param, Space
+from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
+from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("hyperlaw")
+
+Direction = Literal["minimize", "maximize"]
+Objective = Callable[[Trial], float]
+
+_DIRECTIONS = ("minimize", "maximize")
+
+
+class Study:
+    """A named optimization study whose every fact lives in a store.
+
+    Create one with `create_study` or `load_study`. Any number of Study objects, in any
+    number of processes, may share one study through a SQL store.
+    """
+
+    def __init__(self, store: Store, info: StudyInfo, sampler: Sampler, scheduler: Scheduler,
+                 *, retry_stale: int = 0, heartbeat_interval: float = 10.0) -> None:
+        self._store = store
+        self._info = info
+        self.sampler = sampler
+        self.scheduler = scheduler
+        self.retry_stale = retry_stale
+        self.heartbeat_interval = heartbeat_interval
+        self._declared = bool(info.system_attrs.get("declared_space"))
+        self._space = Space.from_json(info.space_json) if info.space_json else Space({})
+        self._history = History(store, info.id, info.direction == "maximize")
+        self._next_stale_check = 0.0
+        self._stop_requested = False
+        self._scheduler_stops = not isinstance(scheduler, NeverStop)
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, direction={self.direction!r}, storage={self.storage!r})"
+
+    # --- identity ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def direction(self) -> Direction:
+        return self._info.direction  # type: ignore[return-value]
+
+    @property
+    def storage(self) -> str:
+        """The storage URL (password hidden)."""
+        return self._store.url
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def space(self) -> Space:
+        """The declared space, or the one learned so far from suggest calls."""
+        return self._space
+
+    @property
+    def stale_after(self) -> float:
+        """Seconds without a heartbeat after which a running trial counts as dead."""
+        return 5.0 * self.heartbeat_interval
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        self._info = self._store.get_study(self.name)
+        return dict(self._info.user_attrs)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        self._store.set_study_user_attr(self._info.id, key, value)
+
+    # --- ask and tell --------------------------------------------------------------------
+    def ask(self, fixed: Mapping[str, Any] | None = None, *, heartbeat: bool = False) -> Trial:
+        """Start a trial: an enqueued one if any waits, else one the sampler suggests.
+
+        `fixed` pins some parameters for this trial; the rest are completed by sampling.
+        `heartbeat` is for workers that keep the trial's heartbeat going (see `optimize`).
+        """
+        history = self._history.refresh()
+        self._fail_stale_if_due()
+        if fixed is None and history.has_waiting():
+            record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
+            if record is not None:
+                return self._start(record, dict(record.params))
+        space = self._space
+        if fixed is not None:
+            given = self._checked_params(fixed, partial=True)
+            record = self._store.create_trial(
+                self._info.id, TrialState.RUNNING, lambda n: self._fill(n, given),
+                heartbeat=heartbeat)
+            return self._start(record, dict(record.params))
+        sampler = self.sampler
+        if sampler.is_exhausted(space, history):
+            raise SearchExhaustedError(
+                f"study {self.name!r}: {sampler!r} has tried every point of the space; "
+                "widen the space or raise the grid resolution to go on"
+            )
+        if sampler.keyed_on_number:
+            proposal: dict[str, Any] = {}
+
+            def make(number: int) -> dict[str, Any]:
+                proposal.update(sampler.suggest(space, history, number))
+                return proposal if self._declared else {}
+
+            record = self._store.create_trial(self._info.id, TrialState.RUNNING, make,
+                                              heartbeat=heartbeat)
+        else:
+            proposal = sampler.suggest(space, history, len(history))
+            record = self._store.create_trial(self._info.id, TrialState.RUNNING,
+                                              proposal if self._declared else {},
+                                              heartbeat=heartbeat)
+        return self._start(record, proposal)
+
+    def _start(self, record: TrialRecord, proposal: dict[str, Any]) -> Trial:
+        self._history.put(record)
+        trial = Trial(self, record.number, dict(record.params), record.user_attrs)
+        trial._proposal = proposal
+        return trial
+
+    def tell(self, trial: Trial | int, value: float | None = None, *,
+             state: TrialState | str = TrialState.COMPLETE,
+             error: str | None = None) -> TrialRecord:
+        """Finish a running trial with its final value (or as pruned or failed).
+
+        A value that is not a finite number fails the trial (it stays recorded) and raises
+        InvalidValueError. Telling a finished trial raises TrialStateError.
+        """
+        number = trial.number if isinstance(trial, Trial) else int(trial)
+        state = TrialState(state)
+        if state is TrialState.COMPLETE:
+            try:
+                value = check_value(value, f"trial #{number} of study {self.name!r}")
+            except InvalidValueError as exc:
+                self._finish(trial, TrialState.FAILED, None, str(exc))
+                raise
+        elif state is TrialState.PRUNED:
+            value = self._last_intermediate(number)
+        elif state is TrialState.FAILED:
+            value = None
+        else:
+            raise HyperlawError(
+                f"cannot tell trial #{number} the state {state.value!r}; use 'complete', "
+                "'pruned' or 'failed'"
+            )
+        return self._finish(trial, state, value, error)
+
+    def _finish(self, trial: Trial | int, state: TrialState, value: float | None,
+                error: str | None) -> TrialRecord:
+        number = trial.number if isinstance(trial, Trial) else trial
+        pending = trial._take_pending_params() if isinstance(trial, Trial) else None
+        record = self._store.finish_trial(self._info.id, number, state, value, error=error,
+                                          params=pending)
+        if isinstance(trial, Trial):
+            trial._finished = True
+        if number < len(self._history.trials):
+            self._history.put(record)
+        return record
+
+    def _last_intermediate(self, number: int) -> float | None:
+        trials = self._history.trials
+        if number < len(trials) and trials[number].intermediate:
+            record = trials[number]
+            return record.intermediate[max(record.intermediate)]
+        return None
+
+    def enqueue(self, params: Mapping[str, Any], *,
+                user_attrs: Mapping[str, Any] | None = None) -> int:
+        """Queue a configuration to try next (missing parameters are sampled); its number."""
+        given = self._checked_params(params, partial=True)
+        record = self._store.create_trial(self._info.id, TrialState.WAITING, given,
+                                          user_attrs=user_attrs)
+        return record.number
+
+    def _checked_params(self, params: Mapping[str, Any], partial: bool) -> dict[str, Any]:
+        if self._declared:
+            return self._space.validate_params(params, partial=partial)
+        return dict(params)
+
+    def _fill(self, number: int, params: Mapping[str, Any]) -> dict[str, Any]:
+        if not self._declared:
+            return dict(params)
+        return self._space.complete(params, self.sampler.rng(number, 1))
+
+    # --- define-by-run -------------------------------------------------------------------
+    def _suggest(self, trial: Trial, name: str, param: Param) -> Any:
+        declared = self._space.get(name)
+        if self._declared:
+            if declared is None:
+                raise SpaceMismatchError(
+                    f"parameter {name!r} is not in the declared space of study {self.name!r} "
+                    f"(it has {sorted(self._space)}); add it to the Space, or create the "
+                    "study without `space=` to let the objective define it"
+                )
+            raise SpaceMismatchError(
+                f"parameter {name!r} is inactive in trial #{trial.number} (its condition "
+                f"{dict(declared.when or {})} does not hold for {trial.params}); read "
+                "trial.params instead of suggesting a conditional parameter"
+            )
+        if declared is None:
+            self._learn(name, param)
+        proposed = trial._proposal.get(name, _MISSING)
+        if proposed is not _MISSING and param.contains(proposed):
+            return proposed
+        return self.sampler.suggest_param(name, param, self._history, trial.number,
+                                          trial.params)
+
+    def _learn(self, name: str, param: Param) -> None:
+        def merge(current: str | None) -> str:
+            space = Space.from_json(current) if current else Space({})
+            return space.with_param(name, param).to_json()
+
+        self._space = Space.from_json(self._store.update_space(self._info.id, merge))
+
+    # --- reports -------------------------------------------------------------------------
+    def _report(self, trial: Trial, step: int, value: float) -> bool:
+        """Store a report and return True when the scheduler stops the trial."""
+        pending = trial._take_pending_params()
+        self._store.report(self._info.id, trial.number, step, value, params=pending or None)
+        history = self._history
+        if trial.number < len(history.trials):
+            history.add_report(trial.number, step, value)
+        if not self._scheduler_stops:
+            return False
+        history.refresh()
+        decision = self.scheduler.decide(history.trials[trial.number], step, history)
+        return decision is Decision.STOP
+
+    def _set_trial_user_attr(self, trial: Trial, key: str, value: Any) -> None:
+        self._store.set_trial_user_attr(self._info.id, trial.number, key, value)
+
+    # --- staleness -----------------------------------------------------------------------
+    def reload_space(self) -> None:
+        """Re-read the space (another process may have taught the study new parameters)."""
+        self._info = self._store.get_study(self.name)
+        if self._info.space_json:
+            self._space = Space.from_json(self._info.space_json)
+
+    def _fail_stale_if_due(self) -> None:
+        now = time.time()
+        if now >= self._next_stale_check:
+            self._next_stale_check = now + self.heartbeat_interval
+            self.fail_stale_trials()
+
+    def fail_stale_trials(self) -> list[int]:
+        """Fail running trials whose worker stopped beating; retry them if `retry_stale`."""
+        failed = self._store.fail_stale(
+            self._info.id, stale_before=time.time() - self.stale_after,
+            reason=f"stale: no heartbeat for {self.stale_after:g} s (the worker died)",
+            retry_limit=self.retry_stale)
+        if failed:
+            log.warning("study %r: trials %s had no heartbeat for %g s and were marked failed",
+                        self.name, failed, self.stale_after)
+        return failed
+
+    def fail_trials_of_dead_worker(self, numbers: Sequence[int], why: str) -> list[int]:
+        """Fail running trials at once when their worker is known to be dead."""
+        return self._store.fail_stale(self._info.id, numbers=list(numbers),
+                                      reason=f"stale: {why}", retry_limit=self.retry_stale)
+
+    # --- reading -------------------------------------------------------------------------
+    @property
+    def trials(self) -> list[TrialRecord]:
+        """Every trial, by number, as the store has it now."""
+        return list(self._history.refresh().trials)
+
+    def get_trials(self, states: Iterable[TrialState | str] | None = None) -> list[TrialRecord]:
+        if states is None:
+            return self.trials
+        wanted = {TrialState(s) for s in states}
+        return [t for t in self._history.refresh().trials if t.state in wanted]
+
+    @property
+    def best_trial(self) -> TrialRecord:
+        """The complete trial with the best value (an indexed query, no history scan)."""
+        best = self._store.best_trial(self._info.id, self.direction == "maximize")
+        if best is None:
+            raise NoCompleteTrialError(
+                f"study {self.name!r} has no complete trial yet; run study.optimize or tell "
+                "a result first"
+            )
+        return best
+
+    @property
+    def best_value(self) -> float:
+        value = self.best_trial.value
+        assert value is not None
+        return value
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per trial: number, state, value, params_*, user_attrs_*, times, error."""
+        from hyperlaw.export import trials_dataframe
+
+        return trials_dataframe(self.trials)
+
+    # --- running -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask a running `optimize` to start no new trial (e.g. from a callback)."""
+        self._stop_requested = True
+
+    def optimize(self, objective: Objective, n_trials: int | None = None, *,
+                 timeout: float | None = None, n_workers: int = 1,
+                 catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+                 show_progress: bool | None = None,
+                 callbacks: Sequence[Callable[[Study, TrialRecord], None]] = (),
+                 max_consecutive_failures: int | None = 10) -> None:
+        """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
+
+        `n_workers > 1` runs trials in that many worker processes (a SQL storage shares the
+        study between them; an in-memory study is run through a temporary SQLite file).
+        Exceptions of the `catch` types fail the trial and the study goes on; after
+        `max_consecutive_failures` failures in a row the study stops and re-raises.
+        """
+        from hyperlaw.executors import run_optimize
+
+        run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
+                     catch=catch if isinstance(catch, tuple) else (catch,),
+                     show_progress=show_progress, callbacks=callbacks,
+                     max_consecutive_failures=max_consecutive_failures)
+
+    def run_trial(self, objective: Objective,
+                  catch: tuple[type[BaseException], ...] = (Exception,),
+                  on_start: Callable[[int], None] | None = None) -> TrialRecord:
+        """Ask, run the objective, tell. Failures inside the objective are recorded."""
+        trial = self.ask(heartbeat=True)
+        if on_start is not None:
+            on_start(trial.number)
+        try:
+            value = objective(trial)
+        except TrialPruned:
+            return self.tell(trial, state=TrialState.PRUNED)
+        except KeyboardInterrupt:
+            self._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
+            raise
+        except BaseException as exc:
+            record = self._finish(trial, TrialState.FAILED, None,
+                                  "".join(traceback.format_exception(exc)).strip())
+            if not isinstance(exc, catch):
+                raise
+            log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
+            return record
+        try:
+            number = check_value(value, f"trial #{trial.number} of study {self.name!r}")
+        except InvalidValueError as exc:
+            log.warning("%s", exc)
+            return self._finish(trial, TrialState.FAILED, None, str(exc))
+        return self._finish(trial, TrialState.COMPLETE, number, None)
+
+
+class NoCompleteTrialError(HyperlawError, ValueError):
+    """The study has no complete trial, so it has no best one."""
+
+
+_MISSING = object()
+
+
+# --- module functions -----------------------------------------------------------------------
+def create_study(name: str | None = None, *, storage: str | Store | None = None,
+                 space: Space | Mapping[str, Param] | None = None,
+                 direction: Direction = "minimize", sampler: str | Sampler | None = None,
+                 scheduler: str | Scheduler | None = None, seed: int | None = None,
+                 load_if_exists: bool = False, retry_stale: int = 0,
+                 heartbeat_interval: float = 10.0) -> Study:
+    """Create a study (or, with `load_if_exists`, continue the one of that name).
+
+    `storage` is a URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
+    memory. Without `space` the objective's suggest calls define it.
+    """
+    if direction not in _DIRECTIONS:
+        raise HyperlawError(
+            f"direction must be 'minimize' or 'maximize', got {direction!r}"
+        )
+    if space is not None and not isinstance(space, Space):
+        space = Space(space)
+    store = open_store(storage)
+    name = name or f"study-{uuid.uuid4().hex[:8]}"
+    the_sampler = make_sampler(sampler, seed)
+    the_scheduler = make_scheduler(scheduler)
+    try:
+        info = store.get_study(name)
+    except StudyNotFoundError:
+        info = None
+    if info is None:
+        attrs = {"declared_space": space is not None, "sampler": the_sampler.spec(),
+                 "scheduler": the_scheduler.spec()}
+        try:
+            info = store.create_study(name, direction, space.to_json() if space else None,
+                                      attrs)
+        except DuplicateStudyError:
+            if not load_if_exists:
+                raise
+            info = store.get_study(name)  # another process created it a moment ago
+        else:
+            return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
+                         heartbeat_interval=heartbeat_interval)
+    elif not load_if_exists:
+        raise DuplicateStudyError(
+            f"study {name!r} already exists in storage {store.url!r}; pass "
+            "load_if_exists=True to continue it, or choose another name"
+        )
+    _check_compatible(info, direction, space)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+
+
+def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None = None,
+               scheduler: str | Scheduler | None = None, seed: int | None = None,
+               retry_stale: int = 0, heartbeat_interval: float = 10.0) -> Study:
+    """Open an existing study. Its sampler and scheduler are rebuilt from what was stored,
+    unless others are given."""
+    store = open_store(storage)
+    info = store.get_study(name)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+
+
+def _open(store: Store, info: StudyInfo, sampler: str | Sampler | None,
+          scheduler: str | Scheduler | None, seed: int | None, retry_stale: int,
+          heartbeat_interval: float) -> Study:
+    the_sampler = make_sampler(sampler, seed, info.system_attrs.get("sampler"))
+    the_scheduler = make_scheduler(scheduler, info.system_attrs.get("scheduler"))
+    return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
+                 heartbeat_interval=heartbeat_interval)
+
+
+def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> None:
+    if info.direction != direction:
+        raise HyperlawError(
+            f"study {info.name!r} exists with direction {info.direction!r}, not {direction!r}; "
+            "pass the same direction or use another study name"
+        )
+    if space is not None and info.space_json is not None:
+        stored = Space.from_json(info.space_json)
+        if stored != space:
+            raise SpaceMismatchError(
+                f"study {info.name!r} exists with another space ({stored!r}); pass the same "
+                "space to continue it, or use another study name"
+            )
+
+
+def delete_study(name: str, storage: str | Store) -> None:
+    open_store(storage).delete_study(name)
+
+
+def list_studies(storage: str | Store) -> list[StudySummary]:
+    return open_store(storage).list_studies()

@@ -1,0 +1,184 @@
+"""Trial states, the frozen record of a trial, and the handle an objective receives."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from hyperlaw.errors import InvalidValueError, SpaceMismatchError, TrialPruned, TrialStateError
+from hyperlaw.space import Choice, Float, Int, Param, param_context, param_matches
+
+if TYPE_CHECKING:
+    from hyperlaw.study import Study
+
+
+class TrialState(enum.StrEnum):
+    """Lifecycle of a trial: waiting (enqueued) -> running -> complete | pruned | failed."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED})
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """What the store knows about one trial. Times are POSIX seconds.
+
+    `intermediate` maps step -> reported value; for a running trial it is the
+    snapshot at the moment the record was read.
+    """
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def last_step(self) -> int | None:
+        return max(self.intermediate) if self.intermediate else None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def datetime_start(self) -> datetime | None:
+        return None if self.started_at is None else datetime.fromtimestamp(self.started_at, UTC)
+
+    @property
+    def datetime_complete(self) -> datetime | None:
+        return None if self.finished_at is None else datetime.fromtimestamp(self.finished_at, UTC)
+
+
+def check_value(value: Any, where: str) -> float:
+    """Return `value` as a finite float or raise InvalidValueError naming `where` and the fix."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.generic) and np.ndim(value) == 0:
+                return check_value(value.item(), where)
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            pass
+        raise InvalidValueError(
+            f"{where}: the objective value must be a finite number, got {value!r} "
+            f"({type(value).__name__}); return a float (for example the validation loss)"
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidValueError(
+            f"{where}: the objective value is {number}, not a finite number; the trial is "
+            "recorded as failed. Guard the training against divergence (e.g. a lower learning "
+            "rate bound or gradient clipping) or raise hyperlaw.TrialPruned to stop it early"
+        )
+    return number
+
+
+class Trial:
+    """The handle an objective receives: parameters, reports, attributes.
+
+    `trial.params` holds only the active parameters. Define-by-run calls
+    (`suggest_float`, `suggest_int`, `suggest_categorical`) return the value the
+    sampler chose, and teach the study its space when none was declared.
+    """
+
+    __slots__ = ("_finished", "_pending_params", "_proposal", "_study", "number", "params",
+                 "user_attrs")
+
+    def __init__(self, study: Study, number: int, params: dict[str, Any],
+                 user_attrs: dict[str, Any] | None = None) -> None:
+        self._study = study
+        self.number = number
+        self.params = params
+        self.user_attrs = dict(user_attrs or {})
+        self._pending_params: dict[str, Any] = {}
+        self._proposal: dict[str, Any] = {}
+        self._finished = False
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self.params})"
+
+    @property
+    def study(self) -> Study:
+        return self._study
+
+    # --- define-by-run -------------------------------------------------------------------
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
+                      step: float | None = None) -> float:
+        with param_context(name):
+            param = Float(low, high, log=log, step=step)
+        return self._suggest(name, param)
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:
+        with param_context(name):
+            param = Int(low, high, log=log, step=step)
+        return self._suggest(name, param)
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        with param_context(name):
+            param = Choice(choices)
+        return self._suggest(name, param)
+
+    def _suggest(self, name: str, param: Param) -> Any:
+        declared = self._study.space.get(name)
+        if declared is not None and not param_matches(declared, param):
+            raise SpaceMismatchError(
+                f"parameter {name!r}: the objective asks for {param!r} but the study's space "
+                f"declares {declared!r}; make the suggest call match the declared space, or "
+                "create the study without `space=` to let the objective define it"
+            )
+        if name in self.params:
+            return self.params[name]
+        value = self._study._suggest(self, name, param)
+        self.params[name] = value
+        self._pending_params[name] = value
+        return value
+
+    # --- reporting -----------------------------------------------------------------------
+    def report(self, value: float, step: int) -> None:
+        """Record an intermediate value; raise TrialPruned if the scheduler stops the trial."""
+        if self._finished:
+            raise TrialStateError(
+                f"trial #{self.number} is finished; report before returning from the objective"
+            )
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise InvalidValueError(
+                f"trial #{self.number}: step must be a non-negative int, got {step!r}; pass the "
+                "epoch, iteration or token count as an int"
+            )
+        number = check_value(value, f"trial #{self.number} report at step {step}")
+        if self._study._report(self, step, number):
+            raise TrialPruned(f"trial #{self.number} stopped by the scheduler at step {step}")
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-serializable attribute to the trial; it is stored at once."""
+        self._study._set_trial_user_attr(self, key, value)
+        self.user_attrs[key] = value
+
+    def _take_pending_params(self) -> dict[str, Any]:
+        pending, self._pending_params = self._pending_params, {}
+        return pending
+
