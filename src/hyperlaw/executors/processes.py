@@ -1,6 +1,6 @@
 """Run trials in local worker processes that share the study through its store.
 
-Each worker is a fresh interpreter (`python -m hyperlaw.executors.worker`), so objectives
+Each worker is a fresh interpreter (`python -m hyperlaw.executors.spawn`), so objectives
 defined in a script or a notebook work (they travel by cloudpickle) and scripts need no
 `if __name__ == "__main__"` guard. The parent only grants tickets, shows progress and
 notices dead workers: their running trial is failed at once (and retried if asked).
@@ -55,7 +55,7 @@ def _spawn(payload: bytes, env: dict[str, str]) -> _Worker:
     parent_sock, child_sock = socket.socketpair()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hyperlaw.executors.worker", str(child_sock.fileno())],
+            [sys.executable, "-m", "hyperlaw.executors.spawn", str(child_sock.fileno())],
             pass_fds=[child_sock.fileno()], env=env)
     finally:
         child_sock.close()
@@ -100,6 +100,7 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
         budget.stopped = True
         _interrupt(workers.values())
         raise
+    study.reload_space()
     if fatal:
         blob, text = fatal[0]
         exc = _unpickle(blob)

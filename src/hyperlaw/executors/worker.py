@@ -1,4 +1,4 @@
-"""Entry point of a local worker process: `python -m hyperlaw.executors.worker FD`.
+"""What a local worker process runs (started as `python -m hyperlaw.executors.spawn FD`).
 
 The parent sends the import path and a cloudpickled job over the socket FD; the worker opens
 the study from its storage URL and runs trials while the parent grants tickets. Nothing is
@@ -79,6 +79,3 @@ def main(fd: int) -> int:
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1])))
