@@ -1,0 +1,97 @@
+"""Tune a small neural network on scikit-learn's handwritten digits, epoch by epoch.
+
+A real study: every trial trains an MLP with its hyperparameters, reports the validation loss
+after each epoch (so the median rule can stop poor trials early), and everything is recorded
+in a SQLite file that the CLI can read while or after the study runs.
+
+    python examples/mlp_digits.py            # or: make demo
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+import hyperlaw as hl
+
+STORAGE = "sqlite:///hyperlaw-demo.db"
+STUDY = "mlp-digits"
+EPOCHS = 20
+
+SPACE = hl.Space({
+    "lr": hl.Float(1e-4, 0.3, log=True),
+    "width": hl.Int(16, 256, log=True),
+    "layers": hl.Int(1, 3),
+    "optimizer": hl.Choice(["adam", "sgd"]),
+    "momentum": hl.Float(0.0, 0.99, when={"optimizer": "sgd"}),
+    "weight_decay": hl.Float(1e-6, 1e-2, log=True),
+    "batch_size": hl.Choice([32, 64, 128]),
+})
+
+
+def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The digits (8x8 images, 10 classes), split 75/25 and standardized."""
+    x, y = load_digits(return_X_y=True)
+    x_train, x_valid, y_train, y_valid = train_test_split(x, y, test_size=0.25, stratify=y,
+                                                          random_state=0)
+    scaler = StandardScaler().fit(x_train)
+    return scaler.transform(x_train), scaler.transform(x_valid), y_train, y_valid
+
+
+X_TRAIN, X_VALID, Y_TRAIN, Y_VALID = load_data()
+CLASSES = np.unique(Y_TRAIN)
+
+
+def objective(trial: hl.Trial) -> float:
+    """Train for EPOCHS epochs; report and return the validation cross-entropy."""
+    p = trial.params
+    model = MLPClassifier(
+        hidden_layer_sizes=(p["width"],) * p["layers"], solver=p["optimizer"],
+        learning_rate_init=p["lr"], momentum=p.get("momentum", 0.0), alpha=p["weight_decay"],
+        batch_size=p["batch_size"], random_state=trial.number)
+    loss = float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for epoch in range(EPOCHS):
+            model.partial_fit(X_TRAIN, Y_TRAIN, classes=CLASSES)
+            loss = log_loss(Y_VALID, model.predict_proba(X_VALID), labels=CLASSES)
+            trial.report(loss, step=epoch)  # raises hl.TrialPruned if the median rule stops it
+    trial.set_user_attr("accuracy", float(model.score(X_VALID, Y_VALID)))
+    return loss
+
+
+def main(n_trials: int = 60, n_workers: int = 2) -> hl.Study:
+    study = hl.create_study(STUDY, storage=STORAGE, space=SPACE, sampler="sobol",
+                            scheduler=hl.schedulers.MedianStopping(n_startup_trials=6,
+                                                                   n_warmup_steps=3),
+                            seed=0, load_if_exists=True)
+    study.optimize(objective, n_trials=n_trials, n_workers=n_workers)
+
+    trials = study.trials
+    epochs = sum(len(t.intermediate) for t in trials)
+    pruned = sum(t.state is hl.TrialState.PRUNED for t in trials)
+    best = study.best_trial
+    print(f"\nstudy {study.name!r}: {len(trials)} trials, {pruned} stopped early by the "
+          f"median rule ({epochs} of {len(trials) * EPOCHS} epochs trained)")
+    print(f"best validation loss {best.value:.4f} "
+          f"(accuracy {best.user_attrs.get('accuracy', float('nan')):.3f}) from trial "
+          f"#{best.number}:")
+    for name, value in best.params.items():
+        print(f"  {name:>13} = {value:.4g}" if isinstance(value, float)
+              else f"  {name:>13} = {value}")
+    print("\nlook at it:")
+    print(f"  hyperlaw best   --storage {STORAGE} --study {STUDY}")
+    print(f"  hyperlaw trials --storage {STORAGE} --study {STUDY}")
+    print(f"  hyperlaw export --storage {STORAGE} --study {STUDY} --format csv --out trials.csv")
+    return study
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The store contract, on memory and on a real SQLite file shared by processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import pytest
+
+import hyperlaw as hl
+from hyperlaw.history import History
+from hyperlaw.store import MemoryStore, Store, open_store
+from hyperlaw.transfer import copy_study, read_all
+from hyperlaw.trial import TrialState
+
+RUNNING = TrialState.RUNNING
+
+
+@pytest.fixture
+def store(storage: str | None) -> Store:
+    return open_store(storage)
+
+
+def test_catch_up_reads_only_what_changed(store: Store) -> None:
+    info = store.create_study("s", "minimize", None, {})
+    for i in range(50):
+        t = store.create_trial(info.id, RUNNING, {"i": i})
+        store.finish_trial(info.id, t.number, TrialState.COMPLETE, float(i))
+    first = store.changes_since(info.id, 0)
+    assert len({t.number for t in first.trials}) == 50
+    again = store.changes_since(info.id, first.cursor)
+    assert again.trials == [] and again.reports == [] and again.cursor == first.cursor
+    t = store.create_trial(info.id, RUNNING, {"i": 50})
+    store.report(info.id, t.number, 0, 1.5)
+    store.report(info.id, t.number, 1, 1.25)
+    delta = store.changes_since(info.id, first.cursor)
+    assert [r.number for r in delta.trials] == [50]
+    assert [(r.step, r.value) for r in delta.reports] == [(0, 1.5), (1, 1.25)]
+
+
+def test_history_matches_a_full_read(store: Store) -> None:
+    info = store.create_study("s", "minimize", None, {})
+    history = History(store, info.id, maximize=False)
+    for i in range(20):
+        t = store.create_trial(info.id, RUNNING, {"i": i})
+        store.report(info.id, t.number, 0, float(i))
+        if i % 3 == 0:
+            history.refresh()
+        state = TrialState.PRUNED if i % 4 == 0 else TrialState.COMPLETE
+        store.finish_trial(info.id, t.number, state, float(i))
+    history.refresh()
+    assert history.trials == read_all(store, info.id)
+    assert history.by_step[0] == {i: float(i) for i in range(20)}
+
+
+def test_best_trial_ties_and_direction(store: Store) -> None:
+    info = store.create_study("s", "minimize", None, {})
+    for value in (3.0, 1.0, 1.0, 2.0):
+        t = store.create_trial(info.id, RUNNING, {})
+        store.finish_trial(info.id, t.number, TrialState.COMPLETE, value)
+    t = store.create_trial(info.id, RUNNING, {})
+    store.finish_trial(info.id, t.number, TrialState.PRUNED, 0.0)  # never "best"
+    best = store.best_trial(info.id, maximize=False)
+    assert best is not None and (best.number, best.value) == (1, 1.0)
+    top = store.best_trial(info.id, maximize=True)
+    assert top is not None and top.number == 0
+
+
+def test_stale_trials_are_failed_and_retried_up_to_the_limit(store: Store) -> None:
+    info = store.create_study("s", "minimize", None, {})
+    t = store.create_trial(info.id, RUNNING, {"x": 1}, heartbeat=True)
+    later = time.time() + 100
+    assert store.fail_stale(info.id, stale_before=later, reason="stale: test",
+                            retry_limit=2) == [0]
+    retry = store.claim_waiting(info.id, heartbeat=True)
+    assert retry is not None and retry.params == {"x": 1}
+    assert retry.system_attrs == {"retry_of": 0, "retries": 1}
+    assert store.fail_stale(info.id, stale_before=later, reason="stale", retry_limit=2) == [1]
+    second = store.claim_waiting(info.id, heartbeat=True)
+    assert second is not None and second.system_attrs == {"retry_of": 0, "retries": 2}
+    assert store.fail_stale(info.id, stale_before=later, reason="stale", retry_limit=2) == [2]
+    assert store.claim_waiting(info.id) is None  # the limit is reached
+    records = read_all(store, info.id)
+    assert [r.state for r in records] == [TrialState.FAILED] * 3
+    assert all(r.system_attrs["stale"] for r in records)
+    no_beat = store.create_trial(info.id, RUNNING, {})  # ask/tell without a worker
+    assert store.fail_stale(info.id, stale_before=later, reason="stale", retry_limit=0) == []
+    assert store.get_trial(info.id, no_beat.number).state is RUNNING
+
+
+def test_listing_and_deleting(store: Store) -> None:
+    a = store.create_study("a", "maximize", None, {})
+    store.create_study("b", "minimize", None, {})
+    for value in (1.0, 5.0):
+        t = store.create_trial(a.id, RUNNING, {})
+        store.finish_trial(a.id, t.number, TrialState.COMPLETE, value)
+    store.create_trial(a.id, TrialState.WAITING, {})
+    summaries = {s.name: s for s in store.list_studies()}
+    assert summaries["a"].best_value == 5.0 and summaries["a"].n_trials == 3
+    assert summaries["a"].counts[TrialState.WAITING] == 1
+    assert summaries["b"].n_trials == 0 and summaries["b"].best_value is None
+    store.delete_study("a")
+    assert [s.name for s in store.list_studies()] == ["b"]
+    with pytest.raises(hl.StudyNotFoundError):
+        store.delete_study("a")
+
+
+def test_copy_between_stores(sqlite_url: str) -> None:
+    source = MemoryStore()
+    study = hl.create_study("c", storage=source, space={"x": hl.Float(0, 1)}, seed=0)
+
+    def objective(trial: hl.Trial) -> float:
+        trial.report(0.5, 0)
+        trial.set_user_attr("note", "hi")
+        return trial.params["x"]
+
+    study.optimize(objective, n_trials=5, show_progress=False)
+    target = open_store(sqlite_url)
+    copy_study(source, "c", target)
+    copied = hl.load_study("c", storage=target)
+    assert copied.trials == study.trials
+    assert copied.space == study.space
+    assert copied.ask().number == 5
+
+
+def _create_many(url: str, n: int) -> None:
+    store = open_store(url)
+    info = store.get_study("race")
+    for _ in range(n):
+        t = store.create_trial(info.id, RUNNING, {})
+        store.report(info.id, t.number, 0, 1.0)
+        store.finish_trial(info.id, t.number, TrialState.COMPLETE, float(t.number))
+
+
+def test_concurrent_writers_get_gap_free_numbers_and_no_lock_errors(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    store = open_store(url)
+    info = store.create_study("race", "minimize", None, {})
+    context = mp.get_context("spawn")
+    workers = [context.Process(target=_create_many, args=(url, 60)) for _ in range(4)]
+    reader = History(store, info.id, maximize=False)
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):
+        reader.refresh()  # a reader catching up while four processes write
+        time.sleep(0.005)
+    for w in workers:
+        w.join()
+        assert w.exitcode == 0  # a "database is locked" error would have failed the worker
+    reader.refresh()
+    records = read_all(store, info.id)
+    assert [r.number for r in records] == list(range(240))
+    assert all(r.state is TrialState.COMPLETE and r.intermediate == {0: 1.0} for r in records)
+    assert reader.trials == records  # incremental reads missed nothing
