@@ -137,7 +137,10 @@ class MemoryStore(Store):
             for old in data.trials:
                 if old.state is _WAITING:
                     params = fill(old.number, old.params) if fill else old.params
-                    return self._put(data, old, state=_RUNNING, started_at=time.time(),
+                    now = time.time()
+                    if heartbeat:
+                        data.heartbeats[old.number] = now
+                    return self._put(data, old, state=_RUNNING, started_at=now,
                                      params=dict(params))
             return None
 
