@@ -10,7 +10,7 @@ import pytest
 import hyperlaw as hl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import mlp_digits  # noqa: E402  (scikit-learn comes with the dev extra)
+import mlp_digits  # scikit-learn comes with the dev extra
 
 
 def test_demo_study_trains_and_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

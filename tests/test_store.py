@@ -69,7 +69,7 @@ def test_best_trial_ties_and_direction(store: Store) -> None:
 
 def test_stale_trials_are_failed_and_retried_up_to_the_limit(store: Store) -> None:
     info = store.create_study("s", "minimize", None, {})
-    t = store.create_trial(info.id, RUNNING, {"x": 1}, heartbeat=True)
+    store.create_trial(info.id, RUNNING, {"x": 1}, heartbeat=True)
     later = time.time() + 100
     assert store.fail_stale(info.id, stale_before=later, reason="stale: test",
                             retry_limit=2) == [0]

@@ -185,7 +185,7 @@ def trials(storage: str | None, study_name: str, states: Sequence[str], limit: i
     with _opened(storage) as store:
         records = load_study(study_name, store).get_trials(states or None)
     if limit is not None:
-        records = records[len(records) - limit:] if limit else []
+        records = records[-limit:] if limit else []
     if as_json:
         from hyperlaw.export import trial_to_dict
 

@@ -6,7 +6,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from hyperlaw.history import History
 from hyperlaw.samplers.base import Sampler
@@ -24,12 +23,14 @@ class SobolSampler(Sampler):
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed)
-        self._engine: qmc.Sobol | None = None
+        self._engine: Any = None  # scipy.stats.qmc.Sobol, imported on first use
         self._dim = -1
         self._position = 0
 
     def _point(self, dim: int, index: int) -> np.ndarray:
         if self._engine is None or dim != self._dim or index < self._position:
+            from scipy.stats import qmc  # scipy.stats takes ~0.6 s to import
+
             self._engine = qmc.Sobol(dim, scramble=True, seed=self.seed)
             self._dim, self._position = dim, 0
         if index > self._position:
