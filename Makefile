@@ -17,7 +17,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python examples/mlp_digits.py
 
 test: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-bench
