@@ -468,20 +468,22 @@ class Float(Param):
         return values
 
     def describe(self) -> str:
-        text = f"a float in [{self.low!r}, {self.high!r}]"
-        if self.step is not None:
-            text += f" on the grid low + k * {self.step!r}"
-        return text + (" (log scale)" if self.log else "")
+        return _describe_range("a float", self, self.step is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "float",
-            "low": self.low,
-            "high": self.high,
-            "log": self.log,
-            "step": self.step,
-            "when": _when_to_json(self.when),
-        }
+        return _range_dict("float", self)
+
+
+def _describe_range(kind: str, p: Float | Int, stepped: bool) -> str:
+    text = f"{kind} in [{p.low!r}, {p.high!r}]"
+    if stepped:
+        text += f" on the grid low + k * {p.step!r}"
+    return text + (" (log scale)" if p.log else "")
+
+
+def _range_dict(kind: str, p: Float | Int) -> dict[str, Any]:
+    return {"type": kind, "low": p.low, "high": p.high, "log": p.log, "step": p.step,
+            "when": _when_to_json(p.when)}
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -601,20 +603,10 @@ class Int(Param):
         return [self.low + self.step * i for i in _spread_indices(targets, n)]
 
     def describe(self) -> str:
-        text = f"an int in [{self.low}, {self.high}]"
-        if self.step != 1:
-            text += f" on the grid low + k * {self.step}"
-        return text + (" (log scale)" if self.log else "")
+        return _describe_range("an int", self, self.step != 1)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "int",
-            "low": self.low,
-            "high": self.high,
-            "log": self.log,
-            "step": self.step,
-            "when": _when_to_json(self.when),
-        }
+        return _range_dict("int", self)
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
