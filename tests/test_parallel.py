@@ -188,3 +188,33 @@ def test_script_without_main_guard_runs_workers(tmp_path: Path) -> None:
                          timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "6"
+
+
+def test_ctrl_c_stops_workers_and_leaves_no_running_trial(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'int.db'}"
+    script = tmp_path / "long.py"
+    script.write_text(textwrap.dedent(f"""
+        import time
+        import hyperlaw as hl
+
+        def objective(trial):
+            if trial.number == 4:
+                print("ready", flush=True)
+            time.sleep(0.2)
+            return trial.suggest_float("x", 0, 1)
+
+        study = hl.create_study("int", storage={url!r})
+        study.optimize(objective, n_trials=1000, n_workers=2, show_progress=False)
+    """))
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    assert driver.stdout is not None
+    assert driver.stdout.readline().strip() == "ready"
+    os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    assert driver.wait(timeout=60) != 0
+    trials = hl.load_study("int", storage=url).trials
+    assert 4 <= len(trials) < 1000
+    assert all(t.state is not TrialState.RUNNING for t in trials)
+    assert all(t.state is TrialState.COMPLETE or "interrupted" in (t.error or "")
+               for t in trials)
+    assert [t.number for t in trials] == list(range(len(trials)))
