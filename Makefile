@@ -18,7 +18,7 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	pg="$$(scripts/test-services.sh)" && HYPERLAW_TEST_POSTGRES="$$pg" $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/overhead.py

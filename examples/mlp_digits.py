@@ -1,8 +1,8 @@
 """Tune a small neural network on scikit-learn's handwritten digits, epoch by epoch.
 
 A real study: every trial trains an MLP with its hyperparameters, reports the validation loss
-after each epoch (so the median rule can stop poor trials early), and everything is recorded
-in a SQLite file that the CLI can read while or after the study runs.
+after each epoch (so asynchronous successive halving, ASHA, can stop poor trials early), and
+everything is recorded in a SQLite file that the CLI can read while or after the study runs.
 
     python examples/mlp_digits.py            # or: make demo
 """
@@ -62,15 +62,15 @@ def objective(trial: hl.Trial) -> float:
         for epoch in range(EPOCHS):
             model.partial_fit(X_TRAIN, Y_TRAIN, classes=CLASSES)
             loss = log_loss(Y_VALID, model.predict_proba(X_VALID), labels=CLASSES)
-            trial.report(loss, step=epoch)  # raises hl.TrialPruned if the median rule stops it
+            trial.report(loss, step=epoch)  # raises hl.TrialPruned when ASHA stops the trial
     trial.set_user_attr("accuracy", float(model.score(X_VALID, Y_VALID)))
     return loss
 
 
 def main(n_trials: int = 60, n_workers: int = 2) -> hl.Study:
-    study = hl.create_study(STUDY, storage=STORAGE, space=SPACE, sampler="sobol",
-                            scheduler=hl.schedulers.MedianStopping(n_startup_trials=6,
-                                                                   n_warmup_steps=3),
+    study = hl.create_study(STUDY, storage=STORAGE, space=SPACE, sampler="auto",
+                            scheduler=hl.schedulers.ASHA(min_budget=1, max_budget=EPOCHS - 1,
+                                                         reduction_factor=3),
                             seed=0, load_if_exists=True)
     study.optimize(objective, n_trials=n_trials, n_workers=n_workers)
 
@@ -78,8 +78,10 @@ def main(n_trials: int = 60, n_workers: int = 2) -> hl.Study:
     epochs = sum(len(t.intermediate) for t in trials)
     pruned = sum(t.state is hl.TrialState.PRUNED for t in trials)
     best = study.best_trial
-    print(f"\nstudy {study.name!r}: {len(trials)} trials, {pruned} stopped early by the "
-          f"median rule ({epochs} of {len(trials) * EPOCHS} epochs trained)")
+    print(f"\nstudy {study.name!r}: {len(trials)} trials, {pruned} stopped early by ASHA "
+          f"({epochs} of {len(trials) * EPOCHS} epochs trained: "
+          f"{1 - epochs / max(len(trials) * EPOCHS, 1):.0%} of the training saved against "
+          "running every trial to the end)")
     print(f"best validation loss {best.value:.4f} "
           f"(accuracy {best.user_attrs.get('accuracy', float('nan')):.3f}) from trial "
           f"#{best.number}:")
@@ -90,6 +92,7 @@ def main(n_trials: int = 60, n_workers: int = 2) -> hl.Study:
     print(f"  hyperlaw best   --storage {STORAGE} --study {STUDY}")
     print(f"  hyperlaw trials --storage {STORAGE} --study {STUDY}")
     print(f"  hyperlaw export --storage {STORAGE} --study {STUDY} --format csv --out trials.csv")
+    print(f"  hyperlaw dashboard --storage {STORAGE}      # then open http://127.0.0.1:8080")
     return study
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,21 @@ def contract_space() -> hl.Space:
         "optimizer": hl.Choice(["adamw", "sgd"]),
         "momentum": hl.Float(0.0, 0.99, when={"optimizer": "sgd"}),
     })
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of the test PostgreSQL server (HYPERLAW_TEST_POSTGRES, else the one that
+    scripts/test-services.sh starts). Fails, never skips, when there is none."""
+    from services import postgres_server_url
+
+    return postgres_server_url()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the test server, dropped afterwards."""
+    from services import fresh_postgres_database
+
+    with fresh_postgres_database(postgres_server) as url:
+        yield url

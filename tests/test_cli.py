@@ -209,7 +209,8 @@ def test_unopenable_storage() -> None:
     assert_clean_error(run("studies", "--storage", "nosuchdb://x"), "nosuchdb")
 
 
-def test_password_is_never_printed() -> None:
+def test_password_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYPERLAW_RECONNECT_TIMEOUT", "1")  # the server never answers
     for command in (["studies"], ["best", "--study", "s"], ["trials", "--study", "s"]):
         result = run(*command, "--storage", "postgresql://user:secret@localhost:1/db")
         assert result.exit_code == 1, result.output

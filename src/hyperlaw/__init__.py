@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from hyperlaw import curves, plot, scaling, schedules
 from hyperlaw.errors import (
     DuplicateStudyError,
     HyperlawError,
@@ -60,7 +61,11 @@ __all__ = [
     "WorkerError",
     "__version__",
     "create_study",
+    "curves",
     "delete_study",
     "list_studies",
     "load_study",
+    "plot",
+    "scaling",
+    "schedules",
 ]

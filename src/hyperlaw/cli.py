@@ -289,7 +289,7 @@ def delete(storage: str | None, study_name: str, yes: bool) -> None:
 @click.option("--n-workers", type=click.IntRange(min=1), default=1, show_default=True,
               metavar="K", help="Worker processes.")
 @click.option("--sampler", type=click.Choice(sorted(SAMPLERS)),
-              help="Sampler (default: the study's, or sobol for a new study).")
+              help="Sampler (default: the study's, or auto for a new study).")
 @click.option("--scheduler", type=click.Choice(sorted(SCHEDULERS)),
               help="Early-stopping scheduler (default: the study's, or fifo).")
 @click.option("--seed", type=int, help="Sampler seed.")
@@ -385,3 +385,18 @@ def _load_space(ref: str) -> Space:
 def main() -> None:
     """Entry point of the `hyperlaw` console script."""
     cli(prog_name="hyperlaw")
+
+
+from hyperlaw.cli_dashboard import dashboard, report  # noqa: E402 - registers after cli exists
+
+cli.add_command(dashboard)
+cli.add_command(report)
+
+from hyperlaw.cli_worker import worker  # noqa: E402 - registers after cli exists
+
+cli.add_command(worker)
+
+from hyperlaw.cli_scaling import scaling, steplaw  # noqa: E402 - registers after cli exists
+
+cli.add_command(steplaw)
+cli.add_command(scaling)

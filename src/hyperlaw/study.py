@@ -28,6 +28,8 @@ from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hyperlaw.noise import Reevaluation
+
 log = logging.getLogger("hyperlaw")
 
 Direction = Literal["minimize", "maximize"]
@@ -318,6 +320,24 @@ class Study:
     def best_params(self) -> dict[str, Any]:
         return dict(self.best_trial.params)
 
+    def best(self, by: Literal["value", "model_mean"] = "value") -> TrialRecord:
+        """The best complete trial by its value, or (for noisy objectives) by the mean of a
+        GP fitted to all complete trials, which discounts a single lucky value."""
+        from hyperlaw.noise import best_trial
+
+        return best_trial(self, by)
+
+    def reevaluate(self, objective: Objective, top_k: int = 5, *, seeds: Iterable[int],
+                   by: Literal["value", "model_mean"] = "value") -> list[Reevaluation]:
+        """Re-run the `top_k` best configurations once per (test) seed; best mean first.
+
+        The objective reads `trial.user_attrs["seed"]`. Runs go to the sibling study
+        `<name>.reevaluation`; seeds already used for tuning are refused (see hyperlaw.noise).
+        """
+        from hyperlaw.noise import reevaluate
+
+        return reevaluate(self, objective, top_k, seeds, by)
+
     def to_dataframe(self) -> pd.DataFrame:
         """One row per trial: number, state, value, params_*, user_attrs_*, times, error."""
         from hyperlaw.export import trials_dataframe
@@ -334,11 +354,16 @@ class Study:
                  catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
                  show_progress: bool | None = None,
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]] = (),
-                 max_consecutive_failures: int | None = 10) -> None:
+                 max_consecutive_failures: int | None = 10, executor: str = "auto",
+                 resources_per_trial: Mapping[str, float] | None = None,
+                 ray_address: str | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
         `n_workers > 1` runs trials in that many worker processes (a SQL storage shares the
         study between them; an in-memory study is run through a temporary SQLite file).
+        `executor="ray"` runs them on `n_workers` Ray actors, each holding
+        `resources_per_trial` (e.g. {"cpu": 1, "gpu": 0.5}), on the cluster at `ray_address`
+        (or RAY_ADDRESS, else a new local one); the study needs a shared storage.
         Exceptions of the `catch` types fail the trial and the study goes on; after
         `max_consecutive_failures` failures in a row the study stops and re-raises.
         """
@@ -347,7 +372,8 @@ class Study:
         run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
-                     max_consecutive_failures=max_consecutive_failures)
+                     max_consecutive_failures=max_consecutive_failures, executor=executor,
+                     resources_per_trial=resources_per_trial, ray_address=ray_address)
 
     def run_trial(self, objective: Objective,
                   catch: tuple[type[BaseException], ...] = (Exception,),
@@ -356,6 +382,12 @@ class Study:
         trial = self.ask(heartbeat=True)
         if on_start is not None:
             on_start(trial.number)
+        return self.evaluate(trial, objective, catch)
+
+    def evaluate(self, trial: Trial, objective: Objective,
+                 catch: tuple[type[BaseException], ...] = (Exception,)) -> TrialRecord:
+        """Run the objective on an asked trial and tell the outcome (failures are recorded;
+        exceptions outside `catch` are re-raised after that)."""
         try:
             value = objective(trial)
         except TrialPruned:

@@ -1,9 +1,10 @@
-"""Executors decide *where* trials run: in this process or in local worker processes."""
+"""Executors decide *where* trials run: in this process, in local worker processes, or on a
+Ray cluster (`executor="ray"`, see `executors/ray.py`)."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from hyperlaw.errors import HyperlawError
@@ -23,7 +24,15 @@ def run_optimize(study: Study, objective: Objective, *, n_trials: int | None,
                  timeout: float | None, n_workers: int, catch: tuple[type[BaseException], ...],
                  show_progress: bool | None,
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-                 max_consecutive_failures: int | None) -> None:
+                 max_consecutive_failures: int | None, executor: str = "auto",
+                 resources_per_trial: Mapping[str, float] | None = None,
+                 ray_address: str | None = None) -> None:
+    if executor not in ("auto", "ray"):
+        raise HyperlawError(f"executor must be 'auto' (this process or local worker processes) "
+                            f"or 'ray', got {executor!r}")
+    if executor != "ray" and (resources_per_trial is not None or ray_address is not None):
+        raise HyperlawError("resources_per_trial and ray_address apply to executor='ray' only; "
+                            "pass executor='ray' to run trials on a Ray cluster")
     if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 0):
         raise HyperlawError(f"n_trials must be a non-negative int or None, got {n_trials!r}")
     if timeout is not None and timeout <= 0:
@@ -35,6 +44,12 @@ def run_optimize(study: Study, objective: Objective, *, n_trials: int | None,
     progress = StudyProgress(study.name, n_trials, study.direction == "maximize",
                              show_progress)
     with progress:
+        if executor == "ray":
+            from hyperlaw.executors.ray import run_ray  # Ray is imported only here
+
+            run_ray(study, objective, budget, n_workers, catch, progress, callbacks,
+                    max_consecutive_failures, resources_per_trial, ray_address)
+            return
         if n_workers == 1:
             run_inline(study, objective, budget, catch, progress, callbacks,
                        max_consecutive_failures)

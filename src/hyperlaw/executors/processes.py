@@ -98,7 +98,7 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
                 _handle(study, worker, message, budget, progress, callbacks, fatal)
     except KeyboardInterrupt:
         budget.stopped = True
-        _interrupt(workers.values())
+        _interrupt(study, list(workers.values()))
         raise
     study.reload_space()
     if fatal:
@@ -146,18 +146,43 @@ def _bury(study: Study, worker: _Worker) -> None:
                     " and queued again" if study.retry_stale else "")
 
 
-def _interrupt(workers: Any) -> None:
-    workers = list(workers)
+def _interrupt(study: Study, workers: list[_Worker]) -> None:
+    """Stop every worker and fail the trials they were running, so none stays RUNNING."""
+    _wait_for(workers, 2.0)  # a Ctrl-C in a terminal reached the workers already
     for worker in workers:
         if worker.process.poll() is None:
             worker.process.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 10.0
+    for worker in _wait_for(workers, 10.0):
+        worker.process.kill()
+        worker.process.wait()
     for worker in workers:
-        try:
-            worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
+        _drain(worker)
+        if worker.trial is not None:
+            study.fail_trials_of_dead_worker([worker.trial], "interrupted (KeyboardInterrupt)")
+
+
+def _wait_for(workers: list[_Worker], seconds: float) -> list[_Worker]:
+    """Wait up to `seconds` for the workers to exit; return those still alive."""
+    deadline = time.monotonic() + seconds
+    alive = [w for w in workers if w.process.poll() is None]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [w for w in alive if w.process.poll() is None]
+    return alive
+
+
+def _drain(worker: _Worker) -> None:
+    """Read the messages a worker sent before it stopped (to learn its last trial)."""
+    try:
+        while worker.conn.poll(0):
+            message = worker.conn.recv()
+            if message[0] == "start":
+                worker.trial = message[1]
+            elif message[0] == "done":
+                worker.trial = None
+    except (EOFError, OSError):
+        pass
+    worker.conn.close()
 
 
 def _unpickle(blob: bytes | None) -> BaseException | None:

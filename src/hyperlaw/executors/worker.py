@@ -8,10 +8,12 @@ shared with the parent but that socket and the store.
 from __future__ import annotations
 
 import pickle
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from types import FrameType
 from typing import Any
 
 
@@ -50,7 +52,22 @@ def _fatal(conn: Connection, exc: BaseException) -> None:
     conn.send(("fatal", blob, text))
 
 
+def _interrupt_once() -> None:
+    """Raise KeyboardInterrupt on the first SIGINT only, so that the write recording the
+    interrupted trial is not itself interrupted by a second one (terminal and parent)."""
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+
 def main(fd: int) -> int:
+    _interrupt_once()
     conn = Connection(fd)
     sys.path[:0] = [p for p in conn.recv() if p not in sys.path]
     try:

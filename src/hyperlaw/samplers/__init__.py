@@ -5,19 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from hyperlaw.errors import HyperlawError
+from hyperlaw.samplers.auto import AutoSampler
 from hyperlaw.samplers.base import Sampler
+from hyperlaw.samplers.gp import GPSampler
 from hyperlaw.samplers.grid import GridSampler
 from hyperlaw.samplers.random import RandomSampler
 from hyperlaw.samplers.sobol import SobolSampler
+from hyperlaw.samplers.tpe import TPESampler
 
 SAMPLERS: dict[str, type[Sampler]] = {
     "random": RandomSampler,
     "sobol": SobolSampler,
     "grid": GridSampler,
+    "tpe": TPESampler,
+    "gp": GPSampler,
+    "auto": AutoSampler,
 }
 
-__all__ = ["SAMPLERS", "GridSampler", "RandomSampler", "Sampler", "SobolSampler",
-           "make_sampler"]
+__all__ = ["SAMPLERS", "AutoSampler", "GPSampler", "GridSampler", "RandomSampler", "Sampler",
+           "SobolSampler", "TPESampler", "make_sampler"]
 
 
 def make_sampler(sampler: str | Sampler | None, seed: int | None,
@@ -31,7 +37,7 @@ def make_sampler(sampler: str | Sampler | None, seed: int | None,
         options = {k: v for k, v in spec.items() if k not in ("name", "seed")}
         if seed is None:
             seed = spec.get("seed")
-    name = sampler or "sobol"
+    name = sampler or "auto"
     cls = SAMPLERS.get(name)
     if cls is None:
         raise HyperlawError(

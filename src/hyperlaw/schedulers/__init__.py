@@ -5,17 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from hyperlaw.errors import HyperlawError
+from hyperlaw.schedulers.asha import ASHA, SuccessiveHalving
 from hyperlaw.schedulers.base import Decision, NeverStop, Scheduler
+from hyperlaw.schedulers.curve import CurveStopping
+from hyperlaw.schedulers.hyperband import Hyperband
 from hyperlaw.schedulers.median import MedianStopping
+from hyperlaw.schedulers.rules import PatienceStopping, PercentileStopping, ThresholdStopping
+from hyperlaw.schedulers.rungs import Rung
 
 SCHEDULERS: dict[str, type[Scheduler]] = {
     "fifo": NeverStop,
     "none": NeverStop,
     "median": MedianStopping,
+    "percentile": PercentileStopping,
+    "threshold": ThresholdStopping,
+    "patience": PatienceStopping,
+    "asha": ASHA,
+    "successive_halving": SuccessiveHalving,
+    "hyperband": Hyperband,
+    "curve": CurveStopping,
 }
 
-__all__ = ["SCHEDULERS", "Decision", "MedianStopping", "NeverStop", "Scheduler",
-           "make_scheduler"]
+__all__ = ["ASHA", "SCHEDULERS", "CurveStopping", "Decision", "Hyperband", "MedianStopping",
+           "NeverStop", "PatienceStopping", "PercentileStopping", "Rung", "Scheduler",
+           "SuccessiveHalving", "ThresholdStopping", "make_scheduler"]
 
 
 def make_scheduler(scheduler: str | Scheduler | None,

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hyperlaw.trial import TrialRecord, TrialState
 
 #: params, or a function of the allocated trial number that returns them (called inside the
@@ -68,6 +70,18 @@ class Changes:
 
     trials: list[TrialRecord]
     reports: list[Report]
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnarChanges:
+    """`Changes` with the reports as parallel numpy arrays (trial numbers, steps, values in
+    stamp order): the form readers of large studies want."""
+
+    trials: list[TrialRecord]
+    report_numbers: np.ndarray
+    report_steps: np.ndarray
+    report_values: np.ndarray
     cursor: int
 
 
@@ -181,3 +195,16 @@ class Store(ABC):
             f"{type(self).__name__} cannot be sent to another process; pass the storage URL "
             "and open it there"
         )
+
+    # --- bulk reading (for analysis and the dashboard) ------------------------------------
+    def changes_since_columnar(self, study_id: int, cursor: int) -> ColumnarChanges:
+        """What `changes_since` returns, with the reports as arrays. Stores may override it
+        to skip building one object per report."""
+        changes = self.changes_since(study_id, cursor)
+        count = len(changes.reports)
+        return ColumnarChanges(
+            changes.trials,
+            np.fromiter((r.number for r in changes.reports), np.int64, count),
+            np.fromiter((r.step for r in changes.reports), np.int64, count),
+            np.fromiter((r.value for r in changes.reports), np.float64, count),
+            changes.cursor)

@@ -1,11 +1,22 @@
-"""The SQL schema, versioned from the first release. Portable SQLAlchemy Core types only."""
+"""The SQL schema, versioned from the first release. Portable SQLAlchemy Core types only.
+
+A schema change bumps `SCHEMA_VERSION` and registers the step that upgrades a database of the
+previous version in `MIGRATIONS`. Opening a store creates missing tables, then runs the steps
+from the stored version up to `SCHEMA_VERSION` in the same transaction (on PostgreSQL, under an
+advisory lock, so that many workers starting at once upgrade it exactly once).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
-#: bump on every schema change and add a migration step in `sql.py`
+#: bump on every schema change and register its upgrade step in MIGRATIONS
 SCHEMA_VERSION = 1
+
+#: MIGRATIONS[v] upgrades a database at schema version v to version v + 1
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
 
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

@@ -1,27 +1,36 @@
-"""The SQL store (SQLAlchemy Core). SQLite is the embedded default; the SQL is dialect-neutral.
+"""The SQL store (SQLAlchemy Core). SQLite is the embedded default, PostgreSQL the shared
+server; the SQL is dialect-neutral (PostgreSQL details live in `postgres.py`).
 
-SQLite is opened in WAL mode with full fsync, write transactions start with `BEGIN IMMEDIATE`
-(so two writers never deadlock on a lock upgrade), and a transaction that meets a busy
-database is retried with jittered exponential backoff instead of failing.
+Every write transaction first bumps the study's counters row (`UPDATE ... RETURNING`), which
+serializes the study's writers: trial numbers are gap-free and sequence numbers are committed
+in order, so readers catch up by cursor. SQLite is opened in WAL mode with full fsync, write
+transactions start with `BEGIN IMMEDIATE` (so two writers never deadlock on a lock upgrade),
+and a transaction that meets a busy database is retried with jittered exponential backoff
+instead of failing. PostgreSQL reads run in REPEATABLE READ snapshots.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.pool import StaticPool
 
 from hyperlaw.errors import DuplicateStudyError, SchemaVersionError, StorageError
+from hyperlaw.store import postgres, schema
 from hyperlaw.store.base import (
     Changes,
+    ColumnarChanges,
     ParamsFiller,
     ParamsOrMaker,
     Report,
@@ -30,7 +39,7 @@ from hyperlaw.store.base import (
     StudySummary,
 )
 from hyperlaw.store.common import missing_study_error, not_running_error, retry_attrs
-from hyperlaw.store.schema import SCHEMA_VERSION, meta, metadata, reports, studies, trials
+from hyperlaw.store.schema import meta, metadata, reports, studies, trials
 from hyperlaw.trial import TrialRecord, TrialState
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,10 @@ T = TypeVar("T")
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
 _STATES = {s.value: s for s in TrialState}
+_SCHEMA_LOCK_KEY = 0x6879706572  # any constant shared by every hyperlaw process
+_RECONNECT_ENV = "HYPERLAW_RECONNECT_TIMEOUT"
+_FIRST_CONTACT_TIMEOUT = 5.0  # seconds a store that never connected retries before failing
+_FLUSH = "hyperlaw_flush_wal"  # connection-info flag: wait for the disk after the commit
 _TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.value,
                   trials.c.user_attrs, trials.c.system_attrs, trials.c.error,
                   trials.c.created_at, trials.c.started_at, trials.c.finished_at)
@@ -64,13 +77,26 @@ def _dumps(value: Any, what: str) -> str:
 
 
 class SqlStore(Store):
-    """A study store in any SQLAlchemy database; many processes may share one."""
+    """A study store in any SQLAlchemy database; many processes may share one.
+
+    A busy database (SQLite's lock) is waited for up to `lock_timeout` seconds. A server that
+    goes away (a dropped connection, a PostgreSQL restart) is waited for with backoff up to
+    `reconnect_timeout` seconds (default: the HYPERLAW_RECONNECT_TIMEOUT environment variable,
+    else 300), after which the operation raises StorageError; a server never reached yet is
+    retried for at most 5 s (a mistyped host fails fast). A write whose commit was cut
+    off is checked before it is run again, so it lands exactly once.
+    """
 
     def __init__(self, url: str, *, lock_timeout: float = 120.0,
+                 reconnect_timeout: float | None = None,
                  engine_kwargs: Mapping[str, Any] | None = None) -> None:
+        url = postgres.normalize_url(url)
         self.url = redact_url(url)
         self._full_url = url
         self._lock_timeout = lock_timeout
+        self._reconnect_timeout = _reconnect_timeout(reconnect_timeout)
+        self._outages: deque[tuple[float, float]] = deque(maxlen=64)
+        self._connected = False  # until the first transaction succeeds
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -78,14 +104,16 @@ class SqlStore(Store):
                 f"cannot parse storage URL {self.url!r}: {exc}; use e.g. "
                 "'sqlite:///hyperlaw.db' or 'postgresql://user@host/db'"
             ) from None
+        self._password = parsed.password
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._is_postgres = parsed.get_backend_name() == "postgresql"
         kwargs: dict[str, Any] = dict(engine_kwargs or {})
         if self._is_sqlite:
             kwargs.setdefault("connect_args", {"timeout": 60.0, "check_same_thread": False})
             if parsed.database in (None, "", ":memory:"):
                 kwargs.setdefault("poolclass", StaticPool)
-        else:
-            kwargs.setdefault("pool_pre_ping", True)
+        elif self._is_postgres:
+            kwargs.setdefault("connect_args", postgres.connect_args(parsed))
         try:
             self._engine = sa.create_engine(parsed, **kwargs)
         except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
@@ -102,30 +130,59 @@ class SqlStore(Store):
         self._init_schema()
 
     # --- transactions --------------------------------------------------------------------
-    def _run(self, engine: Engine, fn: Callable[[Connection], T]) -> T:
-        deadline = time.monotonic() + self._lock_timeout
-        delay = 0.005
-        while True:
-            try:
-                with engine.begin() as conn:
-                    return fn(conn)
-            except sa.exc.OperationalError as exc:
-                if _is_transient(exc) and time.monotonic() < deadline:
-                    time.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 1.0)
-                    continue
-                raise self._storage_error(exc) from None
-            except sa.exc.DatabaseError as exc:
-                raise self._storage_error(exc) from None
+    def _run(self, engine: Engine, fn: Callable[[Connection], T],
+             landed: Callable[[Connection, T], bool] | None = None) -> T:
+        """Run `fn` in one transaction, waiting out busy databases and outages.
 
-    def _write(self, fn: Callable[[Connection], T]) -> T:
-        return self._run(self._write_engine, fn)
+        When the connection drops during the commit, the write may or may not have landed:
+        `landed(conn, result)` decides, in a fresh transaction, whether to return the result
+        or run the write again. Without it, the write is run again (it must be idempotent).
+        """
+        patience = _Patience(self)
+        while True:
+            committing = False
+            try:
+                with engine.connect() as conn:
+                    conn.info.pop(_FLUSH, None)
+                    with conn.begin():
+                        result = fn(conn)
+                        committing = True
+                    if conn.info.pop(_FLUSH, False):
+                        postgres.flush_wal(conn)
+            except sa.exc.DBAPIError as exc:
+                patience.wait(exc)
+                if committing and landed is not None and self._read(
+                        lambda conn: landed(conn, result)):  # noqa: B023 - called at once
+                    patience.done()
+                    return result
+                continue
+            patience.done()
+            self._connected = True
+            return result
+
+    def _write(self, fn: Callable[[Connection], T],
+               landed: Callable[[Connection, T], bool] | None = None) -> T:
+        return self._run(self._write_engine, fn, landed)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return self._run(self._read_engine, fn)
 
+    def _retry_kind(self, exc: sa.exc.DBAPIError) -> str | None:
+        if self._is_sqlite:
+            message = str(exc.orig).lower()
+            return "busy" if "locked" in message or "busy" in message else None
+        if self._is_postgres:
+            return postgres.retry_kind(exc)
+        return "down" if exc.connection_invalidated else None
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the password of the storage URL."""
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text
+
     def _storage_error(self, exc: Exception) -> StorageError:
-        message = str(getattr(exc, "orig", exc))
+        message = self._scrub(str(getattr(exc, "orig", exc)).strip())
         hint = "check that the server is reachable and the credentials are right"
         if self._is_sqlite:
             if "unable to open" in message:
@@ -137,22 +194,47 @@ class SqlStore(Store):
                         " s; check for a stuck process")
         return StorageError(f"storage {self.url!r} failed: {message}; {hint}")
 
+    def _note_outage(self, start: float, end: float) -> None:
+        self._outages.append((start, end))
+
+    def _unreachable_time_since(self, since: float) -> float:
+        """Seconds after `since` during which this process could not reach the store."""
+        return sum(max(0.0, end - max(start, since)) for start, end in list(self._outages))
+
     def _init_schema(self) -> None:
         def init(conn: Connection) -> None:
+            if self._is_postgres:
+                postgres.advisory_lock(conn, _SCHEMA_LOCK_KEY)
             metadata.create_all(conn, checkfirst=True)
             row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
             found = row.scalar_one_or_none()
             if found is None:
                 conn.execute(sa.insert(meta).values(key="schema_version",
-                                                    value=str(SCHEMA_VERSION)))
-            elif int(found) > SCHEMA_VERSION:
+                                                    value=str(schema.SCHEMA_VERSION)))
+            elif int(found) > schema.SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"storage {self.url!r} was written by a newer hyperlaw (schema version "
-                    f"{found}; this version reads up to {SCHEMA_VERSION}); upgrade hyperlaw "
-                    "with `pip install -U hyperlaw`"
+                    f"{found}; this version reads up to {schema.SCHEMA_VERSION}); upgrade "
+                    "hyperlaw with `pip install -U hyperlaw`"
                 )
+            elif int(found) < schema.SCHEMA_VERSION:
+                self._migrate(conn, int(found))
 
         self._write(init)
+
+    def _migrate(self, conn: Connection, found: int) -> None:
+        for version in range(found, schema.SCHEMA_VERSION):
+            step = schema.MIGRATIONS.get(version)
+            if step is None:
+                raise SchemaVersionError(
+                    f"storage {self.url!r} has schema version {found}, which this hyperlaw "
+                    f"cannot upgrade to {schema.SCHEMA_VERSION} (no step from {version}); "
+                    "export the study with an older hyperlaw and import it here"
+                )
+            step(conn)
+            log.info("storage %s: schema upgraded to version %d", self.url, version + 1)
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
+                     .values(value=str(schema.SCHEMA_VERSION)))
 
     def worker_url(self) -> str | None:
         if self._is_sqlite and self._engine.url.database in (None, "", ":memory:"):
@@ -181,7 +263,11 @@ class SqlStore(Store):
             return StudyInfo(int(result.inserted_primary_key[0]), name, direction, space_json,
                              {}, dict(system_attrs), now)
 
-        return self._write(create)
+        def landed(conn: Connection, info: StudyInfo) -> bool:
+            return conn.execute(sa.select(studies.c.id).where(
+                studies.c.id == info.id, studies.c.created_at == now)).first() is not None
+
+        return self._write(create, landed)
 
     def get_study(self, name: str) -> StudyInfo:
         def get(conn: Connection) -> StudyInfo:
@@ -234,7 +320,11 @@ class SqlStore(Store):
             conn.execute(sa.delete(trials).where(trials.c.study_id == sid))
             conn.execute(sa.delete(studies).where(studies.c.id == sid))
 
-        self._write(delete)
+        def landed(conn: Connection, _: None) -> bool:
+            return conn.execute(sa.select(studies.c.id)
+                                .where(studies.c.name == name)).first() is None
+
+        self._write(delete, landed)
 
     def update_space(self, study_id: int, merge: Callable[[str | None], str]) -> str:
         def update(conn: Connection) -> str:
@@ -262,12 +352,21 @@ class SqlStore(Store):
 
     # --- trials --------------------------------------------------------------------------
     def _bump(self, conn: Connection, study_id: int, numbers: int = 0) -> tuple[int, int]:
-        """Allocate the next sequence number (and `numbers` trial numbers) of a study."""
+        """Allocate the next sequence number (and `numbers` trial numbers) of a study.
+
+        This takes the study's write lock until the commit. On PostgreSQL the commit does not
+        wait for the disk while holding it (see `postgres.async_commit`); `_run` waits for
+        the disk after the lock is released, before the write is reported done.
+        """
+        returning = [studies.c.next_seq, studies.c.next_number]
+        if self._is_postgres:
+            returning.append(postgres.async_commit())
+            conn.info[_FLUSH] = True
         row = conn.execute(
             sa.update(studies).where(studies.c.id == study_id)
             .values(next_seq=studies.c.next_seq + 1,
                     next_number=studies.c.next_number + numbers)
-            .returning(studies.c.next_seq, studies.c.next_number)).first()
+            .returning(*returning)).first()
         if row is None:
             raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
         return int(row[0]), int(row[1]) - numbers
@@ -293,8 +392,11 @@ class SqlStore(Store):
         now = time.time()
         user_json = _dumps(dict(user_attrs or {}), "trial user attributes")
         system_json = _dumps(dict(system_attrs or {}), "trial system attributes")
-        number, values = self._write(lambda conn: self._insert_trial(
-            conn, study_id, state.value, params, user_json, system_json, now, heartbeat))
+        number, values = self._write(
+            lambda conn: self._insert_trial(conn, study_id, state.value, params, user_json,
+                                            system_json, now, heartbeat),
+            lambda conn, made: _trial_landed(conn, study_id, made[0],
+                                             trials.c.created_at == now))
         return TrialRecord(number, state, values, None, {}, dict(user_attrs or {}),
                            dict(system_attrs or {}), None, now,
                            now if state is TrialState.RUNNING else None, None)
@@ -325,11 +427,15 @@ class SqlStore(Store):
                 .returning(*_TRIAL_COLUMNS)).first()
             return None if updated is None else _record(updated)
 
-        return self._write(claim)
+        def landed(conn: Connection, record: TrialRecord | None) -> bool:
+            return record is None or _trial_landed(
+                conn, study_id, record.number, trials.c.started_at == record.started_at)
+
+        return self._write(claim, landed)
 
     def report(self, study_id: int, number: int, step: int, value: float,
                params: Mapping[str, Any] | None = None) -> None:
-        def add(conn: Connection) -> None:
+        def add(conn: Connection) -> int:
             seq, _ = self._bump(conn, study_id)
             state = conn.execute(sa.select(trials.c.state).where(
                 trials.c.study_id == study_id, trials.c.number == number)).scalar()
@@ -344,8 +450,14 @@ class SqlStore(Store):
                             seq=seq))
             conn.execute(sa.insert(reports).values(study_id=study_id, number=number, step=step,
                                                    value=value, seq=seq))
+            return seq
 
-        self._write(add)
+        def landed(conn: Connection, seq: int) -> bool:
+            return conn.execute(sa.select(reports.c.id).where(
+                reports.c.study_id == study_id, reports.c.seq == seq,
+                reports.c.number == number)).first() is not None
+
+        self._write(add, landed)
 
     def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
         def update(conn: Connection) -> None:
@@ -381,7 +493,11 @@ class SqlStore(Store):
                 self._current(conn, study_id, number, "finish")
             return _record(row)
 
-        return self._write(finish)
+        def landed(conn: Connection, record: TrialRecord) -> bool:
+            return _trial_landed(conn, study_id, number,
+                                 trials.c.finished_at == record.finished_at)
+
+        return self._write(finish, landed)
 
     def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
         if not numbers:
@@ -399,10 +515,15 @@ class SqlStore(Store):
         if numbers is not None:
             which = trials.c.number.in_(list(numbers))
         elif stale_before is not None:
+            # time the store was unreachable does not count: no worker could beat then
+            stale_before -= self._unreachable_time_since(stale_before)
             which = trials.c.heartbeat_at < stale_before
         else:
             return []
         running = (trials.c.study_id == study_id) & (trials.c.state == _RUNNING)
+        if numbers is None and self._read(lambda conn: conn.execute(
+                sa.select(trials.c.number).where(running & which).limit(1)).first()) is None:
+            return []  # the common case: nothing stale, and no write lock taken to know it
 
         def sweep(conn: Connection) -> list[int]:
             stale = [_record(r) for r in conn.execute(
@@ -522,6 +643,47 @@ class SqlStore(Store):
             record.intermediate[int(step)] = value
         return record
 
+    # --- bulk reading (for analysis and the dashboard) ------------------------------------
+    def changes_since_columnar(self, study_id: int, cursor: int) -> ColumnarChanges:
+        """As `changes_since`, in one snapshot; reports are fetched through the driver's own
+        cursor in chunks straight into arrays (millions of reports read in seconds)."""
+        def read(conn: Connection) -> ColumnarChanges:
+            head = conn.execute(sa.select(studies.c.next_seq)
+                                .where(studies.c.id == study_id)).scalar()
+            if head is None:
+                raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
+            if head <= cursor:
+                return _columnar([], [], cursor)
+            rows = conn.execute(
+                sa.select(*_TRIAL_COLUMNS)
+                .where(trials.c.study_id == study_id, trials.c.seq > cursor,
+                       trials.c.seq <= head)
+                .order_by(trials.c.seq)).all()
+            query = (sa.select(reports.c.number, reports.c.step, reports.c.value)
+                     .where(reports.c.study_id == int(study_id), reports.c.seq > int(cursor),
+                            reports.c.seq <= int(head))
+                     .order_by(reports.c.seq))
+            sql = str(query.compile(dialect=conn.dialect,
+                                    compile_kwargs={"literal_binds": True}))
+            raw = conn.connection.driver_connection.cursor()  # inside this transaction
+            chunks = []
+            try:
+                raw.execute(sql)
+                while batch := raw.fetchmany(250_000):
+                    chunks.append(np.array(batch, dtype=np.float64).reshape(-1, 3))
+            finally:
+                raw.close()
+            return _columnar([_record(r) for r in rows], chunks, int(head))
+
+        return self._read(read)
+
+
+def _trial_landed(conn: Connection, study_id: int, number: int,
+                  mark: sa.ColumnElement[bool]) -> bool:
+    """Whether trial `number` carries `mark` (a timestamp only our write set)."""
+    return conn.execute(sa.select(trials.c.id).where(
+        trials.c.study_id == study_id, trials.c.number == number, mark)).first() is not None
+
 
 def _loads(raw: str | None, what: str) -> Any:
     if raw is None or raw == "{}":
@@ -542,11 +704,85 @@ def _record(row: Row[Any]) -> TrialRecord:
         _loads(row[5], f"system_attrs of trial #{row[0]}"), row[6], row[7], row[8], row[9])
 
 
-def _is_transient(exc: sa.exc.OperationalError) -> bool:
-    if exc.connection_invalidated:
-        return True
-    message = str(exc.orig).lower()
-    return "locked" in message or "busy" in message
+def _reconnect_timeout(given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    raw = os.environ.get(_RECONNECT_ENV, "").strip()
+    if not raw:
+        return 300.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StorageError(
+            f"{_RECONNECT_ENV}={raw!r} is not a number; set it to the seconds a worker waits "
+            "for an unreachable store before failing (e.g. 300)"
+        ) from None
+    if value <= 0:
+        raise StorageError(f"{_RECONNECT_ENV} must be positive seconds, got {raw!r}")
+    return value
+
+
+class _Patience:
+    """The backoff and time limits of one store operation."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._delay = 0.005
+        self._busy_until: float | None = None
+        self._down_since: float | None = None
+        self._down_wall = 0.0
+        self._announced = False
+
+    def wait(self, exc: sa.exc.DBAPIError) -> None:
+        """Sleep before the next attempt, or raise StorageError when waiting is useless or
+        its time is up."""
+        store = self._store
+        kind = store._retry_kind(exc)
+        if kind is None:
+            raise store._storage_error(exc) from None
+        now = time.monotonic()
+        if kind == "busy":
+            if self._busy_until is None:
+                self._busy_until = now + store._lock_timeout
+            if now >= self._busy_until:
+                raise store._storage_error(exc) from None
+            cap = 1.0
+        else:
+            reason = _first_line(store._scrub(str(exc.orig)))
+            if self._down_since is None:
+                self._down_since, self._down_wall = now, time.time()
+                self._announced = store._connected  # a first contact fails quietly
+                if self._announced:
+                    log.warning("storage %s is unreachable (%s); reconnecting with backoff",
+                                store.url, reason)
+            waited = now - self._down_since
+            # a store never reached yet (a wrong host, a server not started) fails soon; one
+            # that worked waits out restarts and failovers
+            limit = (store._reconnect_timeout if store._connected
+                     else min(store._reconnect_timeout, _FIRST_CONTACT_TIMEOUT))
+            if waited >= limit:
+                wait_longer = f"raise {_RECONNECT_ENV} to wait longer" if store._connected \
+                    else "check the host and port in the URL"
+                raise StorageError(
+                    f"storage {store.url!r} was unreachable for {waited:.0f} s: {reason}; "
+                    f"check that the database server is running and reachable from this "
+                    f"machine ({wait_longer})"
+                ) from None
+            cap = 2.0
+        time.sleep(self._delay * (0.5 + random.random()))
+        self._delay = min(self._delay * 2, cap)
+
+    def done(self) -> None:
+        if self._down_since is not None:
+            self._store._note_outage(self._down_wall, time.time())
+        if self._down_since is not None and self._announced:
+            log.warning("storage %s is reachable again after %.1f s", self._store.url,
+                        time.monotonic() - self._down_since)
+            self._down_since = None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -564,3 +800,9 @@ def _configure_sqlite(engine: Engine) -> None:
         write = conn.get_execution_options().get("hyperlaw_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
+
+def _columnar(records: list[TrialRecord], chunks: list[np.ndarray],
+              cursor: int) -> ColumnarChanges:
+    table = np.concatenate(chunks) if chunks else np.empty((0, 3))
+    return ColumnarChanges(records, table[:, 0].astype(np.int64), table[:, 1].astype(np.int64),
+                           np.ascontiguousarray(table[:, 2]), cursor)

@@ -1,0 +1,399 @@
+"""Multi-fidelity search on replayed real learning curves, hyperlaw against Optuna's pruners.
+
+Each curve family of benchmarks/data/curves.npz (real training runs, see data/make_curves.py)
+becomes a tabular benchmark: a configuration proposed by a sampler is mapped to the nearest
+recorded configuration (unit-cube distance in the family's space) and its recorded validation
+curve is replayed by the simulated executor — several asynchronous workers, a simulated clock
+with the recorded cost per unit — through the real ask/report/tell of each library.
+
+Every method gets the same total budget (step units trained by all workers together: the
+budget of `--full-trials` trials run to the end). The score is the regret of the incumbent
+(the best complete trial so far) against the best final value in the table, printed at
+fractions of the budget as the median over seeds. A final section times one scheduler
+decision at 1,000 trials.
+
+    python benchmarks/multifidelity.py                 # 10 seeds, all families
+    python benchmarks/multifidelity.py --seeds 3 --families mlp_digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import hyperlaw as hl
+from hyperlaw.executors.simulated import ReplayCurve, Simulation, StudyTuner, simulate
+from hyperlaw.samplers import SAMPLERS
+from hyperlaw.schedulers import (
+    ASHA,
+    CurveStopping,
+    Hyperband,
+    MedianStopping,
+    PercentileStopping,
+    Scheduler,
+)
+
+DATA = Path(__file__).resolve().parent / "data" / "curves.npz"
+CHECKPOINTS = (1 / 9, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1.0)
+
+_OPT = hl.Choice(["adam", "sgd"])
+SPACES = {
+    "mlp_digits": hl.Space({
+        "lr": hl.Float(1e-4, 0.5, log=True), "width": hl.Int(8, 256, log=True),
+        "layers": hl.Int(1, 3), "optimizer": _OPT,
+        "weight_decay": hl.Float(1e-6, 1e-1, log=True),
+        "batch_size": hl.Choice([16, 32, 64, 128, 256]),
+        "momentum": hl.Float(0.0, 0.99, when={"optimizer": "sgd"})}),
+    "cnn_digits": hl.Space({
+        "lr": hl.Float(1e-4, 0.5, log=True), "channels": hl.Int(4, 48, log=True),
+        "conv_layers": hl.Int(1, 2), "hidden": hl.Int(16, 128, log=True),
+        "dropout": hl.Float(0.0, 0.6), "optimizer": _OPT,
+        "weight_decay": hl.Float(1e-6, 1e-2, log=True),
+        "batch_size": hl.Choice([16, 32, 64, 128]),
+        "momentum": hl.Float(0.0, 0.99, when={"optimizer": "sgd"})}),
+    "charlm_pydoc": hl.Space({
+        "lr": hl.Float(1e-4, 0.1, log=True), "hidden": hl.Int(16, 128, log=True),
+        "embedding": hl.Int(8, 64, log=True), "seq_len": hl.Choice([16, 32, 64]),
+        "batch_size": hl.Choice([8, 16, 32]), "clip": hl.Float(0.1, 10.0, log=True),
+        "optimizer": hl.Choice(["adam", "rmsprop", "sgd"])}),
+}
+
+
+@dataclass
+class Table:
+    """One family's recorded curves, looked up by nearest configuration."""
+
+    name: str
+    space: hl.Space
+    steps: np.ndarray
+    curves: np.ndarray
+    seconds: np.ndarray
+    encoded: np.ndarray
+
+    @classmethod
+    def load(cls, data: Any, name: str) -> Table:
+        space = SPACES[name]
+        configs = json.loads(str(data[f"{name}/configs"]))
+        return cls(name, space, data[f"{name}/steps"], data[f"{name}/curves"].astype(float),
+                   data[f"{name}/seconds_per_unit"].astype(float), space.encode_many(configs))
+
+    @property
+    def best_final(self) -> float:
+        return float(self.curves[:, -1].min())
+
+    def nearest(self, params: dict[str, Any]) -> int:
+        x = self.space.encode(params)
+        both = ~np.isnan(self.encoded) & ~np.isnan(x)
+        diff = np.where(both, self.encoded - x, 0.0)
+        mismatch = np.isnan(self.encoded) != np.isnan(x)
+        distance = (diff**2).sum(axis=1) + 0.25 * mismatch.sum(axis=1)
+        return int(np.argmin(distance))
+
+    def curve_for(self, params: dict[str, Any]) -> ReplayCurve:
+        k = self.nearest(params)
+        unit = float(self.steps[0])
+        return ReplayCurve(self.steps.tolist(), self.curves[k].tolist(),
+                           float(self.seconds[k]) / unit)
+
+
+# --- methods ---------------------------------------------------------------------------------
+def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None]
+                    ) -> Callable[[Table, int], Any]:
+    def make(table: Table, seed: int) -> StudyTuner:
+        study = hl.create_study(space=table.space, sampler=sampler, seed=seed,
+                                scheduler=make_scheduler(table))
+        return StudyTuner(study)
+    return make
+
+
+class OptunaTuner:
+    """An Optuna study driven through ask/tell with a pruner."""
+
+    def __init__(self, space: hl.Space, pruner: Any, seed: int) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.optuna = optuna
+        self.space = space
+        self.study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed),
+                                         pruner=pruner)
+
+    def start(self) -> tuple[Any, dict[str, Any]]:
+        trial = self.study.ask()
+        params: dict[str, Any] = {}
+        for name in self.space.order:
+            if not self.space.is_active(name, params):
+                continue
+            param = self.space[name]
+            if isinstance(param, hl.Float):
+                params[name] = trial.suggest_float(name, param.low, param.high, log=param.log)
+            elif isinstance(param, hl.Int):
+                params[name] = trial.suggest_int(name, param.low, param.high, log=param.log)
+            else:
+                params[name] = trial.suggest_categorical(name, list(param.values))
+        return trial, params
+
+    def report(self, handle: Any, step: int, value: float) -> bool:
+        handle.report(value, step)
+        return handle.should_prune()
+
+    def finish(self, handle: Any, value: float, complete: bool) -> None:
+        state = self.optuna.trial.TrialState
+        self.study.tell(handle, value if complete else None,
+                        state=state.COMPLETE if complete else state.PRUNED)
+
+
+class DehbTuner:
+    """DEHB (differential-evolution Hyperband) driven through its ask/tell: each job trains a
+    configuration from scratch to the job's fidelity, then DEHB is told the value there."""
+
+    def __init__(self, table: Table, seed: int, workdir: str) -> None:
+        import ConfigSpace as cs
+        from dehb import DEHB
+        from loguru import logger
+
+        logger.remove()
+        self.space = table.space
+        self.top = float(table.steps[-1])
+        config_space = cs.ConfigurationSpace(seed=seed)
+        for name in table.space.order:
+            param = table.space[name]
+            if isinstance(param, hl.Float):
+                hp: Any = cs.UniformFloatHyperparameter(name, param.low, param.high,
+                                                        log=param.log)
+            elif isinstance(param, hl.Int):
+                hp = cs.UniformIntegerHyperparameter(name, param.low, param.high, log=param.log)
+            else:
+                hp = cs.CategoricalHyperparameter(name, list(param.values))
+            config_space.add(hp)
+            if param.when:
+                (parent, values), = param.when.items()
+                config_space.add(cs.EqualsCondition(hp, config_space[parent], values[0]))
+        self.dehb = DEHB(cs=config_space, dimensions=len(config_space),
+                         min_fidelity=float(table.steps[0]), max_fidelity=self.top, eta=3,
+                         seed=seed, n_workers=1, output_path=workdir, save_freq=None)
+
+    def start(self) -> tuple[Any, dict[str, Any]]:
+        job = self.dehb.ask()
+        params = dict(job["config"])
+        return {"job": job, "told": False}, params
+
+    def _tell(self, handle: dict, step: int, value: float) -> None:
+        if not handle["told"]:
+            handle["told"] = True
+            self.dehb.tell(handle["job"], {"fitness": value, "cost": float(step)})
+
+    def report(self, handle: dict, step: int, value: float) -> bool:
+        fidelity = float(handle["job"]["fidelity"])
+        if fidelity < self.top and step >= fidelity - 1e-6:
+            self._tell(handle, step, value)
+            return True
+        return False
+
+    def finish(self, handle: dict, value: float, complete: bool) -> None:
+        if complete:
+            self._tell(handle, int(self.top), value)
+
+
+def dehb_method(table: Table, seed: int) -> DehbTuner:
+    import tempfile
+
+    return DehbTuner(table, seed, tempfile.mkdtemp(prefix="dehb-"))
+
+
+def optuna_method(make_pruner: Callable[[Table], Any]) -> Callable[[Table, int], Any]:
+    def make(table: Table, seed: int) -> OptunaTuner:
+        return OptunaTuner(table.space, make_pruner(table), seed)
+    return make
+
+
+def asha(table: Table) -> ASHA:
+    return ASHA(min_budget=int(table.steps[0]), max_budget=int(table.steps[-1]))
+
+
+def hyperband(table: Table) -> Hyperband:
+    return Hyperband(min_budget=int(table.steps[0]), max_budget=int(table.steps[-1]))
+
+
+def curve(table: Table) -> CurveStopping:
+    return CurveStopping(min_budget=int(table.steps[2]), max_budget=int(table.steps[-1]))
+
+
+def methods() -> dict[str, Callable[[Table, int], Any]]:
+    import optuna
+
+    pruners = optuna.pruners
+    found: dict[str, Callable[[Table, int], Any]] = {
+        "hl random, full budget": hyperlaw_method("random", lambda t: None),
+        "hl random + median": hyperlaw_method(
+            "random", lambda t: MedianStopping(n_startup_trials=5)),
+        "hl random + percentile25": hyperlaw_method(
+            "random", lambda t: PercentileStopping(25.0, n_startup_trials=5)),
+        "hl random + ASHA": hyperlaw_method("random", asha),
+        "hl random + Hyperband": hyperlaw_method("random", hyperband),
+        "hl random + curve": hyperlaw_method("random", curve),
+        "hl sobol + ASHA": hyperlaw_method("sobol", asha),
+    }
+    for sampler in ("tpe", "gp", "auto"):  # model-based samplers, where this build has them
+        if sampler in SAMPLERS:
+            found[f"hl {sampler} + ASHA"] = hyperlaw_method(sampler, asha)
+            found[f"hl {sampler} + curve"] = hyperlaw_method(sampler, curve)
+    found["optuna TPE + SH"] = optuna_method(lambda t: pruners.SuccessiveHalvingPruner(
+        min_resource=int(t.steps[0]), reduction_factor=3))
+    found["optuna TPE + Hyperband"] = optuna_method(lambda t: pruners.HyperbandPruner(
+        min_resource=int(t.steps[0]), max_resource=int(t.steps[-1]), reduction_factor=3))
+    found["optuna TPE + median"] = optuna_method(
+        lambda t: pruners.MedianPruner(n_startup_trials=5))
+    try:
+        import dehb  # noqa: F401
+    except ImportError:
+        logging.warning("DEHB is not installed (pip install dehb): left out")
+    else:
+        found["DEHB"] = dehb_method
+    return found
+
+
+# --- scoring --------------------------------------------------------------------------------
+def regret_curve(result: Simulation, table: Table, budget: float) -> np.ndarray:
+    """Regret of the incumbent at each checkpoint (inf while nothing completed)."""
+    out = np.full(len(CHECKPOINTS), np.inf)
+    best = np.inf
+    finished = sorted((f for f in result.finished if f.complete), key=lambda f: f.spent)
+    for i, fraction in enumerate(CHECKPOINTS):
+        for f in finished:
+            if f.spent <= fraction * budget + 1e-9:
+                best = min(best, f.value)
+        out[i] = best - table.best_final
+    return out
+
+
+def run_family(table: Table, all_methods: dict, seeds: int, full_trials: int,
+               workers: int) -> dict[str, np.ndarray]:
+    budget = full_trials * float(table.steps[-1])
+    regrets: dict[str, np.ndarray] = {}
+    for name, make in all_methods.items():
+        rows = []
+        started = time.perf_counter()
+        for seed in range(seeds):
+            tuner = make(table, seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = simulate(tuner, table.curve_for, n_workers=workers, max_spent=budget)
+            rows.append(regret_curve(result, table, budget))
+        regrets[name] = np.array(rows)
+        logging.info("%s / %s: %.1f s", table.name, name, time.perf_counter() - started)
+    return regrets
+
+
+def print_family(table: Table, regrets: dict[str, np.ndarray], seeds: int, full_trials: int
+                 ) -> None:
+    spread = float(np.median(table.curves[:, -1]) - table.best_final)
+    print(f"\n## {table.name}: {len(table.curves)} curves, best final {table.best_final:.4f}, "
+          f"median regret of a random configuration {spread:.4f}")
+    print(f"median regret over {seeds} seeds at fractions of the budget "
+          f"({full_trials} full trials = {full_trials * int(table.steps[-1])} step units)")
+    header = "".join(f"{f'{c:.0%}':>9}" for c in CHECKPOINTS)
+    print(f"{'method':<28}{header}")
+    for name, rows in regrets.items():
+        medians = np.median(rows, axis=0)
+        print(f"{name:<28}" + "".join(f"{m:>9.4f}" for m in medians))
+    ours = [n for n in regrets if n.startswith("hl ") and "full" not in n]
+    peers = [n for n in regrets if not n.startswith("hl ")]
+    if not ours or not peers or "hl random, full budget" not in regrets:
+        return
+    full = np.median(regrets["hl random, full budget"][:, -1])
+
+    def score(name: str) -> tuple[float, float]:  # final regret, then the area under it
+        medians = np.median(regrets[name], axis=0)
+        return float(medians[-1]), float(np.sum(np.minimum(medians, 1e9)))
+
+    hl_best = min(ours, key=score)
+    opt_best = min(peers, key=score)
+    medians = np.median(regrets[hl_best], axis=0)
+    reach = next((c for c, m in zip(CHECKPOINTS, medians, strict=True) if m <= full), None)
+    print(f"best hyperlaw method: {hl_best} (regret {medians[-1]:.4f} at 100%); "
+          f"it reaches random full-budget's final regret ({full:.4f}) at "
+          f"{'never' if reach is None else f'{reach:.0%}'} of the budget")
+    print(f"best peer method:     {opt_best} (regret "
+          f"{np.median(regrets[opt_best][:, -1]):.4f} at 100%, "
+          f"{np.median(regrets[opt_best][:, 3]):.4f} at 33%); hyperlaw's best at 33%: "
+          f"{medians[3]:.4f}")
+
+
+# --- decision cost --------------------------------------------------------------------------
+def decision_cost(n_trials: int = 1000, steps: int = 27, calls: int = 300) -> None:
+    rng = np.random.default_rng(0)
+    space = hl.Space({"x": hl.Float(0.0, 1.0)})
+    schedulers: dict[str, Scheduler] = {
+        "median": MedianStopping(), "percentile": PercentileStopping(),
+        "asha": ASHA(max_budget=steps), "hyperband": Hyperband(max_budget=steps),
+        "curve": CurveStopping(max_budget=steps)}
+    print(f"\n## scheduler decision cost at {n_trials} trials ({steps} reports each; "
+          f"{calls} decisions on running trials)")
+    print(f"{'scheduler':<12}{'mean ms':>10}{'p95 ms':>10}{'max ms':>10}")
+    for name, scheduler in schedulers.items():
+        study = hl.create_study(space=space, scheduler="fifo")
+        running = []
+        for number in range(n_trials):
+            trial = study.ask()
+            scale, rate = rng.uniform(0.5, 2.0), rng.uniform(0.2, 1.2)
+            length = steps if number < 0.7 * n_trials else int(rng.integers(1, steps))
+            for step in range(1, length + 1):
+                trial.report(0.1 + scale * step**-rate + rng.normal(0, 0.01), step)
+            if length == steps:
+                study.tell(trial, 0.1 + scale * steps**-rate)
+            else:
+                running.append(trial.number)
+        history = study._history.refresh()
+        times = []
+        for i in range(calls):
+            record = history.trials[running[i % len(running)]]
+            step = record.last_step
+            started = time.perf_counter()
+            scheduler.decide(record, step, history)
+            times.append(time.perf_counter() - started)
+        ms = np.array(times) * 1e3
+        print(f"{name:<12}{ms.mean():>10.3f}{np.percentile(ms, 95):>10.3f}{ms.max():>10.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--families", nargs="*", default=None)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--full-trials", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--methods", nargs="*", default=None, help="substrings to keep")
+    parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(message)s")
+    logging.getLogger("hyperlaw").setLevel(logging.ERROR)
+    data = np.load(args.data)
+    families = args.families or sorted({k.split("/")[0] for k in data.files})
+    all_methods = methods()
+    if args.methods:
+        all_methods = {k: v for k, v in all_methods.items()
+                       if any(s in k for s in args.methods) or "full" in k}
+    print(f"{args.workers} simulated workers; regret = final value of the incumbent minus "
+          "the best final value in the table")
+    for family in families:
+        table = Table.load(data, family)
+        regrets = run_family(table, all_methods, args.seeds, args.full_trials, args.workers)
+        print_family(table, regrets, args.seeds, args.full_trials)
+    if not args.skip_cost:
+        decision_cost()
+
+
+if __name__ == "__main__":
+    main()

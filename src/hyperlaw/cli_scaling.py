@@ -1,0 +1,161 @@
+"""`hyperlaw steplaw` and `hyperlaw scaling fit/recommend`: scaling laws on the command line.
+
+    hyperlaw steplaw --params 1e9 --tokens 1e11 --seq-len 2048 --json
+    hyperlaw scaling fit --storage sqlite:///scaling.db --name scaling --target lr
+    hyperlaw scaling fit --csv runs.csv --target lr --out lr-law.json
+    hyperlaw scaling recommend --law lr-law.json --params 1e9 --tokens 2e10
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hyperlaw.cli import _console, _echo_json, _opened, _storage_option
+from hyperlaw.errors import HyperlawError
+from hyperlaw.scaling.fit import PowerLaw, fit
+from hyperlaw.scaling.steplaw import StepLawRangeWarning, step_law
+from hyperlaw.scaling.study import scaling_records
+
+_FEATURES = ("n_params", "n_tokens")
+
+
+@click.command()
+@click.option("--params", "n_params", type=float, required=True, metavar="N",
+              help="Non-embedding parameters of the model.")
+@click.option("--tokens", "n_tokens", type=float, required=True, metavar="D",
+              help="Training tokens.")
+@click.option("--seq-len", type=click.IntRange(min=1), default=2048, show_default=True,
+              help="Sequence length (for the batch size in sequences).")
+@click.option("--round-batch", is_flag=True, help="Round the batch to a power of two sequences.")
+@click.option("--json", "as_json", is_flag=True, help="Print the prior as JSON.")
+def steplaw(n_params: float, n_tokens: float, seq_len: int, round_batch: bool,
+            as_json: bool) -> None:
+    """The Step Law's learning rate and batch size for N parameters and D tokens."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StepLawRangeWarning)
+        prior = step_law(n_params, n_tokens, seq_len, round_batch=round_batch)
+    if as_json:
+        _echo_json(prior.to_dict())
+    else:
+        click.echo(f"learning rate     {prior.lr:.4g}")
+        click.echo(f"batch (tokens)    {prior.batch_tokens:.4g}")
+        click.echo(f"batch (sequences) {prior.batch_sequences:.4g}  (seq_len {seq_len})")
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+
+
+@click.group()
+def scaling() -> None:
+    """Fit scaling laws of optimal hyperparameters and recommend values for a big run."""
+
+
+def _source_options(f: Any) -> Any:
+    f = click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False,
+                                                          path_type=Path),
+                     help="Records (columns n_params, n_tokens, loss and the target) "
+                          "instead of a storage.")(f)
+    f = click.option("--name", default="scaling", show_default=True,
+                     help="Name of the ScalingStudy whose cells to read from the storage.")(f)
+    return _storage_option(f)
+
+
+def _fit_options(f: Any) -> Any:
+    f = click.option("--target", "targets", multiple=True, default=("lr",), show_default=True,
+                     help="Parameter to fit a law for (repeatable).")(f)
+    f = click.option("--features", default=None, metavar="F1,F2",
+                     help="Features of the law (default n_params,n_tokens; n_tokens alone "
+                          "for batch_size).")(f)
+    f = click.option("--method", type=click.Choice(["tolerance", "parabola"]),
+                     default="tolerance", show_default=True,
+                     help="Step-Law tolerance band, or a parabola through each cell's best.")(f)
+    f = click.option("--tolerance", type=click.FloatRange(0, 1, max_open=True), default=0.0025,
+                     show_default=True, help="Relative loss band of kept runs per cell.")(f)
+    f = click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=1), default=1000,
+                     show_default=True, help="Bootstrap resamples for the intervals.")(f)
+    return click.option("--seed", type=int, default=0, show_default=True)(f)
+
+
+def _records(storage: str | None, name: str, csv_path: Path | None) -> list[dict[str, Any]]:
+    if csv_path is not None:
+        import pandas as pd
+
+        return list(pd.read_csv(csv_path).to_dict("records"))
+    with _opened(storage) as store:
+        rows = scaling_records(store, name)
+    if not rows:
+        raise HyperlawError(f"no complete trials of a scaling study named {name!r} in the "
+                            "storage; check --name, or pass --csv")
+    return rows
+
+
+def _fit_all(rows: list[dict[str, Any]], targets: Sequence[str], features: str | None,
+             method: str, tolerance: float, n_bootstrap: int, seed: int) -> dict[str, PowerLaw]:
+    laws = {}
+    for target in targets:
+        chosen = (tuple(f.strip() for f in features.split(",") if f.strip()) if features
+                  else ("n_tokens",) if target == "batch_size" else _FEATURES)
+        laws[target] = fit(rows, target=target, features=chosen, method=method,  # type: ignore[arg-type]
+                           tolerance=tolerance, n_bootstrap=n_bootstrap, seed=seed)
+    return laws
+
+
+@scaling.command(name="fit")
+@_source_options
+@_fit_options
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Write the fitted laws as JSON (read by `scaling recommend --law`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the laws as JSON.")
+def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: tuple[str, ...],
+                features: str | None, method: str, tolerance: float, n_bootstrap: int, seed: int,
+                out: Path | None, as_json: bool) -> None:
+    """Fit a power law of each target's optimum in n_params and n_tokens."""
+    laws = _fit_all(_records(storage, name, csv_path), targets, features, method, tolerance,
+                    n_bootstrap, seed)
+    data = {t: law.to_dict() for t, law in laws.items()}
+    if out is not None:
+        out.write_text(json.dumps(data))
+    if as_json:
+        _echo_json({t: {k: v for k, v in d.items() if k != "bootstrap"} for t, d in data.items()})
+        return
+    for law in laws.values():
+        boot = law.bootstrap_coefficients
+        click.echo(f"{law.formula()}   ({law.n_rows} rows, {len(law.cells)} cells, "
+                   f"{law.method})")
+        click.echo("  bootstrap means: " + ", ".join(f"{k} {v:.4g}" for k, v in boot.items()))
+
+
+@scaling.command()
+@_source_options
+@_fit_options
+@click.option("--law", "law_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Laws written by `scaling fit --out` (instead of fitting again).")
+@click.option("--params", "n_params", type=float, required=True, metavar="N",
+              help="Non-embedding parameters of the big run.")
+@click.option("--tokens", "n_tokens", type=float, required=True, metavar="D",
+              help="Training tokens of the big run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
+def recommend(storage: str | None, name: str, csv_path: Path | None, targets: tuple[str, ...],
+              features: str | None, method: str, tolerance: float, n_bootstrap: int, seed: int,
+              law_path: Path | None, n_params: float, n_tokens: float, as_json: bool) -> None:
+    """Each target's predicted optimum (with its confidence interval) for one (N, D)."""
+    if law_path is not None:
+        laws = {t: PowerLaw.from_dict(d) for t, d in json.loads(law_path.read_text()).items()}
+    else:
+        laws = _fit_all(_records(storage, name, csv_path), targets, features, method,
+                        tolerance, n_bootstrap, seed)
+    given = {"n_params": n_params, "n_tokens": n_tokens}
+    predictions = {t: law.predict(**{f: given[f] for f in law.features})
+                   for t, law in laws.items()}
+    if as_json:
+        _echo_json({t: p.to_dict() for t, p in predictions.items()})
+        return
+    console = _console()
+    for target, p in predictions.items():
+        console.print(f"{target}: {p.value:.4g}  ({p.confidence:.0%} interval {p.low:.4g} .. "
+                      f"{p.high:.4g})")

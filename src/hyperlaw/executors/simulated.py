@@ -1,0 +1,160 @@
+"""A simulated executor: replay recorded learning curves on a simulated clock with several
+asynchronous workers, through a real study (ask, report, tell), for benchmarks of schedulers.
+
+Each worker takes a trial, looks up the recorded curve of its configuration, and "trains" it:
+the k-th report arrives after the recorded cost of its steps. Events are handled in simulated
+time order, so workers finish out of step exactly as real ones would; the scheduler sees the
+same history it would see live. Nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hyperlaw.errors import HyperlawError, TrialPruned
+from hyperlaw.study import Study
+from hyperlaw.trial import Trial, TrialState
+
+
+@dataclass(frozen=True)
+class ReplayCurve:
+    """A recorded curve: the steps, the value at each, and the seconds one step unit costs."""
+
+    steps: Sequence[int]
+    values: Sequence[float]
+    seconds_per_step: float = 1.0
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A trial as it ended in the simulation."""
+
+    params: dict[str, Any]
+    value: float
+    last_step: int
+    complete: bool
+    time: float  # simulated seconds at the end
+    spent: float  # step units trained by all workers up to the end
+
+
+class Tuner(Protocol):
+    """What the simulation drives: start a trial, report to it, finish it."""
+
+    def start(self) -> tuple[Any, dict[str, Any]]: ...
+
+    def report(self, handle: Any, step: int, value: float) -> bool:
+        """Record the value; True when the trial must stop."""
+
+    def finish(self, handle: Any, value: float, complete: bool) -> None: ...
+
+
+class StudyTuner:
+    """A hyperlaw study as a Tuner: the real ask, report (with its scheduler) and tell."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+
+    def start(self) -> tuple[Trial, dict[str, Any]]:
+        trial = self.study.ask()
+        return trial, dict(trial.params)
+
+    def report(self, handle: Trial, step: int, value: float) -> bool:
+        try:
+            handle.report(value, step)
+        except TrialPruned:
+            return True
+        return False
+
+    def finish(self, handle: Trial, value: float, complete: bool) -> None:
+        if complete:
+            self.study.tell(handle, value)
+        else:
+            self.study.tell(handle, state=TrialState.PRUNED)
+
+
+@dataclass
+class Simulation:
+    """The outcome: finished trials in order, the step units spent and the simulated time."""
+
+    finished: list[Finished] = field(default_factory=list)
+    spent: float = 0.0
+    time: float = 0.0
+
+
+@dataclass(order=True)
+class _Running:
+    at: float
+    order: int
+    handle: Any = field(compare=False)
+    params: dict[str, Any] = field(compare=False)
+    curve: ReplayCurve = field(compare=False)
+    index: int = field(compare=False, default=0)
+
+
+def simulate(tuner: Tuner | Study, curve_for: Callable[[dict[str, Any]], ReplayCurve], *,
+             n_workers: int = 4, max_spent: float | None = None,
+             max_trials: int | None = None) -> Simulation:
+    """Run trials until `max_spent` step units were trained (all workers together) or
+    `max_trials` started; trials still running at the end are told pruned."""
+    if max_spent is None and max_trials is None:
+        raise HyperlawError("simulate needs max_spent= (step units) or max_trials= to end")
+    if n_workers < 1:
+        raise HyperlawError(f"simulate: n_workers must be >= 1, got {n_workers!r}")
+    if isinstance(tuner, Study):
+        tuner = StudyTuner(tuner)
+    result = Simulation()
+    queue: list[_Running] = []
+    started = 0
+
+    def launch(now: float) -> None:
+        nonlocal started
+        if max_trials is not None and started >= max_trials:
+            return
+        started += 1
+        handle, params = tuner.start()
+        curve = curve_for(params)
+        if not curve.steps:
+            raise HyperlawError(f"simulate: the curve for {params} has no steps")
+        running = _Running(now, started, handle, params, curve)
+        running.at = now + _cost(curve, 0)
+        heapq.heappush(queue, running)
+
+    for _ in range(n_workers):
+        launch(0.0)
+    while queue:
+        running = heapq.heappop(queue)
+        curve, k = running.curve, running.index
+        step = int(curve.steps[k])
+        units = step - (int(curve.steps[k - 1]) if k else 0)
+        if max_spent is not None and result.spent + units > max_spent:
+            heapq.heappush(queue, running)
+            break
+        result.spent += units
+        result.time = running.at
+        value = float(curve.values[k])
+        stop = tuner.report(running.handle, step, value)
+        last = k == len(curve.steps) - 1
+        if stop or last:
+            tuner.finish(running.handle, value, complete=not stop)
+            result.finished.append(Finished(running.params, value, step, not stop,
+                                            running.at, result.spent))
+            launch(running.at)
+        else:
+            running.index = k + 1
+            running.at += _cost(curve, k + 1)
+            heapq.heappush(queue, running)
+    for running in queue:  # the budget ran out under them
+        k = running.index
+        if k:
+            tuner.finish(running.handle, float(running.curve.values[k - 1]), complete=False)
+        else:
+            tuner.finish(running.handle, float(running.curve.values[0]), complete=False)
+    return result
+
+
+def _cost(curve: ReplayCurve, k: int) -> float:
+    previous = int(curve.steps[k - 1]) if k else 0
+    return (int(curve.steps[k]) - previous) * curve.seconds_per_step

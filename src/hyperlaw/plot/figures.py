@@ -1,0 +1,440 @@
+"""Figures of a study as Plotly figure dictionaries (`{"data": [...], "layout": {...}}`).
+
+One builder per plot, shared by the dashboard (which sends the dictionaries to the page),
+`hyperlaw.plot` (which wraps them in `plotly.graph_objects.Figure`) and static reports. Every
+builder bounds what it draws, so a figure of a 100,000-trial study stays small.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hyperlaw.analysis.columns import (
+    COMPLETE,
+    PRUNED,
+    RUNNING,
+    STATES,
+    ParamColumn,
+    StudyColumns,
+)
+from hyperlaw.analysis.importance import ped_anova
+from hyperlaw.analysis.sampling import best_and_spread, min_max_bins, spread, thin_curve
+from hyperlaw.errors import HyperlawError
+
+Figure = dict[str, Any]
+
+#: colors of trial states, shared with the page's badges
+STATE_COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "running": "#2ca02c",
+                "failed": "#d62728", "waiting": "#7f7f7f"}
+
+#: extra traces drawn over the learning curves: (columns, shown trial numbers) -> traces.
+#: Curve models register here to add, e.g., extrapolation bands.
+CURVE_OVERLAYS: list[Callable[[StudyColumns, np.ndarray], list[dict[str, Any]]]] = []
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {"title": {"text": title, "x": 0.01, "font": {"size": 14}},
+                              "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+                              "template": "plotly_white", "hovermode": "closest"}
+    layout.update(extra)
+    return layout
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"text": text, "xref": "paper", "yref": "paper", "x": 1, "y": 1.08,
+            "xanchor": "right", "showarrow": False, "font": {"size": 11, "color": "#666"}}
+
+
+def _empty(title: str, why: str) -> Figure:
+    return {"data": [], "layout": _layout(title, xaxis={"visible": False},
+                                          yaxis={"visible": False},
+                                          annotations=[{"text": why, "showarrow": False,
+                                                        "xref": "paper", "yref": "paper",
+                                                        "x": 0.5, "y": 0.5}])}
+
+
+def clean(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def _floats(a: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(v) else float(v) for v in a.tolist()]
+
+
+# --- optimization history ---------------------------------------------------------------------
+def history_figure(columns: StudyColumns, max_points: int = 2000) -> Figure:
+    """Value of each complete trial by number, with the best-so-far line."""
+    title = "Optimization history"
+    done = columns.complete()
+    if not len(done):
+        return _empty(title, "no complete trial yet")
+    values = columns.value[done]
+    keep = min_max_bins(done, values, max_points)
+    scores = columns.sign() * values
+    running_best = np.minimum.accumulate(scores)
+    improved = np.flatnonzero(np.r_[True, running_best[1:] < running_best[:-1]])
+    best_x = np.r_[done[improved], done[-1]]
+    best_y = np.r_[values[improved], values[improved[-1]]]
+    layout = _layout(title, xaxis={"title": {"text": "trial"}},
+                     yaxis={"title": {"text": "objective value"}},
+                     legend={"orientation": "h", "y": -0.2})
+    if len(keep) < len(done):
+        layout["annotations"] = [_note(f"{len(keep):,} of {len(done):,} trials drawn "
+                                       "(lowest and highest of each range)")]
+    return {"data": [
+        {"type": "scatter", "mode": "markers", "name": "trials", "x": done[keep].tolist(),
+         "y": values[keep].tolist(), "marker": {"size": 5, "color": STATE_COLORS["complete"],
+                                                "opacity": 0.7},
+         "hovertemplate": "trial %{x}<br>value %{y}<extra></extra>"},
+        {"type": "scatter", "mode": "lines", "name": "best so far", "x": best_x.tolist(),
+         "y": best_y.tolist(), "line": {"shape": "hv", "color": "#d62728", "width": 2},
+         "hoverinfo": "skip"},
+    ], "layout": layout}
+
+
+# --- learning curves --------------------------------------------------------------------------
+def _curve_selection(columns: StudyColumns, max_curves: int) -> np.ndarray:
+    reported = np.flatnonzero(columns.last_step >= 0)
+    if len(reported) <= max_curves:
+        return reported
+    state = columns.state[reported]
+    running = reported[state == RUNNING][-max_curves // 5:]
+    done = reported[state == COMPLETE]
+    best = done[np.argsort(columns.sign() * columns.value[done], kind="stable")]
+    best = best[: max_curves * 2 // 5]
+    rest = np.setdiff1d(reported, np.concatenate([running, best]))
+    return np.sort(np.concatenate(
+        [running, best, spread(rest, max_curves - len(running) - len(best))]))
+
+
+def _band(curves: dict[int, tuple[np.ndarray, np.ndarray]],
+          max_steps: int) -> list[dict[str, Any]]:
+    """Median and 10-90 % quantiles of the reported values by step (steps binned if many)."""
+    steps = np.concatenate([s for s, _ in curves.values()])
+    values = np.concatenate([v for _, v in curves.values()])
+    distinct = np.unique(steps)
+    if len(distinct) > max_steps:
+        edges = distinct[np.linspace(0, len(distinct) - 1, max_steps).round().astype(int)]
+        steps = edges[np.clip(np.searchsorted(edges, steps), 0, len(edges) - 1)]
+        distinct = edges
+    order = np.argsort(steps, kind="stable")
+    groups = np.split(values[order], np.searchsorted(steps[order], distinct[1:]))
+    q10, q50, q90 = np.array([np.quantile(g, [0.1, 0.5, 0.9]) for g in groups]).T
+    x = distinct.tolist()
+    style = {"type": "scatter", "mode": "lines", "hoverinfo": "skip", "legendgroup": "band"}
+    return [
+        {**style, "name": "10 %", "x": x, "y": q10.tolist(), "showlegend": False,
+         "line": {"width": 0}},
+        {**style, "name": "10-90 % of all trials", "x": x, "y": q90.tolist(),
+         "fill": "tonexty", "fillcolor": "rgba(31,119,180,0.15)", "line": {"width": 0}},
+        {**style, "name": "median of all trials", "x": x, "y": q50.tolist(),
+         "line": {"color": "#333", "dash": "dot", "width": 1.5}},
+    ]
+
+
+def curves_figure(columns: StudyColumns, max_curves: int = 200, max_points: int = 100,
+                  band_trials: int = 5000) -> Figure:
+    """Intermediate values by step: the best, running and a spread of other trials (pruned
+    ones end in a cross), over the quantile band of all trials (estimated from a spread of
+    `band_trials` of them) when not all are drawn."""
+    title = "Learning curves"
+    reported_numbers = np.flatnonzero(columns.last_step >= 0)
+    if not len(reported_numbers):
+        return _empty(title, "no intermediate values reported yet")
+    shown = _curve_selection(columns, max_curves)
+    reported = len(reported_numbers)
+    curves = columns.curves_of(shown)
+    data: list[dict[str, Any]] = []
+    if len(shown) < reported:
+        data.extend(_band(columns.curves_of(spread(reported_numbers, band_trials)),
+                          max_points))
+    by_state: dict[int, tuple[list[Any], list[Any], list[Any]]] = {}
+    ends: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+    for number in shown.tolist():
+        x, y = thin_curve(*curves[number], max_points)
+        code = int(columns.state[number])
+        xs, ys, labels = by_state.setdefault(code, ([], [], []))
+        xs.extend([*x.tolist(), None])
+        ys.extend([*y.tolist(), None])
+        labels.extend([number] * len(x) + [None])
+        if code == PRUNED:
+            ends[0].append(int(x[-1]))
+            ends[1].append(float(y[-1]))
+            ends[2].append(number)
+    for code, (xs, ys, labels) in sorted(by_state.items()):
+        state = STATES[code].value
+        data.append({"type": "scatter", "mode": "lines", "name": state, "x": xs, "y": ys,
+                     "customdata": labels, "connectgaps": False,
+                     "line": {"color": STATE_COLORS[state], "width": 1},
+                     "opacity": 0.6, "hovertemplate":
+                     "trial %{customdata}<br>step %{x}<br>value %{y}<extra>" + state
+                     + "</extra>"})
+    if ends[0]:
+        data.append({"type": "scatter", "mode": "markers", "name": "pruned (stopped here)",
+                     "x": ends[0], "y": ends[1], "customdata": ends[2],
+                     "marker": {"symbol": "x", "size": 7, "color": STATE_COLORS["pruned"]},
+                     "hovertemplate": "trial %{customdata} pruned at step %{x}<extra></extra>"})
+    for overlay in CURVE_OVERLAYS:
+        data.extend(overlay(columns, shown))
+    layout = _layout(title, xaxis={"title": {"text": "step"}},
+                     yaxis={"title": {"text": "intermediate value"}},
+                     legend={"orientation": "h", "y": -0.2})
+    if len(shown) < reported:
+        layout["annotations"] = [_note(f"{len(shown):,} of {reported:,} curves drawn "
+                                       "(best, running and a spread)")]
+    return {"data": data, "layout": layout}
+
+
+# --- parameters -------------------------------------------------------------------------------
+def _shown_complete(columns: StudyColumns, limit: int) -> np.ndarray:
+    done = columns.complete()
+    return best_and_spread(done, columns.sign() * columns.value[done], limit)
+
+
+def _axis_values(columns: StudyColumns, name: str, numbers: np.ndarray) -> dict[str, Any]:
+    """Values of a parameter for plotting: numbers, or labels for categories."""
+    column = columns.params[name]
+    raw = columns.param(name)[numbers]
+    if column.categorical:
+        return {"values": [None if math.isnan(v) else column.labels[int(v)] for v in raw],
+                "categorical": True, "log": False}
+    return {"values": _floats(raw), "categorical": False, "log": column.log}
+
+
+_VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
+
+
+def _axis_scale(column: ParamColumn | None, raw: np.ndarray) -> tuple[np.ndarray, list, list]:
+    """A parameter (or the objective, with no column) scaled to [0, 1] for one vertical axis,
+    with tick positions and labels."""
+    if column is not None and column.categorical:
+        k = max(len(column.labels) - 1, 1)
+        return raw / k, [i / k for i in range(len(column.labels))], list(column.labels)
+    x = np.log10(raw) if column is not None and column.log else raw
+    lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
+    span = hi - lo or 1.0
+    ticks = np.linspace(lo, hi, 5)
+    labels = [f"{10 ** t:.3g}" if column is not None and column.log else f"{t:.3g}"
+              for t in ticks]
+    return (x - lo) / span, ((ticks - lo) / span).tolist(), labels
+
+
+def parallel_coordinates_figure(columns: StudyColumns, max_lines: int = 500) -> Figure:
+    """One line per complete trial across every parameter and the objective, colored by the
+    objective (drawn as SVG lines: fast without a GPU)."""
+    title = "Parallel coordinates"
+    shown = _shown_complete(columns, max_lines)
+    if not len(shown) or not columns.params:
+        return _empty(title, "no complete trial yet")
+    axes: list[tuple[str, np.ndarray, list, list]] = []
+    for name in columns.param_names():
+        raw = columns.param(name)[shown]
+        if np.isnan(raw).mean() > 0.5:
+            continue  # a conditional parameter inactive in most trials
+        axes.append((name, *_axis_scale(columns.params[name], raw)))
+    values = columns.value[shown]
+    axes.append(("objective", *_axis_scale(None, values)))
+    scaled = np.vstack([a[1] for a in axes]).T  # one row per trial
+    keep = ~np.isnan(scaled).any(axis=1)
+    scaled, numbers, values = scaled[keep], shown[keep], values[keep]
+    # color by objective quantile: best trials drawn last, on top
+    ranks = np.argsort(np.argsort(columns.sign() * values, kind="stable"), kind="stable")
+    bucket = (len(_VIRIDIS) - 1) - np.minimum(ranks * len(_VIRIDIS) // max(len(ranks), 1),
+                                              len(_VIRIDIS) - 1)
+    data: list[dict[str, Any]] = []
+    n_axes = len(axes)
+    for b in range(len(_VIRIDIS)):
+        rows = np.flatnonzero(bucket == b)
+        if not len(rows):
+            continue
+        xs = np.tile(np.r_[np.arange(n_axes, dtype=float), np.nan], len(rows))
+        ys = np.hstack([scaled[rows], np.full((len(rows), 1), np.nan)]).ravel()
+        labels = np.repeat(numbers[rows], n_axes + 1)
+        data.append({"type": "scatter", "mode": "lines", "x": _floats(xs), "y": _floats(ys),
+                     "customdata": labels.tolist(), "showlegend": False,
+                     "line": {"color": _VIRIDIS[b], "width": 1}, "opacity": 0.5,
+                     "hovertemplate": "trial %{customdata}<extra></extra>"})
+    lo, hi = float(values.min()), float(values.max())
+    data.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None],
+                 "hoverinfo": "skip", "showlegend": False,
+                 "marker": {"color": [lo, hi], "cmin": lo, "cmax": hi, "showscale": True,
+                            "colorscale": [[i / 4, c] for i, c in enumerate(_VIRIDIS)],
+                            "reversescale": not columns.maximize,
+                            "colorbar": {"title": {"text": "value"}, "thickness": 12}}})
+    annotations = []
+    shapes = []
+    for k, (name, _, ticks, labels) in enumerate(axes):
+        shapes.append({"type": "line", "x0": k, "x1": k, "y0": 0, "y1": 1,
+                       "line": {"color": "#555", "width": 1}})
+        annotations.append({"x": k, "y": 1.04, "text": f"<b>{name}</b>", "showarrow": False,
+                            "yanchor": "bottom"})
+        annotations.extend({"x": k, "y": t, "text": label, "showarrow": False,
+                            "xanchor": "right", "xshift": -3, "font": {"size": 10}}
+                           for t, label in zip(ticks, labels, strict=True))
+    layout = _layout(title, margin={"l": 50, "r": 20, "t": 60, "b": 20}, shapes=shapes,
+                     xaxis={"visible": False, "range": [-0.35, n_axes - 0.8]},
+                     yaxis={"visible": False, "range": [-0.05, 1.12]})
+    if len(numbers) < len(columns.complete()):
+        annotations.append(_note(f"{len(numbers):,} of {len(columns.complete()):,} trials "
+                                 "drawn (best and a spread)"))
+    layout["annotations"] = annotations
+    return {"data": data, "layout": layout}
+
+
+def slice_figure(columns: StudyColumns, params: list[str] | None = None,
+                 max_points: int = 500) -> Figure:
+    """The objective against each parameter, one small plot per parameter."""
+    title = "Slice"
+    names = params or columns.param_names()
+    unknown = [n for n in names if n not in columns.params]
+    if unknown:
+        raise HyperlawError(f"unknown parameters {unknown}; the study has "
+                            f"{columns.param_names()}")
+    shown = _shown_complete(columns, max_points)
+    if not len(shown) or not names:
+        return _empty(title, "no complete trial yet")
+    n_cols = min(len(names), 3)
+    n_rows = math.ceil(len(names) / n_cols)
+    layout = _layout(title, showlegend=False, height=max(320, 260 * n_rows))
+    data = []
+    gap_x, gap_y = 0.06, 0.12 / n_rows
+    for k, name in enumerate(names):
+        row, col = divmod(k, n_cols)
+        suffix = "" if k == 0 else str(k + 1)
+        x0 = col / n_cols + (gap_x / 2 if col else 0)
+        x1 = (col + 1) / n_cols - (gap_x / 2 if col < n_cols - 1 else 0)
+        y1 = 1 - row / n_rows - (gap_y if row else 0)
+        y0 = 1 - (row + 1) / n_rows + gap_y * 2
+        axis = _axis_values(columns, name, shown)
+        xaxis: dict[str, Any] = {"domain": [x0, x1], "anchor": f"y{suffix}",
+                                 "title": {"text": name, "standoff": 2}}
+        if axis["log"]:
+            xaxis["type"] = "log"
+        elif axis["categorical"]:
+            xaxis["type"] = "category"
+        layout[f"xaxis{suffix}"] = xaxis
+        layout[f"yaxis{suffix}"] = {"domain": [y0, y1], "anchor": f"x{suffix}",
+                                    "title": {"text": "objective" if col == 0 else ""}}
+        data.append({"type": "scatter", "mode": "markers", "name": name, "x": axis["values"],
+                     "y": columns.value[shown].tolist(), "xaxis": f"x{suffix}",
+                     "yaxis": f"y{suffix}", "customdata": shown.tolist(),
+                     "marker": {"size": 5, "color": shown.tolist(), "colorscale": "Blues",
+                                "showscale": k == 0,
+                                "colorbar": {"title": {"text": "trial"}, "thickness": 12}},
+                     "hovertemplate": "trial %{customdata}<br>" + name
+                     + " %{x}<br>value %{y}<extra></extra>"})
+    return {"data": data, "layout": layout}
+
+
+def default_contour_params(columns: StudyColumns) -> tuple[str, str] | None:
+    """The first two parameters that vary, or None."""
+    names = [n for n in columns.param_names()
+             if len(np.unique(columns.param(n)[~np.isnan(columns.param(n))])) > 1]
+    return (names[0], names[1]) if len(names) >= 2 else None
+
+
+def contour_figure(columns: StudyColumns, x: str | None = None, y: str | None = None,
+                   max_points: int = 3000, resolution: int = 60,
+                   max_markers: int = 500) -> Figure:
+    """The objective over two parameters: a linear interpolation of up to `max_points`
+    trials, with up to `max_markers` of them drawn as points."""
+    title = "Contour"
+    if x is None or y is None:
+        pair = default_contour_params(columns)
+        if pair is None:
+            return _empty(title, "needs two parameters that vary")
+        x, y = x or pair[0], y or (pair[1] if pair[1] != x else pair[0])
+    for name in (x, y):
+        if name not in columns.params:
+            raise HyperlawError(f"unknown parameter {name!r}; the study has "
+                                f"{columns.param_names()}")
+    if x == y:
+        raise HyperlawError(f"choose two different parameters for the contour, got {x!r} twice")
+    shown = _shown_complete(columns, max_points)
+    px, py = columns.param(x)[shown], columns.param(y)[shown]
+    active = ~np.isnan(px) & ~np.isnan(py)
+    shown, px, py = shown[active], px[active], py[active]
+    title = f"Contour: {y} against {x}"
+    if len(shown) < 3:
+        return _empty(title, "needs three complete trials that set both parameters")
+    values = columns.value[shown]
+    cx, cy = columns.params[x], columns.params[y]
+    tx = np.log10(px) if cx.log else px
+    ty = np.log10(py) if cy.log else py
+    data: list[dict[str, Any]] = []
+    if len(np.unique(tx)) > 1 and len(np.unique(ty)) > 1:
+        from scipy.interpolate import griddata
+
+        gx = np.linspace(tx.min(), tx.max(), resolution)
+        gy = np.linspace(ty.min(), ty.max(), resolution)
+        try:
+            z = griddata((tx, ty), values, tuple(np.meshgrid(gx, gy)), method="linear")
+        except Exception:  # degenerate layouts (all points on a line): nearest neighbour
+            z = griddata((tx, ty), values, tuple(np.meshgrid(gx, gy)), method="nearest")
+        data.append({"type": "contour", "x": (10 ** gx if cx.log else gx).tolist(),
+                     "y": (10 ** gy if cy.log else gy).tolist(),
+                     "z": [_floats(r) for r in z], "colorscale": "Viridis",
+                     "reversescale": not columns.maximize, "connectgaps": False,
+                     "contours": {"coloring": "heatmap"}, "line": {"width": 0.5},
+                     "colorbar": {"title": {"text": "value"}}, "hoverinfo": "skip"})
+    marked = np.isin(shown, best_and_spread(shown, columns.sign() * values, max_markers))
+    data.append({"type": "scatter", "mode": "markers", "name": "trials",
+                 "x": px[marked].tolist(), "y": py[marked].tolist(),
+                 "customdata": shown[marked].tolist(),
+                 "marker": {"size": 5, "color": "rgba(0,0,0,0.55)",
+                            "line": {"color": "white", "width": 0.5}},
+                 "hovertemplate": "trial %{customdata}<br>" + x + " %{x}<br>" + y
+                 + " %{y}<extra></extra>"})
+
+    def axis(name: str, column: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"title": {"text": name}}
+        if column.log:
+            out["type"] = "log"
+        return out
+
+    return {"data": data, "layout": _layout(title, xaxis=axis(x, cx), yaxis=axis(y, cy),
+                                            showlegend=False)}
+
+
+def importance_figure(columns: StudyColumns, quantile: float = 0.1) -> Figure:
+    """PED-ANOVA importance of each parameter as horizontal bars."""
+    title = "Parameter importance (PED-ANOVA)"
+    scores = ped_anova(columns, quantile=quantile)
+    if not scores:
+        return _empty(title, "needs at least 4 complete trials")
+    names = list(scores)[::-1]
+    return {"data": [{"type": "bar", "orientation": "h", "x": [scores[n] for n in names],
+                      "y": names, "marker": {"color": STATE_COLORS["complete"]},
+                      "text": [f"{scores[n]:.2f}" for n in names], "textposition": "auto",
+                      "hovertemplate": "%{y}: %{x:.3f}<extra></extra>"}],
+            "layout": _layout(title, xaxis={"title": {"text": "importance"}, "range": [0, 1]},
+                              yaxis={"automargin": True},
+                              height=max(220, 60 + 34 * len(names)))}
+
+
+def trial_curve_figure(number: int, intermediate: dict[int, float], state: str,
+                       max_points: int = 500) -> Figure:
+    """One trial's intermediate values."""
+    title = f"Trial {number}: intermediate values"
+    if not intermediate:
+        return _empty(title, "this trial reported no intermediate value")
+    steps = np.array(sorted(intermediate), dtype=np.int64)
+    values = np.array([intermediate[s] for s in steps.tolist()], dtype=np.float64)
+    x, y = thin_curve(steps, values, max_points)
+    return {"data": [{"type": "scatter", "mode": "lines+markers", "name": state,
+                      "x": x.tolist(), "y": y.tolist(),
+                      "line": {"color": STATE_COLORS.get(state, "#333")},
+                      "marker": {"size": 4}}],
+            "layout": _layout(title, xaxis={"title": {"text": "step"}},
+                              yaxis={"title": {"text": "intermediate value"}})}

@@ -1,0 +1,163 @@
+"""Gaussian-process Bayesian optimization with log expected improvement."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from hyperlaw.history import History
+from hyperlaw.samplers.base import Sampler
+from hyperlaw.samplers.gp.acquisition import log_expected_improvement
+from hyperlaw.samplers.gp.model import (
+    GaussianProcess,
+    Hyper,
+    fit_hyper,
+    single_threaded_blas,
+    sq_dists,
+)
+from hyperlaw.samplers.gp.optimizer import maximize
+from hyperlaw.samplers.observations import (
+    COMPLETE,
+    RUNNING,
+    Observations,
+    ReplicaSalt,
+    categorical_mask,
+    n_bins,
+    observations,
+    params_key,
+)
+from hyperlaw.samplers.tpe import TPESampler
+from hyperlaw.space import Space
+
+
+def transform_targets(loss: np.ndarray) -> np.ndarray:
+    """Standardized losses; heavy upper tails are compressed first (Yeo-Johnson) so that a few
+    very bad trials do not flatten the model where the good ones are."""
+    y = loss - np.median(loss)
+    spread = np.std(y)
+    if spread <= 0 or not np.isfinite(spread):
+        return np.zeros_like(loss)
+    y = y / spread
+    skew = float(np.mean(y**3) - 3 * np.mean(y) * np.var(y) - np.mean(y) ** 3)
+    if abs(skew) > 1.0 and len(y) >= 8:
+        from scipy.stats import yeojohnson
+
+        y = yeojohnson(y)[0]
+    y = y - y.mean()
+    sd = y.std()
+    return y / sd if sd > 0 else y
+
+
+class GPSampler(ReplicaSalt, Sampler):
+    """Matérn-5/2 ARD GP with learned noise and MAP hyperparameters; log-EI acquisition.
+
+    The incumbent of the expected improvement is the best posterior mean among evaluated
+    points, which keeps the acquisition sensible for noisy objectives. Running trials are
+    added as fantasies (their posterior mean as observed value) so parallel workers get
+    diverse points. Above `max_points` evaluated trials the model is fitted on a subset:
+    the best quarter, the neighbours of the incumbent, and a random rest. Inactive
+    conditional dimensions are set to the middle of their range.
+    """
+
+    name = "gp"
+
+    def __init__(self, seed: int | None = None, *, n_startup_trials: int = 10,
+                 max_points: int = 256, deterministic_objective: bool = False) -> None:
+        super().__init__(seed)
+        self.n_startup_trials = int(n_startup_trials)
+        self.max_points = int(max_points)
+        self.deterministic_objective = bool(deterministic_objective)
+        self._startup = TPESampler(self.seed, n_startup_trials=n_startup_trials)
+
+    def options(self) -> dict[str, Any]:
+        return {"n_startup_trials": self.n_startup_trials, "max_points": self.max_points,
+                "deterministic_objective": self.deterministic_objective}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._startup._replica = self._replica
+
+    def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
+        with single_threaded_blas():
+            return self._suggest(space, history, number)
+
+    def _suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
+        obs = observations(space, history)
+        done = obs.of_state(COMPLETE)
+        if space.dim == 0 or len(done) < max(self.n_startup_trials, 2):
+            return self._startup.suggest(space, history, number)
+        rng = self.rng(number, self._replica)
+        points = self.propose(space, history, obs, rng)
+        for x in points:
+            params = space.decode(x)
+            if params_key(params) not in obs.keys:
+                return params
+        return self._startup.startup_point(space, history, number)
+
+    def model(self, space: Space, history: History, obs: Observations,
+              rng: np.random.Generator) -> tuple[GaussianProcess, np.ndarray, np.ndarray]:
+        """The fitted GP (with fantasies for running trials), its inputs and the best mean."""
+        cat = categorical_mask(space)
+        done = obs.of_state(COMPLETE)
+        x = np.nan_to_num(obs.x[done], nan=0.5)
+        loss = obs.loss[done]
+        keep = self.subset(x, loss, rng)
+        x, y = x[keep], transform_targets(loss[keep])
+        memo_key = ("hl.gp.hyper", space.hash)
+        previous: tuple[Hyper, int] | None = history.memo.get(memo_key)
+        n = len(done)
+        if previous is not None and n > 100 and n - previous[1] < n // 20:
+            hyper = previous[0]  # under 5% new data since the last fit: keep it
+            gp = GaussianProcess(x, y, cat, hyper)
+        else:
+            d2 = sq_dists(x, x, cat)
+            start = previous[0] if previous is not None else None
+            hyper = fit_hyper(x, y, cat, start,
+                              max_iter=15 if start is not None and len(y) > 50 else 60, d2=d2)
+            if self.deterministic_objective:
+                hyper.log_noise = min(hyper.log_noise, math.log(1e-5))
+            history.memo[memo_key] = (hyper, n)
+            gp = GaussianProcess(x, y, cat, hyper, d2=d2)
+        mean, _ = gp.predict(x)
+        best = float(mean.min())
+        pending = obs.of_state(RUNNING)
+        if len(pending):
+            xp = np.nan_to_num(obs.x[pending], nan=0.5)
+            yp, _ = gp.predict(xp)
+            gp = GaussianProcess(np.vstack([x, xp]), np.concatenate([y, yp]), cat, hyper)
+        return gp, x, np.array([best])
+
+    def subset(self, x: np.ndarray, loss: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Indices of at most `max_points` trials: best ones, incumbent's neighbours, random."""
+        n = len(loss)
+        if n <= self.max_points:
+            return np.arange(n)
+        order = np.argsort(loss, kind="stable")
+        chosen = list(order[: self.max_points // 4])
+        dist = np.sum((x - x[order[0]]) ** 2, axis=1)
+        taken = set(chosen)
+        for i in np.argsort(dist, kind="stable"):
+            if len(chosen) >= self.max_points * 3 // 4:
+                break
+            if i not in taken:
+                chosen.append(int(i))
+                taken.add(int(i))
+        rest = np.array([i for i in range(n) if i not in taken])
+        chosen.extend(rng.choice(rest, size=self.max_points - len(chosen), replace=False))
+        return np.sort(np.array(chosen, dtype=np.int64))
+
+    def propose(self, space: Space, history: History, obs: Observations,
+                rng: np.random.Generator) -> np.ndarray:
+        """Candidate points, best acquisition first."""
+        gp, x, best = self.model(space, history, obs, rng)
+        mean_at_x, _ = gp.predict(x)
+        incumbents = x[np.argsort(mean_at_x)[:8]]
+
+        def acq(points: np.ndarray) -> np.ndarray:
+            mean, std = gp.predict(points)
+            return log_expected_improvement(mean, std, float(best[0]))
+
+        return maximize(acq, space.dim, categorical_mask(space), n_bins(space), incumbents,
+                        rng)

@@ -1,0 +1,130 @@
+"""The history as arrays for model-based samplers: unit-cube rows, losses, states, pending."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hyperlaw.history import History
+from hyperlaw.space import Choice, Space
+from hyperlaw.trial import TrialRecord, TrialState
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Trials of a history encoded on the unit cube (NaN = inactive dimension).
+
+    `loss` is the value signed so that lower is better (NaN for failed and running trials);
+    `step` is the last reported step of pruned trials (-1 otherwise).
+    """
+
+    x: np.ndarray
+    loss: np.ndarray
+    state: np.ndarray  # 0 complete, 1 pruned, 2 failed, 3 running
+    step: np.ndarray
+    keys: frozenset[str]
+
+    @property
+    def n_informative(self) -> int:
+        """Complete plus pruned trials (those with a value)."""
+        return int(np.count_nonzero(self.state <= 1))
+
+    def of_state(self, *codes: int) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.state, codes))
+
+
+COMPLETE, PRUNED, FAILED, RUNNING = 0, 1, 2, 3
+_CODE = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED,
+         TrialState.FAILED: FAILED, TrialState.RUNNING: RUNNING}
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A hashable identity of a configuration (to detect duplicates)."""
+    return repr(sorted(params.items(), key=lambda kv: kv[0]))
+
+
+def encode_row(space: Space, params: dict[str, Any]) -> np.ndarray:
+    """Unit-cube row of a trial's params; absent or unreadable parameters are NaN."""
+    row = np.full(space.dim, np.nan)
+    for j, name in enumerate(space.dims):
+        if name in params:
+            try:
+                row[j] = space[name].to_unit(params[name])
+            except Exception:  # a value the (learned) space no longer holds
+                row[j] = np.nan
+    return row
+
+
+def categorical_mask(space: Space) -> np.ndarray:
+    """True for dimensions that are unordered choices."""
+    return np.array([isinstance(space[n], Choice) for n in space.dims], dtype=bool)
+
+
+def n_bins(space: Space) -> np.ndarray:
+    """Number of distinct values per dimension (0 for continuous ones)."""
+    return np.array([space[n].n_values or 0 for n in space.dims], dtype=np.int64)
+
+
+def observations(space: Space, history: History) -> Observations:
+    """Encode `history` for `space`, memoized per history version (rows of finished trials
+    are kept across versions)."""
+    memo = history.memo
+    tag = ("hl.obs", space.hash)
+    cached = memo.get(tag)
+    if cached is not None and cached[0] == history.version:
+        return cached[1]
+    rows_tag = ("hl.rows", space.hash)
+    rows: dict[int, tuple[np.ndarray, str]] = memo.setdefault(rows_tag, {})
+    xs: list[np.ndarray] = []
+    loss: list[float] = []
+    state: list[int] = []
+    step: list[int] = []
+    keys: set[str] = set()
+    sign = history.sign()
+    for t in history.trials:
+        code = _CODE.get(t.state)
+        if code is None or not t.params:
+            continue
+        entry = rows.get(t.number)
+        if entry is None:
+            entry = (encode_row(space, t.params), params_key(t.params))
+            if t.state in _FINISHED:
+                rows[t.number] = entry
+        xs.append(entry[0])
+        keys.add(entry[1])
+        loss.append(_loss(t, sign))
+        state.append(code)
+        step.append(t.last_step if code == PRUNED and t.last_step is not None else -1)
+    x = np.array(xs) if xs else np.empty((0, space.dim))
+    obs = Observations(x.reshape(len(xs), space.dim), np.array(loss, dtype=float),
+                       np.array(state, dtype=np.int64), np.array(step, dtype=np.int64),
+                       frozenset(keys))
+    memo[tag] = (history.version, obs)
+    return obs
+
+
+def _loss(t: TrialRecord, sign: float) -> float:
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None:
+        return sign * float(t.value)
+    return float("nan")
+
+
+class ReplicaSalt:
+    """Mixin: a copy of the sampler sent to another worker process draws its own numbers.
+
+    Model-based samplers are called before the store allocates a trial number, so two workers
+    that read the same history at the same moment would otherwise propose the same point.
+    In the process that built the sampler the salt is 0, keeping sequential runs
+    reproducible.
+    """
+
+    _replica: int = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._replica = secrets.randbits(31)

@@ -1,0 +1,42 @@
+"""Scale-aware tuning: the Step Law prior, your own scaling laws, and loss across schedules.
+
+    import hyperlaw as hl
+    hl.scaling.step_law(1e9, 1e11)                       # .lr, .batch_tokens, .batch_sequences
+    law = hl.scaling.fit(records, target="lr", features=("n_params", "n_tokens"))
+    law.predict(n_params=1e9, n_tokens=1e11)             # .value, .low, .high
+"""
+
+from __future__ import annotations
+
+from hyperlaw.scaling.annealing import AnnealingFitError, AnnealingLaw, LossCurve, lr_areas
+from hyperlaw.scaling.fit import (
+    CellOptimum,
+    PowerLaw,
+    Prediction,
+    ScalingFitError,
+    ScalingWarning,
+    fit,
+)
+from hyperlaw.scaling.plot import plot_law
+from hyperlaw.scaling.steplaw import StepLawPrior, StepLawRangeWarning, step_law
+from hyperlaw.scaling.study import ScalingStudy, cell_study_name, scaling_records
+
+__all__ = [
+    "AnnealingFitError",
+    "AnnealingLaw",
+    "CellOptimum",
+    "LossCurve",
+    "PowerLaw",
+    "Prediction",
+    "ScalingFitError",
+    "ScalingStudy",
+    "ScalingWarning",
+    "StepLawPrior",
+    "StepLawRangeWarning",
+    "cell_study_name",
+    "fit",
+    "lr_areas",
+    "plot_law",
+    "scaling_records",
+    "step_law",
+]

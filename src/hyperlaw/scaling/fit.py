@@ -1,0 +1,316 @@
+"""Fit power laws of an optimal hyperparameter in model size and token budget (Step-Law procedure).
+
+    law = fit(records, target="lr", features=("n_params", "n_tokens"))
+    law.predict(n_params=1e9, n_tokens=1e11)   # .value, .low, .high
+    law.coefficients                            # {"prefactor": ..., "n_params": ..., ...}
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from hyperlaw.errors import HyperlawError
+
+CELL_COLUMNS = ("n_params", "n_tokens")
+Method = Literal["tolerance", "parabola"]
+
+
+class ScalingFitError(HyperlawError, ValueError):
+    """Records cannot be fitted as asked (missing columns, too few cells, bad values)."""
+
+
+class ScalingWarning(UserWarning):
+    """A fitted law rests on thin evidence (narrow range of sizes, optimum on a grid edge)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted value with the bounds of its bootstrap confidence interval."""
+
+    value: Any
+    low: Any
+    high: Any
+    confidence: float
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The prediction as plain numbers (or lists)."""
+        def plain(x: Any) -> Any:
+            return np.asarray(x).tolist()
+        return {"value": plain(self.value), "low": plain(self.low), "high": plain(self.high),
+                "confidence": self.confidence}
+
+
+@dataclass(frozen=True)
+class CellOptimum:
+    """The optimum of one (N, D) cell as the fit used it."""
+
+    cell: dict[str, float]
+    value: float  # the target's optimal value (geometric mean of kept runs, or parabola vertex)
+    best_loss: float
+    kept: int  # runs the cell contributed
+
+
+@dataclass(frozen=True, eq=False)
+class PowerLaw:
+    """target* = prefactor * prod(feature ** exponent), fitted by least squares in log space."""
+
+    target: str
+    features: tuple[str, ...]
+    intercept: float  # log of the prefactor
+    exponents: tuple[float, ...]
+    bootstrap: NDArray[np.float64] = field(repr=False)  # rows: [intercept, *exponents]
+    confidence: float = 0.9
+    method: str = "tolerance"
+    tolerance: float = 0.0025
+    cells: tuple[CellOptimum, ...] = field(default=(), repr=False)
+    n_rows: int = 0  # rows the least squares ran on
+
+    @property
+    def coefficients(self) -> dict[str, float]:
+        """The prefactor and one exponent per feature, from the fit on all kept rows."""
+        return {"prefactor": math.exp(self.intercept),
+                **{f: float(e) for f, e in zip(self.features, self.exponents, strict=True)}}
+
+    @property
+    def bootstrap_coefficients(self) -> dict[str, float]:
+        """Means of the bootstrap fits (the prefactor is exp of the mean log prefactor)."""
+        mean = self.bootstrap.mean(axis=0)
+        return {"prefactor": math.exp(mean[0]),
+                **{f: float(e) for f, e in zip(self.features, mean[1:], strict=True)}}
+
+    def formula(self) -> str:
+        """The law as text, e.g. `lr = 1.79 * n_params^-0.713 * n_tokens^0.307`."""
+        terms = " * ".join(f"{f}^{e:.3f}" for f, e in zip(self.features, self.exponents,
+                                                           strict=True))
+        return f"{self.target} = {math.exp(self.intercept):.4g}" + (f" * {terms}" if terms else "")
+
+    def predict(self, **features: ArrayLike) -> Prediction:
+        """The target at the given feature values, with its bootstrap confidence interval."""
+        missing = [f for f in self.features if f not in features]
+        extra = [f for f in features if f not in self.features]
+        if missing or extra:
+            raise ScalingFitError(f"predict: the law of {self.target!r} takes exactly "
+                                  f"{list(self.features)}; missing {missing}, unexpected {extra}")
+        logs = []
+        for name in self.features:
+            x = np.asarray(features[name], dtype=float)
+            if np.any(~np.isfinite(x)) or np.any(x <= 0):
+                raise ScalingFitError(f"predict: {name} must be positive, got {features[name]!r}")
+            logs.append(np.log(x))
+        shape = np.broadcast_shapes(*(v.shape for v in logs)) if logs else ()
+        design = np.stack([np.ones(shape), *(np.broadcast_to(v, shape) for v in logs)], axis=-1)
+        point = np.exp(design @ np.array([self.intercept, *self.exponents]))
+        draws = np.exp(design @ self.bootstrap.T)
+        tail = (1.0 - self.confidence) / 2.0
+        low, high = np.quantile(draws, [tail, 1.0 - tail], axis=-1)
+        return Prediction(value=_scalar(point), low=_scalar(low), high=_scalar(high),
+                          confidence=self.confidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The law as JSON-serializable data (`PowerLaw.from_dict` reads it back)."""
+        return {"target": self.target, "features": list(self.features),
+                "intercept": self.intercept, "exponents": list(self.exponents),
+                "coefficients": self.coefficients, "confidence": self.confidence,
+                "method": self.method, "tolerance": self.tolerance, "n_rows": self.n_rows,
+                "bootstrap": self.bootstrap.tolist(),
+                "cells": [c.__dict__ for c in self.cells]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PowerLaw:
+        """A law from `to_dict` output."""
+        return cls(target=data["target"], features=tuple(data["features"]),
+                   intercept=float(data["intercept"]),
+                   exponents=tuple(float(e) for e in data["exponents"]),
+                   bootstrap=np.asarray(data["bootstrap"], dtype=float).reshape(
+                       -1, 1 + len(data["features"])),
+                   confidence=float(data["confidence"]), method=data["method"],
+                   tolerance=float(data["tolerance"]), n_rows=int(data["n_rows"]),
+                   cells=tuple(CellOptimum(**c) for c in data.get("cells", ())))
+
+
+def _scalar(x: Any) -> Any:
+    return float(x) if np.ndim(x) == 0 else np.asarray(x)
+
+
+def as_rows(records: Any) -> list[dict[str, Any]]:
+    """Records (a list of dicts or a pandas DataFrame) as a list of dicts."""
+    if hasattr(records, "to_dict") and hasattr(records, "columns"):
+        return list(records.to_dict("records"))
+    if isinstance(records, Mapping) or not isinstance(records, Iterable):
+        raise ScalingFitError("records must be a list of dicts or a pandas DataFrame, got "
+                              f"{type(records).__name__}")
+    rows = list(records)
+    if not all(isinstance(r, Mapping) for r in rows):
+        raise ScalingFitError("records must be a list of dicts (one per training run)")
+    return [dict(r) for r in rows]
+
+
+def _column(rows: Sequence[Mapping[str, Any]], name: str) -> NDArray[np.float64]:
+    missing = sum(1 for r in rows if name not in r)
+    if missing:
+        raise ScalingFitError(f"{missing} of {len(rows)} records have no {name!r}; every record "
+                              f"needs the columns the fit uses")
+    values = np.array([float(r[name]) for r in rows])
+    return values
+
+
+def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS, *,
+        loss: str = "loss", cell: Sequence[str] | None = None, tolerance: float = 0.0025,
+        method: Method = "tolerance", n_bootstrap: int = 1000, confidence: float = 0.9,
+        seed: int | None = 0) -> PowerLaw:
+    """Fit log(target) = c + sum_i e_i log(feature_i) on the near-optimal runs of each cell.
+
+    Runs are grouped into cells by `cell` (default: those of n_params and n_tokens that the
+    records have). `method="tolerance"` (the Step-Law procedure) keeps every run whose loss is
+    within `tolerance` (relative) of its cell's best and regresses on all kept runs;
+    `method="parabola"` estimates each cell's optimum as the vertex of a parabola of loss in
+    log(target) through its best value and the two next to it (for sparse or noisy sweeps;
+    `tolerance` is then unused) and regresses on one optimum per cell. Confidence intervals come
+    from `n_bootstrap` resamples of the runs (within each cell for the parabola).
+    """
+    rows = as_rows(records)
+    features = tuple(features)
+    if method not in ("tolerance", "parabola"):
+        raise ScalingFitError(f"unknown method {method!r}; use 'tolerance' or 'parabola'")
+    if not 0 <= tolerance < 1:
+        raise ScalingFitError(f"tolerance must lie in [0, 1), got {tolerance!r}")
+    if not 0 < confidence < 1:
+        raise ScalingFitError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if n_bootstrap < 1:
+        raise ScalingFitError(f"n_bootstrap must be >= 1, got {n_bootstrap!r}")
+    if not rows:
+        raise ScalingFitError("no records to fit; pass at least one run per cell")
+    cell = tuple(cell) if cell is not None else tuple(
+        c for c in CELL_COLUMNS if c in rows[0] or c in features)
+    for name in (*features, *cell):
+        if name not in cell:
+            raise ScalingFitError(f"feature {name!r} must be constant within a cell; add it "
+                                  "to cell=(...)")
+    y = _column(rows, target)
+    losses = _column(rows, loss)
+    keys = np.stack([_column(rows, c) for c in cell], axis=1) if cell else np.zeros((len(rows), 0))
+    good = np.isfinite(losses) & np.isfinite(y) & (y > 0)
+    if not good.any():
+        raise ScalingFitError(f"no record has a finite loss and a positive {target!r}")
+    x = np.stack([_column(rows, f) for f in features], axis=1) if features else np.zeros(
+        (len(rows), 0))
+    if np.any(x[good] <= 0):
+        raise ScalingFitError(f"features {list(features)} must be positive")
+    groups = _groups(keys[good])
+    logx, logy, losses = np.log(x[good]), np.log(y[good]), losses[good]
+    _check_identifiable(logx, groups, features)
+    rng = np.random.default_rng(seed)
+    if method == "tolerance":
+        kept = np.zeros(len(logy), dtype=bool)
+        for members in groups:
+            best = losses[members].min()
+            kept[members] = losses[members] <= best * (1.0 + tolerance)
+        design = _design(logx[kept])
+        coef = _lstsq(design, logy[kept])
+        n = int(kept.sum())
+        boot = np.array([_lstsq(design[i], logy[kept][i])
+                         for i in (rng.integers(0, n, n) for _ in range(n_bootstrap))])
+        cells = tuple(
+            CellOptimum(cell=dict(zip(cell, keys[good][m[0]].tolist(), strict=True)),
+                        value=float(np.exp(logy[m][kept[m]].mean())),
+                        best_loss=float(losses[m].min()), kept=int(kept[m].sum()))
+            for m in groups)
+        n_rows = n
+    else:
+        optima = [_parabola_optimum(logy[m], losses[m]) for m in groups]
+        _warn_edges(optima, groups, logy, keys[good], cell, target)
+        cell_x = np.array([logx[m[0]] for m in groups])
+        design = _design(cell_x)
+        coef = _lstsq(design, np.array([o[0] for o in optima]))
+        boot_rows = []
+        for _ in range(n_bootstrap):
+            values = []
+            for m in groups:
+                pick = m[rng.integers(0, len(m), len(m))]
+                values.append(_parabola_optimum(logy[pick], losses[pick])[0])
+            boot_rows.append(_lstsq(design, np.array(values)))
+        boot = np.array(boot_rows)
+        cells = tuple(
+            CellOptimum(cell=dict(zip(cell, keys[good][m[0]].tolist(), strict=True)),
+                        value=float(np.exp(o[0])), best_loss=float(losses[m].min()),
+                        kept=len(m))
+            for m, o in zip(groups, optima, strict=True))
+        n_rows = len(groups)
+    return PowerLaw(target=target, features=features, intercept=float(coef[0]),
+                    exponents=tuple(float(c) for c in coef[1:]), bootstrap=boot,
+                    confidence=confidence, method=method, tolerance=tolerance, cells=cells,
+                    n_rows=n_rows)
+
+
+def _groups(keys: NDArray[np.float64]) -> list[NDArray[np.intp]]:
+    if keys.shape[1] == 0:
+        return [np.arange(len(keys))]
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)]
+
+
+def _design(logx: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.column_stack([np.ones(len(logx)), logx])
+
+
+def _lstsq(design: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.linalg.lstsq(design, y, rcond=None)[0]
+
+
+def _check_identifiable(logx: NDArray[np.float64], groups: list[NDArray[np.intp]],
+                        features: tuple[str, ...]) -> None:
+    per_cell = np.array([logx[m[0]] for m in groups]).reshape(len(groups), -1)
+    if len(groups) < len(features) + 1:
+        raise ScalingFitError(f"{len(groups)} cell(s) cannot determine a law in "
+                              f"{list(features)}; add cells (at least {len(features) + 1})")
+    for j, name in enumerate(features):
+        span = per_cell[:, j].max() - per_cell[:, j].min()
+        if span == 0:
+            raise ScalingFitError(f"every cell has the same {name!r}; vary it across cells or "
+                                  "drop it from features")
+        if span < math.log(4.0):
+            warnings.warn(f"the cells span only {math.exp(span):.2g}x in {name!r}; its exponent "
+                          "is poorly determined (aim for at least 4x)", ScalingWarning,
+                          stacklevel=3)
+    if np.linalg.matrix_rank(_design(per_cell)) < len(features) + 1:
+        raise ScalingFitError(f"the cells do not separate the features {list(features)}; "
+                              "vary them independently")
+
+
+def _parabola_optimum(logy: NDArray[np.float64],
+                      losses: NDArray[np.float64]) -> tuple[float, bool]:
+    """The vertex of the parabola of loss in log(target) through the best value tried and its
+    two neighbours (kept between them), and whether the best sits on an edge of the values."""
+    values = np.unique(logy)
+    mean_loss = np.array([losses[logy == v].mean() for v in values])
+    best = int(np.argmin(mean_loss))
+    on_edge = len(values) > 1 and best in (0, len(values) - 1)
+    if len(values) < 3:
+        return float(values[best]), on_edge
+    start = min(max(best - 1, 0), len(values) - 3)
+    near, near_loss = values[start: start + 3], mean_loss[start: start + 3]
+    a, b, _ = np.polyfit(near, near_loss, 2)
+    if a <= 0:
+        return float(values[best]), on_edge
+    return float(np.clip(-b / (2 * a), near[0], near[-1])), on_edge
+
+
+def _warn_edges(optima: list[tuple[float, bool]], groups: list[NDArray[np.intp]],
+                logy: NDArray[np.float64], keys: NDArray[np.float64], cell: tuple[str, ...],
+                target: str) -> None:
+    edges = [dict(zip(cell, keys[m[0]].tolist(), strict=True))
+             for (_, edge), m in zip(optima, groups, strict=True) if edge]
+    if edges:
+        warnings.warn(f"the best {target!r} sits on the edge of the values tried in cells "
+                      f"{edges}; widen the range there", ScalingWarning, stacklevel=3)

@@ -1,0 +1,163 @@
+"""GP Bayesian optimization: the model, log-EI, the acquisition optimizer and the sampler."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import norm
+
+import hyperlaw as hl
+from hyperlaw.samplers import GPSampler
+from hyperlaw.samplers.gp.acquisition import log_expected_improvement, log_h
+from hyperlaw.samplers.gp.model import (
+    GaussianProcess,
+    Hyper,
+    fit_hyper,
+    neg_log_posterior,
+    sq_dists,
+)
+from hyperlaw.samplers.gp.optimizer import maximize
+
+
+def branin(trial: hl.Trial) -> float:
+    x, y = trial.params["x"], trial.params["y"]
+    return ((y - 5.1 / (4 * math.pi**2) * x**2 + 5 / math.pi * x - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10)
+
+
+BRANIN_SPACE = {"x": hl.Float(-5.0, 10.0), "y": hl.Float(0.0, 15.0)}
+BRANIN_MIN = 0.397887
+
+
+def test_log_h_matches_the_closed_form_and_stays_finite_in_the_tail() -> None:
+    z = np.array([4.0, 1.0, 0.0, -0.5, -1.5, -3.0, -8.0])
+    direct = np.log(norm.pdf(z) + z * norm.cdf(z))
+    np.testing.assert_allclose(log_h(z), direct, rtol=1e-9)
+    tail = log_h(np.array([-30.0, -300.0, -3e4, -3e6]))
+    assert np.all(np.isfinite(tail))
+    assert np.all(np.diff(tail) < 0)
+    # asymptotically log h(z) ~ -z^2/2 - log(sqrt(2 pi)) - 2 log|z|
+    np.testing.assert_allclose(tail[1], -0.5 * 300.0**2 - 0.5 * math.log(2 * math.pi)
+                               - 2 * math.log(300.0), rtol=1e-6)
+
+
+def test_log_ei_prefers_low_mean_and_high_uncertainty() -> None:
+    values = log_expected_improvement(np.array([0.0, -1.0, 0.0]), np.array([1.0, 1.0, 2.0]),
+                                      best=0.0)
+    assert values[1] > values[0] and values[2] > values[0]
+
+
+def test_likelihood_gradient_matches_finite_differences() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((30, 3))
+    x[:, 2] = (np.floor(x[:, 2] * 3) + 0.5) / 3
+    cat = np.array([False, False, True])
+    d2 = sq_dists(x, x, cat)
+    y = rng.standard_normal(30)
+    h = np.array([-0.3, 0.2, 0.5, 0.1, -3.0])
+    _, grad = neg_log_posterior(h, d2, y)
+    eps = 1e-5
+    numeric = [(neg_log_posterior(h + eps * e, d2, y)[0]
+                - neg_log_posterior(h - eps * e, d2, y)[0]) / (2 * eps) for e in np.eye(5)]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_fit_learns_relevance_and_noise() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 2))
+    clean = np.sin(6 * x[:, 0])  # the second input is irrelevant
+    cat = np.zeros(2, dtype=bool)
+    smooth = fit_hyper(x, clean, cat, None, max_iter=100)
+    noisy = fit_hyper(x, clean + 0.5 * rng.standard_normal(60), cat, None, max_iter=100)
+    assert smooth.log_ls[0] < smooth.log_ls[1]
+    assert noisy.log_noise > smooth.log_noise + 2.0
+    gp = GaussianProcess(x, clean, cat, smooth)
+    mean, std = gp.predict(np.array([[0.25, 0.5]]))
+    assert abs(mean[0] - math.sin(1.5)) < 0.05 and std[0] < 0.1
+
+
+def test_acquisition_optimizer_finds_the_peak_with_mixed_dimensions() -> None:
+    cat = np.array([False, False, True])
+    bins = np.array([0, 5, 3])
+
+    def acq(points: np.ndarray) -> np.ndarray:
+        choice_bonus = np.where(np.floor(points[:, 2] * 3) == 1, 0.0, -1.0)
+        return -((points[:, 0] - 0.37) ** 2) - (points[:, 1] - 0.5) ** 2 + choice_bonus
+
+    best = maximize(acq, 3, cat, bins, np.empty((0, 3)), np.random.default_rng(0))[0]
+    assert abs(best[0] - 0.37) < 1e-3
+    assert best[1] == 0.5  # integer bin centre
+    assert best[2] == 0.5  # the middle of three choices
+
+
+def test_gp_reaches_the_branin_optimum() -> None:
+    study = hl.create_study(space=BRANIN_SPACE, sampler="gp", seed=0)
+    study.optimize(branin, n_trials=35, show_progress=False)
+    assert study.best_value - BRANIN_MIN < 0.05
+
+
+def test_same_seed_same_suggestions() -> None:
+    runs = []
+    for _ in range(2):
+        study = hl.create_study(space=BRANIN_SPACE, sampler=GPSampler(seed=3))
+        study.optimize(branin, n_trials=14, show_progress=False)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
+
+
+def test_pending_trials_are_fantasized_into_a_diverse_batch() -> None:
+    study = hl.create_study(space=BRANIN_SPACE, sampler="gp", seed=1)
+    study.optimize(branin, n_trials=15, show_progress=False)
+    batch = [study.ask() for _ in range(4)]
+    points = np.array([[t.params["x"] / 15, t.params["y"] / 15] for t in batch])
+    gaps = [np.linalg.norm(points[i] - points[j]) for i in range(4) for j in range(i)]
+    assert min(gaps) > 0.01
+
+
+def test_large_histories_use_a_bounded_subset() -> None:
+    sampler = GPSampler(seed=0, max_points=40)
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 2))
+    loss = np.sum((x - 0.3) ** 2, axis=1)
+    keep = sampler.subset(x, loss, rng)
+    assert len(keep) == 40 and len(set(keep)) == 40
+    assert int(np.argmin(loss)) in keep
+    study = hl.create_study(space={"a": hl.Float(0, 1), "b": hl.Float(0, 1)}, sampler=sampler)
+    study.optimize(lambda t: (t.params["a"] - 0.3) ** 2 + (t.params["b"] - 0.3) ** 2,
+                   n_trials=60, show_progress=False)
+    assert study.best_value < 1e-3
+
+
+def test_mixed_space_values_are_valid_and_learned() -> None:
+    space = hl.Space(lr=hl.Float(1e-4, 1.0, log=True), width=hl.Int(8, 256, log=True),
+                     act=hl.Choice(["relu", "tanh", "gelu"]))
+
+    def objective(trial: hl.Trial) -> float:
+        p = trial.params
+        return ((math.log10(p["lr"]) + 2) ** 2 + (math.log2(p["width"]) - 6) ** 2 / 4
+                + (0 if p["act"] == "tanh" else 1))
+
+    study = hl.create_study(space=space, sampler="gp", seed=2)
+    study.optimize(objective, n_trials=30, show_progress=False)
+    for t in study.trials:
+        assert space.validate_params(t.params) == t.params
+    assert study.best_params["act"] == "tanh"
+    assert study.best_value < 0.3
+
+
+def test_initial_hyper_matches_dimension() -> None:
+    assert len(Hyper.initial(7).log_ls) == 7
+
+
+def test_scaled_distances_match_the_per_dimension_tensor() -> None:
+    from hyperlaw.samplers.gp.model import scaled_sq_dists
+
+    rng = np.random.default_rng(3)
+    a, b = rng.random((7, 4)), rng.random((5, 4))
+    a[:, 3] = (np.floor(a[:, 3] * 3) + 0.5) / 3
+    b[:, 3] = (np.floor(b[:, 3] * 3) + 0.5) / 3
+    cat = np.array([False, False, False, True])
+    inv_ls2 = np.array([2.0, 0.5, 1.0, 3.0])
+    np.testing.assert_allclose(scaled_sq_dists(a, b, cat, inv_ls2),
+                               sq_dists(a, b, cat) @ inv_ls2, atol=1e-12)

@@ -1,0 +1,252 @@
+"""Scaling laws: the Step Law prior and `hl.scaling.fit` on the paper's runs and synthetic data."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hyperlaw as hl
+from hyperlaw.scaling import ScalingFitError, ScalingWarning, StepLawRangeWarning, fit, step_law
+
+PAPER_RUNS = Path(__file__).resolve().parents[1] / "examples" / "data" / "steplaw" / \
+    "dense_lr_bs_loss.csv"
+
+
+@pytest.fixture(scope="module")
+def paper() -> pd.DataFrame:
+    df = pd.read_csv(PAPER_RUNS)
+    return pd.DataFrame({"n_params": df["N"], "n_tokens": df["D"], "lr": df["lr"],
+                         "batch_size": df["bs"] * 2048, "loss": df["smooth loss"]})
+
+
+def _sig3(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def test_step_law_matches_the_published_formula() -> None:
+    prior = step_law(1e9, 1e11)
+    assert _sig3(prior.lr) == _sig3(1.79 * 1e9**-0.713 * 1e11**0.307)
+    assert _sig3(prior.batch_tokens) == _sig3(0.58 * 1e11**0.571)
+    assert prior.batch_sequences == pytest.approx(prior.batch_tokens / 2048)
+    assert prior.in_range
+    assert step_law(1e9, 1e11, seq_len=4096).batch_sequences == pytest.approx(
+        prior.batch_tokens / 4096)
+    rounded = step_law(1e9, 1e11, round_batch=True)
+    assert rounded.batch_sequences == 512 and rounded.batch_tokens == 512 * 2048
+
+
+def test_step_law_warns_outside_its_range() -> None:
+    with pytest.warns(StepLawRangeWarning, match="outside the range"):
+        prior = step_law(1e6, 1e8)
+    assert not prior.in_range
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        step_law(5e8, 5e10)
+        step_law(1e6, 1e8, warn=False)
+    with pytest.raises(hl.HyperlawError, match="n_params"):
+        step_law(-1, 1e9)
+
+
+def test_fit_on_the_paper_runs_matches_an_independent_least_squares(paper) -> None:
+    law = fit(paper, target="lr", features=("n_params", "n_tokens"), n_bootstrap=200)
+    cell_best = paper.groupby(["n_params", "n_tokens"])["loss"].transform("min")
+    kept = paper[paper["loss"] <= cell_best * 1.0025]
+    design = np.column_stack([np.ones(len(kept)), np.log(kept["n_params"]),
+                              np.log(kept["n_tokens"])])
+    expected, *_ = np.linalg.lstsq(design, np.log(kept["lr"]), rcond=None)
+    assert law.n_rows == len(kept)
+    assert law.intercept == pytest.approx(expected[0], rel=1e-9)
+    assert law.exponents == pytest.approx(tuple(expected[1:]), rel=1e-9)
+    c = law.coefficients
+    assert c["n_params"] < 0 < c["n_tokens"]  # the signs of the published law
+    boot = law.bootstrap_coefficients
+    assert boot["n_params"] == pytest.approx(c["n_params"], abs=0.05)
+    batch = fit(paper, target="batch_size", features=("n_tokens",), n_bootstrap=200)
+    assert 0.4 < batch.coefficients["n_tokens"] < 0.8  # published: 0.571
+
+
+def test_law_from_the_four_smaller_sizes_transfers_to_1b(paper) -> None:
+    small = paper[paper["n_params"] < 1e9]
+    large = paper[paper["n_params"] > 1e9]
+    with pytest.warns(ScalingWarning, match="2.5x"):
+        law = fit(small, target="lr", n_bootstrap=200)
+    for n_tokens, runs in large.groupby("n_tokens"):
+        good = runs[runs["loss"] <= runs["loss"].min() * 1.01]
+        predicted = law.predict(n_params=float(runs["n_params"].iloc[0]), n_tokens=n_tokens)
+        assert good["lr"].min() <= predicted.value <= good["lr"].max()
+        assert predicted.low < predicted.value < predicted.high
+
+
+def _synthetic(rng: np.random.Generator, noise: float = 0.002) -> list[dict[str, float]]:
+    """Loss surfaces with known optima lr* = 0.5 N^-0.3 D^0.2 and B* = 2 D^0.5."""
+    rows = []
+    for n in (1e5, 4e5, 1.6e6):
+        for d in (1e7, 4e7, 1.6e8):
+            lr_opt, b_opt = 0.5 * n**-0.3 * d**0.2, 2 * d**0.5
+            for lr in lr_opt * 2.0 ** np.arange(-3, 3.5, 0.5):
+                for b in b_opt * 2.0 ** np.arange(-2, 2.5, 1.0):
+                    loss = 3 + 0.05 * np.log(lr / lr_opt) ** 2 + 0.02 * np.log(b / b_opt) ** 2
+                    rows.append({"n_params": n, "n_tokens": d, "lr": lr, "batch_size": b,
+                                 "loss": loss * (1 + noise * rng.normal())})
+    return rows
+
+
+def test_fit_recovers_known_exponents_on_a_synthetic_surface() -> None:
+    rows = _synthetic(np.random.default_rng(0), noise=0.0)
+    for method in ("tolerance", "parabola"):
+        law = fit(rows, target="lr", method=method, tolerance=0.001, n_bootstrap=50)
+        assert law.coefficients["n_params"] == pytest.approx(-0.3, abs=0.02)
+        assert law.coefficients["n_tokens"] == pytest.approx(0.2, abs=0.02)
+    batch = fit(rows, target="batch_size", features=("n_tokens",), tolerance=0.001,
+                n_bootstrap=50)
+    assert batch.coefficients["n_tokens"] == pytest.approx(0.5, abs=0.03)
+    assert batch.coefficients["prefactor"] == pytest.approx(2.0, rel=0.3)
+
+
+def test_intervals_cover_the_truth_under_noise() -> None:
+    rows = _synthetic(np.random.default_rng(1), noise=0.003)
+    law = fit(rows, target="lr", method="parabola", n_bootstrap=300, confidence=0.95)
+    truth = 0.5 * 3e6**-0.3 * 3e8**0.2
+    p = law.predict(n_params=3e6, n_tokens=3e8)
+    assert p.low <= truth <= p.high
+    assert p.value == pytest.approx(truth, rel=0.3)
+    grid = law.predict(n_params=np.array([1e5, 1e6]), n_tokens=1e8)
+    assert grid.value.shape == (2,) and np.all(grid.low < grid.high)
+
+
+def test_law_round_trips_through_a_dict() -> None:
+    law = fit(_synthetic(np.random.default_rng(2)), target="lr", n_bootstrap=20)
+    again = hl.scaling.PowerLaw.from_dict(law.to_dict())
+    assert again.predict(n_params=1e6, n_tokens=1e8) == law.predict(n_params=1e6, n_tokens=1e8)
+    assert "n_params^" in law.formula()
+
+
+@pytest.mark.parametrize(("records", "kwargs", "match"), [
+    ([], {}, "no records"),
+    ({"lr": 1}, {}, "list of dicts"),
+    ([{"n_params": 1e6, "n_tokens": 1e8, "loss": 3.0}], {}, "'lr'"),
+    ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {}, "cell"),
+    ([{"n_params": n, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0} for n in (1e6, 1e7, 1e8)],
+     {}, "same 'n_tokens'"),
+    ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {"method": "best"},
+     "unknown method"),
+])
+def test_bad_records_raise_a_clear_error(records, kwargs, match) -> None:
+    with pytest.raises(ScalingFitError, match=match):
+        fit(records, **kwargs)
+
+
+def test_predict_needs_exactly_the_law_features() -> None:
+    law = fit(_synthetic(np.random.default_rng(3)), target="lr", n_bootstrap=10)
+    with pytest.raises(ScalingFitError, match="missing"):
+        law.predict(n_params=1e6)
+
+
+def _law_curves(truth, schedules, total, rng, noise=0.002):
+    steps = np.arange(0, total, 5)
+    return [hl.scaling.LossCurve(lrs=s, steps=steps,
+                                 losses=truth.predict(s, steps)
+                                 * (1 + noise * rng.normal(size=len(steps))))
+            for s in schedules]
+
+
+def test_annealing_law_predicts_a_wsd_run_from_cosine_and_constant() -> None:
+    from hyperlaw.schedules import WSD, Constant, Cosine
+
+    truth = hl.scaling.AnnealingLaw(l0=2.0, a=0.8, alpha=0.5, c=0.3)
+    total = 1000
+    curves = _law_curves(truth, [Cosine(peak_lr=1e-2, warmup_steps=50, total_steps=total,
+                                        min_lr=1e-3),
+                                 Constant(peak_lr=1e-2, warmup_steps=50)],
+                         total, np.random.default_rng(0))
+    law = hl.scaling.AnnealingLaw.fit(curves)
+    assert law.alpha == pytest.approx(0.5, abs=0.05) and law.c == pytest.approx(0.3, rel=0.05)
+    for fraction in (0.1, 0.2, 0.4):
+        wsd = WSD(peak_lr=1e-2, warmup_steps=50, total_steps=total, decay_fraction=fraction)
+        assert law.final_loss(wsd, total) == pytest.approx(truth.final_loss(wsd, total),
+                                                           rel=0.002)
+    # per-step rates work as well as schedule objects
+    rates = wsd.values(total)
+    assert law.predict(rates, [999])[0] == pytest.approx(law.final_loss(wsd, total))
+
+
+def test_annealing_areas() -> None:
+    from hyperlaw.scaling import lr_areas
+
+    s1, s2 = lr_areas([0.5, 1.0, 1.0, 0.5, 0.5], decay=0.5)
+    assert s1.tolist() == [0.5, 1.5, 2.5, 3.0, 3.5]
+    assert s2.tolist() == pytest.approx([0.0, 0.0, 0.0, 0.5, 0.75])  # warmup does not anneal
+
+
+def test_annealing_law_rejects_bad_curves() -> None:
+    with pytest.raises(hl.scaling.AnnealingFitError, match="at least one"):
+        hl.scaling.AnnealingLaw.fit([])
+    with pytest.raises(hl.scaling.AnnealingFitError, match="rate of every step"):
+        hl.scaling.AnnealingLaw.fit([([0.1, 0.1], [0, 5], [3.0, 2.9])])
+
+
+def test_plot_law_draws_the_law_and_the_cell_optima(paper) -> None:
+    law = fit(paper, target="lr", n_bootstrap=50)
+    fig = hl.scaling.plot_law(law, paper)
+    names = [t.name for t in fig.data]
+    assert sum(n.startswith("cell optima") for n in names) == paper["n_tokens"].nunique()
+    optima = [y for t in fig.data if t.name.startswith("cell optima") for y in t.y]
+    assert sorted(optima) == pytest.approx(sorted(c.value for c in law.cells))
+    assert fig.layout.xaxis.type == "log" and "n_params^" in fig.layout.title.text
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from hyperlaw.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_cli_steplaw_prints_the_published_values() -> None:
+    import json
+
+    result = _cli("steplaw", "--params", "1e9", "--tokens", "1e11", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert _sig3(data["lr"]) == _sig3(1.79 * 1e9**-0.713 * 1e11**0.307)
+    assert data["batch_sequences"] == pytest.approx(data["batch_tokens"] / 2048)
+    text = _cli("steplaw", "--params", "1e6", "--tokens", "1e8", "--seq-len", "128")
+    assert "learning rate" in text.stdout and "outside the range" in text.stderr
+
+
+def test_cli_scaling_fit_and_recommend(paper, tmp_path: Path) -> None:
+    import json
+
+    csv = tmp_path / "runs.csv"
+    paper.to_csv(csv, index=False)
+    out = tmp_path / "laws.json"
+    result = _cli("scaling", "fit", "--csv", str(csv), "--target", "lr", "--target",
+                  "batch_size", "--bootstrap", "50", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "lr = " in result.stdout and "batch_size = " in result.stdout
+    rec = _cli("scaling", "recommend", "--law", str(out), "--params", "1.07e9", "--tokens",
+               "2e10", "--json")
+    data = json.loads(rec.stdout)
+    law = fit(paper, target="lr", n_bootstrap=50)
+    assert data["lr"]["value"] == pytest.approx(law.predict(n_params=1.07e9,
+                                                            n_tokens=2e10).value)
+    assert data["batch_size"]["low"] < data["batch_size"]["value"] < data["batch_size"]["high"]
+    missing = _cli("scaling", "recommend", "--storage", f"sqlite:///{tmp_path / 'empty.db'}",
+                   "--params", "1e9", "--tokens", "1e10")
+    assert missing.exit_code == 1 and "no complete trials" in missing.stderr
+
+
+def test_steplaw_paper_example_reproduces_the_held_out_check() -> None:
+    import sys
+
+    sys.path.insert(0, str(PAPER_RUNS.parents[2]))
+    import steplaw_paper
+
+    result = steplaw_paper.main()
+    assert result["held_out_inside"]
+    assert result["lr"].n_rows > 17
