@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperlaw.errors import HyperlawError
+from hyperlaw.registry import resolve
 from hyperlaw.samplers.auto import AutoSampler
 from hyperlaw.samplers.base import Sampler
 from hyperlaw.samplers.gp import GPSampler
@@ -31,17 +31,7 @@ def make_sampler(sampler: str | Sampler | None, seed: int | None,
     """A sampler from a name or an instance; `spec` (as stored with a study) fills the gaps."""
     if isinstance(sampler, Sampler):
         return sampler
-    options: dict[str, Any] = {}
-    if sampler is None and spec:
-        sampler = spec.get("name")
-        options = {k: v for k, v in spec.items() if k not in ("name", "seed")}
-        if seed is None:
-            seed = spec.get("seed")
-    name = sampler or "auto"
-    cls = SAMPLERS.get(name)
-    if cls is None:
-        raise HyperlawError(
-            f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)} or pass a "
-            "hyperlaw.samplers.Sampler instance"
-        )
+    cls, options = resolve("sampler", SAMPLERS, sampler, spec, "auto", ("name", "seed"))
+    if seed is None and sampler is None and spec:
+        seed = spec.get("seed")
     return cls(seed=seed, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperlaw.errors import HyperlawError
+from hyperlaw.registry import resolve
 from hyperlaw.schedulers.asha import ASHA, SuccessiveHalving
 from hyperlaw.schedulers.base import Decision, NeverStop, Scheduler
 from hyperlaw.schedulers.curve import CurveStopping
@@ -36,15 +36,5 @@ def make_scheduler(scheduler: str | Scheduler | None,
     """A scheduler from a name or an instance; `spec` (as stored with a study) fills the gaps."""
     if isinstance(scheduler, Scheduler):
         return scheduler
-    options: dict[str, Any] = {}
-    if scheduler is None and spec:
-        scheduler = spec.get("name")
-        options = {k: v for k, v in spec.items() if k != "name"}
-    name = scheduler or "fifo"
-    cls = SCHEDULERS.get(name)
-    if cls is None:
-        raise HyperlawError(
-            f"unknown scheduler {name!r}; choose one of {sorted(SCHEDULERS)} or pass a "
-            "hyperlaw.schedulers.Scheduler instance"
-        )
+    cls, options = resolve("scheduler", SCHEDULERS, scheduler, spec, "fifo")
     return cls(**options)

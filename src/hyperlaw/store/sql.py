@@ -3,7 +3,8 @@ server; the SQL is dialect-neutral (PostgreSQL details live in `postgres.py`).
 
 Every write transaction first bumps the study's counters row (`UPDATE ... RETURNING`), which
 serializes the study's writers: trial numbers are gap-free and sequence numbers are committed
-in order, so readers catch up by cursor. SQLite is opened in WAL mode with full fsync, write
+in order, so readers catch up by cursor. SQLite is opened in WAL mode (each write's WAL is
+fsynced after its commit, outside the lock, before it is reported done), write
 transactions start with `BEGIN IMMEDIATE` (so two writers never deadlock on a lock upgrade),
 and a transaction that meets a busy database is retried with jittered exponential backoff
 instead of failing. PostgreSQL reads run in REPEATABLE READ snapshots.
@@ -56,6 +57,32 @@ _FLUSH = "hyperlaw_flush_wal"  # connection-info flag: wait for the disk after t
 _TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.value,
                   trials.c.user_attrs, trials.c.system_attrs, trials.c.error,
                   trials.c.created_at, trials.c.started_at, trials.c.finished_at)
+
+# Hot-path statements, built once: building a statement per call costs more than running it.
+_SID, _CURSOR, _HEAD_SEQ = sa.bindparam("sid"), sa.bindparam("cursor"), sa.bindparam("head")
+_BUMP = (sa.update(studies).where(studies.c.id == _SID)
+         .values(next_seq=studies.c.next_seq + 1,
+                 next_number=studies.c.next_number + sa.bindparam("numbers")))
+_BUMP_RETURNING = _BUMP.returning(studies.c.next_seq, studies.c.next_number)
+_BUMP_RETURNING_PG = _BUMP.returning(studies.c.next_seq, studies.c.next_number,
+                                     postgres.async_commit())
+_INSERT_TRIAL = sa.insert(trials)
+_FINISH = (sa.update(trials)
+           .where(trials.c.study_id == _SID, trials.c.number == sa.bindparam("num"),
+                  trials.c.state == _RUNNING)
+           .values(state=sa.bindparam("new_state"), value=sa.bindparam("new_value"),
+                   error=sa.bindparam("new_error"), finished_at=sa.bindparam("t"),
+                   seq=sa.bindparam("new_seq"))
+           .returning(*_TRIAL_COLUMNS))
+_HEAD = sa.select(studies.c.next_seq).where(studies.c.id == _SID)
+_CHANGED_TRIALS = (sa.select(*_TRIAL_COLUMNS)
+                   .where(trials.c.study_id == _SID, trials.c.seq > _CURSOR,
+                          trials.c.seq <= _HEAD_SEQ)
+                   .order_by(trials.c.seq))
+_NEW_REPORTS = (sa.select(reports.c.number, reports.c.step, reports.c.value)
+                .where(reports.c.study_id == _SID, reports.c.seq > _CURSOR,
+                       reports.c.seq <= _HEAD_SEQ)
+                .order_by(reports.c.seq))
 
 
 def redact_url(url: str) -> str:
@@ -127,6 +154,12 @@ class SqlStore(Store):
         else:
             self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
         self._write_engine = self._engine.execution_options(hyperlaw_write=True)
+        # SQLite commits without fsync (synchronous=NORMAL in WAL mode) and `_run` syncs the
+        # WAL after the commit, outside the write lock, before the write is reported done:
+        # every acknowledged write is on disk, and writers do not queue behind each fsync
+        database = self._engine.url.database if self._is_sqlite else None
+        self._wal_path = (f"{database}-wal" if database not in (None, "", ":memory:")
+                          else None)
         self._init_schema()
 
     # --- transactions --------------------------------------------------------------------
@@ -149,6 +182,8 @@ class SqlStore(Store):
                         committing = True
                     if conn.info.pop(_FLUSH, False):
                         postgres.flush_wal(conn)
+                if engine is self._write_engine and self._wal_path is not None:
+                    _sync_file(self._wal_path)
             except sa.exc.DBAPIError as exc:
                 patience.wait(exc)
                 if committing and landed is not None and self._read(
@@ -358,15 +393,11 @@ class SqlStore(Store):
         wait for the disk while holding it (see `postgres.async_commit`); `_run` waits for
         the disk after the lock is released, before the write is reported done.
         """
-        returning = [studies.c.next_seq, studies.c.next_number]
+        statement = _BUMP_RETURNING
         if self._is_postgres:
-            returning.append(postgres.async_commit())
+            statement = _BUMP_RETURNING_PG
             conn.info[_FLUSH] = True
-        row = conn.execute(
-            sa.update(studies).where(studies.c.id == study_id)
-            .values(next_seq=studies.c.next_seq + 1,
-                    next_number=studies.c.next_number + numbers)
-            .returning(*returning)).first()
+        row = conn.execute(statement, {"sid": study_id, "numbers": numbers}).first()
         if row is None:
             raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
         return int(row[0]), int(row[1]) - numbers
@@ -377,12 +408,12 @@ class SqlStore(Store):
         seq, number = self._bump(conn, study_id, 1)
         running = state == _RUNNING
         values = dict(params(number) if callable(params) else params)
-        conn.execute(sa.insert(trials).values(
-            study_id=study_id, number=number, state=state,
-            params=_dumps(values, "trial params"), value=None,
-            user_attrs=user_json, system_attrs=system_json, error=None, created_at=now,
-            started_at=now if running else None, finished_at=None,
-            heartbeat_at=now if heartbeat else None, seq=seq))
+        conn.execute(_INSERT_TRIAL, {
+            "study_id": study_id, "number": number, "state": state,
+            "params": _dumps(values, "trial params"), "value": None,
+            "user_attrs": user_json, "system_attrs": system_json, "error": None,
+            "created_at": now, "started_at": now if running else None, "finished_at": None,
+            "heartbeat_at": now if heartbeat else None, "seq": seq})
         return number, values
 
     def create_trial(self, study_id: int, state: TrialState, params: ParamsOrMaker, *,
@@ -484,11 +515,17 @@ class SqlStore(Store):
                 if system_attrs:
                     values["system_attrs"] = _dumps({**current.system_attrs, **system_attrs},
                                                     "trial system attributes")
-            row = conn.execute(
-                sa.update(trials)
-                .where(trials.c.study_id == study_id, trials.c.number == number,
-                       trials.c.state == _RUNNING)
-                .values(**values).returning(*_TRIAL_COLUMNS)).first()
+            if len(values) == 5:  # the common case, with a prebuilt statement
+                row = conn.execute(_FINISH, {
+                    "sid": study_id, "num": number, "new_state": values["state"],
+                    "new_value": value, "new_error": error, "t": values["finished_at"],
+                    "new_seq": seq}).first()
+            else:
+                row = conn.execute(
+                    sa.update(trials)
+                    .where(trials.c.study_id == study_id, trials.c.number == number,
+                           trials.c.state == _RUNNING)
+                    .values(**values).returning(*_TRIAL_COLUMNS)).first()
             if row is None:
                 self._current(conn, study_id, number, "finish")
             return _record(row)
@@ -577,26 +614,23 @@ class SqlStore(Store):
     # --- reading -------------------------------------------------------------------------
     def changes_since(self, study_id: int, cursor: int) -> Changes:
         def read(conn: Connection) -> Changes:
-            head = conn.execute(sa.select(studies.c.next_seq)
-                                .where(studies.c.id == study_id)).scalar()
-            if head is None:
-                raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
+            head = self._head(conn, study_id)
             if head <= cursor:
                 return Changes([], [], cursor)
-            rows = conn.execute(
-                sa.select(*_TRIAL_COLUMNS)
-                .where(trials.c.study_id == study_id, trials.c.seq > cursor,
-                       trials.c.seq <= head)
-                .order_by(trials.c.seq)).all()
-            new_reports = conn.execute(
-                sa.select(reports.c.number, reports.c.step, reports.c.value)
-                .where(reports.c.study_id == study_id, reports.c.seq > cursor,
-                       reports.c.seq <= head)
-                .order_by(reports.c.seq)).all()
+            window = {"sid": study_id, "cursor": cursor, "head": head}
+            rows = conn.execute(_CHANGED_TRIALS, window).all()
+            new_reports = conn.execute(_NEW_REPORTS, window).all()
             return Changes([_record(r) for r in rows],
-                           [Report(n, s, v) for n, s, v in new_reports], int(head))
+                           [Report(n, s, v) for n, s, v in new_reports], head)
 
         return self._read(read)
+
+    def _head(self, conn: Connection, study_id: int) -> int:
+        """The study's latest sequence number in this snapshot."""
+        head = conn.execute(_HEAD, {"sid": study_id}).scalar()
+        if head is None:
+            raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
+        return int(head)
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
         return self._read(lambda conn: self._with_reports(
@@ -648,17 +682,11 @@ class SqlStore(Store):
         """As `changes_since`, in one snapshot; reports are fetched through the driver's own
         cursor in chunks straight into arrays (millions of reports read in seconds)."""
         def read(conn: Connection) -> ColumnarChanges:
-            head = conn.execute(sa.select(studies.c.next_seq)
-                                .where(studies.c.id == study_id)).scalar()
-            if head is None:
-                raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
+            head = self._head(conn, study_id)
             if head <= cursor:
                 return _columnar([], [], cursor)
-            rows = conn.execute(
-                sa.select(*_TRIAL_COLUMNS)
-                .where(trials.c.study_id == study_id, trials.c.seq > cursor,
-                       trials.c.seq <= head)
-                .order_by(trials.c.seq)).all()
+            rows = conn.execute(_CHANGED_TRIALS,
+                                {"sid": study_id, "cursor": cursor, "head": head}).all()
             query = (sa.select(reports.c.number, reports.c.step, reports.c.value)
                      .where(reports.c.study_id == int(study_id), reports.c.seq > int(cursor),
                             reports.c.seq <= int(head))
@@ -781,6 +809,19 @@ class _Patience:
             self._down_since = None
 
 
+def _sync_file(path: str) -> None:
+    """fsync a file if it exists (a WAL file is removed when its last connection closes, after
+    a checkpoint that synced the database)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
@@ -790,7 +831,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # transactions are begun explicitly below
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=60000",
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=60000",
                        "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
