@@ -74,6 +74,9 @@ _FINISH = (sa.update(trials)
                    error=sa.bindparam("new_error"), finished_at=sa.bindparam("t"),
                    seq=sa.bindparam("new_seq"))
            .returning(*_TRIAL_COLUMNS))
+_TRIAL_STATE = sa.select(trials.c.state).where(trials.c.study_id == _SID,
+                                                trials.c.number == sa.bindparam("num"))
+_INSERT_REPORT = sa.insert(reports)
 _HEAD = sa.select(studies.c.next_seq).where(studies.c.id == _SID)
 _CHANGED_TRIALS = (sa.select(*_TRIAL_COLUMNS)
                    .where(trials.c.study_id == _SID, trials.c.seq > _CURSOR,
@@ -468,8 +471,7 @@ class SqlStore(Store):
                params: Mapping[str, Any] | None = None) -> None:
         def add(conn: Connection) -> int:
             seq, _ = self._bump(conn, study_id)
-            state = conn.execute(sa.select(trials.c.state).where(
-                trials.c.study_id == study_id, trials.c.number == number)).scalar()
+            state = conn.execute(_TRIAL_STATE, {"sid": study_id, "num": number}).scalar()
             if state != _RUNNING:
                 self._current(conn, study_id, number, "report to")
             if params:
@@ -479,8 +481,8 @@ class SqlStore(Store):
                     .where(trials.c.study_id == study_id, trials.c.number == number)
                     .values(params=_dumps({**current.params, **params}, "trial params"),
                             seq=seq))
-            conn.execute(sa.insert(reports).values(study_id=study_id, number=number, step=step,
-                                                   value=value, seq=seq))
+            conn.execute(_INSERT_REPORT, {"study_id": study_id, "number": number, "step": step,
+                                          "value": value, "seq": seq})
             return seq
 
         def landed(conn: Connection, seq: int) -> bool:
