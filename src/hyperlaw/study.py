@@ -9,6 +9,17 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from hyperlaw.checkpoints import (
+    CHECKPOINTS_ATTR,
+    RESUME_ATTR,
+    Checkpoint,
+    CheckpointError,
+    StudyCheckpoints,
+    check_retention,
+    default_root,
+    recorded_checkpoints,
+    study_directory,
+)
 from hyperlaw.errors import (
     DuplicateStudyError,
     HyperlawError,
@@ -21,6 +32,8 @@ from hyperlaw.errors import (
 from hyperlaw.history import History
 from hyperlaw.samplers import Sampler, make_sampler
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
+from hyperlaw.schedulers.base import HandOff, NewTrials
+from hyperlaw.schedulers.pbt import PBT_ATTR, Segment, pbt_schedule
 from hyperlaw.space import Param, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
 from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
@@ -59,6 +72,7 @@ class Study:
         self._next_stale_check = 0.0
         self._stop_requested = False
         self._scheduler_stops = not isinstance(scheduler, NeverStop)
+        self._checkpoints: StudyCheckpoints | None = None
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, direction={self.direction!r}, storage={self.storage!r})"
@@ -108,10 +122,16 @@ class Study:
         """
         history = self._history.refresh()
         self._fail_stale_if_due()
-        if fixed is None and history.has_waiting():
+        new_trials = self.scheduler.new_trials(history)
+        if fixed is None and history.has_waiting() and new_trials is not NewTrials.FIRST:
             record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
             if record is not None:
                 return self._start(record, dict(record.params))
+        if fixed is None and new_trials is NewTrials.CLOSED:
+            raise SearchExhaustedError(
+                f"study {self.name!r}: {self.scheduler!r} starts no new trial and none is "
+                "queued (its population has started; members continue in queued trials)"
+            )
         space = self._space
         if fixed is not None:
             given = self._checked_params(fixed, partial=True)
@@ -143,7 +163,8 @@ class Study:
 
     def _start(self, record: TrialRecord, proposal: dict[str, Any]) -> Trial:
         self._history.put(record)
-        trial = Trial(self, record.number, dict(record.params), record.user_attrs)
+        trial = Trial(self, record.number, dict(record.params), record.user_attrs,
+                      record.system_attrs)
         trial._proposal = proposal
         return trial
 
@@ -253,10 +274,72 @@ class Study:
             return False
         history.refresh()
         decision = self.scheduler.decide(history.trials[trial.number], step, history)
+        if isinstance(decision, HandOff):
+            return self._hand_off(trial, decision)
         return decision is Decision.STOP
+
+    def _hand_off(self, trial: Trial, decision: HandOff) -> bool:
+        """Queue the child that continues `trial`'s member (see HandOff); True when the
+        trial is to end, False when no checkpoint could be copied (it then goes on)."""
+        own = decision.donor == trial.number
+        donor = self._store.get_trial(self._info.id, decision.donor)
+        try:
+            if own:
+                start = self._resume_point(trial)
+                if start is None:
+                    return False
+            else:
+                start = self.checkpoints.inherit(
+                    donor, lambda n: self._store.get_trial(self._info.id, n))
+        except CheckpointError as exc:
+            log.warning("trial #%d is not copied (%s); it goes on", trial.number, exc)
+            return False
+        params = dict(trial.params) if own else self.scheduler.explore(
+            self._space, donor, self._history, trial.number)
+        lineage = {"member": decision.member, "parent": decision.donor, "step": start.step,
+                   "score": decision.score, "kind": decision.kind, "from": trial.number}
+        child = self._store.create_trial(
+            self._info.id, TrialState.WAITING, params,
+            system_attrs={RESUME_ATTR: start.to_json(), PBT_ATTR: lineage})
+        self._store.set_trial_system_attr(self._info.id, trial.number, "continued_by",
+                                          {"trial": child.number, "kind": decision.kind})
+        return True
+
+    def pbt_schedule(self, trial: TrialRecord | int) -> list[Segment]:
+        """The hyperparameters a population member followed from step 0 to `trial`: one
+        Segment(start step, trial, params) per change, for replaying it from scratch (see
+        `hyperlaw.schedulers.pbt.params_at`)."""
+        number = trial.number if isinstance(trial, TrialRecord) else int(trial)
+        return pbt_schedule(self._history.refresh().trials, number)
 
     def _set_trial_user_attr(self, trial: Trial, key: str, value: Any) -> None:
         self._store.set_trial_user_attr(self._info.id, trial.number, key, value)
+
+    # --- checkpoints ---------------------------------------------------------------------
+    @property
+    def checkpoints(self) -> StudyCheckpoints:
+        """Where this study's checkpoints live and how many each trial keeps."""
+        if self._checkpoints is None:
+            settings = self._info.system_attrs.get("checkpoints") or {
+                "dir": f"{default_root(self._store.url).rstrip('/')}/{self.name}"}
+            self._checkpoints = StudyCheckpoints(
+                self._store, self._info.id, settings["dir"],
+                keep_last=settings.get("keep_last", 2), keep_best=settings.get("keep_best", 0),
+                maximize=self.direction == "maximize")
+        return self._checkpoints
+
+    def _save_checkpoint(self, trial: Trial, state: Any, step: int) -> Checkpoint:
+        last = trial._last_report
+        value = last[1] if last is not None and last[0] == step else None
+        kept = self.checkpoints.save(trial.number, recorded_checkpoints(trial.system_attrs),
+                                     state, step, value)
+        trial.system_attrs[CHECKPOINTS_ATTR] = [c.to_json() for c in kept]
+        return next(c for c in reversed(kept) if c.step == step)
+
+    def _resume_point(self, trial: Trial) -> Checkpoint | None:
+        attrs = trial.system_attrs
+        trials = self._history.refresh().trials if "retry_of" in attrs else []
+        return StudyCheckpoints.resume_point(trial.number, attrs, trials)
 
     # --- staleness -----------------------------------------------------------------------
     def reload_space(self) -> None:
@@ -423,11 +506,15 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  direction: Direction = "minimize", sampler: str | Sampler | None = None,
                  scheduler: str | Scheduler | None = None, seed: int | None = None,
                  load_if_exists: bool = False, retry_stale: int = 0,
-                 heartbeat_interval: float = 10.0) -> Study:
+                 heartbeat_interval: float = 10.0, checkpoint_dir: str | None = None,
+                 keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0) -> Study:
     """Create a study (or, with `load_if_exists`, continue the one of that name).
 
     `storage` is a URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
-    memory. Without `space` the objective's suggest calls define it.
+    memory. Without `space` the objective's suggest calls define it. Trial checkpoints go
+    to a directory of the study's own under `checkpoint_dir` (a path or fsspec URL; see
+    `hyperlaw.checkpoints.default_root` for the default); each trial keeps its
+    `keep_last_checkpoints` newest and `keep_best_checkpoints` best ones.
     """
     if direction not in _DIRECTIONS:
         raise HyperlawError(
@@ -444,8 +531,13 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
     except StudyNotFoundError:
         info = None
     if info is None:
+        check_retention(keep_last_checkpoints, keep_best_checkpoints)
+        root = checkpoint_dir or default_root(store.url)
         attrs = {"declared_space": space is not None, "sampler": the_sampler.spec(),
-                 "scheduler": the_scheduler.spec()}
+                 "scheduler": the_scheduler.spec(),
+                 "checkpoints": {"dir": study_directory(root, name),
+                                 "keep_last": keep_last_checkpoints,
+                                 "keep_best": keep_best_checkpoints}}
         try:
             info = store.create_study(name, direction, space.to_json() if space else None,
                                       attrs)

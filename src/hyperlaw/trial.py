@@ -13,6 +13,7 @@ from hyperlaw.errors import InvalidValueError, SpaceMismatchError, TrialPruned, 
 from hyperlaw.space import Choice, Float, Int, Param, param_context, param_matches
 
 if TYPE_CHECKING:
+    from hyperlaw.checkpoints import Checkpoint
     from hyperlaw.study import Study
 
 
@@ -104,18 +105,22 @@ class Trial:
     sampler chose, and teach the study its space when none was declared.
     """
 
-    __slots__ = ("_finished", "_pending_params", "_proposal", "_study", "number", "params",
-                 "user_attrs")
+    __slots__ = ("_finished", "_last_report", "_pending_params", "_proposal", "_study",
+                 "number", "params", "system_attrs", "user_attrs")
 
     def __init__(self, study: Study, number: int, params: dict[str, Any],
-                 user_attrs: dict[str, Any] | None = None) -> None:
+                 user_attrs: dict[str, Any] | None = None,
+                 system_attrs: dict[str, Any] | None = None) -> None:
         self._study = study
         self.number = number
         self.params = params
         self.user_attrs = dict(user_attrs or {})
+        #: what hyperlaw records about the trial (checkpoints, retries, PBT lineage); read-only
+        self.system_attrs = dict(system_attrs or {})
         self._pending_params: dict[str, Any] = {}
         self._proposal: dict[str, Any] = {}
         self._finished = False
+        self._last_report: tuple[int, float] | None = None
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"
@@ -158,8 +163,13 @@ class Trial:
         return value
 
     # --- reporting -----------------------------------------------------------------------
-    def report(self, value: float, step: int) -> None:
-        """Record an intermediate value; raise TrialPruned if the scheduler stops the trial."""
+    def report(self, value: float, step: int, *, checkpoint: Any = None) -> None:
+        """Record an intermediate value; raise TrialPruned if the scheduler stops the trial.
+
+        With `checkpoint` (what `save_checkpoint` takes), the state at `step` is saved first,
+        so that a trial the scheduler pauses or a population member that is copied resumes
+        from exactly this step.
+        """
         if self._finished:
             raise TrialStateError(
                 f"trial #{self.number} is finished; report before returning from the objective"
@@ -170,8 +180,44 @@ class Trial:
                 "epoch, iteration or token count as an int"
             )
         number = check_value(value, f"trial #{self.number} report at step {step}")
+        self._last_report = (step, number)
+        if checkpoint is not None:
+            self._study._save_checkpoint(self, checkpoint, step)
         if self._study._report(self, step, number):
             raise TrialPruned(f"trial #{self.number} stopped by the scheduler at step {step}")
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def save_checkpoint(self, state: Any, *, step: int | None = None) -> Checkpoint:
+        """Save `state` (a picklable object such as a dict of state dicts, or the path of a
+        file or directory) as this trial's checkpoint at `step` (default: the last reported
+        step). It is durable before it is recorded; old ones are pruned by the study's
+        retention policy (`keep_last_checkpoints`, `keep_best_checkpoints`)."""
+        if self._finished:
+            raise TrialStateError(
+                f"trial #{self.number} is finished; save checkpoints before returning from "
+                "the objective"
+            )
+        if step is None:
+            step = self._last_report[0] if self._last_report else 0
+        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise InvalidValueError(
+                f"trial #{self.number}: checkpoint step must be a non-negative int, got "
+                f"{step!r}"
+            )
+        return self._study._save_checkpoint(self, state, step)
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The checkpoint this trial continues from (its own newest; for a retried, promoted
+        or PBT-exploited trial the one it inherited), or None for a fresh start."""
+        return self._study._resume_point(self)
+
+    def load_checkpoint(self) -> Any:
+        """The state of `trial.checkpoint` (an object, or a local path for a saved file or
+        directory), or None when the trial starts from scratch. Training continues after
+        `trial.checkpoint.step`."""
+        checkpoint = self.checkpoint
+        return None if checkpoint is None else self._study.checkpoints.load(checkpoint)
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serializable attribute to the trial; it is stored at once."""

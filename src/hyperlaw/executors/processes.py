@@ -3,7 +3,8 @@
 Each worker is a fresh interpreter (`python -m hyperlaw.executors.spawn`), so objectives
 defined in a script or a notebook work (they travel by cloudpickle) and scripts need no
 `if __name__ == "__main__"` guard. The parent only grants tickets, shows progress and
-notices dead workers: their running trial is failed at once (and retried if asked).
+notices dead workers: their running trial is failed at once and, with `retry_stale`, queued
+again for a replacement worker.
 """
 
 from __future__ import annotations
@@ -92,8 +93,10 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
                 try:
                     message = conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
-                    _bury(study, worker)
                     del workers[conn]  # type: ignore[arg-type]
+                    if _bury(study, worker) and not budget.stopped:
+                        replacement = _spawn(payload, env)  # runs the queued retry
+                        workers[replacement.conn] = replacement
                     continue
                 _handle(study, worker, message, budget, progress, callbacks, fatal)
     except KeyboardInterrupt:
@@ -132,11 +135,12 @@ def _handle(study: Study, worker: _Worker, message: tuple[Any, ...], budget: Bud
         fatal.append((message[1], message[2]))
 
 
-def _bury(study: Study, worker: _Worker) -> None:
+def _bury(study: Study, worker: _Worker) -> bool:
+    """Reap a dead worker and fail its trial; True when that trial was queued again."""
     code = worker.process.wait()
     worker.conn.close()
     if worker.trial is None:
-        return
+        return False
     how = f"signal {-code}" if code < 0 else f"exit code {code}"
     failed = study.fail_trials_of_dead_worker(
         [worker.trial], f"worker process {worker.process.pid} died ({how})")
@@ -144,6 +148,7 @@ def _bury(study: Study, worker: _Worker) -> None:
         log.warning("worker %d died (%s) running trial #%d; the trial is marked failed%s",
                     worker.process.pid, how, worker.trial,
                     " and queued again" if study.retry_stale else "")
+    return bool(failed) and study.retry_stale > 0
 
 
 def _interrupt(study: Study, workers: list[_Worker]) -> None:

@@ -10,6 +10,7 @@ from hyperlaw.schedulers.base import Decision, NeverStop, Scheduler
 from hyperlaw.schedulers.curve import CurveStopping
 from hyperlaw.schedulers.hyperband import Hyperband
 from hyperlaw.schedulers.median import MedianStopping
+from hyperlaw.schedulers.pbt import PBT, Segment, params_at, pbt_schedule
 from hyperlaw.schedulers.rules import PatienceStopping, PercentileStopping, ThresholdStopping
 from hyperlaw.schedulers.rungs import Rung
 
@@ -24,11 +25,14 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
     "successive_halving": SuccessiveHalving,
     "hyperband": Hyperband,
     "curve": CurveStopping,
+    "pbt": PBT,
 }
 
-__all__ = ["ASHA", "SCHEDULERS", "CurveStopping", "Decision", "Hyperband", "MedianStopping",
-           "NeverStop", "PatienceStopping", "PercentileStopping", "Rung", "Scheduler",
-           "SuccessiveHalving", "ThresholdStopping", "make_scheduler"]
+__all__ = ["ASHA", "PBT", "SCHEDULERS", "CurveStopping", "Decision", "Hyperband",
+           "MedianStopping", "NeverStop", "PatienceStopping", "PercentileStopping", "Rung",
+           "Scheduler", "Segment", "SuccessiveHalving", "ThresholdStopping", "make_scheduler",
+           "params_at", "pbt_schedule"]
+
 
 
 def make_scheduler(scheduler: str | Scheduler | None,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from hyperlaw.history import History
+from hyperlaw.space import Space
 from hyperlaw.trial import TrialRecord
 
 
@@ -16,14 +18,46 @@ class Decision(enum.StrEnum):
     STOP = "stop"
 
 
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """End the reporting trial; a queued child continues the same member from a checkpoint.
+
+    ``exploit``: from a copy of trial `donor`'s newest checkpoint, with parameters from the
+    scheduler's `explore` (population-based training). ``pause``: from the trial's own
+    newest checkpoint with the same parameters, when a worker is free again (time sharing).
+    """
+
+    kind: Literal["exploit", "pause"]
+    donor: int
+    member: int
+    score: float
+
+
+class NewTrials(enum.StrEnum):
+    """Whether `ask` may start sampled trials: before queued ones, after them, or never."""
+
+    FIRST = "first"
+    ALLOWED = "allowed"
+    CLOSED = "closed"
+
+
 class Scheduler:
     """Called after every intermediate report; the base scheduler never stops a trial."""
 
     name: ClassVar[str] = "fifo"
 
-    def decide(self, trial: TrialRecord, step: int, history: History) -> Decision:
+    def decide(self, trial: TrialRecord, step: int, history: History) -> Decision | HandOff:
         """The decision for `trial`, which has just reported at `step` (already in history)."""
         return Decision.CONTINUE
+
+    def new_trials(self, history: History) -> NewTrials:
+        """Whether the study may start new sampled trials now (a population may be full)."""
+        return NewTrials.ALLOWED
+
+    def explore(self, space: Space, donor: TrialRecord, history: History,
+                number: int) -> dict[str, Any]:
+        """The parameters of a child that continues from trial `donor` (see HandOff)."""
+        return dict(donor.params)
 
     def options(self) -> dict[str, Any]:
         """Constructor arguments, stored with the study."""

@@ -146,6 +146,11 @@ class Store(ABC):
         """Attach a JSON-serializable attribute to a trial."""
 
     @abstractmethod
+    def set_trial_system_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        """Attach an attribute hyperlaw itself keeps (checkpoints, lineage) to a trial of any
+        state."""
+
+    @abstractmethod
     def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
                      *, error: str | None = None, params: Mapping[str, Any] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:

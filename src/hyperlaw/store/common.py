@@ -26,7 +26,12 @@ def retry_attrs(stale: TrialRecord, retry_limit: int) -> dict[str, Any] | None:
     if retries >= retry_limit:
         return None
     origin = stale.system_attrs.get("retry_of", stale.number)
-    return {"retry_of": origin, "retries": retries + 1}
+    lineage = {k: stale.system_attrs[k] for k in _LINEAGE if k in stale.system_attrs}
+    return {**lineage, "retry_of": origin, "retries": retries + 1}
+
+
+#: system attributes a retry keeps: where the trial started from and its PBT lineage
+_LINEAGE = ("resume", "pbt")
 
 
 def missing_study_error(name: str, url: str, known: Sequence[str]) -> StudyNotFoundError:

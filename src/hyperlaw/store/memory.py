@@ -155,10 +155,17 @@ class MemoryStore(Store):
             data.log.append(Report(number, step, value))
 
     def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        self._set_trial_attr(study_id, number, "user_attrs", key, value)
+
+    def set_trial_system_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        self._set_trial_attr(study_id, number, "system_attrs", key, value)
+
+    def _set_trial_attr(self, study_id: int, number: int, column: str, key: str,
+                        value: Any) -> None:
         with self._lock:
             data = self._study(study_id)
             old = self._trial(data, number)
-            self._put(data, old, user_attrs={**old.user_attrs, key: value})
+            self._put(data, old, **{column: {**getattr(old, column), key: value}})
 
     def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
                      *, error: str | None = None, params: Mapping[str, Any] | None = None,

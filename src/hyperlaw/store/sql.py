@@ -493,13 +493,20 @@ class SqlStore(Store):
         self._write(add, landed)
 
     def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        self._set_trial_attr(study_id, number, "user_attrs", key, value)
+
+    def set_trial_system_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        self._set_trial_attr(study_id, number, "system_attrs", key, value)
+
+    def _set_trial_attr(self, study_id: int, number: int, column: str, key: str,
+                        value: Any) -> None:
         def update(conn: Connection) -> None:
             seq, _ = self._bump(conn, study_id)
-            current = self._fetch(conn, study_id, number)
-            attrs = _dumps({**current.user_attrs, key: value}, f"user attribute {key!r}")
+            current = getattr(self._fetch(conn, study_id, number), column)
+            attrs = _dumps({**current, key: value}, f"trial attribute {key!r}")
             conn.execute(sa.update(trials)
                          .where(trials.c.study_id == study_id, trials.c.number == number)
-                         .values(user_attrs=attrs, seq=seq))
+                         .values({column: attrs, "seq": seq}))
 
         self._write(update)
 

@@ -1,0 +1,353 @@
+"""Trial checkpoints: files under the study's checkpoint directory, recorded in the store.
+
+A checkpoint is written under a temporary name, made durable and renamed into place before
+the store records it; old checkpoints are deleted only after the store stops listing them.
+A reader that follows the store therefore never opens a half-written file, and a crash at
+any instant leaves at worst an orphaned file, never a recorded checkpoint that is missing.
+
+The directory is a local path or any fsspec URL (``s3://bucket/ckpt``, ``gs://...``), so
+workers on several machines can share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hyperlaw.errors import HyperlawError
+from hyperlaw.trial import TrialRecord
+
+if TYPE_CHECKING:
+    from hyperlaw.store import Store
+
+#: trial system attribute listing the trial's retained checkpoints, oldest first
+CHECKPOINTS_ATTR = "checkpoints"
+#: trial system attribute naming the checkpoint a new trial starts from (PBT, promotion)
+RESUME_ATTR = "resume"
+
+
+class CheckpointError(HyperlawError):
+    """A checkpoint could not be written or read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A recorded checkpoint: whose, at which step, where (relative to the study's directory)
+    and how it was written: ``torch``/``pickle`` for objects, ``file``/``dir`` for paths."""
+
+    trial: int
+    step: int
+    path: str
+    kind: str
+    value: float | None = None
+    saved_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        return cls(int(data["trial"]), int(data["step"]), str(data["path"]), str(data["kind"]),
+                   data.get("value"), float(data.get("saved_at", 0.0)))
+
+
+def recorded_checkpoints(system_attrs: dict[str, Any]) -> list[Checkpoint]:
+    """The checkpoints listed in a trial's system attributes, oldest first."""
+    return [Checkpoint.from_json(c) for c in system_attrs.get(CHECKPOINTS_ATTR, ())]
+
+
+def recorded(record: TrialRecord) -> list[Checkpoint]:
+    """The checkpoints the store lists for a trial, oldest first."""
+    return recorded_checkpoints(record.system_attrs)
+
+
+def default_root(store_url: str) -> str:
+    """Where checkpoints go when the study does not say: $HYPERLAW_CHECKPOINT_DIR, else beside
+    a SQLite file (``hyperlaw.db`` -> ``hyperlaw-checkpoints/``), else (in-memory study) under
+    the system's temporary directory, else ``./hyperlaw-checkpoints``."""
+    env = os.environ.get("HYPERLAW_CHECKPOINT_DIR")
+    if env:
+        return env
+    if store_url.startswith("sqlite:///") and ":memory:" not in store_url:
+        db = Path(store_url.removeprefix("sqlite:///").split("?")[0]).resolve()
+        return str(db.with_name(f"{db.stem}-checkpoints"))
+    if store_url == "memory":
+        return os.path.join(tempfile.gettempdir(), "hyperlaw-checkpoints")
+    return str(Path("hyperlaw-checkpoints").resolve())
+
+
+def study_directory(root: str, study_name: str) -> str:
+    """A directory of its own for a new study under `root` (unique even if a study of the same
+    name is deleted and created again)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", study_name)[:80] or "study"
+    return f"{root.rstrip('/')}/{safe}-{uuid.uuid4().hex[:8]}"
+
+
+class CheckpointDirectory:
+    """Atomic writes, reads, copies and deletes of checkpoint files under one directory."""
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self.url = url
+        self._fs, self._root = fsspec.core.url_to_fs(url)
+        self._local = "file" in _protocols(self._fs)
+
+    def __repr__(self) -> str:
+        return f"CheckpointDirectory({self.url!r})"
+
+    def _abs(self, rel: str) -> str:
+        return f"{self._root.rstrip('/')}/{rel}"
+
+    # --- writing -------------------------------------------------------------------------
+    def write(self, rel: str, state: Any) -> str:
+        """Write `state` (an object, or the path of a file or directory) at `rel`; its kind."""
+        if isinstance(state, str | os.PathLike) and Path(state).exists():
+            source = Path(state)
+            kind = "dir" if source.is_dir() else "file"
+            self._put_path(source, rel, kind)
+            return kind
+        kind, blob = _serialize(state)
+        self._put_bytes(blob, rel)
+        return kind
+
+    def _put_bytes(self, blob: bytes, rel: str) -> None:
+        target = self._abs(rel)
+        temp = f"{target}.tmp-{uuid.uuid4().hex}"
+        if self._local:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(temp, "wb") as f:
+                f.write(blob)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, target)
+            _fsync_dir(os.path.dirname(target))
+        else:
+            self._fs.pipe_file(temp, blob)
+            self._fs.mv(temp, target)
+
+    def _put_path(self, source: Path, rel: str, kind: str) -> None:
+        target = self._abs(rel)
+        temp = f"{target}.tmp-{uuid.uuid4().hex}"
+        if self._local:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if kind == "dir":
+                shutil.copytree(source, temp)
+                for path in Path(temp).rglob("*"):
+                    if path.is_file():
+                        _fsync_file(path)
+            else:
+                shutil.copyfile(source, temp)
+                _fsync_file(Path(temp))
+            os.replace(temp, target)
+            _fsync_dir(os.path.dirname(target))
+        else:
+            self._fs.put(str(source), temp, recursive=kind == "dir")
+            self._fs.mv(temp, target, recursive=kind == "dir")
+
+    def copy(self, source: Checkpoint, rel: str) -> None:
+        """Copy a checkpoint to `rel` atomically; CheckpointError if the source is gone."""
+        src = self._abs(source.path)
+        if not self._fs.exists(src):
+            raise CheckpointError(f"checkpoint file {source.path!r} of trial #{source.trial} "
+                                  "is missing")
+        if self._local:
+            self._put_path(Path(src), rel, "dir" if source.kind == "dir" else "file")
+        else:
+            temp = f"{self._abs(rel)}.tmp-{uuid.uuid4().hex}"
+            self._fs.copy(src, temp, recursive=source.kind == "dir")
+            self._fs.mv(temp, self._abs(rel), recursive=source.kind == "dir")
+
+    def delete(self, checkpoints: Iterable[Checkpoint]) -> None:
+        for c in checkpoints:
+            with contextlib.suppress(FileNotFoundError):
+                self._fs.rm(self._abs(c.path), recursive=c.kind == "dir")
+
+    # --- reading -------------------------------------------------------------------------
+    def exists(self, checkpoint: Checkpoint) -> bool:
+        return bool(self._fs.exists(self._abs(checkpoint.path)))
+
+    def read(self, checkpoint: Checkpoint) -> Any:
+        """The saved object, or a local path for a saved file or directory."""
+        target = self._abs(checkpoint.path)
+        try:
+            if checkpoint.kind in ("file", "dir"):
+                if self._local:
+                    return target
+                local = tempfile.mkdtemp(prefix="hyperlaw-checkpoint-")
+                dest = os.path.join(local, os.path.basename(target))
+                self._fs.get(target, dest, recursive=checkpoint.kind == "dir")
+                return dest
+            blob = self._fs.cat_file(target)
+        except FileNotFoundError as exc:
+            raise CheckpointError(
+                f"checkpoint {checkpoint.path!r} of trial #{checkpoint.trial} (step "
+                f"{checkpoint.step}) is recorded but its file is missing from {self.url!r}; "
+                "was the checkpoint directory moved or cleaned by hand?"
+            ) from exc
+        return _deserialize(checkpoint.kind, blob)
+
+
+def _serialize(state: Any) -> tuple[str, bytes]:
+    buffer = io.BytesIO()
+    try:
+        if "torch" in sys.modules:
+            import torch
+
+            torch.save(state, buffer)
+            return "torch", buffer.getvalue()
+        pickle.dump(state, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot save a checkpoint of {type(state).__name__}: {exc}; save a state dict "
+            "(e.g. {'model': model.state_dict(), 'optimizer': optimizer.state_dict()}) or the "
+            "path of a file or directory"
+        ) from exc
+    return "pickle", buffer.getvalue()
+
+
+def _deserialize(kind: str, blob: bytes) -> Any:
+    if kind == "torch":
+        import torch
+
+        return torch.load(io.BytesIO(blob), weights_only=False, map_location="cpu")
+    return pickle.loads(blob)
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_retention(keep_last: int, keep_best: int) -> None:
+    """Refuse a retention policy that could delete the checkpoint a trial resumes from."""
+    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
+        raise HyperlawError(
+            f"keep_last_checkpoints must be an int of at least 1, got {keep_last!r}; a trial "
+            "resumes from its newest checkpoint"
+        )
+    if isinstance(keep_best, bool) or not isinstance(keep_best, int) or keep_best < 0:
+        raise HyperlawError(f"keep_best_checkpoints must be an int >= 0, got {keep_best!r}")
+
+
+class StudyCheckpoints:
+    """Saving, retention and lookup of one study's checkpoints.
+
+    Retention keeps each trial's `keep_last` newest checkpoints and its `keep_best` best by
+    reported value; a checkpoint another trial resumes from is a copy, so retention never
+    removes what a resuming trial needs.
+    """
+
+    def __init__(self, store: Store, study_id: int, url: str, *, keep_last: int = 2,
+                 keep_best: int = 0, maximize: bool = False) -> None:
+        check_retention(keep_last, keep_best)
+        self._store = store
+        self._study_id = study_id
+        self.directory = CheckpointDirectory(url)
+        self.keep_last = keep_last
+        self.keep_best = keep_best
+        self._maximize = maximize
+
+    @property
+    def url(self) -> str:
+        return self.directory.url
+
+    def save(self, number: int, current: list[Checkpoint], state: Any, step: int,
+             value: float | None) -> list[Checkpoint]:
+        """Write a checkpoint of trial `number` (which has the `current` ones), record it,
+        apply retention; the checkpoints the trial has now, oldest first."""
+        rel = f"trial-{number}/step-{step}-{uuid.uuid4().hex[:6]}"
+        try:
+            kind = self.directory.write(rel, state)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot write a checkpoint of trial #{number} to "
+                f"{self.directory.url!r}: {exc}; check that the directory is writable"
+            ) from exc
+        new = Checkpoint(number, step, rel, kind, value, time.time())
+        replaced = [c for c in current if c.step == step]
+        kept, dropped = self._retain([*(c for c in current if c.step != step), new])
+        self._store.set_trial_system_attr(self._study_id, number, CHECKPOINTS_ATTR,
+                                          [c.to_json() for c in kept])
+        self.directory.delete([*dropped, *replaced])
+        return kept
+
+    def _retain(self, checkpoints: list[Checkpoint]) -> tuple[list[Checkpoint],
+                                                               list[Checkpoint]]:
+        keep = set(id(c) for c in checkpoints[-self.keep_last:])
+        if self.keep_best:
+            scored = [c for c in checkpoints if c.value is not None]
+            scored.sort(key=lambda c: -c.value if self._maximize else c.value)  # type: ignore[operator]
+            keep.update(id(c) for c in scored[:self.keep_best])
+        kept = [c for c in checkpoints if id(c) in keep]
+        return kept, [c for c in checkpoints if id(c) not in keep]
+
+    @staticmethod
+    def resume_point(number: int, system_attrs: dict[str, Any],
+                     trials: list[TrialRecord]) -> Checkpoint | None:
+        """The checkpoint trial `number` continues from: its own newest one; else, for a retry
+        of a trial that died, the newest of the trials it retries; else the one it was started
+        from (a PBT child or a promoted trial)."""
+        own = recorded_checkpoints(system_attrs)
+        if own:
+            return own[-1]
+        origin = system_attrs.get("retry_of")
+        if origin is not None:
+            chain = [t for t in trials if t.number != number and (
+                t.number == origin or t.system_attrs.get("retry_of") == origin)]
+            found = [c for t in chain for c in recorded(t)]
+            if found:
+                return max(found, key=lambda c: (c.step, c.saved_at))
+        start = system_attrs.get(RESUME_ATTR)
+        return Checkpoint.from_json(start) if start else None
+
+    def inherit(self, donor: TrialRecord, refresh: Any, attempts: int = 3) -> Checkpoint:
+        """Copy the donor's newest checkpoint (its own, else the one it started from) to a
+        file of its own and return it.
+
+        `refresh(number)` re-reads a trial: when retention deleted the file between reading the
+        store and copying, the copy is retried with the donor's newer checkpoint. Raises
+        CheckpointError when the donor has no checkpoint that can be copied.
+        """
+        for _ in range(attempts):
+            source = self.resume_point(donor.number, donor.system_attrs, [])
+            if source is None:
+                break
+            rel = f"inherited/{uuid.uuid4().hex}"
+            try:
+                self.directory.copy(source, rel)
+            except (CheckpointError, FileNotFoundError):
+                donor = refresh(donor.number)
+                continue
+            return Checkpoint(donor.number, source.step, rel, source.kind, source.value,
+                              time.time())
+        raise CheckpointError(f"trial #{donor.number} has no checkpoint to copy")
+
+    def load(self, checkpoint: Checkpoint) -> Any:
+        return self.directory.read(checkpoint)
+
