@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -326,27 +326,26 @@ class StudyCheckpoints:
         start = system_attrs.get(RESUME_ATTR)
         return Checkpoint.from_json(start) if start else None
 
-    def inherit(self, donor: TrialRecord, refresh: Any, attempts: int = 3) -> Checkpoint:
-        """Copy the donor's newest checkpoint (its own, else the one it started from) to a
-        file of its own and return it.
+    def inherit(self, donor: int, read_trials: Callable[[], list[TrialRecord]],
+                attempts: int = 3) -> Checkpoint:
+        """Copy the checkpoint trial `donor` would continue from to a file of its own.
 
-        `refresh(number)` re-reads a trial: when retention deleted the file between reading the
-        store and copying, the copy is retried with the donor's newer checkpoint. Raises
-        CheckpointError when the donor has no checkpoint that can be copied.
+        `read_trials()` returns the study's trials as stored now: when retention deleted the
+        file between reading the store and copying, the copy is retried with the donor's
+        newer checkpoint. Raises CheckpointError when there is none that can be copied.
         """
         for _ in range(attempts):
-            source = self.resume_point(donor.number, donor.system_attrs, [])
+            trials = read_trials()
+            source = self.resume_point(donor, trials[donor].system_attrs, trials)
             if source is None:
                 break
             rel = f"inherited/{uuid.uuid4().hex}"
             try:
                 self.directory.copy(source, rel)
             except (CheckpointError, FileNotFoundError):
-                donor = refresh(donor.number)
                 continue
-            return Checkpoint(donor.number, source.step, rel, source.kind, source.value,
-                              time.time())
-        raise CheckpointError(f"trial #{donor.number} has no checkpoint to copy")
+            return Checkpoint(donor, source.step, rel, source.kind, source.value, time.time())
+        raise CheckpointError(f"trial #{donor} has no checkpoint to copy")
 
     def load(self, checkpoint: Checkpoint) -> Any:
         return self.directory.read(checkpoint)

@@ -122,43 +122,54 @@ class Study:
         """
         history = self._history.refresh()
         self._fail_stale_if_due()
-        new_trials = self.scheduler.new_trials(history)
-        if fixed is None and history.has_waiting() and new_trials is not NewTrials.FIRST:
-            record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
-            if record is not None:
-                return self._start(record, dict(record.params))
-        if fixed is None and new_trials is NewTrials.CLOSED:
-            raise SearchExhaustedError(
-                f"study {self.name!r}: {self.scheduler!r} starts no new trial and none is "
-                "queued (its population has started; members continue in queued trials)"
-            )
-        space = self._space
         if fixed is not None:
             given = self._checked_params(fixed, partial=True)
             record = self._store.create_trial(
                 self._info.id, TrialState.RUNNING, lambda n: self._fill(n, given),
                 heartbeat=heartbeat)
             return self._start(record, dict(record.params))
+        new_trials = self.scheduler.new_trials(history)
+        if new_trials is NewTrials.FIRST:
+            try:
+                return self._sample_trial(history, heartbeat, only_first=True)
+            except _NoLongerFirst:
+                new_trials = self.scheduler.new_trials(self._history.refresh())
+        if history.has_waiting():
+            record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
+            if record is not None:
+                return self._start(record, dict(record.params))
+        if new_trials is not NewTrials.ALLOWED:
+            raise SearchExhaustedError(
+                f"study {self.name!r}: {self.scheduler!r} starts no new trial and none is "
+                "queued (its population has started; members continue in queued trials)"
+            )
+        return self._sample_trial(history, heartbeat, only_first=False)
+
+    def _sample_trial(self, history: History, heartbeat: bool, only_first: bool) -> Trial:
+        """Create a running trial with sampled parameters. With `only_first`, re-check inside
+        the write transaction (which sees every committed trial) that the scheduler still
+        wants new trials first, so racing workers never overfill a population."""
+        space = self._space
         sampler = self.sampler
         if sampler.is_exhausted(space, history):
             raise SearchExhaustedError(
                 f"study {self.name!r}: {sampler!r} has tried every point of the space; "
                 "widen the space or raise the grid resolution to go on"
             )
-        if sampler.keyed_on_number:
-            proposal: dict[str, Any] = {}
-
-            def make(number: int) -> dict[str, Any]:
-                proposal.update(sampler.suggest(space, history, number))
-                return proposal if self._declared else {}
-
-            record = self._store.create_trial(self._info.id, TrialState.RUNNING, make,
-                                              heartbeat=heartbeat)
-        else:
+        proposal: dict[str, Any] = {}
+        if not sampler.keyed_on_number:
             proposal = sampler.suggest(space, history, len(history))
-            record = self._store.create_trial(self._info.id, TrialState.RUNNING,
-                                              proposal if self._declared else {},
-                                              heartbeat=heartbeat)
+
+        def make(number: int) -> dict[str, Any]:
+            if only_first and self.scheduler.new_trials(
+                    self._history.refresh()) is not NewTrials.FIRST:
+                raise _NoLongerFirst
+            if sampler.keyed_on_number:
+                proposal.update(sampler.suggest(space, history, number))
+            return proposal if self._declared else {}
+
+        record = self._store.create_trial(self._info.id, TrialState.RUNNING, make,
+                                          heartbeat=heartbeat)
         return self._start(record, proposal)
 
     def _start(self, record: TrialRecord, proposal: dict[str, Any]) -> Trial:
@@ -282,18 +293,18 @@ class Study:
         """Queue the child that continues `trial`'s member (see HandOff); True when the
         trial is to end, False when no checkpoint could be copied (it then goes on)."""
         own = decision.donor == trial.number
-        donor = self._store.get_trial(self._info.id, decision.donor)
         try:
             if own:
                 start = self._resume_point(trial)
                 if start is None:
                     return False
             else:
-                start = self.checkpoints.inherit(
-                    donor, lambda n: self._store.get_trial(self._info.id, n))
+                start = self.checkpoints.inherit(decision.donor,
+                                                 lambda: self._history.refresh().trials)
         except CheckpointError as exc:
             log.warning("trial #%d is not copied (%s); it goes on", trial.number, exc)
             return False
+        donor = self._history.trials[decision.donor]
         params = dict(trial.params) if own else self.scheduler.explore(
             self._space, donor, self._history, trial.number)
         lineage = {"member": decision.member, "parent": decision.donor, "step": start.step,
@@ -495,6 +506,10 @@ class Study:
 
 class NoCompleteTrialError(HyperlawError, ValueError):
     """The study has no complete trial, so it has no best one."""
+
+
+class _NoLongerFirst(Exception):
+    """Another worker filled the scheduler's population while this one was sampling."""
 
 
 _MISSING = object()

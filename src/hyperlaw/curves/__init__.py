@@ -8,6 +8,8 @@ Pure math: numpy and scipy, no I/O, no global state.
 """
 
 from hyperlaw.curves.ensemble import FITTED_FAMILIES, Prediction, extrapolate
+from hyperlaw.curves.exponential import ExponentialFit, denoise, fit_exponential
 from hyperlaw.curves.families import FAMILIES, Family
 
-__all__ = ["FAMILIES", "FITTED_FAMILIES", "Family", "Prediction", "extrapolate"]
+__all__ = ["FAMILIES", "FITTED_FAMILIES", "ExponentialFit", "Family", "Prediction", "denoise",
+           "extrapolate", "fit_exponential"]

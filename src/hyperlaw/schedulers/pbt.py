@@ -130,7 +130,7 @@ class PBT(Scheduler):
                         trial: TrialRecord) -> bool:
         """Whether a member that no worker runs lags this one by more than an interval (so
         this one should pause and free its worker), and this trial can resume later."""
-        if _newest_checkpoint(trial) is None:
+        if _newest_checkpoint(trial, population.trials) is None:
             return False
         if population.n_roots < self.population_size:
             return True
@@ -149,13 +149,13 @@ class PBT(Scheduler):
         previous = max(earlier) if earlier else lineage.get("step", -1)
         return step // self.interval > previous // self.interval
 
-    def _copyable(self, donor: TrialRecord, boundary: int) -> bool:
+    def _copyable(self, donor: TrialRecord, boundary: int, population: Population) -> bool:
         """Whether the donor still trains (a finished one leaves nothing to continue) and has
         a checkpoint recent enough that copying it sets the member back by at most one
         interval."""
         if donor.state.is_finished:
             return False
-        checkpoint = _newest_checkpoint(donor)
+        checkpoint = _newest_checkpoint(donor, population.trials)
         return checkpoint is not None and checkpoint.step >= boundary - self.interval
 
     def _select(self, member: int, scores: dict[int, float], population: Population,
@@ -173,7 +173,7 @@ class PBT(Scheduler):
                 return None
             candidates = order[-n:]
         donors = [population.head[m] for m in candidates
-                  if m != member and self._copyable(population.head[m], boundary)]
+                  if m != member and self._copyable(population.head[m], boundary, population)]
         if not donors:
             return None  # no exploit without a checkpoint to copy
         return donors[int(rng.integers(len(donors)))]
@@ -185,12 +185,14 @@ class PBT(Scheduler):
             behind = [t.number for t in population.head.values()
                       if t.number != number and t.state is not TrialState.FAILED
                       and not t.state.is_finished and (t.last_step or -1) < boundary]
-            if not behind:
+            if not behind and population.n_roots >= self.population_size:
                 return
             if time.monotonic() >= deadline:
-                log.warning("PBT: trials %s did not reach step %d within %g s; ranking "
-                            "without waiting (synchronous PBT needs one worker per member)",
-                            behind, boundary, self.sync_timeout)
+                log.warning("PBT: the population did not reach step %d within %g s (behind: "
+                            "trials %s, %d of %d members started); ranking without waiting "
+                            "(synchronous PBT needs one worker per member)", boundary,
+                            self.sync_timeout, behind, population.n_roots,
+                            self.population_size)
                 return
             time.sleep(0.2)
             history.refresh()
@@ -236,6 +238,7 @@ class Population:
     member: dict[int, int]
     head: dict[int, TrialRecord]
     n_roots: int
+    trials: list[TrialRecord]
 
     @classmethod
     def of(cls, history: History) -> Population:
@@ -256,7 +259,7 @@ class Population:
                 m, roots = roots, roots + 1
             member[t.number] = m
             head[m] = t
-        population = cls(member, head, roots)
+        population = cls(member, head, roots, history.trials)
         history.memo["pbt-population"] = (history.version, population)
         return population
 
@@ -283,8 +286,8 @@ class Population:
         return int(lineage["step"]) if lineage else -1
 
 
-def _newest_checkpoint(trial: TrialRecord) -> Checkpoint | None:
-    return StudyCheckpoints.resume_point(trial.number, trial.system_attrs, [])
+def _newest_checkpoint(trial: TrialRecord, trials: list[TrialRecord]) -> Checkpoint | None:
+    return StudyCheckpoints.resume_point(trial.number, trial.system_attrs, trials)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,119 @@
+"""Trial checkpoints: durable files recorded in the store, retention, resuming after a crash."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hyperlaw as hl
+from hyperlaw.checkpoints import CheckpointDirectory, CheckpointError, recorded
+
+
+def _study(storage: str | None, tmp_path: Path, **kwargs: object) -> hl.Study:
+    return hl.create_study(storage=storage, space={"lr": hl.Float(1e-3, 1.0, log=True)},
+                           checkpoint_dir=str(tmp_path / "ckpt"), **kwargs)  # type: ignore[arg-type]
+
+
+def test_save_and_load_round_trip_and_are_recorded(storage: str | None,
+                                                   tmp_path: Path) -> None:
+    study = _study(storage, tmp_path)
+    trial = study.ask()
+    assert trial.checkpoint is None and trial.load_checkpoint() is None
+    weights = np.arange(6.0).reshape(2, 3)
+    trial.report(0.5, 3, checkpoint={"w": weights, "epoch": 3})
+    state = trial.load_checkpoint()
+    assert state["epoch"] == 3 and np.array_equal(state["w"], weights)
+    stored = recorded(study.trials[0])
+    assert [(c.step, c.value, c.kind) for c in stored] == [(3, 0.5, "pickle")]
+    path = Path(study.checkpoints.url) / stored[0].path
+    assert path.is_file() and not list(path.parent.glob("*.tmp-*"))
+
+
+def test_retention_keeps_the_newest_and_the_best(storage: str | None, tmp_path: Path) -> None:
+    study = _study(storage, tmp_path, keep_last_checkpoints=2, keep_best_checkpoints=1)
+    trial = study.ask()
+    values = [5.0, 0.1, 3.0, 2.0, 1.0]
+    for step, value in enumerate(values):
+        trial.report(value, step, checkpoint={"step": step})
+    kept = recorded(study.trials[0])
+    assert [c.step for c in kept] == [1, 3, 4]  # best (0.1 at step 1) and the two newest
+    files = sorted(p.name for p in (Path(study.checkpoints.url) / "trial-0").iterdir())
+    assert files == sorted(Path(c.path).name for c in kept)
+    assert trial.load_checkpoint() == {"step": 4}
+
+
+def test_saving_a_step_again_replaces_its_file(tmp_path: Path) -> None:
+    study = _study(None, tmp_path)
+    trial = study.ask()
+    trial.save_checkpoint({"v": 1}, step=2)
+    trial.save_checkpoint({"v": 2}, step=2)
+    assert [c.step for c in recorded(study.trials[0])] == [2]
+    assert len(list((Path(study.checkpoints.url) / "trial-0").iterdir())) == 1
+    assert trial.load_checkpoint() == {"v": 2}
+
+
+def test_files_and_directories_are_copied_in(tmp_path: Path) -> None:
+    study = _study(None, tmp_path)
+    trial = study.ask()
+    source = tmp_path / "run"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "weights.bin").write_bytes(b"\x00\x01")
+    trial.save_checkpoint(source, step=1)
+    loaded = Path(trial.load_checkpoint())
+    assert (loaded / "sub" / "weights.bin").read_bytes() == b"\x00\x01"
+    single = tmp_path / "model.pt"
+    single.write_bytes(b"abc")
+    trial.save_checkpoint(str(single), step=2)
+    assert Path(trial.load_checkpoint()).read_bytes() == b"abc"
+
+
+def test_a_retried_trial_resumes_from_the_checkpoint_of_the_dead_one(sqlite_url: str,
+                                                                      tmp_path: Path) -> None:
+    study = _study(sqlite_url, tmp_path, retry_stale=1)
+    dead = study.ask(heartbeat=True)
+    for step in range(3):
+        dead.report(1.0 / (step + 1), step, checkpoint={"step": step})
+    assert study.fail_trials_of_dead_worker([dead.number], "killed") == [dead.number]
+    retry = hl.load_study(study.name, sqlite_url).ask()
+    assert retry.number != dead.number and retry.params == dead.params
+    assert retry.checkpoint is not None and retry.checkpoint.step == 2
+    assert retry.load_checkpoint() == {"step": 2}
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    study = _study(None, tmp_path)
+    trial = study.ask()
+    checkpoint = trial.save_checkpoint({"v": 1}, step=0)
+    os.remove(Path(study.checkpoints.url) / checkpoint.path)
+    with pytest.raises(CheckpointError, match="file is missing"):
+        trial.load_checkpoint()
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(hl.HyperlawError, match="keep_last_checkpoints"):
+        _study(None, tmp_path, keep_last_checkpoints=0)
+    study = _study(None, tmp_path)
+    trial = study.ask()
+    with pytest.raises(hl.InvalidValueError, match="non-negative int"):
+        trial.save_checkpoint({}, step=-1)
+    with pytest.raises(CheckpointError, match="state dict"):
+        trial.save_checkpoint(lambda: None)
+    study.tell(trial, 1.0)
+    with pytest.raises(hl.TrialStateError, match="finished"):
+        trial.save_checkpoint({})
+
+
+def test_a_checkpoint_directory_can_be_any_fsspec_url(tmp_path: Path) -> None:
+    directory = CheckpointDirectory("memory://hyperlaw-test-ckpt")
+    kind = directory.write("trial-0/a", {"x": 1})
+    from hyperlaw.checkpoints import Checkpoint
+
+    checkpoint = Checkpoint(0, 0, "trial-0/a", kind)
+    assert directory.read(checkpoint) == {"x": 1}
+    directory.copy(checkpoint, "inherited/b")
+    assert directory.read(Checkpoint(0, 0, "inherited/b", kind)) == {"x": 1}
+    directory.delete([checkpoint])
+    assert not directory.exists(checkpoint)
