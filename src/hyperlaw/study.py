@@ -34,6 +34,7 @@ from hyperlaw.samplers import Sampler, make_sampler
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import PBT_ATTR, Segment, pbt_schedule
+from hyperlaw.schedulers.rungs import PROMOTED_FROM, chains
 from hyperlaw.space import Param, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
 from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
@@ -132,18 +133,43 @@ class Study:
         if new_trials is NewTrials.FIRST:
             try:
                 return self._sample_trial(history, heartbeat, only_first=True)
-            except _NoLongerFirst:
+            except _Superseded:
                 new_trials = self.scheduler.new_trials(self._history.refresh())
         if history.has_waiting():
             record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
             if record is not None:
                 return self._start(record, dict(record.params))
+        promoted = self.scheduler.promoted(history)
+        if promoted is not None:
+            try:
+                return self._promote(promoted, heartbeat)
+            except _Superseded:
+                pass
         if new_trials is not NewTrials.ALLOWED:
             raise SearchExhaustedError(
                 f"study {self.name!r}: {self.scheduler!r} starts no new trial and none is "
                 "queued (its population has started; members continue in queued trials)"
             )
         return self._sample_trial(history, heartbeat, only_first=False)
+
+    def _promote(self, number: int, heartbeat: bool) -> Trial:
+        """Continue suspended trial `number` from its checkpoint in a new running trial; the
+        write transaction re-checks that no other worker continued it meanwhile."""
+        paused = self._history.trials[number]
+        start = StudyCheckpoints.resume_point(number, paused.system_attrs,
+                                              self._history.trials)
+        if start is None:
+            raise _Superseded
+
+        def make(new: int) -> dict[str, Any]:
+            if number in chains(self._history.refresh()).continued:
+                raise _Superseded
+            return dict(paused.params)
+
+        record = self._store.create_trial(
+            self._info.id, TrialState.RUNNING, make, heartbeat=heartbeat,
+            system_attrs={RESUME_ATTR: start.to_json(), PROMOTED_FROM: number})
+        return self._start(record, dict(record.params))
 
     def _sample_trial(self, history: History, heartbeat: bool, only_first: bool) -> Trial:
         """Create a running trial with sampled parameters. With `only_first`, re-check inside
@@ -163,7 +189,7 @@ class Study:
         def make(number: int) -> dict[str, Any]:
             if only_first and self.scheduler.new_trials(
                     self._history.refresh()) is not NewTrials.FIRST:
-                raise _NoLongerFirst
+                raise _Superseded
             if sampler.keyed_on_number:
                 proposal.update(sampler.suggest(space, history, number))
             return proposal if self._declared else {}
@@ -293,6 +319,12 @@ class Study:
         """Queue the child that continues `trial`'s member (see HandOff); True when the
         trial is to end, False when no checkpoint could be copied (it then goes on)."""
         own = decision.donor == trial.number
+        if decision.kind == "suspend":
+            if self._resume_point(trial) is None:
+                return False
+            self._store.set_trial_system_attr(self._info.id, trial.number, "suspended",
+                                              {"score": decision.score})
+            return True
         try:
             if own:
                 start = self._resume_point(trial)
@@ -508,8 +540,9 @@ class NoCompleteTrialError(HyperlawError, ValueError):
     """The study has no complete trial, so it has no best one."""
 
 
-class _NoLongerFirst(Exception):
-    """Another worker filled the scheduler's population while this one was sampling."""
+class _Superseded(Exception):
+    """Another worker acted first: it filled the scheduler's population, or it continued the
+    suspended trial this one was about to promote."""
 
 
 _MISSING = object()

@@ -10,35 +10,46 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperlaw.checkpoints import StudyCheckpoints
 from hyperlaw.history import History
-from hyperlaw.schedulers.base import Decision, Scheduler
+from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
 from hyperlaw.schedulers.rungs import (
     CompletedSteps,
     Rung,
     RungIndex,
+    chains,
     check_budgets,
     crossed,
     memo,
     rung_budgets,
     within_top,
 )
-from hyperlaw.trial import TrialRecord
+from hyperlaw.trial import TrialRecord, TrialState
 
 
 class ASHA(Scheduler):
-    """Asynchronous successive halving that stops trials (the stopping variant).
+    """Asynchronous successive halving: the stopping variant, or with `promotion=True` the
+    promotion variant.
 
     `min_budget`, `max_budget` are in the units of `step`; `max_budget=None` takes the last
     step of the first complete trial (no trial is stopped before one completes).
     `min_trials_at_rung` lets the first trials at a rung through unjudged.
+
+    With `promotion`, a trial that is not in the top 1/η of its rung *pauses* instead of
+    stopping (it needs a checkpoint at the rung; without one it stops); whenever a worker
+    asks for work, the best paused trial of the highest rung that now ranks in its rung's top
+    1/η is continued from its checkpoint in a new trial (`system_attrs["promoted_from"]`),
+    before any new configuration is sampled. So no configuration is dropped for good because
+    it reached a rung early, against few rivals.
     """
 
     name = "asha"
 
     def __init__(self, min_budget: float = 1, max_budget: float | None = None,
                  reduction_factor: float = 3, min_early_stopping_rate: int = 0,
-                 min_trials_at_rung: int = 1) -> None:
+                 min_trials_at_rung: int = 1, promotion: bool = False) -> None:
         check_budgets(min_budget, max_budget, reduction_factor, type(self).__name__)
+        self.promotion = bool(promotion)
         self.min_budget = min_budget
         self.max_budget = max_budget
         self.reduction_factor = reduction_factor
@@ -49,7 +60,7 @@ class ASHA(Scheduler):
         return {"min_budget": self.min_budget, "max_budget": self.max_budget,
                 "reduction_factor": self.reduction_factor,
                 "min_early_stopping_rate": self.min_early_stopping_rate,
-                "min_trials_at_rung": self.min_trials_at_rung}
+                "min_trials_at_rung": self.min_trials_at_rung, "promotion": self.promotion}
 
     # --- structure (also for samplers) ---------------------------------------------------
     def resolved_max_budget(self, history: History) -> float | None:
@@ -72,24 +83,65 @@ class ASHA(Scheduler):
         return index.refresh(history).rungs
 
     # --- decision ------------------------------------------------------------------------
-    def decide(self, trial: TrialRecord, step: int, history: History) -> Decision:
-        return self._decide(trial, step, history, self.min_early_stopping_rate, None)
+    def bracket(self, root: int, history: History) -> tuple[int, Any]:
+        """The early-stopping rate of the configuration whose chain starts at trial `root`, and
+        the filter of the trials it is compared with (None: all)."""
+        return self.min_early_stopping_rate, None
 
-    def _decide(self, trial: TrialRecord, step: int, history: History, rate: int,
+    def decide(self, trial: TrialRecord, step: int,
+               history: History) -> Decision | HandOff:
+        root = chains(history).roots.get(trial.number, trial.number)
+        rate, members = self.bracket(root, history)
+        decision = self._decide(trial, root, step, history, rate, members)
+        if decision is Decision.STOP and self.promotion:
+            checkpoint = StudyCheckpoints.resume_point(trial.number, trial.system_attrs,
+                                                       history.trials)
+            if checkpoint is not None and checkpoint.step >= _last_rung(
+                    self.budgets(history, rate), step):
+                return HandOff("suspend", trial.number, root, trial.intermediate[step])
+        return decision
+
+    def promoted(self, history: History) -> int | None:
+        """The paused trial to continue next (promotion variant), or None."""
+        if not self.promotion or self.resolved_max_budget(history) is None:
+            return None
+        found = chains(history)
+        best: tuple[float, float, int] | None = None
+        for record in history.trials:
+            if record.state is not TrialState.PRUNED or "suspended" not in \
+                    record.system_attrs or record.number in found.continued:
+                continue
+            root = found.roots.get(record.number, record.number)
+            rate, members = self.bracket(root, history)
+            budget = _last_rung(self.budgets(history, rate), record.last_step or 0)
+            rung = {r.budget: r for r in self.rungs(history, rate)}.get(budget)
+            value = None if rung is None else rung.values.get(root)
+            if value is None:
+                continue
+            rivals = [v for n, v in rung.values.items() if members is None or members(n)]
+            if not within_top(value, rivals, self.reduction_factor, history.maximize):
+                continue
+            key = (budget, value if history.maximize else -value, -record.number)
+            if best is None or key > best:
+                best = key
+        return None if best is None else -best[2]
+
+    def _decide(self, trial: TrialRecord, root: int, step: int, history: History, rate: int,
                 members: Any) -> Decision:
         """The ASHA rule at rate `rate`, comparing with the trials `members(number)` accepts."""
         top = self.resolved_max_budget(history)
         if top is None or step >= top:
             return Decision.CONTINUE
         budgets = self.budgets(history, rate)
+        start = trial.system_attrs.get("resume") if root != trial.number else None
         reached = crossed(trial.intermediate, step, budgets[:-1] if budgets[-1] >= top
-                          else budgets)
+                          else budgets, None if start is None else int(start["step"]))
         if not reached:
             return Decision.CONTINUE
         by_budget = {rung.budget: rung for rung in self.rungs(history, rate)}
         for budget in reached:
             rung = by_budget[budget]
-            value = rung.values.get(trial.number)
+            value = rung.values.get(root)
             if value is None:
                 continue
             if members is None:
@@ -101,6 +153,11 @@ class ASHA(Scheduler):
             if not within_top(value, rivals, self.reduction_factor, history.maximize):
                 return Decision.STOP
         return Decision.CONTINUE
+
+
+def _last_rung(budgets: list[float], step: int) -> float:
+    """The largest rung budget a trial at `step` has reached (0 before the first)."""
+    return max((b for b in budgets if b <= step + 1e-9), default=0.0)
 
 
 class SuccessiveHalving(ASHA):

@@ -20,14 +20,16 @@ class Decision(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class HandOff:
-    """End the reporting trial; a queued child continues the same member from a checkpoint.
+    """End the reporting trial, to be continued from a checkpoint by another trial.
 
-    ``exploit``: from a copy of trial `donor`'s newest checkpoint, with parameters from the
-    scheduler's `explore` (population-based training). ``pause``: from the trial's own
-    newest checkpoint with the same parameters, when a worker is free again (time sharing).
+    ``exploit``: a child is queued that starts from a copy of trial `donor`'s newest
+    checkpoint, with parameters from the scheduler's `explore` (population-based training).
+    ``pause``: a child is queued that starts from the trial's own newest checkpoint with the
+    same parameters, when a worker is free again (time sharing). ``suspend``: nothing is
+    queued; the scheduler may continue the trial later (`promoted`, ASHA's promotion variant).
     """
 
-    kind: Literal["exploit", "pause"]
+    kind: Literal["exploit", "pause", "suspend"]
     donor: int
     member: int
     score: float
@@ -53,6 +55,10 @@ class Scheduler:
     def new_trials(self, history: History) -> NewTrials:
         """Whether the study may start new sampled trials now (a population may be full)."""
         return NewTrials.ALLOWED
+
+    def promoted(self, history: History) -> int | None:
+        """A suspended trial to continue now, before any new configuration is sampled."""
+        return None
 
     def explore(self, space: Space, donor: TrialRecord, history: History,
                 number: int) -> dict[str, Any]:

@@ -1,11 +1,13 @@
-"""Asynchronous Hyperband (Li et al.), stopping variant: several ASHA brackets at once.
+"""Asynchronous Hyperband (Li et al.): several ASHA brackets at once, stopping trials or (with
+`promotion=True`) pausing them until they are promoted.
 
 With s_max = ⌊log_η(max_budget/min_budget)⌋, bracket s (s = 0…s_max) is ASHA whose first rung
 is min_budget·η^s, so bracket 0 is the most aggressive and bracket s_max runs every trial to
 the end. Trials are dealt to brackets in Hyperband's proportions: one Hyperband iteration holds
 n_s = ⌈(s_max+1)/(s_max−s+1)·η^(s_max−s)⌉ trials of bracket s, and trial numbers cycle through
-the iterations, so every process assigns the same bracket to the same trial. A trial is only
-compared with trials of its own bracket.
+the iterations, so every process assigns the same bracket to the same trial (a promoted
+continuation keeps the bracket of its chain's first trial). A trial is only compared with
+trials of its own bracket.
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ from typing import Any
 
 from hyperlaw.history import History
 from hyperlaw.schedulers.asha import ASHA
-from hyperlaw.schedulers.base import Decision
-from hyperlaw.schedulers.rungs import Rung
-from hyperlaw.trial import TrialRecord
+from hyperlaw.schedulers.rungs import Rung, chains
 
 
 class Hyperband(ASHA):
@@ -27,8 +27,10 @@ class Hyperband(ASHA):
     name = "hyperband"
 
     def __init__(self, min_budget: float = 1, max_budget: float | None = None,
-                 reduction_factor: float = 3, min_trials_at_rung: int = 1) -> None:
-        super().__init__(min_budget, max_budget, reduction_factor, 0, min_trials_at_rung)
+                 reduction_factor: float = 3, min_trials_at_rung: int = 1,
+                 promotion: bool = False) -> None:
+        super().__init__(min_budget, max_budget, reduction_factor, 0, min_trials_at_rung,
+                         promotion)
         self._cached_sequence: tuple[float, list[int]] | None = None
 
     def options(self) -> dict[str, Any]:
@@ -57,7 +59,7 @@ class Hyperband(ASHA):
         if top is None:
             return None
         sequence = self._sequence(top)
-        return sequence[number % len(sequence)]
+        return sequence[chains(history).roots.get(number, number) % len(sequence)]
 
     def _sequence(self, top: float) -> list[int]:
         cached = self._cached_sequence
@@ -71,15 +73,15 @@ class Hyperband(ASHA):
         `bracket_of` to keep one bracket's trials."""
         return super().rungs(history, 0 if rate is None else rate)
 
-    def decide(self, trial: TrialRecord, step: int, history: History) -> Decision:
+    def bracket(self, root: int, history: History) -> tuple[int, Any]:
         top = self.resolved_max_budget(history)
         if top is None:
-            return Decision.CONTINUE
+            return 0, None
         sequence = self._sequence(top)
-        bracket = sequence[trial.number % len(sequence)]
         period = len(sequence)
+        bracket = sequence[root % period]
 
         def same_bracket(number: int) -> bool:
             return sequence[number % period] == bracket
 
-        return self._decide(trial, step, history, bracket, same_bracket)
+        return bracket, same_bracket

@@ -3,6 +3,8 @@ reached there, kept current incrementally from a history.
 
 A trial *reaches* a rung of budget r with its first report at a step >= r; its rung value is
 the value of that report. Budgets are in the units of `step` (epochs, iterations, tokens).
+A trial that continues a paused one (the promotion variant of ASHA) counts as the same
+configuration: rung values are keyed by the number of the chain's first trial.
 Samplers can read the same structure (`Rung`) through a scheduler's `rungs(history)`, or
 without the scheduler: `RungIndex(history.memo["rung_budgets"]).refresh(history).rungs` (the
 budgets of the last rung decision taken in this process).
@@ -30,7 +32,8 @@ class Rung:
     _steps: dict[int, int] = field(default_factory=dict, repr=False)  # trial -> step used
     _seen: dict[int, int] = field(default_factory=dict, repr=False)  # step -> entries read
 
-    def update(self, by_step: dict[int, dict[int, float]], steps: list[int]) -> None:
+    def update(self, by_step: dict[int, dict[int, float]], steps: list[int],
+               roots: dict[int, int]) -> None:
         """Read the reports at steps >= budget that were not read yet."""
         seen, values, used = self._seen, self.values, self._steps
         for step in steps:
@@ -38,7 +41,8 @@ class Rung:
             if seen.get(step) == len(reports):
                 continue
             seen[step] = len(reports)
-            for number, value in reports.items():
+            for trial, value in reports.items():
+                number = roots.get(trial, trial)
                 previous = used.get(number)
                 if previous is None or step < previous:
                     used[number] = step
@@ -92,10 +96,42 @@ class RungIndex:
             self._sorted_steps = sorted(by_step)
             self._steps_known = len(by_step)
         steps = self._sorted_steps
+        roots = chains(history).roots
         for rung in self.rungs:
             start = _first_at_least(steps, rung.budget)
-            rung.update(by_step, steps[start:])
+            rung.update(by_step, steps[start:], roots)
         return self
+
+
+#: trial system attribute of a trial that continues a paused one: the paused trial's number
+PROMOTED_FROM = "promoted_from"
+
+
+class ChainRoots:
+    """For each trial that continues a paused one, the first trial of its chain; kept
+    incrementally (the attribute is set when a trial is created)."""
+
+    def __init__(self) -> None:
+        self.roots: dict[int, int] = {}
+        self.continued: set[int] = set()
+        self._read = 0
+
+    def refresh(self, history: History) -> dict[int, int]:
+        roots = self.roots
+        for record in history.trials[self._read:]:
+            parent = record.system_attrs.get(PROMOTED_FROM)
+            if parent is not None:
+                roots[record.number] = roots.get(parent, parent)
+                self.continued.add(parent)
+        self._read = len(history.trials)
+        return roots
+
+
+def chains(history: History) -> ChainRoots:
+    """The promotion chains of a history, current."""
+    found: ChainRoots = memo(history, "chain-roots", ChainRoots)
+    found.refresh(history)
+    return found
 
 
 def _first_at_least(steps: list[int], budget: float) -> int:
@@ -130,9 +166,11 @@ def memo(history: History, key: str, make: Any) -> Any:
     return found
 
 
-def crossed(intermediate: dict[int, float], step: int, budgets: list[float]) -> list[float]:
-    """The budgets that the report at `step` reaches for the first time for this trial."""
-    previous = max((s for s in intermediate if s < step), default=None)
+def crossed(intermediate: dict[int, float], step: int, budgets: list[float],
+            after: int | None = None) -> list[float]:
+    """The budgets that the report at `step` reaches for the first time for this trial (which
+    continues a chain from step `after`, when given)."""
+    previous = max((s for s in intermediate if s < step), default=after)
     return [b for b in budgets if step >= b - 1e-9 and (previous is None or previous < b - 1e-9)]
 
 

@@ -1,0 +1,100 @@
+"""The promotion variant of ASHA and Hyperband: pause at a rung, resume from the checkpoint."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import hyperlaw as hl
+from hyperlaw.schedulers import ASHA, Hyperband
+from hyperlaw.schedulers.rungs import RungIndex, chains
+from hyperlaw.trial import TrialState
+
+MAX_STEP = 9
+
+
+def objective(trial: hl.Trial) -> float:
+    """A deterministic learning curve whose floor is the parameter `q`; resumes exactly."""
+    q = trial.params["q"]
+    if trial.checkpoint is not None:
+        state = trial.load_checkpoint()
+        assert state["step"] == trial.checkpoint.step
+        trial.set_user_attr("resumed_from", state["step"])
+    else:
+        state = {"step": -1}
+    loss = 1.0 + q
+    for step in range(state["step"] + 1, MAX_STEP + 1):
+        loss = q + 1.0 / (step + 1)
+        trial.report(loss, step, checkpoint={"step": step})
+    return loss
+
+
+def _study(storage: str | None, tmp_path: Path, scheduler: ASHA) -> hl.Study:
+    return hl.create_study(storage=storage, space={"q": hl.Float(0.0, 1.0)}, sampler="random",
+                           scheduler=scheduler, seed=11, checkpoint_dir=str(tmp_path / "c"))
+
+
+def test_asha_promotion_pauses_and_later_continues_from_the_checkpoint(
+        storage: str | None, tmp_path: Path) -> None:
+    study = _study(storage, tmp_path, ASHA(min_budget=1, max_budget=MAX_STEP,
+                                           reduction_factor=3, promotion=True))
+    study.optimize(objective, n_trials=30, show_progress=False)
+    trials = study.trials
+    assert not [t for t in trials if t.state is TrialState.FAILED]
+    suspended = [t for t in trials if "suspended" in t.system_attrs]
+    continued = [t for t in trials if "promoted_from" in t.system_attrs]
+    assert suspended and continued
+    parents = Counter(t.system_attrs["promoted_from"] for t in continued)
+    assert max(parents.values()) == 1  # no paused trial is continued twice
+    for child in continued:
+        parent = trials[child.system_attrs["promoted_from"]]
+        assert "suspended" in parent.system_attrs and child.params == parent.params
+        assert child.user_attrs["resumed_from"] == parent.last_step
+        assert min(child.intermediate) == parent.last_step + 1
+    # a paused trial was promoted later: the variant's point (the stopping variant drops it)
+    assert any(t.number < c.number - 1 for c in continued
+               for t in [trials[c.system_attrs["promoted_from"]]])
+    # every configuration counts once per rung, under its chain's first trial
+    history = study._history.refresh()
+    roots = chains(history).roots
+    rungs = RungIndex([1.0, 3.0, 9.0]).refresh(history).rungs
+    firsts = {t.number for t in trials if t.number not in roots}
+    for rung in rungs:
+        assert set(rung.values) <= firsts
+    # the best configuration sampled trains to the end
+    best_q = min(t.params["q"] for t in trials)
+    assert study.best_trial.params["q"] == pytest.approx(best_q)
+    assert study.best_trial.last_step == MAX_STEP
+
+
+def test_without_a_checkpoint_the_promotion_variant_stops(tmp_path: Path) -> None:
+    def no_checkpoints(trial: hl.Trial) -> float:
+        for step in range(MAX_STEP + 1):
+            trial.report(trial.params["q"] + 1.0 / (step + 1), step)
+        return trial.params["q"]
+
+    study = _study(None, tmp_path, ASHA(min_budget=1, max_budget=MAX_STEP, promotion=True))
+    study.optimize(no_checkpoints, n_trials=12, show_progress=False)
+    trials = study.trials
+    assert [t for t in trials if t.state is TrialState.PRUNED]
+    assert not [t for t in trials if "suspended" in t.system_attrs or
+                "promoted_from" in t.system_attrs]
+
+
+def test_hyperband_promotion_keeps_each_chain_in_its_bracket(sqlite_url: str,
+                                                            tmp_path: Path) -> None:
+    scheduler = Hyperband(min_budget=1, max_budget=MAX_STEP, reduction_factor=3,
+                          promotion=True)
+    study = _study(sqlite_url, tmp_path, scheduler)
+    study.optimize(objective, n_trials=30, show_progress=False)
+    trials = study.trials
+    continued = [t for t in trials if "promoted_from" in t.system_attrs]
+    assert continued and not [t for t in trials if t.state is TrialState.FAILED]
+    history = study._history.refresh()
+    roots = chains(history).roots
+    for child in continued:
+        assert scheduler.bracket_of(child.number, history) == scheduler.bracket_of(
+            roots[child.number], history)
+    assert hl.schedulers.make_scheduler(None, scheduler.spec()).options()["promotion"]
