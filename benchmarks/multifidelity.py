@@ -106,10 +106,11 @@ class Table:
 
 
 # --- methods ---------------------------------------------------------------------------------
-def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None]
-                    ) -> Callable[[Table, int], Any]:
+def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None],
+                    **options: Any) -> Callable[[Table, int], Any]:
     def make(table: Table, seed: int) -> StudyTuner:
-        study = hl.create_study(space=table.space, sampler=sampler, seed=seed,
+        chosen = SAMPLERS[sampler](seed=seed, **options) if options else sampler
+        study = hl.create_study(space=table.space, sampler=chosen, seed=seed,
                                 scheduler=make_scheduler(table))
         return StudyTuner(study)
     return make
@@ -247,6 +248,12 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
         if sampler in SAMPLERS:
             found[f"hl {sampler} + ASHA"] = hyperlaw_method(sampler, asha)
             found[f"hl {sampler} + curve"] = hyperlaw_method(sampler, curve)
+    for sampler in ("tpe", "gp"):  # learning from rung values (BOHB's rule) or not at all
+        if sampler in SAMPLERS:
+            found[f"hl {sampler} + ASHA (budget-aware)"] = hyperlaw_method(
+                sampler, asha, multi_fidelity=True)
+            found[f"hl {sampler} + ASHA (plain)"] = hyperlaw_method(
+                sampler, asha, multi_fidelity=False)
     found["optuna TPE + SH"] = optuna_method(lambda t: pruners.SuccessiveHalvingPruner(
         min_resource=int(t.steps[0]), reduction_factor=3))
     found["optuna TPE + Hyperband"] = optuna_method(lambda t: pruners.HyperbandPruner(

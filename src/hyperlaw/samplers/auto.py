@@ -8,6 +8,7 @@ import numpy as np
 
 from hyperlaw.history import History
 from hyperlaw.samplers.base import Sampler
+from hyperlaw.samplers.budgets import MultiFidelity, check_multi_fidelity
 from hyperlaw.samplers.gp import GPSampler
 from hyperlaw.samplers.observations import COMPLETE, categorical_mask, observations
 from hyperlaw.samplers.tpe import TPESampler
@@ -24,22 +25,31 @@ class AutoSampler(Sampler):
        trials were pruned than completed (the GP learns from complete trials only);
     3. TPE otherwise (large histories, mostly categorical or conditional spaces, mostly
        pruned trials).
+
+    `multi_fidelity` is passed to TPE (see `budgets.py`), and to the GP only when it is not
+    "auto" (the GP gains nothing from it on the replayed curves).
     """
 
     name = "auto"
 
     def __init__(self, seed: int | None = None, *, n_startup_trials: int = 10,
-                 gp_max_trials: int = 300, gp_max_categorical: float = 0.5) -> None:
+                 gp_max_trials: int = 300, gp_max_categorical: float = 0.5,
+                 multi_fidelity: MultiFidelity = "auto") -> None:
         super().__init__(seed)
+        self.multi_fidelity = check_multi_fidelity(multi_fidelity, type(self).__name__)
         self.n_startup_trials = int(n_startup_trials)
         self.gp_max_trials = int(gp_max_trials)
         self.gp_max_categorical = float(gp_max_categorical)
-        self.tpe = TPESampler(self.seed, n_startup_trials=n_startup_trials)
-        self.gp = GPSampler(self.seed, n_startup_trials=n_startup_trials)
+        self.tpe = TPESampler(self.seed, n_startup_trials=n_startup_trials,
+                              multi_fidelity=self.multi_fidelity)
+        self.gp = GPSampler(self.seed, n_startup_trials=n_startup_trials,
+                            multi_fidelity=False if self.multi_fidelity == "auto"
+                            else self.multi_fidelity)
 
     def options(self) -> dict[str, Any]:
         return {"n_startup_trials": self.n_startup_trials, "gp_max_trials": self.gp_max_trials,
-                "gp_max_categorical": self.gp_max_categorical}
+                "gp_max_categorical": self.gp_max_categorical,
+                "multi_fidelity": self.multi_fidelity}
 
     def choose(self, space: Space, history: History) -> Sampler:
         """The sampler the rule picks for this space and history."""

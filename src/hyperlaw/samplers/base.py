@@ -29,6 +29,9 @@ class Sampler(ABC):
 
     name: ClassVar[str] = "sampler"
     keyed_on_number: ClassVar[bool] = False
+    #: whether `suggest` looks at the history; when it does not (and the scheduler needs none
+    #: to start a trial) `ask` starts trials without reading the store first
+    reads_history: ClassVar[bool] = True
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = int(seed) if seed is not None else secrets.randbits(32)

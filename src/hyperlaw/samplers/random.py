@@ -14,6 +14,7 @@ class RandomSampler(Sampler):
 
     name = "random"
     keyed_on_number = True
+    reads_history = False
 
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         return space.sample(self.rng(number))

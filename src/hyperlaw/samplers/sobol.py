@@ -20,6 +20,7 @@ class SobolSampler(Sampler):
 
     name = "sobol"
     keyed_on_number = True
+    reads_history = False
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed)

@@ -5,6 +5,8 @@ value, then failed and, as a constant liar, running ones). The best `gamma(n)` f
 "good" density l(x), the rest the "bad" density g(x); candidates drawn from l maximize
 l(x) / g(x). Dimensions that are active in the same trials form a group that is modelled
 jointly (multivariate) and independently of other groups, so conditional spaces decompose.
+With `multi_fidelity`, the model may fit the values of an intermediate budget instead
+(`budgets.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import numpy as np
 
 from hyperlaw.history import History
 from hyperlaw.samplers.base import Sampler
+from hyperlaw.samplers.budgets import (
+    MultiFidelity,
+    check_multi_fidelity,
+    fidelity,
+    min_observations,
+)
 from hyperlaw.samplers.observations import (
     COMPLETE,
     FAILED,
@@ -49,14 +57,20 @@ def default_weights(n: int) -> np.ndarray:
 
 
 class TPESampler(ReplicaSalt, Sampler):
-    """TPE with quasi-random startup, grouped multivariate Parzen estimators and a prior."""
+    """TPE with quasi-random startup, grouped multivariate Parzen estimators and a prior.
+
+    `multi_fidelity` (True, False or "auto"): fit the largest budget with enough observations
+    (see `budgets.py`); "auto" does so only while few trials are complete.
+    """
 
     name = "tpe"
 
     def __init__(self, seed: int | None = None, *, n_startup_trials: int = 10,
                  n_ei_candidates: int = 24, multivariate: bool = True,
-                 prior_weight: float = 1.0, constant_liar: bool = True) -> None:
+                 prior_weight: float = 1.0, constant_liar: bool = True,
+                 multi_fidelity: MultiFidelity = "auto") -> None:
         super().__init__(seed)
+        self.multi_fidelity = check_multi_fidelity(multi_fidelity, type(self).__name__)
         self.n_startup_trials = int(n_startup_trials)
         self.n_ei_candidates = int(n_ei_candidates)
         self.multivariate = bool(multivariate)
@@ -67,7 +81,8 @@ class TPESampler(ReplicaSalt, Sampler):
     def options(self) -> dict[str, Any]:
         return {"n_startup_trials": self.n_startup_trials,
                 "n_ei_candidates": self.n_ei_candidates, "multivariate": self.multivariate,
-                "prior_weight": self.prior_weight, "constant_liar": self.constant_liar}
+                "prior_weight": self.prior_weight, "constant_liar": self.constant_liar,
+                "multi_fidelity": self.multi_fidelity}
 
     # --- suggestion ----------------------------------------------------------------------
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
@@ -76,14 +91,22 @@ class TPESampler(ReplicaSalt, Sampler):
         obs = observations(space, history)
         if obs.n_informative < self.n_startup_trials:
             return self.startup_point(space, history, number)
+        fit = self.fit_observations(space, history, obs)
         rng = self.rng(number, self._replica)
-        params = space.decode(self.propose(space, obs, rng))
+        params = space.decode(self.propose(space, fit, rng))
         for attempt in range(40):  # a known configuration: propose again, then explore
             if params_key(params) not in obs.keys:
                 break
-            params = (space.decode(self.propose(space, obs, rng)) if attempt < 8
+            params = (space.decode(self.propose(space, fit, rng)) if attempt < 8
                       else space.sample(rng))
         return params
+
+    def fit_observations(self, space: Space, history: History,
+                         obs: Observations) -> Observations:
+        """What the model fits: `obs`, or the observations of an intermediate budget."""
+        found = fidelity(space, history, obs, self.multi_fidelity,
+                         min_observations(space, self.n_startup_trials))
+        return obs if found is None else found.obs
 
     def startup_point(self, space: Space, history: History, number: int) -> dict[str, Any]:
         """Scrambled Sobol' point `number` (per-replica scramble), skipping known ones."""

@@ -9,6 +9,13 @@ import numpy as np
 
 from hyperlaw.history import History
 from hyperlaw.samplers.base import Sampler
+from hyperlaw.samplers.budgets import (
+    TOP,
+    MultiFidelity,
+    check_multi_fidelity,
+    fidelity,
+    min_observations,
+)
 from hyperlaw.samplers.gp.acquisition import log_expected_improvement
 from hyperlaw.samplers.gp.model import (
     GaussianProcess,
@@ -59,21 +66,30 @@ class GPSampler(ReplicaSalt, Sampler):
     diverse points. Above `max_points` evaluated trials the model is fitted on a subset:
     the best quarter, the neighbours of the incumbent, and a random rest. Inactive
     conditional dimensions are set to the middle of their range.
+
+    `multi_fidelity` (True, False or "auto"): fit the values at the largest budget with
+    enough observations (see `budgets.py`); "auto" does so only while few trials are complete.
+    Off by default: on the replayed learning curves of `benchmarks/multifidelity.py` it never
+    helped the GP and ended worse on one family (TPE gains from it, see TPESampler).
     """
 
     name = "gp"
 
     def __init__(self, seed: int | None = None, *, n_startup_trials: int = 10,
-                 max_points: int = 256, deterministic_objective: bool = False) -> None:
+                 max_points: int = 256, deterministic_objective: bool = False,
+                 multi_fidelity: MultiFidelity = False) -> None:
         super().__init__(seed)
+        self.multi_fidelity = check_multi_fidelity(multi_fidelity, type(self).__name__)
         self.n_startup_trials = int(n_startup_trials)
         self.max_points = int(max_points)
         self.deterministic_objective = bool(deterministic_objective)
-        self._startup = TPESampler(self.seed, n_startup_trials=n_startup_trials)
+        self._startup = TPESampler(self.seed, n_startup_trials=n_startup_trials,
+                                   multi_fidelity=self.multi_fidelity)
 
     def options(self) -> dict[str, Any]:
         return {"n_startup_trials": self.n_startup_trials, "max_points": self.max_points,
-                "deterministic_objective": self.deterministic_objective}
+                "deterministic_objective": self.deterministic_objective,
+                "multi_fidelity": self.multi_fidelity}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -86,10 +102,16 @@ class GPSampler(ReplicaSalt, Sampler):
     def _suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         obs = observations(space, history)
         done = obs.of_state(COMPLETE)
-        if space.dim == 0 or len(done) < max(self.n_startup_trials, 2):
+        found = None if space.dim == 0 else fidelity(
+            space, history, obs, self.multi_fidelity,
+            max(min_observations(space, self.n_startup_trials), 2))
+        if found is None and (space.dim == 0 or len(done) < max(self.n_startup_trials, 2)):
             return self._startup.suggest(space, history, number)
         rng = self.rng(number, self._replica)
-        points = self.propose(space, history, obs, rng)
+        if found is None:
+            points = self.propose(space, history, obs, rng)
+        else:
+            points = self.propose(space, history, found.obs, rng, found.budget)
         for x in points:
             params = space.decode(x)
             if params_key(params) not in obs.keys:
@@ -97,15 +119,18 @@ class GPSampler(ReplicaSalt, Sampler):
         return self._startup.startup_point(space, history, number)
 
     def model(self, space: Space, history: History, obs: Observations,
-              rng: np.random.Generator) -> tuple[GaussianProcess, np.ndarray, np.ndarray]:
-        """The fitted GP (with fantasies for running trials), its inputs and the best mean."""
+              rng: np.random.Generator, budget: float = TOP
+              ) -> tuple[GaussianProcess, np.ndarray, np.ndarray]:
+        """The fitted GP (with fantasies for running trials), its inputs and the best mean;
+        `budget` names the level `obs` holds (hyperparameters are kept per level)."""
         cat = categorical_mask(space)
         done = obs.of_state(COMPLETE)
         x = np.nan_to_num(obs.x[done], nan=0.5)
         loss = obs.loss[done]
         keep = self.subset(x, loss, rng)
         x, y = x[keep], transform_targets(loss[keep])
-        memo_key = ("hl.gp.hyper", space.hash)
+        memo_key = ("hl.gp.hyper", space.hash) if budget == TOP else (
+            "hl.gp.hyper", space.hash, budget)
         previous: tuple[Hyper, int] | None = history.memo.get(memo_key)
         n = len(done)
         if previous is not None and n > 100 and n - previous[1] < n // 20:
@@ -149,9 +174,9 @@ class GPSampler(ReplicaSalt, Sampler):
         return np.sort(np.array(chosen, dtype=np.int64))
 
     def propose(self, space: Space, history: History, obs: Observations,
-                rng: np.random.Generator) -> np.ndarray:
+                rng: np.random.Generator, budget: float = TOP) -> np.ndarray:
         """Candidate points, best acquisition first."""
-        gp, x, best = self.model(space, history, obs, rng)
+        gp, x, best = self.model(space, history, obs, rng, budget)
         mean_at_x, _ = gp.predict(x)
         incumbents = x[np.argsort(mean_at_x)[:8]]
 
