@@ -121,6 +121,9 @@ class Study:
         `fixed` pins some parameters for this trial; the rest are completed by sampling.
         `heartbeat` is for workers that keep the trial's heartbeat going (see `optimize`).
         """
+        if fixed is None and not self.sampler.reads_history \
+                and not self.scheduler.reads_history_to_start:
+            return self._start_unread(heartbeat)
         history = self._history.refresh()
         self._fail_stale_if_due()
         if fixed is not None:
@@ -151,6 +154,20 @@ class Study:
                 "queued (its population has started; members continue in queued trials)"
             )
         return self._sample_trial(history, heartbeat, only_first=False)
+
+    def _start_unread(self, heartbeat: bool) -> Trial:
+        """`ask` for samplers and schedulers that need no history: claim a queued trial or
+        create a sampled one in one write transaction, without reading the store first."""
+        self._fail_stale_if_due()
+        space, sampler, proposal = self._space, self.sampler, {}
+
+        def make(number: int) -> dict[str, Any]:
+            proposal.update(sampler.suggest(space, self._history, number))
+            return proposal if self._declared else {}
+
+        record, created = self._store.start_trial(self._info.id, make, self._fill,
+                                                  heartbeat=heartbeat)
+        return self._start(record, proposal if created else dict(record.params))
 
     def _promote(self, number: int, heartbeat: bool) -> Trial:
         """Continue suspended trial `number` from its checkpoint in a new running trial; the
@@ -514,26 +531,61 @@ class Study:
                  catch: tuple[type[BaseException], ...] = (Exception,)) -> TrialRecord:
         """Run the objective on an asked trial and tell the outcome (failures are recorded;
         exceptions outside `catch` are re-raised after that)."""
+        return self._evaluate(trial, objective, catch, None)[0]
+
+    def _evaluate(self, trial: Trial, objective: Objective,
+                  catch: tuple[type[BaseException], ...],
+                  start_next: Callable[[TrialState], bool] | None,
+                  ) -> tuple[TrialRecord, Trial | None]:
+        """`evaluate`; when `start_next(state)` says so, the next trial is started in the
+        transaction that records this one's outcome (see `_finish_then_start`)."""
+        error: str | None = None
         try:
             value = objective(trial)
         except TrialPruned:
-            return self.tell(trial, state=TrialState.PRUNED)
+            state, value = TrialState.PRUNED, self._last_intermediate(trial.number)
         except KeyboardInterrupt:
             self._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
             raise
         except BaseException as exc:
-            record = self._finish(trial, TrialState.FAILED, None,
-                                  "".join(traceback.format_exception(exc)).strip())
+            error = "".join(traceback.format_exception(exc)).strip()
             if not isinstance(exc, catch):
+                self._finish(trial, TrialState.FAILED, None, error)
                 raise
             log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
-            return record
-        try:
-            number = check_value(value, f"trial #{trial.number} of study {self.name!r}")
-        except InvalidValueError as exc:
-            log.warning("%s", exc)
-            return self._finish(trial, TrialState.FAILED, None, str(exc))
-        return self._finish(trial, TrialState.COMPLETE, number, None)
+            state, value = TrialState.FAILED, None
+        else:
+            try:
+                value = check_value(value, f"trial #{trial.number} of study {self.name!r}")
+                state = TrialState.COMPLETE
+            except InvalidValueError as exc:
+                log.warning("%s", exc)
+                state, value, error = TrialState.FAILED, None, str(exc)
+        if start_next is not None and self._starts_unread and start_next(state):
+            return self._finish_then_start(trial, state, value, error)
+        return self._finish(trial, state, value, error), None
+
+    @property
+    def _starts_unread(self) -> bool:
+        return not self.sampler.reads_history and not self.scheduler.reads_history_to_start
+
+    def _finish_then_start(self, trial: Trial, state: TrialState, value: float | None,
+                           error: str | None) -> tuple[TrialRecord, Trial]:
+        """Record `trial`'s outcome and start the next trial (claimed or sampled without
+        reading, as `ask` does for such samplers) in one write transaction."""
+        space, sampler, proposal = self._space, self.sampler, {}
+
+        def make(number: int) -> dict[str, Any]:
+            proposal.update(sampler.suggest(space, self._history, number))
+            return proposal if self._declared else {}
+
+        finished, started, created = self._store.finish_and_start(
+            self._info.id, trial.number, state, value, error=error,
+            params=trial._take_pending_params(), start=make, fill=self._fill, heartbeat=True)
+        trial._finished = True
+        if trial.number < len(self._history.trials):
+            self._history.put(finished)
+        return finished, self._start(started, proposal if created else dict(started.params))
 
 
 class NoCompleteTrialError(HyperlawError, ValueError):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hyperlaw.errors import SearchExhaustedError, TrialStateError, WorkerError
 from hyperlaw.store.memory import MemoryStore
-from hyperlaw.trial import TrialRecord, TrialState
+from hyperlaw.trial import Trial, TrialRecord, TrialState
 
 if TYPE_CHECKING:
     from hyperlaw.study import Objective, Study
@@ -104,9 +104,27 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
             if on_start is not None:
                 on_start(number)
 
-        while tickets.take():
+        following: Trial | None = None  # started with the previous trial's outcome
+        owed = False  # a ticket was taken for a trial that could not be started with it
+
+        def start_next(state: TrialState) -> bool:
+            nonlocal owed
+            if max_consecutive_failures and state is TrialState.FAILED \
+                    and failures + 1 >= max_consecutive_failures:
+                return False
+            owed = tickets.take()
+            return owed
+
+        while following is not None or owed or tickets.take():
+            owed = False
             try:
-                record = study.run_trial(objective, catch, on_start=started)
+                trial = following
+                if trial is None:
+                    trial = study.ask(heartbeat=True)
+                    started(trial.number)
+                following = None
+                record, following = study._evaluate(trial, objective, catch, start_next)
+                owed = False
             except SearchExhaustedError:
                 log.info("study %r: the search space is exhausted", study.name)
                 return
@@ -117,6 +135,8 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                 beat.clear()
             if on_done is not None:
                 on_done(record)
+            if following is not None:
+                started(following.number)
             failures = failures + 1 if record.state is TrialState.FAILED else 0
             if max_consecutive_failures and failures >= max_consecutive_failures:
                 raise WorkerError(

@@ -101,6 +101,10 @@ class ASHA(Scheduler):
                 return HandOff("suspend", trial.number, root, trial.intermediate[step])
         return decision
 
+    @property
+    def reads_history_to_start(self) -> bool:
+        return self.promotion
+
     def promoted(self, history: History) -> int | None:
         """The paused trial to continue next (promotion variant), or None."""
         if not self.promotion or self.resolved_max_budget(history) is None:

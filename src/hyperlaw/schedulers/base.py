@@ -52,6 +52,11 @@ class Scheduler:
         """The decision for `trial`, which has just reported at `step` (already in history)."""
         return Decision.CONTINUE
 
+    @property
+    def reads_history_to_start(self) -> bool:
+        """Whether `new_trials` or `promoted` look at the history (see Sampler.reads_history)."""
+        return False
+
     def new_trials(self, history: History) -> NewTrials:
         """Whether the study may start new sampled trials now (a population may be full)."""
         return NewTrials.ALLOWED

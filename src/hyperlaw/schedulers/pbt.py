@@ -96,6 +96,10 @@ class PBT(Scheduler):
                 "seed": self.seed, "sync_timeout": self.sync_timeout}
 
     # --- population ----------------------------------------------------------------------
+    @property
+    def reads_history_to_start(self) -> bool:
+        return True
+
     def new_trials(self, history: History) -> NewTrials:
         """The population is started first; afterwards only queued children run."""
         if Population.of(history).n_roots < self.population_size:

@@ -135,6 +135,28 @@ class Store(ABC):
         """Atomically move the oldest WAITING trial to RUNNING, completing its params with
         `fill`, and return it (or None)."""
 
+    def start_trial(self, study_id: int, params: ParamsOrMaker, fill: ParamsFiller,
+                    *, heartbeat: bool = False) -> tuple[TrialRecord, bool]:
+        """Claim the oldest WAITING trial (as `claim_waiting`) or, when none waits, create a
+        RUNNING one with `params`; True when it was created. SQL stores do both in one
+        transaction, so a worker starts a trial in one round of writes and no read."""
+        claimed = self.claim_waiting(study_id, fill, heartbeat)
+        if claimed is not None:
+            return claimed, False
+        return self.create_trial(study_id, TrialState.RUNNING, params, heartbeat=heartbeat), True
+
+    def finish_and_start(self, study_id: int, number: int, state: TrialState,
+                         value: float | None, *, error: str | None = None,
+                         params: Mapping[str, Any] | None = None, start: ParamsOrMaker,
+                         fill: ParamsFiller, heartbeat: bool = False,
+                         ) -> tuple[TrialRecord, TrialRecord, bool]:
+        """`finish_trial` of trial `number`, then `start_trial`; SQL stores do both in one
+        transaction (nothing is started when the finish fails)."""
+        finished = self.finish_trial(study_id, number, state, value, error=error,
+                                     params=params)
+        started, created = self.start_trial(study_id, start, fill, heartbeat=heartbeat)
+        return finished, started, created
+
     @abstractmethod
     def report(self, study_id: int, number: int, step: int, value: float,
                params: Mapping[str, Any] | None = None) -> None:

@@ -67,6 +67,8 @@ _BUMP_RETURNING = _BUMP.returning(studies.c.next_seq, studies.c.next_number)
 _BUMP_RETURNING_PG = _BUMP.returning(studies.c.next_seq, studies.c.next_number,
                                      postgres.async_commit())
 _INSERT_TRIAL = sa.insert(trials)
+_UNDO_NUMBER = (sa.update(studies).where(studies.c.id == _SID)
+                .values(next_number=studies.c.next_number - 1))
 _FINISH = (sa.update(trials)
            .where(trials.c.study_id == _SID, trials.c.number == sa.bindparam("num"),
                   trials.c.state == _RUNNING)
@@ -440,32 +442,69 @@ class SqlStore(Store):
                       heartbeat: bool = False) -> TrialRecord | None:
         def claim(conn: Connection) -> TrialRecord | None:
             seq, _ = self._bump(conn, study_id)
-            row = conn.execute(
-                sa.select(trials.c.number, trials.c.params)
-                .where(trials.c.study_id == study_id, trials.c.state == _WAITING)
-                .order_by(trials.c.number).limit(1)).first()
-            if row is None:
-                return None
-            number, raw = row
-            params = _loads(raw, f"params of trial #{number}")
-            if fill is not None:
-                params = dict(fill(number, params))
-            now = time.time()
-            updated = conn.execute(
-                sa.update(trials)
-                .where(trials.c.study_id == study_id, trials.c.number == number,
-                       trials.c.state == _WAITING)
-                .values(state=_RUNNING, started_at=now, seq=seq,
-                        heartbeat_at=now if heartbeat else None,
-                        params=_dumps(params, "trial params"))
-                .returning(*_TRIAL_COLUMNS)).first()
-            return None if updated is None else _record(updated)
+            return self._claim_oldest(conn, study_id, seq, fill, heartbeat)
 
         def landed(conn: Connection, record: TrialRecord | None) -> bool:
             return record is None or _trial_landed(
                 conn, study_id, record.number, trials.c.started_at == record.started_at)
 
         return self._write(claim, landed)
+
+    def _claim_oldest(self, conn: Connection, study_id: int, seq: int,
+                      fill: ParamsFiller | None, heartbeat: bool) -> TrialRecord | None:
+        """Move the oldest WAITING trial to RUNNING (stamped `seq`) and return it, or None."""
+        row = conn.execute(
+            sa.select(trials.c.number, trials.c.params)
+            .where(trials.c.study_id == study_id, trials.c.state == _WAITING)
+            .order_by(trials.c.number).limit(1)).first()
+        if row is None:
+            return None
+        number, raw = row
+        params = _loads(raw, f"params of trial #{number}")
+        if fill is not None:
+            params = dict(fill(number, params))
+        now = time.time()
+        updated = conn.execute(
+            sa.update(trials)
+            .where(trials.c.study_id == study_id, trials.c.number == number,
+                   trials.c.state == _WAITING)
+            .values(state=_RUNNING, started_at=now, seq=seq,
+                    heartbeat_at=now if heartbeat else None,
+                    params=_dumps(params, "trial params"))
+            .returning(*_TRIAL_COLUMNS)).first()
+        return None if updated is None else _record(updated)
+
+    def start_trial(self, study_id: int, params: ParamsOrMaker, fill: ParamsFiller,
+                    *, heartbeat: bool = False) -> tuple[TrialRecord, bool]:
+        def start(conn: Connection) -> tuple[TrialRecord, bool]:
+            seq, number = self._bump(conn, study_id, 1)
+            return self._start_row(conn, study_id, seq, number, params, fill, heartbeat)
+
+        def landed(conn: Connection, made: tuple[TrialRecord, bool]) -> bool:
+            return _trial_landed(conn, study_id, made[0].number,
+                                 trials.c.started_at == made[0].started_at)
+
+        return self._write(start, landed)
+
+    def _start_row(self, conn: Connection, study_id: int, seq: int, number: int,
+                   params: ParamsOrMaker, fill: ParamsFiller,
+                   heartbeat: bool) -> tuple[TrialRecord, bool]:
+        """Claim the oldest waiting trial, or create trial `number` (allocated by the caller's
+        bump, and given back when a waiting trial is claimed instead)."""
+        claimed = self._claim_oldest(conn, study_id, seq, fill, heartbeat)
+        if claimed is not None:
+            conn.execute(_UNDO_NUMBER, {"sid": study_id})
+            return claimed, False
+        now = time.time()
+        values = dict(params(number) if callable(params) else params)
+        conn.execute(_INSERT_TRIAL, {
+            "study_id": study_id, "number": number, "state": _RUNNING,
+            "params": _dumps(values, "trial params"), "value": None,
+            "user_attrs": "{}", "system_attrs": "{}", "error": None,
+            "created_at": now, "started_at": now, "finished_at": None,
+            "heartbeat_at": now if heartbeat else None, "seq": seq})
+        return TrialRecord(number, TrialState.RUNNING, values, None, {}, {}, {}, None,
+                           now, now, None), True
 
     def report(self, study_id: int, number: int, step: int, value: float,
                params: Mapping[str, Any] | None = None) -> None:
@@ -515,35 +554,61 @@ class SqlStore(Store):
                      system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
         def finish(conn: Connection) -> TrialRecord:
             seq, _ = self._bump(conn, study_id)
-            values: dict[str, Any] = {"state": state.value, "value": value, "error": error,
-                                      "finished_at": time.time(), "seq": seq}
-            if params or system_attrs:
-                current = self._current(conn, study_id, number, "finish")
-                if params:
-                    values["params"] = _dumps({**current.params, **params}, "trial params")
-                if system_attrs:
-                    values["system_attrs"] = _dumps({**current.system_attrs, **system_attrs},
-                                                    "trial system attributes")
-            if len(values) == 5:  # the common case, with a prebuilt statement
-                row = conn.execute(_FINISH, {
-                    "sid": study_id, "num": number, "new_state": values["state"],
-                    "new_value": value, "new_error": error, "t": values["finished_at"],
-                    "new_seq": seq}).first()
-            else:
-                row = conn.execute(
-                    sa.update(trials)
-                    .where(trials.c.study_id == study_id, trials.c.number == number,
-                           trials.c.state == _RUNNING)
-                    .values(**values).returning(*_TRIAL_COLUMNS)).first()
-            if row is None:
-                self._current(conn, study_id, number, "finish")
-            return _record(row)
+            return self._finish_row(conn, study_id, number, seq, state, value, error, params,
+                                    system_attrs)
 
         def landed(conn: Connection, record: TrialRecord) -> bool:
             return _trial_landed(conn, study_id, number,
                                  trials.c.finished_at == record.finished_at)
 
         return self._write(finish, landed)
+
+    def _finish_row(self, conn: Connection, study_id: int, number: int, seq: int,
+                    state: TrialState, value: float | None, error: str | None,
+                    params: Mapping[str, Any] | None,
+                    system_attrs: Mapping[str, Any] | None) -> TrialRecord:
+        values: dict[str, Any] = {"state": state.value, "value": value, "error": error,
+                                  "finished_at": time.time(), "seq": seq}
+        if params or system_attrs:
+            current = self._current(conn, study_id, number, "finish")
+            if params:
+                values["params"] = _dumps({**current.params, **params}, "trial params")
+            if system_attrs:
+                values["system_attrs"] = _dumps({**current.system_attrs, **system_attrs},
+                                                "trial system attributes")
+        if len(values) == 5:  # the common case, with a prebuilt statement
+            row = conn.execute(_FINISH, {
+                "sid": study_id, "num": number, "new_state": values["state"],
+                "new_value": value, "new_error": error, "t": values["finished_at"],
+                "new_seq": seq}).first()
+        else:
+            row = conn.execute(
+                sa.update(trials)
+                .where(trials.c.study_id == study_id, trials.c.number == number,
+                       trials.c.state == _RUNNING)
+                .values(**values).returning(*_TRIAL_COLUMNS)).first()
+        if row is None:
+            self._current(conn, study_id, number, "finish")
+        return _record(row)
+
+    def finish_and_start(self, study_id: int, number: int, state: TrialState,
+                         value: float | None, *, error: str | None = None,
+                         params: Mapping[str, Any] | None = None, start: ParamsOrMaker,
+                         fill: ParamsFiller, heartbeat: bool = False,
+                         ) -> tuple[TrialRecord, TrialRecord, bool]:
+        def both(conn: Connection) -> tuple[TrialRecord, TrialRecord, bool]:
+            seq, new = self._bump(conn, study_id, 1)
+            finished = self._finish_row(conn, study_id, number, seq, state, value, error,
+                                        params, None)
+            started, created = self._start_row(conn, study_id, seq, new, start, fill,
+                                               heartbeat)
+            return finished, started, created
+
+        def landed(conn: Connection, made: tuple[TrialRecord, TrialRecord, bool]) -> bool:
+            return _trial_landed(conn, study_id, made[1].number,
+                                 trials.c.started_at == made[1].started_at)
+
+        return self._write(both, landed)
 
     def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
         if not numbers:
