@@ -46,6 +46,11 @@ class Budget:
             self.remaining -= 1
         return True
 
+    def refund(self, tickets: int) -> None:
+        """Give back tickets that were granted but never used (their worker died)."""
+        if self.remaining is not None:
+            self.remaining += tickets
+
 
 class Heartbeat:
     """Keeps the heartbeat of the trials this process runs, from a daemon thread."""

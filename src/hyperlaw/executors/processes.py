@@ -9,6 +9,7 @@ again for a replacement worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -41,6 +42,7 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.trial: int | None = None
+        self.unused_tickets = 0  # granted ahead of a trial it has not started yet
 
 
 def _worker_env(n_workers: int) -> dict[str, str]:
@@ -94,6 +96,7 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
                     message = conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
                     del workers[conn]  # type: ignore[arg-type]
+                    budget.refund(worker.unused_tickets)
                     if _bury(study, worker) and not budget.stopped:
                         replacement = _spawn(payload, env)  # runs the queued retry
                         workers[replacement.conn] = replacement
@@ -119,9 +122,13 @@ def _handle(study: Study, worker: _Worker, message: tuple[Any, ...], budget: Bud
             fatal: list[tuple[bytes | None, str]]) -> None:
     kind = message[0]
     if kind == "want":
-        worker.conn.send(budget.take())
+        granted = budget.take()
+        worker.unused_tickets += granted
+        with contextlib.suppress(OSError):  # it exited after asking ahead (refunded at EOF)
+            worker.conn.send(granted)
     elif kind == "start":
         worker.trial = message[1]
+        worker.unused_tickets = max(worker.unused_tickets - 1, 0)
     elif kind == "done":
         worker.trial = None
         _, number, state, value = message

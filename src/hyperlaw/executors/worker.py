@@ -33,12 +33,22 @@ class WorkerJob:
 
 
 class _ParentTickets:
+    """Tickets granted by the parent. The next one is asked for as soon as one is granted, so
+    a worker never waits for the parent between trials (every granted ticket is used: the
+    worker reads each answer it asked for before it stops)."""
+
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._asked = False
 
     def take(self) -> bool:
-        self._conn.send(("want",))
-        return bool(self._conn.recv())
+        if not self._asked:
+            self._conn.send(("want",))
+        granted = bool(self._conn.recv())
+        self._asked = granted
+        if granted:
+            self._conn.send(("want",))
+        return granted
 
 
 def _fatal(conn: Connection, exc: BaseException) -> None:
