@@ -187,7 +187,8 @@ def test_a_killed_worker_resumes_its_member_from_the_last_checkpoint(
     retry = next(t for t in trials if t.system_attrs.get("retry_of") == killed.number)
     assert retry.user_attrs["resumed_from"] == 9 and min(retry.intermediate) == 10
     assert retry.params == killed.params
-    assert [t.number for t in trials if t.state is TrialState.FAILED] == [killed.number]
+    failed = [t for t in trials if t.state is TrialState.FAILED]
+    assert [t.number for t in failed] == [killed.number], [(t.number, t.error) for t in failed]
     members = _members(study)
     assert len(members) == 4
     finals = [t for t in trials if t.state is TrialState.COMPLETE]

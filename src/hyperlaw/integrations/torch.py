@@ -94,7 +94,7 @@ class TrainingLoop:
     def report(self, value: float, step: int) -> None:
         """Save a checkpoint when due, then report `value` (raises TrialPruned when the
         scheduler stops, pauses or replaces the trial)."""
-        due = (step + 1) % self.every == 0 or step % self.every == 0
+        due = step % self.every == 0  # schedulers act at multiples of their interval
         self.trial.report(value, step, checkpoint=self.state() if due else None)
 
 

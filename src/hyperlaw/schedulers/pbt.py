@@ -111,9 +111,10 @@ class PBT(Scheduler):
 
     # --- decision ------------------------------------------------------------------------
     def decide(self, trial: TrialRecord, step: int, history: History) -> Decision | HandOff:
-        if not self._ready(trial, step):
+        boundary = self._boundary(trial, step)
+        if boundary is None:
             return Decision.CONTINUE
-        boundary = step - step % self.interval
+        resumed = boundary == self._paused_at(trial)  # ranked again just after resuming
         if self.synchronous:
             self._wait_for_population(trial.number, boundary, history)
         population = Population.of(history)
@@ -125,15 +126,40 @@ class PBT(Scheduler):
             if donor is not None:
                 return HandOff("exploit", donor.number, member,
                                scores[population.member[donor.number]])
-        if not self.synchronous and self._others_waiting(population, member, boundary,
-                                                         trial):
+        if not resumed and not self.synchronous and self._others_waiting(
+                population, member, boundary, trial):
             return HandOff("pause", trial.number, member, scores.get(member, math.nan))
         return Decision.CONTINUE
 
+    def _boundary(self, trial: TrialRecord, step: int) -> int | None:
+        """The boundary at which the trial is ranked after its report at `step`, or None.
+
+        A trial is ready when the report crosses a multiple of `interval`. A member that
+        paused at a boundary is ranked again at its first report after resuming: by then
+        the members that were behind it have caught up, so the ranking is fair.
+        """
+        earlier = [s for s in trial.intermediate if s < step]
+        paused_at = self._paused_at(trial)
+        if not earlier and paused_at is not None and paused_at % self.interval == 0 \
+                and paused_at >= self.interval:
+            return paused_at
+        lineage = trial.system_attrs.get(PBT_ATTR)
+        previous = max(earlier) if earlier else (int(lineage["step"]) if lineage else -1)
+        if step >= self.interval and step // self.interval > previous // self.interval:
+            return step - step % self.interval
+        return None
+
+    @staticmethod
+    def _paused_at(trial: TrialRecord) -> int | None:
+        """The step a member paused at, for the trial that resumes it (else None)."""
+        lineage = trial.system_attrs.get(PBT_ATTR)
+        return int(lineage["step"]) if lineage and lineage["kind"] == "pause" else None
+
     def _others_waiting(self, population: Population, member: int, boundary: int,
                         trial: TrialRecord) -> bool:
-        """Whether a member that no worker runs lags this one by more than an interval (so
-        this one should pause and free its worker), and this trial can resume later."""
+        """Whether a member that no worker runs is behind this one's boundary (so this one
+        pauses to free its worker: members take turns interval by interval), and this trial
+        can resume later."""
         if _newest_checkpoint(trial, population.trials) is None:
             return False
         if population.n_roots < self.population_size:
@@ -141,26 +167,19 @@ class PBT(Scheduler):
         for m, head in population.head.items():
             if m == member or head.state is not TrialState.WAITING:
                 continue
-            if population.progress(head) < boundary - self.interval:
+            if population.progress(head) < boundary:
                 return True
         return False
 
-    def _ready(self, trial: TrialRecord, step: int) -> bool:
-        if step < self.interval:
-            return False
-        earlier = [s for s in trial.intermediate if s < step]
-        lineage = trial.system_attrs.get(PBT_ATTR) or {}
-        previous = max(earlier) if earlier else lineage.get("step", -1)
-        return step // self.interval > previous // self.interval
-
     def _copyable(self, donor: TrialRecord, boundary: int, population: Population) -> bool:
         """Whether the donor still trains (a finished one leaves nothing to continue) and has
-        a checkpoint recent enough that copying it sets the member back by at most one
-        interval."""
+        a checkpoint at or past this member's boundary: copying one from behind would set
+        the member back, spend compute twice and let it be judged at the same boundary
+        again."""
         if donor.state.is_finished:
             return False
         checkpoint = _newest_checkpoint(donor, population.trials)
-        return checkpoint is not None and checkpoint.step >= boundary - self.interval
+        return checkpoint is not None and checkpoint.step >= boundary
 
     def _select(self, member: int, scores: dict[int, float], population: Population,
                 rng: np.random.Generator, maximize: bool,

@@ -1,0 +1,97 @@
+"""The PyTorch TrainingLoop helper: real tiny training, resumed through checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import hyperlaw as hl
+from hyperlaw.integrations.torch import TrainingLoop
+from hyperlaw.schedulers import PBT
+from hyperlaw.trial import TrialState
+
+STEPS = 12
+torch.set_num_threads(1)
+
+
+def data() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=generator)
+    y = x @ torch.linspace(-1, 1, 8) + 0.1 * torch.randn(256, generator=generator)
+    return x, y
+
+
+def objective(trial: hl.Trial) -> float:
+    x, y = data()
+    torch.manual_seed(trial.number)
+    model = torch.nn.Linear(8, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0, momentum=0.5)
+    loop = TrainingLoop(trial, model, optimizer)
+    trial.set_user_attr("start", loop.start)
+    trial.set_user_attr("lr_in_optimizer", optimizer.param_groups[0]["lr"])
+    if trial.checkpoint is not None:  # the weights are the checkpoint's, not a fresh init
+        saved = trial.load_checkpoint()["model"]
+        assert torch.equal(model.weight, saved["weight"])
+    loss = float("nan")
+    for step in loop.steps(STEPS):
+        batch = torch.randint(0, len(x), (32,))
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x[batch]).squeeze(1), y[batch]).backward()
+        optimizer.step()
+        with torch.no_grad():
+            loss = float(torch.nn.functional.mse_loss(model(x).squeeze(1), y))
+        loop.report(loss, step)
+    return loss
+
+
+def test_pbt_members_resume_with_their_own_hyperparameters(tmp_path: Path) -> None:
+    study = hl.create_study(space={"lr": hl.Float(1e-4, 0.3, log=True)}, seed=1,
+                            scheduler=PBT(population_size=4, interval=3, seed=2),
+                            checkpoint_dir=str(tmp_path / "ckpt"))
+    study.optimize(objective, show_progress=False)
+    trials = study.trials
+    assert not [t for t in trials if t.state is TrialState.FAILED]
+    resumed = [t for t in trials if "pbt" in t.system_attrs]
+    assert any(t.system_attrs["pbt"]["kind"] == "exploit" for t in resumed)
+    for t in resumed:
+        assert t.user_attrs["start"] == t.system_attrs["resume"]["step"] + 1
+        assert t.user_attrs["lr_in_optimizer"] == pytest.approx(t.params["lr"])
+    finals = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(finals) == 4 and study.best_value < 0.05
+
+
+def test_a_retried_trial_continues_training_from_its_checkpoint(sqlite_url: str,
+                                                                tmp_path: Path) -> None:
+    study = hl.create_study(storage=sqlite_url, space={"lr": hl.Float(0.01, 0.1)},
+                            checkpoint_dir=str(tmp_path / "ckpt"), retry_stale=1)
+    first = study.ask({"lr": 0.05}, heartbeat=True)
+
+    def interrupted(trial: hl.Trial) -> float:
+        x, y = data()
+        model = torch.nn.Linear(8, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        loop = TrainingLoop(trial, model, optimizer, every=1)
+        for step in loop.steps(5):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x).squeeze(1), y).backward()
+            optimizer.step()
+            loop.report(float(step), step)
+        return 0.0
+
+    interrupted(first)  # trains steps 0..4, then its worker "dies"
+    study.fail_trials_of_dead_worker([first.number], "killed")
+    study.optimize(objective, n_trials=1, show_progress=False)
+    retry = study.trials[-1]
+    assert retry.system_attrs["retry_of"] == first.number
+    assert retry.user_attrs["start"] == 5 and min(retry.intermediate) == 5
+    assert retry.state is TrialState.COMPLETE
+
+
+def test_a_foreign_checkpoint_is_refused(tmp_path: Path) -> None:
+    study = hl.create_study(checkpoint_dir=str(tmp_path / "ckpt"), retry_stale=1)
+    trial = study.ask({"lr": 0.1})
+    trial.save_checkpoint({"weights": [1, 2]}, step=0)
+    with pytest.raises(hl.HyperlawError, match="not written by TrainingLoop"):
+        TrainingLoop(trial, torch.nn.Linear(2, 1))
