@@ -198,7 +198,7 @@ def test_token_is_required_when_set(built: Built, tmp_path: Path) -> None:
 def test_page_and_assets_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and '"pollMs": 1000' in page.text
-    script = client.get("/static/plotly.min.js")
+    script = client.get("/static/plotly-cartesian.min.js")
     assert script.status_code == 200 and len(script.content) > 1_000_000
     assert client.get("/static/app.js").status_code == 200
 

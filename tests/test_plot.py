@@ -105,7 +105,7 @@ def test_report_is_one_html_file_with_every_plot(built: Built, study: hl.Study,
                                       "--study", "mlp", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
-    assert "plotly.js v" in text  # Plotly is inlined, nothing is fetched
+    assert "plotly.js (cartesian - minified) v" in text  # Plotly is inlined, nothing is fetched
     assert not re.search(r"<script[^>]+src=", text)
     for key in ("history", "curves", "parallel", "slice", "contour", "importance"):
         assert f'id="plot-{key}"' in text

@@ -33,8 +33,9 @@ def _figures(columns: StudyColumns) -> list[tuple[str, figures.Figure]]:
 
 
 def report_html(columns: StudyColumns, name: str) -> str:
-    """The report page of a study as one HTML string (about 5 MB: Plotly is inside)."""
-    plotly_js = (files("hyperlaw.dashboard") / "static" / "plotly.min.js").read_text("utf-8")
+    """The report page of a study as one HTML string (about 1.5 MB: Plotly is inside)."""
+    bundle = files("hyperlaw.dashboard") / "static" / "plotly-cartesian.min.js"
+    plotly_js = bundle.read_text("utf-8")
     counts = columns.counts()
     best = columns.best_number()
     rows = [("direction", columns.direction), ("trials", str(columns.n))]
