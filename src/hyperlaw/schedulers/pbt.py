@@ -120,7 +120,8 @@ class PBT(Scheduler):
         population = Population.of(history)
         member = population.member[trial.number]
         scores = population.scores(boundary)
-        if member in scores and len(scores) >= 2:
+        started = population.n_roots >= self.population_size  # rank the whole population
+        if started and member in scores and len(scores) >= 2:
             rng = self._rng(trial.number, step + 1)
             donor = self._select(member, scores, population, rng, history.maximize, boundary)
             if donor is not None:
