@@ -109,6 +109,19 @@ class ParamColumn:
             self.become_categorical()
             self._values.set(number, self.code(value))
 
+    def set_many(self, numbers: np.ndarray, values: list[Any]) -> None:
+        """`set` for many trials at once (vectorized when the values are plain numbers)."""
+        if not self.categorical and all(
+                type(v) is float or (type(v) is int) for v in values):
+            self._values.reserve(int(numbers.max()) + 1)
+            self._values.view[numbers] = np.asarray(values, np.float64)
+        elif self.categorical:
+            self._values.reserve(int(numbers.max()) + 1)
+            self._values.view[numbers] = [self.code(v) for v in values]
+        else:
+            for number, value in zip(numbers.tolist(), values, strict=True):
+                self.set(number, value)
+
     def become_categorical(self) -> None:
         old = self._values.view.copy()
         self.categorical, self.log = True, False
@@ -188,10 +201,45 @@ class StudyColumns:
         self.cursor = max(self.cursor, changes.cursor)
         if not changes.trials and not len(changes.report_numbers):
             return False
-        for record in changes.trials:
-            self.put(record)
+        self.put_many(changes.trials)
         self.add_reports(changes.report_numbers, changes.report_steps, changes.report_values)
         return True
+
+    def put_many(self, records: list[TrialRecord]) -> None:
+        """`put` for many trials at once: one numpy assignment per column."""
+        if not records:
+            return
+        count = len(records)
+        numbers = np.fromiter((r.number for r in records), np.int64, count)
+        self.n = max(self.n, int(numbers.max()) + 1)
+        nan = math.nan
+        columns = ((self._state, [STATE_CODE[r.state] for r in records]),
+                   (self._value, [nan if r.value is None else r.value for r in records]),
+                   (self._created, [nan if r.created_at is None else r.created_at
+                                    for r in records]),
+                   (self._started, [nan if r.started_at is None else r.started_at
+                                    for r in records]),
+                   (self._finished, [nan if r.finished_at is None else r.finished_at
+                                     for r in records]))
+        for column, values in columns:
+            column.reserve(self.n)
+            column.view[numbers] = values
+        self._last_step.reserve(self.n)
+        by_name: dict[str, tuple[list[int], list[Any]]] = {}
+        for record in records:
+            for name, value in record.params.items():
+                entry = by_name.get(name)
+                if entry is None:
+                    entry = by_name[name] = ([], [])
+                entry[0].append(record.number)
+                entry[1].append(value)
+        for name, (indices, values) in by_name.items():
+            column = self.params.get(name)
+            if column is None:
+                param = self.space.get(name) if self.space is not None else None
+                column = self.params[name] = ParamColumn.for_param(name, param, values[0])
+            column.set_many(np.asarray(indices, np.int64), values)
+        self.version += 1
 
     def put(self, record: TrialRecord) -> None:
         """Insert or replace a trial's row (its reports arrive through `add_reports`)."""

@@ -775,7 +775,7 @@ class SqlStore(Store):
                     chunks.append(np.array(batch, dtype=np.float64).reshape(-1, 3))
             finally:
                 raw.close()
-            return _columnar([_record(r) for r in rows], chunks, int(head))
+            return _columnar(_records(rows), chunks, int(head))
 
         return self._read(read)
 
@@ -804,6 +804,22 @@ def _record(row: Row[Any]) -> TrialRecord:
         row[0], _STATES[row[1]], _loads(row[2], f"params of trial #{row[0]}"), row[3], {},
         _loads(row[4], f"user_attrs of trial #{row[0]}"),
         _loads(row[5], f"system_attrs of trial #{row[0]}"), row[6], row[7], row[8], row[9])
+
+
+def _records(rows: list[Row[Any]]) -> list[TrialRecord]:
+    """`_record` of many rows, their params parsed in one JSON call (per row when a row is
+    corrupt, which then names it)."""
+    try:
+        params = json.loads("[" + ",".join(r[2] or "{}" for r in rows) + "]")
+    except ValueError:
+        params = None
+    if not isinstance(params, list) or len(params) != len(rows) or not all(
+            isinstance(p, dict) for p in params):
+        return [_record(r) for r in rows]
+    return [TrialRecord(r[0], _STATES[r[1]], p, r[3], {},
+                        _loads(r[4], f"user_attrs of trial #{r[0]}"),
+                        _loads(r[5], f"system_attrs of trial #{r[0]}"), r[6], r[7], r[8], r[9])
+            for r, p in zip(rows, params, strict=True)]
 
 
 def _reconnect_timeout(given: float | None) -> float:
