@@ -172,23 +172,39 @@ def transfer(runner: Runner, law: hl.scaling.PowerLaw, check: str, proxies: list
 
 
 def annealing(runner: Runner, lr: float, width: int, tokens: float) -> None:
-    """Fit the annealing law on the cosine and constant runs' validation curves; predict WSD."""
+    """Fit the annealing law on the cosine and constant runs' validation curves; predict WSD.
+
+    Then each schedule in turn is held out and predicted from the other two.
+    """
     keys = anneal_keys(lr, width, tokens)
     runs = {kind: runner.runs[k] for kind, k in keys.items()}
-    law = hl.scaling.AnnealingLaw.fit(
-        [hl.scaling.LossCurve(lrs=runs[kind]["lrs"], steps=runs[kind]["val_steps"],
-                              losses=runs[kind]["val_losses"]) for kind in ("cosine", "constant")])
+
+    def fit(kinds: tuple[str, ...]) -> hl.scaling.AnnealingLaw:
+        return hl.scaling.AnnealingLaw.fit(
+            [hl.scaling.LossCurve(lrs=runs[kind]["lrs"], steps=runs[kind]["val_steps"],
+                                  losses=runs[kind]["val_losses"]) for kind in kinds])
+
+    def error(law: hl.scaling.AnnealingLaw, kind: str) -> tuple[float, float]:
+        predicted = law.final_loss(np.asarray(runs[kind]["lrs"]), runs[kind]["steps"])
+        return predicted, predicted / runs[kind]["val_loss"] - 1
+
+    law = fit(("cosine", "constant"))
     print(f"\n## Loss prediction across schedules (width {width}, {tokens / 1e6:g}M tokens, "
           f"lr {lr:.3g})")
     print(f"fitted on the validation curves of cosine + constant: L0 {law.l0:.3f}, A {law.a:.3f},"
-          f" alpha {law.alpha:.3f}, C {law.c:.3f}")
+          f" alpha {law.alpha:.3f}, C {law.c:.3f}, decay {law.decay:.4f}")
     print("| schedule | measured final val loss | predicted | error |\n|---|---|---|---|")
     for kind, run in runs.items():
-        predicted = law.final_loss(np.asarray(run["lrs"]), run["steps"])
-        error = predicted / run["val_loss"] - 1
+        predicted, err = error(law, kind)
         label = "wsd (20% linear cooldown, held out)" if kind == "wsd" else f"{kind} (fitted)"
-        print(f"| {label} | {run['val_loss']:.4f} | {predicted:.4f} | {error:+.2%} |")
+        print(f"| {label} | {run['val_loss']:.4f} | {predicted:.4f} | {err:+.2%} |")
     print("goal: WSD within 1%")
+    print("each schedule held out in turn:\n| fitted on | predicted | error | decay |\n"
+          "|---|---|---|---|")
+    for held in runs:
+        rest = tuple(kind for kind in runs if kind != held)
+        law = fit(rest)
+        print(f"| {' + '.join(rest)} | {held} | {error(law, held)[1]:+.2%} | {law.decay:.4f} |")
 
 
 def main() -> None:

@@ -182,6 +182,53 @@ def test_annealing_areas() -> None:
     assert s2.tolist() == pytest.approx([0.0, 0.0, 0.0, 0.5, 0.75])  # warmup does not anneal
 
 
+def test_annealing_area_is_the_decayed_sum_of_drops() -> None:
+    from hyperlaw.scaling import lr_areas
+
+    rates = [0.2, 0.6, 1.0, 1.0, 0.7, 0.4, 0.4, 0.5, 0.1]  # warmup, cooldown, re-warm, drop
+    decay = 0.9
+    s1, s2 = lr_areas(rates, decay=decay)
+    # by hand: m_i = sum over k <= i of decay^(i-k) * (lr_(k-1) - lr_k), drops after the peak
+    drops = [0.0] * 3 + [rates[k - 1] - rates[k] for k in range(3, len(rates))]
+    momentum = [sum(decay ** (i - k) * drops[k] for k in range(i + 1)) for i in range(len(rates))]
+    assert s1.tolist() == pytest.approx(np.cumsum(rates).tolist())
+    assert s2.tolist() == pytest.approx(np.cumsum(momentum).tolist())
+    assert s2[4] == pytest.approx(0.3) and s2[5] == pytest.approx(0.3 + 0.9 * 0.3 + 0.3)
+
+
+@pytest.mark.parametrize("decay", [0.95, 0.999])
+def test_annealing_law_recovers_its_parameters_and_decay(decay: float) -> None:
+    from hyperlaw.schedules import WSD, Constant, Cosine
+
+    truth = hl.scaling.AnnealingLaw(l0=1.8, a=1.2, alpha=0.4, c=0.5, decay=decay)
+    total = 800
+    curves = _law_curves(truth, [Cosine(peak_lr=8e-3, warmup_steps=40, total_steps=total,
+                                        min_lr=8e-4),
+                                 Constant(peak_lr=8e-3, warmup_steps=40)],
+                         total, np.random.default_rng(1), noise=0.0)
+    law = hl.scaling.AnnealingLaw.fit(curves)  # decay fitted
+    assert law.decay == pytest.approx(decay, abs=2e-3)
+    assert law.alpha == pytest.approx(0.4, rel=0.02) and law.c == pytest.approx(0.5, rel=0.02)
+    for fraction in (0.1, 0.3):
+        wsd = WSD(peak_lr=8e-3, warmup_steps=40, total_steps=total, decay_fraction=fraction)
+        steps = np.arange(40, total, 10)
+        assert law.predict(wsd, steps) == pytest.approx(truth.predict(wsd, steps), rel=1e-3)
+
+
+def test_annealing_law_keeps_a_given_decay() -> None:
+    from hyperlaw.schedules import Constant, Cosine
+
+    truth = hl.scaling.AnnealingLaw(l0=2.0, a=0.8, alpha=0.5, c=0.3, decay=0.99)
+    curves = _law_curves(truth, [Cosine(peak_lr=1e-2, warmup_steps=50, total_steps=600),
+                                 Constant(peak_lr=1e-2, warmup_steps=50)],
+                         600, np.random.default_rng(2), noise=0.0)
+    assert hl.scaling.AnnealingLaw.fit(curves, decay=0.99).decay == 0.99
+    # a constant run alone has no annealing to tell decay factors apart: the default is kept
+    assert hl.scaling.AnnealingLaw.fit(curves[1:]).decay == hl.scaling.annealing.DEFAULT_DECAY
+    with pytest.raises(hl.scaling.AnnealingFitError, match="decay"):
+        hl.scaling.AnnealingLaw.fit(curves, decay=1.0)
+
+
 def test_annealing_law_rejects_bad_curves() -> None:
     with pytest.raises(hl.scaling.AnnealingFitError, match="at least one"):
         hl.scaling.AnnealingLaw.fit([])
