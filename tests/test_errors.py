@@ -104,6 +104,14 @@ def test_corrupt_row_names_the_trial(sqlite_url: str, tmp_path: Path) -> None:
         db.execute("UPDATE hyperlaw_trials SET params = '{broken' WHERE number = 1")
     with pytest.raises(hl.StorageError, match="corrupt params of trial #1"):
         hl.load_study("s", storage=sqlite_url).trials  # noqa: B018
+    from hyperlaw.analysis.columns import StudyColumns
+    from hyperlaw.store import open_store
+
+    for broken in ("'{broken'", "'{\"a\": 1}, {\"b\": 2}'"):  # unparsable; two objects
+        with sqlite3.connect(tmp_path / "study.db") as db:
+            db.execute(f"UPDATE hyperlaw_trials SET params = {broken} WHERE number = 1")
+        with pytest.raises(hl.StorageError, match="corrupt params of trial #1"):
+            StudyColumns.from_store(open_store(sqlite_url), "s")  # the dashboard's bulk read
 
 
 def test_direction_mismatch_on_resume(sqlite_url: str) -> None:
