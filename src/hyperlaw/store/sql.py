@@ -69,6 +69,27 @@ _BUMP_RETURNING_PG = _BUMP.returning(studies.c.next_seq, studies.c.next_number,
 _INSERT_TRIAL = sa.insert(trials)
 _UNDO_NUMBER = (sa.update(studies).where(studies.c.id == _SID)
                 .values(next_number=studies.c.next_number - 1))
+# PostgreSQL: allocate a number, finish a trial and look for a queued one in one statement, so
+# that the study's lock is held for two round trips per trial instead of four.
+_PG_FINISH_BUMP = sa.text(f"""
+WITH bump AS (
+    UPDATE {studies.name} SET next_seq = next_seq + 1, next_number = next_number + 1
+    WHERE id = :sid
+    RETURNING next_seq, next_number, set_config('synchronous_commit', 'off', true) AS async
+), fin AS (
+    UPDATE {trials.name}
+    SET state = :new_state, value = :new_value, error = :new_error, finished_at = :t,
+        seq = (SELECT next_seq FROM bump)
+    WHERE study_id = :sid AND number = :num AND state = '{TrialState.RUNNING.value}'
+    RETURNING number, state, params, value, user_attrs, system_attrs, error, created_at,
+              started_at, finished_at
+)
+SELECT bump.next_seq, bump.next_number,
+       (SELECT min(number) FROM {trials.name}
+        WHERE study_id = :sid AND state = '{TrialState.WAITING.value}') AS waiting,
+       fin.*
+FROM bump LEFT JOIN fin ON true
+""")
 _FINISH = (sa.update(trials)
            .where(trials.c.study_id == _SID, trials.c.number == sa.bindparam("num"),
                   trials.c.state == _RUNNING)
@@ -486,6 +507,25 @@ class SqlStore(Store):
 
         return self._write(start, landed)
 
+    def _finish_and_start_pg(self, conn: Connection, study_id: int, number: int,
+                             state: TrialState, value: float | None, error: str | None,
+                             start: ParamsOrMaker, fill: ParamsFiller,
+                             heartbeat: bool) -> tuple[TrialRecord, TrialRecord, bool]:
+        """`finish_and_start` in two statements (see `_PG_FINISH_BUMP`)."""
+        row = conn.execute(_PG_FINISH_BUMP, {
+            "sid": study_id, "num": number, "new_state": state.value, "new_value": value,
+            "new_error": error, "t": time.time()}).first()
+        if row is None:
+            raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
+        conn.info[_FLUSH] = True
+        seq, new, waiting = int(row[0]), int(row[1]) - 1, row[2]
+        if row[3] is None:  # not running any more: say why (the transaction is rolled back)
+            self._current(conn, study_id, number, "finish")
+        finished = _record(row[3:])
+        if waiting is None:
+            return finished, *self._insert_running(conn, study_id, seq, new, start, heartbeat)
+        return finished, *self._start_row(conn, study_id, seq, new, start, fill, heartbeat)
+
     def _start_row(self, conn: Connection, study_id: int, seq: int, number: int,
                    params: ParamsOrMaker, fill: ParamsFiller,
                    heartbeat: bool) -> tuple[TrialRecord, bool]:
@@ -495,6 +535,10 @@ class SqlStore(Store):
         if claimed is not None:
             conn.execute(_UNDO_NUMBER, {"sid": study_id})
             return claimed, False
+        return self._insert_running(conn, study_id, seq, number, params, heartbeat)
+
+    def _insert_running(self, conn: Connection, study_id: int, seq: int, number: int,
+                        params: ParamsOrMaker, heartbeat: bool) -> tuple[TrialRecord, bool]:
         now = time.time()
         values = dict(params(number) if callable(params) else params)
         conn.execute(_INSERT_TRIAL, {
@@ -597,6 +641,9 @@ class SqlStore(Store):
                          fill: ParamsFiller, heartbeat: bool = False,
                          ) -> tuple[TrialRecord, TrialRecord, bool]:
         def both(conn: Connection) -> tuple[TrialRecord, TrialRecord, bool]:
+            if self._is_postgres and not params:
+                return self._finish_and_start_pg(conn, study_id, number, state, value, error,
+                                                 start, fill, heartbeat)
             seq, new = self._bump(conn, study_id, 1)
             finished = self._finish_row(conn, study_id, number, seq, state, value, error,
                                         params, None)
