@@ -135,3 +135,51 @@ def test_importing_hyperlaw_does_not_import_ray() -> None:
     done = subprocess.run([sys.executable, "-c", "import sys, hyperlaw, hyperlaw.cli; "
                            "print('ray' in sys.modules)"], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+PBT_OBJECTIVE = """
+    def objective(trial):
+        state = trial.load_checkpoint() or {"w": 5.0, "step": -1}
+        w, loss = state["w"], state["w"] ** 2
+        for step in range(state["step"] + 1, 12):
+            w -= trial.params["lr"] * 2.0 * w
+            loss = w * w
+            trial.report(loss, step, checkpoint={"w": w, "step": step})
+        return loss
+"""
+
+PBT_DRIVER = """
+    import sys
+
+    import hyperlaw as hl
+    from pbt_objective import objective
+
+    url, address = sys.argv[1], sys.argv[2]
+    study = hl.load_study("pbt", url)
+    study.optimize(objective, executor="ray", n_workers=2, resources_per_trial={"cpu": 1},
+                   ray_address=address, show_progress=False)
+    print("driver done", flush=True)
+"""
+
+
+def test_population_based_training_runs_on_ray_actors(postgres_url: str, tmp_path: Path,
+                                                      ray_cluster: RayCluster) -> None:
+    """Four PBT members on two Ray actors: they take turns through checkpoints and exploit."""
+    (tmp_path / "pbt_objective.py").write_text(textwrap.dedent(PBT_OBJECTIVE))
+    (tmp_path / "driver.py").write_text(textwrap.dedent(PBT_DRIVER))
+    study = hl.create_study("pbt", storage=postgres_url, space={"lr": hl.Float(1e-3, 0.4,
+                                                                                log=True)},
+                            scheduler=hl.schedulers.PBT(population_size=4, interval=3, seed=1),
+                            seed=2, checkpoint_dir=str(tmp_path / "ckpt"))
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), postgres_url,
+                               ray_cluster.address], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0 and "driver done" in out, err
+    trials = study.trials
+    assert not [t for t in trials if t.state is TrialState.FAILED], err
+    kinds = Counter(t.system_attrs["pbt"]["kind"] for t in trials if "pbt" in t.system_attrs)
+    assert kinds["pause"] and kinds["exploit"]
+    finals = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(finals) == 4 and all(t.last_step == 11 for t in finals if t.intermediate)
+    assert not [t for t in trials if t.state is TrialState.WAITING]  # every child ran

@@ -137,15 +137,18 @@ class _Driver:
         self.new_actor = new_actor
         self.ray = ray
         self.in_flight: dict[Any, tuple[Any, int]] = {}  # task ref -> (actor, trial number)
-        self.exhausted = False
+        self.idle: list[Any] = []  # actors that found nothing to run while others ran
         self.failures = 0
+        # trials handed to an actor ahead of time would count as started for a scheduler
+        # that decides from the history what may start (PBT), so those get one at a time
+        self.depth = 1 if study.scheduler.reads_history_to_start else _DEPTH
 
     def run(self, n_workers: int) -> None:
         ray = self.ray
         with _Beats(self.study) as beats:
             self.beats = beats
             actors = [self.new_actor() for _ in range(n_workers)]
-            for _ in range(_DEPTH):
+            for _ in range(self.depth):
                 for actor in actors:
                     self._submit(actor)
             try:
@@ -160,13 +163,17 @@ class _Driver:
         self.study.reload_space()
 
     def _submit(self, actor: Any) -> None:
-        if self.exhausted or not self.budget.take():
+        if not self.budget.take():
             return
         try:
             trial = self.study.ask(heartbeat=True)
-        except SearchExhaustedError:
-            log.info("study %r: the search space is exhausted", self.study.name)
-            self.exhausted = True
+        except SearchExhaustedError as exc:
+            # nothing to start now; a running trial may still queue one (a PBT member)
+            self.budget.refund(1)
+            if self.in_flight:
+                self.idle.append(actor)
+            else:
+                log.info("%s", exc)
             return
         self.beats.add(trial.number)
         asked = TrialRecord(trial.number, TrialState.RUNNING, dict(trial.params), None, {},
@@ -203,6 +210,9 @@ class _Driver:
                 f"max_consecutive_failures.\n{error}"
             )
         self._submit(actor)
+        idle, self.idle = self.idle, []
+        for waiting in idle:
+            self._submit(waiting)
 
     def _replace_dead(self, actor: Any, number: int, exc: BaseException) -> None:
         lost = [number] + [n for a, n in self.in_flight.values() if a is actor]
@@ -215,7 +225,7 @@ class _Driver:
         log.warning("a Ray actor died running trials %s; they are marked failed%s", failed,
                     " and queued again" if self.study.retry_stale else "")
         replacement = self.new_actor()
-        for _ in range(_DEPTH):
+        for _ in range(self.depth):
             self._submit(replacement)
 
     def _abandon(self) -> None:
