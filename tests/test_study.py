@@ -282,3 +282,19 @@ def test_progress_bar_renders(sqlite_url: str, capsys: pytest.CaptureFixture[str
     study.optimize(lambda t: t.params["x"], n_trials=5, show_progress=True)
     err = capsys.readouterr().err
     assert "5/5" in err and "best" in err
+
+
+def test_a_trial_pruned_by_the_objective_keeps_its_last_value(storage: str | None) -> None:
+    """Also when the trial started without a read of the store (random sampler, no scheduler)."""
+    study = hl.create_study(storage=storage, space={"x": hl.Float(0, 1)}, sampler="random",
+                            seed=1)
+
+    def objective(trial: hl.Trial) -> float:
+        for step in range(3):
+            trial.report(trial.params["x"] + step, step)
+        raise hl.TrialPruned()
+
+    study.optimize(objective, n_trials=4, show_progress=False)
+    trials = study.trials
+    assert [t.state for t in trials] == [hl.TrialState.PRUNED] * 4
+    assert all(t.value == t.params["x"] + 2 for t in trials)

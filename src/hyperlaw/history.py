@@ -62,7 +62,7 @@ class History:
                 record.intermediate.update(old.intermediate)
             trials[number] = record
         else:
-            while len(trials) < number:  # a trial started without reading (Study.ask)
+            while len(trials) < number:  # never happens with a consistent store
                 trials.append(TrialRecord(len(trials), TrialState.WAITING, {}))
             trials.append(record)
         self.version += 1

@@ -167,7 +167,7 @@ class Study:
 
         record, created = self._store.start_trial(self._info.id, make, self._fill,
                                                   heartbeat=heartbeat)
-        return self._start(record, proposal if created else dict(record.params))
+        return self._start(record, proposal if created else dict(record.params), unread=True)
 
     def _promote(self, number: int, heartbeat: bool) -> Trial:
         """Continue suspended trial `number` from its checkpoint in a new running trial; the
@@ -215,8 +215,10 @@ class Study:
                                           heartbeat=heartbeat)
         return self._start(record, proposal)
 
-    def _start(self, record: TrialRecord, proposal: dict[str, Any]) -> Trial:
-        self._history.put(record)
+    def _start(self, record: TrialRecord, proposal: dict[str, Any],
+               unread: bool = False) -> Trial:
+        if not unread:  # a history that was not read up to this trial stays as it is
+            self._history.put(record)
         trial = Trial(self, record.number, dict(record.params), record.user_attrs,
                       record.system_attrs)
         trial._proposal = proposal
@@ -239,7 +241,7 @@ class Study:
                 self._finish(trial, TrialState.FAILED, None, str(exc))
                 raise
         elif state is TrialState.PRUNED:
-            value = self._last_intermediate(number)
+            value = self._pruned_value(trial)
         elif state is TrialState.FAILED:
             value = None
         else:
@@ -261,11 +263,16 @@ class Study:
             self._history.put(record)
         return record
 
-    def _last_intermediate(self, number: int) -> float | None:
+    def _pruned_value(self, trial: Trial | int) -> float | None:
+        """A pruned trial's value: its value at its last step (from the history, else the
+        last report the Trial handle made)."""
+        number = trial.number if isinstance(trial, Trial) else trial
         trials = self._history.trials
         if number < len(trials) and trials[number].intermediate:
             record = trials[number]
             return record.intermediate[max(record.intermediate)]
+        if isinstance(trial, Trial) and trial._last_report is not None:
+            return trial._last_report[1]
         return None
 
     def enqueue(self, params: Mapping[str, Any], *,
@@ -543,7 +550,7 @@ class Study:
         try:
             value = objective(trial)
         except TrialPruned:
-            state, value = TrialState.PRUNED, self._last_intermediate(trial.number)
+            state, value = TrialState.PRUNED, self._pruned_value(trial)
         except KeyboardInterrupt:
             self._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
             raise
@@ -585,7 +592,8 @@ class Study:
         trial._finished = True
         if trial.number < len(self._history.trials):
             self._history.put(finished)
-        return finished, self._start(started, proposal if created else dict(started.params))
+        return finished, self._start(started, proposal if created else dict(started.params),
+                                     unread=True)
 
 
 class NoCompleteTrialError(HyperlawError, ValueError):
