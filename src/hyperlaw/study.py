@@ -121,8 +121,7 @@ class Study:
         `fixed` pins some parameters for this trial; the rest are completed by sampling.
         `heartbeat` is for workers that keep the trial's heartbeat going (see `optimize`).
         """
-        if fixed is None and not self.sampler.reads_history \
-                and not self.scheduler.reads_history_to_start:
+        if fixed is None and self._starts_unread:
             return self._start_unread(heartbeat)
         history = self._history.refresh()
         self._fail_stale_if_due()
@@ -159,15 +158,21 @@ class Study:
         """`ask` for samplers and schedulers that need no history: claim a queued trial or
         create a sampled one in one write transaction, without reading the store first."""
         self._fail_stale_if_due()
-        space, sampler, proposal = self._space, self.sampler, {}
+        proposal: dict[str, Any] = {}
+        record, created = self._store.start_trial(self._info.id, self._unread_maker(proposal),
+                                                  self._fill, heartbeat=heartbeat)
+        return self._start(record, proposal if created else dict(record.params), unread=True)
+
+    def _unread_maker(self, proposal: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
+        """The params of a trial started without a read, keyed on its number; the sampler's
+        proposal is also kept in `proposal` (for define-by-run)."""
+        space, sampler = self._space, self.sampler
 
         def make(number: int) -> dict[str, Any]:
             proposal.update(sampler.suggest(space, self._history, number))
             return proposal if self._declared else {}
 
-        record, created = self._store.start_trial(self._info.id, make, self._fill,
-                                                  heartbeat=heartbeat)
-        return self._start(record, proposal if created else dict(record.params), unread=True)
+        return make
 
     def _promote(self, number: int, heartbeat: bool) -> Trial:
         """Continue suspended trial `number` from its checkpoint in a new running trial; the
@@ -580,15 +585,11 @@ class Study:
                            error: str | None) -> tuple[TrialRecord, Trial]:
         """Record `trial`'s outcome and start the next trial (claimed or sampled without
         reading, as `ask` does for such samplers) in one write transaction."""
-        space, sampler, proposal = self._space, self.sampler, {}
-
-        def make(number: int) -> dict[str, Any]:
-            proposal.update(sampler.suggest(space, self._history, number))
-            return proposal if self._declared else {}
-
+        proposal: dict[str, Any] = {}
         finished, started, created = self._store.finish_and_start(
             self._info.id, trial.number, state, value, error=error,
-            params=trial._take_pending_params(), start=make, fill=self._fill, heartbeat=True)
+            params=trial._take_pending_params(), start=self._unread_maker(proposal),
+            fill=self._fill, heartbeat=True)
         trial._finished = True
         if trial.number < len(self._history.trials):
             self._history.put(finished)

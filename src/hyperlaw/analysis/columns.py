@@ -185,8 +185,9 @@ class StudyColumns:
         numbers: list[int] = []
         steps: list[int] = []
         values: list[float] = []
+        trials = list(trials)
+        columns.put_many(trials)
         for record in trials:
-            columns.put(record)
             numbers.extend([record.number] * len(record.intermediate))
             steps.extend(record.intermediate)
             values.extend(record.intermediate.values())
@@ -243,22 +244,7 @@ class StudyColumns:
 
     def put(self, record: TrialRecord) -> None:
         """Insert or replace a trial's row (its reports arrive through `add_reports`)."""
-        i = record.number
-        self.n = max(self.n, i + 1)
-        self._state.set(i, STATE_CODE[record.state])
-        self._value.set(i, np.nan if record.value is None else record.value)
-        for column, stamp in ((self._created, record.created_at),
-                              (self._started, record.started_at),
-                              (self._finished, record.finished_at)):
-            column.set(i, np.nan if stamp is None else stamp)
-        self._last_step.reserve(self.n)
-        for name, value in record.params.items():
-            column = self.params.get(name)
-            if column is None:
-                param = self.space.get(name) if self.space is not None else None
-                column = self.params[name] = ParamColumn.for_param(name, param, value)
-            column.set(i, value)
-        self.version += 1
+        self.put_many([record])
 
     def update_space(self, space: Space | None) -> None:
         """Adopt a newer space: parameters it declares are drawn as it declares them."""

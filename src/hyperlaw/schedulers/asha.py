@@ -110,6 +110,7 @@ class ASHA(Scheduler):
         if not self.promotion or self.resolved_max_budget(history) is None:
             return None
         found = chains(history)
+        by_rate: dict[int, dict[float, Rung]] = {}  # rungs of each bracket, read once
         best: tuple[float, float, int] | None = None
         for record in history.trials:
             if record.state is not TrialState.PRUNED or "suspended" not in \
@@ -117,8 +118,11 @@ class ASHA(Scheduler):
                 continue
             root = found.roots.get(record.number, record.number)
             rate, members = self.bracket(root, history)
-            budget = _last_rung(self.budgets(history, rate), record.last_step or 0)
-            rung = {r.budget: r for r in self.rungs(history, rate)}.get(budget)
+            rungs = by_rate.get(rate)
+            if rungs is None:
+                rungs = by_rate[rate] = {r.budget: r for r in self.rungs(history, rate)}
+            budget = _last_rung(list(rungs), record.last_step or 0)
+            rung = rungs.get(budget)
             value = None if rung is None else rung.values.get(root)
             if value is None:
                 continue

@@ -432,14 +432,8 @@ class SqlStore(Store):
                       params: ParamsOrMaker, user_json: str, system_json: str,
                       now: float, heartbeat: bool = False) -> tuple[int, dict[str, Any]]:
         seq, number = self._bump(conn, study_id, 1)
-        running = state == _RUNNING
-        values = dict(params(number) if callable(params) else params)
-        conn.execute(_INSERT_TRIAL, {
-            "study_id": study_id, "number": number, "state": state,
-            "params": _dumps(values, "trial params"), "value": None,
-            "user_attrs": user_json, "system_attrs": system_json, "error": None,
-            "created_at": now, "started_at": now if running else None, "finished_at": None,
-            "heartbeat_at": now if heartbeat else None, "seq": seq})
+        values = _insert_row(conn, study_id, seq, number, state, params, user_json,
+                             system_json, now, heartbeat)
         return number, values
 
     def create_trial(self, study_id: int, state: TrialState, params: ParamsOrMaker, *,
@@ -540,13 +534,8 @@ class SqlStore(Store):
     def _insert_running(self, conn: Connection, study_id: int, seq: int, number: int,
                         params: ParamsOrMaker, heartbeat: bool) -> tuple[TrialRecord, bool]:
         now = time.time()
-        values = dict(params(number) if callable(params) else params)
-        conn.execute(_INSERT_TRIAL, {
-            "study_id": study_id, "number": number, "state": _RUNNING,
-            "params": _dumps(values, "trial params"), "value": None,
-            "user_attrs": "{}", "system_attrs": "{}", "error": None,
-            "created_at": now, "started_at": now, "finished_at": None,
-            "heartbeat_at": now if heartbeat else None, "seq": seq})
+        values = _insert_row(conn, study_id, seq, number, _RUNNING, params, "{}", "{}", now,
+                             heartbeat)
         return TrialRecord(number, TrialState.RUNNING, values, None, {}, {}, {}, None,
                            now, now, None), True
 
@@ -825,6 +814,20 @@ class SqlStore(Store):
             return _columnar(_records(rows), chunks, int(head))
 
         return self._read(read)
+
+
+def _insert_row(conn: Connection, study_id: int, seq: int, number: int, state: str,
+                params: ParamsOrMaker, user_json: str, system_json: str, now: float,
+                heartbeat: bool) -> dict[str, Any]:
+    """Insert trial `number` (RUNNING or WAITING) stamped `seq`; its params."""
+    values = dict(params(number) if callable(params) else params)
+    conn.execute(_INSERT_TRIAL, {
+        "study_id": study_id, "number": number, "state": state,
+        "params": _dumps(values, "trial params"), "value": None,
+        "user_attrs": user_json, "system_attrs": system_json, "error": None,
+        "created_at": now, "started_at": now if state == _RUNNING else None,
+        "finished_at": None, "heartbeat_at": now if heartbeat else None, "seq": seq})
+    return values
 
 
 def _trial_landed(conn: Connection, study_id: int, number: int,
