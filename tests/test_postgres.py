@@ -18,6 +18,7 @@ from test_store import (
     _create_many,
     test_best_trial_ties_and_direction,
     test_catch_up_reads_only_what_changed,
+    test_finish_and_start_creates_or_claims_a_queued_trial,
     test_history_matches_a_full_read,
     test_listing_and_deleting,
     test_stale_trials_are_failed_and_retried_up_to_the_limit,
@@ -32,6 +33,7 @@ from hyperlaw.transfer import read_all
 
 HYPERLAW = str(Path(sys.executable).with_name("hyperlaw"))  # the installed console script
 CONTRACT = (test_best_trial_ties_and_direction, test_catch_up_reads_only_what_changed,
+            test_finish_and_start_creates_or_claims_a_queued_trial,
             test_history_matches_a_full_read, test_listing_and_deleting,
             test_stale_trials_are_failed_and_retried_up_to_the_limit)
 
@@ -153,6 +155,27 @@ def test_a_write_cut_off_after_its_commit_lands_exactly_once(
     records = read_all(store, info.id)
     assert [(r.number, r.state, r.value) for r in records] == [(0, TrialState.COMPLETE, 1.0)]
     assert records[0].intermediate == {0: 0.5}
+
+
+def test_a_pipelined_finish_and_start_cut_off_after_its_commit_lands_once(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot path sends the commit and the WAL flush in one round trip; when the connection
+    dies right after the commit, the write is found landed and not run again."""
+    store = SqlStore(postgres_url)
+    info = store.create_study("cut-pipelined", "minimize", None, {})
+    trial = store.create_trial(info.id, TrialState.RUNNING, {"x": 1}, heartbeat=True)
+    monkeypatch.setattr(postgres, "_FLUSH_QUERY",
+                        "SELECT pg_terminate_backend(pg_backend_pid())")
+    done, started, created = store.finish_and_start(
+        info.id, trial.number, TrialState.COMPLETE, 1.0, start={"x": 2}, fill=dict)
+    monkeypatch.undo()
+    assert (done.number, started.number, created) == (0, 1, True)
+    records = read_all(store, info.id)
+    assert [(r.number, r.state, r.params) for r in records] == [
+        (0, TrialState.COMPLETE, {"x": 1}), (1, TrialState.RUNNING, {"x": 2})]
+    _, after, _ = store.finish_and_start(info.id, 1, TrialState.COMPLETE, 0.5,
+                                         start={"x": 3}, fill=dict)
+    assert after.number == 2  # the pooled connection that died was replaced
 
 
 def test_unreachable_server_fails_loudly_after_the_reconnect_timeout() -> None:

@@ -54,6 +54,38 @@ def test_history_matches_a_full_read(store: Store) -> None:
     assert history.by_step[0] == {i: float(i) for i in range(20)}
 
 
+def test_finish_and_start_creates_or_claims_a_queued_trial(store: Store) -> None:
+    info = store.create_study("s", "minimize", None, {})
+    first = store.create_trial(info.id, RUNNING, {"x": 0}, heartbeat=True)
+
+    def fill(number: int, params: object) -> dict[str, int]:
+        return {**params, "filled": number}  # type: ignore[dict-item]
+
+    done, started, created = store.finish_and_start(
+        info.id, first.number, TrialState.COMPLETE, 1.0, start=lambda n: {"x": 10 * n},
+        fill=fill, heartbeat=True)
+    assert (done.number, done.state, done.value) == (0, TrialState.COMPLETE, 1.0)
+    assert (started.number, started.state, started.params, created) == (1, RUNNING,
+                                                                        {"x": 10}, True)
+    store.create_trial(info.id, TrialState.WAITING, {"x": -1})  # queued: #2
+    done, claimed, created = store.finish_and_start(
+        info.id, started.number, TrialState.PRUNED, 2.0, start={"x": 99}, fill=fill)
+    assert (done.number, done.state) == (1, TrialState.PRUNED)
+    assert (claimed.number, claimed.state, claimed.params, created) == (
+        2, RUNNING, {"x": -1, "filled": 2}, False)
+    _, third, created = store.finish_and_start(info.id, claimed.number, TrialState.COMPLETE,
+                                               0.5, start={"x": 3}, fill=fill)
+    assert (third.number, created) == (3, True)  # no gap where the queued trial was claimed
+    with pytest.raises(hl.TrialStateError, match="not running"):
+        store.finish_and_start(info.id, done.number, TrialState.COMPLETE, 0.0,
+                               start={"x": 4}, fill=fill)
+    records = read_all(store, info.id)
+    assert [(r.number, r.state) for r in records] == [
+        (0, TrialState.COMPLETE), (1, TrialState.PRUNED), (2, TrialState.COMPLETE),
+        (3, RUNNING)]  # the refused finish started nothing
+    assert records[3].params == {"x": 3}
+
+
 def test_best_trial_ties_and_direction(store: Store) -> None:
     info = store.create_study("s", "minimize", None, {})
     for value in (3.0, 1.0, 1.0, 2.0):

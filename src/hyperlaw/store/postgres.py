@@ -6,6 +6,7 @@ psycopg (version 3) is the driver; `postgresql://` and `postgres://` URLs are ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -111,3 +112,62 @@ def advisory_lock(conn: sa.Connection, key: int) -> None:
     """Hold a transaction-scoped advisory lock (serializes schema creation between
     processes that start at once on an empty database)."""
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+#: a one-statement implicit transaction that takes a transaction id, so that its commit (with
+#: the server's `synchronous_commit`) flushes the WAL up to every commit before it
+_FLUSH_QUERY = "SELECT pg_current_xact_id()"
+
+
+class Pipelined:
+    """A write transaction of two statements in two network round trips, for the hot path.
+
+    The first statement runs right after `BEGIN`; from its row `then` builds the second
+    statement, which is sent with `COMMIT` and the WAL flush (see `flush_wal`) in the same
+    round trip. The study's row lock is therefore held for one client turnaround instead of
+    three (statement, statement, commit), which is what limits many workers on few cores.
+    `then` returns None to roll the transaction back instead (an uncommon case the caller
+    handles on the ordinary path). `commit_sent` is true once the commit may have landed, and
+    `outcome` is what the caller reports when it did (set by `then`). psycopg errors come out
+    as SQLAlchemy's `DBAPIError`, as from an ordinary statement.
+    """
+
+    def __init__(self) -> None:
+        self.commit_sent = False
+        self.outcome: Any = None
+
+    def run(self, conn: sa.Connection, first: tuple[str, dict[str, Any]],
+            then: Callable[[tuple[Any, ...]], tuple[str, dict[str, Any]] | None],
+            ) -> tuple[Any, ...] | None:
+        """The row of the first statement, or None when `then` asked for a rollback."""
+        import psycopg
+
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.autocommit = True  # the transaction is spelled out, inside the pipeline
+        try:
+            with raw.pipeline() as pipeline, raw.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute(first[0], first[1], prepare=True)
+                pipeline.sync()
+                row = cursor.fetchone()
+                second = None if row is None else then(row)
+                if second is None:
+                    cursor.execute("ROLLBACK")
+                    return None
+                cursor.execute(second[0], second[1], prepare=True)
+                self.commit_sent = True
+                cursor.execute("COMMIT")
+                cursor.execute(_FLUSH_QUERY)
+            return row
+        except psycopg.Error as exc:
+            broken = raw.closed or raw.broken
+            if broken:
+                conn.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(first[0], None, exc, psycopg.Error,
+                                             connection_invalidated=broken) from None
+        finally:
+            if not (raw.closed or raw.broken):
+                if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    raw.rollback()
+                raw.autocommit = False

@@ -12,6 +12,7 @@ instead of failing. PostgreSQL reads run in REPEATABLE READ snapshots.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ _SCHEMA_LOCK_KEY = 0x6879706572  # any constant shared by every hyperlaw process
 _RECONNECT_ENV = "HYPERLAW_RECONNECT_TIMEOUT"
 _FIRST_CONTACT_TIMEOUT = 5.0  # seconds a store that never connected retries before failing
 _FLUSH = "hyperlaw_flush_wal"  # connection-info flag: wait for the disk after the commit
+_PIPELINED = "hyperlaw_pipelined"  # connection-info entry: the attempt's `postgres.Pipelined`
 _TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.value,
                   trials.c.user_attrs, trials.c.system_attrs, trials.c.error,
                   trials.c.created_at, trials.c.started_at, trials.c.finished_at)
@@ -67,6 +69,7 @@ _BUMP_RETURNING = _BUMP.returning(studies.c.next_seq, studies.c.next_number)
 _BUMP_RETURNING_PG = _BUMP.returning(studies.c.next_seq, studies.c.next_number,
                                      postgres.async_commit())
 _INSERT_TRIAL = sa.insert(trials)
+_INSERT_TRIAL_INLINE = _INSERT_TRIAL.inline()  # no RETURNING of the id
 _UNDO_NUMBER = (sa.update(studies).where(studies.c.id == _SID)
                 .values(next_number=studies.c.next_number - 1))
 # PostgreSQL: allocate a number, finish a trial and look for a queued one in one statement, so
@@ -200,9 +203,11 @@ class SqlStore(Store):
         patience = _Patience(self)
         while True:
             committing = False
+            pipelined = postgres.Pipelined()  # for a write that commits itself (hot path)
             try:
                 with engine.connect() as conn:
                     conn.info.pop(_FLUSH, None)
+                    conn.info[_PIPELINED] = pipelined
                     with conn.begin():
                         result = fn(conn)
                         committing = True
@@ -212,6 +217,8 @@ class SqlStore(Store):
                     _sync_file(self._wal_path)
             except sa.exc.DBAPIError as exc:
                 patience.wait(exc)
+                if pipelined.commit_sent:
+                    committing, result = True, pipelined.outcome
                 if committing and landed is not None and self._read(
                         lambda conn: landed(conn, result)):  # noqa: B023 - called at once
                     patience.done()
@@ -505,10 +512,27 @@ class SqlStore(Store):
                              state: TrialState, value: float | None, error: str | None,
                              start: ParamsOrMaker, fill: ParamsFiller,
                              heartbeat: bool) -> tuple[TrialRecord, TrialRecord, bool]:
-        """`finish_and_start` in two statements (see `_PG_FINISH_BUMP`)."""
-        row = conn.execute(_PG_FINISH_BUMP, {
-            "sid": study_id, "num": number, "new_state": state.value, "new_value": value,
-            "new_error": error, "t": time.time()}).first()
+        """`finish_and_start` in two statements and two round trips (see `_PG_FINISH_BUMP`
+        and `postgres.Pipelined`); a queued trial to claim, or a trial that is not running
+        any more, take the ordinary path."""
+        finish = {"sid": study_id, "num": number, "new_state": state.value,
+                  "new_value": value, "new_error": error, "t": time.time()}
+        pipelined: postgres.Pipelined = conn.info[_PIPELINED]
+
+        def insert(row: tuple[Any, ...]) -> tuple[str, dict[str, Any]] | None:
+            seq, new, waiting = int(row[0]), int(row[1]) - 1, row[2]
+            if waiting is not None or row[3] is None:
+                return None
+            now = time.time()
+            columns, params = _trial_row(study_id, seq, new, _RUNNING, start, "{}", "{}", now,
+                                         heartbeat)
+            pipelined.outcome = (_record(row[3:]), TrialRecord(
+                new, TrialState.RUNNING, params, None, {}, {}, {}, None, now, now, None), True)
+            return _pg_sql(_INSERT_TRIAL_INLINE), columns
+
+        if pipelined.run(conn, (_pg_sql(_PG_FINISH_BUMP), finish), insert) is not None:
+            return pipelined.outcome
+        row = conn.execute(_PG_FINISH_BUMP, finish).first()
         if row is None:
             raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
         conn.info[_FLUSH] = True
@@ -816,18 +840,36 @@ class SqlStore(Store):
         return self._read(read)
 
 
+def _trial_row(study_id: int, seq: int, number: int, state: str, params: ParamsOrMaker,
+               user_json: str, system_json: str, now: float,
+               heartbeat: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The column values of trial `number` (RUNNING or WAITING) stamped `seq`; its params."""
+    values = dict(params(number) if callable(params) else params)
+    return {"study_id": study_id, "number": number, "state": state,
+            "params": _dumps(values, "trial params"), "value": None,
+            "user_attrs": user_json, "system_attrs": system_json, "error": None,
+            "created_at": now, "started_at": now if state == _RUNNING else None,
+            "finished_at": None, "heartbeat_at": now if heartbeat else None, "seq": seq}, values
+
+
 def _insert_row(conn: Connection, study_id: int, seq: int, number: int, state: str,
                 params: ParamsOrMaker, user_json: str, system_json: str, now: float,
                 heartbeat: bool) -> dict[str, Any]:
     """Insert trial `number` (RUNNING or WAITING) stamped `seq`; its params."""
-    values = dict(params(number) if callable(params) else params)
-    conn.execute(_INSERT_TRIAL, {
-        "study_id": study_id, "number": number, "state": state,
-        "params": _dumps(values, "trial params"), "value": None,
-        "user_attrs": user_json, "system_attrs": system_json, "error": None,
-        "created_at": now, "started_at": now if state == _RUNNING else None,
-        "finished_at": None, "heartbeat_at": now if heartbeat else None, "seq": seq})
+    row, values = _trial_row(study_id, seq, number, state, params, user_json, system_json,
+                             now, heartbeat)
+    conn.execute(_INSERT_TRIAL, row)
     return values
+
+
+@functools.cache
+def _pg_sql(statement: sa.Executable) -> str:
+    """`statement` as psycopg's SQL text, for `postgres.Pipelined`."""
+    from sqlalchemy.dialects import postgresql
+
+    keys = [c.name for c in trials.columns if c.name != "id"]
+    compiled = statement.compile(dialect=postgresql.psycopg.dialect(), column_keys=keys)
+    return str(compiled)
 
 
 def _trial_landed(conn: Connection, study_id: int, number: int,
