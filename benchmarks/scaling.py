@@ -171,40 +171,43 @@ def transfer(runner: Runner, law: hl.scaling.PowerLaw, check: str, proxies: list
     print(f"published Step Law at this scale (far outside its range): lr {published.lr:.4g}")
 
 
-def annealing(runner: Runner, lr: float, width: int, tokens: float) -> None:
-    """Fit the annealing law on the cosine and constant runs' validation curves; predict WSD.
+LAWS = {"annealing": hl.scaling.AnnealingLaw, "multi-power": hl.scaling.MultiPowerLaw}
 
-    Then each schedule in turn is held out and predicted from the other two.
+
+def annealing(runner: Runner, lr: float, width: int, tokens: float) -> None:
+    """Fit each loss-across-schedules law on the cosine and constant runs' validation curves;
+    predict WSD. Then each schedule in turn is held out and predicted from the other two.
     """
     keys = anneal_keys(lr, width, tokens)
     runs = {kind: runner.runs[k] for kind, k in keys.items()}
 
-    def fit(kinds: tuple[str, ...]) -> hl.scaling.AnnealingLaw:
-        return hl.scaling.AnnealingLaw.fit(
+    def fit(law_class: Any, kinds: tuple[str, ...]) -> Any:
+        return law_class.fit(
             [hl.scaling.LossCurve(lrs=runs[kind]["lrs"], steps=runs[kind]["val_steps"],
                                   losses=runs[kind]["val_losses"]) for kind in kinds])
 
-    def error(law: hl.scaling.AnnealingLaw, kind: str) -> tuple[float, float]:
+    def error(law: Any, kind: str) -> tuple[float, float]:
         predicted = law.final_loss(np.asarray(runs[kind]["lrs"]), runs[kind]["steps"])
         return predicted, predicted / runs[kind]["val_loss"] - 1
 
-    law = fit(("cosine", "constant"))
     print(f"\n## Loss prediction across schedules (width {width}, {tokens / 1e6:g}M tokens, "
           f"lr {lr:.3g})")
-    print(f"fitted on the validation curves of cosine + constant: L0 {law.l0:.3f}, A {law.a:.3f},"
-          f" alpha {law.alpha:.3f}, C {law.c:.3f}, decay {law.decay:.4f}")
-    print("| schedule | measured final val loss | predicted | error |\n|---|---|---|---|")
-    for kind, run in runs.items():
-        predicted, err = error(law, kind)
-        label = "wsd (20% linear cooldown, held out)" if kind == "wsd" else f"{kind} (fitted)"
-        print(f"| {label} | {run['val_loss']:.4f} | {predicted:.4f} | {err:+.2%} |")
+    print("fitted on the validation curves of cosine + constant\n"
+          "| law | schedule | measured final val loss | predicted | error |\n|---|---|---|---|---|")
+    for name, law_class in LAWS.items():
+        law = fit(law_class, ("cosine", "constant"))
+        for kind, run in runs.items():
+            predicted, err = error(law, kind)
+            label = "wsd (20% linear cooldown, held out)" if kind == "wsd" else f"{kind} (fitted)"
+            print(f"| {name} | {label} | {run['val_loss']:.4f} | {predicted:.4f} | {err:+.2%} |")
     print("goal: WSD within 1%")
-    print("each schedule held out in turn:\n| fitted on | predicted | error | decay |\n"
-          "|---|---|---|---|")
+    print("each schedule held out in turn:\n| fitted on | predicted | " +
+          " | ".join(f"{name} error" for name in LAWS) + " |\n|---|---|" + "---|" * len(LAWS))
     for held in runs:
         rest = tuple(kind for kind in runs if kind != held)
-        law = fit(rest)
-        print(f"| {' + '.join(rest)} | {held} | {error(law, held)[1]:+.2%} | {law.decay:.4f} |")
+        errors = " | ".join(f"{error(fit(law_class, rest), held)[1]:+.2%}"
+                            for law_class in LAWS.values())
+        print(f"| {' + '.join(rest)} | {held} | {errors} |")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from hyperlaw.scaling.fit import (
     ScalingWarning,
     fit,
 )
+from hyperlaw.scaling.multipower import MultiPowerLaw
 from hyperlaw.scaling.plot import plot_law
 from hyperlaw.scaling.steplaw import StepLawPrior, StepLawRangeWarning, step_law
 from hyperlaw.scaling.study import ScalingStudy, cell_study_name, scaling_records
@@ -26,6 +27,7 @@ __all__ = [
     "AnnealingLaw",
     "CellOptimum",
     "LossCurve",
+    "MultiPowerLaw",
     "PowerLaw",
     "Prediction",
     "ScalingFitError",
