@@ -93,7 +93,7 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
             for conn in wait(list(workers), timeout=1.0):
                 worker = workers[conn]  # type: ignore[index]
                 try:
-                    message = conn.recv()  # type: ignore[union-attr]
+                    messages = conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
                     del workers[conn]  # type: ignore[arg-type]
                     budget.refund(worker.unused_tickets)
@@ -101,7 +101,8 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
                         replacement = _spawn(payload, env)  # runs the queued retry
                         workers[replacement.conn] = replacement
                     continue
-                _handle(study, worker, message, budget, progress, callbacks, fatal)
+                for message in messages:
+                    _handle(study, worker, message, budget, progress, callbacks, fatal)
     except KeyboardInterrupt:
         budget.stopped = True
         _interrupt(study, list(workers.values()))
@@ -187,11 +188,11 @@ def _drain(worker: _Worker) -> None:
     """Read the messages a worker sent before it stopped (to learn its last trial)."""
     try:
         while worker.conn.poll(0):
-            message = worker.conn.recv()
-            if message[0] == "start":
-                worker.trial = message[1]
-            elif message[0] == "done":
-                worker.trial = None
+            for message in worker.conn.recv():
+                if message[0] == "start":
+                    worker.trial = message[1]
+                elif message[0] == "done":
+                    worker.trial = None
     except (EOFError, OSError):
         pass
     worker.conn.close()
