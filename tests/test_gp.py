@@ -161,3 +161,103 @@ def test_scaled_distances_match_the_per_dimension_tensor() -> None:
     inv_ls2 = np.array([2.0, 0.5, 1.0, 3.0])
     np.testing.assert_allclose(scaled_sq_dists(a, b, cat, inv_ls2),
                                sq_dists(a, b, cat) @ inv_ls2, atol=1e-12)
+
+
+def test_posterior_and_log_ei_gradients_match_finite_differences() -> None:
+    from hyperlaw.samplers.gp.acquisition import log_expected_improvement_with_grad
+
+    rng = np.random.default_rng(4)
+    x = rng.random((25, 3))
+    x[:, 2] = (np.floor(x[:, 2] * 3) + 0.5) / 3
+    cat = np.array([False, False, True])
+    gp = GaussianProcess(x, np.sin(5 * x[:, 0]) + x[:, 1], cat,
+                         Hyper(np.array([-1.0, -0.5, 0.0]), 0.0, math.log(1e-4)))
+    xs = rng.random((6, 3))
+    xs[:, 2] = (np.floor(xs[:, 2] * 3) + 0.5) / 3
+    mean, std, d_mean, d_std = gp.predict_with_grad(xs)
+    np.testing.assert_allclose((mean, std), gp.predict(xs), atol=1e-10)
+    for best in (-0.5, -3.0):  # near and far in the tail of the improvement
+        _, grad = log_expected_improvement_with_grad(mean, std, d_mean, d_std, best)
+        eps = 1e-6
+        for k in (0, 1):
+            step = np.zeros(3)
+            step[k] = eps
+            numeric = (log_expected_improvement(*gp.predict(xs + step), best)
+                       - log_expected_improvement(*gp.predict(xs - step), best)) / (2 * eps)
+            np.testing.assert_allclose(grad[:, k], numeric, rtol=1e-4, atol=1e-6)
+        assert np.all(grad[:, 2] == 0.0)  # choices are searched by sweeps, not gradients
+
+
+def test_lengthscales_follow_how_fast_each_input_matters() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.random((50, 3))
+    y = np.sin(12 * x[:, 0]) + 0.3 * x[:, 1]  # fast in x0, slow in x1, x2 irrelevant
+    y = (y - y.mean()) / y.std()
+    ls = np.exp(fit_hyper(x, y, np.zeros(3, dtype=bool), None, max_iter=200).log_ls)
+    assert ls[0] < 0.3 < ls[1] and ls[1] < ls[2]
+
+
+def test_blas_is_single_threaded_for_scipy_too() -> None:
+    from threadpoolctl import threadpool_info
+
+    from hyperlaw.samplers.gp.model import single_threaded_blas
+
+    with single_threaded_blas():
+        blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+        assert blas and all(lib["num_threads"] == 1 for lib in blas)
+
+
+def test_running_trials_are_never_proposed_again_in_a_small_discrete_space() -> None:
+    space = {"k": hl.Int(1, 20), "kind": hl.Choice(["a", "b", "c"])}
+
+    def objective(trial: hl.Trial) -> float:
+        return (trial.params["k"] - 7) ** 2 / 10 + (trial.params["kind"] != "b")
+
+    study = hl.create_study(space=space, sampler="gp", seed=0)
+    study.optimize(objective, n_trials=16, show_progress=False)
+    done = {(t.params["k"], t.params["kind"]) for t in study.trials}
+    batch = [study.ask() for _ in range(6)]
+    proposed = [(t.params["k"], t.params["kind"]) for t in batch]
+    assert len(set(proposed)) == 6 and not set(proposed) & done
+    # the ranked candidates hold many untried points, so no random fallback is needed
+    from hyperlaw.samplers.observations import observations, params_key
+
+    sampler = study.sampler
+    assert isinstance(sampler, GPSampler)
+    history = study._history.refresh()
+    obs = observations(study.space, history)
+    candidates = sampler.propose(study.space, history, obs, np.random.default_rng(0))
+    untried = {params_key(study.space.decode(x)) for x in candidates} - set(obs.keys)
+    assert len(untried) >= 10
+
+
+def test_fantasies_remove_the_improvement_at_running_points() -> None:
+    study = hl.create_study(space=BRANIN_SPACE, sampler=GPSampler(seed=0))
+    study.optimize(branin, n_trials=15, show_progress=False)
+    sampler = study.sampler
+    assert isinstance(sampler, GPSampler)
+    running = study.ask()
+    from hyperlaw.samplers.observations import observations
+
+    space = study.space
+    history = study._history.refresh()
+    obs = observations(space, history)
+    gp, _, best = sampler.model(space, history, obs, np.random.default_rng(0))
+    point = space.encode(running.params)[None, :]
+    mean, std = gp.predict(point)
+    assert std[0] < 1e-3 and log_expected_improvement(mean, std, float(best[0]))[0] < -8
+
+
+def test_conditional_candidates_are_scored_as_they_will_be_decoded() -> None:
+    space = hl.Space(kind=hl.Choice(["flat", "bowl"]),
+                     depth=hl.Float(0.0, 1.0, when={"kind": "bowl"}), x=hl.Float(0.0, 1.0))
+
+    def objective(trial: hl.Trial) -> float:
+        p = trial.params
+        return (p["x"] - 0.3) ** 2 + (0.5 if p["kind"] == "flat" else (p["depth"] - 0.8) ** 2)
+
+    study = hl.create_study(space=space, sampler=GPSampler(seed=0))
+    study.optimize(objective, n_trials=30, show_progress=False)
+    for t in study.trials:
+        assert space.validate_params(t.params) == t.params
+    assert study.best_params["kind"] == "bowl" and study.best_value < 0.02

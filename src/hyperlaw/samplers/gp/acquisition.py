@@ -33,3 +33,17 @@ def log_h(z: np.ndarray) -> np.ndarray:
 def log_expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
     """log E[max(best - f, 0)] for f ~ N(mean, std^2)."""
     return np.log(std) + log_h((best - mean) / std)
+
+
+def log_expected_improvement_with_grad(mean: np.ndarray, std: np.ndarray, d_mean: np.ndarray,
+                                       d_std: np.ndarray, best: float
+                                       ) -> tuple[np.ndarray, np.ndarray]:
+    """log EI and its gradient, given the gradients (m, d) of the mean and the std."""
+    from scipy.special import log_ndtr
+
+    z = (best - mean) / std
+    lh = log_h(z)
+    # d log h / dz = Phi(z) / h(z); d z = -(d mean + z d std) / std
+    ratio = np.exp(log_ndtr(z) - lh)
+    dz = -(d_mean + z[:, None] * d_std) / std[:, None]
+    return np.log(std) + lh, d_std / std[:, None] + ratio[:, None] * dz

@@ -28,6 +28,7 @@ def single_threaded_blas() -> Any:
     is many times slower on them when cores are shared with training processes."""
     global _controller
     if _controller is None:
+        import scipy.linalg  # noqa: F401  (scipy ships its own BLAS: load it to be limited too)
         from threadpoolctl import ThreadpoolController
 
         _controller = ThreadpoolController()
@@ -78,65 +79,105 @@ class Hyper:
 
     @classmethod
     def initial(cls, d: int) -> Hyper:
-        return cls(np.full(d, _prior_ls_mean(d)), 0.0, math.log(1e-3))
+        """Unit lengthscales and signal variance, noise at the prior's mode."""
+        return cls(np.zeros(d), 0.0, math.log(_NOISE_SHAPE - 1.0) - math.log(_NOISE_RATE))
 
 
-def _prior_ls_mean(d: int) -> float:
-    """Lengthscales are log-normal with median 1 (the width of the unit cube), sd sqrt(3).
-
-    A dimension-scaled median (sqrt(2) + log(d)/2) was tried and found worse on the
-    benchmark functions at 50 evaluations.
-    """
-    return 0.0
+#: Priors (the forms and constants of Optuna 4-5's GPSampler, `optuna/_gp/prior.py`):
+#: every inverse squared lengthscale lam gets log p = -0.1 (lam + 1/lam), symmetric in log lam
+#: around lam = 1 and steep beyond lengthscales of about 0.3 and 3; the signal variance is
+#: Gamma(2, 1); the noise variance Gamma(1.1, 30), which keeps it small unless the data insist.
+_LS_WEIGHT = 0.1
+_SCALE_SHAPE, _SCALE_RATE = 2.0, 1.0
+_NOISE_SHAPE, _NOISE_RATE = 1.1, 30.0
 
 
 def log_prior(h: np.ndarray, d: int) -> tuple[float, np.ndarray]:
-    """Log prior density (up to a constant) and its gradient."""
-    mu, sd = _prior_ls_mean(d), math.sqrt(3.0)
-    ls = h[:-2]
-    grad = np.zeros_like(h)
-    lp = -0.5 * float(((ls - mu) / sd) @ ((ls - mu) / sd))
-    grad[:-2] = -(ls - mu) / sd**2
-    lp += -0.5 * h[-2] ** 2  # signal variance ~ log-normal(0, 1) on standardized outputs
-    grad[-2] = -h[-2]
-    noise_mu, noise_sd = math.log(1e-3), 2.5
-    lp += -0.5 * ((h[-1] - noise_mu) / noise_sd) ** 2
-    grad[-1] = -(h[-1] - noise_mu) / noise_sd**2
+    """Log prior density (up to a constant) of the log hyperparameters, and its gradient."""
+    lam = np.exp(-2.0 * h[:-2])
+    scale, noise = math.exp(h[-2]), math.exp(h[-1])
+    grad = np.empty_like(h)
+    lp = -_LS_WEIGHT * float(np.sum(lam + 1.0 / lam))
+    grad[:-2] = 2.0 * _LS_WEIGHT * (lam - 1.0 / lam)
+    lp += (_SCALE_SHAPE - 1.0) * h[-2] - _SCALE_RATE * scale
+    grad[-2] = (_SCALE_SHAPE - 1.0) - _SCALE_RATE * scale
+    lp += (_NOISE_SHAPE - 1.0) * h[-1] - _NOISE_RATE * noise
+    grad[-1] = (_NOISE_SHAPE - 1.0) - _NOISE_RATE * noise
     return lp, grad
 
 
 class GaussianProcess:
-    """Posterior of a zero-mean GP given standardized targets, for fixed hyperparameters."""
+    """Posterior of a zero-mean GP given standardized targets, for fixed hyperparameters.
+
+    `exact` marks rows observed without noise (fantasies of running trials: the model then
+    expects nothing to learn there).
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, cat: np.ndarray, hyper: Hyper,
-                 d2: np.ndarray | None = None) -> None:
+                 d2: np.ndarray | None = None, exact: np.ndarray | None = None) -> None:
         from scipy.linalg import cho_factor, cho_solve
 
         self.x, self.y, self.cat, self.hyper = x, y, cat, hyper
+        self.inv_ls2 = np.exp(-2.0 * hyper.log_ls)
+        self.scale = math.exp(hyper.log_scale)
         k = self.cross_kernel(x) if d2 is None else self._kernel(d2)
-        k[np.diag_indices_from(k)] += math.exp(hyper.log_noise) + 1e-9
+        noise = np.full(len(x), math.exp(hyper.log_noise))
+        if exact is not None:
+            noise[exact] = 0.0
+        k[np.diag_indices_from(k)] += noise + 1e-9 * self.scale
         self._chol = cho_factor(k, lower=True, check_finite=False)
         self.alpha = cho_solve(self._chol, y, check_finite=False)
+        self._k_inv: np.ndarray | None = None
 
     def _kernel(self, d2: np.ndarray) -> np.ndarray:
-        inv_ls2 = np.exp(-2.0 * self.hyper.log_ls)
-        r = np.sqrt(np.maximum(d2 @ inv_ls2, 0.0))
-        return math.exp(self.hyper.log_scale) * matern52(r)
+        r = np.sqrt(np.maximum(d2 @ self.inv_ls2, 0.0))
+        return self.scale * matern52(r)
 
     def cross_kernel(self, xs: np.ndarray) -> np.ndarray:
         """Kernel between the rows of xs and the training inputs."""
-        r2 = scaled_sq_dists(xs, self.x, self.cat, np.exp(-2.0 * self.hyper.log_ls))
-        return math.exp(self.hyper.log_scale) * matern52(np.sqrt(r2))
+        r2 = scaled_sq_dists(xs, self.x, self.cat, self.inv_ls2)
+        return self.scale * matern52(np.sqrt(r2))
+
+    def k_inv(self) -> np.ndarray:
+        """The inverse of the training covariance (cached; variances by one product)."""
+        if self._k_inv is None:
+            from scipy.linalg import cho_solve
+
+            self._k_inv = cho_solve(self._chol, np.eye(len(self.x)), check_finite=False)
+        return self._k_inv
 
     def predict(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent function at rows of xs."""
-        from scipy.linalg import solve_triangular
-
         ks = self.cross_kernel(xs)
         mean = ks @ self.alpha
-        v = solve_triangular(self._chol[0], ks.T, lower=True, check_finite=False)
-        var = math.exp(self.hyper.log_scale) - np.einsum("ij,ij->j", v, v)
-        return mean, np.sqrt(np.maximum(var, 1e-12))
+        var = self.scale - np.einsum("ij,ij->i", ks @ self.k_inv(), ks)
+        return mean, np.sqrt(np.maximum(var, 1e-12 * self.scale))
+
+    def predict_with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+        """Mean, standard deviation and their gradients (m, d) with respect to the
+        non-categorical coordinates of xs (zero for categorical ones)."""
+        r2 = scaled_sq_dists(xs, self.x, self.cat, self.inv_ls2)
+        s = _SQRT5 * np.sqrt(r2)
+        e = np.exp(-s)
+        ks = self.scale * (1.0 + s + s * s / 3.0) * e
+        dk_dr2 = -self.scale * (5.0 / 6.0) * (1.0 + s) * e  # d k / d r^2
+        mean = ks @ self.alpha
+        v = ks @ self.k_inv()
+        var = self.scale - np.einsum("ij,ij->i", v, ks)
+        std = np.sqrt(np.maximum(var, 1e-12 * self.scale))
+        # d r^2 / d xs_k = 2 inv_ls2_k (xs_k - x_ik): contract the weights with that difference
+        cont = ~self.cat
+        factor = 2.0 * self.inv_ls2[cont]
+        wm = dk_dr2 * self.alpha[None, :]
+        wv = dk_dr2 * v
+        xc = self.x[:, cont]
+        d_mean = np.zeros_like(xs)
+        d_var = np.zeros_like(xs)
+        d_mean[:, cont] = factor * (xs[:, cont] * wm.sum(axis=1)[:, None] - wm @ xc)
+        d_var[:, cont] = -2.0 * factor * (xs[:, cont] * wv.sum(axis=1)[:, None] - wv @ xc)
+        d_std = np.where(var[:, None] > 1e-12 * self.scale, d_var / (2.0 * std[:, None]), 0.0)
+        return mean, std, d_mean, d_std
 
 
 def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -1,9 +1,11 @@
 """Maximize an acquisition over the unit cube with mixed dimensions.
 
-Many random and local candidates are scored in one batch; the best few start L-BFGS-B over
-the continuous and integer coordinates (finite-difference gradients evaluated as one batch);
-unordered choices are then improved by a sweep over their values. Integer coordinates are
-snapped to their bin centres at the end.
+Random points and perturbations of the incumbents are scored in one batch. The best of them
+and a few more drawn with probability proportional to exp(acquisition) start a local search
+that alternates L-BFGS-B over the continuous coordinates (analytic gradients when given,
+scaled by the lengthscales so that every direction has a similar curvature) with exhaustive
+sweeps over the values of each discrete coordinate (integers, steps and unordered choices),
+until neither changes the point.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from collections.abc import Callable
 import numpy as np
 
 Acquisition = Callable[[np.ndarray], np.ndarray]
+#: values and gradients (m, d) of the acquisition at rows of a batch
+AcquisitionGrad = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+_MAX_SWEEP_VALUES = 64  # discrete dimensions with more values get a subset per sweep
+_ROUNDS = 4  # continuous/discrete alternations per start
 
 
 def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -26,11 +33,12 @@ def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
 
 
 def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
-             incumbents: np.ndarray, rng: np.random.Generator, *, n_random: int = 1024,
-             n_local: int = 256, n_starts: int = 4, max_iter: int = 25) -> np.ndarray:
-    """Points (best first) found by multi-start maximization of `acq`; shape (n_starts, d)."""
-    from scipy.optimize import minimize
-
+             incumbents: np.ndarray, rng: np.random.Generator, *,
+             acq_grad: AcquisitionGrad | None = None, lengthscales: np.ndarray | None = None,
+             n_random: int = 2048, n_local: int = 256, n_starts: int = 8, max_iter: int = 100,
+             n_backup: int = 64) -> np.ndarray:
+    """Candidate points, best acquisition first: the local-search results, then the best
+    `n_backup` scored points (fallbacks when the best ones were already tried)."""
     pool = [rng.random((n_random, d))]
     if len(incumbents):
         centres = incumbents[rng.integers(len(incumbents), size=n_local)]
@@ -38,43 +46,119 @@ def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
                                      size=(n_local, d))
         flip = rng.random((n_local, d)) < 1.0 / max(d, 1)  # change a few choices too
         local = np.where(flip & cat, rng.random((n_local, d)), local)
-        pool.append(np.clip(local, 0.0, 1.0))
+        pool += [np.clip(local, 0.0, 1.0), incumbents]
     candidates = snap(np.vstack(pool), bins)
+    if np.any(bins > 0):  # discrete spaces repeat points: keep one of each
+        candidates = np.unique(candidates, axis=0)
     scores = acq(candidates)
-    order = np.argsort(-scores)[:n_starts]
-    cont = np.flatnonzero(~cat)
-    h = 1e-5
-    results: list[tuple[float, np.ndarray]] = []
-    for start in candidates[order]:
-        x = start.copy()
+    finite = np.isfinite(scores)
+    candidates, scores = candidates[finite], scores[finite]
+    if not len(candidates):
+        return snap(rng.random((1, d)), bins)
+    starts = _pick_starts(scores, n_starts, rng)
+    # the best incumbent always starts a search too (exploitation near the best point)
+    start_points = candidates[starts]
+    if len(incumbents):
+        start_points = np.vstack([start_points, snap(incumbents[:1], bins)])
+    cont = np.flatnonzero(bins == 0)
+    disc = np.flatnonzero(bins > 0)
+    scale = np.ones(len(cont)) if lengthscales is None else np.clip(lengthscales[cont], 1e-3, 1)
+    points, values = _local_search(acq, acq_grad, start_points, cont, disc, bins, scale,
+                                   max_iter)
+    order = np.argsort(-values, kind="stable")
+    backup = candidates[np.argsort(-scores, kind="stable")[:n_backup]]
+    return np.vstack([points[order], backup])
+
+
+def _pick_starts(scores: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The best index, then up to n-1 others drawn with probability exp(score - best)."""
+    best = int(np.argmax(scores))
+    weights = np.exp(scores - scores[best])
+    weights[best] = 0.0
+    k = min(n - 1, int(np.count_nonzero(weights > 0)))
+    if k <= 0:
+        return np.array([best])
+    others = rng.choice(len(scores), size=k, replace=False, p=weights / weights.sum())
+    return np.concatenate([[best], others])
+
+
+def _local_search(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.ndarray,
+                  cont: np.ndarray, disc: np.ndarray, bins: np.ndarray, scale: np.ndarray,
+                  max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Alternate continuous and discrete moves for a batch of starts; (points, values)."""
+    values = acq(xs)
+    for _ in range(_ROUNDS):
+        before = values.copy()
         if len(cont):
-
-            def objective(z: np.ndarray, base: np.ndarray = x) -> tuple[float, np.ndarray]:
-                batch = np.repeat(base[None, :], len(z) + 1, axis=0)
-                batch[:, cont] = z
-                batch[np.arange(1, len(z) + 1), cont] = np.minimum(z + h, 1.0)
-                values = acq(batch)
-                steps = np.minimum(z + h, 1.0) - z
-                grad = (values[1:] - values[0]) / np.where(steps > 0, steps, -h)
-                return -float(values[0]), -grad
-
-            res = minimize(objective, x[cont], jac=True, method="L-BFGS-B",
-                           bounds=[(0.0, 1.0)] * len(cont), options={"maxiter": max_iter})
-            if np.all(np.isfinite(res.x)):
-                x[cont] = res.x
-        x = snap(x, bins)
-        x = _sweep_choices(acq, x, cat, bins)
-        results.append((float(acq(x[None, :])[0]), x))
-    results.sort(key=lambda item: -item[0])
-    return np.array([x for _, x in results])
+            xs, values = _continuous_step(acq, acq_grad, xs, values, cont, scale, max_iter)
+        for j in disc:
+            xs, values = _sweep(acq, xs, values, int(j), int(bins[j]))
+        if not len(disc) or np.all(values <= before + 1e-9):
+            break
+    return xs, values
 
 
-def _sweep_choices(acq: Acquisition, x: np.ndarray, cat: np.ndarray,
-                   bins: np.ndarray) -> np.ndarray:
-    """Coordinate ascent over each unordered choice, one pass."""
-    for j in np.flatnonzero(cat):
-        k = int(bins[j])
-        options = np.repeat(x[None, :], k, axis=0)
-        options[:, j] = (np.arange(k) + 0.5) / k
-        x = options[int(np.argmax(acq(options)))]
-    return x
+def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.ndarray,
+                     values: np.ndarray, cont: np.ndarray, scale: np.ndarray, max_iter: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """L-BFGS-B over the continuous coordinates, in units of their lengthscales. The starts
+    are independent, so one run minimizes the sum of their objectives (one batched
+    acquisition call per iteration instead of one per start)."""
+    from scipy.optimize import minimize
+
+    n, k = len(xs), len(cont)
+
+    def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
+        batch = xs.copy()
+        batch[:, cont] = np.clip(z.reshape(n, k) * scale, 0.0, 1.0)
+        if acq_grad is not None:
+            vals, grads = acq_grad(batch)
+            return -float(vals.sum()), (-grads[:, cont] * scale).ravel()
+        return _finite_difference(acq, batch, cont, scale)
+
+    res = minimize(objective, (xs[:, cont] / scale).ravel(), jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, 1.0 / s) for s in scale] * n,
+                   options={"maxiter": max_iter, "gtol": 1e-4 * n})
+    moved = xs.copy()
+    if np.all(np.isfinite(res.x)):
+        moved[:, cont] = np.clip(res.x.reshape(n, k) * scale, 0.0, 1.0)
+    new = acq(moved)
+    better = new > values
+    return np.where(better[:, None], moved, xs), np.where(better, new, values)
+
+
+def _finite_difference(acq: Acquisition, batch: np.ndarray, cont: np.ndarray,
+                       scale: np.ndarray, h: float = 1e-6) -> tuple[float, np.ndarray]:
+    """Negative summed value and forward-difference gradient (scaled units), one batch."""
+    n, k = len(batch), len(cont)
+    shifted = np.repeat(batch[:, None, :], k + 1, axis=1)  # (n, k + 1, d)
+    up = np.minimum(batch[:, cont] + h, 1.0)
+    shifted[:, np.arange(1, k + 1), cont] = up
+    values = acq(shifted.reshape(n * (k + 1), -1)).reshape(n, k + 1)
+    steps = up - batch[:, cont]
+    diff = values[:, 1:] - values[:, :1]
+    grad = np.where(steps > 0, diff / np.where(steps > 0, steps, 1.0), 0.0)
+    return -float(values[:, 0].sum()), (-grad * scale).ravel()
+
+
+def _sweep(acq: Acquisition, xs: np.ndarray, values: np.ndarray, j: int,
+           k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each start moved to its best value of coordinate j (all k values, or a subset: the
+    neighbours of the current one and an even spread)."""
+    if k <= _MAX_SWEEP_VALUES:
+        options = np.broadcast_to(np.arange(k), (len(xs), k))
+    else:
+        current = np.minimum((xs[:, j] * k).astype(int), k - 1)
+        spread = np.linspace(0, k - 1, _MAX_SWEEP_VALUES - 17).round().astype(int)
+        near = current[:, None] + np.arange(-8, 9)[None, :]
+        options = np.clip(np.hstack([near, np.broadcast_to(spread, (len(xs), len(spread)))]),
+                          0, k - 1)
+    m = options.shape[1]
+    batch = np.repeat(xs[:, None, :], m, axis=1)
+    batch[:, :, j] = (options + 0.5) / k
+    scores = acq(batch.reshape(len(xs) * m, -1)).reshape(len(xs), m)
+    pick = np.argmax(scores, axis=1)
+    rows = np.arange(len(xs))
+    better = scores[rows, pick] > values
+    moved = np.where(better[:, None], batch[rows, pick], xs)
+    return moved, np.where(better, scores[rows, pick], values)

@@ -16,7 +16,10 @@ from hyperlaw.samplers.budgets import (
     fidelity,
     min_observations,
 )
-from hyperlaw.samplers.gp.acquisition import log_expected_improvement
+from hyperlaw.samplers.gp.acquisition import (
+    log_expected_improvement,
+    log_expected_improvement_with_grad,
+)
 from hyperlaw.samplers.gp.model import (
     GaussianProcess,
     Hyper,
@@ -49,12 +52,35 @@ def transform_targets(loss: np.ndarray) -> np.ndarray:
     y = y / spread
     skew = float(np.mean(y**3) - 3 * np.mean(y) * np.var(y) - np.mean(y) ** 3)
     if abs(skew) > 1.0 and len(y) >= 8:
-        from scipy.stats import yeojohnson
-
-        y = yeojohnson(y)[0]
+        y = yeo_johnson(y)
     y = y - y.mean()
     sd = y.std()
     return y / sd if sd > 0 else y
+
+
+#: exponents tried by `yeo_johnson` (a 0.05 grid is finer than the fit can tell apart)
+_YJ_LAMBDAS = np.linspace(-2.0, 4.0, 121)
+
+
+def _yj_transform(y: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Yeo-Johnson transform of y (n,) for each exponent in lam (m,); shape (m, n)."""
+    lam = lam[:, None]
+    pos = y >= 0
+    a = np.log1p(np.abs(y))[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(np.abs(lam) < 1e-8, a, np.expm1(lam * a) / lam)
+        down = np.where(np.abs(lam - 2) < 1e-8, a, np.expm1((2 - lam) * a) / (2 - lam))
+    return np.where(pos[None, :], up, -down)
+
+
+def yeo_johnson(y: np.ndarray) -> np.ndarray:
+    """y transformed by the Yeo-Johnson power of maximum likelihood (on a grid of exponents;
+    one batch instead of scipy's scalar search, which costs tens of ms per call)."""
+    t = _yj_transform(y, _YJ_LAMBDAS)
+    var = t.var(axis=1)
+    llf = np.where(var > 0, -0.5 * len(y) * np.log(np.where(var > 0, var, 1.0)), -np.inf)
+    llf += (_YJ_LAMBDAS - 1.0) * float(np.sum(np.sign(y) * np.log1p(np.abs(y))))
+    return t[int(np.argmax(llf))]
 
 
 class GPSampler(ReplicaSalt, Sampler):
@@ -62,10 +88,13 @@ class GPSampler(ReplicaSalt, Sampler):
 
     The incumbent of the expected improvement is the best posterior mean among evaluated
     points, which keeps the acquisition sensible for noisy objectives. Running trials are
-    added as fantasies (their posterior mean as observed value) so parallel workers get
-    diverse points. Above `max_points` evaluated trials the model is fitted on a subset:
-    the best quarter, the neighbours of the incumbent, and a random rest. Inactive
-    conditional dimensions are set to the middle of their range.
+    added as noise-free fantasies (their posterior mean as observed value, which may become
+    the incumbent) so parallel workers get diverse points; already tried or running points
+    are never proposed again (the next best candidate is taken). Above `max_points`
+    evaluated trials the model is fitted on a subset: the best quarter, the neighbours of
+    the incumbent, and a random rest. Inactive conditional dimensions are set to the middle
+    of their range, in the data and in the candidates (which are scored as they will be
+    decoded).
 
     `multi_fidelity` (True, False or "auto"): fit the values at the largest budget with
     enough observations (see `budgets.py`); "auto" does so only while few trials are complete.
@@ -149,9 +178,14 @@ class GPSampler(ReplicaSalt, Sampler):
         best = float(mean.min())
         pending = obs.of_state(RUNNING)
         if len(pending):
+            # kriging believer: each running trial is taken to return its posterior mean,
+            # exactly, and may become the incumbent; so no improvement is expected there
             xp = np.nan_to_num(obs.x[pending], nan=0.5)
             yp, _ = gp.predict(xp)
-            gp = GaussianProcess(np.vstack([x, xp]), np.concatenate([y, yp]), cat, hyper)
+            best = min(best, float(yp.min()))
+            exact = np.arange(len(y), len(y) + len(yp))
+            gp = GaussianProcess(np.vstack([x, xp]), np.concatenate([y, yp]), cat, hyper,
+                                 exact=exact)
         return gp, x, np.array([best])
 
     def subset(self, x: np.ndarray, loss: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -184,5 +218,18 @@ class GPSampler(ReplicaSalt, Sampler):
             mean, std = gp.predict(points)
             return log_expected_improvement(mean, std, float(best[0]))
 
-        return maximize(acq, space.dim, categorical_mask(space), n_bins(space), incumbents,
-                        rng)
+        def acq_grad(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return log_expected_improvement_with_grad(*gp.predict_with_grad(points),
+                                                      float(best[0]))
+
+        # the random pool shrinks as the model grows: its cost is pool size x model size
+        n_random = int(np.clip(2048 * 64 // len(gp.x), 512, 2048))
+        points = maximize(acq, space.dim, categorical_mask(space), n_bins(space), incumbents,
+                          rng, acq_grad=acq_grad, lengthscales=np.exp(gp.hyper.log_ls),
+                          n_random=n_random)
+        if any(space[name].when for name in space.dims):
+            # a point's inactive coordinates are dropped when decoded: score what will run
+            points = np.nan_to_num(space.encode_many([space.decode(p) for p in points]),
+                                   nan=0.5)
+            points = points[np.argsort(-acq(points), kind="stable")]
+        return points
