@@ -39,7 +39,7 @@ TARGET_WIDTH = 128
 TOKENS = 5e5
 PROXY_GRID = tuple(2e-3 * 2.0**k for k in range(5))  # 2e-3 .. 3.2e-2, x2 apart
 SWEEP_GRID = tuple(2e-3 * 2.0 ** (k / 2) for k in range(8))  # 2e-3 .. 2.26e-2, x1.41 apart
-ANNEAL_SETTINGS = ((48, 1e6), (24, 2e6))  # (width, tokens) of the schedule runs
+ANNEAL_SETTINGS = ((48, 1e6), (24, 2e6), (24, 4e6))  # (width, tokens) of the schedule runs
 TOLERANCE = 0.01
 EVAL_EVERY = 20  # validation loss every 20 steps in the schedule runs
 
