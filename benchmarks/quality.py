@@ -1,7 +1,8 @@
-"""Optimization quality and suggestion cost of hyperlaw's samplers next to Optuna's.
+"""Optimization quality and suggestion cost of hyperlaw's samplers next to Optuna's and SMAC3's.
 
     python benchmarks/quality.py --quick    # 7 tasks, 3 seeds, 50 evaluations: 4-32 min
-    python benchmarks/quality.py            # 13 tasks, 5 seeds, 50 and 200 evaluations
+    python benchmarks/quality.py            # 19 tasks, 5 seeds, 50 and 200 evaluations
+    python benchmarks/quality.py --max-minutes 120   # the same, in pieces: run it again to resume
     python benchmarks/quality.py --timing-only   # the suggestion-cost table alone: ~5 min
 
 Runtimes are for a 2-core machine, idle (4 min) or shared with other work (32 min). The full
@@ -13,29 +14,54 @@ Every optimizer runs the same tasks with the same seeds in this one process:
 
 - synthetic functions in 2 to 20 dimensions (Branin, Hartmann-6, Ackley, Rosenbrock, Levy,
   Styblinski-Tang) with known minima;
+- full mode only: six functions of the BBOB suite (instance 1, box [-5, 5]^d, 2 to 20
+  dimensions) from the `coco-experiment` package, with the optimal value it reports;
 - scikit-learn models tuned on its bundled datasets, scored by 3-fold cross-validation
   (the best known value is the best any optimizer found in the run);
 - sequentially and with 4 simulated parallel workers (4 trials always pending; the oldest is
   told first), which exercises each sampler's handling of running trials.
 
+SMAC3 (when installed) runs through its ask/tell interface with its defaults, its initial
+design counted in the budget: `smac` is its HyperparameterOptimizationFacade (random forest,
+Sobol initial design of 10 per parameter up to a quarter of the budget, model refit every 8
+suggestions) on every task; `smac-bb`, its BlackBoxFacade (Gaussian process, SMAC's choice
+for low-dimensional problems), is opt-in: about 3-30 s per suggestion on 2 cores. SMAC
+sizes its initial design from the budget, so it runs once per budget where the others run
+once at the largest budget and are read at each smaller one. With 4 workers SMAC gets 4
+pending asks: it never proposes a pending configuration again, but does not model them.
+`smac` runs sequentially unless named in `--parallel-optimizers`, and not in `--quick`
+(about 5 minutes more there). HEBO is not compared: HEBO 0.3.6 pins numpy 1.24, which does
+not install with numpy >= 2.
+
 Printed: normalized regret per task, (best - best known) / (median over seeds of random
 search's first value - best known); mean rank of each optimizer (rank per task, seed and
 budget; ties averaged); duplicates in parallel runs; seconds per suggestion at 10, 100, 300
 and 1,000 trials on a 10-dimensional history. Raw numbers go to
-benchmarks/results/quality-<mode>.json.
+benchmarks/results/quality-<label>.json and .md.
+
+Every finished run (task, optimizer, workers, seed, budget) and timing is appended to
+benchmarks/results/quality-<label>-runs.jsonl (`--cache`); a later start with the same
+label loads them instead of running them again, unless the sampler code or library version
+behind them changed. `--max-minutes` stops starting runs after that time and prints the
+tables over what is complete, naming the incomplete cells; mean ranks then count only the
+(task, seed, budget) combinations complete for every optimizer of the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import json
+import logging
 import math
 import os
 import platform
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +81,11 @@ from hyperlaw.samplers import AutoSampler, GPSampler, RandomSampler, TPESampler
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.filterwarnings("ignore")
+logging.getLogger("smac").setLevel(logging.ERROR)
 RESULTS = Path(__file__).parent / "results"
+# Compared libraries that are not run, with the reason; filled further at start-up.
+NOT_RUN: dict[str, str] = {
+    "hebo": "not installable with numpy >= 2 (HEBO 0.3.6 pins numpy 1.24)"}
 
 
 # --- tasks ----------------------------------------------------------------------------------
@@ -65,7 +95,7 @@ class Task:
     space: dict[str, hl.space.Param]
     fn: Callable[[dict[str, Any]], float]
     best_known: float | None  # None: the best value any optimizer finds
-    kind: str  # "synthetic" or "sklearn"
+    kind: str  # "synthetic", "bbob" or "sklearn"
 
 
 def _vec(p: dict[str, Any], d: int) -> np.ndarray:
@@ -122,6 +152,36 @@ def styblinski_tang(d: int) -> Callable[[dict[str, Any]], float]:
     def f(p: dict[str, Any]) -> float:
         x = _vec(p, d)
         return float(0.5 * np.sum(x**4 - 16 * x**2 + 5 * x))
+    return f
+
+
+# (function index, name, dimension): Rosenbrock, rotated Rastrigin, Schwefel x*sin(x),
+# Gallagher with 101 and 21 peaks, Lunacek bi-Rastrigin
+BBOB = [(8, "rosenbrock", 5), (15, "rastrigin", 10), (20, "schwefel", 5),
+        (21, "gallagher101", 2), (22, "gallagher21", 20), (24, "lunacek", 10)]
+
+
+def bbob_tasks() -> list[Task]:
+    """BBOB functions, instance 1, on [-5, 5]^d, with the optimal value cocoex reports.
+
+    cocoex's BareProblem has no observer: it writes no files.
+    """
+    try:
+        import cocoex
+    except ImportError:
+        NOT_RUN["bbob"] = "the BBOB tasks need coco-experiment (pip install coco-experiment)"
+        return []
+    out = []
+    for fid, name, d in BBOB:
+        problem = cocoex.BareProblem("bbob", fid, d, 1)
+        out.append(Task(f"bbob-f{fid:02d}-{name}-{d}d", _box(d, -5, 5), _bbob_fn(problem, d),
+                        float(problem.best_value()), "bbob"))
+    return out
+
+
+def _bbob_fn(problem: Any, d: int) -> Callable[[dict[str, Any]], float]:
+    def f(p: dict[str, Any]) -> float:
+        return float(problem(_vec(p, d)))
     return f
 
 
@@ -233,7 +293,7 @@ def tasks(full: bool) -> list[Task]:
                             "alpha": hl.Float(1e-6, 1e-1, log=True),
                             "lr": hl.Float(1e-4, 1e-1, log=True)}, mlp_digits, None, "sklearn"),
     ]
-    return [*quick, *extra]
+    return [*quick, *extra, *bbob_tasks()]
 
 
 # --- optimizers -----------------------------------------------------------------------------
@@ -246,40 +306,123 @@ def optuna_distribution(param: hl.space.Param) -> BaseDistribution:
     return CategoricalDistribution(list(param.values))
 
 
-def hyperlaw_runner(make: Callable[[int], hl.samplers.Sampler]) -> Callable[..., list[Any]]:
+Runner = Callable[[Task, int, int, int], list[Any]]  # (task, seed, budget, workers)
+
+
+def simulate(budget: int, workers: int, ask: Callable[[], Any],
+             tell: Callable[[Any], tuple[float, dict[str, Any]]]) -> list[Any]:
+    """Evaluate `budget` points with up to `workers` pending; the oldest is told first.
+
+    `ask` returns a pending trial; `tell` evaluates and reports one, returning (value, params).
+    """
+    pending: list[Any] = []
+    out: list[Any] = []
+    while len(out) < budget:
+        while len(pending) < workers and len(out) + len(pending) < budget:
+            pending.append(ask())
+        out.append(tell(pending.pop(0)))
+    return out
+
+
+def hyperlaw_runner(make: Callable[[int], hl.samplers.Sampler]) -> Runner:
     def run(task: Task, seed: int, budget: int, workers: int) -> list[Any]:
         study = hl.create_study(space=task.space, sampler=make(seed))
-        pending: list[hl.Trial] = []
-        out: list[Any] = []
-        while len(out) < budget:
-            while len(pending) < workers and len(out) + len(pending) < budget:
-                pending.append(study.ask())
-            trial = pending.pop(0)
+
+        def tell(trial: hl.Trial) -> tuple[float, dict[str, Any]]:
             value = task.fn(trial.params)
             study.tell(trial, value)
-            out.append((value, dict(trial.params)))
-        return out
+            return value, dict(trial.params)
+
+        return simulate(budget, workers, study.ask, tell)
     return run
 
 
-def optuna_runner(make: Callable[[int], optuna.samplers.BaseSampler]) -> Callable[..., list[Any]]:
+def optuna_runner(make: Callable[[int], optuna.samplers.BaseSampler]) -> Runner:
     def run(task: Task, seed: int, budget: int, workers: int) -> list[Any]:
         study = optuna.create_study(sampler=make(seed))
         dists = {k: optuna_distribution(v) for k, v in task.space.items()}
-        pending: list[optuna.Trial] = []
-        out: list[Any] = []
-        while len(out) < budget:
-            while len(pending) < workers and len(out) + len(pending) < budget:
-                pending.append(study.ask(dists))
-            trial = pending.pop(0)
+
+        def tell(trial: optuna.Trial) -> tuple[float, dict[str, Any]]:
             value = task.fn(trial.params)
             study.tell(trial, value)
-            out.append((value, dict(trial.params)))
-        return out
+            return value, dict(trial.params)
+
+        return simulate(budget, workers, lambda: study.ask(dists), tell)
     return run
 
 
-OPTIMIZERS: dict[str, Callable[..., list[Any]]] = {
+def smac_configspace(space: dict[str, hl.space.Param], seed: int) -> Any:
+    """The ConfigSpace equivalent of a hyperlaw space (log scales, `when` conditions)."""
+    from ConfigSpace import (
+        AndConjunction,
+        Categorical,
+        ConfigurationSpace,
+        Constant,
+        Float,
+        InCondition,
+        Integer,
+    )
+
+    cs = ConfigurationSpace(seed=seed)
+    for name, param in space.items():
+        if isinstance(param, hl.Float) and param.step is None:
+            cs.add(Float(name, (param.low, param.high), log=param.log))
+        elif isinstance(param, hl.Int) and param.step == 1:
+            cs.add(Integer(name, (param.low, param.high), log=param.log))
+        elif isinstance(param, hl.Choice):
+            cs.add(Categorical(name, list(param.values)))
+        elif isinstance(param, hl.space.Const):
+            cs.add(Constant(name, param.value))
+        else:
+            raise ValueError(f"{name}: {param!r} has no ConfigSpace equivalent here; "
+                             "use a Float or Int without step")
+    for name, param in space.items():
+        if param.when:
+            conditions = [InCondition(cs[name], cs[parent], list(values))
+                          for parent, values in param.when.items()]
+            cs.add(conditions[0] if len(conditions) == 1 else AndConjunction(*conditions))
+    return cs
+
+
+def smac_facade(name: str) -> Any:
+    """"smac": the random-forest HPO facade; "smac-bb": the Gaussian-process black-box one."""
+    from smac import BlackBoxFacade, HyperparameterOptimizationFacade
+
+    return {"smac": HyperparameterOptimizationFacade, "smac-bb": BlackBoxFacade}[name]
+
+
+def _smac_target(config: Any, seed: int = 0) -> float:
+    raise RuntimeError("trials are evaluated through ask/tell")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def smac_runner(name: str) -> Runner:
+    def run(task: Task, seed: int, budget: int, workers: int) -> list[Any]:
+        """SMAC3 through ask/tell; its run directory lives in a temporary directory."""
+        from smac import Scenario
+        from smac.runhistory.dataclasses import TrialValue
+
+        with tempfile.TemporaryDirectory(prefix="quality-smac-") as tmp:
+            scenario = Scenario(smac_configspace(task.space, seed), name="run",
+                                output_directory=Path(tmp), deterministic=True,
+                                n_trials=budget, seed=seed)
+            smac = smac_facade(name)(scenario, _smac_target, overwrite=True,
+                                     logging_level=False)
+
+            def tell(info: Any) -> tuple[float, dict[str, Any]]:
+                params = {k: _plain(v) for k, v in dict(info.config).items()}
+                value = task.fn(params)
+                smac.tell(info, TrialValue(cost=value), save=False)
+                return value, params
+
+            return simulate(budget, workers, smac.ask, tell)
+    return run
+
+
+OPTIMIZERS: dict[str, Runner] = {
     "random": hyperlaw_runner(lambda s: RandomSampler(seed=s)),
     "hyperlaw-auto": hyperlaw_runner(lambda s: AutoSampler(seed=s)),
     "hyperlaw-tpe": hyperlaw_runner(lambda s: TPESampler(seed=s)),
@@ -287,7 +430,11 @@ OPTIMIZERS: dict[str, Callable[..., list[Any]]] = {
     "optuna-tpe": optuna_runner(lambda s: optuna.samplers.TPESampler(seed=s)),
     "optuna-gp": optuna_runner(lambda s: optuna.samplers.GPSampler(seed=s)),
     "optuna-cmaes": optuna_runner(lambda s: optuna.samplers.CmaEsSampler(seed=s)),
+    "smac": smac_runner("smac"),
+    "smac-bb": smac_runner("smac-bb"),
 }
+# Optimizers whose behaviour depends on the budget they are given: run once per budget.
+BUDGET_AWARE = {"smac", "smac-bb"}
 
 
 # --- suggestion cost ------------------------------------------------------------------------
@@ -310,6 +457,8 @@ def suggestion_seconds(name: str, n: int, d: int = 10, repeats: int = 3) -> floa
             trial = study.ask()
             times.append(time.perf_counter() - t0)
             study.tell(trial, fn(trial.params))
+    elif name.startswith("smac"):
+        return smac_suggestion_seconds(name, space, fn, xs)
     else:
         make = {"optuna-tpe": optuna.samplers.TPESampler,
                 "optuna-gp": optuna.samplers.GPSampler}[name]
@@ -326,6 +475,134 @@ def suggestion_seconds(name: str, n: int, d: int = 10, repeats: int = 3) -> floa
     return float(np.median(times))
 
 
+def smac_suggestion_seconds(name: str, space: dict[str, hl.space.Param],
+                            fn: Callable[..., float], xs: np.ndarray) -> float:
+    """SMAC's part of `suggestion_seconds`: mean over one cycle of its config selector.
+
+    SMAC refits its model every `retrain_after` suggestions (8 for the random-forest facade,
+    1 for the Gaussian-process one) and hands out the next candidates of the same
+    acquisition search in between, so single asks are not comparable: the history is told
+    without an initial design, then the asks of one refit cycle are timed and averaged.
+    """
+    from ConfigSpace import Configuration
+    from smac import Scenario
+    from smac.runhistory.dataclasses import TrialInfo, TrialValue
+
+    facade = smac_facade(name)
+    cycle = facade.get_config_selector.__kwdefaults__["retrain_after"]
+    seconds = 0.0
+    with tempfile.TemporaryDirectory(prefix="quality-smac-") as tmp:
+        cs = smac_configspace(space, 0)
+        scenario = Scenario(cs, name="timing", output_directory=Path(tmp), deterministic=True,
+                            n_trials=len(xs) + cycle, seed=0)
+        smac = facade(scenario, _smac_target, overwrite=True, logging_level=False,
+                      initial_design=facade.get_initial_design(scenario, n_configs=0))
+        for row in xs:
+            params = {f"x{i}": float(v) for i, v in enumerate(row)}
+            smac.tell(TrialInfo(Configuration(cs, values=params), seed=0),
+                      TrialValue(cost=fn(params)), save=False)
+        for _ in range(cycle):
+            t0 = time.perf_counter()
+            info = smac.ask()
+            seconds += time.perf_counter() - t0
+            smac.tell(info, TrialValue(cost=fn(dict(info.config))), save=False)
+    return seconds / cycle
+
+
+# --- run cache ------------------------------------------------------------------------------
+_FINGERPRINTS: dict[str, str] = {}
+
+
+def code_fingerprint(opt: str) -> str:
+    """What a cached result of `opt` depends on: its library's version or hyperlaw's code."""
+    if opt not in _FINGERPRINTS:
+        if opt.startswith("optuna"):
+            _FINGERPRINTS[opt] = f"optuna {optuna.__version__}"
+        elif opt.startswith("smac"):
+            _FINGERPRINTS[opt] = f"smac {importlib.metadata.version('smac')}"
+        else:  # the samplers and the space they sample
+            root = Path(hl.__file__).parent
+            digest = hashlib.sha256()
+            for path in sorted([*(root / "samplers").rglob("*.py"), root / "space.py"]):
+                digest.update(path.read_bytes())
+            _FINGERPRINTS[opt] = f"hyperlaw {hl.__version__} {digest.hexdigest()[:12]}"
+    return _FINGERPRINTS[opt]
+
+
+def task_fingerprint(task: Task) -> str:
+    lib = {"sklearn": "scikit-learn", "bbob": "coco-experiment"}.get(task.kind)
+    return repr(task.space) + (f" {lib} {importlib.metadata.version(lib)}" if lib else "")
+
+
+class RunCache:
+    """Finished runs and timings, one JSON object a line, appended as each finishes.
+
+    A record is used only while the code behind it (`code_fingerprint`) and the task's
+    definition are unchanged; others stay in the file and are run again.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.records: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.stale: set[int] = set()  # ids of records made with other code
+        self.loaded = 0
+        if path is None or not path.exists():
+            return
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by an interrupted run
+                continue
+            self.records.setdefault(self._key(record), []).append(record)
+
+    @staticmethod
+    def _key(record: dict[str, Any]) -> tuple[Any, ...]:
+        if record["kind"] == "timing":
+            return ("timing", record["optimizer"], record["n"])
+        return ("run", record["task"], record["optimizer"], record["workers"], record["seed"])
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self.records.setdefault(self._key(record), []).append(record)
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _valid(self, record: dict[str, Any], **expected: Any) -> bool:
+        if all(record.get(k) == v for k, v in expected.items()):
+            return True
+        self.stale.add(id(record))
+        return False
+
+    def run(self, task: Task, opt: str, workers: int, seed: int, budget: int) -> list[Any] | None:
+        """A cached run with this budget (or, budget-independent, a longer one: its start)."""
+        for record in self.records.get(("run", task.name, opt, workers, seed), []):
+            fits = (record["budget"] == budget if opt in BUDGET_AWARE
+                    else record["budget"] >= budget)
+            if fits and self._valid(record, code=code_fingerprint(opt),
+                                    task_def=task_fingerprint(task)):
+                self.loaded += 1
+                return list(zip(record["values"], record["params"], strict=True))[:budget]
+        return None
+
+    def add_run(self, task: Task, opt: str, workers: int, seed: int, budget: int,
+                out: list[Any], seconds: float) -> None:
+        self._append({"kind": "run", "task": task.name, "optimizer": opt, "workers": workers,
+                      "seed": seed, "budget": budget, "code": code_fingerprint(opt),
+                      "task_def": task_fingerprint(task), "seconds": round(seconds, 3),
+                      "values": [v for v, _ in out], "params": [p for _, p in out]})
+
+    def timing(self, opt: str, n: int) -> float | None:
+        for record in self.records.get(("timing", opt, n), []):
+            if self._valid(record, code=code_fingerprint(opt)):
+                self.loaded += 1
+                return float(record["seconds"])
+        return None
+
+    def add_timing(self, opt: str, n: int, seconds: float) -> None:
+        self._append({"kind": "timing", "optimizer": opt, "n": n,
+                      "code": code_fingerprint(opt), "seconds": seconds})
+
+
 # --- reporting ------------------------------------------------------------------------------
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -337,99 +614,208 @@ def table(header: list[str], rows: list[list[str]]) -> str:
                       *map(line, rows)])
 
 
+def mean_cell(values: Iterable[float], complete: bool) -> str:
+    """A table cell: the mean, marked `*` when some of its runs are missing, `-` if all."""
+    values = list(values)
+    if not values:
+        return "-"
+    return f"{np.mean(values):.4f}" + ("" if complete else "*")
+
+
+def smac_available() -> bool:
+    try:
+        import smac  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="7 tasks, 3 seeds, 50 evaluations")
     ap.add_argument("--seeds", type=int)
     ap.add_argument("--budgets", type=int, nargs="+")
     ap.add_argument("--tasks", nargs="+", help="task names to run (default: all of the mode)")
-    ap.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS))
-    ap.add_argument("--parallel-optimizers", nargs="+",
-                    default=["hyperlaw-auto", "hyperlaw-tpe", "optuna-tpe"],
-                    help="optimizers also run with 4 simulated parallel workers")
+    ap.add_argument("--optimizers", nargs="+", choices=list(OPTIMIZERS), metavar="NAME",
+                    help=f"among {', '.join(OPTIMIZERS)}; default: all but smac-bb "
+                         "(--quick: all but smac and smac-bb)")
+    ap.add_argument("--parallel-optimizers", nargs="*", choices=list(OPTIMIZERS),
+                    metavar="NAME", default=["hyperlaw-auto", "hyperlaw-tpe", "optuna-tpe"],
+                    help="optimizers also run with 4 simulated parallel workers (none: no "
+                         "parallel runs; default: hyperlaw-auto hyperlaw-tpe optuna-tpe)")
     ap.add_argument("--timing-sizes", type=int, nargs="*", default=[10, 100, 300, 1000],
                     help="history sizes for the suggestion-cost table (none: skip it)")
-    ap.add_argument("--timing-optimizers", nargs="+",
-                    default=["hyperlaw-tpe", "optuna-tpe", "hyperlaw-gp", "optuna-gp"])
+    ap.add_argument("--timing-optimizers", nargs="+", metavar="NAME", choices=[
+        "hyperlaw-tpe", "optuna-tpe", "hyperlaw-gp", "optuna-gp", "smac", "smac-bb"],
+        help="default: hyperlaw-tpe optuna-tpe hyperlaw-gp optuna-gp, and smac when it runs")
     ap.add_argument("--max-optuna-gp-trials", type=int, default=300,
                     help="skip Optuna GP timing above this history size (it grows cubically)")
     ap.add_argument("--label", help="name of the result files (default: the mode)")
     ap.add_argument("--timing-only", action="store_true", help="only the suggestion-cost table")
+    ap.add_argument("--cache", type=Path,
+                    help="JSON-lines file of finished runs, read at start and appended to "
+                         "(default: benchmarks/results/quality-<label>-runs.jsonl)")
+    ap.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    ap.add_argument("--max-minutes", type=float,
+                    help="start no run after this many minutes, then print the tables over "
+                         "the complete runs; run again with the same label to resume")
     args = ap.parse_args()
     mode = "quick" if args.quick else "full"
     label = args.label or mode
+    if args.optimizers is None:
+        args.optimizers = [o for o in OPTIMIZERS if o != "smac-bb"
+                           and not (args.quick and o.startswith("smac"))]
+    smac_chosen = [o for o in args.optimizers if o.startswith("smac")]
+    if smac_chosen and not smac_available():
+        for opt in smac_chosen:
+            NOT_RUN[opt] = "SMAC3 is not installed (pip install smac)"
+            args.optimizers.remove(opt)
     if "random" not in args.optimizers:  # its first values normalize the regret
         args.optimizers.insert(0, "random")
+    if args.timing_optimizers is None:
+        args.timing_optimizers = ["hyperlaw-tpe", "optuna-tpe", "hyperlaw-gp", "optuna-gp",
+                                  *[o for o in ["smac"] if o in args.optimizers]]
+    args.timing_optimizers = [o for o in args.timing_optimizers if o not in NOT_RUN]
     seeds = list(range(args.seeds or (3 if args.quick else 5)))
     budgets = sorted(args.budgets or ([50] if args.quick else [50, 200]))
-    chosen = [t for t in tasks(not args.quick) if not args.tasks or t.name in args.tasks]
+    all_tasks = tasks(not args.quick)
+    unknown = set(args.tasks or []) - {t.name for t in all_tasks}
+    if unknown:
+        ap.error(f"unknown task(s) {sorted(unknown)} in {mode} mode; choose among "
+                 f"{[t.name for t in all_tasks]}")
+    chosen = [t for t in all_tasks if not args.tasks or t.name in args.tasks]
     if args.timing_only:
         chosen = []
     started = time.time()
+    deadline = started + args.max_minutes * 60 if args.max_minutes is not None else math.inf
+    RESULTS.mkdir(exist_ok=True)
+    cache_path = None if args.no_cache else (
+        args.cache or RESULTS / f"quality-{label}-runs.jsonl")
+    cache = RunCache(cache_path)
     print(f"mode={mode} seeds={len(seeds)} budgets={budgets} tasks={len(chosen)} "
           f"python={platform.python_version()} optuna={optuna.__version__} "
           f"cpus={os.cpu_count()}", flush=True)
+    if cache_path is not None:
+        print(f"run cache: {cache_path}", flush=True)
 
-    runs: dict[str, Any] = {}  # key "task|optimizer|workers|seed" -> values
+    # (task, optimizer, workers, seed, budget) -> the first `budget` (value, params)
+    runs: dict[tuple[str, str, int, int, int], list[Any]] = {}
+    not_started = 0
     configs = [(o, 1) for o in args.optimizers] + [
         (o, 4) for o in args.parallel_optimizers if o in args.optimizers]
     for task in chosen:
         for opt, workers in configs:
             t0 = time.time()
+            ran = loaded = 0
             for seed in seeds:
-                out = OPTIMIZERS[opt](task, seed, max(budgets), workers)
-                runs[f"{task.name}|{opt}|{workers}|{seed}"] = out
-            print(f"  {task.name:22s} {opt:14s} workers={workers} "
-                  f"{time.time() - t0:6.1f} s", flush=True)
+                for budget in budgets if opt in BUDGET_AWARE else [max(budgets)]:
+                    out = cache.run(task, opt, workers, seed, budget)
+                    if out is not None:
+                        loaded += 1
+                    elif time.time() < deadline:
+                        t_run = time.time()
+                        out = OPTIMIZERS[opt](task, seed, budget, workers)
+                        cache.add_run(task, opt, workers, seed, budget, out,
+                                      time.time() - t_run)
+                        ran += 1
+                    else:
+                        not_started += 1
+                        continue
+                    for b in [budget] if opt in BUDGET_AWARE else budgets:
+                        runs[(task.name, opt, workers, seed, b)] = out[:b]
+            if ran or loaded:
+                print(f"  {task.name:22s} {opt:14s} workers={workers} "
+                      f"{time.time() - t0:6.1f} s" + (f" ({loaded} from cache)" if loaded else ""),
+                      flush=True)
+    if not_started:
+        print(f"  time limit: {not_started} runs not started", flush=True)
 
-    report: dict[str, Any] = {"mode": mode, "seeds": seeds, "budgets": budgets, "runs": {}}
+    report: dict[str, Any] = {"mode": mode, "seeds": seeds, "budgets": budgets, "runs": {},
+                              "not_run": NOT_RUN}
     lines: list[str] = []
+    # regrets[(workers, budget)][task][optimizer][seed]
+    regrets: dict[tuple[int, int], dict[str, dict[str, dict[int, float]]]] = {}
+    missing: dict[str, dict[str, int]] = {}  # task -> "optimizer (workers)" -> seeds complete
+    for task in chosen:
+        allvals = [v for k, r in runs.items() if k[0] == task.name for v, _ in r]
+        firsts = [runs[(task.name, "random", 1, s, budgets[0])][0][0] for s in seeds
+                  if (task.name, "random", 1, s, budgets[0]) in runs]
+        best = task.best_known if task.best_known is not None else min(allvals, default=None)
+        scale = max(np.median(firsts) - best, 1e-12) if firsts and best is not None else None
+        for opt, workers in configs:
+            done = len(seeds)
+            for budget in budgets:
+                cell = regrets.setdefault((workers, budget), {}).setdefault(
+                    task.name, {}).setdefault(opt, {})
+                for s in seeds:
+                    run = runs.get((task.name, opt, workers, s, budget))
+                    if run is not None and scale is not None:
+                        cell[s] = max(min(v for v, _ in run) - best, 0.0) / scale
+                done = min(done, len(cell))
+            if done < len(seeds):
+                name = opt if workers == 1 else f"{opt} (4 workers)"
+                missing.setdefault(task.name, {})[name] = done
+    kinds = [k for k in ("synthetic", "bbob", "sklearn") if any(t.kind == k for t in chosen)]
     for workers in (1, 4):
         opts = [o for o, w in configs if w == workers]
         if not opts or not chosen:
             continue
         for budget in budgets:
-            regrets: dict[str, dict[str, list[float]]] = {}
+            table_regrets = regrets[(workers, budget)]
+            combos = [(t.name, s) for t in chosen for s in seeds
+                      if all(s in table_regrets[t.name][o] for o in opts)]
             ranks: dict[str, list[float]] = {o: [] for o in opts}
-            for task in chosen:
-                allvals = [v for k, r in runs.items() if k.startswith(task.name + "|")
-                           for v, _ in r]
-                best = task.best_known if task.best_known is not None else min(allvals)
-                first = np.median([runs[f"{task.name}|random|1|{s}"][0][0] for s in seeds])
-                scale = max(first - best, 1e-12)
-                regrets[task.name] = {}
-                for opt in opts:
-                    regrets[task.name][opt] = [
-                        max(min(v for v, _ in runs[f"{task.name}|{opt}|{workers}|{s}"][:budget])
-                            - best, 0.0) / scale for s in seeds]
-                for i, _ in enumerate(seeds):
-                    r = rankdata([regrets[task.name][o][i] for o in opts])
-                    for o, rank in zip(opts, r, strict=True):
-                        ranks[o].append(float(rank))
+            for name, s in combos:
+                for o, rank in zip(opts, rankdata([table_regrets[name][o][s] for o in opts]),
+                                   strict=True):
+                    ranks[o].append(float(rank))
             header = ["task", *opts]
-            rows = [[t, *[f"{np.mean(regrets[t][o]):.4f}" for o in opts]] for t in regrets]
-            for kind in ("synthetic", "sklearn"):
+            rows = [[t.name, *[mean_cell(table_regrets[t.name][o].values(),
+                                         len(table_regrets[t.name][o]) == len(seeds))
+                               for o in opts]] for t in chosen]
+            for kind in kinds:
                 names = [t.name for t in chosen if t.kind == kind]
-                if names:
-                    rows.append([f"mean ({kind})", *[
-                        f"{np.mean([np.mean(regrets[t][o]) for t in names]):.4f}"
-                        for o in opts]])
-            rows.append(["MEAN RANK", *[f"{np.mean(ranks[o]):.2f}" for o in opts]])
+                rows.append([f"mean ({kind})", *[mean_cell(
+                    [np.mean(list(table_regrets[n][o].values())) for n in names
+                     if table_regrets[n][o]],
+                    all(len(table_regrets[n][o]) == len(seeds) for n in names))
+                    for o in opts]])
+            rows.append(["MEAN RANK", *[f"{np.mean(ranks[o]):.2f}" if combos else "-"
+                                        for o in opts]])
             title = (f"\nNormalized regret (mean over {len(seeds)} seeds), {budget} evaluations, "
                      f"{'sequential' if workers == 1 else '4 parallel workers'}")
             lines += [title, table(header, rows)]
-            report["runs"][f"{budget}|{workers}"] = {"regret": regrets, "ranks": ranks}
+            if len(combos) < len(chosen) * len(seeds):
+                lines.append(f"mean ranks over the {len(combos)} of {len(chosen) * len(seeds)} "
+                             "(task, seed) combinations complete for every optimizer")
+            report["runs"][f"{budget}|{workers}"] = {
+                "regret": {t: {o: list(v.values()) for o, v in r.items()}
+                           for t, r in table_regrets.items()},
+                "ranks": ranks, "complete_task_seeds": len(combos)}
+    sequential_only = [o for o, w in configs if o.startswith("smac") and (o, 4) not in configs]
+    if sequential_only and chosen:
+        lines.append(f"\n{', '.join(sequential_only)}: sequential only in this run (SMAC's "
+                     "ask/tell does take pending trials: add to --parallel-optimizers)")
+    if missing:
+        lines.append("\nIncomplete cells (marked * or -), with the seeds done at every budget")
+        lines += [f"  {t}: " + ", ".join(f"{o} {n}/{len(seeds)}" for o, n in m.items())
+                  for t, m in missing.items()]
+    report["incomplete"] = missing
     dup_rows = []
     for opt in [o for o, w in configs if w == 4 and chosen]:
         dups = 0
         for task in chosen:
             for s in seeds:
-                keys = [repr(sorted(p.items())) for _, p in runs[f"{task.name}|{opt}|4|{s}"]]
+                run = runs.get((task.name, opt, 4, s, max(budgets)))
+                keys = [repr(sorted(p.items())) for _, p in run or []]
                 dups += len(keys) - len(set(keys))
-        seq = np.mean([np.mean(report["runs"][f"{b}|1"]["regret"][t.name][opt])
-                       for b in budgets for t in chosen])
-        par = np.mean([np.mean(report["runs"][f"{b}|4"]["regret"][t.name][opt])
-                       for b in budgets for t in chosen])
+        pairs = [(regrets[(1, b)][t.name][opt][s], regrets[(4, b)][t.name][opt][s])
+                 for b in budgets for t in chosen for s in seeds
+                 if s in regrets[(1, b)][t.name][opt] and s in regrets[(4, b)][t.name][opt]]
+        if not pairs:
+            dup_rows.append([opt, str(dups), "-", "-", "-"])
+            continue
+        seq, par = np.mean(pairs, axis=0)
         dup_rows.append([opt, str(dups), f"{seq:.4f}", f"{par:.4f}",
                          f"{(par - seq) / max(seq, 1e-12) * 100:+.1f}%"])
     if dup_rows:
@@ -443,7 +829,14 @@ def main() -> None:
         for n in args.timing_sizes:
             if opt == "optuna-gp" and n > args.max_optuna_gp_trials:
                 continue
-            timing[opt][n] = suggestion_seconds(opt, n)
+            seconds = cache.timing(opt, n)
+            if seconds is None:
+                if time.time() >= deadline:
+                    not_started += 1
+                    continue
+                seconds = suggestion_seconds(opt, n)
+                cache.add_timing(opt, n, seconds)
+            timing[opt][n] = seconds
             print(f"  timing {opt:14s} n={n:5d} {timing[opt][n]:.4f} s", flush=True)
     rows = [[o, *[f"{timing[o][n]:.4f}" if n in timing[o] else "-"
                   for n in args.timing_sizes]] for o in timing]
@@ -456,12 +849,22 @@ def main() -> None:
     if timing:
         lines += ["\nSeconds per suggestion (median of 3 consecutive asks, 10-d history of n "
                   "random trials)", table(["sampler", *map(str, args.timing_sizes)], rows)]
+        if any(o.startswith("smac") for o in timing):
+            lines.append("smac: mean over one model refit cycle (8 asks for the random-forest "
+                         "facade, 1 for smac-bb's Gaussian process)")
     report["timing"] = timing
+    lines += [f"\nNot run: {name}: {why}" for name, why in NOT_RUN.items()]
+    if not_started:
+        lines.append(f"\ntime limit ({args.max_minutes:g} min) reached: {not_started} runs "
+                     "or timings not started; run the same command again to resume")
     report["wall_seconds"] = time.time() - started
-    lines.append(f"\nwall time {report['wall_seconds']:.0f} s")
+    lines.append(f"\nwall time {report['wall_seconds']:.0f} s" + (
+        f" ({cache.loaded} results loaded from {cache_path.name})" if cache.loaded else ""))
+    if cache.stale:
+        lines.append(f"{len(cache.stale)} cached results were made with other code and "
+                     "were run again")
     text = "\n".join(lines)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"quality-{label}.json").write_text(json.dumps(report, indent=1, default=str))
     (RESULTS / f"quality-{label}.md").write_text(text + "\n")
 
