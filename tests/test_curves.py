@@ -101,19 +101,20 @@ def test_bad_input_raises(steps: list, values: list, at: float) -> None:
 
 
 def test_calibrated_on_real_curves() -> None:
-    """The 80% interval from a quarter of a real curve covers about 80% of final values."""
+    """The 80% interval from a quarter of a real curve covers 75-85% of the final values of
+    the held-out curves (the odd rows, as in benchmarks/curves.py)."""
     data = np.load(DATA)
     families = sorted({key.split("/")[0] for key in data.files})
     hits, errors, naive = [], [], []
     for family in families:
         steps, curves = data[f"{family}/steps"], data[f"{family}/curves"].astype(float)
         seen = len(steps) // 4
-        for curve in curves[1::4][:40]:  # a fixed, spread-out subset
+        for curve in curves[1::2]:
             prediction = extrapolate(steps[:seen], curve[:seen], at_step=float(steps[-1]))
             low, high = prediction.interval(0.8)
             hits.append(low <= curve[-1] <= high)
             errors.append(abs(prediction.mean - curve[-1]))
             naive.append(abs(curve[seen - 1] - curve[-1]))
     coverage = float(np.mean(hits))
-    assert 0.7 <= coverage <= 0.9, coverage
+    assert 0.75 <= coverage <= 0.85, coverage
     assert np.median(errors) < np.median(naive)
