@@ -9,7 +9,11 @@ from scipy.stats import norm
 
 import hyperlaw as hl
 from hyperlaw.samplers import GPSampler
-from hyperlaw.samplers.gp.acquisition import log_expected_improvement, log_h
+from hyperlaw.samplers.gp.acquisition import (
+    fantasy_log_expected_improvement,
+    log_expected_improvement,
+    log_h,
+)
 from hyperlaw.samplers.gp.model import (
     GaussianProcess,
     Hyper,
@@ -18,6 +22,7 @@ from hyperlaw.samplers.gp.model import (
     sq_dists,
 )
 from hyperlaw.samplers.gp.optimizer import maximize
+from hyperlaw.samplers.gp.sampler import fantasize
 
 
 def branin(trial: hl.Trial) -> float:
@@ -245,7 +250,62 @@ def test_fantasies_remove_the_improvement_at_running_points() -> None:
     gp, _, best = sampler.model(space, history, obs, np.random.default_rng(0))
     point = space.encode(running.params)[None, :]
     mean, std = gp.predict(point)
-    assert std[0] < 1e-3 and log_expected_improvement(mean, std, float(best[0]))[0] < -8
+    assert std[0] < 1e-3 and fantasy_log_expected_improvement(mean, std, best)[0] < -8
+
+
+def _fantasy_setup(n_worlds: int) -> tuple[GaussianProcess, np.ndarray, float, np.ndarray,
+                                           GaussianProcess, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = rng.random((20, 2))
+    y = np.sin(6 * x[:, 0]) + np.cos(4 * x[:, 1])
+    y = (y - y.mean()) / y.std()
+    gp = GaussianProcess(x, y, np.zeros(2, dtype=bool),
+                         Hyper(np.array([-1.0, -1.0]), 0.0, math.log(1e-3)))
+    xp = np.array([[0.8, 0.2], [0.3, 0.9]])
+    best = float(gp.predict(x)[0].min())
+    worlds, bests = fantasize(gp, xp, best, n_worlds, np.random.default_rng(0))
+    return gp, xp, best, rng.random((5, 2)), worlds, bests
+
+
+def test_fantasy_ei_is_the_new_points_share_of_the_batch_expected_improvement() -> None:
+    # E[max(best - min(f_pending, f_x), 0)] - E[max(best - min(f_pending), 0)], by brute force
+    gp, xp, best, xs, worlds, bests = _fantasy_setup(1024)
+    ours = np.exp(fantasy_log_expected_improvement(*worlds.predict(xs), bests))
+    draws = np.random.default_rng(1).standard_normal((200_000, 3))
+    for i, point in enumerate(xs):
+        mean, cov = gp.posterior_covariance(np.vstack([xp, point]))
+        f = mean + draws @ np.linalg.cholesky(cov + 1e-10 * np.eye(3)).T
+        gain = (np.maximum(best - f.min(axis=1), 0.0)
+                - np.maximum(best - f[:, :2].min(axis=1), 0.0)).mean()
+        np.testing.assert_allclose(ours[i], gain, rtol=0.03, atol=1e-4)
+
+
+def test_fantasy_ei_gradient_matches_finite_differences() -> None:
+    from hyperlaw.samplers.gp.acquisition import fantasy_log_expected_improvement_with_grad
+
+    _, _, _, xs, worlds, bests = _fantasy_setup(32)
+    values, grad = fantasy_log_expected_improvement_with_grad(
+        *worlds.predict_samples_with_grad(xs), bests)
+    np.testing.assert_allclose(values, fantasy_log_expected_improvement(
+        *worlds.predict(xs), bests))
+    for k in (0, 1):
+        step = np.zeros(2)
+        step[k] = 1e-6
+        numeric = (fantasy_log_expected_improvement(*worlds.predict(xs + step), bests)
+                   - fantasy_log_expected_improvement(*worlds.predict(xs - step), bests)) / 2e-6
+        np.testing.assert_allclose(grad[:, k], numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_parallel_batches_are_deterministic_and_avoid_running_points() -> None:
+    batches = []
+    for _ in range(2):
+        study = hl.create_study(space=BRANIN_SPACE, sampler=GPSampler(seed=2))
+        study.optimize(branin, n_trials=14, show_progress=False)
+        batches.append([study.ask().params for _ in range(4)])
+    assert batches[0] == batches[1]
+    points = np.array([[p["x"] / 15, p["y"] / 15] for p in batches[0]])
+    gaps = [np.linalg.norm(points[i] - points[j]) for i in range(4) for j in range(i)]
+    assert min(gaps) > 0.02
 
 
 def test_conditional_candidates_are_scored_as_they_will_be_decoded() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -47,3 +48,34 @@ def log_expected_improvement_with_grad(mean: np.ndarray, std: np.ndarray, d_mean
     ratio = np.exp(log_ndtr(z) - lh)
     dz = -(d_mean + z[:, None] * d_std) / std[:, None]
     return np.log(std) + lh, d_std / std[:, None] + ratio[:, None] * dz
+
+
+def fantasy_log_expected_improvement(mean: np.ndarray, std: np.ndarray,
+                                     best: np.ndarray) -> np.ndarray:
+    """log of the mean over fantasy worlds of EI: column j of mean (m, s) and best[j] belong
+    to world j, std (m,) is shared. With the worlds drawn from the joint posterior at the
+    pending points (and best[j] their incumbent), this is the part of the batch expected
+    improvement (q-EI) that depends on the new point, integrated exactly over its value."""
+    from scipy.special import logsumexp
+
+    lei = np.log(std)[:, None] + log_h((best[None, :] - mean) / std[:, None])
+    return logsumexp(lei, axis=1) - math.log(mean.shape[1])
+
+
+def fantasy_log_expected_improvement_with_grad(
+        mean: np.ndarray, std: np.ndarray, d_std: np.ndarray,
+        mean_gradient: Callable[[np.ndarray], np.ndarray], best: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """`fantasy_log_expected_improvement` and its gradient; mean_gradient(u) gives
+    sum_j u[:, j] * d mean[:, j] (m, d)."""
+    from scipy.special import log_ndtr, logsumexp
+
+    z = (best[None, :] - mean) / std[:, None]
+    lh = log_h(z)
+    lei = np.log(std)[:, None] + lh
+    total = logsumexp(lei, axis=1, keepdims=True)
+    weight = np.exp(lei - total)  # each world's share of the mean EI
+    u = weight * np.exp(log_ndtr(z) - lh)  # weight * d log h / dz
+    # d log EI_j = d std / std + (Phi/h)_j * (-(d mean_j + z_j d std) / std)
+    grad = (d_std * (1.0 - (u * z).sum(axis=1))[:, None] - mean_gradient(u)) / std[:, None]
+    return total[:, 0] - math.log(mean.shape[1]), grad

@@ -8,6 +8,7 @@ priors (L-BFGS-B with analytic gradients, warm-started from the previous fit).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +111,8 @@ class GaussianProcess:
     """Posterior of a zero-mean GP given standardized targets, for fixed hyperparameters.
 
     `exact` marks rows observed without noise (fantasies of running trials: the model then
-    expects nothing to learn there).
+    expects nothing to learn there). y may hold several target columns (fantasy worlds that
+    differ in the values of such rows): the means then have one column per world.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, cat: np.ndarray, hyper: Hyper,
@@ -153,10 +155,31 @@ class GaussianProcess:
         var = self.scale - np.einsum("ij,ij->i", ks @ self.k_inv(), ks)
         return mean, np.sqrt(np.maximum(var, 1e-12 * self.scale))
 
+    def posterior_covariance(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and joint covariance of the latent function at the rows of xs."""
+        ks = self.cross_kernel(xs)
+        prior = self.scale * matern52(np.sqrt(scaled_sq_dists(xs, xs, self.cat, self.inv_ls2)))
+        return ks @ self.alpha, prior - ks @ self.k_inv() @ ks.T
+
     def predict_with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                           np.ndarray]:
         """Mean, standard deviation and their gradients (m, d) with respect to the
         non-categorical coordinates of xs (zero for categorical ones)."""
+        mean, std, d_std, dk_dr2 = self._with_grad(xs)
+        return mean, std, self._weighted_gradient(xs, dk_dr2 * self.alpha[None, :]), d_std
+
+    def predict_samples_with_grad(self, xs: np.ndarray) -> tuple[
+            np.ndarray, np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        """For targets given as columns (one per sample): means (m, s), the shared standard
+        deviation and its gradient, and a function mapping weights u (m, s) to the gradients
+        sum_j u[:, j] * d mean[:, j] (m, d)."""
+        mean, std, d_std, dk_dr2 = self._with_grad(xs)
+        return mean, std, d_std, lambda u: self._weighted_gradient(
+            xs, dk_dr2 * (u @ self.alpha.T))
+
+    def _with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray]:
+        """Mean, standard deviation, its gradient, and d k / d r^2 at rows of xs."""
         r2 = scaled_sq_dists(xs, self.x, self.cat, self.inv_ls2)
         s = _SQRT5 * np.sqrt(r2)
         e = np.exp(-s)
@@ -166,18 +189,18 @@ class GaussianProcess:
         v = ks @ self.k_inv()
         var = self.scale - np.einsum("ij,ij->i", v, ks)
         std = np.sqrt(np.maximum(var, 1e-12 * self.scale))
-        # d r^2 / d xs_k = 2 inv_ls2_k (xs_k - x_ik): contract the weights with that difference
-        cont = ~self.cat
-        factor = 2.0 * self.inv_ls2[cont]
-        wm = dk_dr2 * self.alpha[None, :]
-        wv = dk_dr2 * v
-        xc = self.x[:, cont]
-        d_mean = np.zeros_like(xs)
-        d_var = np.zeros_like(xs)
-        d_mean[:, cont] = factor * (xs[:, cont] * wm.sum(axis=1)[:, None] - wm @ xc)
-        d_var[:, cont] = -2.0 * factor * (xs[:, cont] * wv.sum(axis=1)[:, None] - wv @ xc)
+        d_var = -2.0 * self._weighted_gradient(xs, dk_dr2 * v)
         d_std = np.where(var[:, None] > 1e-12 * self.scale, d_var / (2.0 * std[:, None]), 0.0)
-        return mean, std, d_mean, d_std
+        return mean, std, d_std, dk_dr2
+
+    def _weighted_gradient(self, xs: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Gradient (m, d) of sum_i w[:, i] k(xs, x_i), given w = weights * d k / d r^2:
+        d r^2 / d xs_k = 2 inv_ls2_k (xs_k - x_ik); zero for categorical coordinates."""
+        cont = ~self.cat
+        out = np.zeros_like(xs)
+        out[:, cont] = 2.0 * self.inv_ls2[cont] * (
+            xs[:, cont] * w.sum(axis=1)[:, None] - w @ self.x[:, cont])
+        return out
 
 
 def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
