@@ -513,8 +513,8 @@ class SqlStore(Store):
                              start: ParamsOrMaker, fill: ParamsFiller,
                              heartbeat: bool) -> tuple[TrialRecord, TrialRecord, bool]:
         """`finish_and_start` in two statements and two round trips (see `_PG_FINISH_BUMP`
-        and `postgres.Pipelined`); a queued trial to claim, or a trial that is not running
-        any more, take the ordinary path."""
+        and `postgres.Pipelined`); a queued trial to claim, a trial that is not running any
+        more, or a driver other than psycopg 3 take the ordinary path."""
         finish = {"sid": study_id, "num": number, "new_state": state.value,
                   "new_value": value, "new_error": error, "t": time.time()}
         pipelined: postgres.Pipelined = conn.info[_PIPELINED]
@@ -530,7 +530,8 @@ class SqlStore(Store):
                 new, TrialState.RUNNING, params, None, {}, {}, {}, None, now, now, None), True)
             return _pg_sql(_INSERT_TRIAL_INLINE), columns
 
-        if pipelined.run(conn, (_pg_sql(_PG_FINISH_BUMP), finish), insert) is not None:
+        if conn.dialect.driver == "psycopg" and pipelined.run(
+                conn, (_pg_sql(_PG_FINISH_BUMP), finish), insert) is not None:
             return pipelined.outcome
         row = conn.execute(_PG_FINISH_BUMP, finish).first()
         if row is None:
