@@ -187,3 +187,15 @@ def test_small_discrete_space_gets_no_repeats_until_exhausted() -> None:
     study.optimize(objective, n_trials=12, show_progress=False)
     keys = {(t.params["k"], t.params["w"]) for t in study.trials}
     assert len(keys) == 12
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_model_based_samplers_reach_every_value_of_a_log_integer(sampler: str) -> None:
+    """Log-scaled integers are not evenly spaced on the unit cube: snapping proposals to
+    equal-width cells made values such as 68 of Int(16, 128, log=True) unreachable."""
+    study = hl.create_study(space={"w": hl.Int(16, 128, log=True)}, sampler=sampler, seed=0)
+    for w in (16, 17, 18, 19, 20, 120, 122, 124, 126, 128):  # the start, far from 68
+        study.enqueue({"w": w})
+    study.optimize(lambda t: float(abs(t.params["w"] - 68)), n_trials=50,
+                   show_progress=False)
+    assert study.best_params == {"w": 68}

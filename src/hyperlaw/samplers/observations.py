@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from hyperlaw.history import History
-from hyperlaw.space import Choice, Space
+from hyperlaw.space import Choice, Int, Space
 from hyperlaw.trial import TrialRecord, TrialState
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
@@ -66,8 +66,12 @@ def categorical_mask(space: Space) -> np.ndarray:
 
 
 def n_bins(space: Space) -> np.ndarray:
-    """Number of distinct values per dimension (0 for continuous ones)."""
-    return np.array([space[n].n_values or 0 for n in space.dims], dtype=np.int64)
+    """Number of equal-width cells per dimension on the unit cube: the number of values of an
+    evenly spaced dimension, 0 for continuous ones and for log-scaled integers (their values
+    are not evenly spaced on the cube: they are modelled as continuous and rounded when
+    decoded, so every value stays reachable)."""
+    return np.array([0 if isinstance(space[n], Int) and space[n].log else space[n].n_values or 0
+                     for n in space.dims], dtype=np.int64)
 
 
 def observations(space: Space, history: History) -> Observations:
