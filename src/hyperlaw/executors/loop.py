@@ -25,6 +25,26 @@ class Tickets(Protocol):
     def take(self) -> bool: ...
 
 
+class StartGuard(Protocol):
+    """Brackets the start of a trial, from before the store write to the `on_start` call
+    (a worker process postpones Ctrl-C there)."""
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class _NoGuard:
+    def hold(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+_NO_GUARD = _NoGuard()
+
+
 class Budget:
     """At most `n_trials` trials, none started after `timeout` seconds."""
 
@@ -99,15 +119,22 @@ class Heartbeat:
 def run_worker(study: Study, objective: Objective, tickets: Tickets,
                catch: tuple[type[BaseException], ...], max_consecutive_failures: int | None,
                on_start: Callable[[int], None] | None = None,
-               on_done: Callable[[TrialRecord], None] | None = None) -> None:
+               on_done: Callable[[TrialRecord], None] | None = None,
+               starting: StartGuard | None = None) -> None:
     """Run trials while `tickets` grants them. Raises WorkerError after too many failures
     in a row, and re-raises exceptions that `catch` does not cover."""
     failures = 0
+    guard = starting if starting is not None else _NO_GUARD
     with Heartbeat(study) as beat:
-        def started(number: int) -> None:
-            beat.add(number)
+        def started(trial: Trial) -> None:
+            beat.add(trial.number)
             if on_start is not None:
-                on_start(number)
+                on_start(trial.number)
+            try:
+                guard.release()
+            except KeyboardInterrupt:  # postponed while the trial was started: fail it here
+                study._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
+                raise
 
         following: Trial | None = None  # started with the previous trial's outcome
         owed = False  # a ticket was taken for a trial that could not be started with it
@@ -118,6 +145,8 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                     and failures + 1 >= max_consecutive_failures:
                 return False
             owed = tickets.take()
+            if owed:
+                guard.hold()  # released once the started trial is announced
             return owed
 
         while following is not None or owed or tickets.take():
@@ -125,8 +154,9 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
             try:
                 trial = following
                 if trial is None:
+                    guard.hold()
                     trial = study.ask(heartbeat=True)
-                    started(trial.number)
+                    started(trial)
                 following = None
                 record, following = study._evaluate(trial, objective, catch, start_next)
                 owed = False
@@ -138,10 +168,12 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                 continue
             finally:
                 beat.clear()
+                if following is None:
+                    guard.release()  # no trial was started to announce
             if on_done is not None:
                 on_done(record)
             if following is not None:
-                started(following.number)
+                started(following)
             failures = failures + 1 if record.state is TrialState.FAILED else 0
             if max_consecutive_failures and failures >= max_consecutive_failures:
                 raise WorkerError(

@@ -101,6 +101,7 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
                         replacement = _spawn(payload, env)  # runs the queued retry
                         workers[replacement.conn] = replacement
                     continue
+                worker.trial = _running_after(messages, worker.trial)  # first: Ctrl-C
                 for message in messages:
                     _handle(study, worker, message, budget, progress, callbacks, fatal)
     except KeyboardInterrupt:
@@ -128,10 +129,8 @@ def _handle(study: Study, worker: _Worker, message: tuple[Any, ...], budget: Bud
         with contextlib.suppress(OSError):  # it exited after asking ahead (refunded at EOF)
             worker.conn.send(granted)
     elif kind == "start":
-        worker.trial = message[1]
         worker.unused_tickets = max(worker.unused_tickets - 1, 0)
     elif kind == "done":
-        worker.trial = None
         _, number, state, value = message
         progress.finished(TrialState(state), value)
         if callbacks:
@@ -141,6 +140,17 @@ def _handle(study: Study, worker: _Worker, message: tuple[Any, ...], budget: Bud
     elif kind == "fatal":
         budget.stopped = True
         fatal.append((message[1], message[2]))
+
+
+def _running_after(messages: list[tuple[Any, ...]], running: int | None) -> int | None:
+    """The trial a worker runs once these messages are taken into account (set before the
+    messages are handled, so an interrupt meanwhile still knows which trial to fail)."""
+    for message in messages:
+        if message[0] == "start":
+            running = message[1]
+        elif message[0] == "done":
+            running = None
+    return running
 
 
 def _bury(study: Study, worker: _Worker) -> bool:
@@ -188,11 +198,7 @@ def _drain(worker: _Worker) -> None:
     """Read the messages a worker sent before it stopped (to learn its last trial)."""
     try:
         while worker.conn.poll(0):
-            for message in worker.conn.recv():
-                if message[0] == "start":
-                    worker.trial = message[1]
-                elif message[0] == "done":
-                    worker.trial = None
+            worker.trial = _running_after(worker.conn.recv(), worker.trial)
     except (EOFError, OSError):
         pass
     worker.conn.close()

@@ -80,22 +80,40 @@ def _fatal(conn: Connection, exc: BaseException) -> None:
     conn.send([("fatal", blob, text)])
 
 
-def _interrupt_once() -> None:
-    """Raise KeyboardInterrupt on the first SIGINT only, so that the write recording the
-    interrupted trial is not itself interrupted by a second one (terminal and parent)."""
-    fired = False
+class _Interrupts:
+    """SIGINT raises KeyboardInterrupt on the first signal only, so that the write recording
+    the interrupted trial is not itself interrupted by a second one (terminal and parent).
+    While a trial is being started and announced to the parent (`hold` .. `release`), the
+    interrupt waits for `release`: a trial started in the store but never announced would
+    stay RUNNING after the parent stopped the workers."""
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
+    def __init__(self) -> None:
+        self._fired = False
+        self._held = False
+        self._pending = False
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._fired:
+            return
+        self._fired = True
+        if self._held:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    def hold(self) -> None:
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        if self._pending:
+            self._pending = False
             raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
 
 
 def main(fd: int) -> int:
-    _interrupt_once()
+    interrupts = _Interrupts()
     conn = Connection(fd)
     sys.path[:0] = [p for p in conn.recv() if p not in sys.path]
     try:
@@ -117,7 +135,8 @@ def main(fd: int) -> int:
         try:
             run_worker(study, job.objective, _ParentTickets(outbox), job.catch,
                        job.max_consecutive_failures, on_start=on_start,
-                       on_done=lambda r: outbox.post("done", r.number, r.state.value, r.value))
+                       on_done=lambda r: outbox.post("done", r.number, r.state.value, r.value),
+                       starting=interrupts)
         finally:
             outbox.flush()
     except KeyboardInterrupt:
