@@ -321,3 +321,21 @@ def test_conditional_candidates_are_scored_as_they_will_be_decoded() -> None:
     for t in study.trials:
         assert space.validate_params(t.params) == t.params
     assert study.best_params["kind"] == "bowl" and study.best_value < 0.02
+
+
+def test_running_trials_at_one_point_or_at_an_observed_point_are_fantasized() -> None:
+    """Fantasy worlds need a square root of the posterior covariance at the running points;
+    running trials at the same place (or where a trial was observed) make it singular."""
+    study = hl.create_study(space={"x": hl.Float(0, 1), "y": hl.Float(0, 1)}, sampler="gp",
+                            seed=1)
+    for _ in range(12):
+        trial = study.ask()
+        study.tell(trial, (trial.params["x"] - 0.3) ** 2 + (trial.params["y"] - 0.6) ** 2)
+    observed = dict(study.trials[0].params)
+    for params in ({"x": 0.5, "y": 0.5}, {"x": 0.5, "y": 0.5}, {"x": 0.5, "y": 0.5},
+                   observed):
+        study.enqueue(params)
+        study.ask()  # left running
+    proposal = study.ask().params
+    assert proposal not in ({"x": 0.5, "y": 0.5}, observed)
+    assert 0.0 <= proposal["x"] <= 1.0 and 0.0 <= proposal["y"] <= 1.0

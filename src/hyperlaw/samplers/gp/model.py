@@ -89,6 +89,7 @@ class Hyper:
 #: around lam = 1 and steep beyond lengthscales of about 0.3 and 3; the signal variance is
 #: Gamma(2, 1); the noise variance Gamma(1.1, 30), which keeps it small unless the data insist.
 _LS_WEIGHT = 0.1
+_EXACT_NOISE = 1e-6  # relative noise of rows observed without noise (fantasies)
 _SCALE_SHAPE, _SCALE_RATE = 2.0, 1.0
 _NOISE_SHAPE, _NOISE_RATE = 1.1, 30.0
 
@@ -124,8 +125,8 @@ class GaussianProcess:
         self.scale = math.exp(hyper.log_scale)
         k = self.cross_kernel(x) if d2 is None else self._kernel(d2)
         noise = np.full(len(x), math.exp(hyper.log_noise))
-        if exact is not None:
-            noise[exact] = 0.0
+        if exact is not None:  # nearly noise-free: two fantasies at one point stay solvable
+            noise[exact] = _EXACT_NOISE * self.scale
         k[np.diag_indices_from(k)] += noise + 1e-9 * self.scale
         self._chol = cho_factor(k, lower=True, check_finite=False)
         self.alpha = cho_solve(self._chol, y, check_finite=False)

@@ -102,7 +102,10 @@ def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
     from scipy.stats import norm, qmc
 
     mean, cov = gp.posterior_covariance(xp)
-    chol = np.linalg.cholesky(cov + 1e-9 * gp.scale * np.eye(len(xp)))
+    # a square root that survives running points at the same place or at observed points
+    # (a singular covariance, where a Cholesky factorization fails)
+    eigval, eigvec = np.linalg.eigh(0.5 * (cov + cov.T))
+    chol = eigvec * np.sqrt(np.clip(eigval, 0.0, None))
     z = norm.ppf(np.clip(qmc.Sobol(len(xp), scramble=True, seed=rng).random(n), 1e-12,
                          1 - 1e-12))
     worlds = mean[:, None] + chol @ z.T  # (k, n)
