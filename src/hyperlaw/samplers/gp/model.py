@@ -89,7 +89,7 @@ class Hyper:
 #: around lam = 1 and steep beyond lengthscales of about 0.3 and 3; the signal variance is
 #: Gamma(2, 1); the noise variance Gamma(1.1, 30), which keeps it small unless the data insist.
 _LS_WEIGHT = 0.1
-_EXACT_NOISE = 1e-6  # relative noise of rows observed without noise (fantasies)
+_EXACT_NOISE = 1e-8  # relative noise of rows observed without noise (fantasies)
 _SCALE_SHAPE, _SCALE_RATE = 2.0, 1.0
 _NOISE_SHAPE, _NOISE_RATE = 1.1, 30.0
 
