@@ -203,11 +203,13 @@ class SqlStore(Store):
         patience = _Patience(self)
         while True:
             committing = False
-            pipelined = postgres.Pipelined()  # for a write that commits itself (hot path)
+            # PostgreSQL's hot path commits inside `fn` (see `_finish_and_start_pg`)
+            pipelined = postgres.Pipelined() if self._is_postgres else None
             try:
                 with engine.connect() as conn:
                     conn.info.pop(_FLUSH, None)
-                    conn.info[_PIPELINED] = pipelined
+                    if pipelined is not None:
+                        conn.info[_PIPELINED] = pipelined
                     with conn.begin():
                         result = fn(conn)
                         committing = True
@@ -217,7 +219,7 @@ class SqlStore(Store):
                     _sync_file(self._wal_path)
             except sa.exc.DBAPIError as exc:
                 patience.wait(exc)
-                if pipelined.commit_sent:
+                if pipelined is not None and pipelined.commit_sent:
                     committing, result = True, pipelined.outcome
                 if committing and landed is not None and self._read(
                         lambda conn: landed(conn, result)):  # noqa: B023 - called at once
@@ -526,8 +528,7 @@ class SqlStore(Store):
             now = time.time()
             columns, params = _trial_row(study_id, seq, new, _RUNNING, start, "{}", "{}", now,
                                          heartbeat)
-            pipelined.outcome = (_record(row[3:]), TrialRecord(
-                new, TrialState.RUNNING, params, None, {}, {}, {}, None, now, now, None), True)
+            pipelined.outcome = (_record(row[3:]), _running_record(new, params, now), True)
             return _pg_sql(_INSERT_TRIAL_INLINE), columns
 
         if conn.dialect.driver == "psycopg" and pipelined.run(
@@ -561,8 +562,7 @@ class SqlStore(Store):
         now = time.time()
         values = _insert_row(conn, study_id, seq, number, _RUNNING, params, "{}", "{}", now,
                              heartbeat)
-        return TrialRecord(number, TrialState.RUNNING, values, None, {}, {}, {}, None,
-                           now, now, None), True
+        return _running_record(number, values, now), True
 
     def report(self, study_id: int, number: int, step: int, value: float,
                params: Mapping[str, Any] | None = None) -> None:
@@ -851,6 +851,12 @@ def _trial_row(study_id: int, seq: int, number: int, state: str, params: ParamsO
             "user_attrs": user_json, "system_attrs": system_json, "error": None,
             "created_at": now, "started_at": now if state == _RUNNING else None,
             "finished_at": None, "heartbeat_at": now if heartbeat else None, "seq": seq}, values
+
+
+def _running_record(number: int, params: dict[str, Any], now: float) -> TrialRecord:
+    """The record of trial `number`, just started (created RUNNING) at `now`."""
+    return TrialRecord(number, TrialState.RUNNING, params, None, {}, {}, {}, None, now, now,
+                       None)
 
 
 def _insert_row(conn: Connection, study_id: int, seq: int, number: int, state: str,
