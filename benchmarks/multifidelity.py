@@ -2,9 +2,12 @@
 
 Each curve family of benchmarks/data/curves.npz (real training runs, see data/make_curves.py)
 becomes a tabular benchmark: a configuration proposed by a sampler is mapped to the nearest
-recorded configuration (unit-cube distance in the family's space) and its recorded validation
-curve is replayed by the simulated executor — several asynchronous workers, a simulated clock
-with the recorded cost per unit — through the real ask/report/tell of each library.
+recorded configuration (unit-cube distance in the family's space) that the run has not used
+yet, and its recorded validation curve is replayed by the simulated executor — several
+asynchronous workers, a simulated clock with the recorded cost per unit — through the real
+ask/report/tell of each library. (A real objective never returns the same curve for a new
+configuration; replaying the nearest row even when used, `--replay nearest`, makes a sampler
+whose proposals concentrate re-run curves it has already seen.)
 
 Every method gets the same total budget (step units trained by all workers together: the
 budget of `--full-trials` trials run to the end). The score is the regret of the incumbent
@@ -90,19 +93,41 @@ class Table:
     def best_final(self) -> float:
         return float(self.curves[:, -1].min())
 
-    def nearest(self, params: dict[str, Any]) -> int:
+    def distance(self, params: dict[str, Any]) -> np.ndarray:
+        """Squared unit-cube distance to every recorded configuration."""
         x = self.space.encode(params)
         both = ~np.isnan(self.encoded) & ~np.isnan(x)
         diff = np.where(both, self.encoded - x, 0.0)
         mismatch = np.isnan(self.encoded) != np.isnan(x)
-        distance = (diff**2).sum(axis=1) + 0.25 * mismatch.sum(axis=1)
-        return int(np.argmin(distance))
+        return (diff**2).sum(axis=1) + 0.25 * mismatch.sum(axis=1)
+
+    def nearest(self, params: dict[str, Any]) -> int:
+        return int(np.argmin(self.distance(params)))
 
     def curve_for(self, params: dict[str, Any]) -> ReplayCurve:
-        k = self.nearest(params)
+        return self.replay(self.nearest(params))
+
+    def replay(self, k: int) -> ReplayCurve:
         unit = float(self.steps[0])
         return ReplayCurve(self.steps.tolist(), self.curves[k].tolist(),
                            float(self.seconds[k]) / unit)
+
+    def distinct_lookup(self) -> Callable[[dict[str, Any]], ReplayCurve]:
+        """A lookup for one run: a configuration seen before gets its row again, a new one
+        the nearest row this run has not used (a real objective never repeats a curve)."""
+        assigned: dict[str, int] = {}
+        used = np.zeros(len(self.curves), dtype=bool)
+
+        def curve_for(params: dict[str, Any]) -> ReplayCurve:
+            key = json.dumps(params, sort_keys=True, default=str)
+            if key not in assigned:
+                distance = self.distance(params)
+                if not used.all():
+                    distance[used] = np.inf
+                assigned[key] = k = int(np.argmin(distance))
+                used[k] = True
+            return self.replay(assigned[key])
+        return curve_for
 
 
 # --- methods ---------------------------------------------------------------------------------
@@ -284,7 +309,7 @@ def regret_curve(result: Simulation, table: Table, budget: float) -> np.ndarray:
 
 
 def run_family(table: Table, all_methods: dict, seeds: int, full_trials: int,
-               workers: int) -> dict[str, np.ndarray]:
+               workers: int, replay: str = "distinct") -> dict[str, np.ndarray]:
     budget = full_trials * float(table.steps[-1])
     regrets: dict[str, np.ndarray] = {}
     for name, make in all_methods.items():
@@ -294,7 +319,8 @@ def run_family(table: Table, all_methods: dict, seeds: int, full_trials: int,
             tuner = make(table, seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = simulate(tuner, table.curve_for, n_workers=workers, max_spent=budget)
+                lookup = table.distinct_lookup() if replay == "distinct" else table.curve_for
+                result = simulate(tuner, lookup, n_workers=workers, max_spent=budget)
             rows.append(regret_curve(result, table, budget))
         regrets[name] = np.array(rows)
         logging.info("%s / %s: %.1f s", table.name, name, time.perf_counter() - started)
@@ -380,6 +406,9 @@ def main() -> None:
     parser.add_argument("--full-trials", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--methods", nargs="*", default=None, help="substrings to keep")
+    parser.add_argument("--replay", choices=("distinct", "nearest"), default="distinct",
+                        help="a new configuration replays the nearest recorded one this run "
+                             "has not used yet (default), or the nearest one even if used")
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
@@ -392,11 +421,12 @@ def main() -> None:
     if args.methods:
         all_methods = {k: v for k, v in all_methods.items()
                        if any(s in k for s in args.methods) or "full" in k}
-    print(f"{args.workers} simulated workers; regret = final value of the incumbent minus "
-          "the best final value in the table")
+    print(f"{args.workers} simulated workers, {args.replay} replay; regret = final value of "
+          "the incumbent minus the best final value in the table")
     for family in families:
         table = Table.load(data, family)
-        regrets = run_family(table, all_methods, args.seeds, args.full_trials, args.workers)
+        regrets = run_family(table, all_methods, args.seeds, args.full_trials, args.workers,
+                             args.replay)
         print_family(table, regrets, args.seeds, args.full_trials)
     if not args.skip_cost:
         decision_cost()
