@@ -310,17 +310,25 @@ Runner = Callable[[Task, int, int, int], list[Any]]  # (task, seed, budget, work
 
 
 def simulate(budget: int, workers: int, ask: Callable[[], Any],
-             tell: Callable[[Any], tuple[float, dict[str, Any]]]) -> list[Any]:
+             tell: Callable[[Any], tuple[float, dict[str, Any]]],
+             exhausted: tuple[type[Exception], ...] = ()) -> list[Any]:
     """Evaluate `budget` points with up to `workers` pending; the oldest is told first.
 
     `ask` returns a pending trial; `tell` evaluates and reports one, returning (value, params).
+    An `exhausted` exception from `ask` (an optimizer that has proposed every configuration of
+    a finite space and will not repeat one) ends the run early, with what it evaluated.
     """
     pending: list[Any] = []
     out: list[Any] = []
-    while len(out) < budget:
-        while len(pending) < workers and len(out) + len(pending) < budget:
-            pending.append(ask())
-        out.append(tell(pending.pop(0)))
+    more = True
+    while len(out) < budget and (more or pending):
+        while more and len(pending) < workers and len(out) + len(pending) < budget:
+            try:
+                pending.append(ask())
+            except exhausted:
+                more = False
+        if pending:
+            out.append(tell(pending.pop(0)))
     return out
 
 
@@ -403,6 +411,7 @@ def smac_runner(name: str) -> Runner:
     def run(task: Task, seed: int, budget: int, workers: int) -> list[Any]:
         """SMAC3 through ask/tell; its run directory lives in a temporary directory."""
         from smac import Scenario
+        from smac.main.exceptions import ConfigurationSpaceExhaustedException
         from smac.runhistory.dataclasses import TrialValue
 
         with tempfile.TemporaryDirectory(prefix="quality-smac-") as tmp:
@@ -418,7 +427,8 @@ def smac_runner(name: str) -> Runner:
                 smac.tell(info, TrialValue(cost=value), save=False)
                 return value, params
 
-            return simulate(budget, workers, smac.ask, tell)
+            return simulate(budget, workers, smac.ask, tell,
+                            exhausted=(ConfigurationSpaceExhaustedException,))
     return run
 
 
@@ -801,6 +811,11 @@ def main() -> None:
         lines += [f"  {t}: " + ", ".join(f"{o} {n}/{len(seeds)}" for o, n in m.items())
                   for t, m in missing.items()]
     report["incomplete"] = missing
+    short = sorted({(k[0], k[1], k[4], len(r)) for k, r in runs.items() if len(r) < k[4]})
+    if short:
+        lines.append("\nRuns that ended early, the optimizer having proposed every configuration "
+                     "of a finite space (task, optimizer, budget: evaluations)")
+        lines += [f"  {t}, {o}, {b}: {n}" for t, o, b, n in short]
     dup_rows = []
     for opt in [o for o, w in configs if w == 4 and chosen]:
         dups = 0
