@@ -44,7 +44,7 @@ TOLERANCE = 0.01
 EVAL_EVERY = 20  # validation loss every 20 steps in the schedule runs
 # The loss laws are fitted on the second half of each curve: these small character-level
 # models go through early transients that neither law's form describes (the width-24 runs
-# sit on a plateau near loss 3.1-3.2 around steps 60-100, then drop fast; the width-48,
+# slow down near loss 3.0-3.2 between steps 60 and 120, then drop faster; the width-48,
 # 1M-token constant-rate run falls faster in its last quarter than in its third). The fit
 # windows compared: from the end of warmup, from 25% and from 50% of the steps.
 FIT_FROM = 0.5
