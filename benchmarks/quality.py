@@ -3,6 +3,7 @@
     python benchmarks/quality.py --quick    # 7 tasks, 3 seeds, 50 evaluations: 4-32 min
     python benchmarks/quality.py            # 19 tasks, 5 seeds, 50 and 200 evaluations
     python benchmarks/quality.py --max-minutes 120   # the same, in pieces: run it again to resume
+    python benchmarks/quality.py --jobs 2   # two runs at a time (one thread each)
     python benchmarks/quality.py --timing-only   # the suggestion-cost table alone: ~5 min
 
 Runtimes are for a 2-core machine, idle (4 min) or shared with other work (32 min). The full
@@ -613,6 +614,68 @@ class RunCache:
                       "code": code_fingerprint(opt), "seconds": seconds})
 
 
+_JOBS: list[tuple[Task, str, int, int, int]] = []  # what forked job processes run, by index
+
+
+def _limit_threads() -> None:
+    """One BLAS / torch thread per job process, so parallel jobs do not oversubscribe."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+def _run_job(index: int) -> tuple[list[Any], float]:
+    task, opt, workers, seed, budget = _JOBS[index]
+    started = time.time()
+    out = OPTIMIZERS[opt](task, seed, budget, workers)
+    return out, time.time() - started
+
+
+def run_jobs(todo: list[tuple[Task, str, int, int, int]], cache: RunCache, deadline: float,
+             n_jobs: int) -> tuple[dict[int, list[Any]], int]:
+    """Run the missing runs (`n_jobs` forked processes at a time), adding each to the cache as
+    it finishes; start none after `deadline`. Returns the runs by index in `todo`, and how
+    many were not started."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    _JOBS[:] = todo  # forked job processes inherit the list
+    ran: dict[int, list[Any]] = {}
+
+    def done(index: int, out: list[Any], seconds: float) -> None:
+        task, opt, workers, seed, budget = todo[index]
+        cache.add_run(task, opt, workers, seed, budget, out, seconds)
+        ran[index] = out
+        print(f"  {task.name:22s} {opt:14s} workers={workers} seed={seed} budget={budget} "
+              f"{seconds:7.1f} s", flush=True)
+
+    if n_jobs <= 1:
+        for index in range(len(todo)):
+            if time.time() >= deadline:
+                return ran, len(todo) - index
+            done(index, *_run_job(index))
+        return ran, 0
+    pending: dict[Future, int] = {}
+    next_index = 0
+    with ProcessPoolExecutor(n_jobs, mp_context=get_context("fork"),
+                             initializer=_limit_threads) as pool:
+        while next_index < len(todo) or pending:
+            while len(pending) < n_jobs and next_index < len(todo) and time.time() < deadline:
+                pending[pool.submit(_run_job, next_index)] = next_index
+                next_index += 1
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done(pending.pop(future), *future.result())
+    return ran, len(todo) - next_index
+
+
 # --- reporting ------------------------------------------------------------------------------
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -666,6 +729,8 @@ def main() -> None:
                     help="JSON-lines file of finished runs, read at start and appended to "
                          "(default: benchmarks/results/quality-<label>-runs.jsonl)")
     ap.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="runs at a time, each in its own process (one thread each)")
     ap.add_argument("--max-minutes", type=float,
                     help="start no run after this many minutes, then print the tables over "
                          "the complete runs; run again with the same label to resume")
@@ -710,33 +775,20 @@ def main() -> None:
 
     # (task, optimizer, workers, seed, budget) -> the first `budget` (value, params)
     runs: dict[tuple[str, str, int, int, int], list[Any]] = {}
-    not_started = 0
     configs = [(o, 1) for o in args.optimizers] + [
         (o, 4) for o in args.parallel_optimizers if o in args.optimizers]
-    for task in chosen:
-        for opt, workers in configs:
-            t0 = time.time()
-            ran = loaded = 0
-            for seed in seeds:
-                for budget in budgets if opt in BUDGET_AWARE else [max(budgets)]:
-                    out = cache.run(task, opt, workers, seed, budget)
-                    if out is not None:
-                        loaded += 1
-                    elif time.time() < deadline:
-                        t_run = time.time()
-                        out = OPTIMIZERS[opt](task, seed, budget, workers)
-                        cache.add_run(task, opt, workers, seed, budget, out,
-                                      time.time() - t_run)
-                        ran += 1
-                    else:
-                        not_started += 1
-                        continue
-                    for b in [budget] if opt in BUDGET_AWARE else budgets:
-                        runs[(task.name, opt, workers, seed, b)] = out[:b]
-            if ran or loaded:
-                print(f"  {task.name:22s} {opt:14s} workers={workers} "
-                      f"{time.time() - t0:6.1f} s" + (f" ({loaded} from cache)" if loaded else ""),
-                      flush=True)
+    jobs = [(task, opt, workers, seed, budget) for task in chosen for opt, workers in configs
+            for seed in seeds for budget in (budgets if opt in BUDGET_AWARE else [max(budgets)])]
+    found = {i: out for i, job in enumerate(jobs) if (out := cache.run(*job)) is not None}
+    if found:
+        print(f"  {len(found)} of {len(jobs)} runs loaded from the cache", flush=True)
+    missing = [i for i in range(len(jobs)) if i not in found]
+    ran, not_started = run_jobs([jobs[i] for i in missing], cache, deadline, args.jobs)
+    found.update({missing[k]: out for k, out in ran.items()})
+    for i, out in found.items():
+        task, opt, workers, seed, budget = jobs[i]
+        for b in [budget] if opt in BUDGET_AWARE else budgets:
+            runs[(task.name, opt, workers, seed, b)] = out[:b]
     if not_started:
         print(f"  time limit: {not_started} runs not started", flush=True)
 
