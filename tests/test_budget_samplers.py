@@ -237,3 +237,20 @@ def test_budget_aware_tpe_with_asha_on_replayed_curves() -> None:
     third = bench.CHECKPOINTS.index(1 / 3)
     assert np.isfinite(aware[third]) and aware[third] < plain[third]
     assert aware[-1] <= plain[-1] + 0.005
+
+
+def test_distinct_replay_gives_a_new_configuration_an_unused_row() -> None:
+    """The benchmark's default replay: the same configuration gets the same recorded curve, a
+    new one the nearest curve the run has not used, however close it is to a used one."""
+    bench = _benchmark()
+    table = bench.Table.load(np.load(BENCHMARKS / "data" / "curves.npz"), "mlp_digits")
+    lookup = table.distinct_lookup()
+    rng = np.random.default_rng(0)
+    base = table.space.sample(rng)
+    first = lookup(base)
+    assert lookup(dict(base)).values == first.values  # the same configuration again
+    nudged = {**base, "lr": base["lr"] * 1.0001}
+    assert table.curve_for(nudged).values == first.values  # nearest-row replay repeats it
+    assert lookup(nudged).values != first.values
+    rows = {tuple(lookup(table.space.sample(rng)).values) for _ in range(50)}
+    assert len(rows) == 50 and tuple(first.values) not in rows
