@@ -8,7 +8,7 @@
    losses, both learning rates, and the compute ratio (proxy runs / sweep runs, in seconds).
 4. Loss prediction across schedules: `AnnealingLaw` and `MultiPowerLaw`, fitted on the second
    half of the validation-loss curves of one cosine and one constant run, predict the final
-   loss of a WSD run (width 48 on 1M and 2M tokens, width 24 on 2M and 4M tokens).
+   loss of a WSD run (width 48 on 1M, 2M and 4M tokens, width 24 on 2M and 4M tokens).
 
 Runs are cached in a JSON file (default `scaling-runs.json`, `--cache`), so an interrupted
 benchmark resumes. Two worker processes, one thread each.
@@ -39,7 +39,7 @@ TARGET_WIDTH = 128
 TOKENS = 5e5
 PROXY_GRID = tuple(2e-3 * 2.0**k for k in range(5))  # 2e-3 .. 3.2e-2, x2 apart
 SWEEP_GRID = tuple(2e-3 * 2.0 ** (k / 2) for k in range(8))  # 2e-3 .. 2.26e-2, x1.41 apart
-ANNEAL_SETTINGS = ((48, 1e6), (24, 2e6), (24, 4e6), (48, 2e6))  # (width, tokens), schedule runs
+ANNEAL_SETTINGS = ((48, 1e6), (24, 2e6), (24, 4e6), (48, 2e6), (48, 4e6))  # (width, tokens)
 TOLERANCE = 0.01
 EVAL_EVERY = 20  # validation loss every 20 steps in the schedule runs
 # The loss laws are fitted on the second half of each curve: these small character-level
