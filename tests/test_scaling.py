@@ -174,6 +174,31 @@ def test_annealing_law_predicts_a_wsd_run_from_cosine_and_constant() -> None:
     assert law.predict(rates, [999])[0] == pytest.approx(law.final_loss(wsd, total))
 
 
+def test_annealing_law_fitted_past_an_early_transient_with_min_step() -> None:
+    """Curves that follow the law only after an early plateau (a bump over the first 30% of
+    the steps): fitted from `min_step` on, the law predicts WSD; fitted from the end of
+    warmup, the bump pulls it off."""
+    from hyperlaw.schedules import WSD, Constant, Cosine
+
+    truth = hl.scaling.AnnealingLaw(l0=2.0, a=0.8, alpha=0.5, c=0.3)
+    total = 1000
+    curves = _law_curves(truth, [Cosine(peak_lr=1e-2, warmup_steps=50, total_steps=total,
+                                        min_lr=1e-3),
+                                 Constant(peak_lr=1e-2, warmup_steps=50)],
+                         total, np.random.default_rng(3), noise=0.0)
+    steps = np.asarray(curves[0].steps)
+    bump = 0.4 * np.exp(-0.5 * ((steps - 150) / 60.0) ** 2)  # gone by step 400
+    curves = [hl.scaling.LossCurve(c.lrs, c.steps, np.asarray(c.losses) + bump) for c in curves]
+    wsd = WSD(peak_lr=1e-2, warmup_steps=50, total_steps=total, decay_fraction=0.2)
+    expected = truth.final_loss(wsd, total)
+    late = hl.scaling.AnnealingLaw.fit(curves, min_step=500)
+    early = hl.scaling.AnnealingLaw.fit(curves)
+    assert late.final_loss(wsd, total) == pytest.approx(expected, rel=0.002)
+    assert abs(early.final_loss(wsd, total) / expected - 1) > 0.004
+    with pytest.raises(hl.scaling.AnnealingFitError, match="points after"):
+        hl.scaling.AnnealingLaw.fit(curves, min_step=total)
+
+
 def test_annealing_areas() -> None:
     from hyperlaw.scaling import lr_areas
 
