@@ -218,3 +218,32 @@ def test_ctrl_c_stops_workers_and_leaves_no_running_trial(tmp_path: Path) -> Non
     assert all(t.state is TrialState.COMPLETE or "interrupted" in (t.error or "")
                for t in trials)
     assert [t.number for t in trials] == list(range(len(trials)))
+
+
+class _LowestUntried(hl.samplers.Sampler):
+    """Proposes the lowest of three values no trial holds yet; on its first call another
+    worker starts that very value between this worker's read and its write."""
+
+    name = "lowest-untried"
+
+    def __init__(self, rival: hl.Study | None = None) -> None:
+        super().__init__(seed=0)
+        self.rival = rival
+
+    def suggest(self, space, history, number):  # type: ignore[no-untyped-def]
+        taken = {t.params.get("x") for t in history.trials}
+        value = next(v for v in (0.0, 0.5, 1.0) if v not in taken)
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            rival.ask(fixed={"x": value})
+        return {"x": value}
+
+
+def test_a_configuration_started_by_another_worker_after_the_read_is_drawn_again(
+        sqlite_url: str) -> None:
+    space = {"x": hl.Float(0, 1)}
+    rival = hl.create_study("race", storage=sqlite_url, space=space, sampler="random")
+    study = hl.load_study("race", sqlite_url, sampler=_LowestUntried(rival))
+    trial = study.ask()
+    assert [t.params["x"] for t in study.trials] == [0.0, 0.5]
+    assert trial.params["x"] == 0.5

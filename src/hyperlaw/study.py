@@ -31,6 +31,7 @@ from hyperlaw.errors import (
 )
 from hyperlaw.history import History
 from hyperlaw.samplers import Sampler, make_sampler
+from hyperlaw.samplers.observations import params_key
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import PBT_ATTR, Segment, pbt_schedule
@@ -136,7 +137,8 @@ class Study:
             try:
                 return self._sample_trial(history, heartbeat, only_first=True)
             except _Superseded:
-                new_trials = self.scheduler.new_trials(self._history.refresh())
+                history = self._history.refresh()
+                new_trials = self.scheduler.new_trials(history)
         if history.has_waiting():
             record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
             if record is not None:
@@ -194,9 +196,21 @@ class Study:
         return self._start(record, dict(record.params))
 
     def _sample_trial(self, history: History, heartbeat: bool, only_first: bool) -> Trial:
-        """Create a running trial with sampled parameters. With `only_first`, re-check inside
-        the write transaction (which sees every committed trial) that the scheduler still
-        wants new trials first, so racing workers never overfill a population."""
+        """Create a running trial with sampled parameters. Samplers that read the history
+        propose before the write transaction; when another worker started the same
+        configuration in between, the proposal is drawn again from the refreshed history."""
+        for _ in range(_MAX_REDRAWS):
+            try:
+                return self._sample_trial_once(history, heartbeat, only_first)
+            except _Duplicate:
+                history = self._history.refresh()
+        return self._sample_trial_once(history, heartbeat, only_first, allow_duplicate=True)
+
+    def _sample_trial_once(self, history: History, heartbeat: bool, only_first: bool,
+                           allow_duplicate: bool = False) -> Trial:
+        """One attempt of `_sample_trial`. With `only_first`, re-check inside the write
+        transaction (which sees every committed trial) that the scheduler still wants new
+        trials first, so racing workers never overfill a population."""
         space = self._space
         sampler = self.sampler
         if sampler.is_exhausted(space, history):
@@ -205,8 +219,9 @@ class Study:
                 "widen the space or raise the grid resolution to go on"
             )
         proposal: dict[str, Any] = {}
+        read_up_to = len(history)
         if not sampler.keyed_on_number:
-            proposal = sampler.suggest(space, history, len(history))
+            proposal = sampler.suggest(space, history, read_up_to)
 
         def make(number: int) -> dict[str, Any]:
             if only_first and self.scheduler.new_trials(
@@ -214,6 +229,11 @@ class Study:
                 raise _Superseded
             if sampler.keyed_on_number:
                 proposal.update(sampler.suggest(space, history, number))
+            elif number > read_up_to and self._declared and not allow_duplicate:
+                started = self._history.refresh().trials[read_up_to:number]
+                key = params_key(proposal)
+                if any(params_key(t.params) == key for t in started):
+                    raise _Duplicate
             return proposal if self._declared else {}
 
         record = self._store.create_trial(self._info.id, TrialState.RUNNING, make,
@@ -604,6 +624,13 @@ class NoCompleteTrialError(HyperlawError, ValueError):
 class _Superseded(Exception):
     """Another worker acted first: it filled the scheduler's population, or it continued the
     suspended trial this one was about to promote."""
+
+
+class _Duplicate(Exception):
+    """Another worker started the proposed configuration after this one read the history."""
+
+
+_MAX_REDRAWS = 3
 
 
 _MISSING = object()
