@@ -540,6 +540,12 @@ def code_fingerprint(opt: str) -> str:
     return _FINGERPRINTS[opt]
 
 
+def space_size(space: dict[str, hl.space.Param]) -> int | None:
+    """How many configurations a space has (None when one of its parameters is continuous)."""
+    sizes = [param.n_values for param in space.values()]
+    return None if None in sizes else math.prod(sizes)
+
+
 def task_fingerprint(task: Task) -> str:
     lib = {"sklearn": "scikit-learn", "bbob": "coco-experiment"}.get(task.kind)
     return repr(task.space) + (f" {lib} {importlib.metadata.version(lib)}" if lib else "")
@@ -869,26 +875,37 @@ def main() -> None:
                      "of a finite space (task, optimizer, budget: evaluations)")
         lines += [f"  {t}, {o}, {b}: {n}" for t, o, b, n in short]
     dup_rows = []
-    for opt in [o for o, w in configs if w == 4 and chosen]:
-        dups = 0
+    repeated_in: dict[str, int | None] = {}  # task -> number of configurations (None: infinite)
+
+    def repeats(opt: str, workers: int) -> int:
+        found = 0
         for task in chosen:
             for s in seeds:
-                run = runs.get((task.name, opt, 4, s, max(budgets)))
+                run = runs.get((task.name, opt, workers, s, max(budgets)))
                 keys = [repr(sorted(p.items())) for _, p in run or []]
-                dups += len(keys) - len(set(keys))
+                if len(keys) > len(set(keys)):
+                    found += len(keys) - len(set(keys))
+                    repeated_in[task.name] = space_size(task.space)
+        return found
+
+    for opt in [o for o, w in configs if w == 4 and chosen]:
+        dups = f"{repeats(opt, 4)} / {repeats(opt, 1)}"
         pairs = [(regrets[(1, b)][t.name][opt][s], regrets[(4, b)][t.name][opt][s])
                  for b in budgets for t in chosen for s in seeds
                  if s in regrets[(1, b)][t.name][opt] and s in regrets[(4, b)][t.name][opt]]
         if not pairs:
-            dup_rows.append([opt, str(dups), "-", "-", "-"])
+            dup_rows.append([opt, dups, "-", "-", "-"])
             continue
         seq, par = np.mean(pairs, axis=0)
-        dup_rows.append([opt, str(dups), f"{seq:.4f}", f"{par:.4f}",
+        dup_rows.append([opt, dups, f"{seq:.4f}", f"{par:.4f}",
                          f"{(par - seq) / max(seq, 1e-12) * 100:+.1f}%"])
     if dup_rows:
         lines += ["\nParallel (4 workers) vs sequential, all tasks and budgets",
-                  table(["optimizer", "duplicate suggestions", "mean regret seq",
-                         "mean regret 4 workers", "change"], dup_rows)]
+                  table(["optimizer", "repeated configurations, 4 workers / sequential",
+                         "mean regret seq", "mean regret 4 workers", "change"], dup_rows)]
+        lines += [f"  repeats occur in {name}: "
+                  + ("continuous space" if size is None else f"{size} configurations in all")
+                  for name, size in sorted(repeated_in.items())]
 
     timing: dict[str, dict[int, float]] = {}
     for opt in args.timing_optimizers if args.timing_sizes else []:
