@@ -199,3 +199,18 @@ def test_model_based_samplers_reach_every_value_of_a_log_integer(sampler: str) -
     study.optimize(lambda t: float(abs(t.params["w"] - 68)), n_trials=50,
                    show_progress=False)
     assert study.best_params == {"w": 68}
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_model_based_samplers_try_every_configuration_of_a_finite_space_before_repeating(
+        sampler: str) -> None:
+    space = {"k": hl.Int(1, 15), "weights": hl.Choice(["uniform", "distance"]),
+             "p": hl.Int(1, 2)}  # 60 configurations, like a k-NN grid
+    study = hl.create_study(space=space, sampler=sampler, seed=3)
+    for _ in range(15):  # 4 trials at a time, as 4 workers would hold them
+        trials = [study.ask() for _ in range(4)]
+        for trial in trials:
+            p = trial.params
+            study.tell(trial, abs(p["k"] - 7) + (p["weights"] == "uniform") + p["p"])
+    keys = {tuple(sorted(t.params.items())) for t in study.trials}
+    assert len(keys) == 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,18 @@ _CODE = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED,
 def params_key(params: dict[str, Any]) -> str:
     """A hashable identity of a configuration (to detect duplicates)."""
     return repr(sorted(params.items(), key=lambda kv: kv[0]))
+
+
+def untried_configuration(space: Space, keys: frozenset[str], rng: np.random.Generator,
+                          limit: int = 100_000) -> dict[str, Any] | None:
+    """A random configuration not among `keys`, when the space is finite and has at most
+    `limit` configurations (else, or when every one is tried, None). For samplers whose
+    re-draws keep landing on tried points of a nearly exhausted space."""
+    sizes = [space[name].n_values for name in space.dims]
+    if not sizes or None in sizes or math.prod(sizes) > limit:  # type: ignore[arg-type]
+        return None
+    free = [params for params in space.grid() if params_key(params) not in keys]
+    return free[int(rng.integers(len(free)))] if free else None
 
 
 def encode_row(space: Space, params: dict[str, Any]) -> np.ndarray:

@@ -35,6 +35,7 @@ from hyperlaw.samplers.observations import (
     n_bins,
     observations,
     params_key,
+    untried_configuration,
 )
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.space import Space
@@ -99,6 +100,8 @@ class TPESampler(ReplicaSalt, Sampler):
                 break
             params = (space.decode(self.propose(space, fit, rng)) if attempt < 8
                       else space.sample(rng))
+        if params_key(params) in obs.keys:  # a nearly exhausted finite space
+            params = untried_configuration(space, obs.keys, rng) or params
         return params
 
     def fit_observations(self, space: Space, history: History,
@@ -118,6 +121,8 @@ class TPESampler(ReplicaSalt, Sampler):
         while params_key(params) in keys and extra < 64:
             params = self._startup.suggest(space, history, number + 997 * extra)
             extra += 1
+        if params_key(params) in keys:
+            params = untried_configuration(space, keys, self.rng(number, self._replica)) or params
         return params
 
     def propose(self, space: Space, obs: Observations, rng: np.random.Generator) -> np.ndarray:
