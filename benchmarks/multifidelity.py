@@ -268,6 +268,13 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
         "hl random + Hyperband": hyperlaw_method("random", hyperband),
         "hl random + curve": hyperlaw_method("random", curve),
         "hl sobol + ASHA": hyperlaw_method("sobol", asha),
+        # ASHA's settings, varied one at a time (is the default a poor fit for a family?)
+        "hl random + ASHA eta=2": hyperlaw_method("random", lambda t: ASHA(
+            min_budget=int(t.steps[0]), max_budget=int(t.steps[-1]), reduction_factor=2)),
+        "hl random + ASHA eta=4": hyperlaw_method("random", lambda t: ASHA(
+            min_budget=int(t.steps[0]), max_budget=int(t.steps[-1]), reduction_factor=4)),
+        "hl random + ASHA min x3": hyperlaw_method("random", lambda t: ASHA(
+            min_budget=3 * int(t.steps[0]), max_budget=int(t.steps[-1]))),
     }
     for sampler in ("tpe", "gp", "auto"):  # model-based samplers, where this build has them
         if sampler in SAMPLERS:
