@@ -946,7 +946,7 @@ def main() -> None:
         f" ({cache.loaded} results loaded from {cache_path.name})" if cache.loaded else ""))
     if cache.stale:
         lines.append(f"{len(cache.stale)} cached results were made with other code and "
-                     "were run again")
+                     "were not used (their runs were made again, now or in an earlier sitting)")
     text = "\n".join(lines)
     print(text)
     (RESULTS / f"quality-{label}.json").write_text(json.dumps(report, indent=1, default=str))
