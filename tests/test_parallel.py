@@ -239,11 +239,13 @@ class _LowestUntried(hl.samplers.Sampler):
         return {"x": value}
 
 
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "postgres_url"])
 def test_a_configuration_started_by_another_worker_after_the_read_is_drawn_again(
-        sqlite_url: str) -> None:
+        url_fixture: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue(url_fixture)
     space = {"x": hl.Float(0, 1)}
-    rival = hl.create_study("race", storage=sqlite_url, space=space, sampler="random")
-    study = hl.load_study("race", sqlite_url, sampler=_LowestUntried(rival))
+    rival = hl.create_study("race", storage=url, space=space, sampler="random")
+    study = hl.load_study("race", url, sampler=_LowestUntried(rival))
     trial = study.ask()
     assert [t.params["x"] for t in study.trials] == [0.0, 0.5]
     assert trial.params["x"] == 0.5
