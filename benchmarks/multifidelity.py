@@ -28,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -242,8 +243,9 @@ def optuna_method(make_pruner: Callable[[Table], Any]) -> Callable[[Table, int],
     return make
 
 
-def asha(table: Table) -> ASHA:
-    return ASHA(min_budget=int(table.steps[0]), max_budget=int(table.steps[-1]))
+def asha(table: Table, reduction_factor: float = 3, min_budget_factor: int = 1) -> ASHA:
+    return ASHA(min_budget=min_budget_factor * int(table.steps[0]),
+                max_budget=int(table.steps[-1]), reduction_factor=reduction_factor)
 
 
 def hyperband(table: Table) -> Hyperband:
@@ -269,12 +271,10 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
         "hl random + curve": hyperlaw_method("random", curve),
         "hl sobol + ASHA": hyperlaw_method("sobol", asha),
         # ASHA's settings, varied one at a time (is the default a poor fit for a family?)
-        "hl random + ASHA eta=2": hyperlaw_method("random", lambda t: ASHA(
-            min_budget=int(t.steps[0]), max_budget=int(t.steps[-1]), reduction_factor=2)),
-        "hl random + ASHA eta=4": hyperlaw_method("random", lambda t: ASHA(
-            min_budget=int(t.steps[0]), max_budget=int(t.steps[-1]), reduction_factor=4)),
-        "hl random + ASHA min x3": hyperlaw_method("random", lambda t: ASHA(
-            min_budget=3 * int(t.steps[0]), max_budget=int(t.steps[-1]))),
+        "hl random + ASHA eta=2": hyperlaw_method("random", partial(asha, reduction_factor=2)),
+        "hl random + ASHA eta=4": hyperlaw_method("random", partial(asha, reduction_factor=4)),
+        "hl random + ASHA min x3": hyperlaw_method("random",
+                                                   partial(asha, min_budget_factor=3)),
     }
     for sampler in ("tpe", "gp", "auto"):  # model-based samplers, where this build has them
         if sampler in SAMPLERS:

@@ -540,12 +540,6 @@ def code_fingerprint(opt: str) -> str:
     return _FINGERPRINTS[opt]
 
 
-def space_size(space: dict[str, hl.space.Param]) -> int | None:
-    """How many configurations a space has (None when one of its parameters is continuous)."""
-    sizes = [param.n_values for param in space.values()]
-    return None if None in sizes else math.prod(sizes)
-
-
 def task_fingerprint(task: Task) -> str:
     lib = {"sklearn": "scikit-learn", "bbob": "coco-experiment"}.get(task.kind)
     return repr(task.space) + (f" {lib} {importlib.metadata.version(lib)}" if lib else "")
@@ -885,7 +879,7 @@ def main() -> None:
                 keys = [repr(sorted(p.items())) for _, p in run or []]
                 if len(keys) > len(set(keys)):
                     found += len(keys) - len(set(keys))
-                    repeated_in[task.name] = space_size(task.space)
+                    repeated_in[task.name] = hl.Space(task.space).n_values
         return found
 
     for opt in [o for o, w in configs if w == 4 and chosen]:

@@ -1007,6 +1007,13 @@ class Space(Mapping[str, Param]):
         return len(self._dims)
 
     @property
+    def n_values(self) -> int | None:
+        """Number of combinations of parameter values (an upper bound when some parameters
+        are conditional); None when a parameter is continuous."""
+        sizes = [self._params[name].n_values for name in self._dims]
+        return None if None in sizes else math.prod(sizes)  # type: ignore[arg-type]
+
+    @property
     def hash(self) -> str:
         """SHA-256 hex digest of the canonical JSON (independent of insertion order)."""
         return self._hash

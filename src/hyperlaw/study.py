@@ -137,8 +137,7 @@ class Study:
             try:
                 return self._sample_trial(history, heartbeat, only_first=True)
             except _Superseded:
-                history = self._history.refresh()
-                new_trials = self.scheduler.new_trials(history)
+                new_trials = self.scheduler.new_trials(self._history.refresh())
         if history.has_waiting():
             record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
             if record is not None:
@@ -203,7 +202,7 @@ class Study:
             try:
                 return self._sample_trial_once(history, heartbeat, only_first)
             except _Duplicate:
-                history = self._history.refresh()
+                self._history.refresh()  # `history` is this object: now with the rival trial
         return self._sample_trial_once(history, heartbeat, only_first, allow_duplicate=True)
 
     def _sample_trial_once(self, history: History, heartbeat: bool, only_first: bool,
@@ -224,15 +223,19 @@ class Study:
             proposal = sampler.suggest(space, history, read_up_to)
 
         def make(number: int) -> dict[str, Any]:
-            if only_first and self.scheduler.new_trials(
-                    self._history.refresh()) is not NewTrials.FIRST:
+            # trials other workers started since the read, when this proposal may repeat one
+            raced = (number > read_up_to and not sampler.keyed_on_number and self._declared
+                     and not allow_duplicate)
+            if only_first or raced:
+                self._history.refresh()
+            if only_first and self.scheduler.new_trials(self._history) is not NewTrials.FIRST:
                 raise _Superseded
             if sampler.keyed_on_number:
                 proposal.update(sampler.suggest(space, history, number))
-            elif number > read_up_to and self._declared and not allow_duplicate:
-                started = self._history.refresh().trials[read_up_to:number]
+            elif raced:
                 key = params_key(proposal)
-                if any(params_key(t.params) == key for t in started):
+                if any(params_key(t.params) == key
+                       for t in self._history.trials[read_up_to:number]):
                     raise _Duplicate
             return proposal if self._declared else {}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -49,16 +48,16 @@ def params_key(params: dict[str, Any]) -> str:
     return repr(sorted(params.items(), key=lambda kv: kv[0]))
 
 
-def untried_configuration(space: Space, keys: frozenset[str], rng: np.random.Generator,
-                          limit: int = 100_000) -> dict[str, Any] | None:
-    """A random configuration not among `keys`, when the space is finite and has at most
-    `limit` configurations (else, or when every one is tried, None). For samplers whose
-    re-draws keep landing on tried points of a nearly exhausted space."""
-    sizes = [space[name].n_values for name in space.dims]
-    if not sizes or None in sizes or math.prod(sizes) > limit:  # type: ignore[arg-type]
-        return None
-    free = [params for params in space.grid() if params_key(params) not in keys]
-    return free[int(rng.integers(len(free)))] if free else None
+def avoid_tried(space: Space, params: dict[str, Any], keys: frozenset[str],
+                rng: np.random.Generator, limit: int = 100_000) -> dict[str, Any]:
+    """`params`, or when they are among `keys` (tried or running) and the space is finite
+    with at most `limit` configurations, a random untried one (for samplers whose re-draws
+    keep landing on tried points of a nearly exhausted space)."""
+    size = space.n_values
+    if params_key(params) not in keys or not size or size > limit:
+        return params
+    free = [p for p in space.grid() if params_key(p) not in keys]
+    return free[int(rng.integers(len(free)))] if free else params
 
 
 def encode_row(space: Space, params: dict[str, Any]) -> np.ndarray:

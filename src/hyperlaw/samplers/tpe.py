@@ -31,11 +31,11 @@ from hyperlaw.samplers.observations import (
     RUNNING,
     Observations,
     ReplicaSalt,
+    avoid_tried,
     categorical_mask,
     n_bins,
     observations,
     params_key,
-    untried_configuration,
 )
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.space import Space
@@ -100,9 +100,7 @@ class TPESampler(ReplicaSalt, Sampler):
                 break
             params = (space.decode(self.propose(space, fit, rng)) if attempt < 8
                       else space.sample(rng))
-        if params_key(params) in obs.keys:  # a nearly exhausted finite space
-            params = untried_configuration(space, obs.keys, rng) or params
-        return params
+        return avoid_tried(space, params, obs.keys, rng)
 
     def fit_observations(self, space: Space, history: History,
                          obs: Observations) -> Observations:
@@ -121,8 +119,8 @@ class TPESampler(ReplicaSalt, Sampler):
         while params_key(params) in keys and extra < 64:
             params = self._startup.suggest(space, history, number + 997 * extra)
             extra += 1
-        if params_key(params) in keys:
-            params = untried_configuration(space, keys, self.rng(number, self._replica)) or params
+        if params_key(params) in keys:  # a nearly exhausted finite space
+            params = avoid_tried(space, params, keys, self.rng(number, self._replica))
         return params
 
     def propose(self, space: Space, obs: Observations, rng: np.random.Generator) -> np.ndarray:
