@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -132,13 +133,19 @@ class Table:
 
 
 # --- methods ---------------------------------------------------------------------------------
+#: where the promotion variants' trials keep their checkpoints (one per trial, removed at exit)
+CHECKPOINT_DIR = tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-")
+
+
 def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None],
-                    **options: Any) -> Callable[[Table, int], Any]:
+                    checkpoints: bool = False, **options: Any) -> Callable[[Table, int], Any]:
+    """A hyperlaw study; with `checkpoints`, every report saves one (promotion variants)."""
     def make(table: Table, seed: int) -> StudyTuner:
         chosen = SAMPLERS[sampler](seed=seed, **options) if options else sampler
         study = hl.create_study(space=table.space, sampler=chosen, seed=seed,
-                                scheduler=make_scheduler(table))
-        return StudyTuner(study)
+                                scheduler=make_scheduler(table), keep_last_checkpoints=1,
+                                checkpoint_dir=CHECKPOINT_DIR.name if checkpoints else None)
+        return StudyTuner(study, checkpoints=checkpoints)
     return make
 
 
@@ -243,13 +250,16 @@ def optuna_method(make_pruner: Callable[[Table], Any]) -> Callable[[Table, int],
     return make
 
 
-def asha(table: Table, reduction_factor: float = 3, min_budget_factor: int = 1) -> ASHA:
+def asha(table: Table, reduction_factor: float = 3, min_budget_factor: int = 1,
+         promotion: bool = False) -> ASHA:
     return ASHA(min_budget=min_budget_factor * int(table.steps[0]),
-                max_budget=int(table.steps[-1]), reduction_factor=reduction_factor)
+                max_budget=int(table.steps[-1]), reduction_factor=reduction_factor,
+                promotion=promotion)
 
 
-def hyperband(table: Table) -> Hyperband:
-    return Hyperband(min_budget=int(table.steps[0]), max_budget=int(table.steps[-1]))
+def hyperband(table: Table, promotion: bool = False) -> Hyperband:
+    return Hyperband(min_budget=int(table.steps[0]), max_budget=int(table.steps[-1]),
+                     promotion=promotion)
 
 
 def curve(table: Table) -> CurveStopping:
@@ -268,6 +278,11 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
             "random", lambda t: PercentileStopping(25.0, n_startup_trials=5)),
         "hl random + ASHA": hyperlaw_method("random", asha),
         "hl random + Hyperband": hyperlaw_method("random", hyperband),
+        # the promotion variants: pause at a rung, continue from the checkpoint when promoted
+        "hl random + ASHA (promotion)": hyperlaw_method(
+            "random", partial(asha, promotion=True), checkpoints=True),
+        "hl random + Hyperband (promotion)": hyperlaw_method(
+            "random", partial(hyperband, promotion=True), checkpoints=True),
         "hl random + curve": hyperlaw_method("random", curve),
         "hl sobol + ASHA": hyperlaw_method("sobol", asha),
         # ASHA's settings, varied one at a time (is the default a poor fit for a family?)
@@ -279,6 +294,8 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
     for sampler in ("tpe", "gp", "auto"):  # model-based samplers, where this build has them
         if sampler in SAMPLERS:
             found[f"hl {sampler} + ASHA"] = hyperlaw_method(sampler, asha)
+            found[f"hl {sampler} + ASHA (promotion)"] = hyperlaw_method(
+                sampler, partial(asha, promotion=True), checkpoints=True)
             found[f"hl {sampler} + curve"] = hyperlaw_method(sampler, curve)
     for sampler in ("tpe", "gp"):  # learning from rung values (BOHB's rule) or not at all
         if sampler in SAMPLERS:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import hyperlaw as hl
+from hyperlaw.executors.simulated import ReplayCurve, StudyTuner, simulate
 from hyperlaw.schedulers import ASHA, Hyperband
 from hyperlaw.schedulers.rungs import RungIndex, chains
 from hyperlaw.trial import TrialState
@@ -98,3 +100,48 @@ def test_hyperband_promotion_keeps_each_chain_in_its_bracket(sqlite_url: str,
         assert scheduler.bracket_of(child.number, history) == scheduler.bracket_of(
             roots[child.number], history)
     assert hl.schedulers.make_scheduler(None, scheduler.spec()).options()["promotion"]
+
+
+def test_a_rung_with_fewer_than_eta_trials_pauses_even_the_best(tmp_path: Path) -> None:
+    """Li et al.'s rule: rung k promotes its top ⌊n/η⌋, none while n < η; the first arrivals
+    pause (and are continued once rivals arrive) instead of running on unjudged."""
+    study = _study(None, tmp_path, ASHA(min_budget=1, max_budget=MAX_STEP, reduction_factor=3,
+                                        promotion=True))
+    study.optimize(objective, n_trials=2, show_progress=False)
+    for trial in study.trials:
+        assert trial.state is TrialState.PRUNED and "suspended" in trial.system_attrs
+        assert trial.last_step == 1
+    study.optimize(objective, n_trials=2, show_progress=False)
+    trials = study.trials
+    rung = {t.number: t.intermediate[1] for t in trials[:3]}
+    # the third arrival completes the rung: its best continues (straight on, or when promoted)
+    best = min(rung, key=rung.__getitem__)
+    went_on = trials[3].system_attrs.get("promoted_from") == best or (
+        best == 2 and trials[2].last_step > 1)
+    assert went_on
+
+
+def test_simulated_workers_continue_paused_trials_from_their_checkpoints(
+        tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    table = [0.1 + rng.uniform(0.1, 2.0) * np.arange(1, 10) ** -rng.uniform(0.2, 1.5)
+             for _ in range(60)]
+    study = hl.create_study(space={"curve": hl.Int(0, 59)}, sampler="random", seed=0,
+                            checkpoint_dir=str(tmp_path / "c"),
+                            scheduler=ASHA(min_budget=1, max_budget=9, promotion=True))
+
+    def curve_for(params: dict) -> ReplayCurve:
+        return ReplayCurve(list(range(1, 10)), list(table[params["curve"]]))
+
+    result = simulate(StudyTuner(study, checkpoints=True), curve_for, n_workers=4,
+                      max_spent=150)
+    trials = study.trials
+    continued = [t for t in trials if "promoted_from" in t.system_attrs]
+    assert continued
+    for child in continued:
+        parent = trials[child.system_attrs["promoted_from"]]
+        assert min(child.intermediate) == parent.last_step + 1  # resumed, not retrained
+        assert child.intermediate[min(child.intermediate)] == pytest.approx(
+            table[child.params["curve"]][parent.last_step])
+    assert sum(len(t.intermediate) for t in trials) == result.spent <= 150
+    assert any(f.complete for f in result.finished)

@@ -5,10 +5,15 @@ Each worker takes a trial, looks up the recorded curve of its configuration, and
 the k-th report arrives after the recorded cost of its steps. Events are handled in simulated
 time order, so workers finish out of step exactly as real ones would; the scheduler sees the
 same history it would see live. Nothing sleeps.
+
+With `StudyTuner(study, checkpoints=True)` every report saves a (tiny) checkpoint, so the
+promotion variants of ASHA and Hyperband can pause trials; a trial that continues a paused one
+replays the same curve from the step after its checkpoint, paying only for the steps it adds.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +46,8 @@ class Finished:
 
 
 class Tuner(Protocol):
-    """What the simulation drives: start a trial, report to it, finish it."""
+    """What the simulation drives: start a trial, report to it, finish it. A tuner whose
+    trials can continue paused ones also has `resume_step(handle) -> int | None`."""
 
     def start(self) -> tuple[Any, dict[str, Any]]: ...
 
@@ -52,18 +58,25 @@ class Tuner(Protocol):
 
 
 class StudyTuner:
-    """A hyperlaw study as a Tuner: the real ask, report (with its scheduler) and tell."""
+    """A hyperlaw study as a Tuner: the real ask, report (with its scheduler) and tell; with
+    `checkpoints`, a checkpoint at every report (the step, nothing more to save)."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Study, checkpoints: bool = False) -> None:
         self.study = study
+        self.checkpoints = checkpoints
 
     def start(self) -> tuple[Trial, dict[str, Any]]:
         trial = self.study.ask()
         return trial, dict(trial.params)
 
+    def resume_step(self, handle: Trial) -> int | None:
+        """The step a trial that continues another one starts after (None: a fresh start)."""
+        start = handle.checkpoint if self.checkpoints else None
+        return None if start is None else start.step
+
     def report(self, handle: Trial, step: int, value: float) -> bool:
         try:
-            handle.report(value, step)
+            handle.report(value, step, checkpoint={"step": step} if self.checkpoints else None)
         except TrialPruned:
             return True
         return False
@@ -108,6 +121,7 @@ def simulate(tuner: Tuner | Study, curve_for: Callable[[dict[str, Any]], ReplayC
     result = Simulation()
     queue: list[_Running] = []
     started = 0
+    resume_step = getattr(tuner, "resume_step", lambda handle: None)
 
     def launch(now: float) -> None:
         nonlocal started
@@ -118,8 +132,13 @@ def simulate(tuner: Tuner | Study, curve_for: Callable[[dict[str, Any]], ReplayC
         curve = curve_for(params)
         if not curve.steps:
             raise HyperlawError(f"simulate: the curve for {params} has no steps")
-        running = _Running(now, started, handle, params, curve)
-        running.at = now + _cost(curve, 0)
+        after = resume_step(handle)
+        first = 0 if after is None else bisect.bisect_right(curve.steps, after)
+        if first >= len(curve.steps):
+            raise HyperlawError(f"simulate: trial {params} resumes after step {after}, the "
+                                "last step of its curve")
+        running = _Running(now, started, handle, params, curve, first)
+        running.at = now + _cost(curve, first)
         heapq.heappush(queue, running)
 
     for _ in range(n_workers):

@@ -40,7 +40,9 @@ class ASHA(Scheduler):
     asks for work, the best paused trial of the highest rung that now ranks in its rung's top
     1/η is continued from its checkpoint in a new trial (`system_attrs["promoted_from"]`),
     before any new configuration is sampled. So no configuration is dropped for good because
-    it reached a rung early, against few rivals.
+    it reached a rung early, against few rivals. As in Li et al.'s algorithm, a rung promotes
+    only its top ⌊n/η⌋: while it holds fewer than η trials, a trial that can pause does, even
+    the best, instead of running on unjudged (one that cannot pause follows the stopping rule).
     """
 
     name = "asha"
@@ -92,14 +94,18 @@ class ASHA(Scheduler):
                history: History) -> Decision | HandOff:
         root = chains(history).roots.get(trial.number, trial.number)
         rate, members = self.bracket(root, history)
-        decision = self._decide(trial, root, step, history, rate, members)
-        if decision is Decision.STOP and self.promotion:
-            checkpoint = StudyCheckpoints.resume_point(trial.number, trial.system_attrs,
-                                                       history.trials)
-            if checkpoint is not None and checkpoint.step >= _last_rung(
-                    self.budgets(history, rate), step):
-                return HandOff("suspend", trial.number, root, trial.intermediate[step])
+        pausable = self.promotion and self._pausable(trial, step, history, rate)
+        decision = self._decide(trial, root, step, history, rate, members, strict=pausable)
+        if decision is Decision.STOP and pausable:
+            return HandOff("suspend", trial.number, root, trial.intermediate[step])
         return decision
+
+    def _pausable(self, trial: TrialRecord, step: int, history: History, rate: int) -> bool:
+        """Can the trial pause here: has it a checkpoint at its last rung or later?"""
+        checkpoint = StudyCheckpoints.resume_point(trial.number, trial.system_attrs,
+                                                   history.trials)
+        return checkpoint is not None and checkpoint.step >= _last_rung(
+            self.budgets(history, rate), step)
 
     @property
     def reads_history_to_start(self) -> bool:
@@ -127,7 +133,8 @@ class ASHA(Scheduler):
             if value is None:
                 continue
             rivals = [v for n, v in rung.values.items() if members is None or members(n)]
-            if not within_top(value, rivals, self.reduction_factor, history.maximize):
+            if not within_top(value, rivals, self.reduction_factor, history.maximize,
+                              strict=True):
                 continue
             key = (budget, value if history.maximize else -value, -record.number)
             if best is None or key > best:
@@ -135,8 +142,9 @@ class ASHA(Scheduler):
         return None if best is None else -best[2]
 
     def _decide(self, trial: TrialRecord, root: int, step: int, history: History, rate: int,
-                members: Any) -> Decision:
-        """The ASHA rule at rate `rate`, comparing with the trials `members(number)` accepts."""
+                members: Any, strict: bool = False) -> Decision:
+        """The ASHA rule at rate `rate`, comparing with the trials `members(number)` accepts
+        (`strict`: see `within_top`)."""
         top = self.resolved_max_budget(history)
         if top is None or step >= top:
             return Decision.CONTINUE
@@ -158,7 +166,8 @@ class ASHA(Scheduler):
                 rivals = [v for n, v in rung.values.items() if members(n)]
             if len(rivals) < self.min_trials_at_rung:
                 continue
-            if not within_top(value, rivals, self.reduction_factor, history.maximize):
+            if not within_top(value, rivals, self.reduction_factor, history.maximize,
+                              strict):
                 return Decision.STOP
         return Decision.CONTINUE
 

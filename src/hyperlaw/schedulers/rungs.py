@@ -175,10 +175,13 @@ def crossed(intermediate: dict[int, float], step: int, budgets: list[float],
 
 
 def within_top(value: float, rivals: list[float], reduction_factor: float,
-               maximize: bool) -> bool:
-    """ASHA's rule: is `value` among the best ⌊n/η⌋ of `rivals` (which include it; at least the
-    best one is kept)?"""
-    keep = max(int(len(rivals) // reduction_factor), 1)
+               maximize: bool, strict: bool = False) -> bool:
+    """ASHA's rule: is `value` among the best ⌊n/η⌋ of `rivals` (which include it)? Unless
+    `strict`, the best one is kept even when n < η (the stopping variant's rule, which has no
+    later chance to give); `strict` keeps none then (the promotion variant's rule)."""
+    keep = int(len(rivals) // reduction_factor)
+    if not strict:
+        keep = max(keep, 1)
     if maximize:
         better = sum(1 for v in rivals if v > value)
     else:
