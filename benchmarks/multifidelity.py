@@ -357,12 +357,18 @@ def print_family(table: Table, regrets: dict[str, np.ndarray], seeds: int, full_
     print(f"\n## {table.name}: {len(table.curves)} curves, best final {table.best_final:.4f}, "
           f"median regret of a random configuration {spread:.4f}")
     print(f"median regret over {seeds} seeds at fractions of the budget "
-          f"({full_trials} full trials = {full_trials * int(table.steps[-1])} step units)")
+          f"({full_trials} full trials = {full_trials * int(table.steps[-1])} step units); "
+          "P(33% <= full): how often a run's regret at a third of the budget is at most that "
+          "of a random-search run at the full budget (all pairs of seeds)")
     header = "".join(f"{f'{c:.0%}':>9}" for c in CHECKPOINTS)
-    print(f"{'method':<28}{header}")
+    baseline = regrets.get("hl random, full budget")
+    print(f"{'method':<34}{header}" + ("   P(33% <= full)" if baseline is not None else ""))
     for name, rows in regrets.items():
         medians = np.median(rows, axis=0)
-        print(f"{name:<28}" + "".join(f"{m:>9.4f}" for m in medians))
+        line = f"{name:<34}" + "".join(f"{m:>9.4f}" for m in medians)
+        if baseline is not None:  # a run at 1/3 of the budget against any random full-budget run
+            line += f"{np.mean(rows[:, 3, None] <= baseline[None, :, -1]):>18.0%}"
+        print(line)
     ours = [n for n in regrets if n.startswith("hl ") and "full" not in n]
     peers = [n for n in regrets if not n.startswith("hl ")]
     if not ours or not peers or "hl random, full budget" not in regrets:

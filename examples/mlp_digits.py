@@ -1,8 +1,10 @@
 """Tune a small neural network on scikit-learn's handwritten digits, epoch by epoch.
 
-A real study: every trial trains an MLP with its hyperparameters, reports the validation loss
-after each epoch (so asynchronous successive halving, ASHA, can stop poor trials early), and
-everything is recorded in a SQLite file that the CLI can read while or after the study runs.
+A real study: every trial trains an MLP with its hyperparameters and reports the validation
+loss after each epoch with a checkpoint of the model, so asynchronous successive halving (ASHA,
+its promotion variant) can pause poor trials early and continue the ones that later rank among
+the best of their rung. Everything is recorded in a SQLite file that the CLI can read while or
+after the study runs.
 
     python examples/mlp_digits.py            # or: make demo
 """
@@ -50,19 +52,24 @@ CLASSES = np.unique(Y_TRAIN)
 
 
 def objective(trial: hl.Trial) -> float:
-    """Train for EPOCHS epochs; report and return the validation cross-entropy."""
+    """Train up to EPOCHS epochs (from the checkpoint when ASHA continues a paused trial);
+    report and checkpoint after each, and return the validation cross-entropy."""
     p = trial.params
-    model = MLPClassifier(
-        hidden_layer_sizes=(p["width"],) * p["layers"], solver=p["optimizer"],
-        learning_rate_init=p["lr"], momentum=p.get("momentum", 0.0), alpha=p["weight_decay"],
-        batch_size=p["batch_size"], random_state=trial.number)
+    model = trial.load_checkpoint()  # None for a new configuration
+    start = 0 if model is None else trial.checkpoint.step + 1
+    if model is None:
+        model = MLPClassifier(
+            hidden_layer_sizes=(p["width"],) * p["layers"], solver=p["optimizer"],
+            learning_rate_init=p["lr"], momentum=p.get("momentum", 0.0),
+            alpha=p["weight_decay"], batch_size=p["batch_size"], random_state=trial.number)
     loss = float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for epoch in range(EPOCHS):
+        for epoch in range(start, EPOCHS):
             model.partial_fit(X_TRAIN, Y_TRAIN, classes=CLASSES)
             loss = log_loss(Y_VALID, model.predict_proba(X_VALID), labels=CLASSES)
-            trial.report(loss, step=epoch)  # raises hl.TrialPruned when ASHA stops the trial
+            # raises hl.TrialPruned when ASHA stops or pauses the trial
+            trial.report(loss, step=epoch, checkpoint=model)
     trial.set_user_attr("accuracy", float(model.score(X_VALID, Y_VALID)))
     return loss
 
@@ -70,18 +77,21 @@ def objective(trial: hl.Trial) -> float:
 def main(n_trials: int = 60, n_workers: int = 2) -> hl.Study:
     study = hl.create_study(STUDY, storage=STORAGE, space=SPACE, sampler="auto",
                             scheduler=hl.schedulers.ASHA(min_budget=1, max_budget=EPOCHS - 1,
-                                                         reduction_factor=3),
-                            seed=0, load_if_exists=True)
+                                                         reduction_factor=3, promotion=True),
+                            seed=0, load_if_exists=True, keep_last_checkpoints=1)
     study.optimize(objective, n_trials=n_trials, n_workers=n_workers)
 
     trials = study.trials
+    configurations = [t for t in trials if "promoted_from" not in t.system_attrs]
+    continued = len(trials) - len(configurations)
+    complete = sum(t.state is hl.TrialState.COMPLETE for t in trials)
     epochs = sum(len(t.intermediate) for t in trials)
-    pruned = sum(t.state is hl.TrialState.PRUNED for t in trials)
+    full = len(configurations) * EPOCHS
     best = study.best_trial
-    print(f"\nstudy {study.name!r}: {len(trials)} trials, {pruned} stopped early by ASHA "
-          f"({epochs} of {len(trials) * EPOCHS} epochs trained: "
-          f"{1 - epochs / max(len(trials) * EPOCHS, 1):.0%} of the training saved against "
-          "running every trial to the end)")
+    print(f"\nstudy {study.name!r}: {len(configurations)} configurations, {complete} trained "
+          f"to the end; ASHA paused the others and continued {continued} of them later "
+          f"({epochs} of {full} epochs trained: {1 - epochs / max(full, 1):.0%} of the "
+          "training saved against running every configuration to the end)")
     print(f"best validation loss {best.value:.4f} "
           f"(accuracy {best.user_attrs.get('accuracy', float('nan')):.3f}) from trial "
           f"#{best.number}:")
