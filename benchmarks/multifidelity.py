@@ -402,7 +402,7 @@ def decision_cost(n_trials: int = 1000, steps: int = 27, calls: int = 300) -> No
         "curve": CurveStopping(max_budget=steps)}
     print(f"\n## scheduler decision cost at {n_trials} trials ({steps} reports each; "
           f"{calls} decisions on running trials)")
-    print(f"{'scheduler':<12}{'mean ms':>10}{'p95 ms':>10}{'max ms':>10}")
+    print(f"{'scheduler':<26}{'mean ms':>10}{'p95 ms':>10}{'max ms':>10}")
     for name, scheduler in schedulers.items():
         study = hl.create_study(space=space, scheduler="fifo")
         running = []
@@ -424,8 +424,26 @@ def decision_cost(n_trials: int = 1000, steps: int = 27, calls: int = 300) -> No
             started = time.perf_counter()
             scheduler.decide(record, step, history)
             times.append(time.perf_counter() - started)
-        ms = np.array(times) * 1e3
-        print(f"{name:<12}{ms.mean():>10.3f}{np.percentile(ms, 95):>10.3f}{ms.max():>10.3f}")
+        _print_times(name, times)
+    # the promotion variant's other cost: on every ask, the paused trial to continue, if any
+    for number in running:  # the unfinished trials above are now paused at their last step
+        record = history.trials[number]
+        study.tell(number, state=hl.TrialState.PRUNED)
+        study._store.set_trial_system_attr(study._info.id, number, "suspended",
+                                           {"score": record.intermediate[record.last_step]})
+    history = study._history.refresh()
+    promotion = ASHA(max_budget=steps, promotion=True)
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        promotion.promoted(history)
+        times.append(time.perf_counter() - started)
+    _print_times("asha, promoted() per ask", times)
+
+
+def _print_times(name: str, times: list[float]) -> None:
+    ms = np.array(times) * 1e3
+    print(f"{name:<26}{ms.mean():>10.3f}{np.percentile(ms, 95):>10.3f}{ms.max():>10.3f}")
 
 
 def main() -> None:
@@ -435,7 +453,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--full-trials", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--methods", nargs="*", default=None, help="substrings to keep")
+    parser.add_argument("--methods", nargs="*", default=None,
+                        help="substrings of the method names to keep (with --exact: names)")
+    parser.add_argument("--exact", action="store_true", help="--methods gives whole names")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="add the per-seed regrets to this JSON file (merged with its "
+                             "other families and methods)")
+    parser.add_argument("--tables", type=Path, nargs="+", default=None,
+                        help="run nothing: print the tables of runs saved in these files")
     parser.add_argument("--replay", choices=("distinct", "nearest"), default="distinct",
                         help="a new configuration replays the nearest recorded one this run "
                              "has not used yet (default), or the nearest one even if used")
@@ -449,17 +474,47 @@ def main() -> None:
     families = args.families or sorted({k.split("/")[0] for k in data.files})
     all_methods = methods()
     if args.methods:
-        all_methods = {k: v for k, v in all_methods.items()
-                       if any(s in k for s in args.methods) or "full" in k}
+        def kept(name: str) -> bool:
+            if args.exact:
+                return name in args.methods or name == "hl random, full budget"
+            return any(s in name for s in args.methods) or "full" in name
+        all_methods = {k: v for k, v in all_methods.items() if kept(k)}
     print(f"{args.workers} simulated workers, {args.replay} replay; regret = final value of "
           "the incumbent minus the best final value in the table")
+    saved = load_runs(args.tables) if args.tables else {}
     for family in families:
         table = Table.load(data, family)
-        regrets = run_family(table, all_methods, args.seeds, args.full_trials, args.workers,
-                             args.replay)
-        print_family(table, regrets, args.seeds, args.full_trials)
-    if not args.skip_cost:
+        if args.tables:
+            regrets = {k: saved[family][k] for k in all_methods if k in saved.get(family, {})}
+            if not regrets:
+                continue
+            seeds = min(len(rows) for rows in regrets.values())
+            regrets = {k: rows[:seeds] for k, rows in regrets.items()}
+        else:
+            seeds = args.seeds
+            regrets = run_family(table, all_methods, seeds, args.full_trials, args.workers,
+                                 args.replay)
+            if args.save:
+                save_runs(args.save, family, regrets)
+        print_family(table, regrets, seeds, args.full_trials)
+    if not args.skip_cost and not args.tables:
         decision_cost()
+
+
+def load_runs(paths: list[Path]) -> dict[str, dict[str, np.ndarray]]:
+    """Per-seed regrets saved by --save, merged over files (a later file wins)."""
+    runs: dict[str, dict[str, np.ndarray]] = {}
+    for path in paths:
+        for family, by_method in json.loads(path.read_text()).items():
+            runs.setdefault(family, {}).update(
+                {k: np.array(rows, dtype=float) for k, rows in by_method.items()})
+    return runs
+
+
+def save_runs(path: Path, family: str, regrets: dict[str, np.ndarray]) -> None:
+    runs = json.loads(path.read_text()) if path.exists() else {}
+    runs.setdefault(family, {}).update({k: rows.tolist() for k, rows in regrets.items()})
+    path.write_text(json.dumps(runs))
 
 
 if __name__ == "__main__":

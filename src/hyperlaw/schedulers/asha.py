@@ -8,6 +8,7 @@ on the spot from what has been recorded, so no worker ever waits for a rung to f
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from hyperlaw.checkpoints import StudyCheckpoints
@@ -116,7 +117,9 @@ class ASHA(Scheduler):
         if not self.promotion or self.resolved_max_budget(history) is None:
             return None
         found = chains(history)
+        sign = -1.0 if history.maximize else 1.0  # rank by sign·value, ascending
         by_rate: dict[int, dict[float, Rung]] = {}  # rungs of each bracket, read once
+        ranked: dict[tuple[int, float], list[float]] = {}  # sorted rival values, built once
         best: tuple[float, float, int] | None = None
         for record in history.trials:
             if record.state is not TrialState.PRUNED or "suspended" not in \
@@ -132,11 +135,15 @@ class ASHA(Scheduler):
             value = None if rung is None else rung.values.get(root)
             if value is None:
                 continue
-            rivals = [v for n, v in rung.values.items() if members is None or members(n)]
-            if not within_top(value, rivals, self.reduction_factor, history.maximize,
-                              strict=True):
+            order = ranked.get((rate, budget))
+            if order is None:
+                order = ranked[rate, budget] = sorted(
+                    sign * v for n, v in rung.values.items() if members is None or members(n))
+            # Li et al.'s rule: among the top ⌊n/η⌋ of the rung (see within_top, strict)
+            if bisect.bisect_left(order, sign * value) >= int(
+                    len(order) // self.reduction_factor):
                 continue
-            key = (budget, value if history.maximize else -value, -record.number)
+            key = (budget, -sign * value, -record.number)
             if best is None or key > best:
                 best = key
         return None if best is None else -best[2]
