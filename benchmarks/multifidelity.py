@@ -362,34 +362,31 @@ def print_family(table: Table, regrets: dict[str, np.ndarray], seeds: int, full_
           "of a random-search run at the full budget (all pairs of seeds)")
     header = "".join(f"{f'{c:.0%}':>9}" for c in CHECKPOINTS)
     baseline = regrets.get("hl random, full budget")
+
+    def matches(name: str) -> float:  # a run at 1/3 of the budget against any full random run
+        return float(np.mean(regrets[name][:, 3, None] <= baseline[None, :, -1]))
+
     print(f"{'method':<34}{header}" + ("   P(33% <= full)" if baseline is not None else ""))
     for name, rows in regrets.items():
-        medians = np.median(rows, axis=0)
-        line = f"{name:<34}" + "".join(f"{m:>9.4f}" for m in medians)
-        if baseline is not None:  # a run at 1/3 of the budget against any random full-budget run
-            line += f"{np.mean(rows[:, 3, None] <= baseline[None, :, -1]):>18.0%}"
-        print(line)
+        line = f"{name:<34}" + "".join(f"{m:>9.4f}" for m in np.median(rows, axis=0))
+        print(line + (f"{matches(name):>18.0%}" if baseline is not None else ""))
     ours = [n for n in regrets if n.startswith("hl ") and "full" not in n]
     peers = [n for n in regrets if not n.startswith("hl ")]
-    if not ours or not peers or "hl random, full budget" not in regrets:
+    if not ours or not peers or baseline is None:
         return
-    full = np.median(regrets["hl random, full budget"][:, -1])
+    full = np.median(baseline[:, -1])
 
-    def score(name: str) -> tuple[float, float]:  # final regret, then the area under it
-        medians = np.median(regrets[name], axis=0)
-        return float(medians[-1]), float(np.sum(np.minimum(medians, 1e9)))
+    def score(name: str) -> tuple[float, float]:  # median regret at 1/3, then P(33% <= full)
+        return float(np.median(regrets[name][:, 3])), -matches(name)
 
-    hl_best = min(ours, key=score)
-    opt_best = min(peers, key=score)
-    medians = np.median(regrets[hl_best], axis=0)
-    reach = next((c for c, m in zip(CHECKPOINTS, medians, strict=True) if m <= full), None)
-    print(f"best hyperlaw method: {hl_best} (regret {medians[-1]:.4f} at 100%); "
-          f"it reaches random full-budget's final regret ({full:.4f}) at "
-          f"{'never' if reach is None else f'{reach:.0%}'} of the budget")
-    print(f"best peer method:     {opt_best} (regret "
-          f"{np.median(regrets[opt_best][:, -1]):.4f} at 100%, "
-          f"{np.median(regrets[opt_best][:, 3]):.4f} at 33%); hyperlaw's best at 33%: "
-          f"{medians[3]:.4f}")
+    for label, names in (("best hyperlaw method", ours), ("best peer method", peers)):
+        best = min(names, key=score)
+        medians = np.median(regrets[best], axis=0)
+        reach = next((c for c, m in zip(CHECKPOINTS, medians, strict=True) if m <= full), None)
+        print(f"{label + ' at 33%:':<34}{best}: median regret {medians[3]:.4f}, "
+              f"P(33% <= full) {matches(best):.0%}; its median reaches random full-budget's "
+              f"final regret ({full:.4f}) at {'no' if reach is None else f'{reach:.0%} of the'} "
+              "budget")
 
 
 # --- decision cost --------------------------------------------------------------------------
