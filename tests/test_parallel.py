@@ -220,6 +220,41 @@ def test_ctrl_c_stops_workers_and_leaves_no_running_trial(tmp_path: Path) -> Non
     assert [t.number for t in trials] == list(range(len(trials)))
 
 
+def test_ctrl_c_that_reaches_only_the_workers_still_stops_the_run(tmp_path: Path) -> None:
+    """The parent's own KeyboardInterrupt can be lost (raised inside a finalizer, say): workers
+    that stopped on a Ctrl-C stop the run all the same, rather than end it as if complete."""
+    url = f"sqlite:///{tmp_path / 'int.db'}"
+    script = tmp_path / "long.py"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        import time
+        import hyperlaw as hl
+
+        def objective(trial):
+            print(os.getpid(), flush=True)
+            time.sleep(0.2)
+            return trial.suggest_float("x", 0, 1)
+
+        study = hl.create_study("int", storage={url!r})
+        study.optimize(objective, n_trials=1000, n_workers=2, show_progress=False)
+    """))
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert driver.stdout is not None
+    workers: set[int] = set()
+    while len(workers) < 2:
+        workers.add(int(driver.stdout.readline()))
+    for pid in workers:  # not the parent
+        os.kill(pid, signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode != 0 and "KeyboardInterrupt" in stderr
+    trials = hl.load_study("int", storage=url).trials
+    assert 2 <= len(trials) < 1000
+    assert all(t.state is not TrialState.RUNNING for t in trials)
+    assert all(t.state is TrialState.COMPLETE or "interrupted" in (t.error or "")
+               for t in trials)
+
+
 class _LowestUntried(hl.samplers.Sampler):
     """Proposes the lowest of three values no trial holds yet; on its first call another
     worker starts that very value between this worker's read and its write."""

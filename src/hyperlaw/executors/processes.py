@@ -25,7 +25,7 @@ import cloudpickle
 
 from hyperlaw.errors import WorkerError
 from hyperlaw.executors.loop import Budget
-from hyperlaw.executors.worker import WorkerJob
+from hyperlaw.executors.worker import INTERRUPTED, WorkerJob
 from hyperlaw.progress import StudyProgress
 from hyperlaw.trial import TrialRecord, TrialState
 
@@ -97,7 +97,12 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
                 except (EOFError, OSError):
                     del workers[conn]  # type: ignore[arg-type]
                     budget.refund(worker.unused_tickets)
-                    if _bury(study, worker) and not budget.stopped:
+                    requeued = _bury(study, worker)
+                    if worker.process.returncode == INTERRUPTED:
+                        # Ctrl-C reached the workers: stop the run even if this process's own
+                        # KeyboardInterrupt was lost (raised inside a finalizer, say)
+                        raise KeyboardInterrupt from None
+                    if requeued and not budget.stopped:
                         replacement = _spawn(payload, env)  # runs the queued retry
                         workers[replacement.conn] = replacement
                     continue
@@ -161,7 +166,8 @@ def _bury(study: Study, worker: _Worker) -> bool:
         return False
     how = f"signal {-code}" if code < 0 else f"exit code {code}"
     failed = study.fail_trials_of_dead_worker(
-        [worker.trial], f"worker process {worker.process.pid} died ({how})")
+        [worker.trial], "interrupted (KeyboardInterrupt)" if code == INTERRUPTED
+        else f"worker process {worker.process.pid} died ({how})")
     if failed:
         log.warning("worker %d died (%s) running trial #%d; the trial is marked failed%s",
                     worker.process.pid, how, worker.trial,

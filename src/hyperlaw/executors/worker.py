@@ -80,6 +80,10 @@ def _fatal(conn: Connection, exc: BaseException) -> None:
     conn.send([("fatal", blob, text)])
 
 
+#: a worker process's exit code after a Ctrl-C (SIGINT) stopped it
+INTERRUPTED = 130
+
+
 class _Interrupts:
     """SIGINT raises KeyboardInterrupt on the first signal only, so that the write recording
     the interrupted trial is not itself interrupted by a second one (terminal and parent).
@@ -140,7 +144,7 @@ def main(fd: int) -> int:
         finally:
             outbox.flush()
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     except (EOFError, BrokenPipeError):  # the parent is gone
         return 1
     except BaseException as exc:
