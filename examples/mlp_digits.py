@@ -89,7 +89,8 @@ def main(n_trials: int = 60, n_workers: int = 2) -> hl.Study:
     full = len(configurations) * EPOCHS
     best = study.best_trial
     print(f"\nstudy {study.name!r}: {len(configurations)} configurations, {complete} trained "
-          f"to the end; ASHA paused the others and continued {continued} of them later "
+          f"to the end; ASHA paused the others at a rung and later continued paused ones "
+          f"{continued} times "
           f"({epochs} of {full} epochs trained: {1 - epochs / max(full, 1):.0%} of the "
           "training saved against running every configuration to the end)")
     print(f"best validation loss {best.value:.4f} "
