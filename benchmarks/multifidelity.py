@@ -158,8 +158,9 @@ class OptunaTuner:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.space = space
-        self.study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed),
-                                         pruner=pruner)
+        # a fixed name: HyperbandPruner deals trials to brackets by a hash of the study name
+        self.study = optuna.create_study(study_name=f"replay-seed-{seed}", pruner=pruner,
+                                         sampler=optuna.samplers.TPESampler(seed=seed))
 
     def start(self) -> tuple[Any, dict[str, Any]]:
         trial = self.study.ask()
