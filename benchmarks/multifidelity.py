@@ -29,7 +29,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +133,14 @@ class Table:
 
 
 # --- methods ---------------------------------------------------------------------------------
-#: where the promotion variants' trials keep their checkpoints (one per trial, removed at exit)
-CHECKPOINT_DIR = tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-")
+@cache
+def _checkpoints() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-")
+
+
+def checkpoint_dir() -> str:
+    """Where the promotion variants' trials keep their checkpoints (removed at exit)."""
+    return _checkpoints().name
 
 
 def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None],
@@ -144,7 +150,7 @@ def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | 
         chosen = SAMPLERS[sampler](seed=seed, **options) if options else sampler
         study = hl.create_study(space=table.space, sampler=chosen, seed=seed,
                                 scheduler=make_scheduler(table), keep_last_checkpoints=1,
-                                checkpoint_dir=CHECKPOINT_DIR.name if checkpoints else None)
+                                checkpoint_dir=checkpoint_dir() if checkpoints else None)
         return StudyTuner(study, checkpoints=checkpoints)
     return make
 
