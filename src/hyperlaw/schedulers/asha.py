@@ -21,6 +21,7 @@ from hyperlaw.schedulers.rungs import (
     chains,
     check_budgets,
     crossed,
+    kept,
     memo,
     rung_budgets,
     within_top,
@@ -95,10 +96,14 @@ class ASHA(Scheduler):
                history: History) -> Decision | HandOff:
         root = chains(history).roots.get(trial.number, trial.number)
         rate, members = self.bracket(root, history)
-        pausable = self.promotion and self._pausable(trial, step, history, rate)
-        decision = self._decide(trial, root, step, history, rate, members, strict=pausable)
-        if decision is Decision.STOP and pausable:
-            return HandOff("suspend", trial.number, root, trial.intermediate[step])
+        decision = self._decide(trial, root, step, history, rate, members,
+                                strict=self.promotion)
+        if decision is Decision.STOP and self.promotion:
+            # the strict rule is for trials that can pause; one that cannot gets the stopping
+            # variant's rule (the strict one only ever stops more)
+            if self._pausable(trial, step, history, rate):
+                return HandOff("suspend", trial.number, root, trial.intermediate[step])
+            return self._decide(trial, root, step, history, rate, members)
         return decision
 
     def _pausable(self, trial: TrialRecord, step: int, history: History, rate: int) -> bool:
@@ -139,9 +144,8 @@ class ASHA(Scheduler):
             if order is None:
                 order = ranked[rate, budget] = sorted(
                     sign * v for n, v in rung.values.items() if members is None or members(n))
-            # Li et al.'s rule: among the top ⌊n/η⌋ of the rung (see within_top, strict)
-            if bisect.bisect_left(order, sign * value) >= int(
-                    len(order) // self.reduction_factor):
+            if not kept(bisect.bisect_left(order, sign * value), len(order),
+                        self.reduction_factor, strict=True):
                 continue
             key = (budget, -sign * value, -record.number)
             if best is None or key > best:

@@ -174,16 +174,20 @@ def crossed(intermediate: dict[int, float], step: int, budgets: list[float],
     return [b for b in budgets if step >= b - 1e-9 and (previous is None or previous < b - 1e-9)]
 
 
+def kept(better: int, n: int, reduction_factor: float, strict: bool = False) -> bool:
+    """ASHA's rule for a value that `better` of the `n` values at its rung (itself included)
+    beat: is it among the best ⌊n/η⌋? Unless `strict`, the best one is kept even when n < η
+    (the stopping variant's rule, which has no later chance to give); `strict` keeps none then
+    (the promotion variant's rule)."""
+    keep = int(n // reduction_factor)
+    return better < (keep if strict else max(keep, 1))
+
+
 def within_top(value: float, rivals: list[float], reduction_factor: float,
                maximize: bool, strict: bool = False) -> bool:
-    """ASHA's rule: is `value` among the best ⌊n/η⌋ of `rivals` (which include it)? Unless
-    `strict`, the best one is kept even when n < η (the stopping variant's rule, which has no
-    later chance to give); `strict` keeps none then (the promotion variant's rule)."""
-    keep = int(len(rivals) // reduction_factor)
-    if not strict:
-        keep = max(keep, 1)
+    """`kept` for `value` among `rivals` (which include it)."""
     if maximize:
         better = sum(1 for v in rivals if v > value)
     else:
         better = sum(1 for v in rivals if v < value)
-    return better < keep
+    return kept(better, len(rivals), reduction_factor, strict)
