@@ -134,13 +134,9 @@ class Table:
 
 # --- methods ---------------------------------------------------------------------------------
 @cache
-def _checkpoints() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-")
-
-
-def checkpoint_dir() -> str:
+def checkpoint_root() -> tempfile.TemporaryDirectory:
     """Where the promotion variants' trials keep their checkpoints (removed at exit)."""
-    return _checkpoints().name
+    return tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-")
 
 
 def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None],
@@ -150,7 +146,7 @@ def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | 
         chosen = SAMPLERS[sampler](seed=seed, **options) if options else sampler
         study = hl.create_study(space=table.space, sampler=chosen, seed=seed,
                                 scheduler=make_scheduler(table), keep_last_checkpoints=1,
-                                checkpoint_dir=checkpoint_dir() if checkpoints else None)
+                                checkpoint_dir=checkpoint_root().name if checkpoints else None)
         return StudyTuner(study, checkpoints=checkpoints)
     return make
 
