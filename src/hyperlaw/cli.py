@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -32,6 +32,9 @@ from hyperlaw.space import Space
 from hyperlaw.store import Store, open_store
 from hyperlaw.study import Study, create_study, load_study
 from hyperlaw.trial import TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from hyperlaw.store.sql import OpenMode
 
 _ENV = "HYPERLAW_STORAGE"
 _URL_KEY = "hyperlaw.storage_url"
@@ -82,13 +85,14 @@ def _json_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 
 @contextmanager
-def _opened(storage: str | None) -> Iterator[Store]:
-    """The store of the `--storage` URL (or of HYPERLAW_STORAGE), closed afterwards."""
+def _opened(storage: str | None, mode: OpenMode = "read") -> Iterator[Store]:
+    """The store of the `--storage` URL (or of HYPERLAW_STORAGE), closed afterwards. A
+    reading command ("read") never creates or changes the database."""
     if not storage:
         raise click.UsageError(
             f"no storage given: pass --storage sqlite:///hyperlaw.db or set {_ENV}")
     click.get_current_context().meta[_URL_KEY] = storage
-    store = open_store(storage)
+    store = open_store(storage, mode=mode)
     try:
         yield store
     finally:
@@ -266,7 +270,7 @@ def export(storage: str | None, study_name: str, fmt: str, out: Path | None) -> 
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def delete(storage: str | None, study_name: str, yes: bool) -> None:
     """Delete a study and all its trials."""
-    with _opened(storage) as store:
+    with _opened(storage, "open") as store:
         n = len(load_study(study_name, store).trials)
         if not yes:
             click.confirm(f"delete study {study_name!r} and its {n} trials from {store.url}?",
@@ -301,7 +305,7 @@ def optimize(storage: str | None, study_name: str, objective: str, space_ref: st
              sampler: str | None, scheduler: str | None, seed: int | None,
              direction: str | None, no_progress: bool) -> None:
     """Run an objective on a study, creating it or continuing it."""
-    with _opened(storage) as store:
+    with _opened(storage, "create") as store:
         _add_cwd_to_path()
         func = _import_ref(objective, "--objective", "MODULE:FUNCTION")
         if not callable(func):

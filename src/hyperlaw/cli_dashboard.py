@@ -19,16 +19,6 @@ def _require(module: str) -> None:
         raise HyperlawError(f"the dashboard needs {module}; {_EXTRA_HINT}") from None
 
 
-def _check_sqlite_exists(storage: str | None) -> None:
-    """A dashboard only reads: refuse a SQLite path that does not exist instead of creating it."""
-    if not storage or not storage.startswith("sqlite:///"):
-        return
-    path = storage[len("sqlite:///"):].split("?")[0]
-    if path and path != ":memory:" and not Path(path).exists():
-        raise HyperlawError(f"no database file {path!r}; check the --storage URL (the "
-                            "dashboard never creates a storage)")
-
-
 @click.command()
 @_storage_option
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -43,7 +33,6 @@ def dashboard(storage: str | None, host: str, port: int, token: str | None,
     """Serve a live, read-only web page of every study in a storage."""
     _require("starlette")
     _require("uvicorn")
-    _check_sqlite_exists(storage)
     from hyperlaw.dashboard import serve
 
     with _opened(storage) as store:
@@ -63,7 +52,6 @@ def dashboard(storage: str | None, host: str, port: int, token: str | None,
               metavar="PATH", help="The HTML file to write.")
 def report(storage: str | None, study_name: str, out: Path) -> None:
     """Write one static HTML file with a study's summary and plots."""
-    _check_sqlite_exists(storage)
     from hyperlaw.analysis.columns import StudyColumns
     from hyperlaw.plot.report import write_report
 

@@ -59,7 +59,7 @@ def worker(storage: str | None, study_name: str, objective: str, n_trials: int |
            max_consecutive_failures: int, wait_for_study: float, quiet: bool) -> None:
     """Join an existing study and run its trials until the budget or a signal stops it."""
     _configure_logging(quiet)
-    with _opened(storage) as store:
+    with _opened(storage, "create") as store:
         _add_cwd_to_path()
         func = _import_ref(objective, "--objective", "MODULE:FUNCTION")
         if not callable(func):

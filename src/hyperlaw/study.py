@@ -700,8 +700,8 @@ def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None
                scheduler: str | Scheduler | None = None, seed: int | None = None,
                retry_stale: int = 0, heartbeat_interval: float = 10.0) -> Study:
     """Open an existing study. Its sampler and scheduler are rebuilt from what was stored,
-    unless others are given."""
-    store = open_store(storage)
+    unless others are given. Never creates a database or adds tables to one."""
+    store = open_store(storage, mode="open")
     info = store.get_study(name)
     return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
 
@@ -731,8 +731,8 @@ def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> N
 
 
 def delete_study(name: str, storage: str | Store) -> None:
-    open_store(storage).delete_study(name)
+    open_store(storage, mode="open").delete_study(name)
 
 
 def list_studies(storage: str | Store) -> list[StudySummary]:
-    return open_store(storage).list_studies()
+    return open_store(storage, mode="read").list_studies()

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hyperlaw.errors import StorageError
 from hyperlaw.store.base import Changes, Report, Store, StudyInfo, StudySummary
 from hyperlaw.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from hyperlaw.store.sql import OpenMode
 
 __all__ = ["Changes", "MemoryStore", "Report", "Store", "StudyInfo", "StudySummary",
            "open_store"]
 
 
-def open_store(storage: str | Store | None) -> Store:
-    """A store from a URL (`sqlite:///file.db`, `postgresql://...`), a Store, or None (memory)."""
+def open_store(storage: str | Store | None, *, mode: OpenMode = "create") -> Store:
+    """A store from a URL (`sqlite:///file.db`, `postgresql://...`), a Store, or None (memory).
+
+    `mode` "create" creates the database and hyperlaw's tables when missing; "open" needs an
+    existing hyperlaw database; "read" also never writes to it (a read-only file is fine).
+    """
     if storage is None or isinstance(storage, Store):
         return storage or MemoryStore()
     if not isinstance(storage, str):
@@ -29,4 +38,4 @@ def open_store(storage: str | Store | None) -> Store:
         )
     from hyperlaw.store.sql import SqlStore
 
-    return SqlStore(storage)
+    return SqlStore(storage, mode=mode)
