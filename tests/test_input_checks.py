@@ -1,0 +1,99 @@
+"""Bad input from an objective or a space is a named error that says which trial, study or
+parameter, and the fix; never a bare OverflowError or TypeError."""
+
+from __future__ import annotations
+
+import pytest
+
+import hyperlaw as hl
+from hyperlaw.errors import InvalidValueError, SpaceError
+
+
+def test_a_huge_int_value_is_named(storage: str | None) -> None:
+    study = hl.create_study("huge", storage=storage)
+    trial = study.ask()
+    with pytest.raises(InvalidValueError, match=r"trial #0 of study 'huge'.*too large"):
+        trial.report(10**400, step=0)
+    with pytest.raises(InvalidValueError, match=r"trial #0 of study 'huge'.*too large"):
+        study.tell(trial, 10**400)
+
+
+def test_a_step_beyond_64_bits_is_named(storage: str | None) -> None:
+    study = hl.create_study("steps", storage=storage)
+    trial = study.ask()
+    with pytest.raises(InvalidValueError, match=r"trial #0 of study 'steps'.*2\*\*63 - 1"):
+        trial.report(1.0, step=10**30)
+    with pytest.raises(InvalidValueError, match=r"checkpoint step.*2\*\*63 - 1"):
+        trial.save_checkpoint({"w": 1}, step=2**63)
+    trial.report(1.0, step=2**63 - 1)  # the largest step a store holds
+    study.tell(trial, 1.0)
+    assert study.trials[0].intermediate == {2**63 - 1: 1.0}
+
+
+@pytest.mark.parametrize("steps", [(0, 1, 1), (0, 5, 3)])
+def test_steps_must_increase(storage: str | None, steps: tuple[int, ...]) -> None:
+    study = hl.create_study("order", storage=storage)
+    trial = study.ask()
+    for step in steps[:-1]:
+        trial.report(float(step), step)
+    with pytest.raises(InvalidValueError,
+                       match=rf"trial #0 of study 'order'.*step {steps[-1]} after step "
+                             rf"{steps[-2]}.*must increase"):
+        trial.report(0.0, steps[-1])
+    study.tell(trial, 1.0)
+    assert study.trials[0].intermediate == {s: float(s) for s in steps[:-1]}
+
+
+def test_a_retried_trial_reports_from_its_resume_step(tmp_path) -> None:
+    """Each trial handle checks its own order: a retry of a trial that reached step 5 from a
+    checkpoint at step 3 reports step 4 again."""
+    study = hl.create_study("resume", storage=f"sqlite:///{tmp_path / 'r.db'}",
+                            checkpoint_dir=str(tmp_path / "ckpt"), retry_stale=1,
+                            heartbeat_interval=0.05)
+    trial = study.ask()
+    for step in range(6):
+        trial.report(float(step), step, checkpoint={"step": step} if step == 3 else None)
+    study.tell(trial, state="failed", error="killed")
+    assert study.trials[0].last_step == 5
+    again = study.ask()
+    again.report(4.0, 4)
+    again.report(5.0, 5)
+    study.tell(again, 5.0)
+
+
+def test_an_integer_study_name_is_named(storage: str | None) -> None:
+    with pytest.raises(InvalidValueError, match=r"study name.*int 5.*name='5'"):
+        hl.create_study(5, storage=storage)  # type: ignore[arg-type]
+    if storage is not None:
+        hl.create_study("five", storage=storage)
+        with pytest.raises(InvalidValueError, match=r"study name.*int 5"):
+            hl.load_study(5, storage)  # type: ignore[arg-type]
+
+
+def test_huge_bounds_are_named() -> None:
+    study = hl.create_study()
+    trial = study.ask()
+    with pytest.raises(SpaceError, match=r"parameter 'x'.*too large for a float"):
+        trial.suggest_float("x", 0.0, 10**400)
+    with pytest.raises(SpaceError, match=r"parameter 'n'.*2\*\*53"):
+        hl.Space({"n": hl.Int(0, 10**400)})
+
+
+def test_a_bad_bound_in_a_space_names_its_parameter() -> None:
+    with pytest.raises(SpaceError, match=r"^parameter 'lr': Float\(low=1.0, high=0.1\): low "
+                                         r"must be below high"):
+        hl.Space({
+            "width": hl.Int(16, 512, log=True),
+            "lr": hl.Float(1.0, 0.1),
+            "layers": hl.Int(1, 4),
+        })
+    with pytest.raises(SpaceError, match=r"^parameter 'momentum': Float"):
+        hl.Space(lr=hl.Float(0.1, 1.0),
+                 momentum=hl.Float(0.9,
+                                   0.1))
+    with pytest.raises(SpaceError, match=r"^parameter 'opt': Choice"):
+        hl.Space({"opt":
+                  hl.Choice([])})
+    # outside a space there is no name to give
+    with pytest.raises(SpaceError, match=r"^Float\(low=1.0, high=0.1\)"):
+        hl.Float(1.0, 0.1)
