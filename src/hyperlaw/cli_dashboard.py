@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hyperlaw.cli import _opened, _storage_option, _study_option
+from hyperlaw.cli_common import opened, storage_option, study_option
 from hyperlaw.errors import HyperlawError
 
 _EXTRA_HINT = "install it with: pip install 'hyperlaw[dashboard]'"
@@ -20,7 +20,7 @@ def _require(module: str) -> None:
 
 
 @click.command()
-@_storage_option
+@storage_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 exposes the dashboard (use --token then).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -35,7 +35,7 @@ def dashboard(storage: str | None, host: str, port: int, token: str | None,
     _require("uvicorn")
     from hyperlaw.dashboard import serve
 
-    with _opened(storage) as store:
+    with opened(storage) as store:
         if host not in ("127.0.0.1", "localhost", "::1") and not token:
             click.echo(f"warning: serving on {host} without --token: anyone who reaches this "
                        "address can read every study", err=True)
@@ -46,8 +46,8 @@ def dashboard(storage: str | None, host: str, port: int, token: str | None,
 
 
 @click.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               metavar="PATH", help="The HTML file to write.")
 def report(storage: str | None, study_name: str, out: Path) -> None:
@@ -55,7 +55,7 @@ def report(storage: str | None, study_name: str, out: Path) -> None:
     from hyperlaw.analysis.columns import StudyColumns
     from hyperlaw.plot.report import write_report
 
-    with _opened(storage) as store:
+    with opened(storage) as store:
         columns = StudyColumns.from_store(store, study_name)
     path = write_report(columns, study_name, out)
     click.echo(f"wrote the report of study {study_name!r} ({columns.n} trials) to {path}")

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from hyperlaw.errors import StorageError
 from hyperlaw.store.base import Changes, Report, Store, StudyInfo, StudySummary
+from hyperlaw.store.common import check_url, mask_url
 from hyperlaw.store.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -33,9 +34,10 @@ def open_store(storage: str | Store | None, *, mode: OpenMode = "create") -> Sto
     scheme = storage.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
         raise StorageError(
-            f"unsupported storage URL {storage.split('@')[-1]!r}; use 'sqlite:///path.db' "
+            f"unsupported storage URL {mask_url(storage)!r}; use 'sqlite:///path.db' "
             "(embedded), 'postgresql://user@host/db', or None for memory"
         )
     from hyperlaw.store.sql import SqlStore
 
+    check_url(storage)
     return SqlStore(storage, mode=mode)

@@ -40,7 +40,13 @@ from hyperlaw.store.base import (
     StudyInfo,
     StudySummary,
 )
-from hyperlaw.store.common import missing_study_error, not_running_error, retry_attrs
+from hyperlaw.store.common import (
+    check_url,
+    mask_url,
+    missing_study_error,
+    not_running_error,
+    retry_attrs,
+)
 from hyperlaw.store.schema import meta, metadata, reports, studies, trials
 from hyperlaw.trial import TrialRecord, TrialState
 
@@ -121,10 +127,7 @@ _NEW_REPORTS = (sa.select(reports.c.number, reports.c.step, reports.c.value)
 
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ***."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    return mask_url(url)
 
 
 def _dumps(value: Any, what: str) -> str:
@@ -152,6 +155,7 @@ class SqlStore(Store):
                  reconnect_timeout: float | None = None,
                  engine_kwargs: Mapping[str, Any] | None = None,
                  mode: OpenMode = "create") -> None:
+        check_url(url)
         url = postgres.normalize_url(url)
         self.url = redact_url(url)
         self._full_url = url
