@@ -28,8 +28,11 @@ def _require(module: str) -> None:
               help="Require this token (open the page as /?token=TOKEN).")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               metavar="S", help="How often the page asks for news, in seconds.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Without --token, also answer requests for this host name (repeat for "
+                   "several); by default only localhost, 127.0.0.1, [::1] and --host are.")
 def dashboard(storage: str | None, host: str, port: int, token: str | None,
-              poll: float) -> None:
+              poll: float, allow_hosts: tuple[str, ...]) -> None:
     """Serve a live, read-only web page of every study in a storage."""
     _require("starlette")
     _require("uvicorn")
@@ -38,11 +41,12 @@ def dashboard(storage: str | None, host: str, port: int, token: str | None,
     with opened(storage) as store:
         if host not in ("127.0.0.1", "localhost", "::1") and not token:
             click.echo(f"warning: serving on {host} without --token: anyone who reaches this "
-                       "address can read every study", err=True)
+                       "address can read every study (requests are answered for the loopback "
+                       "names, --host and --allow-host only)", err=True)
         suffix = f"/?token={token}" if token else "/"
         click.echo(f"hyperlaw dashboard of {store.url} on http://{host}:{port}{suffix} "
                    "(Ctrl-C stops)")
-        serve(store, host=host, port=port, token=token, poll_interval=poll)
+        serve(store, host=host, port=port, token=token, poll_interval=poll, hosts=allow_hosts)
 
 
 @click.command()
