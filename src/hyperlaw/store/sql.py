@@ -149,6 +149,10 @@ class SqlStore(Store):
     else 300), after which the operation raises StorageError; a server never reached yet is
     retried for at most 5 s (a mistyped host fails fast). A write whose commit was cut
     off is checked before it is run again, so it lands exactly once.
+
+    `mode` (see `OpenMode`) says whether opening may create the database and its tables
+    ("create"), or needs an existing hyperlaw database that it only reads ("read") or may
+    also write ("open").
     """
 
     def __init__(self, url: str, *, lock_timeout: float = 120.0,
