@@ -3,6 +3,8 @@ parameter, and the fix; never a bare OverflowError or TypeError."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import hyperlaw as hl
@@ -44,21 +46,24 @@ def test_steps_must_increase(storage: str | None, steps: tuple[int, ...]) -> Non
     assert study.trials[0].intermediate == {s: float(s) for s in steps[:-1]}
 
 
-def test_a_retried_trial_reports_from_its_resume_step(tmp_path) -> None:
-    """Each trial handle checks its own order: a retry of a trial that reached step 5 from a
-    checkpoint at step 3 reports step 4 again."""
-    study = hl.create_study("resume", storage=f"sqlite:///{tmp_path / 'r.db'}",
-                            checkpoint_dir=str(tmp_path / "ckpt"), retry_stale=1,
-                            heartbeat_interval=0.05)
-    trial = study.ask()
+def test_a_retried_trial_reports_from_its_resume_step(tmp_path: Path) -> None:
+    """Each trial handle checks its own order: the retry of a trial that died at step 5, with
+    its newest checkpoint at step 3, reports steps 4 and 5 again."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    study = hl.create_study("resume", storage=url, checkpoint_dir=str(tmp_path / "ckpt"),
+                            retry_stale=1)
+    dead = study.ask(heartbeat=True)
     for step in range(6):
-        trial.report(float(step), step, checkpoint={"step": step} if step == 3 else None)
-    study.tell(trial, state="failed", error="killed")
-    assert study.trials[0].last_step == 5
-    again = study.ask()
-    again.report(4.0, 4)
-    again.report(5.0, 5)
-    study.tell(again, 5.0)
+        dead.report(float(step), step, checkpoint={"step": step} if step == 3 else None)
+    assert study.fail_trials_of_dead_worker([dead.number], "killed") == [dead.number]
+    retry = hl.load_study("resume", url).ask()
+    assert retry.number != dead.number and retry.checkpoint.step == 3
+    for step in range(retry.checkpoint.step + 1, 7):
+        retry.report(float(step), step)
+    with pytest.raises(InvalidValueError, match="step 6 after step 6"):
+        retry.report(6.0, 6)
+    retry.study.tell(retry, 6.0)
+    assert sorted(hl.load_study("resume", url).trials[retry.number].intermediate) == [4, 5, 6]
 
 
 def test_an_integer_study_name_is_named(storage: str | None) -> None:
