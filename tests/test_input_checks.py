@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import hyperlaw as hl
@@ -27,9 +28,10 @@ def test_a_step_beyond_64_bits_is_named(storage: str | None) -> None:
         trial.report(1.0, step=10**30)
     with pytest.raises(InvalidValueError, match=r"checkpoint step.*2\*\*63 - 1"):
         trial.save_checkpoint({"w": 1}, step=2**63)
+    trial.report(0.5, step=np.int64(7))  # numpy integers are steps too
     trial.report(1.0, step=2**63 - 1)  # the largest step a store holds
     study.tell(trial, 1.0)
-    assert study.trials[0].intermediate == {2**63 - 1: 1.0}
+    assert study.trials[0].intermediate == {7: 0.5, 2**63 - 1: 1.0}
 
 
 @pytest.mark.parametrize("steps", [(0, 1, 1), (0, 5, 3)])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hyperlaw.errors import InvalidValueError, SpaceMismatchError, TrialPruned, TrialStateError
 from hyperlaw.space import Choice, Float, Int, Param, param_context, param_matches
@@ -78,15 +81,20 @@ MAX_STEP = 2**63 - 1
 
 
 def check_step(step: Any, where: str, what: str = "step") -> int:
-    """Return `step` if it is an int in [0, MAX_STEP], else raise InvalidValueError."""
-    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
-        too_large = isinstance(step, int) and not isinstance(step, bool) and step > MAX_STEP
-        got = f"an int above 2**63 - 1 ({step.bit_length()} bits)" if too_large else repr(step)
-        raise InvalidValueError(
-            f"{where}: {what} must be a non-negative int up to 2**63 - 1, got {got}; pass "
-            "the epoch, iteration or token count as an int"
-        )
-    return step
+    """`step` as an int if it is an integer (numpy's too) in [0, MAX_STEP], else raise
+    InvalidValueError."""
+    if isinstance(step, numbers.Integral) and not isinstance(step, bool | np.bool_):
+        number = int(step)
+        if 0 <= number <= MAX_STEP:
+            return number
+        if number > MAX_STEP:
+            raise InvalidValueError(
+                f"{where}: {what} is an int of {number.bit_length()} bits, above the largest "
+                "a store holds (2**63 - 1); count steps in coarser units")
+    raise InvalidValueError(
+        f"{where}: {what} must be a non-negative int up to 2**63 - 1, got {step!r}; pass "
+        "the epoch, iteration or token count as an int"
+    )
 
 
 def check_value(value: Any, where: str) -> float:
@@ -197,7 +205,7 @@ class Trial:
                 f"trial #{self.number} is finished; report before returning from the objective"
             )
         where = f"trial #{self.number} of study {self._study.name!r}"
-        check_step(step, where)
+        step = check_step(step, where)
         if self._last_report is not None and step <= self._last_report[0]:
             raise InvalidValueError(
                 f"{where}: report at step {step} after step {self._last_report[0]}; steps "
@@ -229,8 +237,8 @@ class Trial:
         if step is None:
             step = self._last_report[0] if self._last_report else 0
         else:
-            check_step(step, f"trial #{self.number} of study {self._study.name!r}",
-                       "checkpoint step")
+            step = check_step(step, f"trial #{self.number} of study {self._study.name!r}",
+                              "checkpoint step")
         return self._study._save_checkpoint(self, state, step)
 
     @property
