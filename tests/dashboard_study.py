@@ -61,3 +61,27 @@ def build_storage(path: str) -> Built:
     counts = {"complete": len(complete), "pruned": len(pruned), "failed": len(failed),
               "running": 1, "waiting": 0}
     return Built(url, counts, complete, pruned, failed, best.number, float(best.value))
+
+
+#: choice values that end or change an HTML script element when inlined carelessly
+HOSTILE_CHOICES = ["<!--<script>", "</script><b>x</b>", "a\u2028b&amp;"]
+#: the plots of a report of a study with parameters
+REPORT_PLOTS = ("history", "curves", "parallel", "slice", "contour", "importance")
+
+
+def hostile_report(out: str) -> str:
+    """Write the static report of a study whose choice values are HTML, and return its path."""
+    from hyperlaw.analysis import StudyColumns
+    from hyperlaw.plot.report import write_report
+
+    study = hl.create_study("html", seed=0, space={
+        "lr": hl.Float(1e-4, 1e-1, log=True), "tag": hl.Choice(HOSTILE_CHOICES)})
+    for _ in range(12):
+        trial = study.ask()
+        for step in range(3):
+            trial.report(loss({**trial.params, "optimizer": "adam", "dropout": 0.0}) + 1 / (
+                step + 1), step)
+        study.tell(trial, loss({**trial.params, "optimizer": "adam", "dropout": 0.0})
+                   + HOSTILE_CHOICES.index(trial.params["tag"]))
+    columns = StudyColumns.from_store(study.store, "html")
+    return str(write_report(columns, "html", out))

@@ -25,7 +25,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture(scope="module")
 def client(built: Built) -> Iterator[TestClient]:
     store = open_store(built.url)
-    with TestClient(create_app(store, refresh_interval=0.0)) as http:
+    with TestClient(create_app(store, refresh_interval=0.0),
+                    base_url="http://127.0.0.1:8080") as http:
         yield http
     store.close()
 
@@ -213,3 +214,34 @@ def test_dashboard_command_never_creates_a_storage(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no database file" in result.output and str(missing) in result.output
     assert not missing.exists()
+
+
+def test_a_trial_number_beyond_any_store_is_not_found(client: TestClient) -> None:
+    for number in ("99999999999999999999", str(2**31), str(2**63)):
+        response = client.get(f"/api/study/trial/{number}", params={"study": "mlp"})
+        assert response.status_code == 404, response.text
+        assert f"#{number}" in response.json()["error"]
+
+
+def test_without_a_token_only_local_host_names_are_answered(built: Built) -> None:
+    """A DNS name that a web page points at 127.0.0.1 (DNS rebinding) reaches the server
+    with its own name in the Host header: it is refused."""
+    store = open_store(built.url)
+    app = create_app(store, hosts=["0.0.0.0", "dash.lab.internal"], preload=False)
+    with TestClient(app, base_url="http://127.0.0.1:8080") as http:
+        for host in ("localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080",
+                     "dash.lab.internal:8080", "DASH.lab.internal"):
+            response = http.get("/api/studies", headers={"Host": host})
+            assert response.status_code == 200, (host, response.text)
+        for host in ("evil.example", "evil.example:8080", "127.0.0.1.evil.example",
+                     "0.0.0.0:8080", ""):
+            response = http.get("/api/studies", headers={"Host": host})
+            assert response.status_code == 421, host
+            assert "--allow-host" in response.json()["error"]
+        assert http.get("/", headers={"Host": "evil.example"}).status_code == 421
+    with TestClient(create_app(store, token=TOKEN, preload=False),
+                    base_url="http://dash.example.org") as http:  # a token is the defence
+        response = http.get("/api/studies", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+    store.close()
+

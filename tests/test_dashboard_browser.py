@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_study import Built, build_storage, loss
+from dashboard_study import REPORT_PLOTS, Built, build_storage, hostile_report, loss
 
 import hyperlaw as hl
 
@@ -195,3 +195,20 @@ def test_a_wrong_token_is_refused(browser: object, server: str) -> None:
     _shot(page, "wrong-token")
     context.close()
 
+
+
+def test_the_static_report_draws_every_plot_whatever_the_choice_values(
+        browser: object, tmp_path: Path) -> None:
+    """A choice value `<!--<script>` once left the report with none of its plots."""
+    path = hostile_report(str(tmp_path / "report.html"))
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(WAIT_MS)
+    page.goto(Path(path).as_uri())
+    for key in REPORT_PLOTS:
+        page.wait_for_selector(f"#plot-{key} .main-svg")
+    _shot(page, "report-html-choices")
+    context.close()
+    assert not errors, f"errors in the report: {errors}"

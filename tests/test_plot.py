@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 from click.testing import CliRunner
-from dashboard_study import Built, build_storage
+from dashboard_study import HOSTILE_CHOICES, REPORT_PLOTS, Built, build_storage, hostile_report
 
 import hyperlaw as hl
 from hyperlaw.analysis import StudyColumns
@@ -110,6 +111,41 @@ def test_report_is_one_html_file_with_every_plot(built: Built, study: hl.Study,
     for key in ("history", "curves", "parallel", "slice", "contour", "importance"):
         assert f'id="plot-{key}"' in text
     assert f"{study.best_value:.6g}" in text
+
+
+def test_report_scripts_hold_any_choice_value(tmp_path: Path) -> None:
+    """A choice value such as `<!--<script>` must not end or change the report's script: the
+    HTML parser sees exactly the two script elements, and the data reads back unchanged."""
+    from html.parser import HTMLParser
+
+    scripts: list[str] = []
+
+    class Scripts(HTMLParser):
+        inside = False
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            self.inside = tag == "script"
+            if self.inside:
+                scripts.append("")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.inside = False
+
+        def handle_data(self, data: str) -> None:
+            if self.inside:
+                scripts[-1] += data
+
+    text = Path(hostile_report(str(tmp_path / "report.html"))).read_text(encoding="utf-8")
+    Scripts(convert_charrefs=False).feed(text)
+    assert len(scripts) == 2  # Plotly, then the plots
+    plots = scripts[1]
+    assert not re.search(r"<!--|<script|</script", plots, re.IGNORECASE)
+    assert "\u2028" not in plots and "&" not in plots
+    assert [m for m in re.findall(r'Plotly.newPlot\("plot-(\w+)"', plots)] == list(REPORT_PLOTS)
+    decoded = [json.loads(m) for m in re.findall(r"\}\)\((\{.*?\})\);", plots)]
+    shown = json.dumps(decoded)
+    for value in HOSTILE_CHOICES:
+        assert json.dumps(value)[1:-1] in shown
 
 
 def test_report_refuses_a_missing_database(tmp_path: Path) -> None:

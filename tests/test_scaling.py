@@ -308,7 +308,9 @@ def test_cli_scaling_fit_and_recommend(paper, tmp_path: Path) -> None:
     assert data["lr"]["value"] == pytest.approx(law.predict(n_params=1.07e9,
                                                             n_tokens=2e10).value)
     assert data["batch_size"]["low"] < data["batch_size"]["value"] < data["batch_size"]["high"]
-    missing = _cli("scaling", "recommend", "--storage", f"sqlite:///{tmp_path / 'empty.db'}",
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    hl.create_study("unrelated", storage=empty).store.close()  # a database without the study
+    missing = _cli("scaling", "recommend", "--storage", empty,
                    "--params", "1e9", "--tokens", "1e10")
     assert missing.exit_code == 1 and "no complete trials" in missing.stderr
 

@@ -7,34 +7,40 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import click
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from hyperlaw import __version__
+from hyperlaw.cli_common import (
+    URL_KEY,
+    add_cwd_to_path,
+    console,
+    echo_json,
+    import_ref,
+    opened,
+    scrub,
+    storage_option,
+    study_option,
+)
+from hyperlaw.cli_dashboard import dashboard, report
+from hyperlaw.cli_scaling import scaling, steplaw
+from hyperlaw.cli_worker import worker
 from hyperlaw.errors import HyperlawError, StudyNotFoundError
 from hyperlaw.samplers import SAMPLERS
 from hyperlaw.schedulers import SCHEDULERS
 from hyperlaw.space import Space
-from hyperlaw.store import Store, open_store
+from hyperlaw.store import Store
 from hyperlaw.study import Study, create_study, load_study
 from hyperlaw.trial import TrialRecord, TrialState
 
-_ENV = "HYPERLAW_STORAGE"
-_URL_KEY = "hyperlaw.storage_url"
 _STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED,
                 TrialState.RUNNING, TrialState.WAITING)
 
@@ -46,61 +52,13 @@ class _Cli(click.Group):
         try:
             return super().invoke(ctx)
         except HyperlawError as exc:
-            message = _scrub(str(exc), ctx.meta.get(_URL_KEY))
+            message = scrub(str(exc), ctx.meta.get(URL_KEY))
             click.echo(f"error: {message}", err=True)
             ctx.exit(1)
 
 
-def _scrub(message: str, url: str | None) -> str:
-    """`message` with the password of `url` (if any) replaced by ***."""
-    if not url:
-        return message
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return message
-    if password:
-        for form in {password, unquote(password)}:
-            message = message.replace(form, "***")
-    return message
-
-
-# --- shared options and helpers -------------------------------------------------------------
-def _storage_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--storage", metavar="URL", envvar=_ENV, show_envvar=True,
-        help="Storage URL, e.g. sqlite:///hyperlaw.db or postgresql://user@host/db.")(f)
-
-
-def _study_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--study", "study_name", metavar="NAME", required=True,
-                        help="Name of the study.")(f)
-
-
 def _json_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("--json", "as_json", is_flag=True, help=help_text)
-
-
-@contextmanager
-def _opened(storage: str | None) -> Iterator[Store]:
-    """The store of the `--storage` URL (or of HYPERLAW_STORAGE), closed afterwards."""
-    if not storage:
-        raise click.UsageError(
-            f"no storage given: pass --storage sqlite:///hyperlaw.db or set {_ENV}")
-    click.get_current_context().meta[_URL_KEY] = storage
-    store = open_store(storage)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _console() -> Console:
-    """A console on stdout; without a terminal it is plain and never wraps tables."""
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=100_000, no_color=True)
-    return console
 
 
 def _iso(ts: float | None) -> str | None:
@@ -123,10 +81,6 @@ def _duration(record: TrialRecord) -> str:
     return "-" if record.duration is None else f"{record.duration:.2f}s"
 
 
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
-
-
 # --- the group --------------------------------------------------------------------------------
 @click.group(name="hyperlaw", cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hyperlaw")
@@ -139,14 +93,14 @@ def cli() -> None:
 
 
 @cli.command()
-@_storage_option
+@storage_option
 @_json_option("Print a JSON list instead of a table.")
 def studies(storage: str | None, as_json: bool) -> None:
     """List every study with its trial counts, best value and last activity."""
-    with _opened(storage) as store:
+    with opened(storage) as store:
         summaries = store.list_studies()
     if as_json:
-        _echo_json([{
+        echo_json([{
             "name": s.name, "direction": s.direction, "n_trials": s.n_trials,
             "counts": {state.value: s.counts.get(state, 0) for state in _STATE_ORDER},
             "best_value": s.best_value, "created_at": _iso(s.created_at),
@@ -167,12 +121,12 @@ def studies(storage: str | None, as_json: bool) -> None:
         table.add_row(Text(s.name), s.direction,
                       *(str(s.counts.get(state, 0)) for state in _STATE_ORDER),
                       _num(s.best_value), _iso(s.last_activity) or "-")
-    _console().print(table)
+    console().print(table)
 
 
 @cli.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @click.option("--state", "states", multiple=True,
               type=click.Choice([s.value for s in TrialState], case_sensitive=False),
               help="Only trials in this state (repeat for several).")
@@ -182,14 +136,14 @@ def studies(storage: str | None, as_json: bool) -> None:
 def trials(storage: str | None, study_name: str, states: Sequence[str], limit: int | None,
            as_json: bool) -> None:
     """List the trials of a study."""
-    with _opened(storage) as store:
+    with opened(storage) as store:
         records = load_study(study_name, store).get_trials(states or None)
     if limit is not None:
         records = records[-limit:] if limit else []
     if as_json:
         from hyperlaw.export import trial_to_dict
 
-        _echo_json([trial_to_dict(t) for t in records])
+        echo_json([trial_to_dict(t) for t in records])
         return
     if not records:
         click.echo("no trials")
@@ -203,16 +157,16 @@ def trials(storage: str | None, study_name: str, states: Sequence[str], limit: i
     for t in records:
         table.add_row(str(t.number), t.state.value, _num(t.value), Text(_params_text(t.params)),
                       _duration(t))
-    _console().print(table)
+    console().print(table)
 
 
 @cli.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @_json_option('Print only {"params": ..., "value": ...} as JSON.')
 def best(storage: str | None, study_name: str, as_json: bool) -> None:
     """Show the best complete trial of a study."""
-    with _opened(storage) as store:
+    with opened(storage) as store:
         study = load_study(study_name, store)
         record = study.best_trial
     if as_json:
@@ -231,8 +185,8 @@ def _echo_best(record: TrialRecord) -> None:
 
 
 @cli.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True,
               help="csv: one row per trial; json: the study with every trial.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
@@ -241,7 +195,7 @@ def export(storage: str | None, study_name: str, fmt: str, out: Path | None) -> 
     """Export the trials of a study as CSV or JSON."""
     from hyperlaw.export import trial_to_dict, trials_dataframe
 
-    with _opened(storage) as store:
+    with opened(storage) as store:
         study = load_study(study_name, store)
         records = study.trials
     if fmt == "csv":
@@ -261,12 +215,12 @@ def export(storage: str | None, study_name: str, fmt: str, out: Path | None) -> 
 
 
 @cli.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def delete(storage: str | None, study_name: str, yes: bool) -> None:
     """Delete a study and all its trials."""
-    with _opened(storage) as store:
+    with opened(storage, "open") as store:
         n = len(load_study(study_name, store).trials)
         if not yes:
             click.confirm(f"delete study {study_name!r} and its {n} trials from {store.url}?",
@@ -276,10 +230,11 @@ def delete(storage: str | None, study_name: str, yes: bool) -> None:
 
 
 @cli.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @click.option("--objective", metavar="MODULE:FUNCTION", required=True,
-              help="The objective, e.g. train:objective (imported from the current directory).")
+              help="The objective, e.g. train:objective (a module importable from the current "
+                   "directory) or ../dir/train.py:objective (a file).")
 @click.option("--space", "space_ref", metavar="MODULE:ATTRIBUTE",
               help="A hyperlaw.Space (or a dict of parameters) to declare the search space.")
 @click.option("--n-trials", type=click.IntRange(min=0), metavar="N",
@@ -301,9 +256,9 @@ def optimize(storage: str | None, study_name: str, objective: str, space_ref: st
              sampler: str | None, scheduler: str | None, seed: int | None,
              direction: str | None, no_progress: bool) -> None:
     """Run an objective on a study, creating it or continuing it."""
-    with _opened(storage) as store:
-        _add_cwd_to_path()
-        func = _import_ref(objective, "--objective", "MODULE:FUNCTION")
+    with opened(storage, "create") as store:
+        add_cwd_to_path()
+        func = import_ref(objective, "--objective", "MODULE:FUNCTION")
         if not callable(func):
             raise HyperlawError(f"--objective {objective!r} is a {type(func).__name__}, not a "
                                 "function; point it at a function taking a trial")
@@ -344,36 +299,8 @@ def _existing_direction(store: Store, name: str) -> str | None:
         return None
 
 
-def _add_cwd_to_path() -> None:
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-
-
-def _import_ref(ref: str, option: str, form: str) -> Any:
-    """The object that `module:attribute` names."""
-    module_name, sep, attr = ref.partition(":")
-    if not sep or not module_name or not attr:
-        raise HyperlawError(f"{option} must look like {form}, got {ref!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise HyperlawError(
-            f"{option} {ref!r}: cannot import module {module_name!r}: {exc}; run hyperlaw "
-            "from the directory that contains it, or install it") from None
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise HyperlawError(
-                f"{option} {ref!r}: module {module_name!r} has no attribute {attr!r}"
-            ) from None
-    return obj
-
-
 def _load_space(ref: str) -> Space:
-    obj = _import_ref(ref, "--space", "MODULE:ATTRIBUTE")
+    obj = import_ref(ref, "--space", "MODULE:ATTRIBUTE")
     if isinstance(obj, Space):
         return obj
     if isinstance(obj, Mapping):
@@ -387,16 +314,8 @@ def main() -> None:
     cli(prog_name="hyperlaw")
 
 
-from hyperlaw.cli_dashboard import dashboard, report  # noqa: E402 - registers after cli exists
+for command in (dashboard, report, worker, steplaw, scaling):
+    cli.add_command(command)
 
-cli.add_command(dashboard)
-cli.add_command(report)
-
-from hyperlaw.cli_worker import worker  # noqa: E402 - registers after cli exists
-
-cli.add_command(worker)
-
-from hyperlaw.cli_scaling import scaling, steplaw  # noqa: E402 - registers after cli exists
-
-cli.add_command(steplaw)
-cli.add_command(scaling)
+if __name__ == "__main__":  # python -m hyperlaw.cli
+    main()

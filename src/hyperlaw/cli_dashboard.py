@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hyperlaw.cli import _opened, _storage_option, _study_option
+from hyperlaw.cli_common import opened, storage_option, study_option
 from hyperlaw.errors import HyperlawError
 
 _EXTRA_HINT = "install it with: pip install 'hyperlaw[dashboard]'"
@@ -19,18 +19,8 @@ def _require(module: str) -> None:
         raise HyperlawError(f"the dashboard needs {module}; {_EXTRA_HINT}") from None
 
 
-def _check_sqlite_exists(storage: str | None) -> None:
-    """A dashboard only reads: refuse a SQLite path that does not exist instead of creating it."""
-    if not storage or not storage.startswith("sqlite:///"):
-        return
-    path = storage[len("sqlite:///"):].split("?")[0]
-    if path and path != ":memory:" and not Path(path).exists():
-        raise HyperlawError(f"no database file {path!r}; check the --storage URL (the "
-                            "dashboard never creates a storage)")
-
-
 @click.command()
-@_storage_option
+@storage_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 exposes the dashboard (use --token then).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -38,36 +28,38 @@ def _check_sqlite_exists(storage: str | None) -> None:
               help="Require this token (open the page as /?token=TOKEN).")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               metavar="S", help="How often the page asks for news, in seconds.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Without --token, also answer requests for this host name (repeat for "
+                   "several); by default only localhost, 127.0.0.1, [::1] and --host are.")
 def dashboard(storage: str | None, host: str, port: int, token: str | None,
-              poll: float) -> None:
+              poll: float, allow_hosts: tuple[str, ...]) -> None:
     """Serve a live, read-only web page of every study in a storage."""
     _require("starlette")
     _require("uvicorn")
-    _check_sqlite_exists(storage)
     from hyperlaw.dashboard import serve
 
-    with _opened(storage) as store:
+    with opened(storage) as store:
         if host not in ("127.0.0.1", "localhost", "::1") and not token:
             click.echo(f"warning: serving on {host} without --token: anyone who reaches this "
-                       "address can read every study", err=True)
+                       "address can read every study (requests are answered for the loopback "
+                       "names, --host and --allow-host only)", err=True)
         suffix = f"/?token={token}" if token else "/"
         click.echo(f"hyperlaw dashboard of {store.url} on http://{host}:{port}{suffix} "
                    "(Ctrl-C stops)")
-        serve(store, host=host, port=port, token=token, poll_interval=poll)
+        serve(store, host=host, port=port, token=token, poll_interval=poll, hosts=allow_hosts)
 
 
 @click.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               metavar="PATH", help="The HTML file to write.")
 def report(storage: str | None, study_name: str, out: Path) -> None:
     """Write one static HTML file with a study's summary and plots."""
-    _check_sqlite_exists(storage)
     from hyperlaw.analysis.columns import StudyColumns
     from hyperlaw.plot.report import write_report
 
-    with _opened(storage) as store:
+    with opened(storage) as store:
         columns = StudyColumns.from_store(store, study_name)
     path = write_report(columns, study_name, out)
     click.echo(f"wrote the report of study {study_name!r} ({columns.n} trials) to {path}")

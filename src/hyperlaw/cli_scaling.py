@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from hyperlaw.cli import _console, _echo_json, _opened, _storage_option
+from hyperlaw.cli_common import console, echo_json, opened, storage_option
 from hyperlaw.errors import HyperlawError
 from hyperlaw.scaling.fit import PowerLaw, fit
 from hyperlaw.scaling.steplaw import StepLawRangeWarning, step_law
@@ -41,7 +41,7 @@ def steplaw(n_params: float, n_tokens: float, seq_len: int, round_batch: bool,
         warnings.simplefilter("always", StepLawRangeWarning)
         prior = step_law(n_params, n_tokens, seq_len, round_batch=round_batch)
     if as_json:
-        _echo_json(prior.to_dict())
+        echo_json(prior.to_dict())
     else:
         click.echo(f"learning rate     {prior.lr:.4g}")
         click.echo(f"batch (tokens)    {prior.batch_tokens:.4g}")
@@ -62,7 +62,7 @@ def _source_options(f: Any) -> Any:
                           "instead of a storage.")(f)
     f = click.option("--name", default="scaling", show_default=True,
                      help="Name of the ScalingStudy whose cells to read from the storage.")(f)
-    return _storage_option(f)
+    return storage_option(f)
 
 
 def _fit_options(f: Any) -> Any:
@@ -86,7 +86,7 @@ def _records(storage: str | None, name: str, csv_path: Path | None) -> list[dict
         import pandas as pd
 
         return list(pd.read_csv(csv_path).to_dict("records"))
-    with _opened(storage) as store:
+    with opened(storage) as store:
         rows = scaling_records(store, name)
     if not rows:
         raise HyperlawError(f"no complete trials of a scaling study named {name!r} in the "
@@ -121,7 +121,7 @@ def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: 
     if out is not None:
         out.write_text(json.dumps(data))
     if as_json:
-        _echo_json({t: {k: v for k, v in d.items() if k != "bootstrap"} for t, d in data.items()})
+        echo_json({t: {k: v for k, v in d.items() if k != "bootstrap"} for t, d in data.items()})
         return
     for law in laws.values():
         boot = law.bootstrap_coefficients
@@ -153,9 +153,9 @@ def recommend(storage: str | None, name: str, csv_path: Path | None, targets: tu
     predictions = {t: law.predict(**{f: given[f] for f in law.features})
                    for t, law in laws.items()}
     if as_json:
-        _echo_json({t: p.to_dict() for t, p in predictions.items()})
+        echo_json({t: p.to_dict() for t, p in predictions.items()})
         return
-    console = _console()
+    out = console()
     for target, p in predictions.items():
-        console.print(f"{target}: {p.value:.4g}  ({p.confidence:.0%} interval {p.low:.4g} .. "
-                      f"{p.high:.4g})")
+        out.print(f"{target}: {p.value:.4g}  ({p.confidence:.0%} interval {p.low:.4g} .. "
+                  f"{p.high:.4g})")

@@ -23,7 +23,7 @@ from types import FrameType
 
 import click
 
-from hyperlaw.cli import _add_cwd_to_path, _import_ref, _opened, _storage_option, _study_option
+from hyperlaw.cli_common import add_cwd_to_path, import_ref, opened, storage_option, study_option
 from hyperlaw.errors import HyperlawError, StudyNotFoundError
 from hyperlaw.executors.loop import Budget, run_worker
 from hyperlaw.study import Study, load_study
@@ -33,11 +33,11 @@ log = logging.getLogger("hyperlaw")
 
 
 @click.command()
-@_storage_option
-@_study_option
+@storage_option
+@study_option
 @click.option("--objective", required=True, metavar="MODULE:FUNCTION",
               help="The objective, a function taking a trial (imported from the current "
-                   "directory or the installed packages).")
+                   "directory or the installed packages, or a file: dir/train.py:objective).")
 @click.option("--n-trials", type=click.IntRange(min=0), metavar="N",
               help="Run at most N trials in this worker (default: until stopped).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
@@ -59,9 +59,9 @@ def worker(storage: str | None, study_name: str, objective: str, n_trials: int |
            max_consecutive_failures: int, wait_for_study: float, quiet: bool) -> None:
     """Join an existing study and run its trials until the budget or a signal stops it."""
     _configure_logging(quiet)
-    with _opened(storage) as store:
-        _add_cwd_to_path()
-        func = _import_ref(objective, "--objective", "MODULE:FUNCTION")
+    with opened(storage, "create") as store:
+        add_cwd_to_path()
+        func = import_ref(objective, "--objective", "MODULE:FUNCTION")
         if not callable(func):
             raise HyperlawError(f"--objective {objective!r} is a {type(func).__name__}, not a "
                                 "function; point it at a function taking a trial")

@@ -11,11 +11,16 @@ NaN coordinate marks a dimension that is inactive for that configuration.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import json
+import linecache
 import math
 import numbers
+import os
+import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, field
@@ -111,10 +116,18 @@ def _real(value: Any, label: str, prefix: Callable[[], str]) -> float:
         return value  # finite and not -0.0
     if not _is_real(value):
         raise SpaceError(f"{prefix()}: {label} must be a number, got {value!r}; pass a float")
-    number = float(value) + 0.0
+    try:
+        number = float(value) + 0.0
+    except OverflowError:
+        raise SpaceError(f"{prefix()}: {label} is too large for a float; pass a bound below "
+                         "1.8e308") from None
     if not math.isfinite(number):
         raise SpaceError(f"{prefix()}: {label}={number} is not finite; pass finite bounds")
     return number
+
+
+#: the largest magnitude of an Int bound (integers beyond it are not exact as floats)
+_MAX_EXACT_INT = 2**53
 
 
 def _integer(value: Any, label: str, prefix: Callable[[], str]) -> int:
@@ -242,6 +255,51 @@ def _when_to_json(when: Mapping[str, tuple[Any, ...]] | None) -> dict[str, list[
 
 # --- parameters -----------------------------------------------------------------------
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_DICT_KEY = re.compile(r"""(['"])([^'"]+)\1\s*:\s*$""")
+_KEYWORD = re.compile(r"[(,]\s*([A-Za-z_]\w*)\s*=\s*$")  # \s spans line breaks
+
+
+def _named_by_caller(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Prefix a parameter's construction error with the name the caller gives it, when the
+    call sits in a dict literal (`"lr": Float(1.0, 0.1)`) or a keyword argument
+    (`Space(lr=Float(1.0, 0.1))`): a space of twenty parameters names the wrong one."""
+
+    @functools.wraps(post_init)
+    def checked(self: Any) -> None:
+        try:
+            post_init(self)
+        except SpaceError as exc:
+            name = _caller_key()
+            if name is None:
+                raise
+            raise _named(exc, name) from None
+
+    return checked
+
+
+def _caller_key() -> str | None:
+    """The dict key or keyword the parameter being built is given in the user's source."""
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename == __file__
+                                 or frame.f_code.co_filename.startswith("<")):
+        frame = frame.f_back  # this module, then the dataclass's generated __init__
+    if frame is None or os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        return None  # hyperlaw's own calls name the parameter with param_context
+    positions = list(frame.f_code.co_positions())
+    index = frame.f_lasti // 2
+    if index >= len(positions):
+        return None
+    line, _, column, _ = positions[index]
+    if line is None or column is None:
+        return None
+    filename = frame.f_code.co_filename
+    text = linecache.getline(filename, line).encode("utf-8")[:column].decode("utf-8", "ignore")
+    for previous in range(line - 1, max(line - 3, 0), -1):  # the key may be a line above
+        text = linecache.getline(filename, previous) + text
+    match = _DICT_KEY.search(text) or _KEYWORD.search(text)
+    return None if match is None else match.group(match.lastindex or 1)
+
 
 class Param:
     """Base class of the parameter types `Float`, `Int`, `Choice` and `Const`."""
@@ -326,6 +384,7 @@ class Float(Param):
 
     kind: ClassVar[str] = "float"
 
+    @_named_by_caller
     def __post_init__(self) -> None:
         low, high, log, step = self.low, self.high, self.log, self.step
 
@@ -504,6 +563,7 @@ class Int(Param):
 
     kind: ClassVar[str] = "int"
 
+    @_named_by_caller
     def __post_init__(self) -> None:
         low, high, log, step = self.low, self.high, self.log, self.step
 
@@ -518,6 +578,9 @@ class Int(Param):
         step = _integer(step, "step", prefix)
         if low > high:
             raise SpaceError(f"{prefix()}: low must not exceed high; swap the bounds")
+        if max(abs(low), abs(high)) > _MAX_EXACT_INT:
+            raise SpaceError(f"{prefix()}: bounds beyond 2**53 cannot be sampled exactly; use "
+                             "Float(log=True) for such magnitudes")
         if step < 1:
             raise SpaceError(f"{prefix()}: step must be a positive integer; pass step >= 1")
         if log and step != 1:
@@ -623,6 +686,7 @@ class Choice(Param):
 
     kind: ClassVar[str] = "choice"
 
+    @_named_by_caller
     def __post_init__(self) -> None:
         raw = self.values
 
@@ -712,6 +776,7 @@ class Const(Param):
     kind: ClassVar[str] = "const"
     is_dim: ClassVar[bool] = False
 
+    @_named_by_caller
     def __post_init__(self) -> None:
         raw = self.value
 

@@ -661,8 +661,8 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
         )
     if space is not None and not isinstance(space, Space):
         space = Space(space)
+    name = f"study-{uuid.uuid4().hex[:8]}" if name in (None, "") else _check_name(name)
     store = open_store(storage)
-    name = name or f"study-{uuid.uuid4().hex[:8]}"
     the_sampler = make_sampler(sampler, seed)
     the_scheduler = make_scheduler(scheduler)
     try:
@@ -700,10 +700,21 @@ def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None
                scheduler: str | Scheduler | None = None, seed: int | None = None,
                retry_stale: int = 0, heartbeat_interval: float = 10.0) -> Study:
     """Open an existing study. Its sampler and scheduler are rebuilt from what was stored,
-    unless others are given."""
-    store = open_store(storage)
+    unless others are given. Never creates a database or adds tables to one."""
+    _check_name(name)
+    store = open_store(storage, mode="open")
     info = store.get_study(name)
     return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+
+
+def _check_name(name: Any) -> str:
+    """`name` if it is a usable study name, else a named error."""
+    if isinstance(name, str) and name:
+        return name
+    hint = (f"pass it as a string, e.g. name={str(name)[:40]!r}" if name != ""
+            else "pass a non-empty string")
+    raise InvalidValueError(f"a study name must be a non-empty string, got "
+                            f"{type(name).__name__} {repr(name)[:60]}; {hint}")
 
 
 def _open(store: Store, info: StudyInfo, sampler: str | Sampler | None,
@@ -731,8 +742,8 @@ def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> N
 
 
 def delete_study(name: str, storage: str | Store) -> None:
-    open_store(storage).delete_study(name)
+    open_store(storage, mode="open").delete_study(_check_name(name))
 
 
 def list_studies(storage: str | Store) -> list[StudySummary]:
-    return open_store(storage).list_studies()
+    return open_store(storage, mode="read").list_studies()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hyperlaw.errors import InvalidValueError, SpaceMismatchError, TrialPruned, TrialStateError
 from hyperlaw.space import Choice, Float, Int, Param, param_context, param_matches
@@ -73,6 +76,27 @@ class TrialRecord:
         return None if self.finished_at is None else datetime.fromtimestamp(self.finished_at, UTC)
 
 
+#: the largest step a store can hold (a signed 64-bit integer)
+MAX_STEP = 2**63 - 1
+
+
+def check_step(step: Any, where: str, what: str = "step") -> int:
+    """`step` as an int if it is an integer (numpy's too) in [0, MAX_STEP], else raise
+    InvalidValueError."""
+    if isinstance(step, numbers.Integral) and not isinstance(step, bool | np.bool_):
+        number = int(step)
+        if 0 <= number <= MAX_STEP:
+            return number
+        if number > MAX_STEP:
+            raise InvalidValueError(
+                f"{where}: {what} is an int of {number.bit_length()} bits, above the largest "
+                "a store holds (2**63 - 1); count steps in coarser units")
+    raise InvalidValueError(
+        f"{where}: {what} must be a non-negative int up to 2**63 - 1, got {step!r}; pass "
+        "the epoch, iteration or token count as an int"
+    )
+
+
 def check_value(value: Any, where: str) -> float:
     """Return `value` as a finite float or raise InvalidValueError naming `where` and the fix."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -87,7 +111,13 @@ def check_value(value: Any, where: str) -> float:
             f"{where}: the objective value must be a finite number, got {value!r} "
             f"({type(value).__name__}); return a float (for example the validation loss)"
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidValueError(
+            f"{where}: the objective value is an int of {value.bit_length()} bits, too large "
+            "for a float; return the value as a float of a sensible scale"
+        ) from None
     if not math.isfinite(number):
         raise InvalidValueError(
             f"{where}: the objective value is {number}, not a finite number; the trial is "
@@ -174,16 +204,23 @@ class Trial:
             raise TrialStateError(
                 f"trial #{self.number} is finished; report before returning from the objective"
             )
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        where = f"trial #{self.number} of study {self._study.name!r}"
+        step = check_step(step, where)
+        if self._last_report is not None and step <= self._last_report[0]:
             raise InvalidValueError(
-                f"trial #{self.number}: step must be a non-negative int, got {step!r}; pass the "
-                "epoch, iteration or token count as an int"
+                f"{where}: report at step {step} after step {self._last_report[0]}; steps "
+                "must increase, once each (report the epoch, iteration or token count reached)"
             )
-        number = check_value(value, f"trial #{self.number} report at step {step}")
-        self._last_report = (step, number)
-        if checkpoint is not None:
-            self._study._save_checkpoint(self, checkpoint, step)
-        if self._study._report(self, step, number):
+        number = check_value(value, f"{where} report at step {step}")
+        previous, self._last_report = self._last_report, (step, number)
+        try:
+            if checkpoint is not None:
+                self._study._save_checkpoint(self, checkpoint, step)
+            stop = self._study._report(self, step, number)
+        except BaseException:
+            self._last_report = previous  # not recorded: the same step may be reported again
+            raise
+        if stop:
             raise TrialPruned(f"trial #{self.number} stopped by the scheduler at step {step}")
 
     # --- checkpoints ---------------------------------------------------------------------
@@ -199,11 +236,9 @@ class Trial:
             )
         if step is None:
             step = self._last_report[0] if self._last_report else 0
-        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise InvalidValueError(
-                f"trial #{self.number}: checkpoint step must be a non-negative int, got "
-                f"{step!r}"
-            )
+        else:
+            step = check_step(step, f"trial #{self.number} of study {self._study.name!r}",
+                              "checkpoint step")
         return self._study._save_checkpoint(self, state, step)
 
     @property

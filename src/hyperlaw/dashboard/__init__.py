@@ -5,6 +5,7 @@ Importing this package imports no web framework; `create_app` and `serve` do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,8 +21,11 @@ def create_app(store: Store, **options: Any) -> Starlette:
     return make(store, **options)
 
 
-def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
-    """Serve the dashboard until interrupted."""
+def serve(store: Store, *, host: str = "127.0.0.1", port: int = 8080,
+          hosts: Sequence[str] = (), **options: Any) -> None:
+    """Serve the dashboard until interrupted. Without a token it answers requests for the
+    loopback names, `host` and `hosts` only (see `create_app`)."""
     import uvicorn
 
-    uvicorn.run(create_app(store, **options), host=host, port=port, log_level="warning")
+    app = create_app(store, hosts=[host, *hosts], **options)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

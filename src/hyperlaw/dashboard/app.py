@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -28,10 +29,12 @@ from hyperlaw.dashboard.panels import build_panel, panels_for
 from hyperlaw.dashboard.table import TableQuery, query_table
 from hyperlaw.errors import HyperlawError, StorageError, StudyNotFoundError
 from hyperlaw.export import trial_to_dict
-from hyperlaw.plot.figures import clean, trial_curve_figure
+from hyperlaw.plot.figures import clean, inline_json, trial_curve_figure
 from hyperlaw.store.base import Store, StudyInfo
 
 log = logging.getLogger("hyperlaw.dashboard")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+MAX_TRIAL_NUMBER = 2**31 - 1  # trial numbers are 32-bit in every store
 STATIC = files("hyperlaw.dashboard") / "static"
 TOKEN_COOKIE = "hyperlaw_token"
 
@@ -78,11 +81,49 @@ class _TokenGate(BaseHTTPMiddleware):
                             f"<h1>401 Unauthorized</h1><p>{message}</p>", status_code=401)
 
 
+class _HostGate(BaseHTTPMiddleware):
+    """Without a token, answer only requests addressed to an allowed host name: a web page
+    elsewhere cannot then reach the dashboard through a DNS name it points at 127.0.0.1
+    (DNS rebinding)."""
+
+    def __init__(self, app: Any, hosts: frozenset[str]) -> None:
+        super().__init__(app)
+        self._hosts = hosts
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        host = _host_name(request.headers.get("host", ""))
+        if host in self._hosts:
+            return await call_next(request)
+        message = (f"this dashboard answers only requests for {', '.join(sorted(self._hosts))},"
+                   f" not for host {host!r}; open it by one of those names, or start it with "
+                   "--allow-host NAME (or with --token)")
+        return _error(421, message)
+
+
+def _host_name(header: str) -> str:
+    """The host name of a Host header: no port, IPv6 without brackets, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def allowed_hosts(extra: Sequence[str] = ()) -> frozenset[str]:
+    """The loopback names and `extra` (host names or addresses; a wildcard address such as
+    0.0.0.0, which no request names, is left out)."""
+    names = {_host_name(h if ":" not in h or h.startswith("[") else f"[{h}]") for h in extra}
+    return frozenset(set(LOOPBACK_HOSTS) | names - {"0.0.0.0", "::", ""})
+
+
 def create_app(store: Store, *, token: str | None = None, poll_interval: float = 1.0,
-               refresh_interval: float = 0.25, preload: bool = True) -> Starlette:
+               refresh_interval: float = 0.25, preload: bool = True,
+               hosts: Sequence[str] = ()) -> Starlette:
     """The dashboard app over `store`. `poll_interval` is how often the page asks for news;
     with `preload`, a background thread reads every study once at start, so that the first
-    visit to a large study does not wait for its first full read."""
+    visit to a large study does not wait for its first full read.
+
+    Without `token`, only requests whose Host header names a loopback name or one of `hosts`
+    (e.g. the address the server is bound to) are answered; with a token, any host is."""
     cache = StudyCache(store, min_interval=refresh_interval)
 
     def study_name(request: Request) -> str:
@@ -93,7 +134,7 @@ def create_app(store: Store, *, token: str | None = None, poll_interval: float =
 
     async def index(request: Request) -> Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
-        config = json.dumps({"pollMs": int(poll_interval * 1000)})
+        config = inline_json({"pollMs": int(poll_interval * 1000)})
         return HTMLResponse(html.replace("/*HYPERLAW_CONFIG*/{}", config),
                             headers={"Cache-Control": "no-store"})
 
@@ -130,6 +171,9 @@ def create_app(store: Store, *, token: str | None = None, poll_interval: float =
     def trial(request: Request) -> Response:
         name = study_name(request)
         number = request.path_params["number"]
+        if number > MAX_TRIAL_NUMBER:
+            return _error(404, f"study {name!r} has no trial #{number}; trial numbers count "
+                               "from 0 up to the study's number of trials")
         with cache.study(name) as (info, _columns):
             study_id = info.id
         try:
@@ -152,7 +196,10 @@ def create_app(store: Store, *, token: str | None = None, poll_interval: float =
         Route("/api/study/trial/{number:int}", trial),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    middleware = [Middleware(_TokenGate, token=token)] if token else []
+    if token:
+        middleware = [Middleware(_TokenGate, token=token)]
+    else:
+        middleware = [Middleware(_HostGate, hosts=allowed_hosts(hosts))]
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={
         StudyNotFoundError: lambda request, exc: _error(404, str(exc)),
         StorageError: lambda request, exc: _error(503, str(exc)),

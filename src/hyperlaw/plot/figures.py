@@ -7,6 +7,7 @@ builder bounds what it draws, so a figure of a 100,000-trial study stays small.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,21 @@ def _empty(title: str, why: str) -> Figure:
                                           annotations=[{"text": why, "showarrow": False,
                                                         "xref": "paper", "yref": "paper",
                                                         "x": 0.5, "y": 0.5}])}
+
+
+_HTML_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def inline_json(value: Any) -> str:
+    """`value` as JSON that is safe inside an HTML <script> element: `<`, `>`, `&`, U+2028
+    and U+2029 are escaped, so that no string (`</script>`, `<!--<script>`) can end or
+    change the script. NaN and infinities become null."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except ValueError:
+        text = json.dumps(clean(value), allow_nan=False)
+    return text.translate(_HTML_UNSAFE)
 
 
 def clean(value: Any) -> Any:

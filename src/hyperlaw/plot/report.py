@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -50,7 +49,7 @@ def report_html(columns: StudyColumns, name: str) -> str:
     plots, scripts = [], []
     for key, figure in _figures(columns):
         plots.append(f'<div class="plot" id="plot-{key}"></div>')
-        data = json.dumps(figures.clean(figure), allow_nan=False).replace("</", "<\\/")
+        data = figures.inline_json(figures.clean(figure))
         scripts.append(f'(function(f){{Plotly.newPlot("plot-{key}", f.data, f.layout, '
                        f'{{displaylogo:false, responsive:true}});}})({data});')
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

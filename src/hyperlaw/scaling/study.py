@@ -47,7 +47,7 @@ def cell_study_name(group: str, n_params: float, n_tokens: float) -> str:
 def scaling_records(storage: str | Store, group: str,
                     loss: str = "loss") -> list[dict[str, Any]]:
     """Every complete trial of a scaling study's cells as a record for `fit`."""
-    store = open_store(storage)
+    store = open_store(storage, mode="read")
     rows: list[dict[str, Any]] = []
     for summary in store.list_studies():
         if not summary.name.startswith(f"{group}/"):

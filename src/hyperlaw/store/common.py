@@ -1,12 +1,43 @@
-"""Rules shared by every store: best-trial order, retries of stale trials, error messages."""
+"""Rules shared by every store: best-trial order, retries of stale trials, error messages,
+storage URLs shown without their password."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hyperlaw.errors import StudyNotFoundError, TrialStateError
+from hyperlaw.errors import StorageError, StudyNotFoundError, TrialStateError
 from hyperlaw.trial import TrialRecord, TrialState
+
+_QUERY_PASSWORD = re.compile(r"(?i)(\bpassword=)[^&]*")
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password (in the user info or a `password=` query parameter) shown as
+    ***. The host is what follows the last `@`, so that an unencoded `@` in the password
+    shows no part of it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    user_info, at, host = netloc.rpartition("@")
+    if at:
+        user, colon, _ = user_info.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{host}"
+    return _QUERY_PASSWORD.sub(r"\1***", f"{scheme}://{netloc}{slash}{path}")
+
+
+def check_url(url: str) -> None:
+    """Refuse a storage URL whose user name or password holds an unencoded `@`, which would
+    make the part after it read as the host (and show it in messages)."""
+    _, sep, rest = url.partition("://")
+    user_info = rest.partition("/")[0].rpartition("@")[0]
+    if sep and "@" in user_info:
+        raise StorageError(
+            f"storage URL {mask_url(url)!r}: the user name or password contains an unencoded "
+            "'@'; percent-encode it as %40 (e.g. a password p@ss is written p%40ss; encode "
+            "':', '/', '?', '#' and '%' likewise, with urllib.parse.quote(password, safe=''))")
 
 
 def best_of(trials: Iterable[TrialRecord], maximize: bool) -> TrialRecord | None:

@@ -20,7 +20,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.pool import StaticPool
 
 from hyperlaw.errors import DuplicateStudyError, SchemaVersionError, StorageError
-from hyperlaw.store import postgres, schema
+from hyperlaw.store import postgres, schema, sqlite
 from hyperlaw.store.base import (
     Changes,
     ColumnarChanges,
@@ -40,13 +40,24 @@ from hyperlaw.store.base import (
     StudyInfo,
     StudySummary,
 )
-from hyperlaw.store.common import missing_study_error, not_running_error, retry_attrs
+from hyperlaw.store.common import (
+    check_url,
+    mask_url,
+    missing_study_error,
+    not_running_error,
+    retry_attrs,
+)
 from hyperlaw.store.schema import meta, metadata, reports, studies, trials
 from hyperlaw.trial import TrialRecord, TrialState
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: "create": create the database and its tables if missing, upgrade an older schema;
+#: "open": use an existing hyperlaw database (read-only if the file cannot be written);
+#: "read": read an existing hyperlaw database, never writing to it
+OpenMode = Literal["create", "open", "read"]
 
 _RUNNING = TrialState.RUNNING.value
 _WAITING = TrialState.WAITING.value
@@ -116,10 +127,7 @@ _NEW_REPORTS = (sa.select(reports.c.number, reports.c.step, reports.c.value)
 
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ***."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    return mask_url(url)
 
 
 def _dumps(value: Any, what: str) -> str:
@@ -141,14 +149,21 @@ class SqlStore(Store):
     else 300), after which the operation raises StorageError; a server never reached yet is
     retried for at most 5 s (a mistyped host fails fast). A write whose commit was cut
     off is checked before it is run again, so it lands exactly once.
+
+    `mode` (see `OpenMode`) says whether opening may create the database and its tables
+    ("create"), or needs an existing hyperlaw database that it only reads ("read") or may
+    also write ("open").
     """
 
     def __init__(self, url: str, *, lock_timeout: float = 120.0,
                  reconnect_timeout: float | None = None,
-                 engine_kwargs: Mapping[str, Any] | None = None) -> None:
+                 engine_kwargs: Mapping[str, Any] | None = None,
+                 mode: OpenMode = "create") -> None:
+        check_url(url)
         url = postgres.normalize_url(url)
         self.url = redact_url(url)
         self._full_url = url
+        self.mode = mode
         self._lock_timeout = lock_timeout
         self._reconnect_timeout = _reconnect_timeout(reconnect_timeout)
         self._outages: deque[tuple[float, float]] = deque(maxlen=64)
@@ -164,10 +179,18 @@ class SqlStore(Store):
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
         self._is_postgres = parsed.get_backend_name() == "postgresql"
         kwargs: dict[str, Any] = dict(engine_kwargs or {})
+        self._sqlite_path = sqlite.database_path(parsed) if self._is_sqlite else None
         if self._is_sqlite:
-            kwargs.setdefault("connect_args", {"timeout": 60.0, "check_same_thread": False})
-            if parsed.database in (None, "", ":memory:"):
+            kwargs.setdefault("connect_args", {"timeout": sqlite.CONNECT_TIMEOUT,
+                                               "check_same_thread": False})
+            if self._sqlite_path is None:
                 kwargs.setdefault("poolclass", StaticPool)
+                self.mode = "create"  # nothing outlives the store: there is nothing to spare
+            elif mode != "create":
+                sqlite.require_file(self._sqlite_path, self.url)
+                if mode == "read" or not sqlite.writable(self._sqlite_path):
+                    self.mode = "read"
+                    kwargs.setdefault("creator", sqlite.reader(self._sqlite_path, self.url))
         elif self._is_postgres:
             kwargs.setdefault("connect_args", postgres.connect_args(parsed))
         try:
@@ -178,7 +201,7 @@ class SqlStore(Store):
                 "'sqlite:///path.db' and 'postgresql://...' (install hyperlaw[postgres])"
             ) from None
         if self._is_sqlite:
-            _configure_sqlite(self._engine)
+            _configure_sqlite(self._engine, wal=self.mode == "create")
             self._read_engine = self._engine
         else:
             self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
@@ -255,7 +278,10 @@ class SqlStore(Store):
         message = self._scrub(str(getattr(exc, "orig", exc)).strip())
         hint = "check that the server is reachable and the credentials are right"
         if self._is_sqlite:
-            if "unable to open" in message:
+            if "readonly" in message:
+                hint = ("the database file, its directory or its mount is read-only here; "
+                        "only reading works, or copy it somewhere writable")
+            elif "unable to open" in message:
                 hint = "check that the directory exists and is writable"
             elif "not a database" in message:
                 hint = "point the storage at a hyperlaw database file or at a new path"
@@ -272,25 +298,52 @@ class SqlStore(Store):
         return sum(max(0.0, end - max(start, since)) for start, end in list(self._outages))
 
     def _init_schema(self) -> None:
+        """Create and upgrade the schema (mode "create"); otherwise only check that this is a
+        hyperlaw database this version can use, writing nothing."""
         def init(conn: Connection) -> None:
             if self._is_postgres:
                 postgres.advisory_lock(conn, _SCHEMA_LOCK_KEY)
             metadata.create_all(conn, checkfirst=True)
-            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
-            found = row.scalar_one_or_none()
+            found = self._schema_version(conn)
             if found is None:
                 conn.execute(sa.insert(meta).values(key="schema_version",
                                                     value=str(schema.SCHEMA_VERSION)))
-            elif int(found) > schema.SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"storage {self.url!r} was written by a newer hyperlaw (schema version "
-                    f"{found}; this version reads up to {schema.SCHEMA_VERSION}); upgrade "
-                    "hyperlaw with `pip install -U hyperlaw`"
-                )
-            elif int(found) < schema.SCHEMA_VERSION:
-                self._migrate(conn, int(found))
+            elif found < schema.SCHEMA_VERSION:
+                self._migrate(conn, found)
 
-        self._write(init)
+        def check(conn: Connection) -> int | None:
+            if not sa.inspect(conn).has_table(meta.name):
+                where = (f"file {self._sqlite_path!r}" if self._sqlite_path
+                         else f"storage {self.url!r}")
+                raise StorageError(
+                    f"{where} is not a hyperlaw database (it has no {meta.name} table); check "
+                    "the storage URL (reading never adds hyperlaw's tables to a database)")
+            return self._schema_version(conn)
+
+        if self.mode == "create":
+            self._write(init)
+            return
+        found = self._read(check)
+        if found is not None and found < schema.SCHEMA_VERSION:
+            if self.mode == "read":
+                raise SchemaVersionError(
+                    f"storage {self.url!r} has schema version {found}, older than this "
+                    f"hyperlaw's {schema.SCHEMA_VERSION}, and is opened read-only; open it for "
+                    "writing once (create_study(name, storage=..., load_if_exists=True)) to "
+                    "upgrade it")
+            self._write(init)
+
+    def _schema_version(self, conn: Connection) -> int | None:
+        """The stored schema version (None when not recorded yet); refuses a newer one."""
+        row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
+        found = row.scalar_one_or_none()
+        if found is not None and int(found) > schema.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"storage {self.url!r} was written by a newer hyperlaw (schema version "
+                f"{found}; this version reads up to {schema.SCHEMA_VERSION}); upgrade "
+                "hyperlaw with `pip install -U hyperlaw`"
+            )
+        return None if found is None else int(found)
 
     def _migrate(self, conn: Connection, found: int) -> None:
         for version in range(found, schema.SCHEMA_VERSION):
@@ -1015,13 +1068,17 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    """Per-connection settings; `wal` switches the database to WAL mode (a lasting change of
+    the file, made only by a store that creates: a hyperlaw database is in WAL mode already)."""
+    pragmas = ("journal_mode=WAL",) if wal else ()
+    pragmas += ("synchronous=NORMAL", "busy_timeout=60000", "foreign_keys=ON")
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # transactions are begun explicitly below
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=60000",
-                       "foreign_keys=ON"):
+        for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
