@@ -86,6 +86,18 @@ class Budget:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
 
+def respawn_delay(deaths: int) -> float:
+    """Seconds to wait before replacing a worker when `deaths` workers died since a trial
+    last finished: none for the first, then doubling from 0.2 s up to 5 s."""
+    return 0.0 if deaths <= 1 else min(0.2 * 2 ** (deaths - 2), 5.0)
+
+
+def max_deaths(n_workers: int) -> int:
+    """Workers that may die one after another, without a trial finishing, before the run
+    stops with an error."""
+    return max(8, 2 * n_workers)
+
+
 class Heartbeat:
     """Keeps the heartbeat of the trials this process runs, from a daemon thread."""
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from hyperlaw.errors import WorkerError
-from hyperlaw.executors.loop import Budget
+from hyperlaw.executors.loop import Budget, max_deaths, respawn_delay
 from hyperlaw.executors.worker import INTERRUPTED, WorkerJob, owner_tag
 from hyperlaw.progress import StudyProgress
 from hyperlaw.store.common import OWNER_ATTR
@@ -43,10 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("hyperlaw")
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-#: the delay before replacing the k-th worker to die since a trial last finished:
-#: none for the first, then doubling from this, up to _MAX_RESPAWN_DELAY
-_RESPAWN_DELAY = 0.2
-_MAX_RESPAWN_DELAY = 5.0
 
 
 class _Worker:
@@ -120,7 +116,7 @@ class _Pool:
         self.workers: dict[Connection, _Worker] = {}
         self.respawns: list[float] = []  # when to start the replacements that are due
         self.deaths: list[str] = []  # since a trial last reached an outcome
-        self.max_deaths = max(8, 2 * n_workers)
+        self.max_deaths = max_deaths(n_workers)
         self.fatal: list[tuple[Any, ...]] = []
         self.exhausted = False  # a worker found nothing left to start
         self.died = False  # a worker died during the run (it may have left a trial running)
@@ -222,7 +218,7 @@ class _Pool:
         # a worker that found nothing to start is not replaced; one that died always is
         if self.budget.can_grant() and (code != 0 or not self.exhausted) and \
                 len(self.workers) + len(self.respawns) < self.n_workers:
-            self.respawns.append(time.monotonic() + self._delay())
+            self.respawns.append(time.monotonic() + respawn_delay(len(self.deaths)))
 
     def _settle(self, worker: _Worker, code: int) -> None:
         """Deliver the outcome a dead worker recorded but did not report, and fail as stale
@@ -260,11 +256,6 @@ class _Pool:
             f"another without a trial finishing: {'; '.join(self.deaths[-4:])}. Something "
             "kills them (the out-of-memory killer, a signal, a crash in native code: their "
             "stderr above may say which); fix that, or run with fewer workers")))
-
-    def _delay(self) -> float:
-        if len(self.deaths) <= 1:
-            return 0.0
-        return min(_RESPAWN_DELAY * 2 ** (len(self.deaths) - 2), _MAX_RESPAWN_DELAY)
 
     def _fail_orphans(self, why: str) -> None:
         """Fail the trials this run's workers started that are still RUNNING."""

@@ -206,14 +206,18 @@ def main(fd: int) -> int:
     return 0
 
 
-#: test-only: a worker SIGKILLs itself after the store write that starts a trial and before
-#: it tells the parent, once (the first to create the file this names)
+#: test-only, "NUMBER:FLAG_PATH": a worker SIGKILLs itself after the store write that starts
+#: a trial numbered NUMBER or more and before it tells the parent; once (the worker that
+#: creates FLAG_PATH). Nothing else can stop a worker inside that window on purpose.
 KILL_BEFORE_ANNOUNCING = "HYPERLAW_TEST_KILL_BEFORE_ANNOUNCING"
 
 
 def _test_kill_point(number: int) -> None:
-    flag = os.environ.get(KILL_BEFORE_ANNOUNCING)
-    if not flag:
+    spec = os.environ.get(KILL_BEFORE_ANNOUNCING)
+    if not spec:
+        return
+    first, _, flag = spec.partition(":")
+    if number < int(first):
         return
     try:
         os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
