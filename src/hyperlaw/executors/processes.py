@@ -245,6 +245,13 @@ class _Pool:
                         " and queued again" if study.retry_stale else "")
 
     def _count_death(self, worker: _Worker, code: int) -> None:
+        if not worker.ready and code > 0:  # not killed: it failed before it could say why
+            self.budget.stopped = True
+            self.fatal.append(("deaths", None, (
+                f"a worker process of study {self.study.name!r} could not start: it exited "
+                f"with code {code} before it opened the study (its stderr above says why; "
+                f"can `{sys.executable} -m hyperlaw.executors.spawn` import hyperlaw?)")))
+            return
         when = (f"running trial #{worker.trial}" if worker.trial is not None
                 else "between trials" if worker.ready else "at start-up")
         self.deaths.append(f"pid {worker.process.pid} {when} ({_how(code)})")
