@@ -203,3 +203,12 @@ def test_continuations_left_queued_by_a_stopped_run_are_announced(
     waiting = [t.number for t in study.trials if t.state is TrialState.WAITING]
     assert waiting  # the first member paused, to let the others catch up
     assert f"trials {waiting} are queued" in caplog.text and "was stopped" in caplog.text
+
+
+def test_a_worker_interpreter_that_cannot_start_is_a_named_error(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = hl.create_study("nopython", storage=sqlite_url, space=SPACE)
+    monkeypatch.setenv("PYTHONHOME", str(Path(sqlite_url[10:]).parent / "nowhere"))
+    with pytest.raises(hl.WorkerError, match="could not start: it exited with code 1"):
+        study.optimize(lambda t: 0.0, n_trials=3, n_workers=2, show_progress=False)
+    assert study.trials == []
