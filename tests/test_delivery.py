@@ -212,3 +212,19 @@ def test_a_worker_interpreter_that_cannot_start_is_a_named_error(
     with pytest.raises(hl.WorkerError, match="could not start: it exited with code 1"):
         study.optimize(lambda t: 0.0, n_trials=3, n_workers=2, show_progress=False)
     assert study.trials == []
+
+
+def test_a_callback_that_raises_leaves_no_trial_running(sqlite_url: str) -> None:
+    """Random sampling starts the next trial in the write that records this one, before the
+    callbacks run: when one raises, that started trial must not stay RUNNING."""
+    study = hl.create_study("callback", storage=sqlite_url, space=SPACE, sampler="random")
+
+    def fail_on_third(study: hl.Study, record: hl.TrialRecord) -> None:
+        if record.number == 2:
+            raise LookupError("no such dashboard")
+
+    with pytest.raises(LookupError):
+        study.optimize(lambda t: t.params["x"], n_trials=10, callbacks=[fail_on_third],
+                       show_progress=False)
+    states = _states(study)
+    assert states[TrialState.RUNNING] == 0 and states[TrialState.COMPLETE] == 3

@@ -199,7 +199,13 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                 if following is None:
                     guard.release()  # no trial was started to announce
             if on_done is not None:
-                on_done(record)
+                try:
+                    on_done(record)
+                except BaseException as exc:  # e.g. a callback's error: the run stops here
+                    if following is not None:
+                        study._finish(following, TrialState.FAILED, None,
+                                      f"not run: the run stopped before it ({exc!r})")
+                    raise
             if following is not None:
                 started(following)
             failures = failures + 1 if record.state is TrialState.FAILED else 0
