@@ -7,7 +7,9 @@ processes, and Ray workers mix freely with `hyperlaw worker` processes on the sa
 Each actor holds one trial running and one queued, so asking never keeps an actor idle.
 
 The driver keeps the heartbeat of every trial it handed out. An actor that dies (its node
-lost) has its trials failed at once and retried (`retry_stale`) and is replaced; if the driver
+lost) has its trials failed at once and retried (`retry_stale`), their tickets go back (so
+`n_trials` outcomes of the objective's own are delivered, as with worker processes), and it
+is replaced at the same bounded rate as a worker process; if the driver
 itself dies, the actors die with it, their trials go stale, and a driver restarted with
 `load_study` retries them. Ray is imported only when this executor runs.
 """
