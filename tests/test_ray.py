@@ -235,3 +235,47 @@ def test_a_dead_actor_is_replaced_and_the_run_still_delivers_n_results(
     assert set(states) == {TrialState.COMPLETE, TrialState.FAILED}
     for dead in [t for t in study.trials if t.state is TrialState.FAILED]:
         assert dead.system_attrs["stale"] is True and "Ray actor died" in (dead.error or "")
+
+
+UNPICKLABLE_DRIVER = """
+    import sys
+
+    import hyperlaw as hl
+
+    class Unloadable:  # sent by value, with the objective that captures it
+        def __reduce__(self):
+            return (_refuse, ())
+
+    def _refuse():
+        raise RuntimeError("this object cannot be rebuilt on a Ray worker")
+
+    CAPTURED = Unloadable()
+
+    def objective(trial):
+        assert CAPTURED is not None
+        return trial.params["x"]
+
+    url, address = sys.argv[1], sys.argv[2]
+    study = hl.load_study("unloadable", url)
+    try:
+        study.optimize(objective, n_trials=4, executor="ray", n_workers=2,
+                       resources_per_trial={"cpu": 1}, ray_address=address,
+                       show_progress=False)
+    except hl.WorkerError as exc:
+        print("WorkerError:", exc, flush=True)
+"""
+
+
+def test_an_actor_that_cannot_start_is_a_named_error(postgres_url: str, tmp_path: Path,
+                                                    ray_cluster: RayCluster) -> None:
+    (tmp_path / "driver.py").write_text(textwrap.dedent(UNPICKLABLE_DRIVER))
+    study = hl.create_study("unloadable", storage=postgres_url, space={"x": hl.Float(0, 1)},
+                            sampler="random")
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), postgres_url,
+                               ray_cluster.address], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    assert "WorkerError: a Ray actor of study 'unloadable' could not start" in out, out + err
+    assert "cannot be rebuilt on a Ray worker" in out
+    assert not [t for t in study.trials if t.state is TrialState.RUNNING]

@@ -206,6 +206,7 @@ class _Driver:
         except ray.exceptions.RayActorError as exc:
             if getattr(exc, "actor_init_failed", False):  # it cannot even open the study
                 self.budget.stopped = True
+                self.study.fail_trials_of_dead_worker([number], "its Ray actor could not start")
                 raise WorkerError(
                     f"a Ray actor of study {self.study.name!r} could not start (unpickling "
                     "the objective, sampler and scheduler, or opening the study, failed; "
