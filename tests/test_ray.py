@@ -183,3 +183,99 @@ def test_population_based_training_runs_on_ray_actors(postgres_url: str, tmp_pat
     finals = [t for t in trials if t.state is TrialState.COMPLETE]
     assert len(finals) == 4 and all(t.last_step == 11 for t in finals if t.intermediate)
     assert not [t for t in trials if t.state is TrialState.WAITING]  # every child ran
+
+
+KILLING_OBJECTIVE = """
+    import os
+    import signal
+    import time
+
+    def objective(trial):
+        try:  # the first trial to get here kills its actor's process
+            os.close(os.open({flag!r}, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            time.sleep(0.05)
+            return trial.params["x"]
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+KILLING_DRIVER = """
+    import sys
+
+    import hyperlaw as hl
+    from killing_objective import objective
+
+    url, address = sys.argv[1], sys.argv[2]
+    study = hl.load_study("killed", url)
+    study.optimize(objective, n_trials=8, executor="ray", n_workers=2,
+                   resources_per_trial={"cpu": 1}, ray_address=address, show_progress=False)
+    print("driver done", flush=True)
+"""
+
+
+def test_a_dead_actor_is_replaced_and_the_run_still_delivers_n_results(
+        postgres_url: str, tmp_path: Path, ray_cluster: RayCluster) -> None:
+    """Without retry_stale, the trials of the killed actor (the running one and the one
+    queued behind it) are not run again, and their tickets go back: 8 trials asked for, 8
+    complete, plus those failed as stale."""
+    flag = tmp_path / "killed"
+    (tmp_path / "killing_objective.py").write_text(
+        textwrap.dedent(KILLING_OBJECTIVE).replace("{flag!r}", repr(str(flag))))
+    (tmp_path / "driver.py").write_text(textwrap.dedent(KILLING_DRIVER))
+    study = hl.create_study("killed", storage=postgres_url, space={"x": hl.Float(0, 1)},
+                            sampler="random", seed=1)
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), postgres_url,
+                               ray_cluster.address], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0 and "driver done" in out, err
+    assert flag.exists()
+    states = Counter(t.state for t in study.trials)
+    assert states[TrialState.COMPLETE] == 8 and 1 <= states[TrialState.FAILED] <= 2, err
+    assert set(states) == {TrialState.COMPLETE, TrialState.FAILED}
+    for dead in [t for t in study.trials if t.state is TrialState.FAILED]:
+        assert dead.system_attrs["stale"] is True and "Ray actor died" in (dead.error or "")
+
+
+UNPICKLABLE_DRIVER = """
+    import sys
+
+    import hyperlaw as hl
+
+    class Unloadable:  # sent by value, with the objective that captures it
+        def __reduce__(self):
+            return (_refuse, ())
+
+    def _refuse():
+        raise RuntimeError("this object cannot be rebuilt on a Ray worker")
+
+    CAPTURED = Unloadable()
+
+    def objective(trial):
+        assert CAPTURED is not None
+        return trial.params["x"]
+
+    url, address = sys.argv[1], sys.argv[2]
+    study = hl.load_study("unloadable", url)
+    try:
+        study.optimize(objective, n_trials=4, executor="ray", n_workers=2,
+                       resources_per_trial={"cpu": 1}, ray_address=address,
+                       show_progress=False)
+    except hl.WorkerError as exc:
+        print("WorkerError:", exc, flush=True)
+"""
+
+
+def test_an_actor_that_cannot_start_is_a_named_error(postgres_url: str, tmp_path: Path,
+                                                    ray_cluster: RayCluster) -> None:
+    (tmp_path / "driver.py").write_text(textwrap.dedent(UNPICKLABLE_DRIVER))
+    study = hl.create_study("unloadable", storage=postgres_url, space={"x": hl.Float(0, 1)},
+                            sampler="random")
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), postgres_url,
+                               ray_cluster.address], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    assert "WorkerError: a Ray actor of study 'unloadable' could not start" in out, out + err
+    assert "cannot be rebuilt on a Ray worker" in out
+    assert not [t for t in study.trials if t.state is TrialState.RUNNING]

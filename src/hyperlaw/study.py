@@ -608,6 +608,7 @@ class Study:
                            error: str | None) -> tuple[TrialRecord, Trial]:
         """Record `trial`'s outcome and start the next trial (claimed or sampled without
         reading, as `ask` does for such samplers) in one write transaction."""
+        self._fail_stale_if_due()  # as `ask` does: trials of dead workers do not stay RUNNING
         proposal: dict[str, Any] = {}
         finished, started, created = self._store.finish_and_start(
             self._info.id, trial.number, state, value, error=error,

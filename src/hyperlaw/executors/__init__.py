@@ -3,6 +3,7 @@ Ray cluster (`executor="ray"`, see `executors/ray.py`)."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -12,12 +13,15 @@ from hyperlaw.executors.inline import run_inline
 from hyperlaw.executors.loop import Budget, Heartbeat, run_worker
 from hyperlaw.executors.processes import run_processes
 from hyperlaw.progress import StudyProgress
-from hyperlaw.trial import TrialRecord
+from hyperlaw.schedulers.pbt import PBT_ATTR
+from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
     from hyperlaw.study import Objective, Study
 
 __all__ = ["Budget", "Heartbeat", "run_optimize", "run_worker"]
+
+log = logging.getLogger("hyperlaw")
 
 
 def run_optimize(study: Study, objective: Objective, *, n_trials: int | None,
@@ -39,6 +43,7 @@ def run_optimize(study: Study, objective: Objective, *, n_trials: int | None,
         raise HyperlawError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise HyperlawError(f"n_workers must be an int >= 1, got {n_workers!r}")
+    study.scheduler.check_budget(n_trials)
     study._stop_requested = False
     budget = Budget(n_trials, timeout, study)
     progress = StudyProgress(study.name, n_trials, study.direction == "maximize",
@@ -49,18 +54,33 @@ def run_optimize(study: Study, objective: Objective, *, n_trials: int | None,
 
             run_ray(study, objective, budget, n_workers, catch, progress, callbacks,
                     max_consecutive_failures, resources_per_trial, ray_address)
-            return
-        if n_workers == 1:
+        elif n_workers == 1:
             run_inline(study, objective, budget, catch, progress, callbacks,
                        max_consecutive_failures)
-            return
-        url = study.store.worker_url()
-        if url is not None:
+        elif (url := study.store.worker_url()) is not None:
             run_processes(study, objective, budget, n_workers, catch, progress, callbacks,
                           max_consecutive_failures, url)
-            return
-        _run_memory_study_in_processes(study, objective, budget, n_workers, catch, progress,
-                                       callbacks, max_consecutive_failures)
+        else:
+            _run_memory_study_in_processes(study, objective, budget, n_workers, catch,
+                                           progress, callbacks, max_consecutive_failures)
+    _announce_queued(study, budget)
+
+
+def _announce_queued(study: Study, budget: Budget) -> None:
+    """Say which continuations (of PBT members) and retries (of trials failed as stale) the
+    run queued but did not get to, because its budget ended first."""
+    if not (study.retry_stale or study.scheduler.reads_history_to_start):
+        return
+    queued = [t.number for t in study._history.refresh().trials
+              if t.state is TrialState.WAITING
+              and ("retry_of" in t.system_attrs or PBT_ATTR in t.system_attrs)]
+    if not queued:
+        return
+    why = ("the run was stopped" if budget.stopped else
+           "the timeout passed" if budget.timed_out else "n_trials were run")
+    log.warning("study %r: trials %s are queued (continuations of population members or "
+                "retries of trials whose worker died) and were not run because %s; run "
+                "optimize again to run them", study.name, queued, why)
 
 
 def _run_memory_study_in_processes(study: Study, objective: Objective, budget: Budget,

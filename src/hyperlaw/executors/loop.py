@@ -20,9 +20,12 @@ log = logging.getLogger("hyperlaw")
 
 
 class Tickets(Protocol):
-    """Grants the right to start one more trial."""
+    """Grants the right to start one more trial. A ticket is spent when its trial reaches
+    an outcome of the objective's own; one whose trial ended otherwise is given back."""
 
     def take(self) -> bool: ...
+
+    def refund(self, tickets: int) -> None: ...
 
 
 class StartGuard(Protocol):
@@ -67,9 +70,32 @@ class Budget:
         return True
 
     def refund(self, tickets: int) -> None:
-        """Give back tickets that were granted but never used (their worker died)."""
+        """Give back tickets whose trial reached no outcome of the objective's own (never
+        started, or failed as stale because its worker died)."""
         if self.remaining is not None:
             self.remaining += tickets
+
+    def can_grant(self) -> bool:
+        """Whether `take` could grant a ticket now (without taking it)."""
+        if self.stopped or self.remaining == 0:
+            return False
+        return self.deadline is None or time.monotonic() < self.deadline
+
+    @property
+    def timed_out(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+def respawn_delay(deaths: int) -> float:
+    """Seconds to wait before replacing a worker when `deaths` workers died since a trial
+    last finished: none for the first, then doubling from 0.2 s up to 5 s."""
+    return 0.0 if deaths <= 1 else min(0.2 * 2 ** (deaths - 2), 5.0)
+
+
+def max_deaths(n_workers: int) -> int:
+    """Workers that may die one after another, without a trial finishing, before the run
+    stops with an error."""
+    return max(8, 2 * n_workers)
 
 
 class Heartbeat:
@@ -120,9 +146,10 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                catch: tuple[type[BaseException], ...], max_consecutive_failures: int | None,
                on_start: Callable[[int], None] | None = None,
                on_done: Callable[[TrialRecord], None] | None = None,
-               starting: StartGuard | None = None) -> None:
-    """Run trials while `tickets` grants them. Raises WorkerError after too many failures
-    in a row, and re-raises exceptions that `catch` does not cover."""
+               starting: StartGuard | None = None) -> bool:
+    """Run trials while `tickets` grants them; True when it stopped because the search is
+    exhausted (nothing left to start). Raises WorkerError after too many failures in a row,
+    and re-raises exceptions that `catch` does not cover."""
     failures = 0
     guard = starting if starting is not None else _NO_GUARD
     with Heartbeat(study) as beat:
@@ -162,16 +189,23 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                 owed = False
             except SearchExhaustedError:
                 log.info("study %r: the search space is exhausted", study.name)
-                return
+                return True
             except TrialStateError as exc:  # told elsewhere, e.g. failed as stale meanwhile
                 log.warning("%s", exc)
+                tickets.refund(1)  # no outcome of the objective's own: the ticket goes back
                 continue
             finally:
                 beat.clear()
                 if following is None:
                     guard.release()  # no trial was started to announce
             if on_done is not None:
-                on_done(record)
+                try:
+                    on_done(record)
+                except BaseException as exc:  # e.g. a callback's error: the run stops here
+                    if following is not None:
+                        study._finish(following, TrialState.FAILED, None,
+                                      f"not run: the run stopped before it ({exc!r})")
+                    raise
             if following is not None:
                 started(following)
             failures = failures + 1 if record.state is TrialState.FAILED else 0
@@ -181,3 +215,4 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                     f"stopped; fix the objective (the last error is below) or raise "
                     f"max_consecutive_failures.\n{record.error}"
                 )
+    return False

@@ -2,9 +2,15 @@
 
 Each worker is a fresh interpreter (`python -m hyperlaw.executors.spawn`), so objectives
 defined in a script or a notebook work (they travel by cloudpickle) and scripts need no
-`if __name__ == "__main__"` guard. The parent only grants tickets, shows progress and
-notices dead workers: their running trial is failed at once and, with `retry_stale`, queued
-again for a replacement worker.
+`if __name__ == "__main__"` guard. The parent grants tickets, shows progress and watches the
+workers. A ticket is spent only when its trial reaches an outcome of the objective's own
+(complete, pruned, failed by the objective), so `n_trials` results are delivered or an error
+says why not. A worker that dies, whatever it was doing, is replaced (with a growing delay
+when workers die one after another without a trial finishing, and an error after too many);
+its trials are failed as stale at once (and retried with `retry_stale`), including one it
+had started in the store but not yet announced: every trial records the worker that started
+it (`Store.owner`). A worker that cannot start (unpickle the job, open the study) stops the
+run with an error that names the step.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -24,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from hyperlaw.errors import WorkerError
-from hyperlaw.executors.loop import Budget
-from hyperlaw.executors.worker import INTERRUPTED, WorkerJob
+from hyperlaw.executors.loop import Budget, max_deaths, respawn_delay
+from hyperlaw.executors.worker import INTERRUPTED, WorkerJob, owner_tag
 from hyperlaw.progress import StudyProgress
+from hyperlaw.store.common import OWNER_ATTR
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -38,11 +46,13 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class _Worker:
-    def __init__(self, process: subprocess.Popen[bytes], conn: Connection) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], conn: Connection, tag: str) -> None:
         self.process = process
         self.conn = conn
-        self.trial: int | None = None
-        self.unused_tickets = 0  # granted ahead of a trial it has not started yet
+        self.tag = tag  # recorded in the trials it starts
+        self.ready = False  # it opened the study (its first message says so)
+        self.trial: int | None = None  # the running trial it announced
+        self.held = 0  # tickets granted whose trial has not reached an outcome yet
 
 
 def _worker_env(n_workers: int) -> dict[str, str]:
@@ -54,7 +64,7 @@ def _worker_env(n_workers: int) -> dict[str, str]:
     return env
 
 
-def _spawn(payload: bytes, env: dict[str, str]) -> _Worker:
+def _spawn(payload: bytes, env: dict[str, str], run_id: str) -> _Worker:
     parent_sock, child_sock = socket.socketpair()
     try:
         process = subprocess.Popen(
@@ -63,17 +73,20 @@ def _spawn(payload: bytes, env: dict[str, str]) -> _Worker:
     finally:
         child_sock.close()
     conn = Connection(parent_sock.detach())
-    conn.send(list(sys.path))
-    conn.send_bytes(payload)
-    return _Worker(process, conn)
+    with contextlib.suppress(OSError):  # it died at once: seen as a death at start-up
+        conn.send(list(sys.path))
+        conn.send_bytes(payload)
+    return _Worker(process, conn, owner_tag(run_id, process.pid))
 
 
 def run_processes(study: Study, objective: Objective, budget: Budget, n_workers: int,
                   catch: tuple[type[BaseException], ...], progress: StudyProgress,
                   callbacks: Sequence[Callable[[Study, TrialRecord], None]],
                   max_consecutive_failures: int | None, storage_url: str) -> None:
+    run_id = uuid.uuid4().hex[:12]
     job = WorkerJob(storage_url, study.name, objective, study.sampler, study.scheduler, catch,
-                    study.retry_stale, study.heartbeat_interval, max_consecutive_failures)
+                    study.retry_stale, study.heartbeat_interval, max_consecutive_failures,
+                    run_id)
     try:
         payload = cloudpickle.dumps(job)
     except Exception as exc:
@@ -82,69 +95,218 @@ def run_processes(study: Study, objective: Objective, budget: Budget, n_workers:
             "make what it uses picklable (open files, locks and connections inside it), or "
             "use n_workers=1"
         ) from exc
-    env = _worker_env(n_workers)
-    workers = {}
-    for _ in range(n_workers):
-        worker = _spawn(payload, env)
-        workers[worker.conn] = worker
-    fatal: list[tuple[bytes | None, str]] = []
-    try:
-        while workers:
-            for conn in wait(list(workers), timeout=1.0):
-                worker = workers[conn]  # type: ignore[index]
-                try:
-                    messages = conn.recv()  # type: ignore[union-attr]
-                except (EOFError, OSError):
-                    del workers[conn]  # type: ignore[arg-type]
-                    budget.refund(worker.unused_tickets)
-                    requeued = _bury(study, worker)
-                    if worker.process.returncode == INTERRUPTED:
-                        # Ctrl-C reached the workers: stop the run even if this process's own
-                        # KeyboardInterrupt was lost (raised inside a finalizer, say)
-                        raise KeyboardInterrupt from None
-                    if requeued and not budget.stopped:
-                        replacement = _spawn(payload, env)  # runs the queued retry
-                        workers[replacement.conn] = replacement
-                    continue
-                worker.trial = _running_after(messages, worker.trial)  # first: Ctrl-C
-                for message in messages:
-                    _handle(study, worker, message, budget, progress, callbacks, fatal)
-    except KeyboardInterrupt:
-        budget.stopped = True
-        _interrupt(study, list(workers.values()))
-        raise
-    study.reload_space()
-    if fatal:
-        blob, text = fatal[0]
+    pool = _Pool(study, budget, progress, callbacks, n_workers,
+                 lambda: _spawn(payload, _worker_env(n_workers), run_id), run_id)
+    pool.run()
+
+
+class _Pool:
+    """The parent's side: tickets, messages, deaths and replacements."""
+
+    def __init__(self, study: Study, budget: Budget, progress: StudyProgress,
+                 callbacks: Sequence[Callable[[Study, TrialRecord], None]], n_workers: int,
+                 spawn: Callable[[], _Worker], run_id: str) -> None:
+        self.study = study
+        self.budget = budget
+        self.progress = progress
+        self.callbacks = callbacks
+        self.n_workers = n_workers
+        self.spawn = spawn
+        self.run_id = run_id
+        self.workers: dict[Connection, _Worker] = {}
+        self.respawns: list[float] = []  # when to start the replacements that are due
+        self.deaths: list[str] = []  # since a trial last reached an outcome
+        self.max_deaths = max_deaths(n_workers)
+        self.fatal: list[tuple[Any, ...]] = []
+        self.exhausted = False  # a worker found nothing left to start
+        self.died = False  # a worker died during the run (it may have left a trial running)
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.n_workers):
+                self._add(self.spawn())
+            while self.workers or (self.respawns and not self.budget.stopped):
+                self._step()
+        except BaseException as exc:
+            self.budget.stopped = True
+            why = ("interrupted (KeyboardInterrupt)" if isinstance(exc, KeyboardInterrupt)
+                   else f"the run stopped ({type(exc).__name__} in the parent process)")
+            _interrupt(self.study, list(self.workers.values()), why)
+            try:
+                self._fail_orphans(why)
+            except Exception as cleanup:  # the original error matters more
+                log.warning("trials of stopped workers may stay RUNNING: %s", cleanup)
+            raise
+        self.study.reload_space()
+        if self.died:
+            self._fail_orphans("its worker process ended before finishing it")
+        self._raise_fatal()
+        self._check_delivered()
+
+    def _add(self, worker: _Worker) -> None:
+        self.workers[worker.conn] = worker
+
+    def _step(self) -> None:
+        timeout = 1.0
+        if self.respawns:
+            timeout = min(timeout, max(0.0, min(self.respawns) - time.monotonic()))
+        for conn in wait(list(self.workers), timeout=timeout):
+            worker = self.workers[conn]  # type: ignore[index]
+            try:
+                messages = conn.recv()  # type: ignore[union-attr]
+            except (EOFError, OSError):
+                self._gone(worker)
+                continue
+            worker.trial = _running_after(messages, worker.trial)  # first: Ctrl-C
+            for message in messages:
+                self._handle(worker, message)
+        now = time.monotonic()
+        due = [t for t in self.respawns if t <= now]
+        self.respawns = [t for t in self.respawns if t > now]
+        for _ in due:
+            if self.budget.can_grant():
+                self._add(self.spawn())
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "want":
+            granted = self.budget.take()
+            worker.held += granted
+            with contextlib.suppress(OSError):  # it exited after asking ahead (refunded)
+                worker.conn.send(granted)
+        elif kind == "done":
+            _, number, state, value = message
+            self._deliver(worker, number, TrialState(state), value)
+        elif kind == "refund":
+            worker.held -= message[1]
+            self.budget.refund(message[1])
+        elif kind == "ready":
+            worker.ready = True
+        elif kind == "exhausted":
+            self.exhausted = True
+        elif kind in ("fatal", "cannot_start"):
+            self.budget.stopped = True
+            self.fatal.append(message)
+
+    def _deliver(self, worker: _Worker, number: int, state: TrialState,
+                 value: float | None) -> None:
+        """Trial `number` reached an outcome of the objective's own: its ticket is spent."""
+        worker.held -= 1
+        self.deaths.clear()
+        self.progress.finished(state, value)
+        if self.callbacks:
+            record = self.study.store.get_trial(self.study._info.id, number)
+            for callback in self.callbacks:
+                callback(self.study, record)
+
+    def _gone(self, worker: _Worker) -> None:
+        """A worker's socket closed: reap it, settle its trials and tickets, replace it."""
+        del self.workers[worker.conn]
+        code = worker.process.wait()
+        worker.conn.close()
+        if code == INTERRUPTED:
+            # Ctrl-C reached the workers: stop the run even if this process's own
+            # KeyboardInterrupt was lost (raised inside a finalizer, say)
+            raise KeyboardInterrupt from None
+        if code != 0:
+            self.died = True
+            self._settle(worker, code)
+        self.budget.refund(worker.held)  # tickets whose trial reached no outcome
+        worker.held = 0
+        if code != 0 and not self.budget.stopped:
+            self._count_death(worker, code)
+        # a worker that found nothing to start is not replaced; one that died always is
+        if self.budget.can_grant() and (code != 0 or not self.exhausted) and \
+                len(self.workers) + len(self.respawns) < self.n_workers:
+            self.respawns.append(time.monotonic() + respawn_delay(len(self.deaths)))
+
+    def _settle(self, worker: _Worker, code: int) -> None:
+        """Deliver the outcome a dead worker recorded but did not report, and fail as stale
+        the trials it left running, announced or not."""
+        study = self.study
+        numbers: set[int] = set()
+        if worker.trial is not None:
+            record = study.store.get_trial(study._info.id, worker.trial)
+            if record.state is TrialState.RUNNING:
+                numbers.add(record.number)
+            elif record.state.is_finished and not record.system_attrs.get("stale"):
+                self._deliver(worker, record.number, record.state, record.value)
+        if worker.ready:
+            numbers.update(t.number for t in study._history.refresh().trials
+                           if t.state is TrialState.RUNNING
+                           and t.system_attrs.get(OWNER_ATTR) == worker.tag)
+        if not numbers:
+            return
+        failed = study.fail_trials_of_dead_worker(
+            sorted(numbers), f"worker process {worker.process.pid} died ({_how(code)})")
+        if failed:
+            log.warning("worker %d died (%s) running trial(s) %s; marked failed%s",
+                        worker.process.pid, _how(code), failed,
+                        " and queued again" if study.retry_stale else "")
+
+    def _count_death(self, worker: _Worker, code: int) -> None:
+        if not worker.ready and code > 0:  # not killed: it failed before it could say why
+            self.budget.stopped = True
+            self.fatal.append(("deaths", None, (
+                f"a worker process of study {self.study.name!r} could not start: it exited "
+                f"with code {code} before it opened the study (its stderr above says why; "
+                f"can `{sys.executable} -m hyperlaw.executors.spawn` import hyperlaw?)")))
+            return
+        when = (f"running trial #{worker.trial}" if worker.trial is not None
+                else "between trials" if worker.ready else "at start-up")
+        self.deaths.append(f"pid {worker.process.pid} {when} ({_how(code)})")
+        if len(self.deaths) < self.max_deaths:
+            return
+        self.budget.stopped = True
+        self.fatal.append(("deaths", None, (
+            f"study {self.study.name!r}: {len(self.deaths)} worker processes died one after "
+            f"another without a trial finishing: {'; '.join(self.deaths[-4:])}. Something "
+            "kills them (the out-of-memory killer, a signal, a crash in native code: their "
+            "stderr above may say which); fix that, or run with fewer workers")))
+
+    def _fail_orphans(self, why: str) -> None:
+        """Fail the trials this run's workers started that are still RUNNING."""
+        prefix = f"{self.run_id}:"
+        numbers = [t.number for t in self.study._history.refresh().trials
+                   if t.state is TrialState.RUNNING
+                   and str(t.system_attrs.get(OWNER_ATTR, "")).startswith(prefix)]
+        if numbers:
+            self.study.fail_trials_of_dead_worker(numbers, why)
+
+    def _raise_fatal(self) -> None:
+        if not self.fatal:
+            return
+        kind, blob, text, *detail = self.fatal[0]
+        if kind == "deaths":
+            raise WorkerError(text)
         exc = _unpickle(blob)
+        if kind == "cannot_start":
+            raise WorkerError(
+                f"a worker process of study {self.study.name!r} could not start: {detail[0]} "
+                f"failed with {_last_line(text)}. The worker's traceback:\n{text}") from exc
         if exc is None:
             raise WorkerError(f"a worker process stopped the study:\n{text}")
         exc.add_note(f"raised in a hyperlaw worker process:\n{text}")
         raise exc
 
+    def _check_delivered(self) -> None:
+        """The promise: every ticket of `n_trials` was spent on an outcome, unless the run
+        was stopped, timed out, or found nothing left to start."""
+        budget = self.budget
+        if budget.remaining and not (budget.stopped or budget.timed_out or self.exhausted):
+            raise WorkerError(
+                f"study {self.study.name!r}: the worker processes ended with "
+                f"{budget.remaining} of the trials asked for not run; this is a bug in "
+                "hyperlaw, please report it (run optimize again to run them)")
 
-def _handle(study: Study, worker: _Worker, message: tuple[Any, ...], budget: Budget,
-            progress: StudyProgress,
-            callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-            fatal: list[tuple[bytes | None, str]]) -> None:
-    kind = message[0]
-    if kind == "want":
-        granted = budget.take()
-        worker.unused_tickets += granted
-        with contextlib.suppress(OSError):  # it exited after asking ahead (refunded at EOF)
-            worker.conn.send(granted)
-    elif kind == "start":
-        worker.unused_tickets = max(worker.unused_tickets - 1, 0)
-    elif kind == "done":
-        _, number, state, value = message
-        progress.finished(TrialState(state), value)
-        if callbacks:
-            record = study.store.get_trial(study._info.id, number)
-            for callback in callbacks:
-                callback(study, record)
-    elif kind == "fatal":
-        budget.stopped = True
-        fatal.append((message[1], message[2]))
+
+def _how(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "an unknown error"
 
 
 def _running_after(messages: list[tuple[Any, ...]], running: int | None) -> int | None:
@@ -158,24 +320,7 @@ def _running_after(messages: list[tuple[Any, ...]], running: int | None) -> int 
     return running
 
 
-def _bury(study: Study, worker: _Worker) -> bool:
-    """Reap a dead worker and fail its trial; True when that trial was queued again."""
-    code = worker.process.wait()
-    worker.conn.close()
-    if worker.trial is None:
-        return False
-    how = f"signal {-code}" if code < 0 else f"exit code {code}"
-    failed = study.fail_trials_of_dead_worker(
-        [worker.trial], "interrupted (KeyboardInterrupt)" if code == INTERRUPTED
-        else f"worker process {worker.process.pid} died ({how})")
-    if failed:
-        log.warning("worker %d died (%s) running trial #%d; the trial is marked failed%s",
-                    worker.process.pid, how, worker.trial,
-                    " and queued again" if study.retry_stale else "")
-    return bool(failed) and study.retry_stale > 0
-
-
-def _interrupt(study: Study, workers: list[_Worker]) -> None:
+def _interrupt(study: Study, workers: list[_Worker], why: str) -> None:
     """Stop every worker and fail the trials they were running, so none stays RUNNING."""
     _wait_for(workers, 2.0)  # a Ctrl-C in a terminal reached the workers already
     for worker in workers:
@@ -187,7 +332,7 @@ def _interrupt(study: Study, workers: list[_Worker]) -> None:
     for worker in workers:
         _drain(worker)
         if worker.trial is not None:
-            study.fail_trials_of_dead_worker([worker.trial], "interrupted (KeyboardInterrupt)")
+            study.fail_trials_of_dead_worker([worker.trial], why)
 
 
 def _wait_for(workers: list[_Worker], seconds: float) -> list[_Worker]:

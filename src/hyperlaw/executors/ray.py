@@ -7,7 +7,9 @@ processes, and Ray workers mix freely with `hyperlaw worker` processes on the sa
 Each actor holds one trial running and one queued, so asking never keeps an actor idle.
 
 The driver keeps the heartbeat of every trial it handed out. An actor that dies (its node
-lost) has its trials failed at once and retried (`retry_stale`) and is replaced; if the driver
+lost) has its trials failed at once and retried (`retry_stale`), their tickets go back (so
+`n_trials` outcomes of the objective's own are delivered, as with worker processes), and it
+is replaced at the same bounded rate as a worker process; if the driver
 itself dies, the actors die with it, their trials go stale, and a driver restarted with
 `load_study` retries them. Ray is imported only when this executor runs.
 """
@@ -17,13 +19,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from hyperlaw.errors import HyperlawError, SearchExhaustedError, TrialStateError, WorkerError
-from hyperlaw.executors.loop import Budget, Heartbeat
+from hyperlaw.executors.loop import Budget, Heartbeat, max_deaths, respawn_delay
 from hyperlaw.executors.worker import WorkerJob
 from hyperlaw.progress import StudyProgress
 from hyperlaw.trial import TrialRecord, TrialState
@@ -142,9 +145,13 @@ class _Driver:
         # trials handed to an actor ahead of time would count as started for a scheduler
         # that decides from the history what may start (PBT), so those get one at a time
         self.depth = 1 if study.scheduler.reads_history_to_start else _DEPTH
+        self.deaths: list[str] = []  # actors that died since a trial last reached an outcome
+        self.max_deaths = 0
+        self.respawns: list[float] = []  # when to start the replacements that are due
 
     def run(self, n_workers: int) -> None:
         ray = self.ray
+        self.max_deaths = max_deaths(n_workers)
         with _Beats(self.study) as beats:
             self.beats = beats
             actors = [self.new_actor() for _ in range(n_workers)]
@@ -152,10 +159,19 @@ class _Driver:
                 for actor in actors:
                     self._submit(actor)
             try:
-                while self.in_flight:
-                    ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
+                while self.in_flight or self.respawns:
+                    timeout = 1.0
+                    if self.respawns:
+                        timeout = max(0.0, min(self.respawns) - time.monotonic())
+                    ready = []
+                    if self.in_flight:
+                        ready, _ = ray.wait(list(self.in_flight), num_returns=1,
+                                            timeout=timeout)
+                    elif timeout:
+                        time.sleep(timeout)
                     for ref in ready:
                         self._collect(ref)
+                    self._respawn_due()
             except BaseException:
                 self.budget.stopped = True
                 self._abandon()
@@ -188,19 +204,43 @@ class _Driver:
         try:
             state, value = ray.get(ref)
         except ray.exceptions.RayActorError as exc:
+            if getattr(exc, "actor_init_failed", False):  # it cannot even open the study
+                self.budget.stopped = True
+                self.study.fail_trials_of_dead_worker([number], "its Ray actor could not start")
+                raise WorkerError(
+                    f"a Ray actor of study {self.study.name!r} could not start (unpickling "
+                    "the objective, sampler and scheduler, or opening the study, failed; "
+                    "what they use must be importable on the Ray workers and the storage "
+                    f"reachable from them): {exc}") from exc
             self._replace_dead(actor, number, exc)
             return
         except ray.exceptions.RayTaskError as exc:  # an exception `catch` does not cover
             self.budget.stopped = True
             cause = exc.as_instanceof_cause()
             raise cause from None
-        record_state = TrialState(state)
-        self.progress.finished(record_state, value)
+        self._deliver(number, TrialState(state), value)
+        self._submit(actor)
+        self._submit_idle()
+
+    def _submit_idle(self) -> None:
+        idle, self.idle = self.idle, []
+        for waiting in idle:
+            self._submit(waiting)
+
+    def _deliver(self, number: int, state: TrialState, value: float | None) -> None:
+        """Trial `number` ended: its ticket is spent on an outcome of the objective's own,
+        or given back when the trial was failed as stale meanwhile."""
+        if state is TrialState.FAILED and self.study.store.get_trial(
+                self.study._info.id, number).system_attrs.get("stale"):
+            self.budget.refund(1)
+            return
+        self.deaths.clear()
+        self.progress.finished(state, value)
         if self.callbacks:
             record = self.study.store.get_trial(self.study._info.id, number)
             for callback in self.callbacks:
                 callback(self.study, record)
-        self.failures = self.failures + 1 if record_state is TrialState.FAILED else 0
+        self.failures = self.failures + 1 if state is TrialState.FAILED else 0
         if self.max_failures and self.failures >= self.max_failures:
             self.budget.stopped = True
             error = self.study.store.get_trial(self.study._info.id, number).error
@@ -209,12 +249,11 @@ class _Driver:
                 "study stopped; fix the objective (the last error is below) or raise "
                 f"max_consecutive_failures.\n{error}"
             )
-        self._submit(actor)
-        idle, self.idle = self.idle, []
-        for waiting in idle:
-            self._submit(waiting)
 
     def _replace_dead(self, actor: Any, number: int, exc: BaseException) -> None:
+        """Fail the trials a dead actor held (their tickets go back), deliver one it
+        finished but could not return, and start a replacement (later, when actors die
+        one after another)."""
         lost = [number] + [n for a, n in self.in_flight.values() if a is actor]
         for ref in [r for r, (a, _) in self.in_flight.items() if a is actor]:
             del self.in_flight[ref]
@@ -224,9 +263,32 @@ class _Driver:
             lost, f"its Ray actor died ({type(exc).__name__})")
         log.warning("a Ray actor died running trials %s; they are marked failed%s", failed,
                     " and queued again" if self.study.retry_stale else "")
-        replacement = self.new_actor()
-        for _ in range(self.depth):
-            self._submit(replacement)
+        for n in lost:
+            record = self.study.store.get_trial(self.study._info.id, n)
+            if n not in failed and record.state.is_finished:
+                self._deliver(n, record.state, record.value)  # refunds a stale one
+            else:
+                self.budget.refund(1)
+        self.deaths.append(f"trials {lost} ({type(exc).__name__})")
+        if len(self.deaths) >= self.max_deaths:
+            self.budget.stopped = True
+            raise WorkerError(
+                f"study {self.study.name!r}: {len(self.deaths)} Ray actors died one after "
+                f"another without a trial finishing (the last held {self.deaths[-1]}); "
+                f"something kills them (memory, a crash in native code, lost nodes): fix "
+                f"that, or run fewer at a time. The last error: {exc}")
+        self.respawns.append(time.monotonic() + respawn_delay(len(self.deaths)))
+        self._submit_idle()  # a refunded ticket may start a trial on an idle actor at once
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        due = [t for t in self.respawns if t <= now]
+        self.respawns = [t for t in self.respawns if t > now]
+        for _ in due:
+            if self.budget.can_grant():
+                replacement = self.new_actor()
+                for _ in range(self.depth):
+                    self._submit(replacement)
 
     def _abandon(self) -> None:
         """On an interrupt or a fatal error: cancel what runs, fail it, tell nobody else."""

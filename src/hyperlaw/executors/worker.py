@@ -7,6 +7,7 @@ shared with the parent but that socket and the store.
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import sys
@@ -14,7 +15,10 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hyperlaw.study import Study
 
 
 @dataclass
@@ -30,6 +34,12 @@ class WorkerJob:
     retry_stale: int
     heartbeat_interval: float
     max_consecutive_failures: int | None
+    run_id: str = ""  # with the pid, names the worker in the trials it starts (`owner_tag`)
+
+
+def owner_tag(run_id: str, pid: int) -> str:
+    """How the trials a worker process starts name it (`Store.owner`)."""
+    return f"{run_id}:{pid}"
 
 
 class _Outbox:
@@ -68,8 +78,12 @@ class _ParentTickets:
             self._outbox.post("want")  # sent with the next start at the latest
         return granted
 
+    def refund(self, tickets: int) -> None:
+        self._outbox.post("refund", tickets)
 
-def _fatal(conn: Connection, exc: BaseException) -> None:
+
+def _fatal(conn: Connection, exc: BaseException, kind: str = "fatal",
+           *detail: str) -> None:
     text = "".join(traceback.format_exception(exc)).strip()
     try:
         import cloudpickle
@@ -77,7 +91,15 @@ def _fatal(conn: Connection, exc: BaseException) -> None:
         blob: bytes | None = cloudpickle.dumps(exc)
     except Exception:
         blob = None
-    conn.send([("fatal", blob, text)])
+    conn.send([(kind, blob, text, *detail)])
+
+
+class _CannotStart(Exception):
+    """Start-up failed at `stage`; the parent raises a WorkerError naming it."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
 
 
 #: a worker process's exit code after a Ctrl-C (SIGINT) stopped it
@@ -116,31 +138,56 @@ class _Interrupts:
             raise KeyboardInterrupt
 
 
+def _open(conn: Connection) -> tuple[WorkerJob, Study]:
+    """Read the job and open its study; a failure is a _CannotStart naming the step."""
+    try:
+        import cloudpickle
+
+        job: WorkerJob = cloudpickle.loads(conn.recv_bytes())
+    except (EOFError, OSError):
+        raise
+    except Exception as exc:
+        raise _CannotStart(
+            "unpickling the objective, sampler and scheduler sent by the parent (what they "
+            "use must be importable in a fresh interpreter with the parent's sys.path)"
+        ) from exc
+    from hyperlaw.study import load_study
+
+    try:
+        study = load_study(job.study_name, job.storage_url, sampler=job.sampler,
+                           scheduler=job.scheduler, retry_stale=job.retry_stale,
+                           heartbeat_interval=job.heartbeat_interval)
+    except Exception as exc:
+        raise _CannotStart(f"opening study {job.study_name!r} in its storage (can this "
+                           "machine reach it?)") from exc
+    study.store.owner = owner_tag(job.run_id, os.getpid())
+    return job, study
+
+
 def main(fd: int) -> int:
     interrupts = _Interrupts()
     conn = Connection(fd)
     sys.path[:0] = [p for p in conn.recv() if p not in sys.path]
     try:
-        import cloudpickle
-
         from hyperlaw.executors.loop import run_worker
-        from hyperlaw.study import load_study
 
-        job: WorkerJob = cloudpickle.loads(conn.recv_bytes())
-        study = load_study(job.study_name, job.storage_url, sampler=job.sampler,
-                           scheduler=job.scheduler, retry_stale=job.retry_stale,
-                           heartbeat_interval=job.heartbeat_interval)
+        job, study = _open(conn)
         outbox = _Outbox(conn)
+        outbox.post("ready")  # sent with the first ticket request
 
         def on_start(number: int) -> None:  # at once: the parent must know what runs here
+            _test_kill_point(number)
             outbox.post("start", number)
             outbox.flush()
 
         try:
-            run_worker(study, job.objective, _ParentTickets(outbox), job.catch,
-                       job.max_consecutive_failures, on_start=on_start,
-                       on_done=lambda r: outbox.post("done", r.number, r.state.value, r.value),
-                       starting=interrupts)
+            exhausted = run_worker(
+                study, job.objective, _ParentTickets(outbox), job.catch,
+                job.max_consecutive_failures, on_start=on_start,
+                on_done=lambda r: outbox.post("done", r.number, r.state.value, r.value),
+                starting=interrupts)
+            if exhausted:
+                outbox.post("exhausted")
         finally:
             outbox.flush()
     except KeyboardInterrupt:
@@ -149,9 +196,32 @@ def main(fd: int) -> int:
         return 1
     except BaseException as exc:
         try:
-            _fatal(conn, exc)
+            if isinstance(exc, _CannotStart) and exc.__cause__ is not None:
+                _fatal(conn, exc.__cause__, "cannot_start", exc.stage)
+            else:
+                _fatal(conn, exc)
         except (OSError, pickle.PicklingError):
             traceback.print_exc()
         return 1
     return 0
+
+
+#: test-only, "NUMBER:FLAG_PATH": a worker SIGKILLs itself after the store write that starts
+#: a trial numbered NUMBER or more and before it tells the parent; once (the worker that
+#: creates FLAG_PATH). Nothing else can stop a worker inside that window on purpose.
+KILL_BEFORE_ANNOUNCING = "HYPERLAW_TEST_KILL_BEFORE_ANNOUNCING"
+
+
+def _test_kill_point(number: int) -> None:
+    spec = os.environ.get(KILL_BEFORE_ANNOUNCING)
+    if not spec:
+        return
+    first, _, flag = spec.partition(":")
+    if number < int(first):
+        return
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
 

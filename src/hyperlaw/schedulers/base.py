@@ -61,6 +61,10 @@ class Scheduler:
         """Whether the study may start new sampled trials now (a population may be full)."""
         return NewTrials.ALLOWED
 
+    def check_budget(self, n_trials: int | None) -> None:
+        """Raise HyperlawError when `optimize(n_trials=...)` cannot give this scheduler what
+        it needs to reach results (the error says what would)."""
+
     def promoted(self, history: History) -> int | None:
         """A suspended trial to continue now, before any new configuration is sampled."""
         return None

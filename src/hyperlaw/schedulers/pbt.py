@@ -106,6 +106,23 @@ class PBT(Scheduler):
             return NewTrials.FIRST
         return NewTrials.CLOSED
 
+    def check_budget(self, n_trials: int | None) -> None:
+        """A member is a chain of trials, one more per pause or exploit, so no trial count
+        fixed in advance is sure to let every member train to its end: a run stopped by
+        `n_trials` leaves members paused (their continuations WAITING), maybe with no
+        complete trial at all. PBT runs take no `n_trials`."""
+        if n_trials is None or n_trials == 0:
+            return
+        raise HyperlawError(
+            f"PBT trains its population of {self.population_size} members to the end, in one "
+            f"trial per member plus one per hand-off (a pause or an exploit, possible every "
+            f"{self.interval} step(s)), so how many trials that takes depends on how long the "
+            f"objective trains and cannot be fixed in advance: n_trials={n_trials} would stop "
+            "it with members paused mid-training and perhaps no complete trial. Pass "
+            "n_trials=None (optimize then returns when every member has finished) and, to "
+            "bound the run, timeout=SECONDS"
+        )
+
     def _rng(self, number: int, salt: int) -> np.random.Generator:
         return np.random.default_rng([self.seed or 0, number, salt])
 

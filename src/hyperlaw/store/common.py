@@ -4,7 +4,7 @@ storage URLs shown without their password."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hyperlaw.errors import StorageError, StudyNotFoundError, TrialStateError
@@ -63,6 +63,17 @@ def retry_attrs(stale: TrialRecord, retry_limit: int) -> dict[str, Any] | None:
 
 #: system attributes a retry keeps: where the trial started from and its PBT lineage
 _LINEAGE = ("resume", "pbt")
+
+#: trial system attribute naming the worker that started the trial (see `Store.owner`)
+OWNER_ATTR = "worker"
+
+
+def owned(system_attrs: Mapping[str, Any] | None, owner: str | None) -> dict[str, Any]:
+    """`system_attrs` of a trial that `owner` starts now (unchanged without an owner)."""
+    attrs = dict(system_attrs or {})
+    if owner is not None:
+        attrs[OWNER_ATTR] = owner
+    return attrs
 
 
 def missing_study_error(name: str, url: str, known: Sequence[str]) -> StudyNotFoundError:

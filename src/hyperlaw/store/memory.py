@@ -22,6 +22,7 @@ from hyperlaw.store.common import (
     best_of,
     missing_study_error,
     not_running_error,
+    owned,
     retry_attrs,
 )
 from hyperlaw.trial import TrialRecord, TrialState
@@ -120,8 +121,9 @@ class MemoryStore(Store):
             data = self._study(study_id)
             number = len(data.trials)
             values = params(number) if callable(params) else params
+            attrs = owned(system_attrs, self.owner if state is _RUNNING else None)
             record = TrialRecord(number, state, dict(values), None, {},
-                                 dict(user_attrs or {}), dict(system_attrs or {}), None, now,
+                                 dict(user_attrs or {}), attrs, None, now,
                                  now if state is _RUNNING else None, None)
             data.trials.append(record)
             data.log.append(record)
@@ -141,7 +143,8 @@ class MemoryStore(Store):
                     if heartbeat:
                         data.heartbeats[old.number] = now
                     return self._put(data, old, state=_RUNNING, started_at=now,
-                                     params=dict(params))
+                                     params=dict(params),
+                                     system_attrs=owned(old.system_attrs, self.owner))
             return None
 
     def report(self, study_id: int, number: int, step: int, value: float,

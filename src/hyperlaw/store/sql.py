@@ -45,6 +45,7 @@ from hyperlaw.store.common import (
     mask_url,
     missing_study_error,
     not_running_error,
+    owned,
     retry_attrs,
 )
 from hyperlaw.store.schema import meta, metadata, reports, studies, trials
@@ -504,14 +505,15 @@ class SqlStore(Store):
                      heartbeat: bool = False) -> TrialRecord:
         now = time.time()
         user_json = _dumps(dict(user_attrs or {}), "trial user attributes")
-        system_json = _dumps(dict(system_attrs or {}), "trial system attributes")
+        system_attrs = owned(system_attrs, self.owner if state is TrialState.RUNNING else None)
+        system_json = _dumps(system_attrs, "trial system attributes")
         number, values = self._write(
             lambda conn: self._insert_trial(conn, study_id, state.value, params, user_json,
                                             system_json, now, heartbeat),
             lambda conn, made: _trial_landed(conn, study_id, made[0],
                                              trials.c.created_at == now))
         return TrialRecord(number, state, values, None, {}, dict(user_attrs or {}),
-                           dict(system_attrs or {}), None, now,
+                           system_attrs, None, now,
                            now if state is TrialState.RUNNING else None, None)
 
     def claim_waiting(self, study_id: int,
@@ -531,23 +533,27 @@ class SqlStore(Store):
                       fill: ParamsFiller | None, heartbeat: bool) -> TrialRecord | None:
         """Move the oldest WAITING trial to RUNNING (stamped `seq`) and return it, or None."""
         row = conn.execute(
-            sa.select(trials.c.number, trials.c.params)
+            sa.select(trials.c.number, trials.c.params, trials.c.system_attrs)
             .where(trials.c.study_id == study_id, trials.c.state == _WAITING)
             .order_by(trials.c.number).limit(1)).first()
         if row is None:
             return None
-        number, raw = row
+        number, raw, raw_attrs = row
         params = _loads(raw, f"params of trial #{number}")
         if fill is not None:
             params = dict(fill(number, params))
         now = time.time()
+        values: dict[str, Any] = {"state": _RUNNING, "started_at": now, "seq": seq,
+                                  "heartbeat_at": now if heartbeat else None,
+                                  "params": _dumps(params, "trial params")}
+        if self.owner is not None:
+            attrs = _loads(raw_attrs, f"system attributes of trial #{number}")
+            values["system_attrs"] = _dumps(owned(attrs, self.owner), "system attributes")
         updated = conn.execute(
             sa.update(trials)
             .where(trials.c.study_id == study_id, trials.c.number == number,
                    trials.c.state == _WAITING)
-            .values(state=_RUNNING, started_at=now, seq=seq,
-                    heartbeat_at=now if heartbeat else None,
-                    params=_dumps(params, "trial params"))
+            .values(values)
             .returning(*_TRIAL_COLUMNS)).first()
         return None if updated is None else _record(updated)
 
@@ -579,9 +585,11 @@ class SqlStore(Store):
             if waiting is not None or row[3] is None:
                 return None
             now = time.time()
-            columns, params = _trial_row(study_id, seq, new, _RUNNING, start, "{}", "{}", now,
-                                         heartbeat)
-            pipelined.outcome = (_record(row[3:]), _running_record(new, params, now), True)
+            attrs = owned(None, self.owner)
+            columns, params = _trial_row(study_id, seq, new, _RUNNING, start, "{}",
+                                         _dumps(attrs, "system attributes"), now, heartbeat)
+            pipelined.outcome = (_record(row[3:]), _running_record(new, params, attrs, now),
+                                 True)
             return _pg_sql(_INSERT_TRIAL_INLINE), columns
 
         if conn.dialect.driver == "psycopg" and pipelined.run(
@@ -613,9 +621,10 @@ class SqlStore(Store):
     def _insert_running(self, conn: Connection, study_id: int, seq: int, number: int,
                         params: ParamsOrMaker, heartbeat: bool) -> tuple[TrialRecord, bool]:
         now = time.time()
-        values = _insert_row(conn, study_id, seq, number, _RUNNING, params, "{}", "{}", now,
-                             heartbeat)
-        return _running_record(number, values, now), True
+        attrs = owned(None, self.owner)
+        values = _insert_row(conn, study_id, seq, number, _RUNNING, params, "{}",
+                             _dumps(attrs, "system attributes"), now, heartbeat)
+        return _running_record(number, values, attrs, now), True
 
     def report(self, study_id: int, number: int, step: int, value: float,
                params: Mapping[str, Any] | None = None) -> None:
@@ -906,10 +915,11 @@ def _trial_row(study_id: int, seq: int, number: int, state: str, params: ParamsO
             "finished_at": None, "heartbeat_at": now if heartbeat else None, "seq": seq}, values
 
 
-def _running_record(number: int, params: dict[str, Any], now: float) -> TrialRecord:
+def _running_record(number: int, params: dict[str, Any], system_attrs: dict[str, Any],
+                    now: float) -> TrialRecord:
     """The record of trial `number`, just started (created RUNNING) at `now`."""
-    return TrialRecord(number, TrialState.RUNNING, params, None, {}, {}, {}, None, now, now,
-                       None)
+    return TrialRecord(number, TrialState.RUNNING, params, None, {}, {}, system_attrs, None,
+                       now, now, None)
 
 
 def _insert_row(conn: Connection, study_id: int, seq: int, number: int, state: str,
