@@ -432,12 +432,24 @@ class Study:
         kept = self.checkpoints.save(trial.number, recorded_checkpoints(trial.system_attrs),
                                      state, step, value)
         trial.system_attrs[CHECKPOINTS_ATTR] = [c.to_json() for c in kept]
+        trial._resumed_from = None  # it now continues from the checkpoint just saved
         return next(c for c in reversed(kept) if c.step == step)
 
     def _resume_point(self, trial: Trial) -> Checkpoint | None:
+        candidates = self._resume_candidates(trial)
+        return candidates[0] if candidates else None
+
+    def _resume_candidates(self, trial: Trial) -> list[Checkpoint]:
         attrs = trial.system_attrs
         trials = self._history.refresh().trials if "retry_of" in attrs else []
-        return StudyCheckpoints.resume_point(trial.number, attrs, trials)
+        return StudyCheckpoints.resume_candidates(trial.number, attrs, trials)
+
+    def _load_resume_point(self, trial: Trial) -> tuple[Checkpoint | None, Any]:
+        """The newest checkpoint `trial` can continue from that loads, and its state."""
+        candidates = self._resume_candidates(trial)
+        if not candidates:
+            return None, None
+        return self.checkpoints.load_newest(trial.number, candidates)
 
     # --- staleness -----------------------------------------------------------------------
     def reload_space(self) -> None:
