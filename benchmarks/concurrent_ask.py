@@ -2,13 +2,15 @@
 
     python benchmarks/concurrent_ask.py                        # 16 processes x 50 trials, TPE
     python benchmarks/concurrent_ask.py --processes 8 --trials 20 --mode define-by-run
+    python benchmarks/concurrent_ask.py --sampler auto --postgres postgresql://...
 
-Each process opens the same SQLite study (`hl.load_study`) and loops `study.ask()` / a short
-objective / `study.tell()`, all starting at once. The space is continuous (two floats), so a
-configuration that occurs twice is a defect, not chance. Modes: `declared` (the study has a
-`space=`) and `define-by-run` (the objective calls `trial.suggest_float`). Prints, per mode,
-the trials, the exact repeats (trials whose configuration an earlier trial already had), and
-the repeats between trials that ran at the same time.
+Each process opens the same study (`hl.load_study`; SQLite, or PostgreSQL with
+`--postgres`) and loops `study.ask()` / a short objective / `study.tell()`, all starting at
+once. The space is continuous (two floats), so a configuration that occurs twice is a
+defect, not chance. Modes: `declared` (the study has a `space=`) and `define-by-run` (the
+objective calls `trial.suggest_float`). Prints, per mode, the trials, the exact repeats
+(trials whose configuration an earlier trial already had), and the repeats between trials
+that ran at the same time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import multiprocessing as mp
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +49,10 @@ def _worker(url: str, name: str, n_trials: int, declared: bool, sleep: float,
 
 
 def run(url: str, name: str, processes: int, n_trials: int, declared: bool, sleep: float,
-        seed: int | None) -> list[TrialRecord]:
+        sampler: str, seed: int | None) -> list[TrialRecord]:
     """Run the scenario on a new study `name` at `url` and return its trials."""
     study = hl.create_study(name, storage=url, space=SPACE if declared else None,
-                            sampler="tpe", seed=seed)
+                            sampler=sampler, seed=seed)
     context = mp.get_context("spawn")
     start_at = time.time() + 2.0 + 0.3 * processes  # after every process has imported
     workers = [context.Process(target=_worker,
@@ -91,16 +94,19 @@ def main() -> None:
     parser.add_argument("--mode", choices=["declared", "define-by-run", "both"], default="both")
     parser.add_argument("--sleep", type=float, default=0.01, help="seconds per objective")
     parser.add_argument("--seed", type=int, default=0, help="the study's sampler seed")
+    parser.add_argument("--sampler", default="tpe")
+    parser.add_argument("--postgres", help="an empty PostgreSQL database URL (else SQLite)")
     args = parser.parse_args()
     modes = ["declared", "define-by-run"] if args.mode == "both" else [args.mode]
-    print(f"{args.processes} processes x {args.trials} trials, TPE (seed {args.seed}), "
-          "SQLite, continuous space")
+    print(f"{args.processes} processes x {args.trials} trials, {args.sampler} (seed "
+          f"{args.seed}), {'PostgreSQL' if args.postgres else 'SQLite'}, continuous space")
     print(f"{'mode':<15}{'trials':>8}{'exact repeats':>15}{'concurrent':>12}{'max copies':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
-            url = f"sqlite:///{Path(tmp) / f'{mode}.db'}"
-            trials = run(url, mode, args.processes, args.trials, mode == "declared",
-                         args.sleep, args.seed)
+            url = args.postgres or f"sqlite:///{Path(tmp) / f'{mode}.db'}"
+            name = f"{mode}-{uuid.uuid4().hex[:8]}"
+            trials = run(url, name, args.processes, args.trials, mode == "declared",
+                         args.sleep, args.sampler, args.seed)
             found = repeats(trials)
             print(f"{mode:<15}{found['trials']:>8}{found['exact_repeats']:>15}"
                   f"{found['concurrent_repeats']:>12}{found['most_copies_of_one_point']:>12}")

@@ -35,7 +35,7 @@ _WORKER = textwrap.dedent('''
 ''')
 
 PROCESSES = 8
-TRIALS = 15
+TRIALS = 12
 
 
 def _run_processes(tmp_path: Path, url: str, name: str, mode: str) -> None:
@@ -57,10 +57,11 @@ def _run_processes(tmp_path: Path, url: str, name: str, mode: str) -> None:
         assert worker.returncode == 0, err
 
 
+@pytest.mark.parametrize("url_fixture", ["sqlite_url", "postgres_url"])
 @pytest.mark.parametrize("mode", ["declared", "define-by-run"])
 def test_processes_asking_one_tpe_study_never_get_the_same_configuration(
-        tmp_path: Path, mode: str) -> None:
-    url = f"sqlite:///{tmp_path / 'study.db'}"
+        tmp_path: Path, mode: str, url_fixture: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue(url_fixture)
     space = {"x": hl.Float(0.0, 1.0), "y": hl.Float(0.0, 1.0)}
     study = hl.create_study("shared", storage=url, space=space if mode == "declared" else None,
                             sampler="tpe", seed=0)
