@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import hyperlaw as hl
-from hyperlaw.samplers import TPESampler
+from hyperlaw.samplers import TPESampler, make_sampler
 from hyperlaw.samplers.observations import params_key
 
 _WORKER = textwrap.dedent('''
@@ -128,3 +128,21 @@ def test_a_seeded_study_asked_by_one_process_repeats_its_sequence(
             study.tell(trial, (x - 0.3) ** 2 + y)
         runs.append([t.params for t in study.trials])
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp", "auto"])
+def test_a_diverged_sampler_draws_its_own_points(name: str, sqlite_url: str) -> None:
+    study = hl.create_study("s", storage=sqlite_url, sampler="random", seed=0,
+                            space={"x": hl.Float(0, 1), "y": hl.Float(0, 1)})
+    for i in range(12):  # past the startup phase of the model-based samplers
+        study.tell(study.ask(), float(i))
+
+    def propose(diverge: bool) -> dict[str, float]:
+        history = hl.load_study("s", sqlite_url)._history.refresh()  # as in a process of its own
+        sampler = make_sampler(name, 5)
+        if diverge:
+            sampler.diverge()
+        return sampler.suggest(study.space, history, len(history))
+
+    assert propose(False) == propose(False)  # the same seed and history: the same point
+    assert propose(True) != propose(False)

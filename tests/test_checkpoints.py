@@ -206,3 +206,16 @@ def test_a_single_damaged_checkpoint_is_named(tmp_path: Path) -> None:
     _damage(path, "truncated")
     with pytest.raises(hl.CheckpointCorruptError, match=rf"trial #0 at step 4 \({path}"):
         trial.load_checkpoint()
+
+
+def test_a_missing_file_checkpoint_falls_back_to_the_older_one(tmp_path: Path) -> None:
+    study = _study(None, tmp_path)
+    trial = study.ask()
+    for step in (1, 2):
+        source = tmp_path / f"model-{step}.pt"
+        source.write_bytes(bytes([step]))
+        trial.save_checkpoint(str(source), step=step)
+    newest = recorded(study.trials[0])[-1]
+    os.remove(Path(study.checkpoints.url) / newest.path)
+    assert Path(trial.load_checkpoint()).read_bytes() == b"\x01"
+    assert trial.checkpoint is not None and trial.checkpoint.step == 1

@@ -194,6 +194,8 @@ class CheckpointDirectory:
         try:
             if checkpoint.kind in ("file", "dir"):
                 if self._local:
+                    if not os.path.exists(target):
+                        raise FileNotFoundError(target)
                     return target
                 local = tempfile.mkdtemp(prefix="hyperlaw-checkpoint-")
                 dest = os.path.join(local, os.path.basename(target))
