@@ -108,8 +108,8 @@ def test_a_damaged_newest_checkpoint_resumes_training_from_the_older_one(
     assert retry.system_attrs["retry_of"] == first.number
     assert retry.user_attrs["start"] == 4 and min(retry.intermediate) == 4
     assert retry.state is TrialState.COMPLETE
-    assert "resumes from its checkpoint at step 3" in caplog.text
-    assert str(older) in caplog.text and str(newest) in caplog.text
+    assert f"trial #0 at step 4 ({newest}) cannot be read back" in caplog.text
+    assert f"it resumes from the checkpoint of trial #0 at step 3 ({older})" in caplog.text
 
 
 def test_a_foreign_checkpoint_is_refused(tmp_path: Path) -> None:

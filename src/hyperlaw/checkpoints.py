@@ -33,10 +33,6 @@ from hyperlaw.trial import TrialRecord
 if TYPE_CHECKING:
     from hyperlaw.store import Store
 
-__all__ = ["CHECKPOINTS_ATTR", "RESUME_ATTR", "Checkpoint", "CheckpointCorruptError",
-           "CheckpointDirectory", "CheckpointError", "StudyCheckpoints", "check_retention",
-           "default_root", "recorded", "recorded_checkpoints", "study_directory"]
-
 log = logging.getLogger("hyperlaw")
 
 #: trial system attribute listing the trial's retained checkpoints, oldest first
@@ -384,24 +380,34 @@ class StudyCheckpoints:
         raises CheckpointCorruptError (CheckpointError when every file is missing) naming
         trial `number` and every checkpoint tried.
         """
-        failures: list[CheckpointError] = []
+        failures: list[tuple[Checkpoint, CheckpointError]] = []
         for checkpoint in candidates:
             try:
                 state = self.load(checkpoint)
             except CheckpointError as exc:
-                failures.append(exc)
+                failures.append((checkpoint, exc))
                 continue
             if failures:
-                log.warning("trial #%d resumes from its checkpoint at step %d (%s), skipping "
-                            "%s", number, checkpoint.step, self.directory.where(checkpoint),
-                            "; ".join(str(e) for e in failures))
+                log.warning("trial #%d: %s; it resumes from %s instead", number,
+                            "; ".join(self._failure(*f) for f in failures),
+                            self._describe(checkpoint))
             return checkpoint, state
         if len(failures) == 1:
-            raise failures[0]
-        corrupt = any(isinstance(e, CheckpointCorruptError) for e in failures)
+            raise failures[0][1]
+        corrupt = any(isinstance(exc, CheckpointCorruptError) for _, exc in failures)
         raise (CheckpointCorruptError if corrupt else CheckpointError)(
-            f"trial #{number} cannot resume: none of its {len(failures)} checkpoints loads "
-            f"({'; '.join(str(e) for e in failures)}); restore the files from a backup, or "
-            "catch hyperlaw.CheckpointError in the objective to train the trial from scratch"
+            f"trial #{number} cannot resume: none of its {len(failures)} checkpoints loads: "
+            f"{'; '.join(self._failure(*f) for f in failures)}. Restore the files from a "
+            "backup, or catch hyperlaw.CheckpointError in the objective to train the trial "
+            "from scratch"
         )
 
+    def _describe(self, checkpoint: Checkpoint) -> str:
+        return (f"the checkpoint of trial #{checkpoint.trial} at step {checkpoint.step} "
+                f"({self.directory.where(checkpoint)})")
+
+    def _failure(self, checkpoint: Checkpoint, exc: CheckpointError) -> str:
+        cause = exc.__cause__
+        why = (f"cannot be read back ({type(cause).__name__}: {cause})"
+               if isinstance(exc, CheckpointCorruptError) else "is missing")
+        return f"{self._describe(checkpoint)} {why}"
