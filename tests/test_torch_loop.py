@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import hyperlaw as hl
+from hyperlaw.checkpoints import recorded
 from hyperlaw.integrations.torch import TrainingLoop
 from hyperlaw.schedulers import PBT
 from hyperlaw.trial import TrialState
@@ -62,31 +63,53 @@ def test_pbt_members_resume_with_their_own_hyperparameters(tmp_path: Path) -> No
     assert len(finals) == 4 and study.best_value < 0.05
 
 
-def test_a_retried_trial_continues_training_from_its_checkpoint(sqlite_url: str,
-                                                                tmp_path: Path) -> None:
+def _interrupted(trial: hl.Trial) -> float:
+    x, y = data()
+    model = torch.nn.Linear(8, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    loop = TrainingLoop(trial, model, optimizer, every=1)
+    for step in loop.steps(5):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x).squeeze(1), y).backward()
+        optimizer.step()
+        loop.report(float(step), step)
+    return 0.0
+
+
+def _dead_trial(sqlite_url: str, tmp_path: Path) -> tuple[hl.Study, hl.Trial]:
+    """A study whose first trial trained steps 0..4 (checkpoints of steps 3 and 4 kept), then
+    its worker "died"; it is queued for a retry."""
     study = hl.create_study(storage=sqlite_url, space={"lr": hl.Float(0.01, 0.1)},
                             checkpoint_dir=str(tmp_path / "ckpt"), retry_stale=1)
     first = study.ask({"lr": 0.05}, heartbeat=True)
-
-    def interrupted(trial: hl.Trial) -> float:
-        x, y = data()
-        model = torch.nn.Linear(8, 1)
-        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-        loop = TrainingLoop(trial, model, optimizer, every=1)
-        for step in loop.steps(5):
-            optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(x).squeeze(1), y).backward()
-            optimizer.step()
-            loop.report(float(step), step)
-        return 0.0
-
-    interrupted(first)  # trains steps 0..4, then its worker "dies"
+    _interrupted(first)
     study.fail_trials_of_dead_worker([first.number], "killed")
+    return study, first
+
+
+def test_a_retried_trial_continues_training_from_its_checkpoint(sqlite_url: str,
+                                                                tmp_path: Path) -> None:
+    study, first = _dead_trial(sqlite_url, tmp_path)
     study.optimize(objective, n_trials=1, show_progress=False)
     retry = study.trials[-1]
     assert retry.system_attrs["retry_of"] == first.number
     assert retry.user_attrs["start"] == 5 and min(retry.intermediate) == 5
     assert retry.state is TrialState.COMPLETE
+
+
+def test_a_damaged_newest_checkpoint_resumes_training_from_the_older_one(
+        sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    study, first = _dead_trial(sqlite_url, tmp_path)
+    older, newest = (Path(study.checkpoints.url) / c.path for c in recorded(study.trials[0]))
+    newest.write_bytes(newest.read_bytes()[:100])  # a torch zip archive cut short
+    with caplog.at_level("WARNING", logger="hyperlaw"):
+        study.optimize(objective, n_trials=1, show_progress=False)
+    retry = study.trials[-1]
+    assert retry.system_attrs["retry_of"] == first.number
+    assert retry.user_attrs["start"] == 4 and min(retry.intermediate) == 4
+    assert retry.state is TrialState.COMPLETE
+    assert f"trial #0 at step 4 ({newest}) cannot be read back" in caplog.text
+    assert f"it resumes from the checkpoint of trial #0 at step 3 ({older})" in caplog.text
 
 
 def test_a_foreign_checkpoint_is_refused(tmp_path: Path) -> None:

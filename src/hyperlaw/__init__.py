@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from hyperlaw import curves, plot, scaling, schedules
 from hyperlaw.errors import (
+    CheckpointCorruptError,
+    CheckpointError,
     DuplicateStudyError,
     HyperlawError,
     InvalidValueError,
@@ -37,6 +39,8 @@ from hyperlaw.trial import Trial, TrialRecord, TrialState
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointCorruptError",
+    "CheckpointError",
     "Choice",
     "Const",
     "DuplicateStudyError",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import pickle
 import re
@@ -26,20 +27,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperlaw.errors import HyperlawError
+from hyperlaw.errors import CheckpointCorruptError, CheckpointError, HyperlawError
 from hyperlaw.trial import TrialRecord
 
 if TYPE_CHECKING:
     from hyperlaw.store import Store
 
+log = logging.getLogger("hyperlaw")
+
 #: trial system attribute listing the trial's retained checkpoints, oldest first
 CHECKPOINTS_ATTR = "checkpoints"
 #: trial system attribute naming the checkpoint a new trial starts from (PBT, promotion)
 RESUME_ATTR = "resume"
-
-
-class CheckpointError(HyperlawError):
-    """A checkpoint could not be written or read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +178,20 @@ class CheckpointDirectory:
     def exists(self, checkpoint: Checkpoint) -> bool:
         return bool(self._fs.exists(self._abs(checkpoint.path)))
 
+    def where(self, checkpoint: Checkpoint) -> str:
+        """The full path (or URL) of a checkpoint's file."""
+        return self._abs(checkpoint.path)
+
     def read(self, checkpoint: Checkpoint) -> Any:
-        """The saved object, or a local path for a saved file or directory."""
+        """The saved object, or a local path for a saved file or directory. Raises
+        CheckpointCorruptError, naming the trial, the step and the file, when a saved object
+        cannot be read back."""
         target = self._abs(checkpoint.path)
         try:
             if checkpoint.kind in ("file", "dir"):
                 if self._local:
+                    if not os.path.exists(target):
+                        raise FileNotFoundError(target)
                     return target
                 local = tempfile.mkdtemp(prefix="hyperlaw-checkpoint-")
                 dest = os.path.join(local, os.path.basename(target))
@@ -197,7 +204,15 @@ class CheckpointDirectory:
                 f"{checkpoint.step}) is recorded but its file is missing from {self.url!r}; "
                 "was the checkpoint directory moved or cleaned by hand?"
             ) from exc
-        return _deserialize(checkpoint.kind, blob)
+        try:
+            return _deserialize(checkpoint.kind, blob)
+        except Exception as exc:  # pickle and torch.load raise many types on a damaged file
+            raise CheckpointCorruptError(
+                f"checkpoint of trial #{checkpoint.trial} at step {checkpoint.step} "
+                f"({target}, {checkpoint.kind} format, {len(blob)} bytes) cannot be read "
+                f"back: {type(exc).__name__}: {exc}; the file is truncated or damaged, or "
+                "holds objects of a module this process cannot import"
+            ) from exc
 
 
 def _serialize(state: Any) -> tuple[str, bytes]:
@@ -313,18 +328,24 @@ class StudyCheckpoints:
         """The checkpoint trial `number` continues from: its own newest one; else, for a retry
         of a trial that died, the newest of the trials it retries; else the one it was started
         from (a PBT child or a promoted trial)."""
-        own = recorded_checkpoints(system_attrs)
-        if own:
-            return own[-1]
+        candidates = StudyCheckpoints.resume_candidates(number, system_attrs, trials)
+        return candidates[0] if candidates else None
+
+    @staticmethod
+    def resume_candidates(number: int, system_attrs: dict[str, Any],
+                          trials: list[TrialRecord]) -> list[Checkpoint]:
+        """Every checkpoint trial `number` could continue from, the preferred first: its own,
+        newest first; then those of the trials it retries, newest first; then the one it was
+        started from. A trial resumes from the first of them that loads."""
+        own = recorded_checkpoints(system_attrs)[::-1]
         origin = system_attrs.get("retry_of")
         if origin is not None:
             chain = [t for t in trials if t.number != number and (
                 t.number == origin or t.system_attrs.get("retry_of") == origin)]
             found = [c for t in chain for c in recorded(t)]
-            if found:
-                return max(found, key=lambda c: (c.step, c.saved_at))
+            own += sorted(found, key=lambda c: (c.step, c.saved_at), reverse=True)
         start = system_attrs.get(RESUME_ATTR)
-        return Checkpoint.from_json(start) if start else None
+        return [*own, Checkpoint.from_json(start)] if start else own
 
     def inherit(self, donor: int, read_trials: Callable[[], list[TrialRecord]],
                 attempts: int = 3) -> Checkpoint:
@@ -348,5 +369,45 @@ class StudyCheckpoints:
         raise CheckpointError(f"trial #{donor} has no checkpoint to copy")
 
     def load(self, checkpoint: Checkpoint) -> Any:
+        """The state saved in `checkpoint` (see `CheckpointDirectory.read`)."""
         return self.directory.read(checkpoint)
 
+    def load_newest(self, number: int, candidates: list[Checkpoint]) -> tuple[Checkpoint, Any]:
+        """The first of `candidates` (see `resume_candidates`) that loads, and its state.
+
+        A checkpoint whose file is damaged or missing is skipped with a warning naming it and
+        the one used instead; nothing is deleted or changed in the store. When none loads,
+        raises CheckpointCorruptError (CheckpointError when every file is missing) naming
+        trial `number` and every checkpoint tried.
+        """
+        failures: list[tuple[Checkpoint, CheckpointError]] = []
+        for checkpoint in candidates:
+            try:
+                state = self.load(checkpoint)
+            except CheckpointError as exc:
+                failures.append((checkpoint, exc))
+                continue
+            if failures:
+                log.warning("trial #%d: %s; it resumes from %s instead", number,
+                            "; ".join(self._failure(*f) for f in failures),
+                            self._describe(checkpoint))
+            return checkpoint, state
+        if len(failures) == 1:
+            raise failures[0][1]
+        corrupt = any(isinstance(exc, CheckpointCorruptError) for _, exc in failures)
+        raise (CheckpointCorruptError if corrupt else CheckpointError)(
+            f"trial #{number} cannot resume: none of its {len(failures)} checkpoints loads: "
+            f"{'; '.join(self._failure(*f) for f in failures)}. Restore the files from a "
+            "backup, or catch hyperlaw.CheckpointError in the objective to train the trial "
+            "from scratch"
+        )
+
+    def _describe(self, checkpoint: Checkpoint) -> str:
+        return (f"the checkpoint of trial #{checkpoint.trial} at step {checkpoint.step} "
+                f"({self.directory.where(checkpoint)})")
+
+    def _failure(self, checkpoint: Checkpoint, exc: CheckpointError) -> str:
+        cause = exc.__cause__
+        why = (f"cannot be read back ({type(cause).__name__}: {cause})"
+               if isinstance(exc, CheckpointCorruptError) else "is missing")
+        return f"{self._describe(checkpoint)} {why}"

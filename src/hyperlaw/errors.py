@@ -46,6 +46,15 @@ class SearchExhaustedError(HyperlawError):
     """The sampler has nothing left to try (every grid point is taken)."""
 
 
+class CheckpointError(HyperlawError):
+    """A checkpoint could not be written or read."""
+
+
+class CheckpointCorruptError(CheckpointError):
+    """A recorded checkpoint file is there but cannot be read back (truncated, garbled, or
+    written by code this process cannot import)."""
+
+
 class WorkerError(HyperlawError):
     """Worker processes failed in a way that stopped the study."""
 

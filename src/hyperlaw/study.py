@@ -31,7 +31,7 @@ from hyperlaw.errors import (
 )
 from hyperlaw.history import History
 from hyperlaw.samplers import Sampler, make_sampler
-from hyperlaw.samplers.observations import params_key
+from hyperlaw.samplers.observations import PROPOSAL_ATTR, held_params, params_key
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import PBT_ATTR, Segment, pbt_schedule
@@ -196,8 +196,10 @@ class Study:
 
     def _sample_trial(self, history: History, heartbeat: bool, only_first: bool) -> Trial:
         """Create a running trial with sampled parameters. Samplers that read the history
-        propose before the write transaction; when another worker started the same
-        configuration in between, the proposal is drawn again from the refreshed history."""
+        propose before the write transaction; when another process started a trial in
+        between, this one's sampler diverges from the others (see `Sampler.diverge`), and a
+        proposal that another trial started meanwhile holds is drawn again from the
+        refreshed history."""
         for _ in range(_MAX_REDRAWS):
             try:
                 return self._sample_trial_once(history, heartbeat, only_first)
@@ -209,7 +211,8 @@ class Study:
                            allow_duplicate: bool = False) -> Trial:
         """One attempt of `_sample_trial`. With `only_first`, re-check inside the write
         transaction (which sees every committed trial) that the scheduler still wants new
-        trials first, so racing workers never overfill a population."""
+        trials first, so racing workers never overfill a population. A define-by-run trial
+        records its proposal, so that other processes see what it holds while it runs."""
         space = self._space
         sampler = self.sampler
         if sampler.is_exhausted(space, history):
@@ -221,26 +224,26 @@ class Study:
         read_up_to = len(history)
         if not sampler.keyed_on_number:
             proposal = sampler.suggest(space, history, read_up_to)
+        recorded = {PROPOSAL_ATTR: proposal} if proposal and not self._declared else None
 
         def make(number: int) -> dict[str, Any]:
-            # trials other workers started since the read, when this proposal may repeat one
-            raced = (number > read_up_to and not sampler.keyed_on_number and self._declared
-                     and not allow_duplicate)
-            if only_first or raced:
+            # other processes started trials since the read: this proposal may repeat one
+            raced = number > read_up_to and not sampler.keyed_on_number
+            if raced:
+                sampler.diverge()
+            check = raced and bool(proposal) and not allow_duplicate
+            if only_first or check:
                 self._history.refresh()
             if only_first and self.scheduler.new_trials(self._history) is not NewTrials.FIRST:
                 raise _Superseded
             if sampler.keyed_on_number:
                 proposal.update(sampler.suggest(space, history, number))
-            elif raced:
-                key = params_key(proposal)
-                if any(params_key(t.params) == key
-                       for t in self._history.trials[read_up_to:number]):
-                    raise _Duplicate
+            elif check and _holds(self._history.trials[read_up_to:number], proposal):
+                raise _Duplicate
             return proposal if self._declared else {}
 
         record = self._store.create_trial(self._info.id, TrialState.RUNNING, make,
-                                          heartbeat=heartbeat)
+                                          heartbeat=heartbeat, system_attrs=recorded)
         return self._start(record, proposal)
 
     def _start(self, record: TrialRecord, proposal: dict[str, Any],
@@ -429,12 +432,24 @@ class Study:
         kept = self.checkpoints.save(trial.number, recorded_checkpoints(trial.system_attrs),
                                      state, step, value)
         trial.system_attrs[CHECKPOINTS_ATTR] = [c.to_json() for c in kept]
+        trial._resumed_from = None  # it now continues from the checkpoint just saved
         return next(c for c in reversed(kept) if c.step == step)
 
     def _resume_point(self, trial: Trial) -> Checkpoint | None:
+        candidates = self._resume_candidates(trial)
+        return candidates[0] if candidates else None
+
+    def _resume_candidates(self, trial: Trial) -> list[Checkpoint]:
         attrs = trial.system_attrs
         trials = self._history.refresh().trials if "retry_of" in attrs else []
-        return StudyCheckpoints.resume_point(trial.number, attrs, trials)
+        return StudyCheckpoints.resume_candidates(trial.number, attrs, trials)
+
+    def _load_resume_point(self, trial: Trial) -> tuple[Checkpoint | None, Any]:
+        """The newest checkpoint `trial` can continue from that loads, and its state."""
+        candidates = self._resume_candidates(trial)
+        if not candidates:
+            return None, None
+        return self.checkpoints.load_newest(trial.number, candidates)
 
     # --- staleness -----------------------------------------------------------------------
     def reload_space(self) -> None:
@@ -632,6 +647,12 @@ class _Superseded(Exception):
 
 class _Duplicate(Exception):
     """Another worker started the proposed configuration after this one read the history."""
+
+
+def _holds(trials: Iterable[TrialRecord], params: dict[str, Any]) -> bool:
+    """Whether one of `trials` holds the configuration `params` (see `held_params`)."""
+    key = params_key(params)
+    return any(params_key(held_params(t)) == key for t in trials)
 
 
 _MAX_REDRAWS = 3

@@ -135,8 +135,8 @@ class Trial:
     sampler chose, and teach the study its space when none was declared.
     """
 
-    __slots__ = ("_finished", "_last_report", "_pending_params", "_proposal", "_study",
-                 "number", "params", "system_attrs", "user_attrs")
+    __slots__ = ("_finished", "_last_report", "_pending_params", "_proposal", "_resumed_from",
+                 "_study", "number", "params", "system_attrs", "user_attrs")
 
     def __init__(self, study: Study, number: int, params: dict[str, Any],
                  user_attrs: dict[str, Any] | None = None,
@@ -151,6 +151,8 @@ class Trial:
         self._proposal: dict[str, Any] = {}
         self._finished = False
         self._last_report: tuple[int, float] | None = None
+        #: the checkpoint `load_checkpoint` loaded, until the trial saves another
+        self._resumed_from: Checkpoint | None = None
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"
@@ -244,15 +246,23 @@ class Trial:
     @property
     def checkpoint(self) -> Checkpoint | None:
         """The checkpoint this trial continues from (its own newest; for a retried, promoted
-        or PBT-exploited trial the one it inherited), or None for a fresh start."""
+        or PBT-exploited trial the one it inherited), or None for a fresh start. Once
+        `load_checkpoint` has skipped a damaged checkpoint, the older one it loaded."""
+        if self._resumed_from is not None:
+            return self._resumed_from
         return self._study._resume_point(self)
 
     def load_checkpoint(self) -> Any:
-        """The state of `trial.checkpoint` (an object, or a local path for a saved file or
-        directory), or None when the trial starts from scratch. Training continues after
-        `trial.checkpoint.step`."""
-        checkpoint = self.checkpoint
-        return None if checkpoint is None else self._study.checkpoints.load(checkpoint)
+        """The state of the newest checkpoint this trial can continue from that loads (an
+        object, or a local path for a saved file or directory), or None when the trial starts
+        from scratch. A damaged checkpoint is skipped with a warning naming it and the one
+        used; CheckpointCorruptError (naming the trial, steps and files) when none loads.
+        Training continues after `trial.checkpoint.step`, read after this call."""
+        if self._resumed_from is not None:
+            return self._study.checkpoints.load(self._resumed_from)
+        checkpoint, state = self._study._load_resume_point(self)
+        self._resumed_from = checkpoint
+        return state
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serializable attribute to the trial; it is stored at once."""

@@ -52,8 +52,8 @@ class TrainingLoop:
         self.start = self._resume()
 
     def _resume(self) -> int:
-        checkpoint = self.trial.checkpoint
-        state = None if checkpoint is None else self.trial.load_checkpoint()
+        state = self.trial.load_checkpoint()
+        checkpoint = self.trial.checkpoint  # the one that loaded (a damaged one is skipped)
         if state is not None:
             if not isinstance(state, dict) or "model" not in state:
                 raise HyperlawError(

@@ -68,5 +68,9 @@ class AutoSampler(Sampler):
             return self.gp
         return self.tpe
 
+    def diverge(self) -> None:
+        self.tpe.diverge()
+        self.gp.diverge()
+
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         return self.choose(space, history).suggest(space, history, number)

@@ -49,6 +49,11 @@ class Sampler(ABC):
         """One parameter unknown when the trial was asked (define-by-run)."""
         return param.sample(self.rng(number, name_key(name)))
 
+    def diverge(self) -> None:  # noqa: B027 - samplers keyed on the number need nothing
+        """Stop drawing the numbers another process with the same seed draws: the study calls
+        this when another process started a trial between this one's read and its write.
+        Samplers that propose before the trial number is allocated salt their generator."""
+
     def is_exhausted(self, space: Space, history: History) -> bool:
         """True when the sampler has nothing new left to suggest (a finished grid)."""
         return False

@@ -43,9 +43,23 @@ _CODE = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED,
          TrialState.FAILED: FAILED, TrialState.RUNNING: RUNNING}
 
 
+#: system attribute of a define-by-run trial: the configuration proposed when it was asked,
+#: so that other processes see what a running trial holds before its suggest calls are stored
+PROPOSAL_ATTR = "proposal"
+
+
 def params_key(params: dict[str, Any]) -> str:
     """A hashable identity of a configuration (to detect duplicates)."""
     return repr(sorted(params.items(), key=lambda kv: kv[0]))
+
+
+def held_params(trial: TrialRecord) -> dict[str, Any]:
+    """The configuration a trial holds: its params, and while it runs, the proposal recorded
+    when it was asked for the parameters its objective has not suggested yet."""
+    proposal = trial.system_attrs.get(PROPOSAL_ATTR)
+    if trial.state is TrialState.RUNNING and proposal:
+        return {**proposal, **trial.params}
+    return trial.params
 
 
 def avoid_tried(space: Space, params: dict[str, Any], keys: frozenset[str],
@@ -104,11 +118,12 @@ def observations(space: Space, history: History) -> Observations:
     sign = history.sign()
     for t in history.trials:
         code = _CODE.get(t.state)
-        if code is None or not t.params:
+        params = held_params(t) if code == RUNNING else t.params
+        if code is None or not params:
             continue
         entry = rows.get(t.number)
         if entry is None:
-            entry = (encode_row(space, t.params), params_key(t.params))
+            entry = (encode_row(space, params), params_key(params))
             if t.state in _FINISHED:
                 rows[t.number] = entry
         xs.append(entry[0])
@@ -131,16 +146,25 @@ def _loss(t: TrialRecord, sign: float) -> float:
 
 
 class ReplicaSalt:
-    """Mixin: a copy of the sampler sent to another worker process draws its own numbers.
+    """Mixin: a sampler that proposes for one of several processes sharing a study draws its
+    own numbers.
 
-    Model-based samplers are called before the store allocates a trial number, so two workers
-    that read the same history at the same moment would otherwise propose the same point.
-    In the process that built the sampler the salt is 0, keeping sequential runs
-    reproducible.
+    Model-based samplers are called before the store allocates a trial number, so two
+    processes that read the same history at the same moment would otherwise propose the same
+    point. A copy sent to a worker process is salted when unpickled; a sampler rebuilt by
+    `load_study` in each of several processes is salted by `diverge`, which the study calls
+    when it sees another process start a trial between its read and its write. Until then
+    the salt is 0, keeping sequential runs reproducible.
     """
 
     _replica: int = 0
 
+    def diverge(self) -> None:
+        """Draw numbers of this process's own from now on (a no-op once salted)."""
+        if not self._replica:
+            self._replica = secrets.randbits(31) or 1
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._replica = secrets.randbits(31)
+        self._replica = 0
+        self.diverge()

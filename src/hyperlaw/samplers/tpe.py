@@ -111,8 +111,9 @@ class TPESampler(ReplicaSalt, Sampler):
 
     def startup_point(self, space: Space, history: History, number: int) -> dict[str, Any]:
         """Scrambled Sobol' point `number` (per-replica scramble), skipping known ones."""
-        if self._startup is None:
-            self._startup = SobolSampler(seed=(self.seed + self._replica) % 2**32)
+        seed = (self.seed + self._replica) % 2**32
+        if self._startup is None or self._startup.seed != seed:
+            self._startup = SobolSampler(seed=seed)
         keys = observations(space, history).keys
         params = self._startup.suggest(space, history, number)
         extra = 1

@@ -156,8 +156,8 @@ class GPSampler(ReplicaSalt, Sampler):
                 "deterministic_objective": self.deterministic_objective,
                 "multi_fidelity": self.multi_fidelity}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
+    def diverge(self) -> None:
+        super().diverge()
         self._startup._replica = self._replica
 
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
