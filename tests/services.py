@@ -51,16 +51,6 @@ def start_postgres() -> None:
     subprocess.run(["bash", str(SERVICES)], check=True, timeout=600, stdout=subprocess.DEVNULL)
 
 
-def stop_postgres() -> None:
-    """Stop the test server (fast shutdown: open connections are cut)."""
-    subprocess.run(["bash", str(SERVICES), "stop-postgres"], check=True, timeout=120)
-
-
-def start_postgres() -> None:
-    """Start the test server again (after stop_postgres)."""
-    subprocess.run(["bash", str(SERVICES)], check=True, timeout=120, stdout=subprocess.DEVNULL)
-
-
 @contextmanager
 def fresh_postgres_database(server_url: str) -> Iterator[str]:
     """A new empty database on the server; dropped (connections and all) afterwards."""
