@@ -9,6 +9,7 @@ down until a worker has seen it gone."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -26,6 +27,7 @@ import hyperlaw as hl
 from hyperlaw import TrialState
 
 HYPERLAW = str(Path(sys.executable).with_name("hyperlaw"))
+CHAOS_BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "chaos.py"
 N_WORKERS = 3
 KILLS = 10  # SIGKILLs in all, half of them at any moment (start-up included)
 KILLS_IN_TRIALS = 3  # at least this many land while the victim runs its objective
@@ -160,3 +162,27 @@ def test_kills_and_a_server_restart_lose_nothing(postgres_url: str, tmp_path: Pa
           f"1 server restart, {len(trials)} trials recorded "
           f"({states[TrialState.COMPLETE]} complete, {len(failed)} stale and retried, "
           f"{states[TrialState.WAITING]} retries still queued), 0 lost")
+
+
+def test_the_quick_chaos_benchmark_delivers_everything_and_loses_nothing(
+        postgres_server: str, tmp_path: Path) -> None:
+    """benchmarks/chaos.py --quick: optimize() under SIGKILLs of workers (start-up included)
+    and of the driver on SQLite and PostgreSQL, plus fast and immediate server restarts and a
+    crash right after an acknowledged result on PostgreSQL. Every asked-for result is
+    delivered and every loss column is 0."""
+    rows_file = tmp_path / "chaos.json"
+    done = subprocess.run(
+        [sys.executable, str(CHAOS_BENCHMARK), "--quick", "--json", str(rows_file)],
+        env=dict(os.environ, HYPERLAW_TEST_POSTGRES=postgres_server), capture_output=True,
+        text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    print(done.stdout)
+    rows = json.loads(rows_file.read_text())
+    assert {row["store"] for row in rows} == {"sqlite", "postgresql"}
+    for row in rows:
+        assert row["kills"] > 0 and row["acked"] > 0, done.stdout
+        assert row["delivered"] >= row["asked"], done.stdout
+        losses = {key: row[key] for key in ("acked_lost", "left_running", "run_twice",
+                                            "config_twice", "driver_errors")}
+        assert losses == dict.fromkeys(losses, 0), done.stdout
+    assert any(row["restarts"] for row in rows if row["store"] == "postgresql"), done.stdout
