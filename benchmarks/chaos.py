@@ -73,16 +73,16 @@ class Settings:
 
     n_trials: int
     workers: int
-    faults: int  # faults injected per run; then the run is left to finish
+    decks: int  # each kind of fault once per deck, in random order; then the run finishes
     pause: tuple[float, float]  # seconds between two faults
     trial_seconds: tuple[float, float]  # the objective's sleep
     run_timeout: float  # a run still going after this long is stopped and counted an error
 
 
-FULL = Settings(n_trials=200, workers=4, faults=12, pause=(0.5, 2.5),
+FULL = Settings(n_trials=200, workers=4, decks=3, pause=(0.5, 2.5),
                 trial_seconds=(0.05, 0.3), run_timeout=900)
-QUICK = Settings(n_trials=40, workers=3, faults=5, pause=(0.3, 1.2),
-                 trial_seconds=(0.1, 0.3), run_timeout=300)
+QUICK = Settings(n_trials=40, workers=3, decks=1, pause=(0.2, 0.8),
+                 trial_seconds=(0.2, 0.5), run_timeout=150)
 
 
 # --- side logs -----------------------------------------------------------------------------
@@ -180,9 +180,10 @@ def kill(pid: int) -> bool:
 
 
 class RayHead:
-    """A local Ray cluster (`ray start --head --block`) that outlives the drivers."""
+    """A local Ray cluster (`ray start --head --block`) that outlives the drivers, with a CPU
+    for each actor."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, num_cpus: int) -> None:
         import socket
 
         with socket.socket() as sock:
@@ -196,8 +197,8 @@ class RayHead:
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
-             f"--port={port}", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
-             "--disable-usage-stats", f"--temp-dir={tmp / 'ray'}"],
+             f"--port={port}", f"--num-cpus={num_cpus}", "--num-gpus=0",
+             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp / 'ray'}"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + 300
         while "Ray runtime started" not in self.log_path.read_text(errors="replace"):
@@ -279,26 +280,36 @@ class Run:
     def note(self, fault: str) -> None:
         self.row.faults.append(f"{fault} at {time.monotonic() - self.start:.1f} s")
 
+    def wait_for(self, find: Callable[[], Any], seconds: float = 30.0) -> Any:
+        """find()'s first truthy answer, polled while the driver runs (None after `seconds`)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.driver and self.driver.poll() is None:
+            if found := find():
+                return found
+            time.sleep(0.005)
+        return None
+
     def kill_worker(self) -> None:
-        pids = self.workers()
-        self.seen.update(pids)
+        """Kill a worker that has started a trial (its pid is in the objective's log)."""
+        def busy() -> list[int]:
+            ran = {int(line[1]) for line in read_lines(self.side / RUNS)}
+            return [pid for pid in self.workers() if pid in ran]
+
+        pids = self.wait_for(busy)
         if pids and kill(random.choice(pids)):
             self.row.kills += 1
             self.note("worker")
 
-    def kill_worker_starting(self, wait: float = 10.0) -> None:
+    def kill_worker_starting(self) -> None:
         """Kill a worker, then its replacement the moment it appears (a start-up kill)."""
+        self.seen.update(self.workers())
         self.kill_worker()
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and self.driver and self.driver.poll() is None:
-            new = [pid for pid in self.workers() if pid not in self.seen]
-            if new:
-                self.seen.update(new)
-                if kill(new[0]):
-                    self.row.kills += 1
-                    self.note("worker starting")
-                return
-            time.sleep(0.005)
+        new = self.wait_for(lambda: [pid for pid in self.workers() if pid not in self.seen])
+        if new:
+            self.seen.update(new)
+            if kill(new[0]):
+                self.row.kills += 1
+                self.note("worker starting")
 
     def kill_driver(self) -> None:
         assert self.driver is not None
@@ -314,30 +325,27 @@ class Run:
         subprocess.run(["bash", str(SERVICES), command], check=True, timeout=180)
         self.row.restarts += 1
 
-    def crash_after_ack(self, wait: float = 10.0) -> None:
+    def crash_after_ack(self) -> None:
         """An immediate restart right after a result was acknowledged."""
         before = len(read_lines(self.side / ACKED))
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and self.driver and self.driver.poll() is None:
-            if len(read_lines(self.side / ACKED)) > before:
-                self.restart_server("immediate", "crash after ack")
-                return
-            time.sleep(0.002)
+        if self.wait_for(lambda: len(read_lines(self.side / ACKED)) > before, seconds=10.0):
+            self.restart_server("immediate", "crash after ack")
 
     def faults(self) -> list[Callable[[], None]]:
-        kinds: list[Callable[[], None]] = [self.kill_worker, self.kill_worker,
-                                           self.kill_worker_starting, self.kill_driver]
-        if self.row.store != "sqlite":
-            kinds += [lambda: self.restart_server("fast"),
-                      lambda: self.restart_server("immediate"), self.crash_after_ack]
-        return kinds
+        """One deck: each kind of fault once (SQLite has no server: a second worker kill)."""
+        kinds: list[Callable[[], None]] = [self.kill_worker, self.kill_worker_starting,
+                                           self.kill_driver]
+        if self.row.store == "sqlite":
+            return [*kinds, self.kill_worker]
+        return [*kinds, lambda: self.restart_server("fast"),
+                lambda: self.restart_server("immediate"), self.crash_after_ack]
 
     # the run
     def go(self) -> None:
         start = self.start = time.monotonic()
         deadline = start + self.settings.run_timeout
-        deck: list[Callable[[], None]] = []  # every kind once, in random order, then again
-        faults_left = self.settings.faults
+        deck: list[Callable[[], None]] = []
+        faults_left = self.settings.decks * len(self.faults())
         next_fault = start + random.uniform(*self.settings.pause)
         self.start_driver()
         while True:
@@ -351,7 +359,8 @@ class Run:
                 self.start_driver()
             elif time.monotonic() > deadline:
                 self.row.driver_errors += 1
-                self.row.errors.append(f"run timed out after {self.settings.run_timeout} s")
+                self.row.errors.append(f"run timed out after {self.settings.run_timeout} s; "
+                                       f"the driver's log ends:\n{self.driver_log()[-1500:]}")
                 break
             elif faults_left and time.monotonic() >= next_fault:
                 deck = deck or random.sample(self.faults(), len(self.faults()))
@@ -481,7 +490,8 @@ def main() -> None:
         ray = None
         try:
             if store == "ray":
-                ray = RayHead(Path(tempfile.mkdtemp(prefix="hyperlaw-chaos-ray-")))
+                ray = RayHead(Path(tempfile.mkdtemp(prefix="hyperlaw-chaos-ray-")),
+                              settings.workers)
             for index in range(runs):
                 rows.append(one_run(store, index, settings, server, ray))
                 print(f"{store} run {index}: faults {', '.join(rows[-1].faults) or 'none'}",
