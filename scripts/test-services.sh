@@ -4,7 +4,8 @@
 #
 #   export HYPERLAW_TEST_POSTGRES="$(scripts/test-services.sh)"
 #   scripts/test-services.sh run python -m pytest   # start, run, stop what it started
-#   scripts/test-services.sh restart-postgres   # fast restart (the chaos test uses it)
+#   scripts/test-services.sh restart-postgres   # fast restart (the chaos tests use it)
+#   scripts/test-services.sh restart-postgres-immediate   # as after a crash of the server
 #   scripts/test-services.sh stop-postgres
 #
 # Installs Debian's PostgreSQL server if it is missing (without recommended packages), then
@@ -182,7 +183,8 @@ case "${1:-start}" in
         shift
         [ "$#" -gt 0 ] || { say "run needs a command, e.g. run python -m pytest"; exit 2; }
         run_with_postgres "$@" ;;
-    *) say "unknown command $1 (use start, restart-postgres or stop-postgres)"; exit 2 ;;
+    *) say "unknown command $1 (use start, run, restart-postgres, restart-postgres-immediate" \
+           "or stop-postgres)"; exit 2 ;;
 esac
 
 start_postgres
