@@ -80,8 +80,8 @@ class Settings:
 
 
 FULL = Settings(n_trials=200, workers=4, decks=3, pause=(0.5, 2.5),
-                trial_seconds=(0.05, 0.3), run_timeout=900)
-QUICK = Settings(n_trials=40, workers=3, decks=1, pause=(0.2, 0.8),
+                trial_seconds=(0.05, 0.3), run_timeout=600)
+QUICK = Settings(n_trials=60, workers=3, decks=1, pause=(0.2, 0.8),
                  trial_seconds=(0.2, 0.5), run_timeout=300)
 
 
