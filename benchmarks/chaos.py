@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,6 +187,7 @@ class RayHead:
     def __init__(self, tmp: Path, num_cpus: int) -> None:
         import socket
 
+        self.tmp = tmp
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -214,6 +216,7 @@ class RayHead:
             self.process.kill()
             self.process.wait()
         self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -496,8 +499,8 @@ def main() -> None:
                 rows.append(one_run(store, index, settings, server, ray))
                 print(f"{store} run {index}: faults {', '.join(rows[-1].faults) or 'none'}",
                       flush=True)
-                for error in rows[-1].errors:
-                    print(f"  driver error: {error.strip()[-600:]}", flush=True)
+                for error in rows[-1].errors:  # the whole tail is in the JSON rows
+                    print(f"  driver error: {error.strip().splitlines()[-1]}", flush=True)
         finally:
             if ray is not None:
                 ray.close()
