@@ -18,7 +18,7 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	pg="$$(scripts/test-services.sh)" && HYPERLAW_TEST_POSTGRES="$$pg" $(BIN)/python -m pytest
+	scripts/test-services.sh run $(BIN)/python -m pytest  # stops the server it started
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/overhead.py

@@ -55,13 +55,29 @@ def _at_least_zero(settings: dict[str, Any], key: str, fix: str) -> float:
     return number
 
 
+def _wide_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64  # no float64 on MPS
+
+
 def _sum_over_devices(terms: list[torch.Tensor]) -> float:
     """Sum scalar tensors that may live on several devices, with one sync per device."""
     by_device: dict[torch.device, list[torch.Tensor]] = {}
     for term in terms:
-        wide = torch.float32 if term.device.type == "mps" else torch.float64  # no float64 on MPS
-        by_device.setdefault(term.device, []).append(term.to(wide))
+        by_device.setdefault(term.device, []).append(term.to(_wide_dtype(term.device)))
     return sum(float(torch.stack(group).sum()) for group in by_device.values())
+
+
+def _inner_products(pairs: list[tuple[torch.Tensor, torch.Tensor]], with_norms: bool,
+                    widen: bool = False) -> list[float]:
+    """[<g, u>], or [<g, u>, <g, g>, <u, u>] `with_norms`, over a group's (gradient, direction)
+    pairs. In the tensors' own dtype unless `widen`: then each tensor is first cast to float64,
+    where the inner products of finite float32 or float16 vectors cannot overflow."""
+    if widen:
+        pairs = [(g.to(_wide_dtype(g.device)), u.to(_wide_dtype(u.device))) for g, u in pairs]
+    products = [(1, 0), (0, 0), (1, 1)] if with_norms else [(1, 0)]
+    return [_sum_over_devices([torch.vdot(pair[a].flatten(), pair[b].flatten()).real
+                               for pair in pairs])
+            for a, b in products]
 
 
 def _remember(state: dict[str, Any], key: str, tensor: torch.Tensor) -> None:
@@ -153,18 +169,19 @@ class _HypergradientOptimizer(Optimizer):
         lr, hypergrad_lr = float(group["lr"]), group["hypergrad_lr"]
         if hypergrad_lr == 0 or not gradients_and_directions:
             return lr
-        dot = _sum_over_devices([torch.vdot(u.flatten(), g.flatten()).real
-                                 for g, u in gradients_and_directions])
-        if group["multiplicative"]:
-            norms = math.sqrt(
-                _sum_over_devices([torch.vdot(g.flatten(), g.flatten()).real
-                                   for g, _ in gradients_and_directions])
-                * _sum_over_devices([torch.vdot(u.flatten(), u.flatten()).real
-                                     for _, u in gradients_and_directions]))
+        multiplicative = group["multiplicative"]
+        products = _inner_products(gradients_and_directions, multiplicative)
+        if not all(map(math.isfinite, products)):
+            # A diverging run: large but finite float32 gradients overflow their inner products,
+            # which would freeze the rate just when it must shrink. Recompute them wide.
+            products = _inner_products(gradients_and_directions, multiplicative, widen=True)
+        if multiplicative:
+            dot, gg, uu = products
+            norms = math.sqrt(gg) * math.sqrt(uu)
             cosine = dot / norms if norms > 0 else 0.0
             new_lr = lr * (1 + hypergrad_lr * cosine)
         else:
-            new_lr = lr + hypergrad_lr * dot
+            new_lr = lr + hypergrad_lr * products[0]
         if not math.isfinite(new_lr):  # non-finite gradients: leave the rate alone
             return lr
         min_lr, max_lr = group["lr_bounds"]
