@@ -89,6 +89,9 @@ case "${1:-start}" in
     restart-postgres)
         "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 -m fast restart >/dev/null
         exit 0 ;;
+    restart-postgres-immediate)  # no shutdown checkpoint, as after a crash of the server
+        "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 -m immediate restart >/dev/null
+        exit 0 ;;
     stop-postgres)
         "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$DATA" -w -t 60 -m fast stop >/dev/null
         exit 0 ;;

@@ -34,9 +34,21 @@ def postgres_server_url() -> str:
     return url
 
 
-def restart_postgres() -> None:
-    """Restart the test server (fast shutdown: open connections are cut)."""
-    subprocess.run(["bash", str(SERVICES), "restart-postgres"], check=True, timeout=120)
+def restart_postgres(immediate: bool = False) -> None:
+    """Restart the test server. A fast shutdown cuts open connections; an immediate one kills
+    the server without a shutdown checkpoint, as a crash would (WAL not written yet is lost)."""
+    command = "restart-postgres-immediate" if immediate else "restart-postgres"
+    subprocess.run(["bash", str(SERVICES), command], check=True, timeout=120)
+
+
+def stop_postgres() -> None:
+    """Stop the test server (fast shutdown); `start_postgres` brings it back."""
+    subprocess.run(["bash", str(SERVICES), "stop-postgres"], check=True, timeout=120)
+
+
+def start_postgres() -> None:
+    """Start the test server (a running server is left alone)."""
+    subprocess.run(["bash", str(SERVICES)], check=True, timeout=600, stdout=subprocess.DEVNULL)
 
 
 @contextmanager
