@@ -54,7 +54,6 @@ _STATES = {s.value: s for s in TrialState}
 _SCHEMA_LOCK_KEY = 0x6879706572  # any constant shared by every hyperlaw process
 _RECONNECT_ENV = "HYPERLAW_RECONNECT_TIMEOUT"
 _FIRST_CONTACT_TIMEOUT = 5.0  # seconds a store that never connected retries before failing
-_FLUSH = "hyperlaw_flush_wal"  # connection-info flag: wait for the disk after the commit
 _PIPELINED = "hyperlaw_pipelined"  # connection-info entry: the attempt's `postgres.Pipelined`
 _TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.value,
                   trials.c.user_attrs, trials.c.system_attrs, trials.c.error,
@@ -66,8 +65,6 @@ _BUMP = (sa.update(studies).where(studies.c.id == _SID)
          .values(next_seq=studies.c.next_seq + 1,
                  next_number=studies.c.next_number + sa.bindparam("numbers")))
 _BUMP_RETURNING = _BUMP.returning(studies.c.next_seq, studies.c.next_number)
-_BUMP_RETURNING_PG = _BUMP.returning(studies.c.next_seq, studies.c.next_number,
-                                     postgres.async_commit())
 _INSERT_TRIAL = sa.insert(trials)
 _INSERT_TRIAL_INLINE = _INSERT_TRIAL.inline()  # no RETURNING of the id
 _UNDO_NUMBER = (sa.update(studies).where(studies.c.id == _SID)
@@ -78,7 +75,7 @@ _PG_FINISH_BUMP = sa.text(f"""
 WITH bump AS (
     UPDATE {studies.name} SET next_seq = next_seq + 1, next_number = next_number + 1
     WHERE id = :sid
-    RETURNING next_seq, next_number, set_config('synchronous_commit', 'off', true) AS async
+    RETURNING next_seq, next_number
 ), fin AS (
     UPDATE {trials.name}
     SET state = :new_state, value = :new_value, error = :new_error, finished_at = :t,
@@ -132,27 +129,40 @@ def _dumps(value: Any, what: str) -> str:
         ) from None
 
 
+class ReachedUrl(str):
+    """A storage URL handed out by a process that reached its server (`worker_url`). A store
+    opened from it waits out an outage at its first contact as at any later one, so that a
+    worker process started during a database restart joins the study when the server is
+    back; a URL typed by the user fails after 5 s instead. Pickled as itself, it reaches
+    worker processes and Ray actors unchanged; as a string it is the URL."""
+
+    __slots__ = ()
+
+
 class SqlStore(Store):
     """A study store in any SQLAlchemy database; many processes may share one.
 
     A busy database (SQLite's lock) is waited for up to `lock_timeout` seconds. A server that
     goes away (a dropped connection, a PostgreSQL restart) is waited for with backoff up to
     `reconnect_timeout` seconds (default: the HYPERLAW_RECONNECT_TIMEOUT environment variable,
-    else 300), after which the operation raises StorageError; a server never reached yet is
-    retried for at most 5 s (a mistyped host fails fast). A write whose commit was cut
-    off is checked before it is run again, so it lands exactly once.
+    else 300), after which the operation raises StorageError. A server never reached yet is
+    retried for at most 5 s, so that a mistyped host fails fast; a store opened from
+    `worker_url()` (in a worker process) waits out outages from its first contact on, since
+    the process that handed out the URL reached the server. A write whose commit was cut off
+    is checked before it is run again, so it lands exactly once.
     """
 
     def __init__(self, url: str, *, lock_timeout: float = 120.0,
                  reconnect_timeout: float | None = None,
                  engine_kwargs: Mapping[str, Any] | None = None) -> None:
+        reached = isinstance(url, ReachedUrl)
         url = postgres.normalize_url(url)
         self.url = redact_url(url)
         self._full_url = url
         self._lock_timeout = lock_timeout
         self._reconnect_timeout = _reconnect_timeout(reconnect_timeout)
         self._outages: deque[tuple[float, float]] = deque(maxlen=64)
-        self._connected = False  # until the first transaction succeeds
+        self._connected = reached  # else from the first transaction that succeeds
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -177,11 +187,14 @@ class SqlStore(Store):
                 f"cannot open storage {self.url!r}: {exc}; supported URLs are "
                 "'sqlite:///path.db' and 'postgresql://...' (install hyperlaw[postgres])"
             ) from None
+        self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         if self._is_sqlite:
             _configure_sqlite(self._engine)
             self._read_engine = self._engine
         else:
             self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
+        if self._is_postgres:
+            postgres.make_durable(self._engine)
         self._write_engine = self._engine.execution_options(hyperlaw_write=True)
         # SQLite commits without fsync (synchronous=NORMAL in WAL mode) and `_run` syncs the
         # WAL after the commit, outside the write lock, before the write is reported done:
@@ -207,14 +220,14 @@ class SqlStore(Store):
             pipelined = postgres.Pipelined() if self._is_postgres else None
             try:
                 with engine.connect() as conn:
-                    conn.info.pop(_FLUSH, None)
                     if pipelined is not None:
                         conn.info[_PIPELINED] = pipelined
-                    with conn.begin():
-                        result = fn(conn)
-                        committing = True
-                    if conn.info.pop(_FLUSH, False):
-                        postgres.flush_wal(conn)
+                    try:
+                        with conn.begin():
+                            result = fn(conn)
+                            committing = True
+                    except self._dbapi_error as exc:  # from the driver's own cursor
+                        raise self._driver_error(conn, exc) from None
                 if engine is self._write_engine and self._wal_path is not None:
                     _sync_file(self._wal_path)
             except sa.exc.DBAPIError as exc:
@@ -236,6 +249,12 @@ class SqlStore(Store):
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return self._run(self._read_engine, fn)
+
+    def _driver_error(self, conn: Connection, exc: Exception) -> sa.exc.DBAPIError:
+        """An error the driver raised outside SQLAlchemy, wrapped as SQLAlchemy would."""
+        if self._is_postgres and conn.dialect.driver == "psycopg":
+            return postgres.driver_error(conn, exc)
+        return sa.exc.DBAPIError.instance(None, None, exc, self._dbapi_error)
 
     def _retry_kind(self, exc: sa.exc.DBAPIError) -> str | None:
         if self._is_sqlite:
@@ -309,7 +328,7 @@ class SqlStore(Store):
     def worker_url(self) -> str | None:
         if self._is_sqlite and self._engine.url.database in (None, "", ":memory:"):
             return None
-        return self._full_url
+        return ReachedUrl(self._full_url)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -424,15 +443,10 @@ class SqlStore(Store):
     def _bump(self, conn: Connection, study_id: int, numbers: int = 0) -> tuple[int, int]:
         """Allocate the next sequence number (and `numbers` trial numbers) of a study.
 
-        This takes the study's write lock until the commit. On PostgreSQL the commit does not
-        wait for the disk while holding it (see `postgres.async_commit`); `_run` waits for
-        the disk after the lock is released, before the write is reported done.
+        This takes the study's write lock until the commit (on PostgreSQL, until the commit's
+        WAL is on disk: see `postgres.make_durable`).
         """
-        statement = _BUMP_RETURNING
-        if self._is_postgres:
-            statement = _BUMP_RETURNING_PG
-            conn.info[_FLUSH] = True
-        row = conn.execute(statement, {"sid": study_id, "numbers": numbers}).first()
+        row = conn.execute(_BUMP_RETURNING, {"sid": study_id, "numbers": numbers}).first()
         if row is None:
             raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
         return int(row[0]), int(row[1]) - numbers
@@ -537,7 +551,6 @@ class SqlStore(Store):
         row = conn.execute(_PG_FINISH_BUMP, finish).first()
         if row is None:
             raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
-        conn.info[_FLUSH] = True
         seq, new, waiting = int(row[0]), int(row[1]) - 1, row[2]
         if row[3] is None:  # not running any more: say why (the transaction is rolled back)
             self._current(conn, study_id, number, "finish")
