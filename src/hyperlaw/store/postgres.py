@@ -78,10 +78,9 @@ def retry_kind(exc: sa.exc.DBAPIError) -> Retry | None:
     return "down"  # refused, reset, closed, timed out, starting up, shutting down
 
 
-#: `synchronous_commit` values that do not wait for this server's disk ("off") or for the
-#: synchronous standbys an administrator configured ("local"); a store session raises them
-#: to "on". "remote_write", "on" and "remote_apply" are kept: each waits for the local disk.
-_NOT_DURABLE = ("off", "local")
+#: raises a session's `synchronous_commit` of "off" (no wait for the disk) or "local" (no wait
+#: for the synchronous standbys an administrator configured) to "on"; "remote_write", "on"
+#: and "remote_apply" are kept, since each waits for the local disk
 _DURABLE_SESSION = ("SELECT set_config('synchronous_commit', 'on', false) WHERE "
                     "current_setting('synchronous_commit') IN ('off', 'local')")
 
@@ -89,7 +88,13 @@ _DURABLE_SESSION = ("SELECT set_config('synchronous_commit', 'on', false) WHERE 
 def make_durable(engine: sa.Engine) -> None:
     """Every new connection of `engine` commits synchronously: a commit returns only once its
     WAL is on the server's disk (and on the synchronous standbys, if any), whatever
-    `synchronous_commit` the server, database or role sets; see `_NOT_DURABLE`."""
+    `synchronous_commit` the server, database or role sets (see `_DURABLE_SESSION`).
+
+    A write transaction holds its study's counters row lock through that wait, so a study's
+    writers queue behind one another's fsync; in exchange a commit is visible to other
+    processes only once it is durable, so no reader ever sees a write that a crash of the
+    server then takes away.
+    """
     if engine.dialect.driver != "psycopg":
         return
 
@@ -160,8 +165,8 @@ class Pipelined:
 
 
 def _end_transaction(raw: Any) -> None:
-    """Roll back what the pipeline left open and leave autocommit; on a connection that is
-    gone this raises psycopg's error (after the original one, which Python chains)."""
+    """Roll back what was left open and leave autocommit mode; on a connection that is gone
+    this raises psycopg's error (the original one, if any, chained to it)."""
     import psycopg
 
     if raw.closed or raw.broken:
@@ -178,11 +183,14 @@ def driver_error(conn: sa.Connection, exc: Exception,
     broken or the error is about the connection rather than the statement."""
     import psycopg
 
-    raw = conn.connection.driver_connection
-    broken = (raw is None or raw.closed or raw.broken  # or an error of the client's side:
-              or (getattr(exc, "sqlstate", None) is None
-                  and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))))
-    if broken and not conn.invalidated:
-        conn.invalidate(exc)
+    client_side = (getattr(exc, "sqlstate", None) is None
+                   and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)))
+    if conn.invalidated:
+        broken = True
+    else:
+        raw = conn.connection.driver_connection
+        broken = raw is None or raw.closed or raw.broken or client_side
+        if broken:
+            conn.invalidate(exc)
     return sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error,
                                       connection_invalidated=broken)

@@ -7,7 +7,8 @@ in order, so readers catch up by cursor. SQLite is opened in WAL mode (each writ
 fsynced after its commit, outside the lock, before it is reported done), write
 transactions start with `BEGIN IMMEDIATE` (so two writers never deadlock on a lock upgrade),
 and a transaction that meets a busy database is retried with jittered exponential backoff
-instead of failing. PostgreSQL reads run in REPEATABLE READ snapshots.
+instead of failing. PostgreSQL commits return once the WAL is on the server's disk (see
+`postgres.make_durable`), and PostgreSQL reads run in REPEATABLE READ snapshots.
 """
 
 from __future__ import annotations
