@@ -27,6 +27,7 @@ from test_store import (
     test_finish_and_start_creates_or_claims_a_queued_trial,
     test_history_matches_a_full_read,
     test_listing_and_deleting,
+    test_reports_only_to_running_trials,
     test_stale_trials_are_failed_and_retried_up_to_the_limit,
 )
 
@@ -42,6 +43,7 @@ T = TypeVar("T")
 CONTRACT = (test_best_trial_ties_and_direction, test_catch_up_reads_only_what_changed,
             test_finish_and_start_creates_or_claims_a_queued_trial,
             test_history_matches_a_full_read, test_listing_and_deleting,
+            test_reports_only_to_running_trials,
             test_stale_trials_are_failed_and_retried_up_to_the_limit)
 
 

@@ -98,9 +98,15 @@ _FINISH = (sa.update(trials)
                    error=sa.bindparam("new_error"), finished_at=sa.bindparam("t"),
                    seq=sa.bindparam("new_seq"))
            .returning(*_TRIAL_COLUMNS))
-_TRIAL_STATE = sa.select(trials.c.state).where(trials.c.study_id == _SID,
-                                                trials.c.number == sa.bindparam("num"))
 _INSERT_REPORT = sa.insert(reports)
+# a report, inserted only if its trial is running: one round trip under the study's lock
+_NUM = sa.bindparam("num")
+_INSERT_REPORT_IF_RUNNING = sa.insert(reports).from_select(
+    ["study_id", "number", "step", "value", "seq"],
+    sa.select(_SID, _NUM, sa.bindparam("step", type_=sa.BigInteger),
+              sa.bindparam("value", type_=sa.Double), sa.bindparam("seq", type_=sa.BigInteger))
+    .where(sa.exists().where(trials.c.study_id == _SID, trials.c.number == _NUM,
+                             trials.c.state == _RUNNING)))
 _HEAD = sa.select(studies.c.next_seq).where(studies.c.id == _SID)
 _CHANGED_TRIALS = (sa.select(*_TRIAL_COLUMNS)
                    .where(trials.c.study_id == _SID, trials.c.seq > _CURSOR,
@@ -582,16 +588,17 @@ class SqlStore(Store):
                params: Mapping[str, Any] | None = None) -> None:
         def add(conn: Connection) -> int:
             seq, _ = self._bump(conn, study_id)
-            state = conn.execute(_TRIAL_STATE, {"sid": study_id, "num": number}).scalar()
-            if state != _RUNNING:
-                self._current(conn, study_id, number, "report to")
-            if params:
-                current = self._fetch(conn, study_id, number)
-                conn.execute(
-                    sa.update(trials)
-                    .where(trials.c.study_id == study_id, trials.c.number == number)
-                    .values(params=_dumps({**current.params, **params}, "trial params"),
-                            seq=seq))
+            if not params:
+                inserted = conn.execute(_INSERT_REPORT_IF_RUNNING, {
+                    "sid": study_id, "num": number, "step": step, "value": value, "seq": seq})
+                if inserted.rowcount != 1:
+                    self._current(conn, study_id, number, "report to")  # raises: not running
+                return seq
+            current = self._current(conn, study_id, number, "report to")
+            conn.execute(
+                sa.update(trials)
+                .where(trials.c.study_id == study_id, trials.c.number == number)
+                .values(params=_dumps({**current.params, **params}, "trial params"), seq=seq))
             conn.execute(_INSERT_REPORT, {"study_id": study_id, "number": number, "step": step,
                                           "value": value, "seq": seq})
             return seq
