@@ -228,6 +228,36 @@ def test_a_write_cut_off_after_its_commit_lands_exactly_once(
     assert records[0].intermediate == {0: 0.5}
 
 
+def test_a_connection_lost_while_the_hot_path_cleans_up_is_retried(postgres_url: str) -> None:
+    """The pipelined path fails mid-transaction (its parameter maker raises) after the server
+    cut the connection: the rollback in its clean-up meets the lost connection, and that
+    error, raised by psycopg itself, is waited out like any other instead of escaping."""
+    store = SqlStore(postgres_url)
+    info = store.create_study("cleanup", "minimize", None, {})
+    trial = store.create_trial(info.id, TrialState.RUNNING, {"x": 1}, heartbeat=True)
+    admin = _admin(postgres_url)
+    calls: list[int] = []
+
+    def start(number: int) -> dict[str, int]:
+        calls.append(number)
+        if len(calls) == 1:  # mid-transaction: cut this connection, then fail
+            with admin.connect() as conn:
+                pid = conn.execute(sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction'")).scalar_one()
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 60000)"), {"pid": pid})
+            raise RuntimeError("the parameter maker failed once")
+        return {"x": 2}
+
+    done, started, created = store.finish_and_start(
+        info.id, trial.number, TrialState.COMPLETE, 1.0, start=start, fill=dict)
+    admin.dispose()
+    assert calls == [1, 1] and (done.number, started.number, created) == (0, 1, True)
+    records = read_all(store, info.id)
+    assert [(r.number, r.state, r.params) for r in records] == [
+        (0, TrialState.COMPLETE, {"x": 1}), (1, TrialState.RUNNING, {"x": 2})]
+
+
 def test_worker_processes_started_while_the_server_is_down_wait_for_it(
         postgres_url: str) -> None:
     """The workers of `optimize` make their first contact during an outage longer than the
