@@ -230,8 +230,8 @@ def test_a_write_cut_off_after_its_commit_lands_exactly_once(
 
 def test_a_connection_lost_while_the_hot_path_cleans_up_is_retried(postgres_url: str) -> None:
     """The pipelined path fails mid-transaction (its parameter maker raises) after the server
-    cut the connection: the rollback in its clean-up meets the lost connection, and that
-    error, raised by psycopg itself, is waited out like any other instead of escaping."""
+    cut the connection: ending the pipeline and rolling back meet the lost connection, and
+    psycopg's error is waited out like any other; the retry runs the write once."""
     store = SqlStore(postgres_url)
     info = store.create_study("cleanup", "minimize", None, {})
     trial = store.create_trial(info.id, TrialState.RUNNING, {"x": 1}, heartbeat=True)
