@@ -4,16 +4,22 @@ loudly when the server is unreachable, schema migrations, and passwords kept out
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
+from services import start_postgres, stop_postgres
 from test_store import (
     _create_many,
     test_best_trial_ties_and_direction,
@@ -21,20 +27,23 @@ from test_store import (
     test_finish_and_start_creates_or_claims_a_queued_trial,
     test_history_matches_a_full_read,
     test_listing_and_deleting,
+    test_reports_only_to_running_trials,
     test_stale_trials_are_failed_and_retried_up_to_the_limit,
 )
 
 import hyperlaw as hl
 from hyperlaw import TrialState
 from hyperlaw.history import History
-from hyperlaw.store import Store, open_store, postgres, schema
+from hyperlaw.store import Store, open_store, schema
 from hyperlaw.store.sql import SqlStore
 from hyperlaw.transfer import read_all
 
 HYPERLAW = str(Path(sys.executable).with_name("hyperlaw"))  # the installed console script
+T = TypeVar("T")
 CONTRACT = (test_best_trial_ties_and_direction, test_catch_up_reads_only_what_changed,
             test_finish_and_start_creates_or_claims_a_queued_trial,
             test_history_matches_a_full_read, test_listing_and_deleting,
+            test_reports_only_to_running_trials,
             test_stale_trials_are_failed_and_retried_up_to_the_limit)
 
 
@@ -134,48 +143,141 @@ def test_dropped_connections_are_reconnected(postgres_url: str) -> None:
     assert [t.value for t in study.trials] == values
 
 
+def _admin(url: str) -> sa.Engine:
+    return sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"),
+                            isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
+def _alter_system(server_url: str, setting: str, value: str | None) -> None:
+    """ALTER SYSTEM (as the test URL's superuser) and reload; None restores the default."""
+    engine = _admin(server_url)
+    with engine.connect() as conn:
+        if value is None:
+            conn.exec_driver_sql(f"ALTER SYSTEM RESET {setting}")
+        else:
+            conn.exec_driver_sql(f"ALTER SYSTEM SET {setting} = '{value}'")
+        conn.exec_driver_sql("SELECT pg_reload_conf()")
+    engine.dispose()
+
+
+def _cut_at_the_standby_wait(admin: sa.Engine, database: str, write: Callable[[], T],
+                             ) -> tuple[bool, Future[T]]:
+    """Run `write` in a thread; once its commit waits for the synchronous standby (its WAL is
+    on the local disk: the commit has landed), cut its connection. Whether it was cut (False:
+    it returned without waiting), and its future."""
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(write)
+    pool.shutdown(wait=False)
+    deadline = time.monotonic() + 120
+    while not future.done():
+        with admin.connect() as conn:
+            if conn.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :db AND wait_event = 'SyncRep'"), {"db": database}).all():
+                return True, future
+        if time.monotonic() > deadline:
+            pytest.fail("the write neither returned nor waited for the standby in 120 s")
+        time.sleep(0.02)
+    return False, future
+
+
+def _cut_after_commit(admin: sa.Engine, database: str, write: Callable[[], T]) -> T:
+    cut, future = _cut_at_the_standby_wait(admin, database, write)
+    assert cut, "the write was acknowledged before it reached the synchronous standby"
+    return future.result(timeout=120)
+
+
+@contextlib.contextmanager
+def _missing_standby(server_url: str) -> Iterator[sa.Engine]:
+    """From here on, commits wait for a synchronous standby that never comes: each hangs after
+    its WAL is on the local disk until its connection is cut. Yields an admin engine."""
+    admin = _admin(server_url)
+    _alter_system(server_url, "synchronous_standby_names", "hyperlaw_test_nobody")
+
+    def probe() -> None:  # a commit that writes WAL, outside any hyperlaw store
+        with admin.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_logical_emit_message(true, 'probe', '')")
+
+    try:  # the reload is asynchronous: probe until commits wait
+        while not _cut_at_the_standby_wait(admin, "postgres", probe)[0]:
+            time.sleep(0.05)
+        yield admin
+    finally:
+        _alter_system(server_url, "synchronous_standby_names", None)
+        admin.dispose()
+
+
 def test_a_write_cut_off_after_its_commit_lands_exactly_once(
-        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        postgres_server: str, postgres_url: str) -> None:
+    """The connection is cut after the commit reached the disk, before the acknowledgement:
+    on the ordinary path and on the pipelined hot path, the write is found landed after
+    reconnecting and not run again."""
     store = SqlStore(postgres_url)
+    database = sa.make_url(postgres_url).database
     info = store.create_study("cut", "minimize", None, {})
-    flush = postgres.flush_wal
-    cuts: list[str] = []
-
-    def cut_once_then_flush(conn: sa.Connection) -> None:
-        if len(cuts) < 3:  # the connection dies after the commit, before the acknowledgement
-            cuts.append("cut")
-            conn.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
-        flush(conn)
-
-    monkeypatch.setattr(postgres, "flush_wal", cut_once_then_flush)
     trial = store.create_trial(info.id, TrialState.RUNNING, {"x": 1}, heartbeat=True)
-    store.report(info.id, trial.number, 0, 0.5)
-    store.finish_trial(info.id, trial.number, TrialState.COMPLETE, 1.0)  # not told twice
-    assert cuts == ["cut"] * 3
-    records = read_all(store, info.id)
-    assert [(r.number, r.state, r.value) for r in records] == [(0, TrialState.COMPLETE, 1.0)]
-    assert records[0].intermediate == {0: 0.5}
-
-
-def test_a_pipelined_finish_and_start_cut_off_after_its_commit_lands_once(
-        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hot path sends the commit and the WAL flush in one round trip; when the connection
-    dies right after the commit, the write is found landed and not run again."""
-    store = SqlStore(postgres_url)
-    info = store.create_study("cut-pipelined", "minimize", None, {})
-    trial = store.create_trial(info.id, TrialState.RUNNING, {"x": 1}, heartbeat=True)
-    monkeypatch.setattr(postgres, "_FLUSH_QUERY",
-                        "SELECT pg_terminate_backend(pg_backend_pid())")
-    done, started, created = store.finish_and_start(
-        info.id, trial.number, TrialState.COMPLETE, 1.0, start={"x": 2}, fill=dict)
-    monkeypatch.undo()
+    with _missing_standby(postgres_server) as admin:
+        _cut_after_commit(admin, database, lambda: store.report(info.id, trial.number, 0, 0.5))
+        done, started, created = _cut_after_commit(
+            admin, database, lambda: store.finish_and_start(
+                info.id, trial.number, TrialState.COMPLETE, 1.0, start={"x": 2}, fill=dict))
     assert (done.number, started.number, created) == (0, 1, True)
     records = read_all(store, info.id)
     assert [(r.number, r.state, r.params) for r in records] == [
         (0, TrialState.COMPLETE, {"x": 1}), (1, TrialState.RUNNING, {"x": 2})]
-    _, after, _ = store.finish_and_start(info.id, 1, TrialState.COMPLETE, 0.5,
-                                         start={"x": 3}, fill=dict)
-    assert after.number == 2  # the pooled connection that died was replaced
+    assert records[0].intermediate == {0: 0.5}
+
+
+def test_a_connection_lost_while_the_hot_path_cleans_up_is_retried(postgres_url: str) -> None:
+    """The pipelined path fails mid-transaction (its parameter maker raises) after the server
+    cut the connection: ending the pipeline and rolling back meet the lost connection, and
+    psycopg's error is waited out like any other; the retry runs the write once."""
+    store = SqlStore(postgres_url)
+    info = store.create_study("cleanup", "minimize", None, {})
+    trial = store.create_trial(info.id, TrialState.RUNNING, {"x": 1}, heartbeat=True)
+    admin = _admin(postgres_url)
+    calls: list[int] = []
+
+    def start(number: int) -> dict[str, int]:
+        calls.append(number)
+        if len(calls) == 1:  # mid-transaction: cut this connection, then fail
+            with admin.connect() as conn:
+                pid = conn.execute(sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction'")).scalar_one()
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 60000)"), {"pid": pid})
+            raise RuntimeError("the parameter maker failed once")
+        return {"x": 2}
+
+    done, started, created = store.finish_and_start(
+        info.id, trial.number, TrialState.COMPLETE, 1.0, start=start, fill=dict)
+    admin.dispose()
+    assert calls == [1, 1] and (done.number, started.number, created) == (0, 1, True)
+    records = read_all(store, info.id)
+    assert [(r.number, r.state, r.params) for r in records] == [
+        (0, TrialState.COMPLETE, {"x": 1}), (1, TrialState.RUNNING, {"x": 2})]
+
+
+def test_worker_processes_started_while_the_server_is_down_wait_for_it(
+        postgres_url: str) -> None:
+    """The workers of `optimize` make their first contact during an outage longer than the
+    5 s a URL typed by the user is given: they wait for the server, and the study completes."""
+    study = hl.create_study("outage", storage=postgres_url, space={"x": hl.Float(0, 1)},
+                            sampler="random", seed=0)
+
+    def objective(trial: hl.Trial) -> float:
+        return trial.params["x"] ** 2
+
+    stop_postgres()
+    comeback = threading.Timer(12.0, start_postgres)
+    comeback.start()
+    try:
+        study.optimize(objective, n_trials=6, n_workers=2, show_progress=False)
+    finally:
+        comeback.join()
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state is TrialState.COMPLETE for t in trials)
 
 
 def test_unreachable_server_fails_loudly_after_the_reconnect_timeout() -> None:

@@ -86,6 +86,21 @@ def test_finish_and_start_creates_or_claims_a_queued_trial(store: Store) -> None
     assert records[3].params == {"x": 3}
 
 
+def test_reports_only_to_running_trials(store: Store) -> None:
+    info = store.create_study("s", "minimize", None, {})
+    trial = store.create_trial(info.id, RUNNING, {"x": 1})
+    store.report(info.id, trial.number, 0, 0.5)
+    store.report(info.id, trial.number, 1, 0.25, params={"y": 2})
+    store.finish_trial(info.id, trial.number, TrialState.COMPLETE, 0.25)
+    for params in (None, {"y": 3}):
+        with pytest.raises(hl.TrialStateError, match=r"cannot report to trial #0 .*complete"):
+            store.report(info.id, trial.number, 2, 0.125, params=params)
+    with pytest.raises(hl.StorageError, match="trial #7"):
+        store.report(info.id, 7, 0, 1.0)
+    [record] = read_all(store, info.id)
+    assert record.intermediate == {0: 0.5, 1: 0.25} and record.params == {"x": 1, "y": 2}
+
+
 def test_best_trial_ties_and_direction(store: Store) -> None:
     info = store.create_study("s", "minimize", None, {})
     for value in (3.0, 1.0, 1.0, 2.0):

@@ -78,34 +78,31 @@ def retry_kind(exc: sa.exc.DBAPIError) -> Retry | None:
     return "down"  # refused, reset, closed, timed out, starting up, shutting down
 
 
-def async_commit() -> sa.ColumnElement[Any]:
-    """An expression that, evaluated in a statement, lets the current transaction commit
-    without waiting for its WAL to reach the disk (`synchronous_commit` is set for this
-    transaction only).
+#: raises a session's `synchronous_commit` of "off" (no wait for the disk) or "local" (no wait
+#: for the synchronous standbys an administrator configured) to "on"; "remote_write", "on"
+#: and "remote_apply" are kept, since each waits for the local disk
+_DURABLE_SESSION = ("SELECT set_config('synchronous_commit', 'on', false) WHERE "
+                    "current_setting('synchronous_commit') IN ('off', 'local')")
 
-    Every write transaction holds its study's counters row lock until it ends; waiting for
-    the disk inside it would serialize every writer of the study behind one fsync each.
-    Instead the commit returns at once and `flush_wal` then waits for the disk outside the
-    lock, where the waits of concurrent writers share one fsync (group commit). A write is
-    reported done only after `flush_wal`, so every acknowledged write is durable.
+
+def make_durable(engine: sa.Engine) -> None:
+    """Every new connection of `engine` commits synchronously: a commit returns only once its
+    WAL is on the server's disk (and on the synchronous standbys, if any), whatever
+    `synchronous_commit` the server, database or role sets (see `_DURABLE_SESSION`).
+
+    A write transaction holds its study's counters row lock through that wait, so a study's
+    writers queue behind one another's fsync; in exchange a commit is visible to other
+    processes only once it is durable, so no reader ever sees a write that a crash of the
+    server then takes away.
     """
-    return sa.func.set_config("synchronous_commit", "off", True)
+    if engine.dialect.driver != "psycopg":
+        return
 
-
-def flush_wal(conn: sa.Connection) -> None:
-    """Wait until the WAL up to this connection's last commit is on disk.
-
-    A one-statement transaction that takes a transaction id commits with the server's
-    `synchronous_commit`, which flushes the WAL up to its own commit record, hence up to
-    every commit before it.
-    """
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    raw.autocommit = True
-    try:
-        raw.execute("SELECT pg_current_xact_id()")
-    finally:
-        raw.autocommit = False
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.autocommit = True  # one round trip, no transaction
+        dbapi_conn.execute(_DURABLE_SESSION)
+        dbapi_conn.autocommit = False
 
 
 def advisory_lock(conn: sa.Connection, key: int) -> None:
@@ -114,22 +111,18 @@ def advisory_lock(conn: sa.Connection, key: int) -> None:
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-#: a one-statement implicit transaction that takes a transaction id, so that its commit (with
-#: the server's `synchronous_commit`) flushes the WAL up to every commit before it
-_FLUSH_QUERY = "SELECT pg_current_xact_id()"
-
-
 class Pipelined:
     """A write transaction of two statements in two network round trips, for the hot path.
 
     The first statement runs right after `BEGIN`; from its row `then` builds the second
-    statement, which is sent with `COMMIT` and the WAL flush (see `flush_wal`) in the same
-    round trip. The study's row lock is therefore held for one client turnaround instead of
-    three (statement, statement, commit), which is what limits many workers on few cores.
-    `then` returns None to roll the transaction back instead (an uncommon case the caller
-    handles on the ordinary path). `commit_sent` is true once the commit may have landed, and
-    `outcome` is what the caller reports when it did (set by `then`). psycopg errors come out
-    as SQLAlchemy's `DBAPIError`, as from an ordinary statement.
+    statement, which is sent with `COMMIT` in the same round trip. The study's row lock is
+    therefore held for one client turnaround (and the commit's wait for the disk) instead of
+    three turnarounds (statement, statement, commit), which is what limits many workers on few
+    cores. `then` returns None to roll the transaction back instead (an uncommon case the
+    caller handles on the ordinary path). `commit_sent` is true once the commit may have
+    landed, and `outcome` is what the caller reports when it did (set by `then`). psycopg
+    errors, those of the clean-up after a lost connection included, come out as SQLAlchemy's
+    `DBAPIError`, as from an ordinary statement.
     """
 
     def __init__(self) -> None:
@@ -144,30 +137,60 @@ class Pipelined:
 
         raw = conn.connection.driver_connection
         assert raw is not None
-        raw.autocommit = True  # the transaction is spelled out, inside the pipeline
         try:
-            with raw.pipeline() as pipeline, raw.cursor() as cursor:
-                cursor.execute("BEGIN")
-                cursor.execute(first[0], first[1], prepare=True)
-                pipeline.sync()
-                row = cursor.fetchone()
-                second = None if row is None else then(row)
-                if second is None:
-                    cursor.execute("ROLLBACK")
-                    return None
-                cursor.execute(second[0], second[1], prepare=True)
-                self.commit_sent = True
-                cursor.execute("COMMIT")
-                cursor.execute(_FLUSH_QUERY)
-            return row
+            raw.autocommit = True  # the transaction is spelled out, inside the pipeline
+            try:
+                return self._send(raw, first, then)
+            finally:
+                _end_transaction(raw)
         except psycopg.Error as exc:
-            broken = raw.closed or raw.broken
-            if broken:
-                conn.invalidate(exc)
-            raise sa.exc.DBAPIError.instance(first[0], None, exc, psycopg.Error,
-                                             connection_invalidated=broken) from None
-        finally:
-            if not (raw.closed or raw.broken):
-                if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    raw.rollback()
-                raw.autocommit = False
+            raise driver_error(conn, exc, first[0]) from None
+
+    def _send(self, raw: Any, first: tuple[str, dict[str, Any]],
+              then: Callable[[tuple[Any, ...]], tuple[str, dict[str, Any]] | None],
+              ) -> tuple[Any, ...] | None:
+        with raw.pipeline() as pipeline, raw.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute(first[0], first[1], prepare=True)
+            pipeline.sync()
+            row = cursor.fetchone()
+            second = None if row is None else then(row)
+            if second is None:
+                cursor.execute("ROLLBACK")
+                return None
+            cursor.execute(second[0], second[1], prepare=True)
+            self.commit_sent = True
+            cursor.execute("COMMIT")
+        return row
+
+
+def _end_transaction(raw: Any) -> None:
+    """Roll back what was left open and leave autocommit mode; on a connection that is gone
+    this raises psycopg's error (the original one, if any, chained to it)."""
+    import psycopg
+
+    if raw.closed or raw.broken:
+        return
+    if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raw.rollback()
+    raw.autocommit = False
+
+
+def driver_error(conn: sa.Connection, exc: Exception,
+                 statement: str | None = None) -> sa.exc.DBAPIError:
+    """`exc`, raised by psycopg itself rather than through SQLAlchemy, as SQLAlchemy's
+    `DBAPIError`; the connection is invalidated (so the pool opens a new one) when it is
+    broken or the error is about the connection rather than the statement."""
+    import psycopg
+
+    client_side = (getattr(exc, "sqlstate", None) is None
+                   and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)))
+    if conn.invalidated:
+        broken = True
+    else:
+        raw = conn.connection.driver_connection
+        broken = raw is None or raw.closed or raw.broken or client_side
+        if broken:
+            conn.invalidate(exc)
+    return sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error,
+                                      connection_invalidated=broken)

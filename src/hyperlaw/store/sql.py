@@ -7,7 +7,8 @@ in order, so readers catch up by cursor. SQLite is opened in WAL mode (each writ
 fsynced after its commit, outside the lock, before it is reported done), write
 transactions start with `BEGIN IMMEDIATE` (so two writers never deadlock on a lock upgrade),
 and a transaction that meets a busy database is retried with jittered exponential backoff
-instead of failing. PostgreSQL reads run in REPEATABLE READ snapshots.
+instead of failing. PostgreSQL commits return once the WAL is on the server's disk (see
+`postgres.make_durable`), and PostgreSQL reads run in REPEATABLE READ snapshots.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ _STATES = {s.value: s for s in TrialState}
 _SCHEMA_LOCK_KEY = 0x6879706572  # any constant shared by every hyperlaw process
 _RECONNECT_ENV = "HYPERLAW_RECONNECT_TIMEOUT"
 _FIRST_CONTACT_TIMEOUT = 5.0  # seconds a store that never connected retries before failing
-_FLUSH = "hyperlaw_flush_wal"  # connection-info flag: wait for the disk after the commit
 _PIPELINED = "hyperlaw_pipelined"  # connection-info entry: the attempt's `postgres.Pipelined`
 _TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.value,
                   trials.c.user_attrs, trials.c.system_attrs, trials.c.error,
@@ -78,8 +78,6 @@ _BUMP = (sa.update(studies).where(studies.c.id == _SID)
          .values(next_seq=studies.c.next_seq + 1,
                  next_number=studies.c.next_number + sa.bindparam("numbers")))
 _BUMP_RETURNING = _BUMP.returning(studies.c.next_seq, studies.c.next_number)
-_BUMP_RETURNING_PG = _BUMP.returning(studies.c.next_seq, studies.c.next_number,
-                                     postgres.async_commit())
 _INSERT_TRIAL = sa.insert(trials)
 _INSERT_TRIAL_INLINE = _INSERT_TRIAL.inline()  # no RETURNING of the id
 _UNDO_NUMBER = (sa.update(studies).where(studies.c.id == _SID)
@@ -90,7 +88,7 @@ _PG_FINISH_BUMP = sa.text(f"""
 WITH bump AS (
     UPDATE {studies.name} SET next_seq = next_seq + 1, next_number = next_number + 1
     WHERE id = :sid
-    RETURNING next_seq, next_number, set_config('synchronous_commit', 'off', true) AS async
+    RETURNING next_seq, next_number
 ), fin AS (
     UPDATE {trials.name}
     SET state = :new_state, value = :new_value, error = :new_error, finished_at = :t,
@@ -112,9 +110,15 @@ _FINISH = (sa.update(trials)
                    error=sa.bindparam("new_error"), finished_at=sa.bindparam("t"),
                    seq=sa.bindparam("new_seq"))
            .returning(*_TRIAL_COLUMNS))
-_TRIAL_STATE = sa.select(trials.c.state).where(trials.c.study_id == _SID,
-                                                trials.c.number == sa.bindparam("num"))
 _INSERT_REPORT = sa.insert(reports)
+# a report, inserted only if its trial is running: one round trip under the study's lock
+_NUM = sa.bindparam("num")
+_INSERT_REPORT_IF_RUNNING = sa.insert(reports).from_select(
+    ["study_id", "number", "step", "value", "seq"],
+    sa.select(_SID, _NUM, sa.bindparam("step", type_=sa.BigInteger),
+              sa.bindparam("value", type_=sa.Double), sa.bindparam("seq", type_=sa.BigInteger))
+    .where(sa.exists().where(trials.c.study_id == _SID, trials.c.number == _NUM,
+                             trials.c.state == _RUNNING)))
 _HEAD = sa.select(studies.c.next_seq).where(studies.c.id == _SID)
 _CHANGED_TRIALS = (sa.select(*_TRIAL_COLUMNS)
                    .where(trials.c.study_id == _SID, trials.c.seq > _CURSOR,
@@ -141,15 +145,27 @@ def _dumps(value: Any, what: str) -> str:
         ) from None
 
 
+class ReachedUrl(str):
+    """A storage URL handed out by a process that reached its server (`worker_url`). A store
+    opened from it waits out an outage at its first contact as at any later one, so that a
+    worker process started during a database restart joins the study when the server is
+    back; a URL typed by the user fails after 5 s instead. Pickled as itself, it reaches
+    worker processes and Ray actors unchanged; as a string it is the URL."""
+
+    __slots__ = ()
+
+
 class SqlStore(Store):
     """A study store in any SQLAlchemy database; many processes may share one.
 
     A busy database (SQLite's lock) is waited for up to `lock_timeout` seconds. A server that
     goes away (a dropped connection, a PostgreSQL restart) is waited for with backoff up to
     `reconnect_timeout` seconds (default: the HYPERLAW_RECONNECT_TIMEOUT environment variable,
-    else 300), after which the operation raises StorageError; a server never reached yet is
-    retried for at most 5 s (a mistyped host fails fast). A write whose commit was cut
-    off is checked before it is run again, so it lands exactly once.
+    else 300), after which the operation raises StorageError. A server never reached yet is
+    retried for at most 5 s, so that a mistyped host fails fast; a store opened from
+    `worker_url()` (in a worker process) waits out outages from its first contact on, since
+    the process that handed out the URL reached the server. A write whose commit was cut off
+    is checked before it is run again, so it lands exactly once.
 
     `mode` (see `OpenMode`) says whether opening may create the database and its tables
     ("create"), or needs an existing hyperlaw database that it only reads ("read") or may
@@ -160,6 +176,7 @@ class SqlStore(Store):
                  reconnect_timeout: float | None = None,
                  engine_kwargs: Mapping[str, Any] | None = None,
                  mode: OpenMode = "create") -> None:
+        reached = isinstance(url, ReachedUrl)
         check_url(url)
         url = postgres.normalize_url(url)
         self.url = redact_url(url)
@@ -168,7 +185,7 @@ class SqlStore(Store):
         self._lock_timeout = lock_timeout
         self._reconnect_timeout = _reconnect_timeout(reconnect_timeout)
         self._outages: deque[tuple[float, float]] = deque(maxlen=64)
-        self._connected = False  # until the first transaction succeeds
+        self._connected = reached  # else from the first transaction that succeeds
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -201,11 +218,14 @@ class SqlStore(Store):
                 f"cannot open storage {self.url!r}: {exc}; supported URLs are "
                 "'sqlite:///path.db' and 'postgresql://...' (install hyperlaw[postgres])"
             ) from None
+        self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         if self._is_sqlite:
             _configure_sqlite(self._engine, wal=self.mode == "create")
             self._read_engine = self._engine
         else:
             self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
+        if self._is_postgres:
+            postgres.make_durable(self._engine)
         self._write_engine = self._engine.execution_options(hyperlaw_write=True)
         # SQLite commits without fsync (synchronous=NORMAL in WAL mode) and `_run` syncs the
         # WAL after the commit, outside the write lock, before the write is reported done:
@@ -231,14 +251,14 @@ class SqlStore(Store):
             pipelined = postgres.Pipelined() if self._is_postgres else None
             try:
                 with engine.connect() as conn:
-                    conn.info.pop(_FLUSH, None)
                     if pipelined is not None:
                         conn.info[_PIPELINED] = pipelined
-                    with conn.begin():
-                        result = fn(conn)
-                        committing = True
-                    if conn.info.pop(_FLUSH, False):
-                        postgres.flush_wal(conn)
+                    try:
+                        with conn.begin():
+                            result = fn(conn)
+                            committing = True
+                    except self._dbapi_error as exc:  # from the driver's own cursor
+                        raise self._driver_error(conn, exc) from None
                 if engine is self._write_engine and self._wal_path is not None:
                     _sync_file(self._wal_path)
             except sa.exc.DBAPIError as exc:
@@ -260,6 +280,12 @@ class SqlStore(Store):
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return self._run(self._read_engine, fn)
+
+    def _driver_error(self, conn: Connection, exc: Exception) -> sa.exc.DBAPIError:
+        """An error the driver raised outside SQLAlchemy, wrapped as SQLAlchemy would."""
+        if self._is_postgres and conn.dialect.driver == "psycopg":
+            return postgres.driver_error(conn, exc)
+        return sa.exc.DBAPIError.instance(None, None, exc, self._dbapi_error)
 
     def _retry_kind(self, exc: sa.exc.DBAPIError) -> str | None:
         if self._is_sqlite:
@@ -363,7 +389,7 @@ class SqlStore(Store):
     def worker_url(self) -> str | None:
         if self._is_sqlite and self._engine.url.database in (None, "", ":memory:"):
             return None
-        return self._full_url
+        return ReachedUrl(self._full_url)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -478,15 +504,10 @@ class SqlStore(Store):
     def _bump(self, conn: Connection, study_id: int, numbers: int = 0) -> tuple[int, int]:
         """Allocate the next sequence number (and `numbers` trial numbers) of a study.
 
-        This takes the study's write lock until the commit. On PostgreSQL the commit does not
-        wait for the disk while holding it (see `postgres.async_commit`); `_run` waits for
-        the disk after the lock is released, before the write is reported done.
+        This takes the study's write lock until the commit (on PostgreSQL, until the commit's
+        WAL is on disk: see `postgres.make_durable`).
         """
-        statement = _BUMP_RETURNING
-        if self._is_postgres:
-            statement = _BUMP_RETURNING_PG
-            conn.info[_FLUSH] = True
-        row = conn.execute(statement, {"sid": study_id, "numbers": numbers}).first()
+        row = conn.execute(_BUMP_RETURNING, {"sid": study_id, "numbers": numbers}).first()
         if row is None:
             raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
         return int(row[0]), int(row[1]) - numbers
@@ -598,7 +619,6 @@ class SqlStore(Store):
         row = conn.execute(_PG_FINISH_BUMP, finish).first()
         if row is None:
             raise StorageError(f"study id {study_id} was deleted from storage {self.url!r}")
-        conn.info[_FLUSH] = True
         seq, new, waiting = int(row[0]), int(row[1]) - 1, row[2]
         if row[3] is None:  # not running any more: say why (the transaction is rolled back)
             self._current(conn, study_id, number, "finish")
@@ -630,16 +650,17 @@ class SqlStore(Store):
                params: Mapping[str, Any] | None = None) -> None:
         def add(conn: Connection) -> int:
             seq, _ = self._bump(conn, study_id)
-            state = conn.execute(_TRIAL_STATE, {"sid": study_id, "num": number}).scalar()
-            if state != _RUNNING:
-                self._current(conn, study_id, number, "report to")
-            if params:
-                current = self._fetch(conn, study_id, number)
-                conn.execute(
-                    sa.update(trials)
-                    .where(trials.c.study_id == study_id, trials.c.number == number)
-                    .values(params=_dumps({**current.params, **params}, "trial params"),
-                            seq=seq))
+            if not params:
+                inserted = conn.execute(_INSERT_REPORT_IF_RUNNING, {
+                    "sid": study_id, "num": number, "step": step, "value": value, "seq": seq})
+                if inserted.rowcount != 1:
+                    self._current(conn, study_id, number, "report to")  # raises: not running
+                return seq
+            current = self._current(conn, study_id, number, "report to")
+            conn.execute(
+                sa.update(trials)
+                .where(trials.c.study_id == study_id, trials.c.number == number)
+                .values(params=_dumps({**current.params, **params}, "trial params"), seq=seq))
             conn.execute(_INSERT_REPORT, {"study_id": study_id, "number": number, "step": step,
                                           "value": value, "seq": seq})
             return seq
