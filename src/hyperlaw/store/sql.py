@@ -304,7 +304,13 @@ class SqlStore(Store):
     def _storage_error(self, exc: Exception) -> StorageError:
         message = self._scrub(str(getattr(exc, "orig", exc)).strip())
         hint = "check that the server is reachable and the credentials are right"
-        if self._is_sqlite:
+        if _disk_full(exc, message):
+            where = (f"the disk holding {self._sqlite_path!r}" if self._sqlite_path
+                     else "the database server's disk")
+            hint = (f"{where} refused the write (a full disk, a file-size limit or a device "
+                    "error); free space and run again: this write was not recorded, every write "
+                    "acknowledged before it is kept")
+        elif self._is_sqlite:
             if "readonly" in message:
                 hint = ("the database file, its directory or its mount is read-only here; "
                         "only reading works, or copy it somewhere writable")
@@ -934,6 +940,13 @@ def _trial_row(study_id: int, seq: int, number: int, state: str, params: ParamsO
             "user_attrs": user_json, "system_attrs": system_json, "error": None,
             "created_at": now, "started_at": now if state == _RUNNING else None,
             "finished_at": None, "heartbeat_at": now if heartbeat else None, "seq": seq}, values
+
+
+def _disk_full(exc: Exception, message: str) -> bool:
+    """Whether a driver error means the disk refused a write: SQLite's SQLITE_FULL or its
+    disk I/O error (as for EFBIG past a file-size limit), or PostgreSQL's disk_full (53100)."""
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state == "53100" or "disk is full" in message or "disk I/O error" in message
 
 
 def _running_record(number: int, params: dict[str, Any], system_attrs: dict[str, Any],
