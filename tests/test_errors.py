@@ -84,6 +84,19 @@ def test_unopenable_storage(tmp_path: Path) -> None:
         hl.create_study("s", storage=f"sqlite:///{not_a_db}")
 
 
+@pytest.mark.parametrize("url", ["mysql://user:secret@db/hpo", "mysql+pymysql://db/hpo",
+                                 "mariadb://db/hpo", "oracle://db/hpo"])
+def test_databases_without_update_returning_are_refused(url: str) -> None:
+    """Every write uses UPDATE ... RETURNING: a URL of another database is refused before any
+    connection, with what is supported (and never the password)."""
+    with pytest.raises(hl.UnsupportedStorageError) as info:
+        hl.create_study("s", storage=url)
+    message = str(info.value)
+    assert "sqlite:///" in message and "postgresql://" in message and "secret" not in message
+    if url.startswith(("mysql", "mariadb")):
+        assert "MySQL and MariaDB have no UPDATE ... RETURNING" in message
+
+
 def test_database_from_a_newer_version(sqlite_url: str, tmp_path: Path) -> None:
     study = hl.create_study("s", storage=sqlite_url, space={"x": hl.Float(0, 1)})
     study.optimize(lambda t: t.params["x"], n_trials=3, show_progress=False)

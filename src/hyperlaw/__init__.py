@@ -23,6 +23,7 @@ from hyperlaw.errors import (
     StudyNotFoundError,
     TrialPruned,
     TrialStateError,
+    UnsupportedStorageError,
     WorkerError,
 )
 from hyperlaw.space import Choice, Const, Float, Int, Space
@@ -62,6 +63,7 @@ __all__ = [
     "TrialRecord",
     "TrialState",
     "TrialStateError",
+    "UnsupportedStorageError",
     "WorkerError",
     "__version__",
     "create_study",

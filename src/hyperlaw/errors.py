@@ -19,6 +19,10 @@ class StorageError(HyperlawError):
     """The storage cannot be opened, read or written."""
 
 
+class UnsupportedStorageError(StorageError):
+    """The storage URL names a database hyperlaw cannot run on (only SQLite and PostgreSQL)."""
+
+
 class SchemaVersionError(StorageError):
     """The database was written by a newer (or unknown) version of hyperlaw."""
 
