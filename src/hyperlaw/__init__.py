@@ -12,6 +12,7 @@ from hyperlaw import curves, plot, scaling, schedules
 from hyperlaw.errors import (
     CheckpointCorruptError,
     CheckpointError,
+    ConditionError,
     DuplicateStudyError,
     HyperlawError,
     InvalidValueError,
@@ -43,6 +44,7 @@ __all__ = [
     "CheckpointCorruptError",
     "CheckpointError",
     "Choice",
+    "ConditionError",
     "Const",
     "DuplicateStudyError",
     "Float",

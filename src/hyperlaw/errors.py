@@ -15,6 +15,10 @@ class SpaceMismatchError(SpaceError):
     """A define-by-run suggest call disagrees with the space the study already has."""
 
 
+class ConditionError(SpaceError):
+    """A `when` condition can never (or almost never) hold, e.g. on a continuous parent."""
+
+
 class StorageError(HyperlawError):
     """The storage cannot be opened, read or written."""
 
