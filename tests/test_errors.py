@@ -147,3 +147,25 @@ def test_enqueue_validates_against_declared_space(contract_space: hl.Space) -> N
         study.enqueue({"widht": 64})
     with pytest.raises(hl.SpaceError, match="'layers'"):
         study.enqueue({"layers": 9})
+
+
+def test_every_error_class_lives_in_errors_py() -> None:
+    """One exception hierarchy in one module; the old homes still export their errors."""
+    import re
+
+    import hyperlaw.errors as errors
+    from hyperlaw.integrations.autolrs import AutoLRSError
+    from hyperlaw.integrations.hypergradient import HypergradientConfigError
+    from hyperlaw.scaling.annealing import AnnealingFitError
+    from hyperlaw.scaling.fit import ScalingFitError
+    from hyperlaw.schedules.base import ScheduleError
+    from hyperlaw.study import NoCompleteTrialError
+
+    package = Path(errors.__file__).parent
+    pattern = re.compile(r"^class [A-Za-z]\w*Error\b", re.M)  # private signals may stay
+    outside = [str(path.relative_to(package)) for path in package.rglob("*.py")
+               if path.name != "errors.py" and pattern.search(path.read_text())]
+    assert outside == []
+    for cls in (AutoLRSError, HypergradientConfigError, AnnealingFitError, ScalingFitError,
+                ScheduleError, NoCompleteTrialError, hl.CheckpointError):
+        assert getattr(errors, cls.__name__) is cls

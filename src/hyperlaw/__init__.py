@@ -16,6 +16,7 @@ from hyperlaw.errors import (
     DuplicateStudyError,
     HyperlawError,
     InvalidValueError,
+    NoCompleteTrialError,
     SchemaVersionError,
     SearchExhaustedError,
     SpaceError,
@@ -29,7 +30,6 @@ from hyperlaw.errors import (
 )
 from hyperlaw.space import Choice, Const, Float, Int, Space
 from hyperlaw.study import (
-    NoCompleteTrialError,
     Study,
     create_study,
     delete_study,

@@ -67,5 +67,29 @@ class WorkerError(HyperlawError):
     """Worker processes failed in a way that stopped the study."""
 
 
+class NoCompleteTrialError(HyperlawError, ValueError):
+    """The study has no complete trial, so it has no best one."""
+
+
+class ScheduleError(HyperlawError, ValueError):
+    """A learning-rate schedule was given invalid parameters."""
+
+
+class HypergradientConfigError(HyperlawError, ValueError):
+    """A hypergradient optimizer was given an invalid setting."""
+
+
+class AutoLRSError(HyperlawError, ValueError):
+    """AutoLRS was given an invalid setting or too small a budget."""
+
+
+class ScalingFitError(HyperlawError, ValueError):
+    """Records cannot be fitted as asked (missing columns, too few cells, bad values)."""
+
+
+class AnnealingFitError(HyperlawError, ValueError):
+    """Loss curves cannot be fitted (too short, mismatched lengths, non-positive losses)."""
+
+
 class TrialPruned(Exception):
     """Raised by `Trial.report` when the scheduler stops the trial; let it propagate."""
