@@ -156,9 +156,9 @@ def test_every_error_class_lives_in_errors_py() -> None:
     import hyperlaw.errors as errors
     from hyperlaw.integrations.autolrs import AutoLRSError
     from hyperlaw.integrations.hypergradient import HypergradientConfigError
+    from hyperlaw.lr_schedules.base import ScheduleError
     from hyperlaw.scaling.annealing import AnnealingFitError
     from hyperlaw.scaling.fit import ScalingFitError
-    from hyperlaw.schedules.base import ScheduleError
     from hyperlaw.study import NoCompleteTrialError
 
     package = Path(errors.__file__).parent

@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
-from hyperlaw import curves, plot, scaling, schedules
+import importlib
+from typing import Any
+
+from hyperlaw import curves, lr_schedules, plot, samplers, scaling, schedulers
 from hyperlaw.errors import (
     CheckpointCorruptError,
     CheckpointError,
@@ -73,7 +76,16 @@ __all__ = [
     "delete_study",
     "list_studies",
     "load_study",
+    "lr_schedules",
     "plot",
+    "samplers",
     "scaling",
-    "schedules",
+    "schedulers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`hl.schedules`: the deprecated name of `hl.lr_schedules` (importing it warns)."""
+    if name == "schedules":
+        return importlib.import_module("hyperlaw.schedules")
+    raise AttributeError(f"module 'hyperlaw' has no attribute {name!r}")

@@ -31,7 +31,7 @@ import torch
 
 from hyperlaw.curves.exponential import TRAIN_DENOISE, VAL_DENOISE, denoise, fit_exponential
 from hyperlaw.errors import AutoLRSError, TrialPruned
-from hyperlaw.schedules.refined import Tabulated
+from hyperlaw.lr_schedules.refined import Tabulated
 
 if TYPE_CHECKING:
     from hyperlaw.study import Study

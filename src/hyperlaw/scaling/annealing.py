@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hyperlaw.errors import AnnealingFitError
-from hyperlaw.schedules.base import Schedule
+from hyperlaw.lr_schedules.base import Schedule
 
 DEFAULT_DECAY = 0.999  # the paper's value, used when the curves cannot tell decay factors apart
 DECAY_RANGE = (0.9, 0.9999)  # decay factors a fit considers
