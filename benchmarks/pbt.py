@@ -70,9 +70,9 @@ import scaling_transformer as st
 
 import hyperlaw as hl
 from hyperlaw.integrations.torch import TrainingLoop
+from hyperlaw.lr_schedules import Cosine
+from hyperlaw.lr_schedules.torch import lr_scheduler
 from hyperlaw.schedulers import ASHA, PBT, params_at
-from hyperlaw.schedules import Cosine
-from hyperlaw.schedules.torch import lr_scheduler
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POPULATION = 8

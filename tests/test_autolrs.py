@@ -14,7 +14,7 @@ import hyperlaw as hl
 from hyperlaw.curves.exponential import TRAIN_DENOISE, VAL_DENOISE, denoise, fit_exponential
 from hyperlaw.errors import HyperlawError
 from hyperlaw.integrations.autolrs import DIVERGED_LOSS, AutoLRS, AutoLRSError
-from hyperlaw.schedules import Tabulated
+from hyperlaw.lr_schedules import Tabulated
 
 
 @pytest.fixture(autouse=True)

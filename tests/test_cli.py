@@ -327,3 +327,21 @@ def test_console_script(url: str, tmp_path: Path) -> None:
     assert result.stderr.startswith("error: ")
     assert "secret" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_command_modules_share_only_common() -> None:
+    """Each command module of hyperlaw.cli imports, of its siblings, only `common`: no import
+    cycle, and any of them can be read alone."""
+    import ast
+
+    import hyperlaw.cli
+
+    package = Path(hyperlaw.cli.__file__).parent
+    for path in package.glob("*.py"):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module}
+        siblings = {m for m in imported if m.startswith("hyperlaw.cli")}
+        assert siblings <= {"hyperlaw.cli.common"}, (path.name, siblings)

@@ -14,12 +14,12 @@ TOTAL = 800
 STEPS = np.arange(0, TOTAL, 16)
 
 
-def schedules() -> dict[str, hl.schedules.Schedule]:
+def schedules() -> dict[str, hl.lr_schedules.Schedule]:
     return {
-        "cosine": hl.schedules.Cosine(peak_lr=8e-3, warmup_steps=50, total_steps=TOTAL,
+        "cosine": hl.lr_schedules.Cosine(peak_lr=8e-3, warmup_steps=50, total_steps=TOTAL,
                                       min_lr=8e-4),
-        "constant": hl.schedules.Constant(peak_lr=8e-3, warmup_steps=50),
-        "wsd": hl.schedules.WSD(peak_lr=8e-3, warmup_steps=50, total_steps=TOTAL,
+        "constant": hl.lr_schedules.Constant(peak_lr=8e-3, warmup_steps=50),
+        "wsd": hl.lr_schedules.WSD(peak_lr=8e-3, warmup_steps=50, total_steps=TOTAL,
                                 decay_fraction=0.2),
         "step": np.repeat([4e-3, 8e-3, 4e-3, 1e-3], [40, 360, 200, 200]),
     }

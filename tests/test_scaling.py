@@ -155,7 +155,7 @@ def _law_curves(truth, schedules, total, rng, noise=0.002):
 
 
 def test_annealing_law_predicts_a_wsd_run_from_cosine_and_constant() -> None:
-    from hyperlaw.schedules import WSD, Constant, Cosine
+    from hyperlaw.lr_schedules import WSD, Constant, Cosine
 
     truth = hl.scaling.AnnealingLaw(l0=2.0, a=0.8, alpha=0.5, c=0.3)
     total = 1000
@@ -178,7 +178,7 @@ def test_annealing_law_fitted_past_an_early_transient_with_min_step() -> None:
     """Curves that follow the law only after an early plateau (a bump over the first 30% of
     the steps): fitted from `min_step` on, the law predicts WSD; fitted from the end of
     warmup, the bump pulls it off."""
-    from hyperlaw.schedules import WSD, Constant, Cosine
+    from hyperlaw.lr_schedules import WSD, Constant, Cosine
 
     truth = hl.scaling.AnnealingLaw(l0=2.0, a=0.8, alpha=0.5, c=0.3)
     total = 1000
@@ -223,7 +223,7 @@ def test_annealing_area_is_the_decayed_sum_of_drops() -> None:
 
 @pytest.mark.parametrize("decay", [0.95, 0.999])
 def test_annealing_law_recovers_its_parameters_and_decay(decay: float) -> None:
-    from hyperlaw.schedules import WSD, Constant, Cosine
+    from hyperlaw.lr_schedules import WSD, Constant, Cosine
 
     truth = hl.scaling.AnnealingLaw(l0=1.8, a=1.2, alpha=0.4, c=0.5, decay=decay)
     total = 800
@@ -241,7 +241,7 @@ def test_annealing_law_recovers_its_parameters_and_decay(decay: float) -> None:
 
 
 def test_annealing_law_keeps_a_given_decay() -> None:
-    from hyperlaw.schedules import Constant, Cosine
+    from hyperlaw.lr_schedules import Constant, Cosine
 
     truth = hl.scaling.AnnealingLaw(l0=2.0, a=0.8, alpha=0.5, c=0.3, decay=0.99)
     curves = _law_curves(truth, [Cosine(peak_lr=1e-2, warmup_steps=50, total_steps=600),

@@ -9,8 +9,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 import hyperlaw as hl
+from hyperlaw.lr_schedules import WSD
 from hyperlaw.samplers import GridSampler
-from hyperlaw.schedules import WSD
 
 BATCH = 32
 LABEL_NOISE = 0.3  # a loss floor, so the learning rate has a valley rather than a cliff

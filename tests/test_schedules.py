@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hyperlaw as hl
-from hyperlaw.schedules import (
+from hyperlaw.lr_schedules import (
     COOLDOWNS,
     REX,
     WSD,
@@ -176,7 +176,7 @@ def test_schedule_space_rejects_unknown_families() -> None:
 def test_torch_adapter_drives_an_optimizer() -> None:
     import torch
 
-    from hyperlaw.schedules.torch import LRMultiplier, lr_scheduler
+    from hyperlaw.lr_schedules.torch import LRMultiplier, lr_scheduler
 
     schedule = WSD(peak_lr=0.1, warmup_steps=3, total_steps=20, decay_fraction=0.5)
     weight = torch.nn.Parameter(torch.zeros(2))
@@ -195,7 +195,35 @@ def test_importing_hyperlaw_schedules_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, hyperlaw, hyperlaw.schedules, hyperlaw.schedules.torch, "
+    code = ("import sys, hyperlaw, hyperlaw.lr_schedules, hyperlaw.lr_schedules.torch, "
             "hyperlaw.scaling; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_old_package_name_still_imports_with_a_deprecation_warning() -> None:
+    """`hyperlaw.schedules` (one letter from `hyperlaw.schedulers`) became
+    `hyperlaw.lr_schedules`; the old name and its submodules are the same modules, and warn."""
+    import subprocess
+    import sys
+
+    code = """
+import warnings
+warnings.simplefilter("error")
+import hyperlaw as hl
+import hyperlaw.lr_schedules.torch
+warnings.simplefilter("default")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import hyperlaw.schedules.torch
+    from hyperlaw.schedules import WSD
+    from hyperlaw.schedules.families import Cosine
+    from hyperlaw.schedules.base import Schedule
+assert [w.category for w in caught] == [DeprecationWarning], caught
+assert "hyperlaw.lr_schedules" in str(caught[0].message)
+assert WSD is hl.lr_schedules.WSD and Cosine is hl.lr_schedules.Cosine
+assert Schedule is hl.lr_schedules.Schedule and hl.schedules.WSD is WSD
+assert hyperlaw.schedules.torch is hyperlaw.lr_schedules.torch
+assert hl.samplers.TPESampler and hl.schedulers.ASHA
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hyperlaw.errors import HyperlawError, SpaceError, SpaceMismatchError
+from hyperlaw.errors import ConditionError, HyperlawError, SpaceError, SpaceMismatchError
 from hyperlaw.space import (
     Choice,
     Const,
@@ -580,3 +580,17 @@ def test_space_is_immutable() -> None:
         space["lr"] = Float(0, 1)  # type: ignore[index]
     with pytest.raises(AttributeError):
         space.order = ()  # type: ignore[misc]
+
+
+def test_a_condition_on_a_continuous_parent_is_refused() -> None:
+    """`when` means "equals one of these values". Written as a range on a continuous Float it
+    left the child inactive in every sample; it is refused, naming the child, the parent and
+    the way to express it."""
+    with pytest.raises(ConditionError, match=r"'momentum'.*parent 'lr'.*Choice.*step") as info:
+        Space({"lr": Float(1e-5, 0.1, log=True),
+               "momentum": Float(0.0, 0.9, when={"lr": [1e-3, 0.1]})})
+    assert isinstance(info.value, SpaceError)
+    exact = Space({"lr": Float(0.0, 1.0, step=0.5), "momentum": Float(0.0, 0.9, when={"lr": 0.5})})
+    rng = np.random.default_rng(0)
+    active = sum("momentum" in exact.sample(rng) for _ in range(300))
+    assert 0 < active < 300  # a parent with a step takes exact values: the condition holds

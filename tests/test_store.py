@@ -54,6 +54,29 @@ def test_history_matches_a_full_read(store: Store) -> None:
     assert history.by_step[0] == {i: float(i) for i in range(20)}
 
 
+def test_readers_get_records_of_their_own(store: Store) -> None:
+    """A History writes reports into the records it reads; the store's own records and its
+    change log stay as they were, for every later reader."""
+    info = store.create_study("s", "minimize", None, {})
+    history = History(store, info.id, maximize=False)
+    started = store.create_trial(info.id, RUNNING, {"x": 1})
+    history.put(started)  # what a study does with the trial it starts
+    store.report(info.id, started.number, 1, 0.5)
+    history.add_report(started.number, 1, 0.5)
+    history.refresh()
+    store.report(info.id, started.number, 2, 0.25)
+    history.refresh()
+    store.finish_trial(info.id, started.number, TrialState.COMPLETE, 0.25)
+    history.refresh()
+    assert history.trials[0].intermediate == {1: 0.5, 2: 0.25}
+    logged = store.changes_since(info.id, 0)
+    assert [r.intermediate for r in logged.trials] == [{}] * len(logged.trials)
+    assert [(r.step, r.value) for r in logged.reports] == [(1, 0.5), (2, 0.25)]
+    other = History(store, info.id, maximize=False).refresh()
+    assert other.trials[0].intermediate == {1: 0.5, 2: 0.25}
+    assert store.get_trial(info.id, 0).intermediate == {1: 0.5, 2: 0.25}
+
+
 def test_finish_and_start_creates_or_claims_a_queued_trial(store: Store) -> None:
     info = store.create_study("s", "minimize", None, {})
     first = store.create_trial(info.id, RUNNING, {"x": 0}, heartbeat=True)

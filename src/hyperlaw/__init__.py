@@ -8,13 +8,18 @@
 
 from __future__ import annotations
 
-from hyperlaw import curves, plot, scaling, schedules
+import importlib
+from typing import Any
+
+from hyperlaw import curves, lr_schedules, plot, samplers, scaling, schedulers
 from hyperlaw.errors import (
     CheckpointCorruptError,
     CheckpointError,
+    ConditionError,
     DuplicateStudyError,
     HyperlawError,
     InvalidValueError,
+    NoCompleteTrialError,
     SchemaVersionError,
     SearchExhaustedError,
     SpaceError,
@@ -23,11 +28,11 @@ from hyperlaw.errors import (
     StudyNotFoundError,
     TrialPruned,
     TrialStateError,
+    UnsupportedStorageError,
     WorkerError,
 )
 from hyperlaw.space import Choice, Const, Float, Int, Space
 from hyperlaw.study import (
-    NoCompleteTrialError,
     Study,
     create_study,
     delete_study,
@@ -42,6 +47,7 @@ __all__ = [
     "CheckpointCorruptError",
     "CheckpointError",
     "Choice",
+    "ConditionError",
     "Const",
     "DuplicateStudyError",
     "Float",
@@ -62,6 +68,7 @@ __all__ = [
     "TrialRecord",
     "TrialState",
     "TrialStateError",
+    "UnsupportedStorageError",
     "WorkerError",
     "__version__",
     "create_study",
@@ -69,7 +76,16 @@ __all__ = [
     "delete_study",
     "list_studies",
     "load_study",
+    "lr_schedules",
     "plot",
+    "samplers",
     "scaling",
-    "schedules",
+    "schedulers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`hl.schedules`: the deprecated name of `hl.lr_schedules` (importing it warns)."""
+    if name == "schedules":
+        return importlib.import_module("hyperlaw.schedules")
+    raise AttributeError(f"module 'hyperlaw' has no attribute {name!r}")

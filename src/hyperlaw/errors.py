@@ -15,8 +15,16 @@ class SpaceMismatchError(SpaceError):
     """A define-by-run suggest call disagrees with the space the study already has."""
 
 
+class ConditionError(SpaceError):
+    """A `when` condition can never (or almost never) hold, e.g. on a continuous parent."""
+
+
 class StorageError(HyperlawError):
     """The storage cannot be opened, read or written."""
+
+
+class UnsupportedStorageError(StorageError):
+    """The storage URL names a database hyperlaw cannot run on (only SQLite and PostgreSQL)."""
 
 
 class SchemaVersionError(StorageError):
@@ -57,6 +65,30 @@ class CheckpointCorruptError(CheckpointError):
 
 class WorkerError(HyperlawError):
     """Worker processes failed in a way that stopped the study."""
+
+
+class NoCompleteTrialError(HyperlawError, ValueError):
+    """The study has no complete trial, so it has no best one."""
+
+
+class ScheduleError(HyperlawError, ValueError):
+    """A learning-rate schedule was given invalid parameters."""
+
+
+class HypergradientConfigError(HyperlawError, ValueError):
+    """A hypergradient optimizer was given an invalid setting."""
+
+
+class AutoLRSError(HyperlawError, ValueError):
+    """AutoLRS was given an invalid setting or too small a budget."""
+
+
+class ScalingFitError(HyperlawError, ValueError):
+    """Records cannot be fitted as asked (missing columns, too few cells, bad values)."""
+
+
+class AnnealingFitError(HyperlawError, ValueError):
+    """Loss curves cannot be fitted (too short, mismatched lengths, non-positive losses)."""
 
 
 class TrialPruned(Exception):

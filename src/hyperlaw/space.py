@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hyperlaw.errors import SpaceError, SpaceMismatchError
+from hyperlaw.errors import ConditionError, SpaceError, SpaceMismatchError
 
 __all__ = [
     "Choice",
@@ -902,6 +902,21 @@ def _conds_hold(conds: _Cond, active: Mapping[str, Any]) -> bool:
     return True
 
 
+def _continuous_parent_message(name: str, parent: str, values: tuple[Any, ...],
+                               parent_param: Param) -> str:
+    """Why `name` cannot be conditioned on the continuous `parent`, and what to write."""
+    shown = values[0] if len(values) == 1 else list(values)
+    return (
+        f"parameter {name!r}: when={{{parent!r}: {shown!r}}} conditions on parent {parent!r}, "
+        f"which is {parent_param.describe()}: a condition means 'equals one of these values' "
+        "(never a range), and a continuous parent almost never equals one, so "
+        f"{name!r} would almost never be active. To tie {name!r} to a range of {parent!r}, "
+        f"add a Choice such as {parent + '_range'!r}: Choice(['low', 'high']), condition "
+        f"{name!r} on it, and split {parent!r} into one Float per range (each with its own "
+        f"when); or give {parent!r} a step so that it takes a few exact values"
+    )
+
+
 class Space(Mapping[str, Param]):
     """An immutable, validated mapping of parameter names to parameters.
 
@@ -981,6 +996,9 @@ class Space(Mapping[str, Param]):
                         f"{parent!r} to the space or fix the name (known: {known})"
                     )
                 parent_param = items[parent]
+                if not parent_param.is_finite:
+                    raise ConditionError(_continuous_parent_message(name, parent, values,
+                                                                    parent_param))
                 for v in values:
                     if not parent_param.contains(v):
                         raise SpaceError(

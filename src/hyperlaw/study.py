@@ -24,6 +24,7 @@ from hyperlaw.errors import (
     DuplicateStudyError,
     HyperlawError,
     InvalidValueError,
+    NoCompleteTrialError,
     SearchExhaustedError,
     SpaceMismatchError,
     StudyNotFoundError,
@@ -634,10 +635,6 @@ class Study:
             self._history.put(finished)
         return finished, self._start(started, proposal if created else dict(started.params),
                                      unread=True)
-
-
-class NoCompleteTrialError(HyperlawError, ValueError):
-    """The study has no complete trial, so it has no best one."""
 
 
 class _Superseded(Exception):

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from hyperlaw.curves.exponential import TRAIN_DENOISE, VAL_DENOISE, denoise, fit_exponential
-from hyperlaw.errors import HyperlawError, TrialPruned
-from hyperlaw.schedules.refined import Tabulated
+from hyperlaw.errors import AutoLRSError, TrialPruned
+from hyperlaw.lr_schedules.refined import Tabulated
 
 if TYPE_CHECKING:
     from hyperlaw.study import Study
@@ -49,10 +49,6 @@ GRID_SIZE = 1001
 MIN_SERIES = 3
 #: Validation losses are evaluated this many times per exploration (every tau'/16 steps).
 VAL_POINTS = 16
-
-
-class AutoLRSError(HyperlawError, ValueError):
-    """AutoLRS was given an invalid setting or too small a budget."""
 
 
 @dataclass(frozen=True)

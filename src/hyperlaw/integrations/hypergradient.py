@@ -24,17 +24,13 @@ from typing import Any, ClassVar
 import torch
 from torch.optim import Optimizer
 
-from hyperlaw.errors import HyperlawError
+from hyperlaw.errors import HypergradientConfigError
 
 __all__ = ["SGDHD", "AdamHD", "HypergradientConfigError"]
 
 #: Default `hypergrad_lr` of the multiplicative rule: the rate changes by at most 1 % a step.
 #: (hyperlaw's choice; the paper gives no default for this rule.)
 MULTIPLICATIVE_HYPERGRAD_LR = 0.01
-
-
-class HypergradientConfigError(HyperlawError, ValueError):
-    """A hypergradient optimizer was given an invalid setting."""
 
 
 def _number(key: str, value: Any, fix: str) -> float:

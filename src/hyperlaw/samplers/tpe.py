@@ -40,7 +40,6 @@ from hyperlaw.samplers.observations import (
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.space import Space
 
-_SQRT2 = math.sqrt(2.0)
 _LOG_TINY = -700.0
 
 

@@ -19,16 +19,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hyperlaw.errors import HyperlawError
-from hyperlaw.schedules.base import Schedule
+from hyperlaw.errors import AnnealingFitError
+from hyperlaw.lr_schedules.base import Schedule
 
 DEFAULT_DECAY = 0.999  # the paper's value, used when the curves cannot tell decay factors apart
 DECAY_RANGE = (0.9, 0.9999)  # decay factors a fit considers
 HUBER_DELTA = 1e-3
-
-
-class AnnealingFitError(HyperlawError, ValueError):
-    """Loss curves cannot be fitted (too short, mismatched lengths, non-positive losses)."""
 
 
 @dataclass(frozen=True)

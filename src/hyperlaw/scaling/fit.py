@@ -16,14 +16,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hyperlaw.errors import HyperlawError
+from hyperlaw.errors import ScalingFitError
 
 CELL_COLUMNS = ("n_params", "n_tokens")
 Method = Literal["tolerance", "parabola"]
-
-
-class ScalingFitError(HyperlawError, ValueError):
-    """Records cannot be fitted as asked (missing columns, too few cells, bad values)."""
 
 
 class ScalingWarning(UserWarning):

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hyperlaw.lr_schedules.base import Schedule
 from hyperlaw.scaling.annealing import (
     HUBER_DELTA,
     AnnealingFitError,
@@ -29,7 +30,6 @@ from hyperlaw.scaling.annealing import (
     _linear_start,
     _rates,
 )
-from hyperlaw.schedules.base import Schedule
 
 N_PARAMS = 7
 START_C = (0.1, 1.0, 10.0)  # the paper starts at C = 1; its scale depends on the rates' units

@@ -1,9 +1,14 @@
-"""Asynchronous successive halving (ASHA, Li et al. 2020), stopping variant.
+"""Asynchronous successive halving (ASHA, Li et al. 2020): the stopping and the promotion
+variant.
 
 Rungs sit at budgets min_budget·η^(s+k) (s: the minimum early-stopping rate). When a trial
 reaches a rung it continues only if its value is among the best ⌊n/η⌋ of the n trials that
 reached that rung so far (itself included; the best one always continues). Decisions are taken
 on the spot from what has been recorded, so no worker ever waits for a rung to fill.
+
+The stopping variant stops the others. The promotion variant (`promotion=True`) suspends them
+at their rung checkpoint instead, and `ask` continues the best suspended trial in a new trial
+once it ranks in its rung's top 1/η, before sampling anything new.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The scheduler role: decide *when* a running trial continues or stops."""
+"""The scheduler role: decide *when* a running trial continues, stops or hands off to a child
+that resumes from a checkpoint, and whether `ask` may start new trials or continue a paused
+one first."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from hyperlaw.trial import TrialRecord
 
 
 class Decision(enum.StrEnum):
-    """What a running trial does after a report. Later schedulers add pause and promote."""
+    """What a running trial does after a report: go on, or stop. Pausing and exploiting are
+    a `HandOff`; continuing a paused trial is `Scheduler.promoted`."""
 
     CONTINUE = "continue"
     STOP = "stop"
@@ -44,7 +47,9 @@ class NewTrials(enum.StrEnum):
 
 
 class Scheduler:
-    """Called after every intermediate report; the base scheduler never stops a trial."""
+    """Asked after every intermediate report (`decide`) and by `ask` (`new_trials`,
+    `promoted`, `explore`); the base scheduler never stops a trial and always lets new ones
+    start."""
 
     name: ClassVar[str] = "fifo"
 

@@ -1,47 +1,31 @@
-"""Learning-rate schedules: pure functions from step (or tokens seen) to learning rate.
+"""Deprecated name of `hyperlaw.lr_schedules`, the learning-rate schedules.
 
-    from hyperlaw.schedules import WSD
-    schedule = WSD(peak_lr=3e-3, warmup_steps=100, total_steps=10_000, decay_fraction=0.2,
-                   cooldown="1-sqrt")
-    schedule(5_000), schedule.values(10_000)
-
-`hyperlaw.schedules.torch.lr_scheduler(optimizer, schedule)` drives a PyTorch optimizer.
+The package was renamed so that it cannot be mistaken for `hyperlaw.schedulers` (which decide
+when a trial stops). `hyperlaw.schedules` and its submodules (`base`, `families`, `refined`,
+`search`, `torch`) still import, as the very modules of `hyperlaw.lr_schedules`, with a
+DeprecationWarning; import `hyperlaw.lr_schedules` instead.
 """
 
 from __future__ import annotations
 
-from hyperlaw.schedules.base import Schedule, ScheduleError
-from hyperlaw.schedules.families import (
-    COOLDOWNS,
-    FAMILIES,
-    REX,
-    WSD,
-    Constant,
-    Cosine,
-    Infinite,
-    InverseSqrt,
-    Linear,
-    Power,
-)
-from hyperlaw.schedules.refined import Tabulated, refine_from_grad_norms
-from hyperlaw.schedules.search import SEARCHABLE, schedule_from_params, schedule_space
+import importlib
+import sys
+import warnings
+from typing import Any
 
-__all__ = [
-    "COOLDOWNS",
-    "FAMILIES",
-    "REX",
-    "SEARCHABLE",
-    "WSD",
-    "Constant",
-    "Cosine",
-    "Infinite",
-    "InverseSqrt",
-    "Linear",
-    "Power",
-    "Schedule",
-    "ScheduleError",
-    "Tabulated",
-    "refine_from_grad_norms",
-    "schedule_from_params",
-    "schedule_space",
-]
+from hyperlaw import lr_schedules
+
+__all__ = lr_schedules.__all__
+
+warnings.warn("hyperlaw.schedules is deprecated: import hyperlaw.lr_schedules instead (the same "
+              "schedules under a name that differs from hyperlaw.schedulers)",
+              DeprecationWarning, stacklevel=2)
+
+for _name in ("base", "families", "refined", "search", "torch"):  # torch is imported on use
+    _module = importlib.import_module(f"hyperlaw.lr_schedules.{_name}")
+    sys.modules[f"{__name__}.{_name}"] = _module
+    globals()[_name] = _module
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(lr_schedules, name)

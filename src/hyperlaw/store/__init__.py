@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hyperlaw.errors import StorageError
+from hyperlaw.errors import StorageError, UnsupportedStorageError
 from hyperlaw.store.base import Changes, Report, Store, StudyInfo, StudySummary
 from hyperlaw.store.common import check_url, mask_url
 from hyperlaw.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     from hyperlaw.store.sql import OpenMode
+
+_SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 __all__ = ["Changes", "MemoryStore", "Report", "Store", "StudyInfo", "StudySummary",
            "open_store"]
@@ -32,12 +34,17 @@ def open_store(storage: str | Store | None, *, mode: OpenMode = "create") -> Sto
     if storage == "memory":
         return MemoryStore()
     scheme = storage.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
-        raise StorageError(
-            f"unsupported storage URL {mask_url(storage)!r}; use 'sqlite:///path.db' "
-            "(embedded), 'postgresql://user@host/db', or None for memory"
-        )
+    if scheme not in _SUPPORTED_SCHEMES:
+        raise UnsupportedStorageError(_unsupported_message(storage, scheme))
     from hyperlaw.store.sql import SqlStore
 
     check_url(storage)
     return SqlStore(storage, mode=mode)
+
+
+def _unsupported_message(url: str, scheme: str) -> str:
+    why = ("MySQL and MariaDB have no UPDATE ... RETURNING, which every write uses; "
+           if scheme in ("mysql", "mariadb") else "")
+    return (f"unsupported storage URL {mask_url(url)!r}: {why}hyperlaw stores studies in "
+            "SQLite ('sqlite:///path.db', one machine), PostgreSQL "
+            "('postgresql://user@host/db', many machines) or memory (storage=None)")

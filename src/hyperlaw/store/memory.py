@@ -42,7 +42,11 @@ class _StudyData:
 
 
 class MemoryStore(Store):
-    """In-memory store. The cursor is the length of the study's change log."""
+    """In-memory store. The cursor is the length of the study's change log.
+
+    The records it keeps never leave it: readers get copies with an intermediate dict of their
+    own, which a History fills with reports (as a record read from SQL is filled).
+    """
 
     url = "memory"
 
@@ -129,7 +133,7 @@ class MemoryStore(Store):
             data.log.append(record)
             if heartbeat:
                 data.heartbeats[number] = now
-            return record
+            return _handed_out(record)
 
     def claim_waiting(self, study_id: int,
                       fill: ParamsFiller | None = None,
@@ -242,7 +246,10 @@ class MemoryStore(Store):
         trials: list[TrialRecord] = []
         reports: list[Report] = []
         for item in new:
-            (reports if type(item) is Report else trials).append(item)  # type: ignore[arg-type]
+            if type(item) is Report:
+                reports.append(item)
+            else:
+                trials.append(_handed_out(item))  # type: ignore[arg-type]
         return Changes(trials, reports, end)
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
@@ -289,7 +296,7 @@ class MemoryStore(Store):
             changes.get("finished_at", old.finished_at))
         data.trials[old.number] = new
         data.log.append(new)
-        return new
+        return _handed_out(new)
 
 
 def _replace_info(info: StudyInfo, **changes: Any) -> StudyInfo:
@@ -303,3 +310,7 @@ def _with_intermediate(record: TrialRecord, intermediate: dict[int, float]) -> T
                        dict(intermediate), record.user_attrs, record.system_attrs, record.error,
                        record.created_at, record.started_at, record.finished_at)
 
+
+def _handed_out(record: TrialRecord) -> TrialRecord:
+    """A copy of a kept record for a reader, which may write reports into its intermediate."""
+    return _with_intermediate(record, {})

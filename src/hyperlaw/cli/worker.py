@@ -23,7 +23,7 @@ from types import FrameType
 
 import click
 
-from hyperlaw.cli_common import add_cwd_to_path, import_ref, opened, storage_option, study_option
+from hyperlaw.cli.common import add_cwd_to_path, import_ref, opened, storage_option, study_option
 from hyperlaw.errors import HyperlawError, StudyNotFoundError
 from hyperlaw.executors.loop import Budget, run_worker
 from hyperlaw.study import Study, load_study

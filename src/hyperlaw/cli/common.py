@@ -1,8 +1,8 @@
 """What every `hyperlaw` command shares: the storage and study options, opening the store,
 console output, importing the user's objective, and keeping passwords out of messages.
 
-The command modules (`cli`, `cli_dashboard`, `cli_worker`, `cli_scaling`) import from here,
-never from each other, so that any of them can run as `python -m`.
+The command modules of this package (`studies`, `optimize`, `worker`, `dashboard`, `scaling`)
+import from here, never from each other.
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ from rich.console import Console
 from hyperlaw.errors import HyperlawError
 from hyperlaw.store import Store, open_store
 from hyperlaw.store.common import mask_url
+from hyperlaw.trial import TrialState
 
 if TYPE_CHECKING:
     from hyperlaw.store.sql import OpenMode
 
 ENV = "HYPERLAW_STORAGE"
 URL_KEY = "hyperlaw.storage_url"  # click context meta: the URL whose password to hide
+STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED,
+               TrialState.RUNNING, TrialState.WAITING)  # the order commands print states in
 
 
 def scrub(message: str, url: str | None) -> str:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hyperlaw.schedules.base import Schedule, ScheduleError
+from hyperlaw.lr_schedules.base import Schedule, ScheduleError
 
 
 @dataclass(frozen=True, kw_only=True)

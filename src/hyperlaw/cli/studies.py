@@ -1,8 +1,8 @@
-"""The `hyperlaw` command: list, inspect, export, delete and run studies in a storage.
+"""`hyperlaw studies`, `trials`, `best`, `export` and `delete`: read and manage the studies of a
+storage.
 
     hyperlaw studies --storage sqlite:///hyperlaw.db
     hyperlaw best --study mlp --json | jq .params
-    hyperlaw optimize --study mlp --objective train:objective --n-trials 50
 """
 
 from __future__ import annotations
@@ -18,43 +18,17 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from hyperlaw import __version__
-from hyperlaw.cli_common import (
-    URL_KEY,
-    add_cwd_to_path,
+from hyperlaw.cli.common import (
+    STATE_ORDER,
     console,
     echo_json,
-    import_ref,
     opened,
-    scrub,
     storage_option,
     study_option,
 )
-from hyperlaw.cli_dashboard import dashboard, report
-from hyperlaw.cli_scaling import scaling, steplaw
-from hyperlaw.cli_worker import worker
-from hyperlaw.errors import HyperlawError, StudyNotFoundError
-from hyperlaw.samplers import SAMPLERS
-from hyperlaw.schedulers import SCHEDULERS
-from hyperlaw.space import Space
-from hyperlaw.store import Store
-from hyperlaw.study import Study, create_study, load_study
+from hyperlaw.errors import HyperlawError
+from hyperlaw.study import load_study
 from hyperlaw.trial import TrialRecord, TrialState
-
-_STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED,
-                TrialState.RUNNING, TrialState.WAITING)
-
-
-class _Cli(click.Group):
-    """A group that turns every HyperlawError into `error: <message>` and exit code 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except HyperlawError as exc:
-            message = scrub(str(exc), ctx.meta.get(URL_KEY))
-            click.echo(f"error: {message}", err=True)
-            ctx.exit(1)
 
 
 def _json_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -81,18 +55,7 @@ def _duration(record: TrialRecord) -> str:
     return "-" if record.duration is None else f"{record.duration:.2f}s"
 
 
-# --- the group --------------------------------------------------------------------------------
-@click.group(name="hyperlaw", cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="hyperlaw")
-def cli() -> None:
-    """Inspect, export and run hyperlaw studies.
-
-    Every command reads the storage URL from --storage or from the HYPERLAW_STORAGE
-    environment variable.
-    """
-
-
-@cli.command()
+@click.command()
 @storage_option
 @_json_option("Print a JSON list instead of a table.")
 def studies(storage: str | None, as_json: bool) -> None:
@@ -102,7 +65,7 @@ def studies(storage: str | None, as_json: bool) -> None:
     if as_json:
         echo_json([{
             "name": s.name, "direction": s.direction, "n_trials": s.n_trials,
-            "counts": {state.value: s.counts.get(state, 0) for state in _STATE_ORDER},
+            "counts": {state.value: s.counts.get(state, 0) for state in STATE_ORDER},
             "best_value": s.best_value, "created_at": _iso(s.created_at),
             "last_activity": _iso(s.last_activity),
         } for s in summaries])
@@ -113,18 +76,18 @@ def studies(storage: str | None, as_json: bool) -> None:
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("name")
     table.add_column("direction")
-    for state in _STATE_ORDER:
+    for state in STATE_ORDER:
         table.add_column(state.value, justify="right")
     table.add_column("best", justify="right")
     table.add_column("last activity (UTC)")
     for s in summaries:
         table.add_row(Text(s.name), s.direction,
-                      *(str(s.counts.get(state, 0)) for state in _STATE_ORDER),
+                      *(str(s.counts.get(state, 0)) for state in STATE_ORDER),
                       _num(s.best_value), _iso(s.last_activity) or "-")
     console().print(table)
 
 
-@cli.command()
+@click.command()
 @storage_option
 @study_option
 @click.option("--state", "states", multiple=True,
@@ -160,7 +123,7 @@ def trials(storage: str | None, study_name: str, states: Sequence[str], limit: i
     console().print(table)
 
 
-@cli.command()
+@click.command()
 @storage_option
 @study_option
 @_json_option('Print only {"params": ..., "value": ...} as JSON.')
@@ -184,7 +147,7 @@ def _echo_best(record: TrialRecord) -> None:
         click.echo(f"  {key} = {value!r}")
 
 
-@cli.command()
+@click.command()
 @storage_option
 @study_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True,
@@ -214,7 +177,7 @@ def export(storage: str | None, study_name: str, fmt: str, out: Path | None) -> 
     click.echo(f"wrote {len(records)} trials of study {study.name!r} to {out}")
 
 
-@cli.command()
+@click.command()
 @storage_option
 @study_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -227,95 +190,3 @@ def delete(storage: str | None, study_name: str, yes: bool) -> None:
                           abort=True)
         store.delete_study(study_name)
     click.echo(f"deleted study {study_name!r} ({n} trials)")
-
-
-@cli.command()
-@storage_option
-@study_option
-@click.option("--objective", metavar="MODULE:FUNCTION", required=True,
-              help="The objective, e.g. train:objective (a module importable from the current "
-                   "directory) or ../dir/train.py:objective (a file).")
-@click.option("--space", "space_ref", metavar="MODULE:ATTRIBUTE",
-              help="A hyperlaw.Space (or a dict of parameters) to declare the search space.")
-@click.option("--n-trials", type=click.IntRange(min=0), metavar="N",
-              help="Number of trials to run (default: until --timeout or Ctrl-C).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
-              help="Start no trial after this many seconds.")
-@click.option("--n-workers", type=click.IntRange(min=1), default=1, show_default=True,
-              metavar="K", help="Worker processes.")
-@click.option("--sampler", type=click.Choice(sorted(SAMPLERS)),
-              help="Sampler (default: the study's, or auto for a new study).")
-@click.option("--scheduler", type=click.Choice(sorted(SCHEDULERS)),
-              help="Early-stopping scheduler (default: the study's, or fifo).")
-@click.option("--seed", type=int, help="Sampler seed.")
-@click.option("--direction", type=click.Choice(["minimize", "maximize"]),
-              help="Direction of a new study (default: the study's, or minimize).")
-@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-def optimize(storage: str | None, study_name: str, objective: str, space_ref: str | None,
-             n_trials: int | None, timeout: float | None, n_workers: int,
-             sampler: str | None, scheduler: str | None, seed: int | None,
-             direction: str | None, no_progress: bool) -> None:
-    """Run an objective on a study, creating it or continuing it."""
-    with opened(storage, "create") as store:
-        add_cwd_to_path()
-        func = import_ref(objective, "--objective", "MODULE:FUNCTION")
-        if not callable(func):
-            raise HyperlawError(f"--objective {objective!r} is a {type(func).__name__}, not a "
-                                "function; point it at a function taking a trial")
-        space = _load_space(space_ref) if space_ref else None
-        if direction is None:
-            direction = _existing_direction(store, study_name) or "minimize"
-        study = create_study(study_name, storage=store, space=space,
-                             direction=direction,  # type: ignore[arg-type]
-                             sampler=sampler, scheduler=scheduler, seed=seed,
-                             load_if_exists=True)
-        before = len(study.trials)
-        try:
-            study.optimize(func, n_trials, timeout=timeout, n_workers=n_workers,
-                           show_progress=False if no_progress else None)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            _summarize(study, before)
-            click.get_current_context().exit(130)
-        _summarize(study, before)
-
-
-def _summarize(study: Study, before: int) -> None:
-    records = study.trials[before:]
-    counts = {s: sum(t.state is s for t in records) for s in _STATE_ORDER[:3]}
-    click.echo(f"ran {len(records)} trials of study {study.name!r}: "
-               + ", ".join(f"{n} {s.value}" for s, n in counts.items()))
-    record = study.best_trial
-    click.echo(f"best value: {record.value!r} (trial #{record.number})")
-    click.echo("best params:")
-    for key, value in record.params.items():
-        click.echo(f"  {key} = {value!r}")
-
-
-def _existing_direction(store: Store, name: str) -> str | None:
-    try:
-        return store.get_study(name).direction
-    except StudyNotFoundError:
-        return None
-
-
-def _load_space(ref: str) -> Space:
-    obj = import_ref(ref, "--space", "MODULE:ATTRIBUTE")
-    if isinstance(obj, Space):
-        return obj
-    if isinstance(obj, Mapping):
-        return Space(obj)
-    raise HyperlawError(f"--space {ref!r} is a {type(obj).__name__}; point it at a "
-                        "hyperlaw.Space or a dict of parameters")
-
-
-def main() -> None:
-    """Entry point of the `hyperlaw` console script."""
-    cli(prog_name="hyperlaw")
-
-
-for command in (dashboard, report, worker, steplaw, scaling):
-    cli.add_command(command)
-
-if __name__ == "__main__":  # python -m hyperlaw.cli
-    main()

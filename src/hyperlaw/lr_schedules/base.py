@@ -9,11 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hyperlaw.errors import HyperlawError
-
-
-class ScheduleError(HyperlawError, ValueError):
-    """A learning-rate schedule was given invalid parameters."""
+from hyperlaw.errors import ScheduleError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hyperlaw.schedules.base import Schedule, ScheduleError
-from hyperlaw.schedules.families import COOLDOWNS, FAMILIES
+from hyperlaw.lr_schedules.base import Schedule, ScheduleError
+from hyperlaw.lr_schedules.families import COOLDOWNS, FAMILIES
 from hyperlaw.space import Choice, Float, Param
 
 SEARCHABLE: tuple[str, ...] = ("constant", "linear", "cosine", "wsd", "rex", "inverse_sqrt")

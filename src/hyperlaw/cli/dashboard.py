@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hyperlaw.cli_common import opened, storage_option, study_option
+from hyperlaw.cli.common import opened, storage_option, study_option
 from hyperlaw.errors import HyperlawError
 
 _EXTRA_HINT = "install it with: pip install 'hyperlaw[dashboard]'"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hyperlaw.schedules.base import Schedule
+from hyperlaw.lr_schedules.base import Schedule
 
 
 @dataclass(frozen=True)

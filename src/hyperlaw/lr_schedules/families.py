@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from hyperlaw.schedules.base import (
+from hyperlaw.lr_schedules.base import (
     Schedule,
     ScheduleError,
     check_fraction,

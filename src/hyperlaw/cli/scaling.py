@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from hyperlaw.cli_common import console, echo_json, opened, storage_option
+from hyperlaw.cli.common import console, echo_json, opened, storage_option
 from hyperlaw.errors import HyperlawError
 from hyperlaw.scaling.fit import PowerLaw, fit
 from hyperlaw.scaling.steplaw import StepLawRangeWarning, step_law
