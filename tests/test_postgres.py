@@ -280,6 +280,29 @@ def test_worker_processes_started_while_the_server_is_down_wait_for_it(
     assert all(t.state is TrialState.COMPLETE for t in trials)
 
 
+def test_worker_command_started_while_the_server_is_down_waits_for_it(
+        postgres_url: str, tmp_path: Path) -> None:
+    """A `hyperlaw worker` whose first contact falls in an outage longer than the 5 s a typed
+    URL of the library gets waits for the server (a SLURM array started during a database
+    restart), and runs its trials once the server is back."""
+    (tmp_path / "objective_mod.py").write_text("def objective(trial):\n"
+                                               "    return trial.suggest_float('x', 0, 1)\n")
+    hl.create_study("late", storage=postgres_url, sampler="random", seed=0)
+    stop_postgres()
+    try:
+        worker = subprocess.Popen(
+            [HYPERLAW, "worker", "--study", "late", "--objective", "objective_mod:objective",
+             "--n-trials", "3", "--storage", postgres_url], cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(8.0)  # past the 5 s first-contact limit of a typed URL
+        assert worker.poll() is None, worker.communicate()[1]
+    finally:
+        start_postgres()
+    out, err = worker.communicate(timeout=240)
+    assert worker.returncode == 0, err
+    assert "ran 3 trials of study 'late': 3 complete" in out
+
+
 def test_unreachable_server_fails_loudly_after_the_reconnect_timeout() -> None:
     url = "postgresql://someone:s3cret-pw@127.0.0.1:9/nowhere"  # nothing listens on port 9
     with pytest.raises(hl.StorageError, match="unreachable for") as info:

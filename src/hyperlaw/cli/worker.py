@@ -26,6 +26,7 @@ import click
 from hyperlaw.cli.common import add_cwd_to_path, import_ref, opened, storage_option, study_option
 from hyperlaw.errors import HyperlawError, StudyNotFoundError
 from hyperlaw.executors.loop import Budget, run_worker
+from hyperlaw.store.sql import ReachedUrl
 from hyperlaw.study import Study, load_study
 from hyperlaw.trial import TrialRecord, TrialState
 
@@ -59,7 +60,10 @@ def worker(storage: str | None, study_name: str, objective: str, n_trials: int |
            max_consecutive_failures: int, wait_for_study: float, quiet: bool) -> None:
     """Join an existing study and run its trials until the budget or a signal stops it."""
     _configure_logging(quiet)
-    with opened(storage, "create") as store:
+    # a worker joins a study that exists or will: it waits out an unreachable server from its
+    # first contact on (up to HYPERLAW_RECONNECT_TIMEOUT), as a worker of `optimize` does, so
+    # that workers started during a database restart join when it is back
+    with opened(ReachedUrl(storage) if storage else storage, "create") as store:
         add_cwd_to_path()
         func = import_ref(objective, "--objective", "MODULE:FUNCTION")
         if not callable(func):
