@@ -6,9 +6,12 @@ the k-th report arrives after the recorded cost of its steps. Events are handled
 time order, so workers finish out of step exactly as real ones would; the scheduler sees the
 same history it would see live. Nothing sleeps.
 
-With `StudyTuner(study, checkpoints=True)` every report saves a (tiny) checkpoint, so the
-promotion variants of ASHA and Hyperband can pause trials; a trial that continues a paused one
-replays the same curve from the step after its checkpoint, paying only for the steps it adds.
+`study.optimize(curve_for, executor=SimulatedExecutor(...))` runs it through `optimize`
+(progress bar and callbacks included); `simulate` is the engine, which also drives tuners of
+other libraries. With `checkpoints=True` (of either) every report saves a (tiny) checkpoint,
+so the promotion variants of ASHA and Hyperband can pause trials; a trial that continues a
+paused one replays the same curve from the step after its checkpoint, paying only for the
+steps it adds.
 """
 
 from __future__ import annotations
