@@ -67,7 +67,7 @@ def test_acknowledged_writes_survive_an_immediate_restart(
         trial.report(trial.params["x"] / 2, 0)
         study.tell(trial, trial.params["x"])
         told[trial.number] = trial.params["x"]
-    store, sid = study.store, study._info.id
+    store, sid = study.store, study.id
     running = store.create_trial(sid, TrialState.RUNNING, {"x": 0.25})
     done, started, _ = store.finish_and_start(sid, running.number, TrialState.COMPLETE, 0.25,
                                               start={"x": 0.75}, fill=dict)  # pipelined

@@ -44,6 +44,7 @@ from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hyperlaw.executors import Executor
     from hyperlaw.noise import Reevaluation
 
 log = logging.getLogger("hyperlaw")
@@ -84,6 +85,11 @@ class Study:
     @property
     def name(self) -> str:
         return self._info.name
+
+    @property
+    def id(self) -> int:
+        """The study's id in its store: the key of the `Store` calls about its trials."""
+        return self._info.id
 
     @property
     def direction(self) -> Direction:
@@ -245,6 +251,12 @@ class Study:
 
         record = self._store.create_trial(self._info.id, TrialState.RUNNING, make,
                                           heartbeat=heartbeat, system_attrs=recorded)
+        return self._start(record, proposal)
+
+    def adopt(self, record: TrialRecord, proposal: dict[str, Any]) -> Trial:
+        """The handle, in this process, of a running trial another process asked (a Ray
+        actor runs what its driver asked): `record` as the asker got it, `proposal` its
+        sampler's proposal (for define-by-run suggest calls)."""
         return self._start(record, proposal)
 
     def _start(self, record: TrialRecord, proposal: dict[str, Any],
@@ -543,21 +555,35 @@ class Study:
         """Ask a running `optimize` to start no new trial (e.g. from a callback)."""
         self._stop_requested = True
 
+    @property
+    def stop_requested(self) -> bool:
+        """Whether `stop` was called since the last `clear_stop` (executors read it before
+        they start a trial)."""
+        return self._stop_requested
+
+    def clear_stop(self) -> None:
+        """Forget an earlier `stop`; every `optimize` starts with this."""
+        self._stop_requested = False
+
     def optimize(self, objective: Objective, n_trials: int | None = None, *,
                  timeout: float | None = None, n_workers: int = 1,
                  catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
                  show_progress: bool | None = None,
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]] = (),
-                 max_consecutive_failures: int | None = 10, executor: str = "auto",
+                 max_consecutive_failures: int | None = 10, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
                  ray_address: str | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
-        `n_workers > 1` runs trials in that many worker processes (a SQL storage shares the
-        study between them; an in-memory study is run through a temporary SQLite file).
-        `executor="ray"` runs them on `n_workers` Ray actors, each holding
-        `resources_per_trial` (e.g. {"cpu": 1, "gpu": 0.5}), on the cluster at `ray_address`
-        (or RAY_ADDRESS, else a new local one); the study needs a shared storage.
+        `executor` says where trials run: an Executor from `hyperlaw.executors`
+        (InlineExecutor, ProcessExecutor, RayExecutor, SimulatedExecutor) or its name with
+        `n_workers`. "auto" (the default) runs them in this process, or with
+        `n_workers > 1` in that many worker processes (a SQL storage shares the study between
+        them; an in-memory study is run through a temporary SQLite file). "ray" runs them on
+        `n_workers` Ray actors, each holding `resources_per_trial` (e.g.
+        {"cpu": 1, "gpu": 0.5}), on the cluster at `ray_address` (or RAY_ADDRESS, else a new
+        local one); the study needs a shared storage. "simulated" replays recorded curves:
+        the objective then maps a configuration to its ReplayCurve (see SimulatedExecutor).
         Exceptions of the `catch` types fail the trial and the study goes on; after
         `max_consecutive_failures` failures in a row the study stops and re-raises.
         """
@@ -582,14 +608,16 @@ class Study:
                  catch: tuple[type[BaseException], ...] = (Exception,)) -> TrialRecord:
         """Run the objective on an asked trial and tell the outcome (failures are recorded;
         exceptions outside `catch` are re-raised after that)."""
-        return self._evaluate(trial, objective, catch, None)[0]
+        return self.evaluate_then_start(trial, objective, catch, None)[0]
 
-    def _evaluate(self, trial: Trial, objective: Objective,
-                  catch: tuple[type[BaseException], ...],
-                  start_next: Callable[[TrialState], bool] | None,
-                  ) -> tuple[TrialRecord, Trial | None]:
-        """`evaluate`; when `start_next(state)` says so, the next trial is started in the
-        transaction that records this one's outcome (see `_finish_then_start`)."""
+    def evaluate_then_start(self, trial: Trial, objective: Objective,
+                            catch: tuple[type[BaseException], ...],
+                            start_next: Callable[[TrialState], bool] | None,
+                            ) -> tuple[TrialRecord, Trial | None]:
+        """`evaluate`, for executors' worker loops: the outcome's record, and the next trial
+        when one was started. When the sampler and scheduler read no history and
+        `start_next(state)` (asked with the outcome's state) says so, the next trial is
+        started in the write transaction that records this one's outcome; else None."""
         error: str | None = None
         try:
             value = objective(trial)

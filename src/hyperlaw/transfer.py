@@ -39,7 +39,7 @@ def sync_back(source: Store, study: Study) -> None:
     mine = {t.number: t for t in study.trials}
     for record in read_all(source, info.id):
         if mine.get(record.number) != record:
-            study.store.import_trial(study._info.id, record)
+            study.store.import_trial(study.id, record)
     if info.space_json:
-        study.store.update_space(study._info.id, lambda _current: info.space_json or "")
+        study.store.update_space(study.id, lambda _current: info.space_json or "")
     study.reload_space()

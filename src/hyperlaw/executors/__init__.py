@@ -1,68 +1,99 @@
-"""Executors decide *where* trials run: in this process, in local worker processes, or on a
-Ray cluster (`executor="ray"`, see `executors/ray.py`)."""
+"""Executors decide *where* trials run: in this process (`InlineExecutor`), in local worker
+processes (`ProcessExecutor`), on Ray actors (`RayExecutor`, see `executors/ray.py`), or on a
+simulated clock that replays recorded curves (`SimulatedExecutor`). `Study.optimize` takes one
+through `executor=`, as an instance or by name."""
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hyperlaw.errors import HyperlawError
-from hyperlaw.executors.inline import run_inline
+from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
+from hyperlaw.executors.inline import InlineExecutor
 from hyperlaw.executors.loop import Budget, Heartbeat, run_worker
-from hyperlaw.executors.processes import run_processes
+from hyperlaw.executors.processes import ProcessExecutor
+from hyperlaw.executors.ray import RayExecutor
+from hyperlaw.executors.simulated import SimulatedExecutor
 from hyperlaw.progress import StudyProgress
 from hyperlaw.schedulers.pbt import PBT_ATTR
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
-    from hyperlaw.study import Objective, Study
+    from hyperlaw.study import Study
 
-__all__ = ["Budget", "Heartbeat", "run_optimize", "run_worker"]
+__all__ = ["Budget", "Executor", "Heartbeat", "InlineExecutor", "ProcessExecutor",
+           "RayExecutor", "RunSettings", "SimulatedExecutor", "make_executor", "run_optimize",
+           "run_worker"]
 
 log = logging.getLogger("hyperlaw")
 
+#: the names `optimize(executor=...)` accepts
+EXECUTOR_NAMES = ("auto", "inline", "processes", "ray", "simulated")
 
-def run_optimize(study: Study, objective: Objective, *, n_trials: int | None,
-                 timeout: float | None, n_workers: int, catch: tuple[type[BaseException], ...],
-                 show_progress: bool | None,
-                 callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-                 max_consecutive_failures: int | None, executor: str = "auto",
-                 resources_per_trial: Mapping[str, float] | None = None,
-                 ray_address: str | None = None) -> None:
-    if executor not in ("auto", "ray"):
-        raise HyperlawError(f"executor must be 'auto' (this process or local worker processes) "
-                            f"or 'ray', got {executor!r}")
+
+def make_executor(executor: str | Executor, n_workers: int = 1,
+                  resources_per_trial: Mapping[str, float] | None = None,
+                  ray_address: str | None = None) -> Executor:
+    """The executor `optimize` runs with: an Executor as given, or one by name with
+    `n_workers` ("auto": this process for one worker, else worker processes)."""
+    if isinstance(executor, Executor):
+        return _given(executor, n_workers, resources_per_trial, ray_address)
+    if executor not in EXECUTOR_NAMES:
+        raise HyperlawError(
+            f"executor must be 'auto' (this process or local worker processes), 'inline', "
+            f"'processes', 'ray', 'simulated', or an Executor such as "
+            f"ProcessExecutor(n_workers=4), got {executor!r}")
     if executor != "ray" and (resources_per_trial is not None or ray_address is not None):
         raise HyperlawError("resources_per_trial and ray_address apply to executor='ray' only; "
                             "pass executor='ray' to run trials on a Ray cluster")
+    check_n_workers(n_workers)
+    if executor == "ray":
+        return RayExecutor(n_workers, resources_per_trial, ray_address)
+    if executor == "simulated":
+        return SimulatedExecutor(n_workers)
+    if executor == "processes" or (executor == "auto" and n_workers > 1):
+        return ProcessExecutor(n_workers)
+    if n_workers != 1:
+        raise HyperlawError(f"executor='inline' runs one trial at a time in this process, "
+                            f"so n_workers must be 1, got {n_workers!r}; use "
+                            "executor='processes' for worker processes")
+    return InlineExecutor()
+
+
+def _given(executor: Executor, n_workers: int, resources_per_trial: Any,
+           ray_address: str | None) -> Executor:
+    """An Executor instance carries its own settings: refuse them a second time."""
+    if n_workers != 1 or resources_per_trial is not None or ray_address is not None:
+        raise HyperlawError(
+            f"n_workers, resources_per_trial and ray_address are settings of the executor; "
+            f"with executor={executor!r} pass them to it (e.g. ProcessExecutor(n_workers=4), "
+            "RayExecutor(n_workers=8, resources_per_trial={'gpu': 1}, address='auto'))")
+    return executor
+
+
+def run_optimize(study: Study, objective: Any, *, n_trials: int | None,
+                 timeout: float | None, n_workers: int, catch: tuple[type[BaseException], ...],
+                 show_progress: bool | None,
+                 callbacks: Sequence[Callable[[Study, TrialRecord], None]],
+                 max_consecutive_failures: int | None, executor: str | Executor = "auto",
+                 resources_per_trial: Mapping[str, float] | None = None,
+                 ray_address: str | None = None) -> None:
+    """`Study.optimize`: check the run's settings, then run it on the chosen executor."""
+    runner = make_executor(executor, n_workers, resources_per_trial, ray_address)
     if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 0):
         raise HyperlawError(f"n_trials must be a non-negative int or None, got {n_trials!r}")
     if timeout is not None and timeout <= 0:
         raise HyperlawError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise HyperlawError(f"n_workers must be an int >= 1, got {n_workers!r}")
     study.scheduler.check_budget(n_trials)
-    study._stop_requested = False
+    study.clear_stop()
     budget = Budget(n_trials, timeout, study)
     progress = StudyProgress(study.name, n_trials, study.direction == "maximize",
                              show_progress)
     with progress:
-        if executor == "ray":
-            from hyperlaw.executors.ray import run_ray  # Ray is imported only here
-
-            run_ray(study, objective, budget, n_workers, catch, progress, callbacks,
-                    max_consecutive_failures, resources_per_trial, ray_address)
-        elif n_workers == 1:
-            run_inline(study, objective, budget, catch, progress, callbacks,
-                       max_consecutive_failures)
-        elif (url := study.store.worker_url()) is not None:
-            run_processes(study, objective, budget, n_workers, catch, progress, callbacks,
-                          max_consecutive_failures, url)
-        else:
-            _run_memory_study_in_processes(study, objective, budget, n_workers, catch,
-                                           progress, callbacks, max_consecutive_failures)
+        runner.run(study, objective, RunSettings(budget, progress, catch, callbacks,
+                                                 max_consecutive_failures))
     _announce_queued(study, budget)
 
 
@@ -71,9 +102,8 @@ def _announce_queued(study: Study, budget: Budget) -> None:
     run queued but did not get to, because its budget ended first."""
     if not (study.retry_stale or study.scheduler.reads_history_to_start):
         return
-    queued = [t.number for t in study._history.refresh().trials
-              if t.state is TrialState.WAITING
-              and ("retry_of" in t.system_attrs or PBT_ATTR in t.system_attrs)]
+    queued = [t.number for t in study.get_trials([TrialState.WAITING])
+              if "retry_of" in t.system_attrs or PBT_ATTR in t.system_attrs]
     if not queued:
         return
     why = ("the run was stopped" if budget.stopped else
@@ -81,36 +111,3 @@ def _announce_queued(study: Study, budget: Budget) -> None:
     log.warning("study %r: trials %s are queued (continuations of population members or "
                 "retries of trials whose worker died) and were not run because %s; run "
                 "optimize again to run them", study.name, queued, why)
-
-
-def _run_memory_study_in_processes(study: Study, objective: Objective, budget: Budget,
-                                   n_workers: int, catch: tuple[type[BaseException], ...],
-                                   progress: StudyProgress,
-                                   callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-                                   max_consecutive_failures: int | None) -> None:
-    """Workers cannot see this process's memory: run them on a temporary SQLite copy of the
-    study and bring every trial back."""
-    from hyperlaw.store.sql import SqlStore
-    from hyperlaw.transfer import copy_study, sync_back
-
-    with tempfile.TemporaryDirectory(prefix="hyperlaw-") as tmp:
-        url = f"sqlite:///{tmp}/study.db"
-        temp_store = SqlStore(url)
-        try:
-            copy_study(study.store, study.name, temp_store)
-            temp_study = _reopen(study, temp_store)
-            try:
-                run_processes(temp_study, objective, budget, n_workers, catch, progress,
-                              callbacks, max_consecutive_failures, url)
-            finally:
-                sync_back(temp_store, study)
-        finally:
-            temp_store.close()
-
-
-def _reopen(study: Study, store: object) -> Study:
-    from hyperlaw.study import load_study
-
-    return load_study(study.name, store, sampler=study.sampler,  # type: ignore[arg-type]
-                       scheduler=study.scheduler, retry_stale=study.retry_stale,
-                       heartbeat_interval=study.heartbeat_interval)

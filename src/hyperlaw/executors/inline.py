@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from hyperlaw.executors.loop import Budget, run_worker
-from hyperlaw.progress import StudyProgress
+from hyperlaw.executors.base import Executor, RunSettings
+from hyperlaw.executors.loop import run_worker
 from hyperlaw.trial import TrialRecord
 
 if TYPE_CHECKING:
     from hyperlaw.study import Objective, Study
 
 
-def run_inline(study: Study, objective: Objective, budget: Budget,
-               catch: tuple[type[BaseException], ...], progress: StudyProgress,
-               callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-               max_consecutive_failures: int | None) -> None:
-    def done(record: TrialRecord) -> None:
-        progress.finished(record.state, record.value)
-        for callback in callbacks:
-            callback(study, record)
+class InlineExecutor(Executor):
+    """Runs trials one after another in this process (`executor="inline"`, and the default
+    with `n_workers=1`)."""
 
-    run_worker(study, objective, budget, catch, max_consecutive_failures, on_done=done)
+    def __repr__(self) -> str:
+        return "InlineExecutor()"
+
+    def run(self, study: Study, objective: Objective, settings: RunSettings) -> None:
+        def done(record: TrialRecord) -> None:
+            settings.delivered(study, record.number, record.state, record.value, record)
+
+        run_worker(study, objective, settings.budget, settings.catch,
+                   settings.max_consecutive_failures, on_done=done)

@@ -59,7 +59,7 @@ class Budget:
         self._study = study
 
     def take(self) -> bool:
-        if self._study is not None and self._study._stop_requested:
+        if self._study is not None and self._study.stop_requested:
             self.stopped = True
         if self.stopped or self.remaining == 0:
             return False
@@ -137,7 +137,7 @@ class Heartbeat:
             if not numbers:
                 continue
             try:
-                study.store.heartbeat(study._info.id, numbers)
+                study.store.heartbeat(study.id, numbers)
             except Exception as exc:  # the next beat retries; staleness needs several misses
                 log.warning("heartbeat of trials %s failed: %s", numbers, exc)
 
@@ -160,7 +160,7 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
             try:
                 guard.release()
             except KeyboardInterrupt:  # postponed while the trial was started: fail it here
-                study._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
+                study.tell(trial, state=TrialState.FAILED, error="interrupted (KeyboardInterrupt)")
                 raise
 
         following: Trial | None = None  # started with the previous trial's outcome
@@ -185,7 +185,7 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                     trial = study.ask(heartbeat=True)
                     started(trial)
                 following = None
-                record, following = study._evaluate(trial, objective, catch, start_next)
+                record, following = study.evaluate_then_start(trial, objective, catch, start_next)
                 owed = False
             except SearchExhaustedError:
                 log.info("study %r: the search space is exhausted", study.name)
@@ -203,8 +203,8 @@ def run_worker(study: Study, objective: Objective, tickets: Tickets,
                     on_done(record)
                 except BaseException as exc:  # e.g. a callback's error: the run stops here
                     if following is not None:
-                        study._finish(following, TrialState.FAILED, None,
-                                      f"not run: the run stopped before it ({exc!r})")
+                        study.tell(following, state=TrialState.FAILED,
+                                   error=f"not run: the run stopped before it ({exc!r})")
                     raise
             if following is not None:
                 started(following)

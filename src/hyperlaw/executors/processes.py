@@ -22,20 +22,22 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from hyperlaw.errors import WorkerError
-from hyperlaw.executors.loop import Budget, max_deaths, respawn_delay
+from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
+from hyperlaw.executors.loop import max_deaths, respawn_delay
 from hyperlaw.executors.worker import INTERRUPTED, WorkerJob, owner_tag
-from hyperlaw.progress import StudyProgress
+from hyperlaw.store.base import Store
 from hyperlaw.store.common import OWNER_ATTR
-from hyperlaw.trial import TrialRecord, TrialState
+from hyperlaw.trial import TrialState
 
 if TYPE_CHECKING:
     from hyperlaw.study import Objective, Study
@@ -79,37 +81,74 @@ def _spawn(payload: bytes, env: dict[str, str], run_id: str) -> _Worker:
     return _Worker(process, conn, owner_tag(run_id, process.pid))
 
 
-def run_processes(study: Study, objective: Objective, budget: Budget, n_workers: int,
-                  catch: tuple[type[BaseException], ...], progress: StudyProgress,
-                  callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-                  max_consecutive_failures: int | None, storage_url: str) -> None:
-    run_id = uuid.uuid4().hex[:12]
-    job = WorkerJob(storage_url, study.name, objective, study.sampler, study.scheduler, catch,
-                    study.retry_stale, study.heartbeat_interval, max_consecutive_failures,
-                    run_id)
-    try:
-        payload = cloudpickle.dumps(job)
-    except Exception as exc:
-        raise WorkerError(
-            f"the objective cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
-            "make what it uses picklable (open files, locks and connections inside it), or "
-            "use n_workers=1"
-        ) from exc
-    pool = _Pool(study, budget, progress, callbacks, n_workers,
-                 lambda: _spawn(payload, _worker_env(n_workers), run_id), run_id)
-    pool.run()
+class ProcessExecutor(Executor):
+    """Runs trials in `n_workers` local worker processes that share the study through its
+    store (`n_workers=K` with K > 1, or `executor="processes"`). An in-memory study is run
+    through a temporary SQLite copy, and every trial is brought back."""
+
+    def __init__(self, n_workers: int) -> None:
+        self.n_workers = check_n_workers(n_workers)
+
+    def __repr__(self) -> str:
+        return f"ProcessExecutor(n_workers={self.n_workers})"
+
+    def run(self, study: Study, objective: Objective, settings: RunSettings) -> None:
+        url = study.store.worker_url()
+        if url is not None:
+            self._run(study, objective, settings, url)
+            return
+        # workers cannot see this process's memory: run them on a temporary SQLite copy
+        from hyperlaw.store.sql import SqlStore
+        from hyperlaw.transfer import copy_study, sync_back
+
+        with tempfile.TemporaryDirectory(prefix="hyperlaw-") as tmp:
+            url = f"sqlite:///{tmp}/study.db"
+            temp_store = SqlStore(url)
+            try:
+                copy_study(study.store, study.name, temp_store)
+                temp_study = _reopen(study, temp_store)
+                try:
+                    self._run(temp_study, objective, settings, url)
+                finally:
+                    sync_back(temp_store, study)
+            finally:
+                temp_store.close()
+
+    def _run(self, study: Study, objective: Objective, settings: RunSettings,
+             storage_url: str) -> None:
+        run_id = uuid.uuid4().hex[:12]
+        job = WorkerJob(storage_url, study.name, objective, study.sampler, study.scheduler,
+                        settings.catch, study.retry_stale, study.heartbeat_interval,
+                        settings.max_consecutive_failures, run_id)
+        try:
+            payload = cloudpickle.dumps(job)
+        except Exception as exc:
+            raise WorkerError(
+                f"the objective cannot be sent to worker processes ({type(exc).__name__}: "
+                f"{exc}); make what it uses picklable (open files, locks and connections "
+                "inside it), or use n_workers=1"
+            ) from exc
+        n_workers = self.n_workers
+        pool = _Pool(study, settings, n_workers,
+                     lambda: _spawn(payload, _worker_env(n_workers), run_id), run_id)
+        pool.run()
+
+
+def _reopen(study: Study, store: Store) -> Study:
+    from hyperlaw.study import load_study
+
+    return load_study(study.name, store, sampler=study.sampler, scheduler=study.scheduler,
+                      retry_stale=study.retry_stale, heartbeat_interval=study.heartbeat_interval)
 
 
 class _Pool:
     """The parent's side: tickets, messages, deaths and replacements."""
 
-    def __init__(self, study: Study, budget: Budget, progress: StudyProgress,
-                 callbacks: Sequence[Callable[[Study, TrialRecord], None]], n_workers: int,
+    def __init__(self, study: Study, settings: RunSettings, n_workers: int,
                  spawn: Callable[[], _Worker], run_id: str) -> None:
         self.study = study
-        self.budget = budget
-        self.progress = progress
-        self.callbacks = callbacks
+        self.settings = settings
+        self.budget = settings.budget
         self.n_workers = n_workers
         self.spawn = spawn
         self.run_id = run_id
@@ -193,11 +232,7 @@ class _Pool:
         """Trial `number` reached an outcome of the objective's own: its ticket is spent."""
         worker.held -= 1
         self.deaths.clear()
-        self.progress.finished(state, value)
-        if self.callbacks:
-            record = self.study.store.get_trial(self.study._info.id, number)
-            for callback in self.callbacks:
-                callback(self.study, record)
+        self.settings.delivered(self.study, number, state, value)
 
     def _gone(self, worker: _Worker) -> None:
         """A worker's socket closed: reap it, settle its trials and tickets, replace it."""
@@ -226,15 +261,14 @@ class _Pool:
         study = self.study
         numbers: set[int] = set()
         if worker.trial is not None:
-            record = study.store.get_trial(study._info.id, worker.trial)
+            record = study.store.get_trial(study.id, worker.trial)
             if record.state is TrialState.RUNNING:
                 numbers.add(record.number)
             elif record.state.is_finished and not record.system_attrs.get("stale"):
                 self._deliver(worker, record.number, record.state, record.value)
         if worker.ready:
-            numbers.update(t.number for t in study._history.refresh().trials
-                           if t.state is TrialState.RUNNING
-                           and t.system_attrs.get(OWNER_ATTR) == worker.tag)
+            numbers.update(t.number for t in study.get_trials([TrialState.RUNNING])
+                           if t.system_attrs.get(OWNER_ATTR) == worker.tag)
         if not numbers:
             return
         failed = study.fail_trials_of_dead_worker(
@@ -267,9 +301,8 @@ class _Pool:
     def _fail_orphans(self, why: str) -> None:
         """Fail the trials this run's workers started that are still RUNNING."""
         prefix = f"{self.run_id}:"
-        numbers = [t.number for t in self.study._history.refresh().trials
-                   if t.state is TrialState.RUNNING
-                   and str(t.system_attrs.get(OWNER_ATTR, "")).startswith(prefix)]
+        numbers = [t.number for t in self.study.get_trials([TrialState.RUNNING])
+                   if str(t.system_attrs.get(OWNER_ATTR, "")).startswith(prefix)]
         if numbers:
             self.study.fail_trials_of_dead_worker(numbers, why)
 

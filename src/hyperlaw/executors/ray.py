@@ -20,15 +20,15 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from hyperlaw.errors import HyperlawError, SearchExhaustedError, TrialStateError, WorkerError
-from hyperlaw.executors.loop import Budget, Heartbeat, max_deaths, respawn_delay
+from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
+from hyperlaw.executors.loop import Heartbeat, max_deaths, respawn_delay
 from hyperlaw.executors.worker import WorkerJob
-from hyperlaw.progress import StudyProgress
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -65,13 +65,13 @@ class TrialRunner:
         """Run the objective on the trial the driver asked; return its final state and value.
         (The record comes from the driver, so starting a trial costs no read here.)"""
         study = self._study
-        trial = study._start(asked, proposal)
+        trial = study.adopt(asked, proposal)
         try:
             done = study.evaluate(trial, _leave_running_on_exit(self._job.objective),
                                   self._job.catch)
         except TrialStateError as exc:  # failed as stale meanwhile (the driver lost it)
             log.warning("%s", exc)
-            current = study.store.get_trial(study._info.id, asked.number)
+            current = study.store.get_trial(study.id, asked.number)
             return current.state.value, current.value
         return done.state.value, done.value
 
@@ -93,50 +93,57 @@ def _leave_running_on_exit(objective: Objective) -> Objective:
     return guarded
 
 
-def run_ray(study: Study, objective: Objective, budget: Budget, n_workers: int,
-            catch: tuple[type[BaseException], ...], progress: StudyProgress,
-            callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-            max_consecutive_failures: int | None,
-            resources_per_trial: Mapping[str, float] | None,
-            ray_address: str | None) -> None:
-    options = actor_options(resources_per_trial)
-    ray = _import_ray()
-    url = study.store.worker_url()
-    if url is None:
-        raise HyperlawError(
-            f"study {study.name!r} lives in memory, which Ray workers cannot reach; create "
-            "it with storage='postgresql://...' (any cluster) or 'sqlite:///path.db' (one "
-            "machine)"
-        )
-    job = WorkerJob(url, study.name, objective, study.sampler, study.scheduler, catch,
-                    study.retry_stale, study.heartbeat_interval, max_consecutive_failures)
-    try:
-        payload = cloudpickle.dumps(job)
-    except Exception as exc:
-        raise WorkerError(
-            f"the objective cannot be sent to Ray workers ({type(exc).__name__}: {exc}); make "
-            "what it uses picklable (open files and connections inside it)"
-        ) from exc
-    if not ray.is_initialized():
-        _init_ray(ray, ray_address)
-    runner = ray.remote(TrialRunner).options(**options)
-    driver = _Driver(study, budget, progress, callbacks, max_consecutive_failures,
-                     lambda: runner.remote(list(sys.path), payload), ray)
-    driver.run(n_workers)
+class RayExecutor(Executor):
+    """Runs trials on `n_workers` Ray actors (`executor="ray"`), each holding
+    `resources_per_trial` (e.g. {"cpu": 1, "gpu": 0.5}), on the cluster at `address` (or
+    RAY_ADDRESS, else a new local one). The study needs a storage the actors can reach."""
+
+    def __init__(self, n_workers: int = 1, resources_per_trial: Mapping[str, float] | None = None,
+                 address: str | None = None) -> None:
+        self.n_workers = check_n_workers(n_workers)
+        self.resources_per_trial = resources_per_trial
+        self.address = address
+        self._options = actor_options(resources_per_trial)
+
+    def __repr__(self) -> str:
+        return (f"RayExecutor(n_workers={self.n_workers}, "
+                f"resources_per_trial={self.resources_per_trial!r}, address={self.address!r})")
+
+    def run(self, study: Study, objective: Objective, settings: RunSettings) -> None:
+        ray = _import_ray()
+        url = study.store.worker_url()
+        if url is None:
+            raise HyperlawError(
+                f"study {study.name!r} lives in memory, which Ray workers cannot reach; "
+                "create it with storage='postgresql://...' (any cluster) or "
+                "'sqlite:///path.db' (one machine)"
+            )
+        job = WorkerJob(url, study.name, objective, study.sampler, study.scheduler,
+                        settings.catch, study.retry_stale, study.heartbeat_interval,
+                        settings.max_consecutive_failures)
+        try:
+            payload = cloudpickle.dumps(job)
+        except Exception as exc:
+            raise WorkerError(
+                f"the objective cannot be sent to Ray workers ({type(exc).__name__}: {exc}); "
+                "make what it uses picklable (open files and connections inside it)"
+            ) from exc
+        if not ray.is_initialized():
+            _init_ray(ray, self.address)
+        runner = ray.remote(TrialRunner).options(**self._options)
+        driver = _Driver(study, settings, lambda: runner.remote(list(sys.path), payload), ray)
+        driver.run(self.n_workers)
 
 
 class _Driver:
     """Hands asked trials to actors and collects their outcomes."""
 
-    def __init__(self, study: Study, budget: Budget, progress: StudyProgress,
-                 callbacks: Sequence[Callable[[Study, TrialRecord], None]],
-                 max_consecutive_failures: int | None, new_actor: Callable[[], Any],
+    def __init__(self, study: Study, settings: RunSettings, new_actor: Callable[[], Any],
                  ray: Any) -> None:
         self.study = study
-        self.budget = budget
-        self.progress = progress
-        self.callbacks = callbacks
-        self.max_failures = max_consecutive_failures
+        self.settings = settings
+        self.budget = settings.budget
+        self.max_failures = settings.max_consecutive_failures
         self.new_actor = new_actor
         self.ray = ray
         self.in_flight: dict[Any, tuple[Any, int]] = {}  # task ref -> (actor, trial number)
@@ -231,19 +238,15 @@ class _Driver:
         """Trial `number` ended: its ticket is spent on an outcome of the objective's own,
         or given back when the trial was failed as stale meanwhile."""
         if state is TrialState.FAILED and self.study.store.get_trial(
-                self.study._info.id, number).system_attrs.get("stale"):
+                self.study.id, number).system_attrs.get("stale"):
             self.budget.refund(1)
             return
         self.deaths.clear()
-        self.progress.finished(state, value)
-        if self.callbacks:
-            record = self.study.store.get_trial(self.study._info.id, number)
-            for callback in self.callbacks:
-                callback(self.study, record)
+        self.settings.delivered(self.study, number, state, value)
         self.failures = self.failures + 1 if state is TrialState.FAILED else 0
         if self.max_failures and self.failures >= self.max_failures:
             self.budget.stopped = True
-            error = self.study.store.get_trial(self.study._info.id, number).error
+            error = self.study.store.get_trial(self.study.id, number).error
             raise WorkerError(
                 f"study {self.study.name!r}: {self.failures} trials failed in a row, so the "
                 "study stopped; fix the objective (the last error is below) or raise "
@@ -264,7 +267,7 @@ class _Driver:
         log.warning("a Ray actor died running trials %s; they are marked failed%s", failed,
                     " and queued again" if self.study.retry_stale else "")
         for n in lost:
-            record = self.study.store.get_trial(self.study._info.id, n)
+            record = self.study.store.get_trial(self.study.id, n)
             if n not in failed and record.state.is_finished:
                 self._deliver(n, record.state, record.value)  # refunds a stale one
             else:

@@ -6,9 +6,12 @@ the k-th report arrives after the recorded cost of its steps. Events are handled
 time order, so workers finish out of step exactly as real ones would; the scheduler sees the
 same history it would see live. Nothing sleeps.
 
-With `StudyTuner(study, checkpoints=True)` every report saves a (tiny) checkpoint, so the
-promotion variants of ASHA and Hyperband can pause trials; a trial that continues a paused one
-replays the same curve from the step after its checkpoint, paying only for the steps it adds.
+`study.optimize(curve_for, executor=SimulatedExecutor(...))` runs it through `optimize`
+(progress bar and callbacks included); `simulate` is the engine, which also drives tuners of
+other libraries. With `checkpoints=True` (of either) every report saves a (tiny) checkpoint,
+so the promotion variants of ASHA and Hyperband can pause trials; a trial that continues a
+paused one replays the same curve from the step after its checkpoint, paying only for the
+steps it adds.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hyperlaw.errors import HyperlawError, TrialPruned
+from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
+from hyperlaw.executors.loop import Tickets
 from hyperlaw.study import Study
-from hyperlaw.trial import Trial, TrialState
+from hyperlaw.trial import Trial, TrialRecord, TrialState
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class Tuner(Protocol):
     def report(self, handle: Any, step: int, value: float) -> bool:
         """Record the value; True when the trial must stop."""
 
-    def finish(self, handle: Any, value: float, complete: bool) -> None: ...
+    def finish(self, handle: Any, value: float, complete: bool) -> object: ...
 
 
 class StudyTuner:
@@ -81,11 +86,10 @@ class StudyTuner:
             return True
         return False
 
-    def finish(self, handle: Trial, value: float, complete: bool) -> None:
+    def finish(self, handle: Trial, value: float, complete: bool) -> TrialRecord:
         if complete:
-            self.study.tell(handle, value)
-        else:
-            self.study.tell(handle, state=TrialState.PRUNED)
+            return self.study.tell(handle, value)
+        return self.study.tell(handle, state=TrialState.PRUNED)
 
 
 @dataclass
@@ -107,12 +111,16 @@ class _Running:
     index: int = field(compare=False, default=0)
 
 
-def simulate(tuner: Tuner | Study, curve_for: Callable[[dict[str, Any]], ReplayCurve], *,
-             n_workers: int = 4, max_spent: float | None = None,
-             max_trials: int | None = None) -> Simulation:
-    """Run trials until `max_spent` step units were trained (all workers together) or
-    `max_trials` started; trials still running at the end are told pruned."""
-    if max_spent is None and max_trials is None:
+CurveFor = Callable[[dict[str, Any]], ReplayCurve]
+
+
+def simulate(tuner: Tuner | Study, curve_for: CurveFor, *, n_workers: int = 4,
+             max_spent: float | None = None, max_trials: int | None = None,
+             tickets: Tickets | None = None) -> Simulation:
+    """Run trials until `max_spent` step units were trained (all workers together),
+    `max_trials` started, or `tickets` grants no more; trials still running at the end are
+    told pruned."""
+    if max_spent is None and max_trials is None and tickets is None:
         raise HyperlawError("simulate needs max_spent= (step units) or max_trials= to end")
     if n_workers < 1:
         raise HyperlawError(f"simulate: n_workers must be >= 1, got {n_workers!r}")
@@ -126,6 +134,8 @@ def simulate(tuner: Tuner | Study, curve_for: Callable[[dict[str, Any]], ReplayC
     def launch(now: float) -> None:
         nonlocal started
         if max_trials is not None and started >= max_trials:
+            return
+        if tickets is not None and not tickets.take():
             return
         started += 1
         handle, params = tuner.start()
@@ -172,6 +182,52 @@ def simulate(tuner: Tuner | Study, curve_for: Callable[[dict[str, Any]], ReplayC
         else:
             tuner.finish(running.handle, float(running.curve.values[0]), complete=False)
     return result
+
+
+class SimulatedExecutor(Executor):
+    """Replays recorded learning curves on a simulated clock with `n_workers` asynchronous
+    workers (`executor="simulated"`), for benchmarks of samplers and schedulers. With it, the
+    objective given to `optimize` is not trained: it maps a configuration (a dict of
+    parameters) to its recorded `ReplayCurve`. The run ends when `n_trials` started, the
+    `timeout` passed (in real seconds), or `max_spent` step units were trained by all workers
+    together; trials still running then are told pruned. With `checkpoints`, every report
+    saves a (tiny) checkpoint, so promotion variants can pause and continue trials (see
+    `StudyTuner`). The last run's `Simulation` is kept in `result`."""
+
+    def __init__(self, n_workers: int = 4, max_spent: float | None = None,
+                 checkpoints: bool = False) -> None:
+        self.n_workers = check_n_workers(n_workers)
+        self.max_spent = max_spent
+        self.checkpoints = checkpoints
+        self.result: Simulation | None = None
+
+    def __repr__(self) -> str:
+        return (f"SimulatedExecutor(n_workers={self.n_workers}, max_spent={self.max_spent!r}, "
+                f"checkpoints={self.checkpoints})")
+
+    def run(self, study: Study, objective: CurveFor, settings: RunSettings) -> None:
+        budget = settings.budget
+        if self.max_spent is None and budget.remaining is None and budget.deadline is None:
+            raise HyperlawError(
+                f"study {study.name!r}: a simulated run needs an end; pass n_trials= or "
+                "timeout= to optimize, or SimulatedExecutor(max_spent=...) (step units)")
+        tuner = _DeliveringTuner(study, self.checkpoints, settings)
+        self.result = simulate(tuner, objective, n_workers=self.n_workers,
+                               max_spent=self.max_spent, tickets=budget)
+
+
+class _DeliveringTuner(StudyTuner):
+    """A StudyTuner that counts each finished trial in the run's progress bar and gives it
+    to the run's callbacks."""
+
+    def __init__(self, study: Study, checkpoints: bool, settings: RunSettings) -> None:
+        super().__init__(study, checkpoints)
+        self.settings = settings
+
+    def finish(self, handle: Trial, value: float, complete: bool) -> TrialRecord:
+        record = super().finish(handle, value, complete)
+        self.settings.delivered(self.study, record.number, record.state, record.value, record)
+        return record
 
 
 def _cost(curve: ReplayCurve, k: int) -> float:
