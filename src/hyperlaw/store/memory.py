@@ -293,7 +293,7 @@ class MemoryStore(Store):
 
 
 def _replace_info(info: StudyInfo, **changes: Any) -> StudyInfo:
-    fields = {f: getattr(info, f) for f in StudyInfo.__slots__}  # type: ignore[attr-defined]
+    fields = {f: getattr(info, f) for f in StudyInfo.__slots__}
     fields.update(changes)
     return StudyInfo(**fields)
 
