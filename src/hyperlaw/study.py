@@ -139,9 +139,9 @@ class Study:
             except _Superseded:
                 new_trials = self.scheduler.new_trials(self._history.refresh())
         if history.has_waiting():
-            record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
-            if record is not None:
-                return self._start(record, dict(record.params))
+            claimed = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
+            if claimed is not None:
+                return self._start(claimed, dict(claimed.params))
         promoted = self.scheduler.promoted(history)
         if promoted is not None:
             try:
@@ -590,6 +590,7 @@ class Study:
         """`evaluate`; when `start_next(state)` says so, the next trial is started in the
         transaction that records this one's outcome (see `_finish_then_start`)."""
         error: str | None = None
+        value: float | None
         try:
             value = objective(trial)
         except TrialPruned:

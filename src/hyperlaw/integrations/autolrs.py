@@ -370,10 +370,10 @@ class AutoLRS:
                 trial.report(value, start + step)
             except TrialPruned:
                 break  # the study's scheduler does not cut candidates short
-        for key, value in (("stage", len(self.stages)), ("start_step", start),
-                           ("horizon", horizon), ("metric", metric),
-                           ("predicted_loss", predicted), ("chosen", False)):
-            trial.set_user_attr(key, value)
+        for key, attr in (("stage", len(self.stages)), ("start_step", start),
+                          ("horizon", horizon), ("metric", metric),
+                          ("predicted_loss", predicted), ("chosen", False)):
+            trial.set_user_attr(key, attr)
         self.study.tell(trial, predicted)
         return trial
 
