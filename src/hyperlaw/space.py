@@ -1077,7 +1077,8 @@ class Space(Mapping[str, Param]):
         """Number of combinations of parameter values (an upper bound when some parameters
         are conditional); None when a parameter is continuous."""
         sizes = [self._params[name].n_values for name in self._dims]
-        return None if None in sizes else math.prod(sizes)  # type: ignore[arg-type]
+        counts = [size for size in sizes if size is not None]
+        return math.prod(counts) if len(counts) == len(sizes) else None
 
     @property
     def hash(self) -> str:

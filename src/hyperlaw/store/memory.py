@@ -242,7 +242,10 @@ class MemoryStore(Store):
         trials: list[TrialRecord] = []
         reports: list[Report] = []
         for item in new:
-            (reports if type(item) is Report else trials).append(item)  # type: ignore[arg-type]
+            if isinstance(item, Report):
+                reports.append(item)
+            else:
+                trials.append(item)
         return Changes(trials, reports, end)
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
