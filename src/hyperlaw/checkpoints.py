@@ -316,9 +316,9 @@ class StudyCheckpoints:
                                                                list[Checkpoint]]:
         keep = set(id(c) for c in checkpoints[-self.keep_last:])
         if self.keep_best:
-            scored = [c for c in checkpoints if c.value is not None]
-            scored.sort(key=lambda c: -c.value if self._maximize else c.value)  # type: ignore[operator]
-            keep.update(id(c) for c in scored[:self.keep_best])
+            scored = [(c.value, c) for c in checkpoints if c.value is not None]
+            scored.sort(key=lambda s: -s[0] if self._maximize else s[0])
+            keep.update(id(c) for _, c in scored[:self.keep_best])
         kept = [c for c in checkpoints if id(c) in keep]
         return kept, [c for c in checkpoints if id(c) not in keep]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from hyperlaw.store.base import Changes, Store
@@ -28,7 +28,8 @@ class History:
         self.version = 0
         #: step -> {trial number: value reported at that step}
         self.by_step: dict[int, dict[int, float]] = {}
-        self.memo: dict[str, Any] = {}
+        #: derived data kept by samplers and schedulers, by a str or tuple key of their own
+        self.memo: dict[Hashable, Any] = {}
         self._waiting: set[int] = set()
 
     def refresh(self) -> History:

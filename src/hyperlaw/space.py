@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, field
 from difflib import get_close_matches
+from types import FrameType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -280,7 +281,7 @@ def _named_by_caller(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
 
 def _caller_key() -> str | None:
     """The dict key or keyword the parameter being built is given in the user's source."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and (frame.f_code.co_filename == __file__
                                  or frame.f_code.co_filename.startswith("<")):
         frame = frame.f_back  # this module, then the dataclass's generated __init__
@@ -314,7 +315,7 @@ class Param:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._sig == other._sig and self._when_sig == other._when_sig  # type: ignore[attr-defined]
+        return self._sig == other._sig and self._when_sig == other._when_sig
 
     def __hash__(self) -> int:
         return hash((self.kind, self._sig, self._when_sig))
@@ -1094,7 +1095,8 @@ class Space(Mapping[str, Param]):
         """Number of combinations of parameter values (an upper bound when some parameters
         are conditional); None when a parameter is continuous."""
         sizes = [self._params[name].n_values for name in self._dims]
-        return None if None in sizes else math.prod(sizes)  # type: ignore[arg-type]
+        counts = [size for size in sizes if size is not None]
+        return math.prod(counts) if len(counts) == len(sizes) else None
 
     @property
     def hash(self) -> str:
@@ -1277,7 +1279,7 @@ class Space(Mapping[str, Param]):
         out: dict[str, Any] = {}
         undecided: set[str] = set()  # activity unknown: a parent is missing (partial only)
         for name, param, _, conds in self._plan:
-            state = True
+            state: bool | None = True  # None: undecided
             for parent, allowed in conds:
                 if parent in undecided:
                     state = None

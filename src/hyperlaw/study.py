@@ -146,9 +146,9 @@ class Study:
             except _Superseded:
                 new_trials = self.scheduler.new_trials(self._history.refresh())
         if history.has_waiting():
-            record = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
-            if record is not None:
-                return self._start(record, dict(record.params))
+            claimed = self._store.claim_waiting(self._info.id, self._fill, heartbeat=heartbeat)
+            if claimed is not None:
+                return self._start(claimed, dict(claimed.params))
         promoted = self.scheduler.promoted(history)
         if promoted is not None:
             try:
@@ -619,6 +619,7 @@ class Study:
         `start_next(state)` (asked with the outcome's state) says so, the next trial is
         started in the write transaction that records this one's outcome; else None."""
         error: str | None = None
+        value: float | None
         try:
             value = objective(trial)
         except TrialPruned:

@@ -115,7 +115,7 @@ def check_value(value: Any, where: str) -> float:
         number = float(value)
     except OverflowError:
         raise InvalidValueError(
-            f"{where}: the objective value is an int of {value.bit_length()} bits, too large "
+            f"{where}: the objective value is an int of {int(value).bit_length()} bits, too large "
             "for a float; return the value as a float of a sensible scale"
         ) from None
     if not math.isfinite(number):

@@ -235,11 +235,11 @@ class StudyColumns:
                 entry[0].append(record.number)
                 entry[1].append(value)
         for name, (indices, values) in by_name.items():
-            column = self.params.get(name)
-            if column is None:
+            param_column = self.params.get(name)
+            if param_column is None:
                 param = self.space.get(name) if self.space is not None else None
-                column = self.params[name] = ParamColumn.for_param(name, param, values[0])
-            column.set_many(np.asarray(indices, np.int64), values)
+                param_column = self.params[name] = ParamColumn.for_param(name, param, values[0])
+            param_column.set_many(np.asarray(indices, np.int64), values)
         self.version += 1
 
     def put(self, record: TrialRecord) -> None:

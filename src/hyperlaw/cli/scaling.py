@@ -12,7 +12,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -85,7 +85,8 @@ def _records(storage: str | None, name: str, csv_path: Path | None) -> list[dict
     if csv_path is not None:
         import pandas as pd
 
-        return list(pd.read_csv(csv_path).to_dict("records"))
+        # a CSV file's column names are strings
+        return cast(list[dict[str, Any]], pd.read_csv(csv_path).to_dict("records"))
     with opened(storage) as store:
         rows = scaling_records(store, name)
     if not rows:

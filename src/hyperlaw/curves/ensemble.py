@@ -96,7 +96,7 @@ class Prediction:
 
     def interval(self, level: float = 0.8) -> tuple[float, float]:
         """The central interval holding `level` of the probability."""
-        low, high = self.quantiles([(1 - level) / 2, (1 + level) / 2])
+        low, high = np.asarray(self.quantiles([(1 - level) / 2, (1 + level) / 2]))
         return float(low), float(high)
 
 

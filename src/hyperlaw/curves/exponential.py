@@ -90,8 +90,10 @@ def fit_exponential(steps: ArrayLike, losses: ArrayLike) -> ExponentialFit:
     if t.size < 3:
         raise HyperlawError(f"fit_exponential: need at least 3 points for 3 parameters, got "
                             f"{t.size}")
-    found = fmin(lambda v: _least_squares(t, y, float(v[0]))[2], x0=[BETA_START],
-                 xtol=BETA_XTOL, ftol=BETA_FTOL, disp=False)
+    def misfit(v: np.ndarray) -> float:  # the residual of the best fit for beta = v[0]
+        return _least_squares(t, y, float(v[0]))[2]
+
+    found = fmin(misfit, x0=[BETA_START], xtol=BETA_XTOL, ftol=BETA_FTOL, disp=False)
     beta = min(max(float(found[0]), _BETA_RANGE[0]), _BETA_RANGE[1])
     a, c, residual = _least_squares(t, y, beta)
     return ExponentialFit(a=a, b=-math.exp(beta), c=c, residual=residual)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -72,7 +72,7 @@ class StudyCache:
 
     def _learn_space(self, entry: _Entry) -> None:
         """Re-read the space when trials brought parameters it did not have (define-by-run)."""
-        known = entry.columns.space or {}
+        known: Mapping[str, object] = entry.columns.space or {}
         if all(name in known for name in entry.columns.params):
             return
         entry.info = self.store.get_study(entry.info.name)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from hyperlaw.errors import SearchExhaustedError, TrialStateError, WorkerError
 from hyperlaw.store.memory import MemoryStore
@@ -108,7 +108,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Self:
         if not isinstance(self._study.store, MemoryStore):
             self._thread = threading.Thread(target=self._beat, name="hyperlaw-heartbeat",
                                             daemon=True)

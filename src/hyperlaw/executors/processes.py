@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cloudpickle
 
@@ -189,10 +189,11 @@ class _Pool:
         timeout = 1.0
         if self.respawns:
             timeout = min(timeout, max(0.0, min(self.respawns) - time.monotonic()))
-        for conn in wait(list(self.workers), timeout=timeout):
-            worker = self.workers[conn]  # type: ignore[index]
+        # `wait` returns those of the objects given that are ready: here, connections
+        for conn in cast(list[Connection], wait(list(self.workers), timeout=timeout)):
+            worker = self.workers[conn]
             try:
-                messages = conn.recv()  # type: ignore[union-attr]
+                messages = conn.recv()
             except (EOFError, OSError):
                 self._gone(worker)
                 continue

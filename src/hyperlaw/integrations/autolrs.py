@@ -319,7 +319,8 @@ class AutoLRS:
              start: int) -> tuple[Candidate, Trial | None]:
         """Train one candidate from the checkpoint and forecast its loss at the horizon."""
         self._restore(checkpoint)
-        metric: Literal["train", "val"] = "val" if self._uses_val_loss else "train"
+        val_loss = self.val_loss if self._uses_val_loss else None
+        metric: Literal["train", "val"] = "train" if val_loss is None else "val"
         steps: list[int] = []
         series: list[float] = []
         every = max(1, tau_prime // VAL_POINTS)
@@ -328,10 +329,10 @@ class AutoLRS:
         while cost < tau_prime:
             loss = float(self.train_step())
             cost += 1
-            if metric == "val" and math.isfinite(loss):
+            if val_loss is not None and math.isfinite(loss):
                 if cost % every:
                     continue
-                loss = float(self.val_loss())  # type: ignore[misc]
+                loss = float(val_loss())
             steps.append(cost if metric == "val" else cost - 1)
             series.append(loss)
             if not math.isfinite(loss):
@@ -366,10 +367,10 @@ class AutoLRS:
                 trial.report(value, start + step)
             except TrialPruned:
                 break  # the study's scheduler does not cut candidates short
-        for key, value in (("stage", len(self.stages)), ("start_step", start),
-                           ("horizon", horizon), ("metric", metric),
-                           ("predicted_loss", predicted), ("chosen", False)):
-            trial.set_user_attr(key, value)
+        for key, attr in (("stage", len(self.stages)), ("start_step", start),
+                          ("horizon", horizon), ("metric", metric),
+                          ("predicted_loss", predicted), ("chosen", False)):
+            trial.set_user_attr(key, attr)
         self.study.tell(trial, predicted)
         return trial
 

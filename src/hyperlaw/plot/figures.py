@@ -276,9 +276,9 @@ def parallel_coordinates_figure(columns: StudyColumns, max_lines: int = 500) -> 
             continue
         xs = np.tile(np.r_[np.arange(n_axes, dtype=float), np.nan], len(rows))
         ys = np.hstack([scaled[rows], np.full((len(rows), 1), np.nan)]).ravel()
-        labels = np.repeat(numbers[rows], n_axes + 1)
+        trial_numbers = np.repeat(numbers[rows], n_axes + 1)
         data.append({"type": "scatter", "mode": "lines", "x": _floats(xs), "y": _floats(ys),
-                     "customdata": labels.tolist(), "showlegend": False,
+                     "customdata": trial_numbers.tolist(), "showlegend": False,
                      "line": {"color": _VIRIDIS[b], "width": 1}, "opacity": 0.5,
                      "hovertemplate": "trial %{customdata}<extra></extra>"})
     lo, hi = float(values.min()), float(values.max())

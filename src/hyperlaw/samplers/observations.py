@@ -96,8 +96,9 @@ def n_bins(space: Space) -> np.ndarray:
     evenly spaced dimension, 0 for continuous ones and for log-scaled integers (their values
     are not evenly spaced on the cube: they are modelled as continuous and rounded when
     decoded, so every value stays reachable)."""
-    return np.array([0 if isinstance(space[n], Int) and space[n].log else space[n].n_values or 0
-                     for n in space.dims], dtype=np.int64)
+    params = [space[n] for n in space.dims]
+    return np.array([0 if isinstance(p, Int) and p.log else p.n_values or 0 for p in params],
+                    dtype=np.int64)
 
 
 def observations(space: Space, history: History) -> Observations:

@@ -261,7 +261,7 @@ def _design(logx: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _lstsq(design: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.linalg.lstsq(design, y, rcond=None)[0]
+    return np.asarray(np.linalg.lstsq(design, y, rcond=None)[0], dtype=np.float64)
 
 
 def _check_identifiable(logx: NDArray[np.float64], groups: list[NDArray[np.intp]],

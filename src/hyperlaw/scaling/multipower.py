@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -128,6 +128,16 @@ class MultiPowerLaw:
         l0, log_a, alpha, log_b, log_c, beta, gamma = (float(v) for v in theta)
         return cls(l0=l0, a=math.exp(log_a), alpha=alpha, b=math.exp(log_b),
                    c=math.exp(log_c), beta=beta, gamma=gamma)
+
+
+@overload
+def _evaluate(theta: NDArray[np.float64], terms: _DropTerms,
+              jacobian: Literal[False] = False) -> tuple[NDArray[np.float64], None]: ...
+
+
+@overload
+def _evaluate(theta: NDArray[np.float64], terms: _DropTerms,
+              jacobian: Literal[True]) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 
 
 def _evaluate(theta: NDArray[np.float64], terms: _DropTerms,

@@ -57,6 +57,7 @@ def scaling_records(storage: str | Store, group: str,
         if attrs.get(ATTR_GROUP) != group:
             continue
         for trial in study.get_trials([TrialState.COMPLETE]):
+            assert trial.value is not None  # a complete trial has a value
             rows.append({CELL_COLUMNS[0]: float(attrs[ATTR_N]),
                          CELL_COLUMNS[1]: float(attrs[ATTR_D]),
                          **trial.params, loss: float(trial.value)})

@@ -142,7 +142,9 @@ class ASHA(Scheduler):
                 rungs = by_rate[rate] = {r.budget: r for r in self.rungs(history, rate)}
             budget = _last_rung(list(rungs), record.last_step or 0)
             rung = rungs.get(budget)
-            value = None if rung is None else rung.values.get(root)
+            if rung is None:
+                continue
+            value = rung.values.get(root)
             if value is None:
                 continue
             order = ranked.get((rate, budget))

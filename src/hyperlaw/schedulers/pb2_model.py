@@ -290,7 +290,7 @@ def pb2_select(times: np.ndarray, x: np.ndarray, y: np.ndarray, running: np.ndar
     times, x, y, running = _check_inputs(times, x, y, running)
     if not math.isfinite(now):
         raise ValueError(f"pb2_select: now must be a finite time, got {now!r}")
-    d = x.shape[1]
+    d = int(x.shape[1])
     if d == 0:
         return np.empty(0)
     if len(y) < 2:

@@ -43,11 +43,13 @@ def check_url(url: str) -> None:
 def best_of(trials: Iterable[TrialRecord], maximize: bool) -> TrialRecord | None:
     """The complete trial with the best value; the lowest number wins ties."""
     best: TrialRecord | None = None
+    best_value = 0.0  # read only once `best` is set
     for t in trials:
-        if t.state is not TrialState.COMPLETE or t.value is None:
+        value = t.value
+        if t.state is not TrialState.COMPLETE or value is None:
             continue
-        if best is None or (t.value > best.value if maximize else t.value < best.value):  # type: ignore[operator]
-            best = t
+        if best is None or (value > best_value if maximize else value < best_value):
+            best, best_value = t, value
     return best
 
 

@@ -246,10 +246,10 @@ class MemoryStore(Store):
         trials: list[TrialRecord] = []
         reports: list[Report] = []
         for item in new:
-            if type(item) is Report:
+            if isinstance(item, Report):
                 reports.append(item)
             else:
-                trials.append(_handed_out(item))  # type: ignore[arg-type]
+                trials.append(_handed_out(item))
         return Changes(trials, reports, end)
 
     def get_trial(self, study_id: int, number: int) -> TrialRecord:
@@ -300,7 +300,7 @@ class MemoryStore(Store):
 
 
 def _replace_info(info: StudyInfo, **changes: Any) -> StudyInfo:
-    fields = {f: getattr(info, f) for f in StudyInfo.__slots__}  # type: ignore[attr-defined]
+    fields = {f: getattr(info, f) for f in StudyInfo.__slots__}
     fields.update(changes)
     return StudyInfo(**fields)
 

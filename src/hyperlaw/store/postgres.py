@@ -7,7 +7,7 @@ psycopg (version 3) is the driver; `postgresql://` and `postgres://` URLs are ro
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 
@@ -192,5 +192,6 @@ def driver_error(conn: sa.Connection, exc: Exception,
         broken = raw is None or raw.closed or raw.broken or client_side
         if broken:
             conn.invalidate(exc)
-    return sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error,
-                                      connection_invalidated=broken)
+    # `exc` is a psycopg error, so `instance` wraps it as a `DBAPIError`
+    return cast(sa.exc.DBAPIError, sa.exc.DBAPIError.instance(
+        statement, None, exc, psycopg.Error, connection_invalidated=broken))

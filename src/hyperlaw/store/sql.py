@@ -21,12 +21,12 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from hyperlaw.errors import DuplicateStudyError, SchemaVersionError, StorageError
@@ -73,7 +73,9 @@ _TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.val
                   trials.c.created_at, trials.c.started_at, trials.c.finished_at)
 
 # Hot-path statements, built once: building a statement per call costs more than running it.
-_SID, _CURSOR, _HEAD_SEQ = sa.bindparam("sid"), sa.bindparam("cursor"), sa.bindparam("head")
+_SID: sa.BindParameter[int] = sa.bindparam("sid")
+_CURSOR: sa.BindParameter[int] = sa.bindparam("cursor")
+_HEAD_SEQ: sa.BindParameter[int] = sa.bindparam("head")
 _BUMP = (sa.update(studies).where(studies.c.id == _SID)
          .values(next_seq=studies.c.next_seq + 1,
                  next_number=studies.c.next_number + sa.bindparam("numbers")))
@@ -112,7 +114,7 @@ _FINISH = (sa.update(trials)
            .returning(*_TRIAL_COLUMNS))
 _INSERT_REPORT = sa.insert(reports)
 # a report, inserted only if its trial is running: one round trip under the study's lock
-_NUM = sa.bindparam("num")
+_NUM: sa.BindParameter[int] = sa.bindparam("num")
 _INSERT_REPORT_IF_RUNNING = sa.insert(reports).from_select(
     ["study_id", "number", "step", "value", "seq"],
     sa.select(_SID, _NUM, sa.bindparam("step", type_=sa.BigInteger),
@@ -285,7 +287,10 @@ class SqlStore(Store):
         """An error the driver raised outside SQLAlchemy, wrapped as SQLAlchemy would."""
         if self._is_postgres and conn.dialect.driver == "psycopg":
             return postgres.driver_error(conn, exc)
-        return sa.exc.DBAPIError.instance(None, None, exc, self._dbapi_error)
+        # `exc` is an instance of the driver's error class, so this is never a bare
+        # `StatementError` (what `instance` returns for foreign exceptions)
+        return cast(sa.exc.DBAPIError,
+                    sa.exc.DBAPIError.instance(None, None, exc, self._dbapi_error))
 
     def _retry_kind(self, exc: sa.exc.DBAPIError) -> str | None:
         if self._is_sqlite:
@@ -416,7 +421,9 @@ class SqlStore(Store):
             result = conn.execute(sa.insert(studies).values(
                 name=name, direction=direction, space=space_json, user_attrs="{}",
                 system_attrs=attrs, created_at=now, next_number=0, next_seq=0))
-            return StudyInfo(int(result.inserted_primary_key[0]), name, direction, space_json,
+            key = result.inserted_primary_key
+            assert key is not None  # a single-row INSERT always reports its key
+            return StudyInfo(int(key[0]), name, direction, space_json,
                              {}, dict(system_attrs), now)
 
         def landed(conn: Connection, info: StudyInfo) -> bool:
@@ -735,7 +742,8 @@ class SqlStore(Store):
                        trials.c.state == _RUNNING)
                 .values(**values).returning(*_TRIAL_COLUMNS)).first()
         if row is None:
-            self._current(conn, study_id, number, "finish")
+            self._current(conn, study_id, number, "finish")  # raises: it is not running
+        assert row is not None
         return _record(row)
 
     def finish_and_start(self, study_id: int, number: int, state: TrialState,
@@ -773,6 +781,7 @@ class SqlStore(Store):
     def fail_stale(self, study_id: int, *, reason: str, retry_limit: int,
                    stale_before: float | None = None,
                    numbers: Sequence[int] | None = None) -> list[int]:
+        which: sa.ColumnElement[bool]
         if numbers is not None:
             which = trials.c.number.in_(list(numbers))
         elif stale_before is not None:
@@ -917,7 +926,9 @@ class SqlStore(Store):
                      .order_by(reports.c.seq))
             sql = str(query.compile(dialect=conn.dialect,
                                     compile_kwargs={"literal_binds": True}))
-            raw = conn.connection.driver_connection.cursor()  # inside this transaction
+            driver = conn.connection.driver_connection
+            assert driver is not None  # the connection is open: this runs in its transaction
+            raw = driver.cursor()
             chunks = []
             try:
                 raw.execute(sql)
@@ -967,7 +978,7 @@ def _insert_row(conn: Connection, study_id: int, seq: int, number: int, state: s
 
 
 @functools.cache
-def _pg_sql(statement: sa.Executable) -> str:
+def _pg_sql(statement: sa.ClauseElement) -> str:
     """`statement` as psycopg's SQL text, for `postgres.Pipelined`."""
     from sqlalchemy.dialects import postgresql
 
@@ -995,14 +1006,14 @@ def _loads(raw: str | None, what: str) -> Any:
         ) from None
 
 
-def _record(row: Row[Any]) -> TrialRecord:
+def _record(row: Sequence[Any]) -> TrialRecord:
     return TrialRecord(
         row[0], _STATES[row[1]], _loads(row[2], f"params of trial #{row[0]}"), row[3], {},
         _loads(row[4], f"user_attrs of trial #{row[0]}"),
         _loads(row[5], f"system_attrs of trial #{row[0]}"), row[6], row[7], row[8], row[9])
 
 
-def _records(rows: list[Row[Any]]) -> list[TrialRecord]:
+def _records(rows: Sequence[Sequence[Any]]) -> list[TrialRecord]:
     """`_record` of many rows, their params parsed in one JSON call (per row when a row is
     corrupt, which then names it)."""
     try:
@@ -1115,7 +1126,7 @@ def _first_line(text: str) -> str:
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
     """Per-connection settings; `wal` switches the database to WAL mode (a lasting change of
     the file, made only by a store that creates: a hyperlaw database is in WAL mode already)."""
-    pragmas = ("journal_mode=WAL",) if wal else ()
+    pragmas: tuple[str, ...] = ("journal_mode=WAL",) if wal else ()
     pragmas += ("synchronous=NORMAL", "busy_timeout=60000", "foreign_keys=ON")
 
     @event.listens_for(engine, "connect")
