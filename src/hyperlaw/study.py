@@ -30,12 +30,12 @@ from hyperlaw.errors import (
     TrialPruned,
 )
 from hyperlaw.history import History
+from hyperlaw.history.observations import PROPOSAL_ATTR, held_params, params_key
+from hyperlaw.history.rungs import PROMOTED_FROM, chains
 from hyperlaw.samplers import Sampler, make_sampler
-from hyperlaw.samplers.observations import PROPOSAL_ATTR, held_params, params_key
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import PBT_ATTR, Segment, pbt_schedule
-from hyperlaw.schedulers.rungs import PROMOTED_FROM, chains
 from hyperlaw.space import Param, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
 from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value

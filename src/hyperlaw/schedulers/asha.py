@@ -13,16 +13,13 @@ from typing import Any
 
 from hyperlaw.checkpoints import StudyCheckpoints
 from hyperlaw.history import History
+from hyperlaw.history.rungs import Rung, RungIndex, chains
 from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
 from hyperlaw.schedulers.rungs import (
     CompletedSteps,
-    Rung,
-    RungIndex,
-    chains,
     check_budgets,
     crossed,
     kept,
-    memo,
     rung_budgets,
     within_top,
 )
@@ -71,7 +68,7 @@ class ASHA(Scheduler):
         """max_budget, or the last step of the first complete trials when it was not given."""
         if self.max_budget is not None:
             return self.max_budget
-        return memo(history, "completed-steps", CompletedSteps).refresh(history)
+        return history.memoized("completed-steps", CompletedSteps).refresh(history)
 
     def budgets(self, history: History, rate: int | None = None) -> list[float]:
         """The rung budgets (the last one is max_budget when it is known)."""
@@ -82,8 +79,8 @@ class ASHA(Scheduler):
     def rungs(self, history: History, rate: int | None = None) -> list[Rung]:
         """The rungs with every trial's value at each, current with `history`."""
         budgets = self.budgets(history, rate)
-        index = memo(history, f"rungs:{tuple(budgets)}", lambda: RungIndex(budgets))
-        history.memo["rung_budgets"] = budgets  # where samplers find the rungs in use
+        index = history.memoized(("rungs", tuple(budgets)), lambda: RungIndex(budgets))
+        history.rung_budgets = budgets  # where samplers find the rungs in use
         return index.refresh(history).rungs
 
     # --- decision ------------------------------------------------------------------------

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, TypeVar
 
 from hyperlaw.store.base import Changes, Store
 from hyperlaw.trial import TrialRecord, TrialState
 
 _COMPLETE = TrialState.COMPLETE
+_T = TypeVar("_T")
 
 
 class History:
     """Trials indexed by number, plus an index of intermediate values by step.
 
     `refresh()` reads only what changed since the last read. `version` grows with every
-    applied change, so samplers can memoize derived data (encoded matrices, sorted values)
-    per version in `memo`.
+    applied change, so samplers and schedulers can memoize derived data (encoded matrices,
+    sorted values, rung indexes) in `memo` (see `memoized`). `rung_budgets` holds the rung
+    budgets of the last rung decision a multi-fidelity scheduler took in this process, for
+    samplers that fit at a rung's budget.
     """
 
     def __init__(self, store: Store, study_id: int, maximize: bool) -> None:
@@ -28,7 +31,8 @@ class History:
         self.version = 0
         #: step -> {trial number: value reported at that step}
         self.by_step: dict[int, dict[int, float]] = {}
-        self.memo: dict[str, Any] = {}
+        self.memo: dict[Hashable, Any] = {}
+        self.rung_budgets: list[float] = []
         self._waiting: set[int] = set()
 
     def refresh(self) -> History:
@@ -71,6 +75,13 @@ class History:
         self.trials[number].intermediate[step] = value
         self.by_step.setdefault(step, {})[number] = value
         self.version += 1
+
+    def memoized(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """The object kept in `memo` under `key`, made by `make()` on first use."""
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = make()
+        return found
 
     # --- views ---------------------------------------------------------------------------
     def __len__(self) -> int:
