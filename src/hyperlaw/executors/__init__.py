@@ -12,8 +12,8 @@ from hyperlaw.errors import HyperlawError
 from hyperlaw.executors.inline import run_inline
 from hyperlaw.executors.loop import Budget, Heartbeat, run_worker
 from hyperlaw.executors.processes import run_processes
+from hyperlaw.lineage import PBT, RETRY_OF
 from hyperlaw.progress import StudyProgress
-from hyperlaw.schedulers.pbt import PBT_ATTR
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _announce_queued(study: Study, budget: Budget) -> None:
         return
     queued = [t.number for t in study._history.refresh().trials
               if t.state is TrialState.WAITING
-              and ("retry_of" in t.system_attrs or PBT_ATTR in t.system_attrs)]
+              and (RETRY_OF in t.system_attrs or PBT in t.system_attrs)]
     if not queued:
         return
     why = ("the run was stopped" if budget.stopped else

@@ -33,8 +33,8 @@ import cloudpickle
 from hyperlaw.errors import WorkerError
 from hyperlaw.executors.loop import Budget, max_deaths, respawn_delay
 from hyperlaw.executors.worker import INTERRUPTED, WorkerJob, owner_tag
+from hyperlaw.lineage import STALE, WORKER
 from hyperlaw.progress import StudyProgress
-from hyperlaw.store.common import OWNER_ATTR
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -229,12 +229,12 @@ class _Pool:
             record = study.store.get_trial(study._info.id, worker.trial)
             if record.state is TrialState.RUNNING:
                 numbers.add(record.number)
-            elif record.state.is_finished and not record.system_attrs.get("stale"):
+            elif record.state.is_finished and not record.system_attrs.get(STALE):
                 self._deliver(worker, record.number, record.state, record.value)
         if worker.ready:
             numbers.update(t.number for t in study._history.refresh().trials
                            if t.state is TrialState.RUNNING
-                           and t.system_attrs.get(OWNER_ATTR) == worker.tag)
+                           and t.system_attrs.get(WORKER) == worker.tag)
         if not numbers:
             return
         failed = study.fail_trials_of_dead_worker(
@@ -269,7 +269,7 @@ class _Pool:
         prefix = f"{self.run_id}:"
         numbers = [t.number for t in self.study._history.refresh().trials
                    if t.state is TrialState.RUNNING
-                   and str(t.system_attrs.get(OWNER_ATTR, "")).startswith(prefix)]
+                   and str(t.system_attrs.get(WORKER, "")).startswith(prefix)]
         if numbers:
             self.study.fail_trials_of_dead_worker(numbers, why)
 

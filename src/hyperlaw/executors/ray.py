@@ -28,6 +28,7 @@ import cloudpickle
 from hyperlaw.errors import HyperlawError, SearchExhaustedError, TrialStateError, WorkerError
 from hyperlaw.executors.loop import Budget, Heartbeat, max_deaths, respawn_delay
 from hyperlaw.executors.worker import WorkerJob
+from hyperlaw.lineage import STALE
 from hyperlaw.progress import StudyProgress
 from hyperlaw.trial import TrialRecord, TrialState
 
@@ -231,7 +232,7 @@ class _Driver:
         """Trial `number` ended: its ticket is spent on an outcome of the objective's own,
         or given back when the trial was failed as stale meanwhile."""
         if state is TrialState.FAILED and self.study.store.get_trial(
-                self.study._info.id, number).system_attrs.get("stale"):
+                self.study._info.id, number).system_attrs.get(STALE):
             self.budget.refund(1)
             return
         self.deaths.clear()

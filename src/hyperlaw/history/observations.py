@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from hyperlaw.history import History
+from hyperlaw.lineage import PROPOSAL
 from hyperlaw.space import Choice, Int, Space
 from hyperlaw.trial import TrialRecord, TrialState
 
@@ -42,11 +43,6 @@ _CODE = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED,
          TrialState.FAILED: FAILED, TrialState.RUNNING: RUNNING}
 
 
-#: system attribute of a define-by-run trial: the configuration proposed when it was asked,
-#: so that other processes see what a running trial holds before its suggest calls are stored
-PROPOSAL_ATTR = "proposal"
-
-
 def params_key(params: dict[str, Any]) -> str:
     """A hashable identity of a configuration (to detect duplicates)."""
     return repr(sorted(params.items(), key=lambda kv: kv[0]))
@@ -55,7 +51,7 @@ def params_key(params: dict[str, Any]) -> str:
 def held_params(trial: TrialRecord) -> dict[str, Any]:
     """The configuration a trial holds: its params, and while it runs, the proposal recorded
     when it was asked for the parameters its objective has not suggested yet."""
-    proposal = trial.system_attrs.get(PROPOSAL_ATTR)
+    proposal = trial.system_attrs.get(PROPOSAL)
     if trial.state is TrialState.RUNNING and proposal:
         return {**proposal, **trial.params}
     return trial.params

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 from hyperlaw.history import History
+from hyperlaw.lineage import PROMOTED_FROM
 
 
 @dataclass
@@ -64,10 +65,6 @@ class RungIndex:
             start = _first_at_least(steps, rung.budget)
             rung.update(by_step, steps[start:], roots)
         return self
-
-
-#: trial system attribute of a trial that continues a paused one: the paused trial's number
-PROMOTED_FROM = "promoted_from"
 
 
 class ChainRoots:

@@ -6,7 +6,7 @@ budget at which at least `min_observations` configurations were seen:
 
 - levels, from the top: the complete trials (their final value: the top budget), then each
   rung budget downwards. A configuration's value at rung budget b is the value it reported at
-  its first step >= b (`Rung.values`); a chain of continued trials (`promoted_from`) is one
+  its first step >= b (`Rung.values`); a chain of continued trials (`lineage.PROMOTED_FROM`) is one
   configuration, with the parameters of its first trial.
 - the rung budgets are those the scheduler of this process last published
   (`history.rung_budgets`, kept as a union so Hyperband's brackets add up). Before any
