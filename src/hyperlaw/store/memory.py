@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hyperlaw.errors import DuplicateStudyError, StorageError
+from hyperlaw.lineage import STALE
 from hyperlaw.store.base import (
     Changes,
     ParamsFiller,
@@ -211,7 +212,7 @@ class MemoryStore(Store):
                                        or beat >= stale_before):
                     continue
                 self._put(data, old, state=TrialState.FAILED, error=reason,
-                          system_attrs={**old.system_attrs, "stale": True},
+                          system_attrs={**old.system_attrs, STALE: True},
                           finished_at=time.time())
                 failed.append(old.number)
                 retry = retry_attrs(old, retry_limit)

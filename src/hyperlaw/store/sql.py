@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from hyperlaw.errors import DuplicateStudyError, SchemaVersionError, StorageError
+from hyperlaw.lineage import STALE
 from hyperlaw.store import postgres, schema, sqlite
 from hyperlaw.store.base import (
     Changes,
@@ -808,7 +809,7 @@ class SqlStore(Store):
                     .where(running & (trials.c.number == record.number))
                     .values(state=TrialState.FAILED.value, error=reason, finished_at=now,
                             seq=seq, system_attrs=_dumps({**record.system_attrs,
-                                                          "stale": True}, "system attributes")))
+                                                          STALE: True}, "system attributes")))
                 retry = retry_attrs(record, retry_limit)
                 if retry is not None:
                     self._insert_trial(conn, study_id, _WAITING, record.params, "{}",
