@@ -797,24 +797,28 @@ class SqlStore(Store):
             return []  # the common case: nothing stale, and no write lock taken to know it
 
         def sweep(conn: Connection) -> list[int]:
+            # the study's lock first: on PostgreSQL a trial selected before it could be
+            # finished by its worker meanwhile, and must then be neither failed nor retried
+            seq, _ = self._bump(conn, study_id)
             stale = [_record(r) for r in conn.execute(
                 sa.select(*_TRIAL_COLUMNS).where(running & which))]
-            if not stale:
-                return []
-            seq, _ = self._bump(conn, study_id)
             now = time.time()
+            failed = []
             for record in stale:
-                conn.execute(
+                done = conn.execute(
                     sa.update(trials)
                     .where(running & (trials.c.number == record.number))
                     .values(state=TrialState.FAILED.value, error=reason, finished_at=now,
                             seq=seq, system_attrs=_dumps({**record.system_attrs,
                                                           STALE: True}, "system attributes")))
+                if done.rowcount != 1:
+                    continue
+                failed.append(record.number)
                 retry = retry_attrs(record, retry_limit)
                 if retry is not None:
                     self._insert_trial(conn, study_id, _WAITING, record.params, "{}",
                                        _dumps(retry, "system attributes"), now)
-            return [r.number for r in stale]
+            return failed
 
         return self._write(sweep)
 
