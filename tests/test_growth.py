@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -127,3 +130,40 @@ def test_version_1_database_gains_the_state_index(tmp_path: Path) -> None:
     assert "ix_hyperlaw_trials_state" in _plan(path, _OLDEST_WAITING.params(sid=info.id))
     claimed = upgraded.claim_waiting(info.id)
     assert claimed is not None and claimed.params == {"x": 1}
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5, 17, 40])
+def test_sobol_points_are_scipys(dim: int) -> None:
+    import warnings
+
+    from scipy.stats import qmc
+
+    from hyperlaw.samplers.sobol import ScrambledSobol
+
+    for seed in (0, 12345):
+        ours = ScrambledSobol(dim, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            first = qmc.Sobol(dim, scramble=True, seed=seed).random(300)
+            far = qmc.Sobol(dim, scramble=True, seed=seed).fast_forward(999_990).random(20)
+        assert np.array_equal(np.array([ours.point(k) for k in range(300)]), first)
+        assert np.array_equal(np.array([ours.point(999_990 + k) for k in range(20)]), far)
+
+
+_FIRST_ASK = """
+import sys
+import hyperlaw as hl
+space = {"x": hl.Float(0.0, 1.0), "n": hl.Int(1, 9), "c": hl.Choice(["a", "b"])}
+for sampler in ("random", "sobol", "tpe", "gp", "auto"):
+    study = hl.create_study(space=space, sampler=sampler, seed=0)
+    study.tell(study.ask(), 1.0)
+grid = hl.create_study(space={"n": hl.Int(1, 9)}, sampler="grid", seed=0)
+grid.tell(grid.ask(), 1.0)
+print(sorted(m for m in ("scipy.stats", "scipy.optimize", "scipy.linalg") if m in sys.modules))
+"""
+
+
+def test_first_ask_of_every_sampler_imports_no_heavy_scipy_module() -> None:
+    done = subprocess.run([sys.executable, "-c", _FIRST_ASK], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
