@@ -118,6 +118,9 @@ def test_version_1_database_gains_the_state_index(tmp_path: Path) -> None:
     store.close()
     with sqlite3.connect(path) as conn:  # what a version 1 database looks like
         conn.execute("DROP INDEX ix_hyperlaw_trials_state")
+        conn.execute("DROP INDEX ix_hyperlaw_reports_trial")
+        conn.execute("CREATE INDEX ix_hyperlaw_reports_trial ON hyperlaw_reports "
+                     "(study_id, number)")
         conn.execute("UPDATE hyperlaw_meta SET value = '1' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError, match="older than"):
         open_store(f"sqlite:///{path}", mode="read")
@@ -126,7 +129,9 @@ def test_version_1_database_gains_the_state_index(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         version = conn.execute("SELECT value FROM hyperlaw_meta").fetchone()[0]
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(hyperlaw_trials)")}
+        columns = [r[2] for r in conn.execute("PRAGMA index_info(ix_hyperlaw_reports_trial)")]
     assert version == "2" and "ix_hyperlaw_trials_state" in indexes
+    assert columns == ["study_id", "number", "seq"]
     assert "ix_hyperlaw_trials_state" in _plan(path, _OLDEST_WAITING.params(sid=info.id))
     claimed = upgraded.claim_waiting(info.id)
     assert claimed is not None and claimed.params == {"x": 1}
@@ -167,3 +172,65 @@ def test_first_ask_of_every_sampler_imports_no_heavy_scipy_module() -> None:
     done = subprocess.run([sys.executable, "-c", _FIRST_ASK], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_every_statement_of_ask_and_tell_seeks_an_index(tmp_path: Path, sampler: str) -> None:
+    import hyperlaw as hl
+
+    path = tmp_path / "study.db"
+    study = hl.create_study("s", storage=f"sqlite:///{path}", sampler=sampler, seed=0,
+                            space={"x": hl.Float(0.0, 1.0)}, heartbeat_interval=1e-6)
+    for i in range(20):
+        trial = study.ask(heartbeat=True)
+        study.tell(trial, float(i))
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: object,
+                context: object, executemany: bool) -> None:
+        if not executemany and statement.lstrip().upper().startswith(
+                ("SELECT", "UPDATE", "INSERT", "DELETE", "WITH")):
+            statements.append((statement, tuple(parameters or ())))  # type: ignore[arg-type]
+
+    engine = study.store._engine  # type: ignore[attr-defined]
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    study.enqueue({"x": 0.5})
+    for i in range(3):  # a queued trial is claimed, then two are sampled; stale sweeps run
+        trial = study.ask(heartbeat=True)
+        trial.report(float(i), 0)
+        study.tell(trial, float(i))
+    assert study.best_trial is not None
+    assert len(statements) > 10
+    with sqlite3.connect(path) as conn:
+        for statement, parameters in statements:
+            plan = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}",
+                                                    parameters)]
+            # a scan, or a search on the study alone, walks every trial of the study
+            walks = [step for step in plan if step.endswith("(study_id=?)")
+                     or (step.startswith("SCAN") and "CONSTANT ROW" not in step)]
+            assert not walks, f"{statement}\n{plan}"
+
+
+def test_version_1_postgres_database_is_upgraded(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    info = store.create_study("s", "minimize", None, {})
+    store.create_trial(info.id, WAITING, {"x": 1})
+    store.close()
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:  # what a version 1 database looks like
+        conn.exec_driver_sql("DROP INDEX ix_hyperlaw_trials_state")
+        conn.exec_driver_sql("DROP INDEX ix_hyperlaw_reports_trial")
+        conn.exec_driver_sql("CREATE INDEX ix_hyperlaw_reports_trial ON hyperlaw_reports "
+                             "(study_id, number)")
+        conn.exec_driver_sql("UPDATE hyperlaw_meta SET value = '1'")
+    upgraded = open_store(postgres_url)
+    with engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT value FROM hyperlaw_meta").scalar_one()
+        found = {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes(
+            "hyperlaw_trials") + sa.inspect(conn).get_indexes("hyperlaw_reports")}
+    engine.dispose()
+    assert version == "2"
+    assert found["ix_hyperlaw_trials_state"] == ["study_id", "state", "number"]
+    assert found["ix_hyperlaw_reports_trial"] == ["study_id", "number", "seq"]
+    claimed = upgraded.claim_waiting(info.id)
+    assert claimed is not None and claimed.params == {"x": 1}

@@ -71,15 +71,23 @@ reports = sa.Table(
     sa.Column("value", sa.Double, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Index("ix_hyperlaw_reports_seq", "study_id", "seq"),
-    sa.Index("ix_hyperlaw_reports_trial", "study_id", "number"),
+    # a trial's reports in order (version 1 lacked "seq": SQLite walked the study's reports)
+    sa.Index("ix_hyperlaw_reports_trial", "study_id", "number", "seq"),
 )
 
 
-def _add_state_index(conn: sa.Connection) -> None:
-    """Version 1 -> 2: the index that finds the oldest WAITING trial without a scan."""
-    index = next(i for i in trials.indexes if i.name == "ix_hyperlaw_trials_state")
-    index.create(conn, checkfirst=True)
+def _seek_indexes(conn: sa.Connection) -> None:
+    """Version 1 -> 2: the indexes that find the oldest WAITING trial, and a trial's reports
+    in order, without walking the study."""
+    _index(trials, "ix_hyperlaw_trials_state").create(conn, checkfirst=True)
+    reports_of_trial = _index(reports, "ix_hyperlaw_reports_trial")
+    reports_of_trial.drop(conn, checkfirst=True)  # version 1 had it without "seq"
+    reports_of_trial.create(conn)
+
+
+def _index(table: sa.Table, name: str) -> sa.Index:
+    return next(i for i in table.indexes if i.name == name)
 
 
 #: MIGRATIONS[v] upgrades a database at schema version v to version v + 1
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _add_state_index}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _seek_indexes}
