@@ -17,7 +17,8 @@ sampler's first ask (random, sobol, grid, tpe, gp, auto) is timed in a fresh pro
 import of hyperlaw and the study's creation excluded, and shown apart).
 
 Goals: the cost at the largest checkpoint within 1.5x of the cost at 1k for the samplers
-that read no history, and every first ask under 200 ms. Writes benchmarks/results/growth.json.
+that read no history, and every first ask under 200 ms. Writes benchmarks/results/growth.json
+(or `--out`).
 """
 
 from __future__ import annotations
@@ -193,6 +194,9 @@ def main() -> None:
                         help="largest SQLite study (default --max; 10,000 with --quick)")
     parser.add_argument("--budget", type=float, default=3600.0,
                         help="seconds after which a run stops at its next checkpoint")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument("--storage", choices=("memory", "sqlite", "both"), default="both",
+                        help="which studies to build (the first asks are timed either way)")
     parser.add_argument("--sqlite-sobol", action="store_true",
                         help="also build a SQLite study with the Sobol' sampler")
     parser.add_argument("--optuna-path", default=os.environ.get("OPTUNA_PATH"),
@@ -216,8 +220,8 @@ def main() -> None:
             ("optuna", "sqlite", "random", sqlite_top)]
     if args.sqlite_sobol:
         runs.insert(4, ("hyperlaw", "sqlite", "sobol", sqlite_top))
-    if not optuna_version:
-        runs = [run for run in runs if run[0] != "optuna"]
+    runs = [run for run in runs if (run[0] != "optuna" or optuna_version)
+            and args.storage in (run[1], "both")]
     results: dict[str, Any] = {"optuna": optuna_version, "runs": [], "first_ask": {},
                                "load": os.getloadavg()[0], "budget": args.budget}
     print(f"\n{'library':9} {'storage':7} {'sampler':7} "
@@ -243,9 +247,9 @@ def main() -> None:
         print(f"  {sampler:7} {timing['first_ask_ms']:7.1f} ms  {met}   (import hyperlaw "
               f"{timing['import_ms']:.0f} ms, create_study {timing['create_ms']:.0f} ms)",
               flush=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"\nwritten to {RESULTS}")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":
