@@ -12,9 +12,9 @@ and reports the mean cost of an ask+tell around each checkpoint (1k, 10k, 100k, 
 with the random and the Sobol' samplers (neither reads the history; Sobol' on SQLite only
 with `--sqlite-sobol`), Optuna with its RandomSampler. A run past `--budget` seconds stops
 (its unfinished checkpoint is not reported) and says so; its growth is then measured to the
-last checkpoint it reached. Then each
-sampler's first ask (random, sobol, grid, tpe, gp, auto) is timed in a fresh process (the
-import of hyperlaw and the study's creation excluded, and shown apart).
+last checkpoint it reached. Then each sampler's first ask (random, sobol, grid, tpe, gp,
+auto) is timed in a fresh process (the import of hyperlaw and the study's creation excluded,
+and shown apart).
 
 Goals: the cost at the largest checkpoint within 1.5x of the cost at 1k for the samplers
 that read no history, and every first ask under 200 ms. Writes benchmarks/results/growth.json
