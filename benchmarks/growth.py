@@ -1,7 +1,7 @@
 """Cost per trial as a study grows, next to Optuna, and the first ask of every sampler.
 
     python benchmarks/growth.py                      # to 1,000,000 trials (an hour or more)
-    python benchmarks/growth.py --quick              # to 100,000 in memory, 10,000 on SQLite
+    python benchmarks/growth.py --quick              # 100k in memory, 10k on SQLite, <= 2 min a run
     python benchmarks/growth.py --max 100000 --sqlite-max 10000 --budget 600
     python benchmarks/growth.py --optuna-path /tmp/optuna-lib   # Optuna installed there
 
@@ -198,8 +198,8 @@ def main() -> None:
                         help="largest in-memory study (default 1,000,000; 100,000 with --quick)")
     parser.add_argument("--sqlite-max", type=int, default=None,
                         help="largest SQLite study (default --max; 10,000 with --quick)")
-    parser.add_argument("--budget", type=float, default=3600.0,
-                        help="seconds after which a run stops at its next checkpoint")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds after which a run stops (default 3600; 120 with --quick)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="fresh processes each sampler's first ask is timed in")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
@@ -217,6 +217,8 @@ def main() -> None:
         args.n = int(n)
         child(args)
         return
+    if args.budget is None:
+        args.budget = 120.0 if args.quick else 3600.0
     top = args.max or (100_000 if args.quick else 1_000_000)
     sqlite_top = args.sqlite_max or (min(top, 10_000) if args.quick else top)
     optuna_version = optuna_available(args.optuna_path)
