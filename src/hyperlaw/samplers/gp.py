@@ -30,6 +30,7 @@ from hyperlaw.models.targets import transform_targets
 from hyperlaw.samplers.base import ReplicaSalt, Sampler
 from hyperlaw.samplers.budgets import (
     TOP,
+    Fidelity,
     MultiFidelity,
     check_multi_fidelity,
     fidelity,
@@ -114,17 +115,18 @@ class GPSampler(ReplicaSalt, Sampler):
         self._startup._replica = self._replica
 
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
-        with single_threaded_blas():
-            return self._suggest(space, history, number)
-
-    def _suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         obs = observations(space, history)
         done = obs.of_state(COMPLETE)
         found = None if space.dim == 0 else fidelity(
             space, history, obs, self.multi_fidelity,
             max(min_observations(space, self.n_startup_trials), 2))
         if found is None and (space.dim == 0 or len(done) < max(self.n_startup_trials, 2)):
-            return self._startup.suggest(space, history, number)
+            return self._startup.suggest(space, history, number)  # no model: no BLAS to load
+        with single_threaded_blas():
+            return self._suggest_by_model(space, history, number, obs, found)
+
+    def _suggest_by_model(self, space: Space, history: History, number: int,
+                          obs: Observations, found: Fidelity | None) -> dict[str, Any]:
         rng = self.rng(number, self._replica)
         if found is None:
             points = self.propose(space, history, obs, rng)

@@ -123,6 +123,10 @@ _INSERT_REPORT_IF_RUNNING = sa.insert(reports).from_select(
     .where(sa.exists().where(trials.c.study_id == _SID, trials.c.number == _NUM,
                              trials.c.state == _RUNNING)))
 _HEAD = sa.select(studies.c.next_seq).where(studies.c.id == _SID)
+# the oldest queued trial: a seek in ix_hyperlaw_trials_state, never a scan of the study
+_OLDEST_WAITING = (sa.select(trials.c.number, trials.c.params, trials.c.system_attrs)
+                   .where(trials.c.study_id == _SID, trials.c.state == _WAITING)
+                   .order_by(trials.c.number).limit(1))
 _CHANGED_TRIALS = (sa.select(*_TRIAL_COLUMNS)
                    .where(trials.c.study_id == _SID, trials.c.seq > _CURSOR,
                           trials.c.seq <= _HEAD_SEQ)
@@ -567,10 +571,7 @@ class SqlStore(Store):
     def _claim_oldest(self, conn: Connection, study_id: int, seq: int,
                       fill: ParamsFiller | None, heartbeat: bool) -> TrialRecord | None:
         """Move the oldest WAITING trial to RUNNING (stamped `seq`) and return it, or None."""
-        row = conn.execute(
-            sa.select(trials.c.number, trials.c.params, trials.c.system_attrs)
-            .where(trials.c.study_id == study_id, trials.c.state == _WAITING)
-            .order_by(trials.c.number).limit(1)).first()
+        row = conn.execute(_OLDEST_WAITING, {"sid": study_id}).first()
         if row is None:
             return None
         number, raw, raw_attrs = row
