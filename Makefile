@@ -19,6 +19,7 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy  # files and settings: [tool.mypy] in pyproject.toml
+	$(BIN)/lint-imports  # the layers: [tool.importlinter] in pyproject.toml
 	scripts/test-services.sh run $(BIN)/python -m pytest  # stops the server it started
 
 bench: $(VENV)/.installed-bench

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import hyperlaw as hl
-from hyperlaw.samplers.observations import params_key
+from hyperlaw.history.observations import params_key
 from hyperlaw.trial import TrialRecord
 
 SPACE = {"x": hl.Float(0.0, 1.0), "y": hl.Float(0.0, 1.0)}

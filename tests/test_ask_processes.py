@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import hyperlaw as hl
+from hyperlaw.history.observations import params_key
 from hyperlaw.samplers import TPESampler, make_sampler
-from hyperlaw.samplers.observations import params_key
 
 _WORKER = textwrap.dedent('''
     import sys, time

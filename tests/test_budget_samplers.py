@@ -14,11 +14,11 @@ import pytest
 import hyperlaw as hl
 from hyperlaw.errors import HyperlawError
 from hyperlaw.executors.simulated import simulate
+from hyperlaw.history.observations import COMPLETE, FAILED, RUNNING, encode_row, observations
+from hyperlaw.history.rungs import chains
 from hyperlaw.samplers import AutoSampler, GPSampler, TPESampler
 from hyperlaw.samplers.budgets import TOP, fidelity, min_observations
-from hyperlaw.samplers.observations import COMPLETE, FAILED, RUNNING, encode_row, observations
 from hyperlaw.schedulers import ASHA
-from hyperlaw.schedulers.rungs import chains
 from hyperlaw.trial import TrialState
 
 SPACE = hl.Space({"x": hl.Float(0.0, 1.0), "y": hl.Float(0.0, 1.0)})

@@ -8,21 +8,21 @@ import numpy as np
 from scipy.stats import norm
 
 import hyperlaw as hl
-from hyperlaw.samplers import GPSampler
-from hyperlaw.samplers.gp.acquisition import (
+from hyperlaw.models.acquisition import (
     fantasy_log_expected_improvement,
     log_expected_improvement,
     log_h,
 )
-from hyperlaw.samplers.gp.model import (
+from hyperlaw.models.gp import (
     GaussianProcess,
     Hyper,
     fit_hyper,
     neg_log_posterior,
     sq_dists,
 )
-from hyperlaw.samplers.gp.optimizer import maximize
-from hyperlaw.samplers.gp.sampler import fantasize
+from hyperlaw.models.optimizer import maximize
+from hyperlaw.samplers import GPSampler
+from hyperlaw.samplers.gp import fantasize
 
 
 def branin(trial: hl.Trial) -> float:
@@ -156,7 +156,7 @@ def test_initial_hyper_matches_dimension() -> None:
 
 
 def test_scaled_distances_match_the_per_dimension_tensor() -> None:
-    from hyperlaw.samplers.gp.model import scaled_sq_dists
+    from hyperlaw.models.gp import scaled_sq_dists
 
     rng = np.random.default_rng(3)
     a, b = rng.random((7, 4)), rng.random((5, 4))
@@ -169,7 +169,7 @@ def test_scaled_distances_match_the_per_dimension_tensor() -> None:
 
 
 def test_posterior_and_log_ei_gradients_match_finite_differences() -> None:
-    from hyperlaw.samplers.gp.acquisition import log_expected_improvement_with_grad
+    from hyperlaw.models.acquisition import log_expected_improvement_with_grad
 
     rng = np.random.default_rng(4)
     x = rng.random((25, 3))
@@ -205,7 +205,7 @@ def test_lengthscales_follow_how_fast_each_input_matters() -> None:
 def test_blas_is_single_threaded_for_scipy_too() -> None:
     from threadpoolctl import threadpool_info
 
-    from hyperlaw.samplers.gp.model import single_threaded_blas
+    from hyperlaw.models.linalg import single_threaded_blas
 
     with single_threaded_blas():
         blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
@@ -225,7 +225,7 @@ def test_running_trials_are_never_proposed_again_in_a_small_discrete_space() -> 
     proposed = [(t.params["k"], t.params["kind"]) for t in batch]
     assert len(set(proposed)) == 6 and not set(proposed) & done
     # the ranked candidates hold many untried points, so no random fallback is needed
-    from hyperlaw.samplers.observations import observations, params_key
+    from hyperlaw.history.observations import observations, params_key
 
     sampler = study.sampler
     assert isinstance(sampler, GPSampler)
@@ -242,7 +242,7 @@ def test_fantasies_remove_the_improvement_at_running_points() -> None:
     sampler = study.sampler
     assert isinstance(sampler, GPSampler)
     running = study.ask()
-    from hyperlaw.samplers.observations import observations
+    from hyperlaw.history.observations import observations
 
     space = study.space
     history = study._history.refresh()
@@ -281,7 +281,7 @@ def test_fantasy_ei_is_the_new_points_share_of_the_batch_expected_improvement() 
 
 
 def test_fantasy_ei_gradient_matches_finite_differences() -> None:
-    from hyperlaw.samplers.gp.acquisition import fantasy_log_expected_improvement_with_grad
+    from hyperlaw.models.acquisition import fantasy_log_expected_improvement_with_grad
 
     _, _, _, xs, worlds, bests = _fantasy_setup(32)
     values, grad = fantasy_log_expected_improvement_with_grad(

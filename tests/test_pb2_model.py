@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from hyperlaw.samplers.gp.model import single_threaded_blas
-from hyperlaw.schedulers.pb2_model import (
+from hyperlaw.models.linalg import single_threaded_blas
+from hyperlaw.models.pb2 import (
     TVGaussianProcess,
     TVHyper,
     fit_tv_hyper,

@@ -303,6 +303,51 @@ def test_worker_command_started_while_the_server_is_down_waits_for_it(
     assert "ran 3 trials of study 'late': 3 complete" in out
 
 
+def test_a_trial_finished_while_a_sweep_waits_for_the_lock_is_neither_failed_nor_retried(
+        postgres_url: str) -> None:
+    """A stale sweep that waits for the study's lock while the trial's worker finishes it
+    must find the trial finished: failing it then, or queueing a retry, would run one
+    configuration to completion twice (seen under load, with retry_stale)."""
+    study = hl.create_study("race", storage=postgres_url, space={"x": hl.Float(0, 1)},
+                            sampler="random", seed=0, retry_stale=1)
+    trial = study.ask(heartbeat=True)
+    sweeper = SqlStore(postgres_url)
+    engine = sa.create_engine(sweeper._engine.url, poolclass=sa.NullPool)
+    with ThreadPoolExecutor(1) as pool, engine.connect() as worker:
+        # the worker's finishing write holds the study's lock (its sequence bump) ...
+        worker.execute(sa.text("UPDATE hyperlaw_studies SET next_seq = next_seq + 1 "
+                               "WHERE id = :sid"), {"sid": study.id})
+        worker.execute(sa.text("UPDATE hyperlaw_trials SET state = 'complete', value = 0.5, "
+                               "finished_at = 1 WHERE study_id = :sid AND number = :n"),
+                       {"sid": study.id, "n": trial.number})
+        # ... while a sweep of the (believed dead) worker's trial waits for it
+        swept = pool.submit(sweeper.fail_stale, study.id, numbers=[trial.number],
+                            reason="stale: test", retry_limit=1)
+        _wait_until_a_backend_waits_for_a_lock(worker)
+        worker.commit()
+        assert swept.result(timeout=60) == []
+    engine.dispose()
+    sweeper.close()
+    trials = hl.load_study("race", storage=postgres_url).trials  # read afresh
+    assert [(t.number, t.state) for t in trials] == [(trial.number, TrialState.COMPLETE)]
+
+
+def _wait_until_a_backend_waits_for_a_lock(conn: sa.Connection) -> None:
+    deadline = time.monotonic() + 120
+    query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'")
+    probe = sa.create_engine(conn.engine.url, poolclass=sa.NullPool)
+    try:
+        while time.monotonic() < deadline:
+            with probe.connect() as other:
+                if other.execute(query).scalar_one():
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the sweep never waited for the study's lock")
+    finally:
+        probe.dispose()
+
+
 def test_unreachable_server_fails_loudly_after_the_reconnect_timeout() -> None:
     url = "postgresql://someone:s3cret-pw@127.0.0.1:9/nowhere"  # nothing listens on port 9
     with pytest.raises(hl.StorageError, match="unreachable for") as info:

@@ -10,8 +10,8 @@ import pytest
 
 import hyperlaw as hl
 from hyperlaw.executors.simulated import ReplayCurve, StudyTuner, simulate
+from hyperlaw.history.rungs import RungIndex, chains
 from hyperlaw.schedulers import ASHA, Hyperband
-from hyperlaw.schedulers.rungs import RungIndex, chains
 from hyperlaw.trial import TrialState
 
 MAX_STEP = 9

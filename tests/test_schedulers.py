@@ -110,10 +110,10 @@ def test_asha_keeps_the_best_third_at_each_rung(storage: str | None) -> None:
     assert [r.budget for r in rungs] == [1, 3, 9]
     assert rungs[0].values == {0: 5.0, 1: 6.0, 2: 4.0, 3: 7.0, 4: 8.0, 5: 3.0}
     assert set(rungs[2].values) == {0, 2, 5}
-    from hyperlaw.schedulers.rungs import RungIndex  # what a sampler can read without ASHA
+    from hyperlaw.history.rungs import RungIndex  # what a sampler can read without ASHA
 
     history = study._history
-    again = RungIndex(history.memo["rung_budgets"]).refresh(history).rungs
+    again = RungIndex(history.rung_budgets).refresh(history).rungs
     assert [r.values for r in again] == [r.values for r in rungs]
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import hyperlaw as hl
+from hyperlaw.history.observations import observations
 from hyperlaw.samplers import TPESampler
-from hyperlaw.samplers.observations import observations
 
 SPACE_2D = {"x": hl.Float(-5.0, 5.0), "y": hl.Float(-5.0, 5.0)}
 

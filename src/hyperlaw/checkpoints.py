@@ -23,54 +23,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyperlaw.errors import CheckpointCorruptError, CheckpointError, HyperlawError
+from hyperlaw.lineage import (  # noqa: F401  (Checkpoint and recorded: public here too)
+    CHECKPOINTS,
+    Checkpoint,
+    recorded,
+    resume_point,
+)
 from hyperlaw.trial import TrialRecord
 
 if TYPE_CHECKING:
     from hyperlaw.store import Store
 
 log = logging.getLogger("hyperlaw")
-
-#: trial system attribute listing the trial's retained checkpoints, oldest first
-CHECKPOINTS_ATTR = "checkpoints"
-#: trial system attribute naming the checkpoint a new trial starts from (PBT, promotion)
-RESUME_ATTR = "resume"
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A recorded checkpoint: whose, at which step, where (relative to the study's directory)
-    and how it was written: ``torch``/``pickle`` for objects, ``file``/``dir`` for paths."""
-
-    trial: int
-    step: int
-    path: str
-    kind: str
-    value: float | None = None
-    saved_at: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
-        return cls(int(data["trial"]), int(data["step"]), str(data["path"]), str(data["kind"]),
-                   data.get("value"), float(data.get("saved_at", 0.0)))
-
-
-def recorded_checkpoints(system_attrs: dict[str, Any]) -> list[Checkpoint]:
-    """The checkpoints listed in a trial's system attributes, oldest first."""
-    return [Checkpoint.from_json(c) for c in system_attrs.get(CHECKPOINTS_ATTR, ())]
-
-
-def recorded(record: TrialRecord) -> list[Checkpoint]:
-    """The checkpoints the store lists for a trial, oldest first."""
-    return recorded_checkpoints(record.system_attrs)
-
 
 def default_root(store_url: str) -> str:
     """Where checkpoints go when the study does not say: $HYPERLAW_CHECKPOINT_DIR, else beside
@@ -307,7 +275,7 @@ class StudyCheckpoints:
         new = Checkpoint(number, step, rel, kind, value, time.time())
         replaced = [c for c in current if c.step == step]
         kept, dropped = self._retain([*(c for c in current if c.step != step), new])
-        self._store.set_trial_system_attr(self._study_id, number, CHECKPOINTS_ATTR,
+        self._store.set_trial_system_attr(self._study_id, number, CHECKPOINTS,
                                           [c.to_json() for c in kept])
         self.directory.delete([*dropped, *replaced])
         return kept
@@ -322,31 +290,6 @@ class StudyCheckpoints:
         kept = [c for c in checkpoints if id(c) in keep]
         return kept, [c for c in checkpoints if id(c) not in keep]
 
-    @staticmethod
-    def resume_point(number: int, system_attrs: dict[str, Any],
-                     trials: list[TrialRecord]) -> Checkpoint | None:
-        """The checkpoint trial `number` continues from: its own newest one; else, for a retry
-        of a trial that died, the newest of the trials it retries; else the one it was started
-        from (a PBT child or a promoted trial)."""
-        candidates = StudyCheckpoints.resume_candidates(number, system_attrs, trials)
-        return candidates[0] if candidates else None
-
-    @staticmethod
-    def resume_candidates(number: int, system_attrs: dict[str, Any],
-                          trials: list[TrialRecord]) -> list[Checkpoint]:
-        """Every checkpoint trial `number` could continue from, the preferred first: its own,
-        newest first; then those of the trials it retries, newest first; then the one it was
-        started from. A trial resumes from the first of them that loads."""
-        own = recorded_checkpoints(system_attrs)[::-1]
-        origin = system_attrs.get("retry_of")
-        if origin is not None:
-            chain = [t for t in trials if t.number != number and (
-                t.number == origin or t.system_attrs.get("retry_of") == origin)]
-            found = [c for t in chain for c in recorded(t)]
-            own += sorted(found, key=lambda c: (c.step, c.saved_at), reverse=True)
-        start = system_attrs.get(RESUME_ATTR)
-        return [*own, Checkpoint.from_json(start)] if start else own
-
     def inherit(self, donor: int, read_trials: Callable[[], list[TrialRecord]],
                 attempts: int = 3) -> Checkpoint:
         """Copy the checkpoint trial `donor` would continue from to a file of its own.
@@ -357,7 +300,7 @@ class StudyCheckpoints:
         """
         for _ in range(attempts):
             trials = read_trials()
-            source = self.resume_point(donor, trials[donor].system_attrs, trials)
+            source = resume_point(donor, trials[donor].system_attrs, trials)
             if source is None:
                 break
             rel = f"inherited/{uuid.uuid4().hex}"

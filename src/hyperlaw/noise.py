@@ -47,13 +47,9 @@ class Reevaluation:
 def model_means(study: Study, trials: Sequence[TrialRecord]) -> np.ndarray:
     """Posterior mean of a GP fitted on the complete trials, at each of them (signed so that
     lower is better)."""
-    from hyperlaw.samplers.gp.model import (
-        GaussianProcess,
-        fit_hyper,
-        single_threaded_blas,
-        sq_dists,
-    )
-    from hyperlaw.samplers.observations import categorical_mask, encode_row
+    from hyperlaw.history.observations import categorical_mask, encode_row
+    from hyperlaw.models.gp import GaussianProcess, fit_hyper, sq_dists
+    from hyperlaw.models.linalg import single_threaded_blas
 
     space = study.space
     sign = -1.0 if study.direction == "maximize" else 1.0

@@ -10,14 +10,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from hyperlaw.checkpoints import (
-    CHECKPOINTS_ATTR,
-    RESUME_ATTR,
-    Checkpoint,
     CheckpointError,
     StudyCheckpoints,
     check_retention,
     default_root,
-    recorded_checkpoints,
     study_directory,
 )
 from hyperlaw.errors import (
@@ -31,12 +27,27 @@ from hyperlaw.errors import (
     TrialPruned,
 )
 from hyperlaw.history import History
+from hyperlaw.history.observations import held_params, params_key
+from hyperlaw.history.rungs import chains
+from hyperlaw.lineage import (
+    CHECKPOINTS,
+    CONTINUED_BY,
+    PBT,
+    PROMOTED_FROM,
+    PROPOSAL,
+    RESUME,
+    SUSPENDED,
+    Checkpoint,
+    PbtLink,
+    is_retry,
+    recorded_checkpoints,
+    resume_candidates,
+    resume_point,
+)
 from hyperlaw.samplers import Sampler, make_sampler
-from hyperlaw.samplers.observations import PROPOSAL_ATTR, held_params, params_key
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
-from hyperlaw.schedulers.pbt import PBT_ATTR, Segment, pbt_schedule
-from hyperlaw.schedulers.rungs import PROMOTED_FROM, chains
+from hyperlaw.schedulers.pbt import Segment, pbt_schedule
 from hyperlaw.space import Param, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
 from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
@@ -186,8 +197,7 @@ class Study:
         """Continue suspended trial `number` from its checkpoint in a new running trial; the
         write transaction re-checks that no other worker continued it meanwhile."""
         paused = self._history.trials[number]
-        start = StudyCheckpoints.resume_point(number, paused.system_attrs,
-                                              self._history.trials)
+        start = resume_point(number, paused.system_attrs, self._history.trials)
         if start is None:
             raise _Superseded
 
@@ -198,7 +208,7 @@ class Study:
 
         record = self._store.create_trial(
             self._info.id, TrialState.RUNNING, make, heartbeat=heartbeat,
-            system_attrs={RESUME_ATTR: start.to_json(), PROMOTED_FROM: number})
+            system_attrs={RESUME: start.to_json(), PROMOTED_FROM: number})
         return self._start(record, dict(record.params))
 
     def _sample_trial(self, history: History, heartbeat: bool, only_first: bool) -> Trial:
@@ -231,7 +241,7 @@ class Study:
         read_up_to = len(history)
         if not sampler.keyed_on_number:
             proposal = sampler.suggest(space, history, read_up_to)
-        recorded = {PROPOSAL_ATTR: proposal} if proposal and not self._declared else None
+        recorded = {PROPOSAL: proposal} if proposal and not self._declared else None
 
         def make(number: int) -> dict[str, Any]:
             # other processes started trials since the read: this proposal may repeat one
@@ -390,7 +400,7 @@ class Study:
         if decision.kind == "suspend":
             if self._resume_point(trial) is None:
                 return False
-            self._store.set_trial_system_attr(self._info.id, trial.number, "suspended",
+            self._store.set_trial_system_attr(self._info.id, trial.number, SUSPENDED,
                                               {"score": decision.score})
             return True
         try:
@@ -407,12 +417,12 @@ class Study:
         donor = self._history.trials[decision.donor]
         params = dict(trial.params) if own else self.scheduler.explore(
             self._space, donor, self._history, trial.number)
-        lineage = {"member": decision.member, "parent": decision.donor, "step": start.step,
-                   "score": decision.score, "kind": decision.kind, "from": trial.number}
+        link = PbtLink(decision.member, decision.donor, start.step, decision.score,
+                       decision.kind, trial.number)
         child = self._store.create_trial(
             self._info.id, TrialState.WAITING, params,
-            system_attrs={RESUME_ATTR: start.to_json(), PBT_ATTR: lineage})
-        self._store.set_trial_system_attr(self._info.id, trial.number, "continued_by",
+            system_attrs={RESUME: start.to_json(), PBT: link.to_json()})
+        self._store.set_trial_system_attr(self._info.id, trial.number, CONTINUED_BY,
                                           {"trial": child.number, "kind": decision.kind})
         return True
 
@@ -444,7 +454,7 @@ class Study:
         value = last[1] if last is not None and last[0] == step else None
         kept = self.checkpoints.save(trial.number, recorded_checkpoints(trial.system_attrs),
                                      state, step, value)
-        trial.system_attrs[CHECKPOINTS_ATTR] = [c.to_json() for c in kept]
+        trial.system_attrs[CHECKPOINTS] = [c.to_json() for c in kept]
         trial._resumed_from = None  # it now continues from the checkpoint just saved
         return next(c for c in reversed(kept) if c.step == step)
 
@@ -454,8 +464,8 @@ class Study:
 
     def _resume_candidates(self, trial: Trial) -> list[Checkpoint]:
         attrs = trial.system_attrs
-        trials = self._history.refresh().trials if "retry_of" in attrs else []
-        return StudyCheckpoints.resume_candidates(trial.number, attrs, trials)
+        trials = self._history.refresh().trials if is_retry(attrs) else []
+        return resume_candidates(trial.number, attrs, trials)
 
     def _load_resume_point(self, trial: Trial) -> tuple[Checkpoint | None, Any]:
         """The newest checkpoint `trial` can continue from that loads, and its state."""

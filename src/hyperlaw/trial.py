@@ -16,7 +16,7 @@ from hyperlaw.errors import InvalidValueError, SpaceMismatchError, TrialPruned, 
 from hyperlaw.space import Choice, Float, Int, Param, param_context, param_matches
 
 if TYPE_CHECKING:
-    from hyperlaw.checkpoints import Checkpoint
+    from hyperlaw.lineage import Checkpoint
     from hyperlaw.study import Study
 
 

@@ -16,8 +16,8 @@ from hyperlaw.executors.loop import Budget, Heartbeat, run_worker
 from hyperlaw.executors.processes import ProcessExecutor
 from hyperlaw.executors.ray import RayExecutor
 from hyperlaw.executors.simulated import SimulatedExecutor
+from hyperlaw.lineage import PBT, RETRY_OF
 from hyperlaw.progress import StudyProgress
-from hyperlaw.schedulers.pbt import PBT_ATTR
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def _announce_queued(study: Study, budget: Budget) -> None:
     if not (study.retry_stale or study.scheduler.reads_history_to_start):
         return
     queued = [t.number for t in study.get_trials([TrialState.WAITING])
-              if "retry_of" in t.system_attrs or PBT_ATTR in t.system_attrs]
+              if RETRY_OF in t.system_attrs or PBT in t.system_attrs]
     if not queued:
         return
     why = ("the run was stopped" if budget.stopped else

@@ -35,8 +35,8 @@ from hyperlaw.errors import WorkerError
 from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
 from hyperlaw.executors.loop import max_deaths, respawn_delay
 from hyperlaw.executors.worker import INTERRUPTED, WorkerJob, owner_tag
+from hyperlaw.lineage import STALE, WORKER
 from hyperlaw.store.base import Store
-from hyperlaw.store.common import OWNER_ATTR
 from hyperlaw.trial import TrialState
 
 if TYPE_CHECKING:
@@ -265,11 +265,11 @@ class _Pool:
             record = study.store.get_trial(study.id, worker.trial)
             if record.state is TrialState.RUNNING:
                 numbers.add(record.number)
-            elif record.state.is_finished and not record.system_attrs.get("stale"):
+            elif record.state.is_finished and not record.system_attrs.get(STALE):
                 self._deliver(worker, record.number, record.state, record.value)
         if worker.ready:
             numbers.update(t.number for t in study.get_trials([TrialState.RUNNING])
-                           if t.system_attrs.get(OWNER_ATTR) == worker.tag)
+                           if t.system_attrs.get(WORKER) == worker.tag)
         if not numbers:
             return
         failed = study.fail_trials_of_dead_worker(
@@ -303,7 +303,7 @@ class _Pool:
         """Fail the trials this run's workers started that are still RUNNING."""
         prefix = f"{self.run_id}:"
         numbers = [t.number for t in self.study.get_trials([TrialState.RUNNING])
-                   if str(t.system_attrs.get(OWNER_ATTR, "")).startswith(prefix)]
+                   if str(t.system_attrs.get(WORKER, "")).startswith(prefix)]
         if numbers:
             self.study.fail_trials_of_dead_worker(numbers, why)
 

@@ -29,6 +29,7 @@ from hyperlaw.errors import HyperlawError, SearchExhaustedError, TrialStateError
 from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
 from hyperlaw.executors.loop import Heartbeat, max_deaths, respawn_delay
 from hyperlaw.executors.worker import WorkerJob
+from hyperlaw.lineage import STALE
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -238,7 +239,7 @@ class _Driver:
         """Trial `number` ended: its ticket is spent on an outcome of the objective's own,
         or given back when the trial was failed as stale meanwhile."""
         if state is TrialState.FAILED and self.study.store.get_trial(
-                self.study.id, number).system_attrs.get("stale"):
+                self.study.id, number).system_attrs.get(STALE):
             self.budget.refund(1)
             return
         self.deaths.clear()

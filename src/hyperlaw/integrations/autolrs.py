@@ -120,8 +120,8 @@ class _LogLRSearch:
         return min(max(lr, self.min_lr), self.max_lr)
 
     def ask(self) -> float:
-        from hyperlaw.samplers.gp.model import GaussianProcess, fit_hyper
-        from hyperlaw.samplers.gp.sampler import transform_targets
+        from hyperlaw.models.gp import GaussianProcess, fit_hyper
+        from hyperlaw.models.targets import transform_targets
 
         if not self.x:
             return self.lr(float(self.grid[self.rng.integers(GRID_SIZE)]))

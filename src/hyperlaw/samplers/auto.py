@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from hyperlaw.history import History
+from hyperlaw.history.observations import COMPLETE, categorical_mask, observations
 from hyperlaw.samplers.base import Sampler
 from hyperlaw.samplers.budgets import MultiFidelity, check_multi_fidelity
 from hyperlaw.samplers.gp import GPSampler
-from hyperlaw.samplers.observations import COMPLETE, categorical_mask, observations
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
 

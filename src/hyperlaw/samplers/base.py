@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hyperlaw.history import History
+from hyperlaw.history.observations import params_key
 from hyperlaw.space import Param, Space
 
 
@@ -68,3 +69,40 @@ class Sampler(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in {"seed": self.seed, **self.options()}.items())
         return f"{type(self).__name__}({args})"
+
+
+def avoid_tried(space: Space, params: dict[str, Any], keys: frozenset[str],
+                rng: np.random.Generator, limit: int = 100_000) -> dict[str, Any]:
+    """`params`, or when they are among `keys` (tried or running) and the space is finite
+    with at most `limit` configurations, a random untried one (for samplers whose re-draws
+    keep landing on tried points of a nearly exhausted space)."""
+    size = space.n_values
+    if params_key(params) not in keys or not size or size > limit:
+        return params
+    free = [p for p in space.grid() if params_key(p) not in keys]
+    return free[int(rng.integers(len(free)))] if free else params
+
+
+class ReplicaSalt:
+    """Mixin: a sampler that proposes for one of several processes sharing a study draws its
+    own numbers.
+
+    Model-based samplers are called before the store allocates a trial number, so two
+    processes that read the same history at the same moment would otherwise propose the same
+    point. A copy sent to a worker process is salted when unpickled; a sampler rebuilt by
+    `load_study` in each of several processes is salted by `diverge`, which the study calls
+    when it sees another process start a trial between its read and its write. Until then
+    the salt is 0, keeping sequential runs reproducible.
+    """
+
+    _replica: int = 0
+
+    def diverge(self) -> None:
+        """Draw numbers of this process's own from now on (a no-op once salted)."""
+        if not self._replica:
+            self._replica = secrets.randbits(31) or 1
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._replica = 0
+        self.diverge()

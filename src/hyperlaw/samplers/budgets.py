@@ -6,10 +6,10 @@ budget at which at least `min_observations` configurations were seen:
 
 - levels, from the top: the complete trials (their final value: the top budget), then each
   rung budget downwards. A configuration's value at rung budget b is the value it reported at
-  its first step >= b (`Rung.values`); a chain of continued trials (`promoted_from`) is one
+  its first step >= b (`Rung.values`); a chain of continued trials (`lineage.PROMOTED_FROM`) is one
   configuration, with the parameters of its first trial.
 - the rung budgets are those the scheduler of this process last published
-  (`history.memo["rung_budgets"]`, kept as a union so Hyperband's brackets add up). Before any
+  (`history.rung_budgets`, kept as a union so Hyperband's brackets add up). Before any
   scheduler decision in this process (a fresh worker), they are the steps at which at least two
   pruned trials stopped, when there are at most `MAX_DERIVED_BUDGETS` such steps (ASHA and
   Hyperband stop trials at their rungs); with more (stopping rules that stop anywhere) no
@@ -33,7 +33,7 @@ import numpy as np
 
 from hyperlaw.errors import HyperlawError
 from hyperlaw.history import History
-from hyperlaw.samplers.observations import (
+from hyperlaw.history.observations import (
     COMPLETE,
     FAILED,
     PRUNED,
@@ -41,7 +41,7 @@ from hyperlaw.samplers.observations import (
     Observations,
     encode_row,
 )
-from hyperlaw.schedulers.rungs import RungIndex, chains, memo
+from hyperlaw.history.rungs import RungIndex, chains
 from hyperlaw.space import Space
 from hyperlaw.trial import TrialState
 
@@ -93,7 +93,7 @@ def fidelity(space: Space, history: History, obs: Observations, mode: MultiFidel
     cached = history.memo.get(key)
     if cached is not None and cached[0] == history.version:
         return cached[1]
-    state: _State = memo(history, f"hl.fidelity.state:{space.hash}", _State)
+    state = history.memoized(("hl.fidelity.state", space.hash), _State)
     found = state.select(space, history, obs, mode, n_min)
     history.memo[key] = (history.version, found)
     return found
@@ -108,9 +108,8 @@ class _State:
         self.rows: dict[int, np.ndarray] = {}
 
     def rung_budgets(self, history: History, obs: Observations) -> list[float]:
-        published = history.memo.get("rung_budgets")
-        if published:
-            self.budgets.update(published)
+        if history.rung_budgets:
+            self.budgets.update(history.rung_budgets)
         if self.budgets:
             return sorted(self.budgets)
         stops, counts = np.unique(obs.step[obs.state == PRUNED], return_counts=True)
@@ -155,7 +154,8 @@ class _State:
         else:
             budgets = self.rung_budgets(history, obs)
             if budgets:
-                index = memo(history, f"rungs:{tuple(budgets)}", lambda: RungIndex(budgets))
+                index = history.memoized(("rungs", tuple(budgets)),
+                                         lambda: RungIndex(budgets))
                 for rung in reversed(index.refresh(history).rungs):
                     if len(rung.values) >= n_min:
                         level = (rung.budget, rung.values, sign)

@@ -17,25 +17,23 @@ from typing import Any
 import numpy as np
 
 from hyperlaw.history import History
-from hyperlaw.samplers.base import Sampler
-from hyperlaw.samplers.budgets import (
-    MultiFidelity,
-    check_multi_fidelity,
-    fidelity,
-    min_observations,
-)
-from hyperlaw.samplers.observations import (
+from hyperlaw.history.observations import (
     COMPLETE,
     FAILED,
     PRUNED,
     RUNNING,
     Observations,
-    ReplicaSalt,
-    avoid_tried,
     categorical_mask,
     n_bins,
     observations,
     params_key,
+)
+from hyperlaw.samplers.base import ReplicaSalt, Sampler, avoid_tried
+from hyperlaw.samplers.budgets import (
+    MultiFidelity,
+    check_multi_fidelity,
+    fidelity,
+    min_observations,
 )
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.space import Space

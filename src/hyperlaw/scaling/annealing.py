@@ -117,7 +117,7 @@ class AnnealingLaw:
         0.999. Points before `min_step` are ignored; by default each curve's warmup (the steps
         before its learning rate first peaks) is.
         """
-        from hyperlaw.samplers.gp.model import single_threaded_blas
+        from hyperlaw.models.linalg import single_threaded_blas
 
         if not curves:
             raise AnnealingFitError("fit needs at least one loss curve")

@@ -106,7 +106,7 @@ class MultiPowerLaw:
         At least one curve must lower its learning rate after the peak, or nothing tells the
         decay term's parameters.
         """
-        from hyperlaw.samplers.gp.model import single_threaded_blas
+        from hyperlaw.models.linalg import single_threaded_blas
 
         if not curves:
             raise AnnealingFitError("fit needs at least one loss curve")

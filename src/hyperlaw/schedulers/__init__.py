@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperlaw.history.rungs import Rung
 from hyperlaw.registry import resolve
 from hyperlaw.schedulers.asha import ASHA, SuccessiveHalving
 from hyperlaw.schedulers.base import Decision, NeverStop, Scheduler
@@ -12,7 +13,6 @@ from hyperlaw.schedulers.hyperband import Hyperband
 from hyperlaw.schedulers.median import MedianStopping
 from hyperlaw.schedulers.pbt import PBT, Segment, params_at, pbt_schedule
 from hyperlaw.schedulers.rules import PatienceStopping, PercentileStopping, ThresholdStopping
-from hyperlaw.schedulers.rungs import Rung
 
 SCHEDULERS: dict[str, type[Scheduler]] = {
     "fifo": NeverStop,

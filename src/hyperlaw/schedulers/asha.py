@@ -16,18 +16,15 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from hyperlaw.checkpoints import StudyCheckpoints
 from hyperlaw.history import History
+from hyperlaw.history.rungs import Rung, RungIndex, chains
+from hyperlaw.lineage import RESUME, SUSPENDED, Checkpoint, resume_point
 from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
 from hyperlaw.schedulers.rungs import (
     CompletedSteps,
-    Rung,
-    RungIndex,
-    chains,
     check_budgets,
     crossed,
     kept,
-    memo,
     rung_budgets,
     within_top,
 )
@@ -45,7 +42,7 @@ class ASHA(Scheduler):
     With `promotion`, a trial that is not in the top 1/η of its rung *pauses* instead of
     stopping (it needs a checkpoint at the rung; without one it stops); whenever a worker
     asks for work, the best paused trial of the highest rung that now ranks in its rung's top
-    1/η is continued from its checkpoint in a new trial (`system_attrs["promoted_from"]`),
+    1/η is continued from its checkpoint in a new trial (`lineage.PROMOTED_FROM`),
     before any new configuration is sampled. So no configuration is dropped for good because
     it reached a rung early, against few rivals. As in Li et al.'s algorithm, a rung promotes
     only its top ⌊n/η⌋: while it holds fewer than η trials, a trial that can pause does, even
@@ -76,7 +73,7 @@ class ASHA(Scheduler):
         """max_budget, or the last step of the first complete trials when it was not given."""
         if self.max_budget is not None:
             return self.max_budget
-        return memo(history, "completed-steps", CompletedSteps).refresh(history)
+        return history.memoized("completed-steps", CompletedSteps).refresh(history)
 
     def budgets(self, history: History, rate: int | None = None) -> list[float]:
         """The rung budgets (the last one is max_budget when it is known)."""
@@ -87,8 +84,8 @@ class ASHA(Scheduler):
     def rungs(self, history: History, rate: int | None = None) -> list[Rung]:
         """The rungs with every trial's value at each, current with `history`."""
         budgets = self.budgets(history, rate)
-        index = memo(history, f"rungs:{tuple(budgets)}", lambda: RungIndex(budgets))
-        history.memo["rung_budgets"] = budgets  # where samplers find the rungs in use
+        index = history.memoized(("rungs", tuple(budgets)), lambda: RungIndex(budgets))
+        history.rung_budgets = budgets  # where samplers find the rungs in use
         return index.refresh(history).rungs
 
     # --- decision ------------------------------------------------------------------------
@@ -113,8 +110,7 @@ class ASHA(Scheduler):
 
     def _pausable(self, trial: TrialRecord, step: int, history: History, rate: int) -> bool:
         """Can the trial pause here: has it a checkpoint at its last rung or later?"""
-        checkpoint = StudyCheckpoints.resume_point(trial.number, trial.system_attrs,
-                                                   history.trials)
+        checkpoint = resume_point(trial.number, trial.system_attrs, history.trials)
         return checkpoint is not None and checkpoint.step >= _last_rung(
             self.budgets(history, rate), step)
 
@@ -132,7 +128,7 @@ class ASHA(Scheduler):
         ranked: dict[tuple[int, float], list[float]] = {}  # sorted rival values, built once
         best: tuple[float, float, int] | None = None
         for record in history.trials:
-            if record.state is not TrialState.PRUNED or "suspended" not in \
+            if record.state is not TrialState.PRUNED or SUSPENDED not in \
                     record.system_attrs or record.number in found.continued:
                 continue
             root = found.roots.get(record.number, record.number)
@@ -167,9 +163,9 @@ class ASHA(Scheduler):
         if top is None or step >= top:
             return Decision.CONTINUE
         budgets = self.budgets(history, rate)
-        start = trial.system_attrs.get("resume") if root != trial.number else None
+        start = trial.system_attrs.get(RESUME) if root != trial.number else None
         reached = crossed(trial.intermediate, step, budgets[:-1] if budgets[-1] >= top
-                          else budgets, None if start is None else int(start["step"]))
+                          else budgets, None if start is None else Checkpoint.from_json(start).step)
         if not reached:
             return Decision.CONTINUE
         by_budget = {rung.budget: rung for rung in self.rungs(history, rate)}

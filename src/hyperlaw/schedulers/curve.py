@@ -10,7 +10,7 @@ from hyperlaw.curves import extrapolate
 from hyperlaw.errors import HyperlawError
 from hyperlaw.history import History
 from hyperlaw.schedulers.base import Decision, Scheduler
-from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, memo
+from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets
 from hyperlaw.trial import TrialRecord, TrialState
 
 _COMPLETE = TrialState.COMPLETE
@@ -52,7 +52,7 @@ class CurveStopping(Scheduler):
     def probability_of_improvement(self, trial: TrialRecord, history: History) -> float | None:
         """P(the trial's value at max_budget beats the best complete value), or None when
         there is nothing to compare with yet."""
-        best = memo(history, "curve-best", _BestComplete).refresh(history)
+        best = history.memoized("curve-best", _BestComplete).refresh(history)
         if best.count < self.n_startup_trials or best.value is None:
             return None
         top = self.max_budget if self.max_budget is not None else best.largest_step

@@ -16,8 +16,8 @@ import math
 from typing import Any
 
 from hyperlaw.history import History
+from hyperlaw.history.rungs import Rung, chains
 from hyperlaw.schedulers.asha import ASHA
-from hyperlaw.schedulers.rungs import Rung, chains
 
 
 class Hyperband(ASHA):

@@ -1,5 +1,5 @@
 """PB2's explore step: the population's history as bandit data, the GP bandit's choice back
-as parameters. The model itself is pure math in `pb2_model`."""
+as parameters. The model itself is pure math in `hyperlaw.models.pb2`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hyperlaw.history import History
-from hyperlaw.schedulers.pb2_model import pb2_select
+from hyperlaw.models.pb2 import pb2_select
 from hyperlaw.space import Float, Int, Space
 from hyperlaw.trial import TrialRecord, TrialState
 

@@ -25,17 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from hyperlaw.checkpoints import Checkpoint, StudyCheckpoints
 from hyperlaw.errors import HyperlawError
 from hyperlaw.history import History
+from hyperlaw.lineage import RETRY_OF, Checkpoint, pbt_link, resume_point
 from hyperlaw.schedulers.base import Decision, HandOff, NewTrials, Scheduler
 from hyperlaw.space import Choice, Const, Float, Int, Param, Space
 from hyperlaw.trial import TrialRecord, TrialState
 
 log = logging.getLogger("hyperlaw")
-
-#: trial system attribute with a PBT child's lineage
-PBT_ATTR = "pbt"
 
 _SELECTIONS = ("truncation", "tournament")
 _EXPLORERS = ("perturb", "pb2")
@@ -161,8 +158,8 @@ class PBT(Scheduler):
         if not earlier and paused_at is not None and paused_at % self.interval == 0 \
                 and paused_at >= self.interval:
             return paused_at
-        lineage = trial.system_attrs.get(PBT_ATTR)
-        previous = max(earlier) if earlier else (int(lineage["step"]) if lineage else -1)
+        link = pbt_link(trial.system_attrs)
+        previous = max(earlier) if earlier else (link.step if link else -1)
         if step >= self.interval and step // self.interval > previous // self.interval:
             return step - step % self.interval
         return None
@@ -170,8 +167,8 @@ class PBT(Scheduler):
     @staticmethod
     def _paused_at(trial: TrialRecord) -> int | None:
         """The step a member paused at, for the trial that resumes it (else None)."""
-        lineage = trial.system_attrs.get(PBT_ATTR)
-        return int(lineage["step"]) if lineage and lineage["kind"] == "pause" else None
+        link = pbt_link(trial.system_attrs)
+        return link.step if link and link.kind == "pause" else None
 
     def _others_waiting(self, population: Population, member: int, boundary: int,
                         trial: TrialRecord) -> bool:
@@ -290,10 +287,10 @@ class Population:
         head: dict[int, TrialRecord] = {}
         roots = 0
         for t in history.trials:
-            lineage = t.system_attrs.get(PBT_ATTR)
-            origin = t.system_attrs.get("retry_of")
-            if lineage is not None:
-                m = int(lineage["member"])
+            link = pbt_link(t.system_attrs)
+            origin = t.system_attrs.get(RETRY_OF)
+            if link is not None:
+                m = link.member
             elif origin is not None and origin in member:
                 m = member[origin]
             else:
@@ -313,9 +310,8 @@ class Population:
             steps = [s for s in t.intermediate if s <= at]
             if steps:
                 out[m] = t.intermediate[max(steps)]
-            elif (lineage := t.system_attrs.get(PBT_ATTR)) is not None \
-                    and not math.isnan(lineage["score"]):
-                out[m] = float(lineage["score"])
+            elif (link := pbt_link(t.system_attrs)) is not None and not math.isnan(link.score):
+                out[m] = link.score
         return out
 
     @staticmethod
@@ -323,12 +319,12 @@ class Population:
         """The last step a member's head trial reached (or starts after)."""
         if head.intermediate:
             return max(head.intermediate)
-        lineage = head.system_attrs.get(PBT_ATTR)
-        return int(lineage["step"]) if lineage else -1
+        link = pbt_link(head.system_attrs)
+        return link.step if link else -1
 
 
 def _newest_checkpoint(trial: TrialRecord, trials: list[TrialRecord]) -> Checkpoint | None:
-    return StudyCheckpoints.resume_point(trial.number, trial.system_attrs, trials)
+    return resume_point(trial.number, trial.system_attrs, trials)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,14 +346,14 @@ def pbt_schedule(trials: Sequence[TrialRecord], number: int) -> list[Segment]:
     record = trials[number]
     limit: int | None = None
     while True:
-        lineage = record.system_attrs.get(PBT_ATTR)
-        start = int(lineage["step"]) + 1 if lineage else 0
+        link = pbt_link(record.system_attrs)
+        start = link.step + 1 if link else 0
         if limit is None or start <= limit:
             segments.append(Segment(start, record.number, dict(record.params)))
-        if not lineage:
+        if not link:
             break
-        limit = int(lineage["step"])
-        record = trials[int(lineage["parent"])]
+        limit = link.step
+        record = trials[link.parent]
     segments.reverse()
     return [s for i, s in enumerate(segments)
             if i + 1 == len(segments) or segments[i + 1].start > s.start]

@@ -93,7 +93,7 @@ class Store(ABC):
     url: str = "memory"
     #: who starts trials through this store object (a worker process sets it): each trial it
     #: starts RUNNING (created, claimed, or started by `finish_and_start`) records it as
-    #: `system_attrs["worker"]` in the same write, so the trial of a worker killed before
+    #: `system_attrs[lineage.WORKER]` in the same write, so the trial of a worker killed before
     #: it announced it can be found
     owner: str | None = None
 

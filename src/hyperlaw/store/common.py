@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hyperlaw.errors import StorageError, StudyNotFoundError, TrialStateError
+from hyperlaw.lineage import RETRIES, RETRY_KEEPS, RETRY_OF, STALE, WORKER
 from hyperlaw.trial import TrialRecord, TrialState
 
 _QUERY_PASSWORD = re.compile(r"(?i)(\bpassword=)[^&]*")
@@ -55,26 +56,19 @@ def best_of(trials: Iterable[TrialRecord], maximize: bool) -> TrialRecord | None
 
 def retry_attrs(stale: TrialRecord, retry_limit: int) -> dict[str, Any] | None:
     """System attributes of the retry of a stale trial, or None when its retries are used up."""
-    retries = int(stale.system_attrs.get("retries", 0))
+    retries = int(stale.system_attrs.get(RETRIES, 0))
     if retries >= retry_limit:
         return None
-    origin = stale.system_attrs.get("retry_of", stale.number)
-    lineage = {k: stale.system_attrs[k] for k in _LINEAGE if k in stale.system_attrs}
-    return {**lineage, "retry_of": origin, "retries": retries + 1}
-
-
-#: system attributes a retry keeps: where the trial started from and its PBT lineage
-_LINEAGE = ("resume", "pbt")
-
-#: trial system attribute naming the worker that started the trial (see `Store.owner`)
-OWNER_ATTR = "worker"
+    origin = stale.system_attrs.get(RETRY_OF, stale.number)
+    kept = {k: stale.system_attrs[k] for k in RETRY_KEEPS if k in stale.system_attrs}
+    return {**kept, RETRY_OF: origin, RETRIES: retries + 1}
 
 
 def owned(system_attrs: Mapping[str, Any] | None, owner: str | None) -> dict[str, Any]:
     """`system_attrs` of a trial that `owner` starts now (unchanged without an owner)."""
     attrs = dict(system_attrs or {})
     if owner is not None:
-        attrs[OWNER_ATTR] = owner
+        attrs[WORKER] = owner
     return attrs
 
 
@@ -88,7 +82,7 @@ def missing_study_error(name: str, url: str, known: Sequence[str]) -> StudyNotFo
 
 def not_running_error(study: str, record: TrialRecord, action: str) -> TrialStateError:
     why = ""
-    if record.system_attrs.get("stale"):
+    if record.system_attrs.get(STALE):
         why = " (it was marked failed because its heartbeat stopped)"
     return TrialStateError(
         f"cannot {action} trial #{record.number} of study {study!r}: it is {record.state.value}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hyperlaw.errors import DuplicateStudyError, StorageError
+from hyperlaw.lineage import STALE
 from hyperlaw.store.base import (
     Changes,
     ParamsFiller,
@@ -39,6 +41,29 @@ class _StudyData:
     heartbeats: dict[int, float] = field(default_factory=dict)
     # the change log: a trial record (its new version) or a Report, in sequence order
     log: list[TrialRecord | Report] = field(default_factory=list)
+    # a heap of the numbers of WAITING trials, so that a claim never walks the study; an
+    # entry whose trial left WAITING since is dropped when it reaches the top
+    waiting: list[int] = field(default_factory=list)
+
+    def keep(self, record: TrialRecord) -> None:
+        """Store `record` as the current version of its trial (appended when it is new)."""
+        number = record.number
+        was_waiting = number < len(self.trials) and self.trials[number].state is _WAITING
+        if number == len(self.trials):
+            self.trials.append(record)
+        else:
+            self.trials[number] = record
+        if record.state is _WAITING and not was_waiting:
+            heapq.heappush(self.waiting, number)
+
+    def oldest_waiting(self) -> TrialRecord | None:
+        """The WAITING trial with the lowest number, or None."""
+        while self.waiting:
+            record = self.trials[self.waiting[0]]
+            if record.state is _WAITING:
+                return record
+            heapq.heappop(self.waiting)
+        return None
 
 
 class MemoryStore(Store):
@@ -129,7 +154,7 @@ class MemoryStore(Store):
             record = TrialRecord(number, state, dict(values), None, {},
                                  dict(user_attrs or {}), attrs, None, now,
                                  now if state is _RUNNING else None, None)
-            data.trials.append(record)
+            data.keep(record)
             data.log.append(record)
             if heartbeat:
                 data.heartbeats[number] = now
@@ -140,16 +165,15 @@ class MemoryStore(Store):
                       heartbeat: bool = False) -> TrialRecord | None:
         with self._lock:
             data = self._study(study_id)
-            for old in data.trials:
-                if old.state is _WAITING:
-                    params = fill(old.number, old.params) if fill else old.params
-                    now = time.time()
-                    if heartbeat:
-                        data.heartbeats[old.number] = now
-                    return self._put(data, old, state=_RUNNING, started_at=now,
-                                     params=dict(params),
-                                     system_attrs=owned(old.system_attrs, self.owner))
-            return None
+            old = data.oldest_waiting()
+            if old is None:
+                return None
+            params = fill(old.number, old.params) if fill else old.params
+            now = time.time()
+            if heartbeat:
+                data.heartbeats[old.number] = now
+            return self._put(data, old, state=_RUNNING, started_at=now, params=dict(params),
+                             system_attrs=owned(old.system_attrs, self.owner))
 
     def report(self, study_id: int, number: int, step: int, value: float,
                params: Mapping[str, Any] | None = None) -> None:
@@ -211,7 +235,7 @@ class MemoryStore(Store):
                                        or beat >= stale_before):
                     continue
                 self._put(data, old, state=TrialState.FAILED, error=reason,
-                          system_attrs={**old.system_attrs, "stale": True},
+                          system_attrs={**old.system_attrs, STALE: True},
                           finished_at=time.time())
                 failed.append(old.number)
                 retry = retry_attrs(old, retry_limit)
@@ -228,10 +252,7 @@ class MemoryStore(Store):
                     f"it has only {len(data.trials)} trials; import trials in number order"
                 )
             bare = _with_intermediate(record, {})
-            if record.number == len(data.trials):
-                data.trials.append(bare)
-            else:
-                data.trials[record.number] = bare
+            data.keep(bare)
             data.log.append(bare)
             data.reports[record.number] = dict(record.intermediate)
             for step, value in record.intermediate.items():
@@ -294,7 +315,7 @@ class MemoryStore(Store):
             changes.get("system_attrs", old.system_attrs), changes.get("error", old.error),
             old.created_at, changes.get("started_at", old.started_at),
             changes.get("finished_at", old.finished_at))
-        data.trials[old.number] = new
+        data.keep(new)
         data.log.append(new)
         return _handed_out(new)
 

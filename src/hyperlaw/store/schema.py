@@ -13,10 +13,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 #: bump on every schema change and register its upgrade step in MIGRATIONS
-SCHEMA_VERSION = 1
-
-#: MIGRATIONS[v] upgrades a database at schema version v to version v + 1
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+SCHEMA_VERSION = 2
 
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -61,6 +58,8 @@ trials = sa.Table(
     sa.UniqueConstraint("study_id", "number", name="uq_hyperlaw_trials_number"),
     sa.Index("ix_hyperlaw_trials_seq", "study_id", "seq"),
     sa.Index("ix_hyperlaw_trials_value", "study_id", "state", "value"),
+    # the oldest trial of a state (a queued trial to claim) in O(log n), however large the study
+    sa.Index("ix_hyperlaw_trials_state", "study_id", "state", "number"),
 )
 
 reports = sa.Table(
@@ -72,5 +71,23 @@ reports = sa.Table(
     sa.Column("value", sa.Double, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Index("ix_hyperlaw_reports_seq", "study_id", "seq"),
-    sa.Index("ix_hyperlaw_reports_trial", "study_id", "number"),
+    # a trial's reports in order (version 1 lacked "seq": SQLite walked the study's reports)
+    sa.Index("ix_hyperlaw_reports_trial", "study_id", "number", "seq"),
 )
+
+
+def _seek_indexes(conn: sa.Connection) -> None:
+    """Version 1 -> 2: the indexes that find the oldest WAITING trial, and a trial's reports
+    in order, without walking the study."""
+    _index(trials, "ix_hyperlaw_trials_state").create(conn, checkfirst=True)
+    reports_of_trial = _index(reports, "ix_hyperlaw_reports_trial")
+    reports_of_trial.drop(conn, checkfirst=True)  # version 1 had it without "seq"
+    reports_of_trial.create(conn)
+
+
+def _index(table: sa.Table, name: str) -> sa.Index:
+    return next(i for i in table.indexes if i.name == name)
+
+
+#: MIGRATIONS[v] upgrades a database at schema version v to version v + 1
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _seek_indexes}

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from hyperlaw.errors import DuplicateStudyError, SchemaVersionError, StorageError
+from hyperlaw.lineage import STALE
 from hyperlaw.store import postgres, schema, sqlite
 from hyperlaw.store.base import (
     Changes,
@@ -122,6 +123,10 @@ _INSERT_REPORT_IF_RUNNING = sa.insert(reports).from_select(
     .where(sa.exists().where(trials.c.study_id == _SID, trials.c.number == _NUM,
                              trials.c.state == _RUNNING)))
 _HEAD = sa.select(studies.c.next_seq).where(studies.c.id == _SID)
+# the oldest queued trial: a seek in ix_hyperlaw_trials_state, never a scan of the study
+_OLDEST_WAITING = (sa.select(trials.c.number, trials.c.params, trials.c.system_attrs)
+                   .where(trials.c.study_id == _SID, trials.c.state == _WAITING)
+                   .order_by(trials.c.number).limit(1))
 _CHANGED_TRIALS = (sa.select(*_TRIAL_COLUMNS)
                    .where(trials.c.study_id == _SID, trials.c.seq > _CURSOR,
                           trials.c.seq <= _HEAD_SEQ)
@@ -566,10 +571,7 @@ class SqlStore(Store):
     def _claim_oldest(self, conn: Connection, study_id: int, seq: int,
                       fill: ParamsFiller | None, heartbeat: bool) -> TrialRecord | None:
         """Move the oldest WAITING trial to RUNNING (stamped `seq`) and return it, or None."""
-        row = conn.execute(
-            sa.select(trials.c.number, trials.c.params, trials.c.system_attrs)
-            .where(trials.c.study_id == study_id, trials.c.state == _WAITING)
-            .order_by(trials.c.number).limit(1)).first()
+        row = conn.execute(_OLDEST_WAITING, {"sid": study_id}).first()
         if row is None:
             return None
         number, raw, raw_attrs = row
@@ -796,24 +798,28 @@ class SqlStore(Store):
             return []  # the common case: nothing stale, and no write lock taken to know it
 
         def sweep(conn: Connection) -> list[int]:
+            # the study's lock first: on PostgreSQL a trial selected before it could be
+            # finished by its worker meanwhile, and must then be neither failed nor retried
+            seq, _ = self._bump(conn, study_id)
             stale = [_record(r) for r in conn.execute(
                 sa.select(*_TRIAL_COLUMNS).where(running & which))]
-            if not stale:
-                return []
-            seq, _ = self._bump(conn, study_id)
             now = time.time()
+            failed = []
             for record in stale:
-                conn.execute(
+                done = conn.execute(
                     sa.update(trials)
                     .where(running & (trials.c.number == record.number))
                     .values(state=TrialState.FAILED.value, error=reason, finished_at=now,
                             seq=seq, system_attrs=_dumps({**record.system_attrs,
-                                                          "stale": True}, "system attributes")))
+                                                          STALE: True}, "system attributes")))
+                if done.rowcount != 1:
+                    continue
+                failed.append(record.number)
                 retry = retry_attrs(record, retry_limit)
                 if retry is not None:
                     self._insert_trial(conn, study_id, _WAITING, record.params, "{}",
                                        _dumps(retry, "system attributes"), now)
-            return [r.number for r in stale]
+            return failed
 
         return self._write(sweep)
 

@@ -12,7 +12,8 @@ so `times` are best measured in perturbation intervals (the unit in which eps is
 interval), although eps is fitted and adapts to other units. The kernel hyperparameters
 (eps <= 0.5, sigma^2, l and a noise variance) maximize the marginal likelihood.
 
-Everything here is pure numpy/scipy and stateless; the PBT scheduler calls `pb2_select`.
+Everything here is pure numpy/scipy and stateless; the PBT scheduler calls `pb2_select`. The
+Cholesky factorization and the likelihood are the Matérn GP's (`hyperlaw.models.linalg`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperlaw.samplers.gp.model import scaled_sq_dists, single_threaded_blas
+from hyperlaw.models.gp import scaled_sq_dists
+from hyperlaw.models.linalg import factor, gaussian_nll, single_threaded_blas
 
 #: bounds of (eps, sigma^2, l, noise variance); the fit runs over their logarithms. The bounds
 #: of eps follow the reference implementation; l <= 1 follows its clipping of the fitted
@@ -82,23 +84,15 @@ def neg_log_marginal_likelihood(log_h: np.ndarray, dt: np.ndarray, dx2: np.ndarr
 
     `dt` holds the pairwise |t - t'| and `dx2` the pairwise ||x - x'||^2 of the rows.
     """
-    from scipy.linalg import cho_solve
-    from scipy.linalg.lapack import dpotrf, dpotri
-
     n = len(y)
     eps, var, ls, noise = np.exp(log_h)
     k = var * np.exp(0.5 * math.log1p(-eps) * dt - dx2 / ls)
     kn = k.copy()
     kn[np.diag_indices(n)] += noise + _JITTER
-    chol, info = dpotrf(kn, lower=1, clean=1)
-    if info != 0:
+    found = gaussian_nll(kn, y)
+    if found is None:
         return 1e10, np.zeros(4)
-    alpha = cho_solve((chol, True), y, check_finite=False)
-    k_inv, info = dpotri(chol, lower=1)  # the lower triangle of K^-1, zeros above
-    if info != 0:
-        return 1e10, np.zeros(4)
-    nll = (0.5 * float(y @ alpha) + float(np.log(np.diag(chol)).sum())
-           + 0.5 * n * math.log(2 * math.pi))
+    nll, alpha, k_inv = found  # the lower triangle of K^-1, zeros above
     # d nll / d log h = -1/2 sum((alpha alpha^T - K^-1) * dK/dlog h), and each dK/dlog h is k
     # times a factor; for symmetric factors the lower triangle of K^-1 counts twice off the
     # diagonal.
@@ -144,13 +138,10 @@ class TVGaussianProcess:
     """Zero-mean GP posterior with the time-varying kernel, for fixed hyperparameters."""
 
     def __init__(self, times: np.ndarray, x: np.ndarray, y: np.ndarray, hyper: TVHyper) -> None:
-        from scipy.linalg import cho_factor, cho_solve
-
         self.times, self.x, self.hyper = times, x, hyper
         k = tv_kernel(times, x, times, x, hyper)
         k[np.diag_indices_from(k)] += hyper.noise + _JITTER
-        self._chol = cho_factor(k, lower=True, check_finite=False)
-        self.alpha = cho_solve(self._chol, y, check_finite=False)
+        self._chol, self.alpha = factor(k, y)
 
     def _cross(self, now: float, xs: np.ndarray) -> np.ndarray:
         return tv_kernel(np.full(len(xs), now), xs, self.times, self.x, self.hyper)

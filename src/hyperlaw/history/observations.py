@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hyperlaw.history import History
+from hyperlaw.lineage import PROPOSAL
 from hyperlaw.space import Choice, Int, Space
 from hyperlaw.trial import TrialRecord, TrialState
 
@@ -43,11 +43,6 @@ _CODE = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED,
          TrialState.FAILED: FAILED, TrialState.RUNNING: RUNNING}
 
 
-#: system attribute of a define-by-run trial: the configuration proposed when it was asked,
-#: so that other processes see what a running trial holds before its suggest calls are stored
-PROPOSAL_ATTR = "proposal"
-
-
 def params_key(params: dict[str, Any]) -> str:
     """A hashable identity of a configuration (to detect duplicates)."""
     return repr(sorted(params.items(), key=lambda kv: kv[0]))
@@ -56,22 +51,10 @@ def params_key(params: dict[str, Any]) -> str:
 def held_params(trial: TrialRecord) -> dict[str, Any]:
     """The configuration a trial holds: its params, and while it runs, the proposal recorded
     when it was asked for the parameters its objective has not suggested yet."""
-    proposal = trial.system_attrs.get(PROPOSAL_ATTR)
+    proposal = trial.system_attrs.get(PROPOSAL)
     if trial.state is TrialState.RUNNING and proposal:
         return {**proposal, **trial.params}
     return trial.params
-
-
-def avoid_tried(space: Space, params: dict[str, Any], keys: frozenset[str],
-                rng: np.random.Generator, limit: int = 100_000) -> dict[str, Any]:
-    """`params`, or when they are among `keys` (tried or running) and the space is finite
-    with at most `limit` configurations, a random untried one (for samplers whose re-draws
-    keep landing on tried points of a nearly exhausted space)."""
-    size = space.n_values
-    if params_key(params) not in keys or not size or size > limit:
-        return params
-    free = [p for p in space.grid() if params_key(p) not in keys]
-    return free[int(rng.integers(len(free)))] if free else params
 
 
 def encode_row(space: Space, params: dict[str, Any]) -> np.ndarray:
@@ -144,28 +127,3 @@ def _loss(t: TrialRecord, sign: float) -> float:
     if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None:
         return sign * float(t.value)
     return float("nan")
-
-
-class ReplicaSalt:
-    """Mixin: a sampler that proposes for one of several processes sharing a study draws its
-    own numbers.
-
-    Model-based samplers are called before the store allocates a trial number, so two
-    processes that read the same history at the same moment would otherwise propose the same
-    point. A copy sent to a worker process is salted when unpickled; a sampler rebuilt by
-    `load_study` in each of several processes is salted by `diverge`, which the study calls
-    when it sees another process start a trial between its read and its write. Until then
-    the salt is 0, keeping sequential runs reproducible.
-    """
-
-    _replica: int = 0
-
-    def diverge(self) -> None:
-        """Draw numbers of this process's own from now on (a no-op once salted)."""
-        if not self._replica:
-            self._replica = secrets.randbits(31) or 1
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._replica = 0
-        self.diverge()

@@ -10,30 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+
+from hyperlaw.models.linalg import factor, gaussian_nll, single_threaded_blas
 
 _SQRT5 = math.sqrt(5.0)
 #: bounds of the log hyperparameters: lengthscales, signal variance, noise variance
 _LOG_LS = (math.log(1e-2), math.log(30.0))
 _LOG_SCALE = (math.log(5e-2), math.log(20.0))
 _LOG_NOISE = (math.log(1e-6), math.log(1.0))
-
-
-_controller: Any = None
-
-
-def single_threaded_blas() -> Any:
-    """A context limiting BLAS to one thread: the matrices here are small, and threaded BLAS
-    is many times slower on them when cores are shared with training processes."""
-    global _controller
-    if _controller is None:
-        import scipy.linalg  # noqa: F401  (scipy ships its own BLAS: load it to be limited too)
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 def sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray) -> np.ndarray:
@@ -118,8 +104,6 @@ class GaussianProcess:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, cat: np.ndarray, hyper: Hyper,
                  d2: np.ndarray | None = None, exact: np.ndarray | None = None) -> None:
-        from scipy.linalg import cho_factor, cho_solve
-
         self.x, self.y, self.cat, self.hyper = x, y, cat, hyper
         self.inv_ls2 = np.exp(-2.0 * hyper.log_ls)
         self.scale = math.exp(hyper.log_scale)
@@ -128,8 +112,7 @@ class GaussianProcess:
         if exact is not None:  # nearly noise-free: two fantasies at one point stay solvable
             noise[exact] = _EXACT_NOISE * self.scale
         k[np.diag_indices_from(k)] += noise + 1e-9 * self.scale
-        self._chol = cho_factor(k, lower=True, check_finite=False)
-        self.alpha = cho_solve(self._chol, y, check_finite=False)
+        self._chol, self.alpha = factor(k, y)
         self._k_inv: np.ndarray | None = None
 
     def _kernel(self, d2: np.ndarray) -> np.ndarray:
@@ -206,9 +189,6 @@ class GaussianProcess:
 
 def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood minus log prior, and its gradient."""
-    from scipy.linalg import cho_factor, cho_solve
-    from scipy.linalg.lapack import dpotri
-
     n, d = y.shape[0], d2.shape[2]
     inv_ls2 = np.exp(-2.0 * h[:-2])
     scale, noise = math.exp(h[-2]), math.exp(h[-1])
@@ -218,17 +198,11 @@ def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[flo
     k = scale * (1.0 + s + s * s / 3.0) * e
     kn = k.copy()
     kn[np.diag_indices(n)] += noise + 1e-9
-    try:
-        chol = cho_factor(kn, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
+    found = gaussian_nll(kn, y)
+    if found is None:
         return 1e10, np.zeros_like(h)
-    alpha = cho_solve(chol, y, check_finite=False)
-    k_inv, info = dpotri(chol[0], lower=1)
-    if info != 0:
-        return 1e10, np.zeros_like(h)
-    k_inv = np.tril(k_inv) + np.tril(k_inv, -1).T  # potri fills the lower triangle only
-    nll = 0.5 * float(y @ alpha) + float(np.log(np.diag(chol[0])).sum()) + 0.5 * n * math.log(
-        2 * math.pi)
+    nll, alpha, k_inv = found
+    k_inv = k_inv + np.tril(k_inv, -1).T  # the lower triangle only: mirror it
     w = np.outer(alpha, alpha) - k_inv
     grad = np.empty_like(h)
     g = scale * (5.0 / 3.0) * (1.0 + s) * e  # d k / d log ls_k = g * d2_k / ls_k^2

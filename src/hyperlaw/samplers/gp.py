@@ -8,82 +8,36 @@ from typing import Any
 import numpy as np
 
 from hyperlaw.history import History
-from hyperlaw.samplers.base import Sampler
-from hyperlaw.samplers.budgets import (
-    TOP,
-    MultiFidelity,
-    check_multi_fidelity,
-    fidelity,
-    min_observations,
-)
-from hyperlaw.samplers.gp.acquisition import (
-    fantasy_log_expected_improvement,
-    fantasy_log_expected_improvement_with_grad,
-    log_expected_improvement,
-    log_expected_improvement_with_grad,
-)
-from hyperlaw.samplers.gp.model import (
-    GaussianProcess,
-    Hyper,
-    fit_hyper,
-    single_threaded_blas,
-    sq_dists,
-)
-from hyperlaw.samplers.gp.optimizer import maximize
-from hyperlaw.samplers.observations import (
+from hyperlaw.history.observations import (
     COMPLETE,
     RUNNING,
     Observations,
-    ReplicaSalt,
     categorical_mask,
     n_bins,
     observations,
     params_key,
 )
+from hyperlaw.models.acquisition import (
+    fantasy_log_expected_improvement,
+    fantasy_log_expected_improvement_with_grad,
+    log_expected_improvement,
+    log_expected_improvement_with_grad,
+)
+from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper, sq_dists
+from hyperlaw.models.linalg import single_threaded_blas
+from hyperlaw.models.optimizer import maximize
+from hyperlaw.models.targets import transform_targets
+from hyperlaw.samplers.base import ReplicaSalt, Sampler
+from hyperlaw.samplers.budgets import (
+    TOP,
+    Fidelity,
+    MultiFidelity,
+    check_multi_fidelity,
+    fidelity,
+    min_observations,
+)
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
-
-
-def transform_targets(loss: np.ndarray) -> np.ndarray:
-    """Standardized losses; heavy upper tails are compressed first (Yeo-Johnson) so that a few
-    very bad trials do not flatten the model where the good ones are."""
-    y = loss - np.median(loss)
-    spread = np.std(y)
-    if spread <= 0 or not np.isfinite(spread):
-        return np.zeros_like(loss)
-    y = y / spread
-    skew = float(np.mean(y**3) - 3 * np.mean(y) * np.var(y) - np.mean(y) ** 3)
-    if abs(skew) > 1.0 and len(y) >= 8:
-        y = yeo_johnson(y)
-    y = y - y.mean()
-    sd = y.std()
-    return y / sd if sd > 0 else y
-
-
-#: exponents tried by `yeo_johnson` (a 0.05 grid is finer than the fit can tell apart)
-_YJ_LAMBDAS = np.linspace(-2.0, 4.0, 121)
-
-
-def _yj_transform(y: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Yeo-Johnson transform of y (n,) for each exponent in lam (m,); shape (m, n)."""
-    lam = lam[:, None]
-    pos = y >= 0
-    a = np.log1p(np.abs(y))[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        up = np.where(np.abs(lam) < 1e-8, a, np.expm1(lam * a) / lam)
-        down = np.where(np.abs(lam - 2) < 1e-8, a, np.expm1((2 - lam) * a) / (2 - lam))
-    return np.where(pos[None, :], up, -down)
-
-
-def yeo_johnson(y: np.ndarray) -> np.ndarray:
-    """y transformed by the Yeo-Johnson power of maximum likelihood (on a grid of exponents;
-    one batch instead of scipy's scalar search, which costs tens of ms per call)."""
-    t = _yj_transform(y, _YJ_LAMBDAS)
-    var = t.var(axis=1)
-    llf = np.where(var > 0, -0.5 * len(y) * np.log(np.where(var > 0, var, 1.0)), -np.inf)
-    llf += (_YJ_LAMBDAS - 1.0) * float(np.sum(np.sign(y) * np.log1p(np.abs(y))))
-    return t[int(np.argmax(llf))]
-
 
 #: fantasy worlds averaged over when trials are running (quasi-random draws cover the
 #: posterior evenly; the acquisition's cost grows only linearly with their number)
@@ -161,17 +115,18 @@ class GPSampler(ReplicaSalt, Sampler):
         self._startup._replica = self._replica
 
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
-        with single_threaded_blas():
-            return self._suggest(space, history, number)
-
-    def _suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         obs = observations(space, history)
         done = obs.of_state(COMPLETE)
         found = None if space.dim == 0 else fidelity(
             space, history, obs, self.multi_fidelity,
             max(min_observations(space, self.n_startup_trials), 2))
         if found is None and (space.dim == 0 or len(done) < max(self.n_startup_trials, 2)):
-            return self._startup.suggest(space, history, number)
+            return self._startup.suggest(space, history, number)  # no model: no BLAS to load
+        with single_threaded_blas():
+            return self._suggest_by_model(space, history, number, obs, found)
+
+    def _suggest_by_model(self, space: Space, history: History, number: int,
+                          obs: Observations, found: Fidelity | None) -> dict[str, Any]:
         rng = self.rng(number, self._replica)
         if found is None:
             points = self.propose(space, history, obs, rng)

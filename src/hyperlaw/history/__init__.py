@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, TypeVar
 
 from hyperlaw.store.base import Changes, Store
 from hyperlaw.trial import TrialRecord, TrialState
 
 _COMPLETE = TrialState.COMPLETE
+_T = TypeVar("_T")
 
 
 class History:
     """Trials indexed by number, plus an index of intermediate values by step.
 
     `refresh()` reads only what changed since the last read. `version` grows with every
-    applied change, so samplers can memoize derived data (encoded matrices, sorted values)
-    per version in `memo`.
+    applied change, so samplers and schedulers can memoize derived data (encoded matrices,
+    sorted values, rung indexes) in `memo` (see `memoized`). `rung_budgets` holds the rung
+    budgets of the last rung decision a multi-fidelity scheduler took in this process, for
+    samplers that fit at a rung's budget.
     """
 
     def __init__(self, store: Store, study_id: int, maximize: bool) -> None:
@@ -30,6 +33,8 @@ class History:
         self.by_step: dict[int, dict[int, float]] = {}
         #: derived data kept by samplers and schedulers, by a str or tuple key of their own
         self.memo: dict[Hashable, Any] = {}
+        #: the rung budgets of the study's multi-fidelity scheduler, for budget-aware samplers
+        self.rung_budgets: list[float] = []
         self._waiting: set[int] = set()
 
     def refresh(self) -> History:
@@ -72,6 +77,13 @@ class History:
         self.trials[number].intermediate[step] = value
         self.by_step.setdefault(step, {})[number] = value
         self.version += 1
+
+    def memoized(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """The object kept in `memo` under `key`, made by `make()` on first use."""
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = make()
+        return found
 
     # --- views ---------------------------------------------------------------------------
     def __len__(self) -> int:

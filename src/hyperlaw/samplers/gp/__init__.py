@@ -1,5 +1,0 @@
-"""Gaussian-process Bayesian optimization: model, acquisition, acquisition optimizer."""
-
-from hyperlaw.samplers.gp.sampler import GPSampler
-
-__all__ = ["GPSampler"]
