@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from hyperlaw.errors import StorageError, UnsupportedStorageError
 from hyperlaw.store.base import Changes, Report, Store, StudyInfo, StudySummary
-from hyperlaw.store.common import check_url, mask_url
+from hyperlaw.store.common import mask_url
 from hyperlaw.store.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -38,8 +38,7 @@ def open_store(storage: str | Store | None, *, mode: OpenMode = "create") -> Sto
         raise UnsupportedStorageError(_unsupported_message(storage, scheme))
     from hyperlaw.store.sql import SqlStore
 
-    check_url(storage)
-    return SqlStore(storage, mode=mode)
+    return SqlStore(storage, mode=mode)  # it checks the URL itself
 
 
 def _unsupported_message(url: str, scheme: str) -> str:
