@@ -61,9 +61,7 @@ class Budget:
     def take(self) -> bool:
         if self._study is not None and self._study.stop_requested:
             self.stopped = True
-        if self.stopped or self.remaining == 0:
-            return False
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        if not self.can_grant():
             return False
         if self.remaining is not None:
             self.remaining -= 1
@@ -77,12 +75,11 @@ class Budget:
 
     def can_grant(self) -> bool:
         """Whether `take` could grant a ticket now (without taking it)."""
-        if self.stopped or self.remaining == 0:
-            return False
-        return self.deadline is None or time.monotonic() < self.deadline
+        return not (self.stopped or self.remaining == 0 or self.timed_out)
 
     @property
     def timed_out(self) -> bool:
+        """Whether the run's timeout has passed."""
         return self.deadline is not None and time.monotonic() >= self.deadline
 
 
