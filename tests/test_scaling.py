@@ -39,6 +39,33 @@ def test_step_law_matches_the_published_formula() -> None:
     assert rounded.batch_sequences == 512 and rounded.batch_tokens == 512 * 2048
 
 
+def test_step_law_intervals_come_from_the_released_bootstrap_fits() -> None:
+    """The published constants are the means of the paper's 1,000 bootstrap fits; the
+    intervals bound the central 90% of those fits' predictions, and widen as the law is
+    carried further from the sizes it was fitted on."""
+    from hyperlaw.scaling.steplaw import bootstrap_fits
+
+    fits = bootstrap_fits()
+    assert fits.shape == (1000, 5)
+    mean = fits.mean(axis=0)
+    assert np.exp(mean[0]) == pytest.approx(1.79, abs=0.01)
+    assert mean[1:3] == pytest.approx([-0.713, 0.307], abs=0.001)
+    assert np.exp(mean[3]) == pytest.approx(0.58, abs=0.005)
+    assert mean[4] == pytest.approx(0.571, abs=0.001)
+    inside = step_law(5e8, 2e10)
+    assert inside.lr_low < inside.lr < inside.lr_high
+    assert inside.batch_tokens_low < inside.batch_tokens < inside.batch_tokens_high
+    predictions = np.exp(fits[:, 0] + fits[:, 1] * np.log(5e8) + fits[:, 2] * np.log(2e10))
+    assert np.mean((predictions >= inside.lr_low) & (predictions <= inside.lr_high)) == \
+        pytest.approx(0.9, abs=0.01)
+    with pytest.warns(StepLawRangeWarning):
+        far = step_law(7e10, 2e12)
+    assert far.lr_high / far.lr_low > inside.lr_high / inside.lr_low
+    assert step_law(5e8, 2e10, confidence=0.5).lr_high < inside.lr_high
+    with pytest.raises(hl.HyperlawError, match="confidence"):
+        step_law(5e8, 2e10, confidence=1.0)
+
+
 def test_step_law_warns_outside_its_range() -> None:
     with pytest.warns(StepLawRangeWarning, match="outside the range"):
         prior = step_law(1e6, 1e8)
@@ -324,7 +351,9 @@ def test_cli_steplaw_prints_the_published_values() -> None:
     data = json.loads(result.stdout)
     assert _sig3(data["lr"]) == _sig3(1.79 * 1e9**-0.713 * 1e11**0.307)
     assert data["batch_sequences"] == pytest.approx(data["batch_tokens"] / 2048)
+    assert data["lr_low"] < data["lr"] < data["lr_high"]
     text = _cli("steplaw", "--params", "1e6", "--tokens", "1e8", "--seq-len", "128")
+    assert "bootstrap fits" in text.stdout
     assert "learning rate" in text.stdout and "outside the range" in text.stderr
 
 

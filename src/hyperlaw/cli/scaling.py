@@ -47,8 +47,11 @@ def steplaw(n_params: float, n_tokens: float, seq_len: int, round_batch: bool,
     if as_json:
         echo_json(prior.to_dict())
     else:
-        click.echo(f"learning rate     {prior.lr:.4g}")
-        click.echo(f"batch (tokens)    {prior.batch_tokens:.4g}")
+        share = f"{prior.confidence:.0%} of the paper's bootstrap fits"
+        click.echo(f"learning rate     {prior.lr:.4g}  ({prior.lr_low:.4g} .. "
+                   f"{prior.lr_high:.4g}: {share})")
+        click.echo(f"batch (tokens)    {prior.batch_tokens:.4g}  ({prior.batch_tokens_low:.4g} "
+                   f".. {prior.batch_tokens_high:.4g})")
         click.echo(f"batch (sequences) {prior.batch_sequences:.4g}  (seq_len {seq_len})")
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
