@@ -9,8 +9,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The test environment's exact torch (a CPU wheel pip finds through its find-links); the
+# extras a user installs ask only for a range.
+PINS_dev := torch==2.13.0
+PINS_bench := torch==2.13.0
+
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[$*]"
+	$(BIN)/pip install --quiet -e ".[$*]" $(PINS_$*)
 	touch $@
 
 demo: $(VENV)/.installed-demo

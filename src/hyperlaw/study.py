@@ -555,7 +555,11 @@ class Study:
         return reevaluate(self, objective, top_k, seeds, by)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per trial: number, state, value, params_*, user_attrs_*, times, error."""
+        """One row per trial: number, state, value, params_*, user_attrs_*, times, error.
+
+        Needs pandas, an optional dependency (`pip install 'hyperlaw[pandas]'`); without it
+        this raises `HyperlawError` saying so.
+        """
         from hyperlaw.export import trials_dataframe
 
         return trials_dataframe(self.trials)
