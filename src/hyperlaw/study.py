@@ -589,17 +589,47 @@ class Study:
                  ray_address: str | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
-        `executor` says where trials run: an Executor from `hyperlaw.executors`
-        (InlineExecutor, ProcessExecutor, RayExecutor, SimulatedExecutor) or its name with
-        `n_workers`. "auto" (the default) runs them in this process, or with
-        `n_workers > 1` in that many worker processes (a SQL storage shares the study between
-        them; an in-memory study is run through a temporary SQLite file). "ray" runs them on
-        `n_workers` Ray actors, each holding `resources_per_trial` (e.g.
-        {"cpu": 1, "gpu": 0.5}), on the cluster at `ray_address` (or RAY_ADDRESS, else a new
-        local one); the study needs a shared storage. "simulated" replays recorded curves:
-        the objective then maps a configuration to its ReplayCurve (see SimulatedExecutor).
-        Exceptions of the `catch` types fail the trial and the study goes on; after
-        `max_consecutive_failures` failures in a row the study stops and re-raises.
+        Unlike Optuna, whose `catch` defaults to `()`, `catch` defaults to `(Exception,)`: an
+        exception raised by the objective fails that trial (its traceback is recorded in
+        `TrialRecord.error`) and the study goes on, until `max_consecutive_failures` trials in a
+        row have failed, when `WorkerError` stops the run and shows the last error. Pass
+        `catch=()` to stop at the first exception, re-raised as it was (the trial is recorded
+        as failed first). `hl.TrialPruned` prunes the trial whatever `catch` says, and
+        `KeyboardInterrupt` always stops the run.
+
+        Args:
+            objective: A function of a `Trial` that returns a finite number (or, with the
+                simulated executor, maps a configuration to its `ReplayCurve`).
+            n_trials: How many trials reach an outcome of the objective's own (complete,
+                pruned or failed by the objective); None runs until `timeout`, `study.stop()`,
+                an interrupt or the end of the search space.
+            timeout: Seconds after which no new trial starts.
+            n_workers: Worker processes (or Ray actors) running trials at once.
+            catch: Exception types that fail the trial and let the study go on (see above).
+            show_progress: A progress bar; by default when stderr is a terminal.
+            callbacks: Called with `(study, trial_record)` after each trial.
+            max_consecutive_failures: Failed trials in a row that stop the run; None never.
+            executor: Where trials run: an Executor from `hyperlaw.executors`
+                (InlineExecutor, ProcessExecutor, RayExecutor, SimulatedExecutor) or its name
+                with `n_workers`. "auto" runs them in this process, or with `n_workers > 1` in
+                that many worker processes (a SQL storage shares the study between them; an
+                in-memory study is run through a temporary SQLite file). "ray" runs them on
+                Ray actors; "simulated" replays recorded curves.
+            resources_per_trial: With "ray": what each actor holds, e.g.
+                `{"cpu": 1, "gpu": 0.5}`.
+            ray_address: With "ray": the cluster (default RAY_ADDRESS, else a new local one);
+                the study needs a shared storage.
+
+        Raises:
+            WorkerError: `max_consecutive_failures` trials failed in a row, or workers could
+                not start or kept dying.
+
+        Example:
+            >>> import hyperlaw as hl
+            >>> study = hl.create_study(space=hl.Space({"x": hl.Float(-1.0, 1.0)}), seed=0)
+            >>> study.optimize(lambda trial: trial.params["x"] ** 2, n_trials=5)
+            >>> len(study.trials)
+            5
         """
         from hyperlaw.executors import run_optimize
 
