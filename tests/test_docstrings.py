@@ -1,0 +1,65 @@
+"""Docstrings: every public member of the top-level API has one, and every example in a
+docstring of the package runs (as a doctest) and shows what it prints."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import pkgutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hyperlaw as hl
+
+
+def _public_members(cls: type) -> list[tuple[str, Any]]:
+    return [(name, value) for name, value in vars(cls).items()
+            if not name.startswith("_") and (callable(value) or isinstance(
+                value, property | classmethod | staticmethod))]
+
+
+def _doc(owner: type, name: str) -> str | None:
+    """The docstring of a class member, inherited from a base class that documents it."""
+    return inspect.getdoc(getattr(owner, name, None)) or next(
+        (inspect.getdoc(vars(base)[name]) for base in owner.__mro__[1:]
+         if name in vars(base) and inspect.getdoc(vars(base)[name])), None)
+
+
+def test_every_public_member_of_the_top_level_api_has_a_docstring() -> None:
+    missing = []
+    for name in hl.__all__:
+        obj = getattr(hl, name)
+        if inspect.ismodule(obj) or name.startswith("__"):
+            continue
+        if not inspect.getdoc(obj):
+            missing.append(name)
+        if inspect.isclass(obj) and not issubclass(obj, BaseException):
+            missing += [f"{name}.{member}" for member, _ in _public_members(obj)
+                        if not _doc(obj, member)]
+    assert missing == [], f"public members without a docstring: {missing}"
+
+
+def _modules() -> list[str]:
+    """Every module of the package but the deprecated alias `hyperlaw.schedules`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        names = [info.name for info in pkgutil.walk_packages(hl.__path__, "hyperlaw.")]
+    return sorted(n for n in names if not n.startswith("hyperlaw.schedules"))
+
+
+@pytest.mark.parametrize("module", ["hyperlaw", *_modules()])
+def test_docstring_examples_run(module: str, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each module's doctests, in an empty working directory (examples that write files
+    leave nothing behind)."""
+    monkeypatch.chdir(tmp_path)
+    mod = importlib.import_module(module)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder().find(mod, module):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) of {module} failed"
