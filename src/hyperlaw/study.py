@@ -644,7 +644,7 @@ class Study:
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]] = (),
                  max_consecutive_failures: int | None = 10, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
-                 ray_address: str | None = None) -> None:
+                 ray_address: str | None = None, gpus_per_trial: int | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
         Unlike Optuna, whose `catch` defaults to `()`, `catch` defaults to `(Exception,)`: an
@@ -677,6 +677,9 @@ class Study:
                 `{"cpu": 1, "gpu": 0.5}`.
             ray_address: With "ray": the cluster (default RAY_ADDRESS, else a new local one);
                 the study needs a shared storage.
+            gpus_per_trial: Run trials in worker processes that each see their own k GPUs
+                through CUDA_VISIBLE_DEVICES (n_workers x k devices, taken from this
+                process's CUDA_VISIBLE_DEVICES or from nvidia-smi).
 
         Raises:
             WorkerError: `max_consecutive_failures` trials failed in a row, or workers could
@@ -695,7 +698,8 @@ class Study:
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
                      max_consecutive_failures=max_consecutive_failures, executor=executor,
-                     resources_per_trial=resources_per_trial, ray_address=ray_address)
+                     resources_per_trial=resources_per_trial, ray_address=ray_address,
+                     gpus_per_trial=gpus_per_trial)
 
     def run_trial(self, objective: Objective,
                   catch: tuple[type[BaseException], ...] = (Exception,),
