@@ -25,6 +25,8 @@ CONTEXT = Path(__file__).with_name("doc_context.py")
 SKIP: dict[tuple[str, str], str] = {
     ("docs/guide.md", 'executor="ray", n_workers=8'):
         "needs a PostgreSQL server at db/hpo and a Ray cluster with GPUs",
+    ("docs/guide.md", "gpus_per_trial=2"):
+        "needs a machine with 8 GPUs (tests/test_gpus.py tests gpus_per_trial itself)",
 }
 
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")

@@ -1,5 +1,6 @@
-"""Docstrings: every public member of the top-level API has one, and every example in a
-docstring of the package runs (as a doctest) and shows what it prints."""
+"""Docstrings: every public member of the modules of the API reference (mkdocs.yml) has one,
+and every example in a docstring of the package runs (as a doctest) and shows what it
+prints."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import doctest
 import importlib
 import inspect
 import pkgutil
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,18 +31,40 @@ def _doc(owner: type, name: str) -> str | None:
          if name in vars(base) and inspect.getdoc(vars(base)[name])), None)
 
 
-def test_every_public_member_of_the_top_level_api_has_a_docstring() -> None:
+def _reference_modules() -> list[str]:
+    """The modules of the API reference: the `reference/<module>.md` lines of mkdocs.yml."""
+    text = (Path(__file__).resolve().parent.parent / "mkdocs.yml").read_text()
+    return re.findall(r"reference/(hyperlaw[\w.]*)\.md", text)
+
+
+def _public_names(module: Any) -> list[str]:
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n, v in vars(module).items()
+                 if not n.startswith("_") and getattr(v, "__module__", None) == module.__name__]
+    return [n for n in names if not n.startswith("__")]
+
+
+def test_the_reference_lists_the_top_level_and_its_modules() -> None:
+    modules = _reference_modules()
+    assert modules[0] == "hyperlaw"
+    assert {"hyperlaw.study", "hyperlaw.space", "hyperlaw.trial"} <= set(modules)
+
+
+@pytest.mark.parametrize("module", _reference_modules())
+def test_every_public_member_of_a_reference_module_has_a_docstring(module: str) -> None:
+    mod = importlib.import_module(module)
     missing = []
-    for name in hl.__all__:
-        obj = getattr(hl, name)
-        if inspect.ismodule(obj) or name.startswith("__"):
+    for name in _public_names(mod):
+        obj = getattr(mod, name)
+        if inspect.ismodule(obj) or not callable(obj):
             continue
         if not inspect.getdoc(obj):
             missing.append(name)
         if inspect.isclass(obj) and not issubclass(obj, BaseException):
             missing += [f"{name}.{member}" for member, _ in _public_members(obj)
                         if not _doc(obj, member)]
-    assert missing == [], f"public members without a docstring: {missing}"
+    assert missing == [], f"public members of {module} without a docstring: {missing}"
 
 
 def _modules() -> list[str]:
