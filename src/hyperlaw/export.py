@@ -1,10 +1,15 @@
-"""Trials as a table (pandas) or as JSON-ready dictionaries."""
+"""Trials as a table (CSV through the standard library, or a pandas DataFrame) or as
+JSON-ready dictionaries. pandas is optional (`pip install 'hyperlaw[pandas]'`) and imported
+only by `trials_dataframe`."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hyperlaw.errors import HyperlawError
 from hyperlaw.trial import TrialRecord
 
 if TYPE_CHECKING:
@@ -12,7 +17,12 @@ if TYPE_CHECKING:
 
 
 def trial_to_dict(record: TrialRecord, *, intermediate: bool = True) -> dict[str, Any]:
-    """A JSON-ready dictionary of one trial."""
+    """A JSON-ready dictionary of one trial.
+
+    Args:
+        record: The trial.
+        intermediate: Include the reported values, keyed by step (as strings).
+    """
     out: dict[str, Any] = {
         "number": record.number, "state": record.state.value, "value": record.value,
         "params": record.params, "user_attrs": record.user_attrs,
@@ -38,14 +48,38 @@ def trial_rows(trials: Sequence[TrialRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def trials_dataframe(trials: Sequence[TrialRecord]) -> pd.DataFrame:
-    import pandas as pd
+def trial_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The columns of `trial_rows` in table order: number, state, value, the sorted params_*
+    and user_attrs_*, then the rest as they first appear."""
+    head = ["number", "state", "value"]
+    seen = list(dict.fromkeys(key for row in rows for key in row))
+    params = sorted(c for c in seen if c.startswith("params_"))
+    attrs = sorted(c for c in seen if c.startswith("user_attrs_"))
+    return head + params + attrs + [c for c in seen if c not in head + params + attrs]
 
-    columns = ["number", "state", "value"]
-    frame = pd.DataFrame(trial_rows(trials))
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    params = sorted(c for c in frame.columns if c.startswith("params_"))
-    attrs = sorted(c for c in frame.columns if c.startswith("user_attrs_"))
-    rest = [c for c in frame.columns if c not in columns + params + attrs]
-    return frame[columns + params + attrs + rest]
+
+def trials_csv(trials: Sequence[TrialRecord]) -> str:
+    """The trials as CSV text, one row per trial in `trial_columns` order (no pandas needed);
+    a missing or None cell is empty."""
+    rows = trial_rows(trials)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=trial_columns(rows), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def trials_dataframe(trials: Sequence[TrialRecord]) -> pd.DataFrame:
+    """The trials as a pandas DataFrame, one row per trial in `trial_columns` order.
+
+    Raises:
+        HyperlawError: pandas is not installed (install `hyperlaw[pandas]`).
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        raise HyperlawError("to_dataframe needs pandas, an optional dependency: "
+                            "pip install 'hyperlaw[pandas]' (the CSV export "
+                            "`hyperlaw export --format csv` needs no pandas)") from None
+    rows = trial_rows(trials)
+    return pd.DataFrame(rows, columns=trial_columns(rows))

@@ -71,6 +71,22 @@ class Study:
 
     Create one with `create_study` or `load_study`. Any number of Study objects, in any
     number of processes, may share one study through a SQL store.
+
+    Attributes:
+        sampler: Chooses the configuration of each new trial.
+        scheduler: Decides when a trial stops (or pauses) from its reports.
+        retry_stale: How many times a trial whose worker died is retried.
+        heartbeat_interval: Seconds between the heartbeats of a running trial.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> space = hl.Space({"lr": hl.Float(1e-4, 1e-1, log=True), "layers": hl.Int(1, 4)})
+        >>> study = hl.create_study("doc", space=space, sampler="sobol", seed=0)
+        >>> study.optimize(lambda trial: trial.params["layers"] * 0.1, n_trials=8)
+        >>> study.best_value
+        0.1
+        >>> study.best_params["layers"]
+        1
     """
 
     def __init__(self, store: Store, info: StudyInfo, sampler: Sampler, scheduler: Scheduler,
@@ -95,6 +111,7 @@ class Study:
     # --- identity ------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The study's name, unique in its storage."""
         return self._info.name
 
     @property
@@ -104,6 +121,7 @@ class Study:
 
     @property
     def direction(self) -> Direction:
+        """"minimize" or "maximize"."""
         return self._info.direction  # type: ignore[return-value]
 
     @property
@@ -113,6 +131,7 @@ class Study:
 
     @property
     def store(self) -> Store:
+        """The store that holds the study (an in-memory or SQL `hyperlaw.store.Store`)."""
         return self._store
 
     @property
@@ -127,18 +146,34 @@ class Study:
 
     @property
     def user_attrs(self) -> dict[str, Any]:
+        """The study's attributes set with `set_user_attr`, as stored now."""
         self._info = self._store.get_study(self.name)
         return dict(self._info.user_attrs)
 
     def set_user_attr(self, key: str, value: Any) -> None:
+        """Store a JSON-serializable attribute of the study under `key`."""
         self._store.set_study_user_attr(self._info.id, key, value)
 
     # --- ask and tell --------------------------------------------------------------------
     def ask(self, fixed: Mapping[str, Any] | None = None, *, heartbeat: bool = False) -> Trial:
         """Start a trial: an enqueued one if any waits, else one the sampler suggests.
 
-        `fixed` pins some parameters for this trial; the rest are completed by sampling.
-        `heartbeat` is for workers that keep the trial's heartbeat going (see `optimize`).
+        Args:
+            fixed: Parameters pinned for this trial; the rest are completed by sampling.
+            heartbeat: For workers that keep the trial's heartbeat going (see `optimize`).
+
+        Returns:
+            The running trial; finish it with `tell`.
+
+        Raises:
+            SearchExhaustedError: A finite space has no untried configuration left (grid).
+
+        Example:
+            >>> import hyperlaw as hl
+            >>> study = hl.create_study(space=hl.Space({"x": hl.Float(0.0, 1.0)}), seed=0)
+            >>> trial = study.ask({"x": 0.25})
+            >>> study.tell(trial, trial.params["x"] * 2).value
+            0.5
         """
         if fixed is None and self._starts_unread:
             return self._start_unread(heartbeat)
@@ -283,8 +318,19 @@ class Study:
              error: str | None = None) -> TrialRecord:
         """Finish a running trial with its final value (or as pruned or failed).
 
-        A value that is not a finite number fails the trial (it stays recorded) and raises
-        InvalidValueError. Telling a finished trial raises TrialStateError.
+        Args:
+            trial: The trial, or its number.
+            value: The final value, for a complete trial.
+            state: "complete", "pruned" (its value is its last report) or "failed".
+            error: Why a failed trial failed.
+
+        Returns:
+            The trial's record as stored.
+
+        Raises:
+            InvalidValueError: The value is not a finite number (the trial is recorded as
+                failed).
+            TrialStateError: The trial is already finished.
         """
         number = trial.number if isinstance(trial, Trial) else int(trial)
         state = TrialState(state)
@@ -331,7 +377,15 @@ class Study:
 
     def enqueue(self, params: Mapping[str, Any], *,
                 user_attrs: Mapping[str, Any] | None = None) -> int:
-        """Queue a configuration to try next (missing parameters are sampled); its number."""
+        """Queue a configuration to try next; the next `ask` (of any process) takes it.
+
+        Args:
+            params: Some or all parameters; missing ones are sampled when it starts.
+            user_attrs: Attributes the trial starts with.
+
+        Returns:
+            The number of the waiting trial.
+        """
         given = self._checked_params(params, partial=True)
         record = self._store.create_trial(self._info.id, TrialState.WAITING, given,
                                           user_attrs=user_attrs)
@@ -510,6 +564,8 @@ class Study:
         return list(self._history.refresh().trials)
 
     def get_trials(self, states: Iterable[TrialState | str] | None = None) -> list[TrialRecord]:
+        """The trials in any of `states` (e.g. `["complete"]`), by number; every one
+        without `states`."""
         if states is None:
             return self.trials
         wanted = {TrialState(s) for s in states}
@@ -528,12 +584,14 @@ class Study:
 
     @property
     def best_value(self) -> float:
+        """The value of `best_trial`."""
         value = self.best_trial.value
         assert value is not None
         return value
 
     @property
     def best_params(self) -> dict[str, Any]:
+        """The parameters of `best_trial`."""
         return dict(self.best_trial.params)
 
     def best(self, by: Literal["value", "model_mean"] = "value") -> TrialRecord:
@@ -555,7 +613,11 @@ class Study:
         return reevaluate(self, objective, top_k, seeds, by)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per trial: number, state, value, params_*, user_attrs_*, times, error."""
+        """One row per trial: number, state, value, params_*, user_attrs_*, times, error.
+
+        Needs pandas, an optional dependency (`pip install 'hyperlaw[pandas]'`); without it
+        this raises `HyperlawError` saying so.
+        """
         from hyperlaw.export import trials_dataframe
 
         return trials_dataframe(self.trials)
@@ -585,20 +647,50 @@ class Study:
                  ray_address: str | None = None, gpus_per_trial: int | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
-        `executor` says where trials run: an Executor from `hyperlaw.executors`
-        (InlineExecutor, ProcessExecutor, RayExecutor, SimulatedExecutor) or its name with
-        `n_workers`. "auto" (the default) runs them in this process, or with
-        `n_workers > 1` in that many worker processes (a SQL storage shares the study between
-        them; an in-memory study is run through a temporary SQLite file). "ray" runs them on
-        `n_workers` Ray actors, each holding `resources_per_trial` (e.g.
-        {"cpu": 1, "gpu": 0.5}), on the cluster at `ray_address` (or RAY_ADDRESS, else a new
-        local one); the study needs a shared storage. "simulated" replays recorded curves:
-        the objective then maps a configuration to its ReplayCurve (see SimulatedExecutor).
-        `gpus_per_trial=k` runs trials in worker processes that each see their own k GPUs
-        through CUDA_VISIBLE_DEVICES (n_workers x k devices, taken from this process's
-        CUDA_VISIBLE_DEVICES or from nvidia-smi).
-        Exceptions of the `catch` types fail the trial and the study goes on; after
-        `max_consecutive_failures` failures in a row the study stops and re-raises.
+        Unlike Optuna, whose `catch` defaults to `()`, `catch` defaults to `(Exception,)`: an
+        exception raised by the objective fails that trial (its traceback is recorded in
+        `TrialRecord.error`) and the study goes on, until `max_consecutive_failures` trials in a
+        row have failed, when `WorkerError` stops the run and shows the last error. Pass
+        `catch=()` to stop at the first exception, re-raised as it was (the trial is recorded
+        as failed first). `hl.TrialPruned` prunes the trial whatever `catch` says, and
+        `KeyboardInterrupt` always stops the run.
+
+        Args:
+            objective: A function of a `Trial` that returns a finite number (or, with the
+                simulated executor, maps a configuration to its `ReplayCurve`).
+            n_trials: How many trials reach an outcome of the objective's own (complete,
+                pruned or failed by the objective); None runs until `timeout`, `study.stop()`,
+                an interrupt or the end of the search space.
+            timeout: Seconds after which no new trial starts.
+            n_workers: Worker processes (or Ray actors) running trials at once.
+            catch: Exception types that fail the trial and let the study go on (see above).
+            show_progress: A progress bar; by default when stderr is a terminal.
+            callbacks: Called with `(study, trial_record)` after each trial.
+            max_consecutive_failures: Failed trials in a row that stop the run; None never.
+            executor: Where trials run: an Executor from `hyperlaw.executors`
+                (InlineExecutor, ProcessExecutor, RayExecutor, SimulatedExecutor) or its name
+                with `n_workers`. "auto" runs them in this process, or with `n_workers > 1` in
+                that many worker processes (a SQL storage shares the study between them; an
+                in-memory study is run through a temporary SQLite file). "ray" runs them on
+                Ray actors; "simulated" replays recorded curves.
+            resources_per_trial: With "ray": what each actor holds, e.g.
+                `{"cpu": 1, "gpu": 0.5}`.
+            ray_address: With "ray": the cluster (default RAY_ADDRESS, else a new local one);
+                the study needs a shared storage.
+            gpus_per_trial: Run trials in worker processes that each see their own k GPUs
+                through CUDA_VISIBLE_DEVICES (n_workers x k devices, taken from this
+                process's CUDA_VISIBLE_DEVICES or from nvidia-smi).
+
+        Raises:
+            WorkerError: `max_consecutive_failures` trials failed in a row, or workers could
+                not start or kept dying.
+
+        Example:
+            >>> import hyperlaw as hl
+            >>> study = hl.create_study(space=hl.Space({"x": hl.Float(-1.0, 1.0)}), seed=0)
+            >>> study.optimize(lambda trial: trial.params["x"] ** 2, n_trials=5)
+            >>> len(study.trials)
+            5
         """
         from hyperlaw.executors import run_optimize
 
@@ -711,11 +803,39 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0) -> Study:
     """Create a study (or, with `load_if_exists`, continue the one of that name).
 
-    `storage` is a URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
-    memory. Without `space` the objective's suggest calls define it. Trial checkpoints go
-    to a directory of the study's own under `checkpoint_dir` (a path or fsspec URL; see
-    `hyperlaw.checkpoints.default_root` for the default); each trial keeps its
-    `keep_last_checkpoints` newest and `keep_best_checkpoints` best ones.
+    Args:
+        name: The study's name; None generates one (`study-1a2b3c4d`).
+        storage: A URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
+            memory.
+        space: The search space; without it the objective's suggest calls define it.
+        direction: "minimize" or "maximize".
+        sampler: A sampler or its name ("auto", the default, "tpe", "gp", "random", "sobol",
+            "grid").
+        scheduler: A scheduler or its name ("fifo", the default, "median", "asha", ...).
+        seed: Seed of the sampler; the same seed and history give the same suggestions.
+        load_if_exists: Continue an existing study of that name instead of raising.
+        retry_stale: How many times a trial whose worker died is retried.
+        heartbeat_interval: Seconds between heartbeats; a trial silent for 5 intervals is
+            failed as stale.
+        checkpoint_dir: Where the study's checkpoint directory goes (a path or fsspec URL;
+            see `hyperlaw.checkpoints.default_root` for the default).
+        keep_last_checkpoints: How many newest checkpoints each trial keeps.
+        keep_best_checkpoints: How many best checkpoints (by reported value) each trial keeps.
+
+    Returns:
+        The study.
+
+    Raises:
+        DuplicateStudyError: A study of that name exists and `load_if_exists` is False.
+        SpaceMismatchError: With `load_if_exists`, the stored study has another space.
+        StorageError: The storage cannot be opened.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> study = hl.create_study("mlp", space={"lr": hl.Float(1e-5, 1e-1, log=True)},
+        ...                         direction="minimize", sampler="random", seed=0)
+        >>> study.name, study.direction
+        ('mlp', 'minimize')
     """
     if direction not in _DIRECTIONS:
         raise HyperlawError(
@@ -761,8 +881,24 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
 def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None = None,
                scheduler: str | Scheduler | None = None, seed: int | None = None,
                retry_stale: int = 0, heartbeat_interval: float = 10.0) -> Study:
-    """Open an existing study. Its sampler and scheduler are rebuilt from what was stored,
-    unless others are given. Never creates a database or adds tables to one."""
+    """Open an existing study; never creates a database or adds tables to one.
+
+    Args:
+        name: The study's name.
+        storage: A URL or a Store.
+        sampler: Another sampler than the stored one (rebuilt by default).
+        scheduler: Another scheduler than the stored one (rebuilt by default).
+        seed: Another sampler seed than the stored one.
+        retry_stale: How many times a trial whose worker died is retried.
+        heartbeat_interval: Seconds between heartbeats of this process's trials.
+
+    Returns:
+        The study.
+
+    Raises:
+        StudyNotFoundError: The storage holds no study of that name.
+        StorageError: The storage is missing, unreachable or not a hyperlaw database.
+    """
     _check_name(name)
     store = open_store(storage, mode="open")
     info = store.get_study(name)
@@ -804,8 +940,15 @@ def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> N
 
 
 def delete_study(name: str, storage: str | Store) -> None:
+    """Delete a study and all its trials from `storage` (a URL or a Store).
+
+    Raises:
+        StudyNotFoundError: The storage holds no study of that name.
+    """
     open_store(storage, mode="open").delete_study(_check_name(name))
 
 
 def list_studies(storage: str | Store) -> list[StudySummary]:
+    """A summary of every study in `storage` (a URL or a Store): name, direction, trials by
+    state, best value. Reading never writes to the storage."""
     return open_store(storage, mode="read").list_studies()

@@ -31,6 +31,7 @@ class TrialState(enum.StrEnum):
 
     @property
     def is_finished(self) -> bool:
+        """Whether the state is final: complete, pruned or failed."""
         return self in _FINISHED
 
 
@@ -39,10 +40,20 @@ _FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED
 
 @dataclass(frozen=True, slots=True)
 class TrialRecord:
-    """What the store knows about one trial. Times are POSIX seconds.
+    """What the store knows about one trial, as read at one moment (frozen).
 
-    `intermediate` maps step -> reported value; for a running trial it is the
-    snapshot at the moment the record was read.
+    Attributes:
+        number: The trial's number in its study, from 0, unique and gap-free.
+        state: Its state when the record was read.
+        params: The active parameters.
+        value: The final value (complete), the last reported value (pruned), else None.
+        intermediate: Reported values by step; for a running trial, those reported so far.
+        user_attrs: Attributes set with `Trial.set_user_attr`.
+        system_attrs: What hyperlaw records (checkpoints, retries, PBT lineage).
+        error: The traceback or message of a failed trial.
+        created_at: When the trial was created (POSIX seconds).
+        started_at: When it started running (POSIX seconds).
+        finished_at: When it finished (POSIX seconds).
     """
 
     number: int
@@ -59,20 +70,24 @@ class TrialRecord:
 
     @property
     def last_step(self) -> int | None:
+        """The largest step reported, or None before any report."""
         return max(self.intermediate) if self.intermediate else None
 
     @property
     def duration(self) -> float | None:
+        """Seconds from start to finish, or None while it has not finished."""
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
 
     @property
     def datetime_start(self) -> datetime | None:
+        """`started_at` as a timezone-aware UTC datetime, or None."""
         return None if self.started_at is None else datetime.fromtimestamp(self.started_at, UTC)
 
     @property
     def datetime_complete(self) -> datetime | None:
+        """`finished_at` as a timezone-aware UTC datetime, or None."""
         return None if self.finished_at is None else datetime.fromtimestamp(self.finished_at, UTC)
 
 
@@ -133,6 +148,23 @@ class Trial:
     `trial.params` holds only the active parameters. Define-by-run calls
     (`suggest_float`, `suggest_int`, `suggest_categorical`) return the value the
     sampler chose, and teach the study its space when none was declared.
+
+    Attributes:
+        number: The trial's number in its study.
+        params: The active parameters chosen so far.
+        user_attrs: Attributes set with `set_user_attr` (and given at `enqueue`).
+        system_attrs: What hyperlaw records about the trial; read-only.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> study = hl.create_study(seed=0)
+        >>> trial = study.ask()
+        >>> lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        >>> trial.params == {"lr": lr}
+        True
+        >>> trial.report(0.5, step=1)
+        >>> study.tell(trial, 0.4).state
+        <TrialState.COMPLETE: 'complete'>
     """
 
     __slots__ = ("_finished", "_last_report", "_pending_params", "_proposal", "_resumed_from",
@@ -159,22 +191,57 @@ class Trial:
 
     @property
     def study(self) -> Study:
+        """The study the trial belongs to."""
         return self._study
 
     # --- define-by-run -------------------------------------------------------------------
     def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
                       step: float | None = None) -> float:
+        """The value of a real parameter in [low, high], chosen by the sampler.
+
+        Args:
+            name: The parameter's name; asked again, it returns the same value.
+            low: Lower bound (included).
+            high: Upper bound (included).
+            log: Sample on a log scale (needs `low > 0`).
+            step: Sample on a grid `low, low + step, ...`.
+
+        Raises:
+            SpaceMismatchError: The study declares or learned `name` with other bounds.
+        """
         with param_context(name):
             param = Float(low, high, log=log, step=step)
         return self._suggest(name, param)
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
                     log: bool = False) -> int:
+        """The value of an integer parameter in [low, high], chosen by the sampler.
+
+        Args:
+            name: The parameter's name; asked again, it returns the same value.
+            low: Lower bound (included).
+            high: Upper bound (included).
+            step: Distance between the values.
+            log: Sample on a log scale (needs `low > 0` and `step=1`).
+
+        Raises:
+            SpaceMismatchError: The study declares or learned `name` with other bounds.
+        """
         with param_context(name):
             param = Int(low, high, log=log, step=step)
         return self._suggest(name, param)
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        """One of `choices` (JSON scalars: str, int, float, bool or None), chosen by the
+        sampler.
+
+        Args:
+            name: The parameter's name; asked again, it returns the same value.
+            choices: The values, in a fixed order.
+
+        Raises:
+            SpaceMismatchError: The study declares or learned `name` with other choices.
+        """
         with param_context(name):
             param = Choice(choices)
         return self._suggest(name, param)
@@ -198,9 +265,18 @@ class Trial:
     def report(self, value: float, step: int, *, checkpoint: Any = None) -> None:
         """Record an intermediate value; raise TrialPruned if the scheduler stops the trial.
 
-        With `checkpoint` (what `save_checkpoint` takes), the state at `step` is saved first,
-        so that a trial the scheduler pauses or a population member that is copied resumes
-        from exactly this step.
+        Args:
+            value: A finite number, e.g. the validation loss after this epoch.
+            step: The epoch, iteration or token count reached; it must increase from one
+                report to the next.
+            checkpoint: What `save_checkpoint` takes: the state at `step` is saved first, so
+                that a trial the scheduler pauses or a population member that is copied
+                resumes from exactly this step.
+
+        Raises:
+            TrialPruned: The scheduler stops the trial; let it propagate out of the objective.
+            InvalidValueError: `value` is not a finite number, or `step` does not increase.
+            TrialStateError: The trial is already finished.
         """
         if self._finished:
             raise TrialStateError(
@@ -227,10 +303,19 @@ class Trial:
 
     # --- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self, state: Any, *, step: int | None = None) -> Checkpoint:
-        """Save `state` (a picklable object such as a dict of state dicts, or the path of a
-        file or directory) as this trial's checkpoint at `step` (default: the last reported
-        step). It is durable before it is recorded; old ones are pruned by the study's
-        retention policy (`keep_last_checkpoints`, `keep_best_checkpoints`)."""
+        """Save a checkpoint of the trial; it is durable before it is recorded.
+
+        Old checkpoints are pruned by the study's retention policy (`keep_last_checkpoints`,
+        `keep_best_checkpoints`).
+
+        Args:
+            state: A picklable object (such as a dict of state dicts), or the path of a file
+                or directory, which is copied in.
+            step: The step it belongs to (default: the last reported step).
+
+        Returns:
+            The recorded checkpoint.
+        """
         if self._finished:
             raise TrialStateError(
                 f"trial #{self.number} is finished; save checkpoints before returning from "
@@ -253,11 +338,18 @@ class Trial:
         return self._study._resume_point(self)
 
     def load_checkpoint(self) -> Any:
-        """The state of the newest checkpoint this trial can continue from that loads (an
-        object, or a local path for a saved file or directory), or None when the trial starts
-        from scratch. A damaged checkpoint is skipped with a warning naming it and the one
-        used; CheckpointCorruptError (naming the trial, steps and files) when none loads.
-        Training continues after `trial.checkpoint.step`, read after this call."""
+        """The state of the newest checkpoint this trial can continue from that loads.
+
+        A damaged checkpoint is skipped with a warning naming it and the one used. Training
+        continues after `trial.checkpoint.step`, read after this call.
+
+        Returns:
+            The saved object (or a local path for a saved file or directory), or None when
+            the trial starts from scratch.
+
+        Raises:
+            CheckpointCorruptError: No checkpoint loads (it names the trial, steps and files).
+        """
         if self._resumed_from is not None:
             return self._study.checkpoints.load(self._resumed_from)
         checkpoint, state = self._study._load_resume_point(self)

@@ -156,13 +156,13 @@ def _echo_best(record: TrialRecord) -> None:
               help="Write to this file instead of stdout.")
 def export(storage: str | None, study_name: str, fmt: str, out: Path | None) -> None:
     """Export the trials of a study as CSV or JSON."""
-    from hyperlaw.export import trial_to_dict, trials_dataframe
+    from hyperlaw.export import trial_to_dict, trials_csv
 
     with opened(storage) as store:
         study = load_study(study_name, store)
         records = study.trials
     if fmt == "csv":
-        text = trials_dataframe(records).to_csv(index=False)
+        text = trials_csv(records)
     else:
         text = json.dumps({"study": study.name, "direction": study.direction,
                            "trials": [trial_to_dict(t) for t in records]}, indent=2) + "\n"
