@@ -33,11 +33,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from hyperlaw.errors import HyperlawError, TrialPruned
-from hyperlaw.integrations._common import report
+from hyperlaw.integrations._common import process_group_broadcast, report_on_rank_zero
 from hyperlaw.trial import Trial
 
 T = TypeVar("T")
-_CONTINUE, _STOP, _FAILED = 0, 1, 2
 #: how long the other ranks get to end by themselves once rank 0 failed
 GRACE_SECONDS = 10.0
 
@@ -47,31 +46,13 @@ def distributed_report(trial: Trial | None, value: float, step: int, *,
     """Rank `src` reports `value` at `step` (with `checkpoint`) to `trial`; every rank then
     raises `hyperlaw.TrialPruned` if the scheduler stopped or paused the trial. Call it on
     every rank with the same step; `trial` is needed on rank `src` only. Without a process
-    group it is `trial.report`."""
-    if not (dist.is_available() and dist.is_initialized()):
-        if trial is None:
-            raise HyperlawError("distributed_report without a process group needs the trial")
-        trial.report(value, step, checkpoint=checkpoint)
-        return
-    outcome: TrialPruned | None = None
-    decision: list[int | None] = [None]
-    if dist.get_rank() == src:
-        try:
-            if trial is None:
-                raise HyperlawError(
-                    f"distributed_report on rank {src}, the rank that reports, got trial=None; "
-                    "pass the trial on that rank (None only on the others)")
-            outcome = report(trial, value, step, checkpoint)
-        except BaseException:
-            dist.broadcast_object_list([_FAILED], src=src)  # the others must not wait for ever
-            raise
-        decision = [_CONTINUE if outcome is None else _STOP]
-    dist.broadcast_object_list(decision, src=src)
-    if decision[0] == _FAILED:
-        raise HyperlawError(f"rank {src} could not report step {step}; its error is in its "
-                            "output")
-    if decision[0] == _STOP:
-        raise outcome or TrialPruned(f"rank {src}'s trial was stopped at step {step}")
+    group it reports and raises as `trial.report` does."""
+    grouped = dist.is_available() and dist.is_initialized()
+    stopped = report_on_rank_zero(trial, lambda: value, step, checkpoint,
+                                  rank_zero=not grouped or dist.get_rank() == src,
+                                  broadcast=process_group_broadcast(src))
+    if stopped is not None:
+        raise stopped
 
 
 def run_processes(trial: Trial, train: Callable[..., T], nprocs: int, *args: Any,

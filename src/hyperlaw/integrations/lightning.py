@@ -31,10 +31,8 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 
 from hyperlaw.errors import HyperlawError, TrialPruned
-from hyperlaw.integrations._common import checkpoint_interval, metric, report
+from hyperlaw.integrations._common import checkpoint_interval, metric, report_on_rank_zero
 from hyperlaw.trial import Trial
-
-_CONTINUE, _STOP, _FAILED = 0, 1, 2
 
 
 class HyperlawCallback(pl.Callback):
@@ -66,34 +64,18 @@ class HyperlawCallback(pl.Callback):
             return
         step = trainer.current_epoch if self.step == "epoch" else trainer.global_step
         saved = self._save(trainer, step) if self.every and step % self.every == 0 else None
+        where = f"epoch {trainer.current_epoch}" if self.trial is None else (
+            f"trial #{self.trial.number}, epoch {trainer.current_epoch}")
         try:
-            outcome = self._report(trainer, step, saved) if trainer.is_global_zero else None
+            self.stopped = report_on_rank_zero(
+                self.trial, lambda: metric(trainer.callback_metrics, self.monitor, where), step,
+                saved, rank_zero=trainer.is_global_zero,
+                broadcast=lambda code: trainer.strategy.broadcast(code, src=0))
         finally:
             if saved is not None:
                 shutil.rmtree(os.path.dirname(saved), ignore_errors=True)
-        decision = trainer.strategy.broadcast(_CONTINUE if outcome is None else _STOP, src=0)
-        if decision == _FAILED:
-            raise HyperlawError(f"rank 0 could not report step {step} of the trial; its "
-                                "error is in rank 0's output")
-        if decision == _STOP:
+        if self.stopped is not None:
             trainer.should_stop = True
-            self.stopped = outcome or TrialPruned(
-                f"rank 0's trial was stopped by the scheduler at step {step}")
-
-    def _report(self, trainer: pl.Trainer, step: int,
-                saved: str | None) -> TrialPruned | None:
-        trial = self.trial
-        if trial is None:
-            raise HyperlawError(
-                "HyperlawCallback(trial=None) on global rank 0: the rank that reports needs "
-                "the trial; pass it on rank 0 (None only on the other ranks)")
-        try:
-            value = metric(trainer.callback_metrics, self.monitor,
-                           f"trial #{trial.number}, epoch {trainer.current_epoch}")
-            return report(trial, value, step, saved)
-        except BaseException:
-            trainer.strategy.broadcast(_FAILED, src=0)  # the others must not wait forever
-            raise
 
     def _save(self, trainer: pl.Trainer, step: int) -> str:
         """A Lightning checkpoint in a fresh temporary directory (every rank takes part; rank

@@ -31,7 +31,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from transformers.trainer_utils import BestRun, default_compute_objective
 
 from hyperlaw.errors import HyperlawError, TrialPruned
-from hyperlaw.integrations._common import report
+from hyperlaw.integrations._common import process_group_broadcast, report_on_rank_zero
 from hyperlaw.space import Param, Space
 from hyperlaw.study import Study, create_study
 from hyperlaw.trial import Trial
@@ -45,10 +45,11 @@ class HyperlawTrainerCallback(TrainerCallback):
 
     The objective is `compute_objective(metrics)` (default: transformers' own, the evaluation
     loss when no other metric is computed, else the sum of the metrics), or `metrics[monitor]`
-    with `monitor` (e.g. ``"eval_accuracy"``). Only the process of world rank zero reports.
+    with `monitor` (e.g. ``"eval_accuracy"``). In a distributed run only the process of world
+    rank zero reports (`trial` may be None on the others) and all follow its decision.
     """
 
-    def __init__(self, trial: Trial, monitor: str | None = None, *,
+    def __init__(self, trial: Trial | None, monitor: str | None = None, *,
                  compute_objective: Objective | None = None) -> None:
         if monitor is not None and compute_objective is not None:
             raise HyperlawError("pass monitor= or compute_objective=, not both")
@@ -63,14 +64,17 @@ class HyperlawTrainerCallback(TrainerCallback):
     def on_evaluate(self, args: TrainingArguments, state: TrainerState,
                     control: TrainerControl, metrics: dict[str, float] | None = None,
                     **kwargs: Any) -> None:
-        """Report the evaluation's objective; stop training if the scheduler says so."""
-        if self.stopped is not None or not state.is_world_process_zero or not metrics:
+        """Report the evaluation's objective (world rank zero; the other processes of a
+        distributed run follow its decision); stop training if the scheduler says so."""
+        if self.stopped is not None or not metrics:
             return
         if self.last is not None and self.last[0] == state.global_step:
             return  # the evaluation after training, at a step already reported
         value = float(self.compute_objective(dict(metrics)))
         self.last = (state.global_step, value)
-        self.stopped = report(self.trial, value, state.global_step)
+        self.stopped = report_on_rank_zero(self.trial, lambda: value, state.global_step,
+                                           rank_zero=state.is_world_process_zero,
+                                           broadcast=process_group_broadcast())
         if self.stopped is not None:
             control.should_training_stop = True
 
