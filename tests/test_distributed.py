@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import hyperlaw as hl
 from hyperlaw.integrations.distributed import distributed_report, run_processes
-from hyperlaw.schedulers import ASHA, PatienceStopping
+from hyperlaw.schedulers import ASHA
 
 EPOCHS = 3
 
@@ -61,15 +61,16 @@ def torch_train(trial: hl.Trial | None, params: dict[str, Any], number: int,
     return loss.item() / world
 
 
-def two_trials(tmp_path: Path, objective: Any) -> hl.Study:
+def two_trials(tmp_path: Path, objective: Any, n_trials: int = 2,
+               promotion: bool = False) -> hl.Study:
     """Enqueue a good and a useless learning rate under ASHA (η = 2, judged at epoch 1)."""
     study = hl.create_study(space={"lr": hl.Float(1e-7, 1.0, log=True)},
                             scheduler=ASHA(min_budget=1, max_budget=EPOCHS - 1,
-                                           reduction_factor=2),
+                                           reduction_factor=2, promotion=promotion),
                             checkpoint_dir=str(tmp_path / "checkpoints"))
     study.enqueue({"lr": 0.5})
     study.enqueue({"lr": 1e-7})
-    study.optimize(objective, n_trials=2, show_progress=False)
+    study.optimize(objective, n_trials=n_trials, show_progress=False)
     return study
 
 
@@ -90,8 +91,9 @@ def test_ddp_with_plain_torch_rank_0_reports_and_rank_1_follows(tmp_path: Path) 
 
 
 def lightning_train(trial: hl.Trial | None, params: dict[str, Any], number: int,
-                    log_dir: str) -> float:
-    """Every rank: Lightning's DDP strategy (gloo) over the two processes."""
+                    log_dir: str, start: str | None) -> float:
+    """Every rank: Lightning's DDP strategy (gloo) over the two processes, from the
+    checkpoint `start` when the trial continues another."""
     import lightning.pytorch as pl
     from lightning.pytorch.strategies import DDPStrategy
 
@@ -128,21 +130,29 @@ def lightning_train(trial: hl.Trial | None, params: dict[str, Any], number: int,
                          default_root_dir=log_dir)
     try:
         fit(trainer, model, DataLoader(TensorDataset(x, y), batch_size=100),
-            DataLoader(TensorDataset(x_valid, y_valid), batch_size=200))
+            DataLoader(TensorDataset(x_valid, y_valid), batch_size=200), ckpt_path=start)
     finally:
         record(log_dir, number, model.epochs)
     return trainer.callback_metrics["val_loss"].item()
 
 
 def test_ddp_with_lightning_rank_0_reports_and_rank_1_follows(tmp_path: Path) -> None:
-    # a learning rate too small to learn: no improvement at epoch 1, so patience stops it
-    study = hl.create_study(space={"lr": hl.Float(1e-7, 1.0, log=True)},
-                            scheduler=PatienceStopping(patience=1, min_delta=0.01))
-    study.enqueue({"lr": 1e-7})
-    study.optimize(lambda trial: run_processes(
-        trial, lightning_train, 2, dict(trial.params), trial.number, str(tmp_path)),
-        n_trials=1, show_progress=False)
-    trial = study.trials[0]
-    assert trial.state is hl.TrialState.PRUNED and sorted(trial.intermediate) == [0, 1]
-    assert epochs_of(tmp_path, trial.number) == [[0, 1]] * 2  # rank 1 stopped with rank 0
+    from hyperlaw.integrations.lightning import resume_checkpoint
+
+    def objective(trial: hl.Trial) -> float:
+        start = resume_checkpoint(trial)  # every rank resumes from rank 0's checkpoint
+        return run_processes(trial, lightning_train, 2, dict(trial.params), trial.number,
+                             str(tmp_path), start)
+
+    # ASHA's promotion variant (η = 2): the first trial pauses at epoch 1 (alone at its rung),
+    # the second ranks below it and pauses; the first is promoted and goes on from epoch 2
+    study = two_trials(tmp_path, objective, n_trials=3, promotion=True)
+    first, poor, continued = study.trials
+    assert "suspended" in first.system_attrs and sorted(first.intermediate) == [0, 1]
+    assert poor.state is hl.TrialState.PRUNED and sorted(poor.intermediate) == [0, 1]
+    assert continued.system_attrs["promoted_from"] == first.number
+    assert continued.state is hl.TrialState.COMPLETE and sorted(continued.intermediate) == [2]
+    assert epochs_of(tmp_path, first.number) == [[0, 1]] * 2  # rank 1 paused with rank 0
+    assert epochs_of(tmp_path, poor.number) == [[0, 1]] * 2
+    assert epochs_of(tmp_path, continued.number) == [[2]] * 2  # both resumed at epoch 2
     assert not dist.is_initialized()

@@ -16,9 +16,11 @@ a success, strategy torn down), and `fit` then raises `hyperlaw.TrialPruned`. A 
 trial starts from the checkpoint it inherited: `fit` passes it as `ckpt_path`, so Lightning
 restores weights, optimizer, LR schedulers and the epoch and step counters.
 
-Several processes (`strategy="ddp"`): only global rank 0 holds the trial (pass `trial=None`
-on the others); rank 0 reports and every rank follows its decision, sent with
-`trainer.strategy.broadcast`.
+Several processes (`strategy="ddp"`, e.g. started by `hyperlaw.integrations.distributed.
+run_processes`): only global rank 0 holds the trial (pass `trial=None` on the others); rank 0
+reports and every rank follows its decision, sent with `trainer.strategy.broadcast`. The
+other ranks cannot look the resume checkpoint up: give each `ckpt_path=resume_checkpoint(trial)`
+as computed in the objective.
 """
 
 from __future__ import annotations
