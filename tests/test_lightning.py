@@ -74,6 +74,7 @@ def make_objective(root: Path):  # type: ignore[no-untyped-def]
         finally:
             trial.set_user_attr("epochs", model.epochs)
             trial.set_user_attr("global_step", lightning.global_step)
+            trial.set_user_attr("status", lightning.state.status.value)
         return lightning.callback_metrics["val_loss"].item()
 
     return objective
@@ -119,6 +120,9 @@ def test_the_stopping_variant_prunes_and_raises_after_lightning_shut_down(
     assert good.state is hl.TrialState.COMPLETE and good.user_attrs["epochs"] == [0, 1, 2]
     assert poor.state is hl.TrialState.PRUNED and poor.user_attrs["epochs"] == [0, 1]
     assert "suspended" not in poor.system_attrs
+    # Lightning ended the run as a normal one (an exception inside fit would leave it
+    # "interrupted", with its loggers finalized as failed)
+    assert poor.user_attrs["status"] == good.user_attrs["status"] == "finished"
 
 
 def test_an_unlogged_metric_is_named(tmp_path: Path) -> None:
