@@ -3,6 +3,7 @@ download), trained for a few steps on CPU on synthetic token sequences."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,11 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 
 import hyperlaw as hl
-from hyperlaw.integrations.transformers import HyperlawTrainerCallback, hyperlaw_search
+from hyperlaw.integrations.transformers import (
+    HyperlawTrainerCallback,
+    hyperlaw_search,
+    resume_checkpoint,
+)
 from hyperlaw.schedulers import ASHA
 
 STEPS_PER_EPOCH = 4  # 64 sequences, batches of 16
@@ -41,11 +46,11 @@ def tiny_bert(trial: hl.Trial | None = None) -> BertForSequenceClassification:
 
 
 def make_trainer(tmp_path: Path, model_init: Any = tiny_bert, **options: Any) -> Trainer:
-    settings = {"save_strategy": "no", **options}
-    args = TrainingArguments(output_dir=str(tmp_path / "out"), num_train_epochs=3,
-                             per_device_train_batch_size=16, per_device_eval_batch_size=64,
-                             eval_strategy="epoch", logging_strategy="no", report_to="none",
-                             use_cpu=True, disable_tqdm=True, learning_rate=1e-3, **settings)
+    settings = {"save_strategy": "no", "num_train_epochs": 3, **options}
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_train_batch_size=16,
+                             per_device_eval_batch_size=64, eval_strategy="epoch",
+                             logging_strategy="no", report_to="none", use_cpu=True,
+                             disable_tqdm=True, learning_rate=1e-3, **settings)
     return Trainer(model_init=model_init, args=args, train_dataset=Tokens(64, 0),
                    eval_dataset=Tokens(64, 1))
 
@@ -82,6 +87,35 @@ def test_hyperlaw_search_prunes_over_evaluations_and_returns_the_best_run(
     assert good.value == pytest.approx(good.intermediate[12])
     assert trainer.args.learning_rate == 1e-3  # the trainer's own arguments are back
     assert trainer.args.output_dir == str(tmp_path / "out")
+
+
+def test_asha_promotion_pauses_at_a_saved_checkpoint_and_resumes_from_it(
+        tmp_path: Path) -> None:
+    # two epochs of 4 steps, η = 2: the first trial pauses at step 4 (alone at its rung), the
+    # second (useless learning rate) ranks below it and pauses; the first is then promoted and
+    # its continuation trains steps 5 to 8 from the Trainer checkpoint saved at step 4
+    trainer = make_trainer(tmp_path, num_train_epochs=2, save_strategy="epoch")
+    study = hl.create_study(space={"learning_rate": hl.Float(1e-7, 0.1, log=True)},
+                            scheduler=ASHA(min_budget=STEPS_PER_EPOCH,
+                                           max_budget=2 * STEPS_PER_EPOCH,
+                                           reduction_factor=2, promotion=True),
+                            checkpoint_dir=str(tmp_path / "checkpoints"))
+    study.enqueue({"learning_rate": 0.05})
+    study.enqueue({"learning_rate": 1e-7})
+    best = hyperlaw_search(trainer, study=study, n_trials=3)
+
+    first, poor, continued = study.trials
+    assert "suspended" in first.system_attrs and sorted(first.intermediate) == [4]
+    assert "suspended" in poor.system_attrs and poor.intermediate[4] > first.intermediate[4]
+    assert continued.system_attrs["promoted_from"] == first.number
+    assert continued.state is hl.TrialState.COMPLETE and sorted(continued.intermediate) == [8]
+    assert best.run_id == str(continued.number)
+    # it went on from the checkpoint: only the steps after it were trained in its run
+    run = tmp_path / "out" / f"run-{continued.number}"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint-8"]
+    state = json.loads((run / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8 and state["epoch"] == 2
+    assert resume_checkpoint(study.ask({"learning_rate": 0.05})) is None  # a fresh trial
 
 
 def test_an_optuna_style_hp_space_defines_the_space(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ hyperlaw trial when it takes an argument), sets the trial's parameters that name
 `TrainingArguments` fields, trains, and reports each evaluation's objective to the study, whose
 scheduler may stop the trial: the callback then sets `control.should_training_stop`, and once
 `Trainer.train` has returned the trial ends as pruned. Checkpoints go to `run-<trial number>`
-under the trainer's `output_dir`, as with the built-in backends.
+under the trainer's `output_dir`, as with the built-in backends; one saved at an evaluation's
+step is handed to the study with the report, so the promotion variants of ASHA and Hyperband
+pause trials there and continue them from it (`train(resume_from_checkpoint=...)`).
 
 transformers has no way to register a backend from outside (`hyperparameter_search` accepts
 only the members of its `HPSearchBackend` enum), so `hyperlaw_search(trainer, ...)` takes the
@@ -28,7 +30,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer_utils import BestRun, default_compute_objective
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, BestRun, default_compute_objective
 
 from hyperlaw.errors import HyperlawError, TrialPruned
 from hyperlaw.integrations._common import process_group_broadcast, report_on_rank_zero
@@ -45,36 +48,71 @@ class HyperlawTrainerCallback(TrainerCallback):
 
     The objective is `compute_objective(metrics)` (default: transformers' own, the evaluation
     loss when no other metric is computed, else the sum of the metrics), or `metrics[monitor]`
-    with `monitor` (e.g. ``"eval_accuracy"``). In a distributed run only the process of world
-    rank zero reports (`trial` may be None on the others) and all follow its decision.
+    with `monitor` (e.g. ``"eval_accuracy"``). When the Trainer saves a checkpoint at the
+    evaluation's step (`save_strategy` as `eval_strategy`), the report waits for it and hands
+    the checkpoint directory to the study (unless `checkpoints=False`), so the promotion
+    variants of ASHA and Hyperband can pause the trial and `resume_checkpoint(trial)` gives
+    `train(resume_from_checkpoint=...)` its start. In a distributed run only the process of
+    world rank zero reports (`trial` may be None on the others) and all follow its decision.
     """
 
     def __init__(self, trial: Trial | None, monitor: str | None = None, *,
-                 compute_objective: Objective | None = None) -> None:
+                 compute_objective: Objective | None = None, checkpoints: bool = True) -> None:
         if monitor is not None and compute_objective is not None:
             raise HyperlawError("pass monitor= or compute_objective=, not both")
         self.trial = trial
         self.compute_objective: Objective = compute_objective or (
             default_compute_objective if monitor is None else _monitored(monitor))
+        self.checkpoints = checkpoints
         #: the scheduler's decision to stop or pause the trial, raised by `check_pruned`
         self.stopped: TrialPruned | None = None
-        #: (global step, objective) of the last evaluation reported
+        #: (global step, objective) of the last evaluation
         self.last: tuple[int, float] | None = None
+        self._pending: tuple[int, float] | None = None  # waits for the checkpoint of its step
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState,
                     control: TrainerControl, metrics: dict[str, float] | None = None,
                     **kwargs: Any) -> None:
         """Report the evaluation's objective (world rank zero; the other processes of a
-        distributed run follow its decision); stop training if the scheduler says so."""
+        distributed run follow its decision), or wait for the checkpoint the Trainer saves
+        next at this step; stop training if the scheduler says so."""
         if self.stopped is not None or not metrics:
             return
         if self.last is not None and self.last[0] == state.global_step:
             return  # the evaluation after training, at a step already reported
+        self._flush(state, control)
         value = float(self.compute_objective(dict(metrics)))
         self.last = (state.global_step, value)
-        self.stopped = report_on_rank_zero(self.trial, lambda: value, state.global_step,
-                                           rank_zero=state.is_world_process_zero,
-                                           broadcast=process_group_broadcast())
+        if self.checkpoints and control.should_save and args.save_strategy != "best":
+            self._pending = self.last  # the Trainer saves right after the evaluation
+        else:
+            self._report(state, control, value, None)
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                **kwargs: Any) -> None:
+        """Report the waiting evaluation with the checkpoint just saved at its step."""
+        pending = self._pending
+        if pending is None or pending[0] != state.global_step:
+            return
+        self._pending = None
+        path = os.path.join(args.output_dir or ".", f"{PREFIX_CHECKPOINT_DIR}-{pending[0]}")
+        self._report(state, control, pending[1], path if os.path.isdir(path) else None)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
+        """Report an evaluation still waiting for a checkpoint that was not saved."""
+        self._flush(state, control)
+
+    def _flush(self, state: TrainerState, control: TrainerControl) -> None:
+        if self._pending is not None and self.stopped is None:
+            pending, self._pending = self._pending, None
+            self._report(state, control, pending[1], None, pending[0])
+
+    def _report(self, state: TrainerState, control: TrainerControl, value: float,
+                checkpoint: str | None, step: int | None = None) -> None:
+        self.stopped = report_on_rank_zero(
+            self.trial, lambda: value, state.global_step if step is None else step, checkpoint,
+            rank_zero=state.is_world_process_zero, broadcast=process_group_broadcast())
         if self.stopped is not None:
             control.should_training_stop = True
 
@@ -82,6 +120,22 @@ class HyperlawTrainerCallback(TrainerCallback):
         """Raise `hyperlaw.TrialPruned` if the scheduler stopped or paused the trial."""
         if self.stopped is not None:
             raise self.stopped
+
+
+def resume_checkpoint(trial: Trial | None) -> str | None:
+    """The Trainer checkpoint directory `trial` continues from (a promoted, retried or PBT
+    trial), for `trainer.train(resume_from_checkpoint=...)`; None for a fresh start."""
+    if trial is None:
+        return None
+    state = trial.load_checkpoint()
+    if state is None:
+        return None
+    if not isinstance(state, str) or not os.path.isfile(os.path.join(state, TRAINER_STATE_NAME)):
+        raise HyperlawError(
+            f"trial #{trial.number}: its checkpoint is not a Trainer checkpoint directory "
+            f"(no {TRAINER_STATE_NAME}) saved through HyperlawTrainerCallback; resume it with "
+            "trial.load_checkpoint() instead")
+    return state
 
 
 def _monitored(monitor: str) -> Objective:
@@ -165,7 +219,7 @@ class _Runs:
         callback = HyperlawTrainerCallback(trial, compute_objective=self.compute_objective)
         trainer.add_callback(callback)
         try:
-            trainer.train()
+            trainer.train(resume_from_checkpoint=resume_checkpoint(trial))
             callback.check_pruned()
             last = callback.last
             if last is not None and last[0] == trainer.state.global_step:
