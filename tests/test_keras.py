@@ -12,7 +12,10 @@ import pytest
 from sklearn.datasets import load_digits
 
 import hyperlaw as hl
-from hyperlaw.integrations.keras import HyperlawKerasCallback  # before keras: sets the backend
+from hyperlaw.integrations.keras import (  # before keras: sets the backend
+    HyperlawKerasCallback,
+    resume,
+)
 from hyperlaw.schedulers import ASHA
 
 # isort: split
@@ -25,13 +28,17 @@ def objective(trial: hl.Trial) -> float:
     x, y = load_digits(return_X_y=True)
     x = x / 16.0
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dense(10)])  # 610 parameters
-    model.compile(optimizer=keras.optimizers.SGD(trial.params["lr"]),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model, initial_epoch = resume(trial)
+    if model is None:
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(10)])  # 610 parameters
+        model.compile(optimizer=keras.optimizers.SGD(trial.params["lr"]),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trial.set_user_attr("initial_epoch", initial_epoch)
     callback = HyperlawKerasCallback(trial, monitor="val_loss")
     history = model.fit(x[:1400], y[:1400], validation_data=(x[1400:], y[1400:]), epochs=3,
-                        batch_size=200, verbose=0, callbacks=[callback])
+                        initial_epoch=initial_epoch, batch_size=200, verbose=0,
+                        callbacks=[callback])
     trial.set_user_attr("epochs", len(history.history["val_loss"]))
     callback.check_pruned()
     return float(history.history["val_loss"][-1])
@@ -50,6 +57,26 @@ def test_asha_stops_a_keras_trial_after_fit_ends(tmp_path: Path) -> None:
     assert poor.state is hl.TrialState.PRUNED and sorted(poor.intermediate) == [0, 1]
     assert poor.user_attrs["epochs"] == 2  # model.stop_training ended fit after epoch 1
     assert poor.intermediate[1] > good.intermediate[1]
+
+
+def test_asha_promotion_pauses_a_keras_trial_and_resumes_its_saved_model(
+        tmp_path: Path) -> None:
+    # η = 2: the first trial pauses at epoch 1 (alone at its rung), the second ranks below it
+    # and pauses; the first is promoted and trains epoch 2 from its saved model
+    study = hl.create_study(space={"lr": hl.Float(1e-7, 1.0, log=True)},
+                            scheduler=ASHA(min_budget=1, max_budget=2, reduction_factor=2,
+                                           promotion=True),
+                            checkpoint_dir=str(tmp_path / "checkpoints"))
+    study.enqueue({"lr": 0.5})
+    study.enqueue({"lr": 1e-7})
+    study.optimize(objective, n_trials=3, show_progress=False)
+    first, poor, continued = study.trials
+    assert "suspended" in first.system_attrs and sorted(first.intermediate) == [0, 1]
+    assert "suspended" in poor.system_attrs and poor.intermediate[1] > first.intermediate[1]
+    assert continued.system_attrs["promoted_from"] == first.number
+    assert continued.state is hl.TrialState.COMPLETE and sorted(continued.intermediate) == [2]
+    assert continued.user_attrs == {"initial_epoch": 2, "epochs": 1}
+    assert continued.value < first.intermediate[1]  # it went on from the trained weights
 
 
 def test_an_unlogged_metric_is_named() -> None:
