@@ -156,3 +156,21 @@ def test_ddp_with_lightning_rank_0_reports_and_rank_1_follows(tmp_path: Path) ->
     assert epochs_of(tmp_path, poor.number) == [[0, 1]] * 2
     assert epochs_of(tmp_path, continued.number) == [[2]] * 2  # both resumed at epoch 2
     assert not dist.is_initialized()
+
+
+def fails_on_rank_1(trial: hl.Trial | None) -> float:
+    """Rank 1 fails before any collective call; rank 0 finishes alone."""
+    import os
+
+    if os.environ["RANK"] == "1":
+        raise RuntimeError("rank 1 ran out of memory")
+    return 0.5
+
+
+def test_a_failed_rank_fails_the_trial_naming_it() -> None:
+    study = hl.create_study()
+    study.optimize(lambda trial: run_processes(trial, fails_on_rank_1, 2), n_trials=1,
+                   show_progress=False)
+    trial = study.trials[0]
+    assert trial.state is hl.TrialState.FAILED
+    assert "hyperlaw-trial-0-rank-1 (exit code 1) failed" in trial.error
