@@ -77,9 +77,9 @@ class LightGBMPruningCallback:
             return
         raise HyperlawError(
             f"LightGBMPruningCallback: LightGBM {'maximizes' if maximize else 'minimizes'} "
-            f"{self.metric!r} but study {study.name!r} is set to {study.direction}; create the study "
-            f"with direction={'maximize' if maximize else 'minimize'!r} or report another "
-            "metric")
+            f"{self.metric!r} but study {study.name!r} is set to {study.direction}; create "
+            f"the study with direction={'maximize' if maximize else 'minimize'!r} or report "
+            "another metric")
 
 
 def _in_cv(env: Any) -> bool:
