@@ -160,6 +160,7 @@ def test_a_given_study_without_a_space(iris: tuple) -> None:
     study = hl.create_study(direction="maximize", seed=0)
     search = HyperlawSearchCV(SVC(), SVC_SPACE, n_trials=3, cv=2, study=study).fit(*iris)
     assert search.study_ is study and set(study.space) == {"C", "kernel"}
+    assert clone(search).study is study  # a handle on the study, not a copy of it
     assert search.best_params_["gamma"] == "scale" and len(study.trials) == 3
     with pytest.raises(hl.HyperlawError, match="direction='maximize'"):
         HyperlawSearchCV(SVC(), SVC_SPACE, study=hl.create_study()).fit(*iris)

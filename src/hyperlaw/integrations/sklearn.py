@@ -73,6 +73,8 @@ class HyperlawSearchCV(MetaEstimatorMixin, BaseEstimator):
     `number` and `state` columns), `n_splits_`, `scorer_`, `study_`, `trials_`, and with
     `refit` the `best_estimator_` (refit on all data, in `refit_time_` seconds) behind
     `predict`, `predict_proba`, `decision_function`, `transform` and `score`.
+    `sklearn.base.clone` gives a search that shares `study` (so its fits add trials to it)
+    and `callbacks`.
     """
 
     def __init__(self, estimator: Any, param_distributions: Space | Mapping[str, Any], *,
@@ -107,6 +109,15 @@ class HyperlawSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
         self.callbacks = callbacks
         self.show_progress = show_progress
+
+    def __sklearn_clone__(self) -> HyperlawSearchCV:
+        """`sklearn.base.clone`: the parameters copied as scikit-learn copies them, except
+        `study` and `callbacks`, which the clone shares (they are handles on a storage and on
+        trackers, not values)."""
+        params = self.get_params(deep=False)
+        shared = {name: params.pop(name) for name in ("study", "callbacks")}
+        return type(self)(**{name: clone(value, safe=False) for name, value in params.items()},
+                          **shared)
 
     # --- fitting ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, groups: Any = None,
