@@ -53,7 +53,12 @@ class TensorBoardCallback(TrialLogger):
                 writer.add_event(event)
         finally:
             writer.close()
-        os.replace(partial, final)
+        try:
+            os.replace(partial, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+            shutil.rmtree(partial, ignore_errors=True)  # another process logged it meanwhile
 
     def _events(self, run: TrialRun) -> list[Any]:
         from tensorboard.compat.proto.event_pb2 import Event
