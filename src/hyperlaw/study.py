@@ -52,7 +52,7 @@ from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import Segment, pbt_schedule
 from hyperlaw.space import Param, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
-from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState
+from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState, check_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,7 +161,7 @@ class Study:
                     f"{where}: the objective returned keys {sorted(result)}, the study's "
                     f"objectives are {list(names)}; return a dict with exactly those keys")
             return tuple(check_value(result[n], f"{where} objective {n!r}") for n in names)
-        if isinstance(result, Sequence) and not isinstance(result, str) or (
+        if (isinstance(result, Sequence) and not isinstance(result, str)) or (
                 isinstance(result, np.ndarray) and result.ndim == 1):
             items = list(result)
             if len(items) != k:
@@ -620,14 +620,11 @@ class Study:
                 "study.select(weights=..., limits=...)")
         best = self._store.best_trial(self._info.id, self.direction == "maximize")
         if best is None:
-            raise NoCompleteTrialError(self._no_best_message())
+            from hyperlaw.analysis.front import candidates
+
+            candidates(self.name, self.trials)  # raises why: none complete, or none feasible
+            raise NoCompleteTrialError(f"study {self.name!r} has no complete feasible trial")
         return best
-
-    def _no_best_message(self) -> str:
-        """Why the study has no best trial: no complete trial, or none feasible."""
-        from hyperlaw.front import infeasible_message
-
-        return infeasible_message(self.name, self.trials)
 
     @property
     def best_trials(self) -> list[TrialRecord]:
@@ -635,7 +632,7 @@ class Study:
         worse in every objective, better in one), by number. For one objective, the
         trial(s) with the best value. NoCompleteTrialError when there is none; when no
         trial is feasible, its message names the least-violating ones."""
-        from hyperlaw.front import front_of
+        from hyperlaw.analysis.front import front_of
 
         return front_of(self.name, self.trials, self.directions)
 
@@ -643,7 +640,7 @@ class Study:
         """The hypervolume the front dominates up to `reference` (one value per objective,
         in the objectives' own units and directions; default: the front's nadir pushed
         out by 10% of its range)."""
-        from hyperlaw.front import front_hypervolume
+        from hyperlaw.analysis.front import front_hypervolume
 
         return front_hypervolume(self.best_trials, self.directions, reference,
                                  self._objectives_text())
@@ -656,7 +653,7 @@ class Study:
         best weighted sum of objectives normalized to [0, 1] over the front (`weights` per
         objective, equal by default; a dict keyed by name). An error names the limit that
         left no trial."""
-        from hyperlaw.front import select_trial
+        from hyperlaw.analysis.front import select_trial
 
         return select_trial(self.best_trials, self.directions, self.objective_names,
                             weights, limits)
@@ -883,11 +880,14 @@ _MISSING = object()
 # --- module functions -----------------------------------------------------------------------
 def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  space: Space | Mapping[str, Param] | None = None,
-                 direction: Direction = "minimize", sampler: str | Sampler | None = None,
+                 direction: Direction | None = None, sampler: str | Sampler | None = None,
                  scheduler: str | Scheduler | None = None, seed: int | None = None,
                  load_if_exists: bool = False, retry_stale: int = 0,
                  heartbeat_interval: float = 10.0, checkpoint_dir: str | None = None,
-                 keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0) -> Study:
+                 keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0,
+                 directions: Sequence[Direction] | None = None,
+                 objectives: Mapping[str, Direction] | None = None,
+                 constraints: ConstraintsFunc | None = None) -> Study:
     """Create a study (or, with `load_if_exists`, continue the one of that name).
 
     `storage` is a URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
@@ -895,11 +895,15 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
     to a directory of the study's own under `checkpoint_dir` (a path or fsspec URL; see
     `hyperlaw.checkpoints.default_root` for the default); each trial keeps its
     `keep_last_checkpoints` newest and `keep_best_checkpoints` best ones.
+
+    The objectives are given by one of: `direction` (one objective, "minimize" by default),
+    `directions` (several, e.g. ["minimize", "maximize"]; the objective returns a tuple) or
+    `objectives` (by name, e.g. {"val_loss": "minimize", "latency_ms": "minimize"}; the
+    objective returns a dict or a tuple in that order). `constraints` (Optuna-style) maps a
+    complete trial's record to values that are <= 0 when met; `optimize` sends it with the
+    objective to every worker (it is not stored: pass it again when loading the study).
     """
-    if direction not in _DIRECTIONS:
-        raise HyperlawError(
-            f"direction must be 'minimize' or 'maximize', got {direction!r}"
-        )
+    the_directions, names = _objectives(direction, directions, objectives)
     if space is not None and not isinstance(space, Space):
         space = Space(space)
     name = f"study-{uuid.uuid4().hex[:8]}" if name in (None, "") else _check_name(name)
@@ -919,33 +923,75 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                                  "keep_last": keep_last_checkpoints,
                                  "keep_best": keep_best_checkpoints}}
         try:
-            info = store.create_study(name, direction, space.to_json() if space else None,
-                                      attrs)
+            info = store.create_study(name, the_directions[0],
+                                      space.to_json() if space else None, attrs,
+                                      directions=the_directions, objective_names=names)
         except DuplicateStudyError:
             if not load_if_exists:
                 raise
             info = store.get_study(name)  # another process created it a moment ago
         else:
             return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                         heartbeat_interval=heartbeat_interval)
+                         heartbeat_interval=heartbeat_interval, constraints=constraints)
     elif not load_if_exists:
         raise DuplicateStudyError(
             f"study {name!r} already exists in storage {store.url!r}; pass "
             "load_if_exists=True to continue it, or choose another name"
         )
-    _check_compatible(info, direction, space)
-    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+    _check_compatible(info, the_directions, names, space)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
+                 constraints)
+
+
+def _objectives(direction: str | None, directions: Sequence[str] | None,
+                objectives: Mapping[str, str] | None,
+                ) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """(directions, names) from the one of `direction`, `directions`, `objectives` given."""
+    given = [n for n, v in (("direction", direction), ("directions", directions),
+                            ("objectives", objectives)) if v is not None]
+    if len(given) > 1:
+        raise HyperlawError(
+            f"create_study got {' and '.join(given)}; give only one: direction= for one "
+            "objective, directions=[...] for several, or objectives={name: direction} for "
+            "named ones")
+    names: tuple[str, ...] | None = None
+    if objectives is not None:
+        if not isinstance(objectives, Mapping) or not objectives:
+            raise HyperlawError(
+                f"objectives must be a non-empty dict of name -> direction, got "
+                f"{objectives!r}; e.g. objectives={{'val_loss': 'minimize'}}")
+        bad = [n for n in objectives if not isinstance(n, str) or not n]
+        if bad:
+            raise HyperlawError(f"objective names must be non-empty strings, got {bad!r}")
+        names, found = tuple(objectives), tuple(objectives.values())
+    elif directions is not None:
+        if isinstance(directions, str) or not isinstance(directions, Sequence) or \
+                not directions:
+            raise HyperlawError(
+                f"directions must be a non-empty list such as ['minimize', 'maximize'], got "
+                f"{directions!r} (for one objective pass direction=)")
+        found = tuple(directions)
+    else:
+        found = (direction or "minimize",)
+    for d in found:
+        if d not in _DIRECTIONS:
+            raise HyperlawError(
+                f"a direction must be 'minimize' or 'maximize', got {d!r}")
+    return found, names
 
 
 def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None = None,
                scheduler: str | Scheduler | None = None, seed: int | None = None,
-               retry_stale: int = 0, heartbeat_interval: float = 10.0) -> Study:
+               retry_stale: int = 0, heartbeat_interval: float = 10.0,
+               constraints: ConstraintsFunc | None = None) -> Study:
     """Open an existing study. Its sampler and scheduler are rebuilt from what was stored,
-    unless others are given. Never creates a database or adds tables to one."""
+    unless others are given; its objectives are the stored ones. Never creates a database or
+    adds tables to one."""
     _check_name(name)
     store = open_store(storage, mode="open")
     info = store.get_study(name)
-    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
+                 constraints)
 
 
 def _check_name(name: Any) -> str:
@@ -960,18 +1006,27 @@ def _check_name(name: Any) -> str:
 
 def _open(store: Store, info: StudyInfo, sampler: str | Sampler | None,
           scheduler: str | Scheduler | None, seed: int | None, retry_stale: int,
-          heartbeat_interval: float) -> Study:
+          heartbeat_interval: float, constraints: ConstraintsFunc | None = None) -> Study:
     the_sampler = make_sampler(sampler, seed, info.system_attrs.get("sampler"))
     the_scheduler = make_scheduler(scheduler, info.system_attrs.get("scheduler"))
     return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                 heartbeat_interval=heartbeat_interval)
+                 heartbeat_interval=heartbeat_interval, constraints=constraints)
 
 
-def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> None:
-    if info.direction != direction:
+def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
+                      names: tuple[str, ...] | None, space: Space | None) -> None:
+    if info.directions != directions or (names is not None
+                                         and info.objective_names != names):
+        def text(ds: tuple[str, ...], ns: tuple[str, ...] | None) -> str:
+            if ns is not None:
+                return repr(dict(zip(ns, ds, strict=True)))
+            return repr(ds[0]) if len(ds) == 1 else repr(list(ds))
+
+        stored = text(info.directions, info.objective_names)
         raise HyperlawError(
-            f"study {info.name!r} exists with direction {info.direction!r}, not {direction!r}; "
-            "pass the same direction or use another study name"
+            f"study {info.name!r} exists with objectives {stored}, not "
+            f"{text(directions, names)}; pass the same direction(s) or objectives, or use "
+            "another study name"
         )
     if space is not None and info.space_json is not None:
         stored = Space.from_json(info.space_json)

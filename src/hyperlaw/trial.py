@@ -293,8 +293,8 @@ class Trial:
         if stop:
             raise TrialPruned(f"trial #{self.number} stopped by the scheduler at step {step}")
 
-    def constrain(self, name: str, value: float, *, min: float | None = None,  # noqa: A002
-                  max: float | None = None) -> None:  # noqa: A002
+    def constrain(self, name: str, value: float, *, min: float | None = None,
+                  max: float | None = None) -> None:
         """Record a constraint the trial must meet: `min <= value <= max` (give one or both).
         A trial that misses one is recorded as infeasible (complete, with `violation` > 0),
         and never counts among the best. Calling it again for `name` replaces the value."""
