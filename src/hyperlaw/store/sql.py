@@ -356,6 +356,8 @@ class SqlStore(Store):
     def _init_schema(self) -> None:
         """Create and upgrade the schema (mode "create"); otherwise only check that this is a
         hyperlaw database this version can use, writing nothing."""
+        upgrading: list[int] = []  # the version an upgrade started from
+
         def init(conn: Connection) -> None:
             if self._is_postgres:
                 postgres.advisory_lock(conn, _SCHEMA_LOCK_KEY)
@@ -365,6 +367,7 @@ class SqlStore(Store):
                 conn.execute(sa.insert(meta).values(key="schema_version",
                                                     value=str(schema.SCHEMA_VERSION)))
             elif found < schema.SCHEMA_VERSION:
+                upgrading.append(found)
                 self._migrate(conn, found)
 
         def check(conn: Connection) -> int | None:
@@ -377,7 +380,7 @@ class SqlStore(Store):
             return self._schema_version(conn)
 
         if self.mode == "create":
-            self._write(init)
+            self._upgrade(init, upgrading)
             return
         found = self._read(check)
         if found is not None and found < schema.SCHEMA_VERSION:
@@ -387,7 +390,26 @@ class SqlStore(Store):
                     f"hyperlaw's {schema.SCHEMA_VERSION}, and is opened read-only; open it for "
                     "writing once (create_study(name, storage=..., load_if_exists=True)) to "
                     "upgrade it")
+            self._upgrade(init, upgrading)
+
+    def _upgrade(self, init: Callable[[Connection], None], upgrading: list[int]) -> None:
+        """Run `init`; when it fails while upgrading the schema, say that the database was
+        left as it was (the upgrade is one transaction) and how to go on."""
+        try:
             self._write(init)
+        except Exception as exc:
+            if not upgrading:
+                raise
+            found = upgrading[-1]
+            where = (f"file {self._sqlite_path!r}" if self._sqlite_path
+                     else f"storage {self.url!r}")
+            raise SchemaVersionError(
+                f"upgrading {where} from schema version {found} to {schema.SCHEMA_VERSION} "
+                f"failed ({type(exc).__name__}: {_first_line(str(exc))}); nothing was "
+                f"changed, it is still at version {found}. Make the database writable (the "
+                "file and its directory, or the role's rights to ALTER its tables) with free "
+                "disk space, and open it again with this hyperlaw; a hyperlaw of schema "
+                f"version {found} still reads it as it is") from exc
 
     def _schema_version(self, conn: Connection) -> int | None:
         """The stored schema version (None when not recorded yet); refuses a newer one."""
