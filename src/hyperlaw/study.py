@@ -675,8 +675,9 @@ class Study:
 
         return best_trial(self, by)
 
-    def reevaluate(self, objective: Objective, top_k: int = 5, *, seeds: Iterable[int],
-                   by: Literal["value", "model_mean"] = "value") -> list[Reevaluation]:
+    def reevaluate(self, objective: Callable[[Trial], float], top_k: int = 5, *,
+                   seeds: Iterable[int], by: Literal["value", "model_mean"] = "value",
+                   ) -> list[Reevaluation]:
         """Re-run the `top_k` best configurations once per (test) seed; best mean first.
 
         The objective reads `trial.user_attrs["seed"]`. Runs go to the sibling study
@@ -1022,9 +1023,9 @@ def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
                 return repr(dict(zip(ns, ds, strict=True)))
             return repr(ds[0]) if len(ds) == 1 else repr(list(ds))
 
-        stored = text(info.directions, info.objective_names)
         raise HyperlawError(
-            f"study {info.name!r} exists with objectives {stored}, not "
+            f"study {info.name!r} exists with objectives "
+            f"{text(info.directions, info.objective_names)}, not "
             f"{text(directions, names)}; pass the same direction(s) or objectives, or use "
             "another study name"
         )

@@ -102,12 +102,12 @@ def select_trial(front: Sequence[TrialRecord], directions: Sequence[str],
                 and (low is None or t.values[i] >= low) and (high is None or t.values[i] <= high)]
         if not kept:
             seen = [t.values[i] for t in pool if t.values is not None]
-            span = f"{min(seen):.6g}..{max(seen):.6g}" if seen else "none"
+            seen_range = f"{min(seen):.6g}..{max(seen):.6g}" if seen else "none"
             raise InvalidValueError(
                 f"no trial of the front meets the limit on objective {labels[i]!r} "
                 f"({_bounds_text(low, high)}); the {len(pool)} front trial(s) that met the "
-                f"limits before it have {labels[i]} in {span}. Relax that limit, or run more "
-                "trials")
+                f"limits before it have {labels[i]} in {seen_range}. Relax that limit, or run "
+                "more trials")
         pool = kept
     points = signed(front, directions)
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -120,6 +120,7 @@ def select_trial(front: Sequence[TrialRecord], directions: Sequence[str],
 def _weights(weights: Sequence[float] | Mapping[str, float] | None,
              labels: list[str]) -> np.ndarray:
     k = len(labels)
+    w: np.ndarray
     if weights is None:
         return np.full(k, 1.0 / k)
     if isinstance(weights, Mapping):

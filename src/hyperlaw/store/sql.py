@@ -483,11 +483,11 @@ class SqlStore(Store):
             if row is None:
                 names = conn.execute(sa.select(studies.c.name)).scalars().all()
                 raise missing_study_error(name, self.url, names)
-            directions, names = objectives_from_json(row.objectives, row.direction)
+            directions, objective_names = objectives_from_json(row.objectives, row.direction)
             return StudyInfo(row.id, row.name, row.direction, row.space,
                              _loads(row.user_attrs, "study user_attrs"),
                              _loads(row.system_attrs, "study system_attrs"), row.created_at,
-                             directions, names)
+                             directions, objective_names)
 
         return self._read(get)
 
