@@ -215,12 +215,11 @@ def _with_cost(trial: hl.Trial) -> tuple[float, float]:
     return x, 1 - x
 
 
-def test_constraints_function_and_cost_reach_worker_processes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    study = hl.create_study(storage=url, directions=["minimize", "minimize"],
+def test_constraints_function_and_cost_reach_worker_processes(storage: str | None) -> None:
+    study = hl.create_study(storage=storage, directions=["minimize", "minimize"],
                             constraints=_x_at_most_half, sampler="random", seed=3)
     study.optimize(_with_cost, n_trials=8, n_workers=2, show_progress=False)
-    trials = hl.load_study(study.name, url).trials
+    trials = study.trials if storage is None else hl.load_study(study.name, storage).trials
     assert len(trials) == 8 and all(t.state is hl.TrialState.COMPLETE for t in trials)
     for t in trials:
         assert set(t.constraints) == {"c0", "c1"}
