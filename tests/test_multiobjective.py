@@ -109,13 +109,14 @@ def test_create_and_load_study_check_the_objectives(tmp_path: Path) -> None:
     assert again.objective_names == ("loss", "ms")
     with pytest.raises(HyperlawError) as caught:
         hl.create_study("s", storage=url, load_if_exists=True, direction="minimize")
-    assert "{'loss': 'minimize', 'ms': 'minimize'}" in str(caught.value)
-    assert "not 'minimize'" in str(caught.value)
+    assert "objectives {'loss': 'minimize', 'ms': 'minimize'}" in str(caught.value)
+    assert "not direction 'minimize'" in str(caught.value)
     with pytest.raises(HyperlawError, match="'latency'"):
         hl.create_study("s", storage=url, load_if_exists=True,
                         objectives={"loss": "minimize", "latency": "minimize"})
     hl.create_study("one", storage=url)
-    with pytest.raises(HyperlawError, match="exists with objectives 'minimize'"):
+    with pytest.raises(HyperlawError, match="exists with direction 'minimize', not "
+                                            r"directions \['minimize', 'maximize'\]"):
         hl.create_study("one", storage=url, load_if_exists=True,
                         directions=["minimize", "maximize"])
 

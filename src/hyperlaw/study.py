@@ -1020,13 +1020,12 @@ def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
                                          and info.objective_names != names):
         def text(ds: tuple[str, ...], ns: tuple[str, ...] | None) -> str:
             if ns is not None:
-                return repr(dict(zip(ns, ds, strict=True)))
-            return repr(ds[0]) if len(ds) == 1 else repr(list(ds))
+                return f"objectives {dict(zip(ns, ds, strict=True))!r}"
+            return f"direction {ds[0]!r}" if len(ds) == 1 else f"directions {list(ds)!r}"
 
         raise HyperlawError(
-            f"study {info.name!r} exists with objectives "
-            f"{text(info.directions, info.objective_names)}, not "
-            f"{text(directions, names)}; pass the same direction(s) or objectives, or use "
+            f"study {info.name!r} exists with {text(info.directions, info.objective_names)}, "
+            f"not {text(directions, names)}; pass the same direction(s) or objectives, or use "
             "another study name"
         )
     if space is not None and info.space_json is not None:
