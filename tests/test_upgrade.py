@@ -142,3 +142,22 @@ def test_postgres_upgrades_in_place(postgres_url: str) -> None:
                                                                        "b": "minimize"})
     several.optimize(lambda t: {"a": 1.0, "b": 2.0}, n_trials=1, show_progress=False)
     assert hl.load_study("new", postgres_url).trials[0].values == (1.0, 2.0)
+
+
+def test_a_failed_postgres_upgrade_changes_nothing(postgres_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    study = hl.create_study("old", storage=postgres_url)
+    study.tell(study.ask(), 0.5)
+    study.store.close()
+    _downgrade_to_v2(postgres_url)
+    monkeypatch.setitem(schema.MIGRATIONS, 2, _failing_step)
+    with pytest.raises(SchemaVersionError, match="still at version 2"):
+        hl.load_study("old", postgres_url)
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT value FROM hyperlaw_meta").scalar_one()
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("hyperlaw_trials")}
+    engine.dispose()
+    assert version == "2" and "objective_values" not in columns
+    monkeypatch.undo()
+    assert hl.load_study("old", postgres_url).trials[0].value == 0.5
