@@ -16,6 +16,7 @@ from hyperlaw.scaling.fit import (
     ScalingFitError,
     ScalingWarning,
     fit,
+    fit_laws,
 )
 from hyperlaw.scaling.multipower import MultiPowerLaw
 from hyperlaw.scaling.plot import plot_law
@@ -37,6 +38,7 @@ __all__ = [
     "StepLawRangeWarning",
     "cell_study_name",
     "fit",
+    "fit_laws",
     "lr_areas",
     "plot_law",
     "scaling_records",
