@@ -321,7 +321,7 @@ def test_annealing_law_keeps_a_given_decay() -> None:
 def test_annealing_law_rejects_bad_curves() -> None:
     with pytest.raises(hl.scaling.AnnealingFitError, match="at least one"):
         hl.scaling.AnnealingLaw.fit([])
-    with pytest.raises(hl.scaling.AnnealingFitError, match="rate of every step"):
+    with pytest.raises(hl.scaling.AnnealingFitError, match=r"an array of \d+ rates, one per step"):
         hl.scaling.AnnealingLaw.fit([([0.1, 0.1], [0, 5], [3.0, 2.9])])
 
 
@@ -390,3 +390,34 @@ def test_steplaw_paper_example_reproduces_the_held_out_check() -> None:
     result = steplaw_paper.main()
     assert result["held_out_inside"]
     assert result["lr"].n_rows > 17
+
+
+def test_compute_law_gives_deepseeks_published_constants() -> None:
+    """lr = 0.3118 C^-0.125 and B = 0.2920 C^0.3271 tokens (arXiv 2401.02954)."""
+    from hyperlaw.scaling import compute_law
+
+    for c in (1e17, 1e20, 1e23):
+        prior = compute_law(c)
+        assert prior.lr == pytest.approx(0.3118 * c**-0.125)
+        assert prior.batch_tokens == pytest.approx(0.2920 * c**0.3271)
+    # 1000x the compute: the rate falls by 1000^0.125 = 2.37x, the batch grows 1000^0.3271
+    small, large = compute_law(1e20), compute_law(1e23)
+    assert small.lr / large.lr == pytest.approx(1000**0.125)
+    assert large.batch_tokens / small.batch_tokens == pytest.approx(1000**0.3271)
+    assert large.batch_sequences(4096) == pytest.approx(large.batch_tokens / 4096)
+    with pytest.raises(hl.HyperlawError, match="compute must be a positive number"):
+        compute_law(0)
+
+
+def test_adamw_timescale_round_trips_and_keeps_the_averaging_across_scale() -> None:
+    from hyperlaw.scaling import adamw_timescale, weight_decay_for_timescale
+
+    tau = adamw_timescale(lr=3e-4, weight_decay=0.1, batch_tokens=1e6, n_tokens=1e10)
+    assert tau == pytest.approx(1e6 / (3e-4 * 0.1 * 1e10))
+    assert weight_decay_for_timescale(tau, lr=3e-4, batch_tokens=1e6,
+                                      n_tokens=1e10) == pytest.approx(0.1)
+    # 10x the tokens at the same lr and batch: a tenth of the weight decay keeps tau
+    assert weight_decay_for_timescale(tau, lr=3e-4, batch_tokens=1e6,
+                                      n_tokens=1e11) == pytest.approx(0.01)
+    with pytest.raises(hl.HyperlawError, match="weight_decay"):
+        adamw_timescale(lr=3e-4, weight_decay=0.0, batch_tokens=1e6, n_tokens=1e10)
