@@ -89,9 +89,14 @@ def test_tell_takes_tuples_and_dicts(storage: str | None) -> None:
     study = hl.create_study(storage=storage, objectives={"a": "minimize", "b": "minimize"})
     trial = study.ask()
     study.tell(trial, {"a": 1.0, "b": 2.0})
-    with pytest.raises(InvalidValueError, match="returned 1 values"):
+    with pytest.raises(InvalidValueError, match=r"study\.tell got 1 values"):
         study.tell(study.ask(), [1.0])
-    assert [t.values for t in study.trials] == [(1.0, 2.0), None]
+    trial = study.ask()
+    with pytest.raises(InvalidValueError, match=r"trial.report got keys \['a'\]"):
+        trial.report({"a": 1.0}, 1)
+    trial.report({"a": 1.0, "b": 0.5}, 1)  # the step was not spent by the refused report
+    assert [t.values for t in study.trials] == [(1.0, 2.0), None, None]
+    assert study.trials[2].intermediate_values == {1: (1.0, 0.5)}
 
 
 def test_create_and_load_study_check_the_objectives(tmp_path: Path) -> None:

@@ -144,21 +144,22 @@ class Study:
         names = self.objective_names or tuple(f"#{i}" for i in range(len(self.directions)))
         return ", ".join(f"{n} ({d})" for n, d in zip(names, self.directions, strict=True))
 
-    def _objective_values(self, result: Any, where: str) -> tuple[float, ...]:
-        """What the objective returned (or reported) as one finite float per objective;
-        InvalidValueError naming what was expected and what came."""
+    def _objective_values(self, result: Any, where: str,
+                          came: str = "the objective returned") -> tuple[float, ...]:
+        """What the objective returned (or, with `came`, reported) as one finite float per
+        objective; InvalidValueError naming what was expected and what came."""
         k = len(self.directions)
         names = self.objective_names
         if isinstance(result, Mapping):
             if names is None:
                 raise InvalidValueError(
-                    f"{where}: the objective returned a dict with keys {sorted(result)}, but "
+                    f"{where}: {came} a dict with keys {sorted(result)}, but "
                     f"the study's {k} objective(s) have no names; return "
                     f"{'a float' if k == 1 else f'a tuple of {k} floats'}, or create the "
                     "study with objectives={name: direction, ...}")
             if set(result) != set(names):
                 raise InvalidValueError(
-                    f"{where}: the objective returned keys {sorted(result)}, the study's "
+                    f"{where}: {came} keys {sorted(result)}, the study's "
                     f"objectives are {list(names)}; return a dict with exactly those keys")
             return tuple(check_value(result[n], f"{where} objective {n!r}") for n in names)
         if (isinstance(result, Sequence) and not isinstance(result, str)) or (
@@ -166,13 +167,13 @@ class Study:
             items = list(result)
             if len(items) != k:
                 raise InvalidValueError(
-                    f"{where}: the objective returned {len(items)} values, the study has {k} "
+                    f"{where}: {came} {len(items)} values, the study has {k} "
                     f"objective(s) ({self._objectives_text()}); return one value per "
                     "objective, in that order")
             return tuple(check_value(v, f"{where} objective #{i}") for i, v in enumerate(items))
         if k > 1:
             raise InvalidValueError(
-                f"{where}: the objective returned one value ({result!r}), the study has {k} "
+                f"{where}: {came} one value ({result!r}), the study has {k} "
                 f"objectives ({self._objectives_text()}); return a tuple of {k} values"
                 + (" or a dict keyed by their names" if names else ""))
         return (check_value(result, where),)
@@ -366,8 +367,8 @@ class Study:
         values: tuple[float, ...] | None = None
         if state is TrialState.COMPLETE:
             try:
-                values = self._objective_values(value, f"trial #{number} of study "
-                                                       f"{self.name!r}")
+                values = self._objective_values(
+                    value, f"trial #{number} of study {self.name!r}", "study.tell got")
             except InvalidValueError as exc:
                 self._finish(trial, TrialState.FAILED, None, str(exc))
                 raise

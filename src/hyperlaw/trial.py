@@ -281,7 +281,8 @@ class Trial:
                 f"{where}: report at step {step} after step {self._last_report[0]}; steps "
                 "must increase, once each (report the epoch, iteration or token count reached)"
             )
-        values = self._study._objective_values(value, f"{where} report at step {step}")
+        values = self._study._objective_values(value, f"{where} report at step {step}",
+                                               "trial.report got")
         previous = self._last_report, self._last_values
         self._last_report = (step, values[0])
         self._last_values = values if len(values) > 1 else None
