@@ -51,6 +51,6 @@ assert [len(s.trials) for s in (study,)] == [3]
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert len(list((tmp_path / "tb-runs" / "lgb-cancer").iterdir())) == 3
+    assert len(list((tmp_path / "tb-runs" / "tracked").iterdir())) == 3
     assert len(list((tmp_path / "wandb-runs" / "wandb").glob("offline-run-*"))) == 3
     assert (tmp_path / "mlruns").is_dir()
