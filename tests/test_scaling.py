@@ -421,3 +421,36 @@ def test_adamw_timescale_round_trips_and_keeps_the_averaging_across_scale() -> N
                                       n_tokens=1e11) == pytest.approx(0.01)
     with pytest.raises(hl.HyperlawError, match="weight_decay"):
         adamw_timescale(lr=3e-4, weight_decay=0.0, batch_tokens=1e6, n_tokens=1e10)
+
+
+def _flat_then_unknown(noise: float = 0.002) -> list[dict[str, float]]:
+    """Cells whose best learning rate does not move with size (lr* = 1e-2 at every N)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for n in (1e5, 2e5, 4e5):
+        for d in (1e7, 4e7):
+            for lr in 1e-2 * 2.0 ** np.arange(-3, 3.5, 0.5):
+                loss = 3 + 0.05 * np.log(lr / 1e-2) ** 2
+                rows.append({"n_params": n, "n_tokens": d, "lr": lr,
+                             "loss": loss * (1 + noise * rng.normal())})
+    return rows
+
+
+def test_a_law_with_no_trend_in_size_warns_when_asked_beyond_it() -> None:
+    """Small sizes whose best rate is flat cannot say whether it drops at a larger size: the
+    prediction there carries a named warning, not only a confident-looking number."""
+    from hyperlaw.scaling import ExtrapolationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        law = fit(_flat_then_unknown(), target="lr", n_bootstrap=200)
+    with pytest.warns(ExtrapolationWarning, match=r"no clear trend in 'n_params'"):
+        law.predict(n_params=3.2e6, n_tokens=4e7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        law.predict(n_params=3e5, n_tokens=2e7)  # inside the fitted cells: no warning
+        clear = fit(_synthetic(np.random.default_rng(0), noise=0.0), target="lr",
+                    n_bootstrap=50)
+        clear.predict(n_params=3e6, n_tokens=3e8)  # 2x beyond, with a clear exponent
+    with pytest.warns(ExtrapolationWarning, match="beyond the largest fitted"):
+        clear.predict(n_params=1e8, n_tokens=1e8)  # 60x beyond

@@ -11,6 +11,7 @@ from __future__ import annotations
 from hyperlaw.scaling.annealing import AnnealingFitError, AnnealingLaw, LossCurve, lr_areas
 from hyperlaw.scaling.fit import (
     CellOptimum,
+    ExtrapolationWarning,
     PowerLaw,
     Prediction,
     ScalingFitError,
@@ -34,6 +35,7 @@ __all__ = [
     "AnnealingLaw",
     "CellOptimum",
     "ComputeLawPrior",
+    "ExtrapolationWarning",
     "LossCurve",
     "MultiPowerLaw",
     "PowerLaw",

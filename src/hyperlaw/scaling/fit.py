@@ -32,6 +32,16 @@ class ScalingWarning(UserWarning):
     """A fitted law rests on thin evidence (narrow range of sizes, optimum on a grid edge)."""
 
 
+class ExtrapolationWarning(ScalingWarning):
+    """A prediction lies beyond the cells the law was fitted on, where the small sizes cannot
+    say how the optimum moves (its exponent's interval holds 0) or far beyond them."""
+
+
+#: past this factor beyond the largest fitted value of a feature, a prediction warns even
+#: when the law's exponent is clear
+FAR_BEYOND = 8.0
+
+
 @dataclass(frozen=True)
 class Prediction:
     """A predicted value with the bounds of its bootstrap confidence interval."""
@@ -119,6 +129,7 @@ class PowerLaw:
             if np.any(~np.isfinite(x)) or np.any(x <= 0):
                 raise ScalingFitError(f"predict: {name} must be positive, got {features[name]!r}")
             logs.append(np.log(x))
+        self._warn_beyond({n: float(np.max(features[n])) for n in self.features})
         shape = np.broadcast_shapes(*(v.shape for v in logs)) if logs else ()
         design = np.stack([np.ones(shape), *(np.broadcast_to(v, shape) for v in logs)], axis=-1)
         point = np.exp(design @ np.array([self.intercept, *self.exponents]))
@@ -130,6 +141,31 @@ class PowerLaw:
         low, high = np.quantile(draws, [tail, 1.0 - tail], axis=-1)
         return Prediction(value=_scalar(point), low=_scalar(low), high=_scalar(high),
                           confidence=self.confidence)
+
+    def _warn_beyond(self, largest: Mapping[str, float]) -> None:
+        """An ExtrapolationWarning for each feature asked beyond the fitted cells where the
+        exponent's interval holds 0 (the small sizes show no trend to carry), or far beyond."""
+        tail = (1.0 - self.confidence) / 2.0
+        for j, name in enumerate(self.features):
+            fitted = [c.cell[name] for c in self.cells if name in c.cell]
+            if not fitted or largest[name] <= max(fitted):
+                continue
+            factor = largest[name] / max(fitted)
+            low, high = np.quantile(self.bootstrap[:, j + 1], [tail, 1.0 - tail])
+            if low <= 0.0 <= high:
+                warnings.warn(
+                    f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
+                    f"the largest fitted ({max(fitted):.3g}), and across the fitted cells the "
+                    f"optimum shows no clear trend in {name!r} (exponent "
+                    f"{self.exponents[j]:.3g}, {self.confidence:.0%} interval {low:.3g} .. "
+                    f"{high:.3g}): the law cannot say whether it moves at this size. Sweep "
+                    f"{self.target!r} there, or fit on cells that reach closer to it",
+                    ExtrapolationWarning, stacklevel=3)
+            elif factor > FAR_BEYOND:
+                warnings.warn(
+                    f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
+                    f"the largest fitted ({max(fitted):.3g}); the interval assumes the law "
+                    "holds that far", ExtrapolationWarning, stacklevel=3)
 
     def to_dict(self) -> dict[str, Any]:
         """The law as JSON-serializable data (`PowerLaw.from_dict` reads it back)."""
