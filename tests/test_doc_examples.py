@@ -27,6 +27,17 @@ SKIP: dict[tuple[str, str], str] = {
         "needs a PostgreSQL server at db/hpo and a Ray cluster with GPUs",
     ("docs/guide.md", "gpus_per_trial=2"):
         "needs a machine with 8 GPUs (tests/test_gpus.py tests gpus_per_trial itself)",
+    ("docs/guide.md", "model = LitNet(lr="):
+        "a fragment around the reader's LightningModule; tests/test_lightning.py runs the "
+        "same calls on a real one",
+    ("docs/guide.md", "trainer = Trainer(model_init="):
+        "a fragment around the reader's model and datasets; tests/test_transformers.py runs "
+        "hyperlaw_search on a real Trainer",
+    ("docs/guide.md", "model = build_and_compile(trial.params)"):
+        "a fragment around the reader's Keras model; tests/test_keras.py runs the same calls",
+    ("docs/guide.md", "run_processes(trial, train, 2,"):
+        "the other ranks import `train` from a module, which a block run on its own is not; "
+        "tests/test_distributed.py runs the same recipe with torch DDP and Lightning",
 }
 
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")

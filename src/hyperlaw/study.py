@@ -156,6 +156,7 @@ class Study:
 
     @property
     def is_multi_objective(self) -> bool:
+        """Whether the study has several objectives (its trials return tuples or dicts)."""
         return len(self._info.directions) > 1
 
     def _objectives_text(self) -> str:
