@@ -66,7 +66,8 @@ def build_storage(path: str) -> Built:
 #: choice values that end or change an HTML script element when inlined carelessly
 HOSTILE_CHOICES = ["<!--<script>", "</script><b>x</b>", "a\u2028b&amp;"]
 #: the plots of a report of a study with parameters
-REPORT_PLOTS = ("history", "curves", "parallel", "slice", "contour", "importance")
+REPORT_PLOTS = ("history", "curves", "parallel", "slice", "rank", "contour", "importance", "edf",
+                "timeline")
 
 
 def hostile_report(out: str) -> str:

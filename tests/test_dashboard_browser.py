@@ -131,7 +131,8 @@ def test_history_plot_draws_one_point_per_complete_trial(page: object, built: Bu
     assert page.locator("#panel-history").get_attribute("data-points") == str(
         len(built.complete))
     # every registered panel drew a plot
-    for panel in ("curves", "parallel", "slice", "contour", "importance"):
+    for panel in ("curves", "parallel", "slice", "rank", "contour", "importance", "edf",
+                  "timeline"):
         assert page.locator(f"#plot-{panel} .main-svg").count() > 0, panel
     assert page.locator("#stat-complete .value").inner_text() == str(built.counts["complete"])
     _shot(page, "study")

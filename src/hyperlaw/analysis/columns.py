@@ -150,6 +150,8 @@ class StudyColumns:
         self.maximize = direction == "maximize"
         self.direction = direction
         self.space = space
+        #: the study's name, when known (figures of several studies label their lines by it)
+        self.name: str | None = None
         #: the store's id of the study, when the columns follow a store
         self.study_id: int | None = None
         self.n = 0
@@ -174,7 +176,7 @@ class StudyColumns:
         info = store.get_study(study_name)
         space = Space.from_json(info.space_json) if info.space_json else None
         columns = cls(info.direction, space)
-        columns.study_id = info.id
+        columns.name, columns.study_id = info.name, info.id
         columns.refresh(store)
         return columns
 

@@ -66,7 +66,7 @@ class StudyCache:
             return entry
         info = self.store.get_study(name)  # raises StudyNotFoundError naming the studies
         columns = StudyColumns(info.direction, _space(info))
-        columns.study_id = info.id
+        columns.name, columns.study_id = info.name, info.id
         with self._lock:
             return self._entries.setdefault(name, _Entry(info, columns))
 

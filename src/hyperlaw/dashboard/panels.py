@@ -82,8 +82,12 @@ register_panel(Panel("parallel", "Parallel coordinates",
                      applies=_has_params, wide=True))
 register_panel(Panel("slice", "Slice", lambda c, q: figures.slice_figure(c),
                      applies=_has_params, wide=True))
+register_panel(Panel("rank", "Rank", lambda c, q: figures.rank_figure(c),
+                     applies=_has_params, wide=True))
 register_panel(Panel("contour", "Contour",
                      lambda c, q: figures.contour_figure(c, q.get("x"), q.get("y")),
                      applies=_has_params, choices=_contour_choices))
 register_panel(Panel("importance", "Parameter importance",
                      lambda c, q: figures.importance_figure(c), applies=_has_params))
+register_panel(Panel("edf", "Empirical distribution", lambda c, q: figures.edf_figure(c)))
+register_panel(Panel("timeline", "Timeline", lambda c, q: figures.timeline_figure(c), wide=True))

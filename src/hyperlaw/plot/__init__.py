@@ -10,6 +10,7 @@ large studies are reduced the way the dashboard reduces them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hyperlaw.analysis.columns import StudyColumns
@@ -21,15 +22,17 @@ if TYPE_CHECKING:
 
     from hyperlaw.study import Study
 
-__all__ = ["contour", "curves", "history", "importance", "parallel_coordinates", "slice",
-           "study_columns"]
+__all__ = ["contour", "curves", "edf", "history", "importance", "parallel_coordinates", "rank",
+           "slice", "study_columns", "timeline"]
 
 
 def study_columns(study: Study | StudyColumns) -> StudyColumns:
     """The study's trials as columns (a StudyColumns passes through)."""
     if isinstance(study, StudyColumns):
         return study
-    return StudyColumns.from_trials(study.trials, study.direction, study.space)
+    columns = StudyColumns.from_trials(study.trials, study.direction, study.space)
+    columns.name = study.name
+    return columns
 
 
 def _figure(spec: dict[str, Any]) -> go.Figure:
@@ -71,3 +74,22 @@ def contour(study: Study | StudyColumns, x: str | None = None,
 def importance(study: Study | StudyColumns, quantile: float = 0.1) -> go.Figure:
     """PED-ANOVA parameter importance."""
     return _figure(figures.importance_figure(study_columns(study), quantile))
+
+
+def edf(studies: Study | StudyColumns | Sequence[Study | StudyColumns],
+        max_points: int = 1000) -> go.Figure:
+    """Empirical distribution of the objective values: one line per study (pass several to
+    compare them, e.g. two samplers on one problem)."""
+    group = studies if isinstance(studies, Sequence) else [studies]
+    return _figure(figures.edf_figure([study_columns(s) for s in group], max_points))
+
+
+def timeline(study: Study | StudyColumns, max_bars: int = 1000) -> go.Figure:
+    """One bar per trial from its start to its finish, colored by state."""
+    return _figure(figures.timeline_figure(study_columns(study), max_bars))
+
+
+def rank(study: Study | StudyColumns, params: list[str] | None = None,
+         max_points: int = 500) -> go.Figure:
+    """Trials over each pair of parameters, colored by the rank of their value."""
+    return _figure(figures.rank_figure(study_columns(study), params, max_points))

@@ -26,8 +26,10 @@ def _figures(columns: StudyColumns) -> list[tuple[str, figures.Figure]]:
     if columns.params:
         out += [("parallel", figures.parallel_coordinates_figure(columns)),
                 ("slice", figures.slice_figure(columns)),
+                ("rank", figures.rank_figure(columns)),
                 ("contour", figures.contour_figure(columns)),
                 ("importance", figures.importance_figure(columns))]
+    out += [("edf", figures.edf_figure(columns)), ("timeline", figures.timeline_figure(columns))]
     return out
 
 
@@ -48,7 +50,8 @@ def report_html(columns: StudyColumns, name: str) -> str:
                     for k, v in rows)
     plots, scripts = [], []
     for key, figure in _figures(columns):
-        plots.append(f'<div class="plot" id="plot-{key}"></div>')
+        height = figure["layout"].get("height", 420)
+        plots.append(f'<div class="plot" id="plot-{key}" style="height:{height}px"></div>')
         data = figures.inline_json(figures.clean(figure))
         scripts.append(f'(function(f){{Plotly.newPlot("plot-{key}", f.data, f.layout, '
                        f'{{displaylogo:false, responsive:true}});}})({data});')
