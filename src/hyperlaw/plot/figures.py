@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperlaw import pareto
 from hyperlaw.analysis.columns import (
     COMPLETE,
     PRUNED,
@@ -115,6 +116,12 @@ def param_axis(column: ParamColumn, title: str | dict[str, Any],
         decades = np.log10(np.nanmax(values) / np.nanmin(values))
         axis["dtick"] = 1 if decades >= 2 else "D2"
     return {**axis, **extra}
+
+
+def pair_cells(count: int) -> list[tuple[int, int, int, int]]:
+    """The lower triangle of a matrix of the pairs of `count` things: (i, j, row, col) for
+    each pair i < j (i across, j up), in a grid of `count - 1` rows and columns."""
+    return [(i, j, j - 1, i) for j in range(1, count) for i in range(j)]
 
 
 def _title(title: str | dict[str, Any]) -> dict[str, Any]:
@@ -557,13 +564,13 @@ def rank_figure(columns: StudyColumns, params: list[str] | None = None,
                 "ticktext": [f"{word} {short_number(v)}" for word, v in
                              zip(("best", "median", "worst"), tick_values.tolist(),
                                  strict=True)]}
-    pairs = ([(names[0], None)] if len(names) == 1 else
-             [(names[i], names[j]) for j in range(1, len(names)) for i in range(j)])
+    cells: list[tuple[str, str | None, int, int]] = (
+        [(names[0], None, 0, 0)] if len(names) == 1 else
+        [(names[i], names[j], row, col) for i, j, row, col in pair_cells(len(names))])
     size = max(len(names) - 1, 1)
     layout = _layout(title, showlegend=False, height=max(360, 230 * size))
     data = []
-    for k, (x, y) in enumerate(pairs):
-        row, col = (0, 0) if y is None else (names.index(y) - 1, names.index(x))
+    for k, (x, y, row, col) in enumerate(cells):
         suffix = "" if k == 0 else str(k + 1)
         x_domain, y_domain = cell_domains(row, col, size, size)
         layout[f"xaxis{suffix}"] = param_axis(
@@ -581,6 +588,203 @@ def rank_figure(columns: StudyColumns, params: list[str] | None = None,
                      "marker": {**marker, "showscale": k == 0, "colorbar": colorbar},
                      "hovertemplate": f"trial %{{customdata[0]}}<br>{x} %{{x}}<br>"
                      f"{y or 'value'} %{{y}}<br>value %{{customdata[1]}}<extra></extra>"})
+    return {"data": data, "layout": layout}
+
+
+# --- several objectives and constraints --------------------------------------------------------
+#: how the objective-space and constraint figures draw each kind of trial
+_FRONT: dict[str, Any] = {"name": "Pareto front", "marker": {
+    "size": 9, "color": "#1f77b4", "line": {"color": "white", "width": 1}}}
+_DOMINATED: dict[str, Any] = {"name": "dominated", "opacity": 0.45,
+                              "marker": {"size": 6, "color": "#8c96a3"}}
+_INFEASIBLE: dict[str, Any] = {"name": "infeasible", "opacity": 0.8,
+                               "marker": {"size": 7, "color": "#d62728", "symbol": "x"}}
+_MET: dict[str, Any] = {"name": "met", "marker": {"size": 6, "color": "#1f77b4"}}
+_MISSED: dict[str, Any] = {"name": "missed", "marker": {"size": 8, "color": "#d62728",
+                                                        "symbol": "x"}}
+
+
+def _objective_title(columns: StudyColumns, j: int) -> str:
+    return f"{columns.objective_labels()[j]} ({columns.directions[j]})"
+
+
+def _pareto_selection(columns: StudyColumns,
+                      max_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(front, dominated, infeasible) trial numbers drawn, and how many complete trials
+    there are: the whole front (up to half the budget, spread along the first objective),
+    then the best of the rest by the sum of their ranks in each objective, and a spread."""
+    done = columns.complete()
+    front = columns.front()
+    order = np.argsort(columns.signed_objectives()[front, 0], kind="stable")
+    front = np.sort(spread(front[order], max(max_points // 2, 1)))
+    others = np.setdiff1d(done, columns.front())
+    signed = columns.signed_objectives()[others]
+    score = np.argsort(np.argsort(signed, axis=0, kind="stable"), axis=0).sum(axis=1)
+    shown = best_and_spread(others, score, max_points - len(front))
+    feasible = columns.feasible()[shown]
+    return front, shown[feasible], shown[~feasible], len(done)
+
+
+def _objective_points(columns: StudyColumns, numbers: np.ndarray, style: dict[str, Any],
+                      i: int, j: int, suffix: str, first: bool) -> dict[str, Any]:
+    objectives = columns.objectives[numbers]
+    labels = columns.objective_labels()
+    hover = "trial %{customdata[0]}" + "".join(
+        f"<br>{label} %{{customdata[{m + 1}]}}" for m, label in enumerate(labels))
+    return {"type": "scatter", "mode": "markers", **style,
+            "x": objectives[:, i].tolist(), "y": objectives[:, j].tolist(),
+            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "legendgroup": style["name"],
+            "showlegend": first, "customdata": np.c_[numbers, objectives].tolist(),
+            "hovertemplate": hover + f"<extra>{style['name']}</extra>"}
+
+
+def pareto_front_figure(columns: StudyColumns, max_points: int = 2000) -> Figure:
+    """The complete trials in objective space: the Pareto front of the feasible ones
+    highlighted (with its staircase for two objectives), dominated trials faded, infeasible
+    ones crossed out; for three objectives or more, one small plot per pair of objectives."""
+    title = "Pareto front"
+    if not columns.is_multi_objective:
+        return _empty(title, "the study has one objective")
+    front, dominated, infeasible, n_done = _pareto_selection(columns, max_points)
+    if not n_done:
+        return _empty(title, "no complete trial yet")
+    k = columns.n_objectives
+    size = k - 1
+    layout = _layout(title, height=420 if k == 2 else max(420, 250 * size),
+                     legend={"orientation": "h", "y": -0.12 if k == 2 else -0.06})
+    data: list[dict[str, Any]] = []
+    for cell, (i, j, row, col) in enumerate(pair_cells(k)):
+        suffix = "" if cell == 0 else str(cell + 1)
+        x_domain, y_domain = cell_domains(row, col, size, size)
+        layout[f"xaxis{suffix}"] = value_axis(
+            _objective_title(columns, i) if row == size - 1 else "", domain=x_domain,
+            anchor=f"y{suffix}")
+        layout[f"yaxis{suffix}"] = value_axis(
+            _objective_title(columns, j) if col == 0 else "", domain=y_domain,
+            anchor=f"x{suffix}")
+        for numbers, style in ((dominated, _DOMINATED), (infeasible, _INFEASIBLE),
+                               (front, _FRONT)):
+            if len(numbers):
+                data.append(_objective_points(columns, numbers, style, i, j, suffix,
+                                              first=cell == 0))
+    if k == 2 and len(front):
+        signed = columns.signed_objectives()[front]
+        stairs = columns.objectives[front[np.lexsort((signed[:, 1], signed[:, 0]))]]
+        data.insert(0, {"type": "scatter", "mode": "lines", "x": stairs[:, 0].tolist(),
+                        "y": stairs[:, 1].tolist(), "line": {"shape": "hv", "width": 1.5,
+                                                             "color": "#1f77b4"},
+                        "hoverinfo": "skip", "showlegend": False})
+    shown = len(front) + len(dominated) + len(infeasible)
+    if shown < n_done:
+        layout["annotations"] = [_note(f"{shown:,} of {n_done:,} trials drawn (the front, "
+                                       "the closest to it and a spread)")]
+    return {"data": data, "layout": layout}
+
+
+def _hypervolume_at(points: np.ndarray, reference: np.ndarray,
+                    ends: np.ndarray) -> np.ndarray:
+    """Hypervolume of points[: e + 1] for each e of the ascending `ends`, carrying the front
+    from one end to the next (what `pareto.hypervolume_history` gives for every row)."""
+    front = points[:0]
+    start = 0
+    out = np.zeros(len(ends))
+    for m, end in enumerate(ends.tolist()):
+        chunk = points[start: end + 1]
+        merged = np.vstack([front, chunk[~np.isnan(chunk).any(axis=1)]])
+        front = merged[pareto.pareto_mask(merged)]
+        out[m] = pareto.hypervolume(front, reference)
+        start = end + 1
+    return out
+
+
+def hypervolume_history_figure(columns: StudyColumns, reference: Sequence[float] | None = None,
+                               max_points: int = 1000) -> Figure:
+    """The hypervolume of the feasible complete trials so far, by trial number, with respect
+    to `reference` (in the objectives' own units; default: the front's nadir plus 10 % of
+    its range). Past `max_points` trials it is evaluated at `max_points` of them."""
+    title = "Hypervolume history"
+    if not columns.is_multi_objective:
+        return _empty(title, "the study has one objective")
+    done = columns.complete()
+    points = columns.signed_objectives()[done]
+    points[~columns.feasible()[done]] = np.nan  # an infeasible trial adds nothing
+    if np.isnan(points).all():
+        return _empty(title, "no complete feasible trial yet")
+    signs = columns.objective_signs()
+    if reference is None:
+        ref = pareto.default_reference(points)
+    else:
+        ref = np.asarray(reference, dtype=float) * signs
+        if ref.shape != (columns.n_objectives,):
+            raise HyperlawError(
+                f"the reference point needs one value per objective "
+                f"{columns.objective_labels()}, got {list(reference)}")
+    if len(done) <= max_points:
+        ends, volume = done, pareto.hypervolume_history(points, ref)
+    else:
+        picks = spread(np.arange(len(done)), max_points)
+        ends, volume = done[picks], _hypervolume_at(points, ref, picks)
+    shown_ref = ", ".join(f"{label} {short_number(v)}" for label, v in
+                          zip(columns.objective_labels(), (ref * signs).tolist(), strict=True))
+    layout = _layout(title, xaxis={"title": {"text": "trial"}},
+                     yaxis=value_axis("hypervolume"), showlegend=False,
+                     annotations=[_note(f"reference point: {shown_ref}")])
+    return {"data": [{"type": "scatter", "mode": "lines", "name": "hypervolume",
+                      "x": ends.tolist(), "y": volume.tolist(),
+                      "line": {"shape": "hv", "width": 2, "color": "#1f77b4"},
+                      "hovertemplate": "after trial %{x}: %{y}<extra></extra>"}],
+            "layout": layout}
+
+
+def _limit_line(numbers: np.ndarray, limits: np.ndarray, name: str, suffix: str,
+                first: bool) -> dict[str, Any]:
+    return {"type": "scatter", "mode": "lines", "name": name, "x": numbers.tolist(),
+            "y": _floats(limits), "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+            "legendgroup": name, "showlegend": first, "connectgaps": False,
+            "line": {"shape": "hv", "dash": "dash", "width": 1.5, "color": "#555"},
+            "hovertemplate": name + " %{y}<extra></extra>"}
+
+
+def constraints_figure(columns: StudyColumns, max_points: int = 1000) -> Figure:
+    """Each constraint's value by trial against its limits (dashed): trials that meet it in
+    blue, those that miss it crossed out in red. Per constraint, up to `max_points` trials:
+    the worst violations first, then a spread."""
+    title = "Constraints"
+    names = columns.constraint_names()
+    if not names:
+        return _empty(title, "the study has no constraints")
+    n_cols = min(len(names), 2)
+    n_rows = math.ceil(len(names) / n_cols)
+    layout = _layout(title, height=max(360, 280 * n_rows),
+                     legend={"orientation": "h", "y": -0.15 / n_rows})
+    data: list[dict[str, Any]] = []
+    for k, name in enumerate(names):
+        row, col = divmod(k, n_cols)
+        suffix = "" if k == 0 else str(k + 1)
+        value, low, high = columns.constraint(name)
+        recorded = np.flatnonzero(~np.isnan(value))
+        excess = np.fmax(np.fmax(value - high, low - value), 0.0)
+        shown = best_and_spread(recorded, -excess[recorded], max_points)
+        missed = excess[shown] > 0
+        x_domain, y_domain = cell_domains(row, col, n_rows, n_cols)
+        layout[f"xaxis{suffix}"] = {"title": {"text": "trial"}, "domain": x_domain,
+                                    "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = value_axis(name, domain=y_domain, anchor=f"x{suffix}")
+        for numbers, style in ((shown[~missed], _MET), (shown[missed], _MISSED)):
+            data.append({"type": "scatter", "mode": "markers", **style,
+                         "x": numbers.tolist(), "y": value[numbers].tolist(),
+                         "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+                         "legendgroup": style["name"], "showlegend": k == 0,
+                         "customdata": excess[numbers].tolist(),
+                         "hovertemplate": f"trial %{{x}}<br>{name} %{{y}}<br>"
+                         "over the limit by %{customdata}<extra>" + style["name"]
+                         + "</extra>"})
+        for limits, label in ((high, "max"), (low, "min")):
+            if not np.isnan(limits[shown]).all():
+                data.append(_limit_line(shown, limits[shown], label, suffix, first=k == 0))
+    done = columns.complete()
+    feasible = int(columns.feasible()[done].sum())
+    layout["annotations"] = [_note(f"{feasible:,} of {len(done):,} complete trials feasible")]
     return {"data": data, "layout": layout}
 
 
