@@ -14,7 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_study import REPORT_PLOTS, Built, build_storage, hostile_report, loss
+from dashboard_study import (
+    MO_OBJECTIVES,
+    REPORT_PLOTS,
+    Built,
+    MultiBuilt,
+    build_multi_objective,
+    build_storage,
+    hostile_report,
+    loss,
+)
 
 import hyperlaw as hl
 
@@ -35,8 +44,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build_storage(str(tmp_path_factory.mktemp("browser") / "studies.db"))
+def storage(tmp_path_factory: pytest.TempPathFactory) -> tuple[Built, MultiBuilt]:
+    built = build_storage(str(tmp_path_factory.mktemp("browser") / "studies.db"))
+    return built, build_multi_objective(built.url)
+
+
+@pytest.fixture(scope="module")
+def built(storage: tuple[Built, MultiBuilt]) -> Built:
+    return storage[0]
+
+
+@pytest.fixture(scope="module")
+def multi(storage: tuple[Built, MultiBuilt]) -> MultiBuilt:
+    return storage[1]
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +203,25 @@ def test_page_follows_a_new_trial_without_reloading(page: object, built: Built) 
     page.wait_for_function(f"document.querySelector('#stat-complete .value').textContent === "
                            f"'{before + 1}'")
     _shot(page, "live")
+
+
+def test_a_multi_objective_study_shows_its_pareto_front(page: object,
+                                                        multi: MultiBuilt) -> None:
+    _go(page, "#/study/mo", "study")
+    for panel in ("pareto", "hypervolume", "constraints"):
+        assert page.locator(f"#plot-{panel} .main-svg").count() > 0, panel
+    # traces: the front's staircase, dominated, infeasible, then the front's points on top
+    traces = page.locator("#plot-pareto .scatterlayer .trace")
+    assert traces.last.locator("path.point").count() == len(multi.front)
+    assert traces.nth(2).locator("path.point").count() == len(multi.infeasible)
+    assert page.locator("#stat-front .value").inner_text() == f"{len(multi.front)} trials"
+    heads = page.locator("#trial-table thead th").all_inner_texts()
+    assert [h for h in heads if h in MO_OBJECTIVES] == list(MO_OBJECTIVES)
+    assert "violation" in heads
+    _go(page, "#/study/mlp", "study")
+    assert page.locator("#panel-pareto").count() == 0  # one objective: no front
+    _go(page, "#/study/mo", "study")
+    _shot(page, "multi-objective")
 
 
 def test_a_wrong_token_is_refused(browser: object, server: str) -> None:

@@ -130,7 +130,10 @@ def _title(title: str | dict[str, Any]) -> dict[str, Any]:
 
 def cell_domains(row: int, col: int, n_rows: int,
                  n_cols: int) -> tuple[list[float], list[float]]:
-    """The x and y domains of cell (row, col) of a grid of small plots (row 0 at the top)."""
+    """The x and y domains of cell (row, col) of a grid of small plots (row 0 at the top;
+    a grid of one cell fills the figure)."""
+    if n_rows == n_cols == 1:
+        return [0.0, 1.0], [0.0, 1.0]
     gap_x, gap_y = 0.06, 0.12 / n_rows
     x0 = col / n_cols + (gap_x / 2 if col else 0)
     x1 = (col + 1) / n_cols - (gap_x / 2 if col < n_cols - 1 else 0)
@@ -154,7 +157,8 @@ def history_figure(columns: StudyColumns, max_points: int = 2000) -> Figure:
     best_x = np.r_[done[improved], done[-1]]
     best_y = np.r_[values[improved], values[improved[-1]]]
     layout = _layout(title, xaxis={"title": {"text": "trial"}},
-                     yaxis={"title": {"text": "objective value"}},
+                     yaxis={"title": {"text": columns.objective_labels()[0]
+                                      if columns.is_multi_objective else "objective value"}},
                      legend={"orientation": "h", "y": -0.2})
     if len(keep) < len(done):
         layout["annotations"] = [_note(f"{len(keep):,} of {len(done):,} trials drawn "
@@ -651,7 +655,7 @@ def pareto_front_figure(columns: StudyColumns, max_points: int = 2000) -> Figure
     k = columns.n_objectives
     size = k - 1
     layout = _layout(title, height=420 if k == 2 else max(420, 250 * size),
-                     legend={"orientation": "h", "y": -0.12 if k == 2 else -0.06})
+                     legend={"orientation": "h", "y": -0.2 if k == 2 else -0.06})
     data: list[dict[str, Any]] = []
     for cell, (i, j, row, col) in enumerate(pair_cells(k)):
         suffix = "" if cell == 0 else str(cell + 1)
@@ -714,11 +718,12 @@ def hypervolume_history_figure(columns: StudyColumns, reference: Sequence[float]
     if reference is None:
         ref = pareto.default_reference(points)
     else:
-        ref = np.asarray(reference, dtype=float) * signs
+        ref = np.asarray(reference, dtype=float)
         if ref.shape != (columns.n_objectives,):
             raise HyperlawError(
                 f"the reference point needs one value per objective "
                 f"{columns.objective_labels()}, got {list(reference)}")
+        ref = ref * signs
     if len(done) <= max_points:
         ends, volume = done, pareto.hypervolume_history(points, ref)
     else:
@@ -756,7 +761,7 @@ def constraints_figure(columns: StudyColumns, max_points: int = 1000) -> Figure:
     n_cols = min(len(names), 2)
     n_rows = math.ceil(len(names) / n_cols)
     layout = _layout(title, height=max(360, 280 * n_rows),
-                     legend={"orientation": "h", "y": -0.15 / n_rows})
+                     legend={"orientation": "h", "y": -0.3 / n_rows})
     data: list[dict[str, Any]] = []
     for k, name in enumerate(names):
         row, col = divmod(k, n_cols)
