@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any, TypeVar
 
 import numpy as np
@@ -156,6 +156,19 @@ def _violation_of(record: TrialRecord) -> float:
     return math.nan if violation is None else float(violation)
 
 
+def _by_name(records: list[TrialRecord], attribute: str,
+             absent: Any) -> dict[str, list[Any]]:
+    """A mapping attribute of records (constraints, cost) as one list per key, aligned with
+    `records` (`absent` where a record lacks the key)."""
+    mappings = [getattr(record, attribute) for record in records]
+    names = dict.fromkeys(chain.from_iterable(mappings))
+    return {name: [m.get(name, absent) for m in mappings] for name in names}
+
+
+#: a constraint a trial did not report: no value, no limits
+_NO_LIMITS = (math.nan, math.nan, math.nan)
+
+
 class _Constraint:
     """One constraint over all trials: its value and limits (NaN where absent)."""
 
@@ -270,8 +283,7 @@ class StudyColumns:
             (self._created, [nan if r.created_at is None else r.created_at for r in records]),
             (self._started, [nan if r.started_at is None else r.started_at for r in records]),
             (self._finished, [nan if r.finished_at is None else r.finished_at
-                              for r in records]),
-            (self._violation, [_violation_of(r) for r in records])]
+                              for r in records])]
         columns += [(column, [_value_of(r, j) for r in records])
                     for j, column in enumerate(self._more_values, 1)]
         for column, values in columns:
@@ -296,18 +308,26 @@ class StudyColumns:
         self.version += 1
 
     def _put_constraints_and_cost(self, records: list[TrialRecord]) -> None:
-        for record in records:
-            for name, (value, low, high) in getattr(record, "constraints", {}).items():
-                constraint = self._constraints.get(name)
-                if constraint is None:
-                    constraint = self._constraints[name] = _Constraint()
-                for column, x in ((constraint.value, value), (constraint.low, low),
-                                  (constraint.high, high)):
-                    column.set(record.number, math.nan if x is None else x)
-            for name, amount in getattr(record, "cost", {}).items():
-                if name not in self._cost:
-                    self._cost[name] = _Growing(np.float64, np.nan)
-                self._cost[name].set(record.number, amount)
+        """Constraints (value and limits), the violation and each kind of cost, one numpy
+        assignment per column; a record without them costs two attribute reads."""
+        constrained = [r for r in records if getattr(r, "constraints", None)]
+        if constrained:
+            numbers = [r.number for r in constrained]
+            self._violation.reserve(self.n)
+            self._violation.view[numbers] = [_violation_of(r) for r in constrained]
+            for name, triples in _by_name(constrained, "constraints", _NO_LIMITS).items():
+                constraint = self._constraints.setdefault(name, _Constraint())
+                table = np.array(triples, dtype=np.float64)  # an absent limit (None) is NaN
+                for k, column in enumerate((constraint.value, constraint.low, constraint.high)):
+                    column.reserve(self.n)
+                    column.view[numbers] = table[:, k]
+        costed = [r for r in records if getattr(r, "cost", None)]
+        if costed:
+            numbers = [r.number for r in costed]
+            for name, amounts in _by_name(costed, "cost", math.nan).items():
+                column = self._cost.setdefault(name, _Growing(np.float64, np.nan))
+                column.reserve(self.n)
+                column.view[numbers] = amounts
 
     def put(self, record: TrialRecord) -> None:
         """Insert or replace a trial's row (its reports arrive through `add_reports`)."""
