@@ -24,6 +24,7 @@ from hyperlaw.analysis.columns import (
     ParamColumn,
     StudyColumns,
 )
+from hyperlaw.analysis.dominance import dominated_by
 from hyperlaw.analysis.importance import ped_anova
 from hyperlaw.analysis.sampling import best_and_spread, min_max_bins, spread, thin_curve
 from hyperlaw.errors import HyperlawError
@@ -687,16 +688,22 @@ def pareto_front_figure(columns: StudyColumns, max_points: int = 2000) -> Figure
 
 def _hypervolume_at(points: np.ndarray, reference: np.ndarray,
                     ends: np.ndarray) -> np.ndarray:
-    """Hypervolume of points[: e + 1] for each e of the ascending `ends`, carrying the front
-    from one end to the next (what `pareto.hypervolume_history` gives for every row)."""
+    """Hypervolume of points[: e + 1] for each e of the ascending `ends` (what
+    `pareto.hypervolume_history` gives for every row), carrying the front from one end to
+    the next and computing it again only when a point joins it."""
     front = points[:0]
     start = 0
+    volume = 0.0
     out = np.zeros(len(ends))
     for m, end in enumerate(ends.tolist()):
         chunk = points[start: end + 1]
-        merged = np.vstack([front, chunk[~np.isnan(chunk).any(axis=1)]])
-        front = merged[pareto.pareto_mask(merged)]
-        out[m] = pareto.hypervolume(front, reference)
+        chunk = chunk[~np.isnan(chunk).any(axis=1)]
+        chunk = chunk[~dominated_by(chunk, front)]
+        if len(chunk):
+            merged = np.vstack([front, chunk])
+            front = merged[pareto.pareto_mask(merged)]
+            volume = pareto.hypervolume(front, reference)
+        out[m] = volume
         start = end + 1
     return out
 
