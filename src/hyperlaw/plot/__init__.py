@@ -110,7 +110,7 @@ def pareto_front(study: Study | StudyColumns, max_points: int = 2000) -> go.Figu
 
 
 def hypervolume_history(study: Study | StudyColumns, reference: Sequence[float] | None = None,
-                        max_points: int = 1000) -> go.Figure:
+                        max_points: int = 300) -> go.Figure:
     """The hypervolume of the feasible complete trials so far, by trial number (`reference`
     in the objectives' units; default: the front's nadir plus 10 % of its range)."""
     return _figure(figures.hypervolume_history_figure(study_columns(study), reference,

@@ -24,7 +24,7 @@ from hyperlaw.analysis.columns import (
     ParamColumn,
     StudyColumns,
 )
-from hyperlaw.analysis.dominance import dominated_by
+from hyperlaw.analysis.dominance import dominated_by, front_mask
 from hyperlaw.analysis.importance import ped_anova
 from hyperlaw.analysis.sampling import best_and_spread, min_max_bins, spread, thin_curve
 from hyperlaw.errors import HyperlawError
@@ -709,7 +709,7 @@ def _hypervolume_at(points: np.ndarray, reference: np.ndarray,
 
 
 def hypervolume_history_figure(columns: StudyColumns, reference: Sequence[float] | None = None,
-                               max_points: int = 1000) -> Figure:
+                               max_points: int = 300) -> Figure:
     """The hypervolume of the feasible complete trials so far, by trial number, with respect
     to `reference` (in the objectives' own units; default: the front's nadir plus 10 % of
     its range). Past `max_points` trials it is evaluated at `max_points` of them."""
@@ -722,8 +722,8 @@ def hypervolume_history_figure(columns: StudyColumns, reference: Sequence[float]
     if np.isnan(points).all():
         return _empty(title, "no complete feasible trial yet")
     signs = columns.objective_signs()
-    if reference is None:
-        ref = pareto.default_reference(points)
+    if reference is None:  # the front's nadir and range: the front alone gives the same
+        ref = pareto.default_reference(points[front_mask(points)])
     else:
         ref = np.asarray(reference, dtype=float)
         if ref.shape != (columns.n_objectives,):
