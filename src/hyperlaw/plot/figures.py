@@ -699,9 +699,9 @@ def _hypervolume_at(points: np.ndarray, reference: np.ndarray,
         chunk = points[start: end + 1]
         chunk = chunk[~np.isnan(chunk).any(axis=1)]
         chunk = chunk[~dominated_by(chunk, front)]
+        chunk = chunk[~dominated_by(chunk, chunk)]
         if len(chunk):
-            merged = np.vstack([front, chunk])
-            front = merged[pareto.pareto_mask(merged)]
+            front = np.vstack([front[~dominated_by(front, chunk)], chunk])
             volume = pareto.hypervolume(front, reference)
         out[m] = volume
         start = end + 1
