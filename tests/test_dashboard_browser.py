@@ -222,6 +222,10 @@ def test_a_multi_objective_study_shows_its_pareto_front(page: object,
     assert page.locator("#panel-pareto").count() == 0  # one objective: no front
     _go(page, "#/study/mo", "study")
     _shot(page, "multi-objective")
+    _go(page, f"#/study/mo/trial/{multi.infeasible[0]}", "trial")
+    assert "max 10" in page.locator("#trial-constraints").inner_text()
+    assert "tokens" in page.locator("#trial-cost").inner_text()
+    assert page.locator("tr[data-key=values]").count() == 1
 
 
 def test_a_wrong_token_is_refused(browser: object, server: str) -> None:

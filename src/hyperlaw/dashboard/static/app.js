@@ -325,10 +325,19 @@ function trialView(name, number) {
     const text = JSON.stringify(t);
     if (text === last) return;
     last = text;
+    // several objectives, constraints and cost, when the trial has them
+    const values = t.values ? [["values", t.values.map(fmt).join(", ")]] : [];
+    const violation = t.constraints ? [["violation", t.violation]] : [];
+    const constraints = t.constraints ? [el("div", { id: "trial-constraints" },
+      kv("Constraints", Object.entries(t.constraints).map(([k, c]) => [k,
+        `${fmt(c.value)} (${c.min === null ? "" : `min ${fmt(c.min)} `}` +
+        `${c.max === null ? "" : `max ${fmt(c.max)}`})`.replace(" )", ")")])))] : [];
     details.replaceChildren(
-      kv("Result", [["state", badge(t.state)], ["value", t.value],
+      kv("Result", [["state", badge(t.state)], ["value", t.value], ...values, ...violation,
         ["intermediate values", t.n_intermediate], ["started", when(t.started_at)],
         ["finished", when(t.finished_at)], ["duration", duration(t.duration)]]),
+      ...constraints,
+      ...(t.cost ? [el("div", { id: "trial-cost" }, kv("Cost", Object.entries(t.cost)))] : []),
       el("div", { id: "trial-params" }, kv("Parameters", Object.entries(t.params))),
       el("div", { id: "trial-user-attrs" }, kv("User attributes", Object.entries(t.user_attrs))),
       kv("System attributes", Object.entries(t.system_attrs)),
