@@ -155,3 +155,18 @@ def test_ask_and_tell_in_a_shell_loop(project: Path):
     assert json.loads(pruned.stdout)["state"] == "pruned"
     again = hyperlaw("tell", "--config", str(config), "3", "0.5", cwd=project)
     assert again.returncode == 1 and "trial #3" in again.stderr
+
+
+def test_tell_takes_several_objectives_as_json(project: Path):
+    url = f"sqlite:///{project / 'mo.db'}"
+    study = hl.create_study("mo", storage=url, space={"x": hl.Float(0.0, 1.0)},
+                            objectives={"loss": "minimize", "ms": "minimize"})
+    number = study.ask().number
+    study.store.close()
+    told = hyperlaw("tell", "--storage", url, "--study", "mo", str(number), "[0.25, 12]",
+                    cwd=project)
+    assert told.returncode == 0, told.stderr
+    assert json.loads(told.stdout)["value"] == [0.25, 12.0]
+    assert hl.load_study("mo", url).trials[number].values == (0.25, 12.0)
+    bad = hyperlaw("tell", "--storage", url, "--study", "mo", str(number), "fast", cwd=project)
+    assert bad.returncode == 1 and "is not a number" in bad.stderr

@@ -146,13 +146,13 @@ class ParamColumn:
 
 def _value_of(record: TrialRecord, j: int) -> float:
     """Objective `j` of a trial (NaN when unknown)."""
-    values = getattr(record, "values", None)
+    values = record.values
     return float(values[j]) if values is not None and len(values) > j else math.nan
 
 
 def _violation_of(record: TrialRecord) -> float:
     """A trial's total constraint violation (NaN when it has no constraints)."""
-    violation = getattr(record, "violation", None)
+    violation = record.violation
     return math.nan if violation is None else float(violation)
 
 
@@ -233,8 +233,8 @@ class StudyColumns:
         """Empty columns for a stored study (its objectives, space, name and id); `refresh`
         fills them."""
         space = Space.from_json(info.space_json) if info.space_json else None
-        columns = cls(info.direction, space, directions=getattr(info, "directions", None),
-                      objective_names=getattr(info, "objective_names", None))
+        columns = cls(info.direction, space, directions=info.directions,
+                      objective_names=info.objective_names)
         columns.name, columns.study_id = info.name, info.id
         return columns
 
@@ -310,7 +310,7 @@ class StudyColumns:
     def _put_constraints_and_cost(self, records: list[TrialRecord]) -> None:
         """Constraints (value and limits), the violation and each kind of cost, one numpy
         assignment per column; a record without them costs two attribute reads."""
-        constrained = [r for r in records if getattr(r, "constraints", None)]
+        constrained = [r for r in records if r.constraints]
         if constrained:
             numbers = [r.number for r in constrained]
             self._violation.reserve(self.n)
@@ -321,7 +321,7 @@ class StudyColumns:
                 for k, column in enumerate((constraint.value, constraint.low, constraint.high)):
                     column.reserve(self.n)
                     column.view[numbers] = table[:, k]
-        costed = [r for r in records if getattr(r, "cost", None)]
+        costed = [r for r in records if r.cost]
         if costed:
             numbers = [r.number for r in costed]
             for name, amounts in _by_name(costed, "cost", math.nan).items():

@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 
@@ -95,16 +97,33 @@ def _fit_options(f: Any) -> Any:
 
 def _records(storage: str | None, name: str, csv_path: Path | None) -> list[dict[str, Any]]:
     if csv_path is not None:
-        import pandas as pd
-
-        # a CSV file's column names are strings
-        return cast(list[dict[str, Any]], pd.read_csv(csv_path).to_dict("records"))
+        return _read_csv(csv_path)
     with opened(storage) as store:
         rows = scaling_records(store, name)
     if not rows:
         raise HyperlawError(f"no complete trials of a scaling study named {name!r} in the "
                             "storage; check --name, or pass --csv")
     return rows
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV file with a header; numbers as floats, an empty cell as NaN."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise HyperlawError(f"cannot read {str(path)!r} as CSV: {exc}; pass a CSV file with "
+                            "a header row") from None
+    return [{key: _cell(value) for key, value in row.items()} for row in rows]
+
+
+def _cell(text: str) -> float | str:
+    if text == "":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _fit_all(rows: list[dict[str, Any]], targets: Sequence[str], features: str | None,

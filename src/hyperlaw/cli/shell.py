@@ -13,6 +13,7 @@ import json
 import shlex
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -68,16 +69,18 @@ def ask(storage: str | None, study_name: str | None, config_path: str | None,
 @click.option("--error", metavar="TEXT", help="Why a failed trial failed.")
 def tell(storage: str | None, study_name: str | None, config_path: str | None, number: int,
          value: str | None, state: str, error: str | None) -> None:
-    """Finish trial NUMBER with its VALUE (or as pruned or failed)."""
+    """Finish trial NUMBER with its VALUE (or as pruned or failed). With several objectives,
+    VALUE is a JSON list in the study's order or a JSON object keyed by their names."""
     config = _config(config_path)
     if state == "complete" and value is None:
         raise click.UsageError(f"trial #{number}: give its VALUE, or --state pruned/failed")
     with opened(config.get("storage", storage), "open") as store:
         study = _study(store, config, study_name, create=False)
-        record = study.tell(number, _float(value, number) if value is not None else None,
+        record = study.tell(number, _value(value, number) if value is not None else None,
                             state=state, error=error)
         echo_json({"number": record.number, "state": record.state.value,
-                   "value": record.value})
+                   "value": record.value if not study.is_multi_objective
+                   else list(record.values or ())})
 
 
 def _config(path: str | None) -> SweepConfig:
@@ -103,9 +106,16 @@ def _study(store: Store, config: SweepConfig, study_name: str | None,
                             "file with a 'space' (--config sweep.yaml)") from None
 
 
-def _float(text: str, number: int) -> float:
+def _value(text: str, number: int) -> float | list[Any] | dict[str, Any]:
+    """A number, or a JSON list or object of numbers (several objectives)."""
     try:
-        return float(json.loads(text))
-    except (ValueError, TypeError):
-        raise HyperlawError(f"trial #{number}: the value {text!r} is not a number; pass the "
-                            "objective's value, e.g. 0.38") from None
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if isinstance(value, list | dict):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise HyperlawError(f"trial #{number}: the value {text!r} is not a number; pass the "
+                        "objective's value, e.g. 0.38, or with several objectives a JSON list "
+                        "such as [0.38, 12.5]")

@@ -141,7 +141,7 @@ def create_app(store: Store, *, token: str | None = None, poll_interval: float =
     def list_studies(request: Request) -> Response:
         return _Json({"studies": [{
             "name": s.name, "direction": s.direction, "n_trials": s.n_trials,
-            "directions": list(getattr(s, "directions", ()) or (s.direction,)),
+            "directions": list(s.directions or (s.direction,)),
             "counts": {state.value: s.counts.get(state, 0) for state in STATES},
             "best_value": s.best_value, "created_at": s.created_at,
             "last_activity": s.last_activity} for s in store.list_studies()]})

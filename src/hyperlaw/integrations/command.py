@@ -26,14 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from hyperlaw.errors import HyperlawError, InvalidValueError
+from hyperlaw.errors import CommandError, InvalidValueError
 from hyperlaw.trial import Trial
 
 __all__ = ["CommandError", "CommandObjective"]
-
-
-class CommandError(HyperlawError):
-    """The trial's command could not run, failed, or printed no value of the metric."""
 
 
 @dataclass(frozen=True)

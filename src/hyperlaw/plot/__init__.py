@@ -35,10 +35,9 @@ def study_columns(study: Study | StudyColumns) -> StudyColumns:
     """The study's trials as columns (a StudyColumns passes through)."""
     if isinstance(study, StudyColumns):
         return study
-    directions = getattr(study, "directions", None) or (study.direction,)
-    columns = StudyColumns.from_trials(
-        study.trials, directions[0], study.space, directions=directions,
-        objective_names=getattr(study, "objective_names", None))
+    columns = StudyColumns.from_trials(study.trials, study.directions[0], study.space,
+                                       directions=study.directions,
+                                       objective_names=study.objective_names)
     columns.name = study.name
     return columns
 
