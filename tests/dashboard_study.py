@@ -66,7 +66,8 @@ def build_storage(path: str) -> Built:
 #: choice values that end or change an HTML script element when inlined carelessly
 HOSTILE_CHOICES = ["<!--<script>", "</script><b>x</b>", "a\u2028b&amp;"]
 #: the plots of a report of a study with parameters
-REPORT_PLOTS = ("history", "curves", "parallel", "slice", "contour", "importance")
+REPORT_PLOTS = ("history", "curves", "parallel", "slice", "rank", "contour", "importance", "edf",
+                "timeline")
 
 
 def hostile_report(out: str) -> str:
@@ -85,3 +86,60 @@ def hostile_report(out: str) -> str:
                    + HOSTILE_CHOICES.index(trial.params["tag"]))
     columns = StudyColumns.from_store(study.store, "html")
     return str(write_report(columns, "html", out))
+
+
+#: the objectives of the multi-objective test study, and its one constraint's limit
+MO_OBJECTIVES = {"loss": "minimize", "latency_ms": "minimize"}
+MEMORY_LIMIT = 10.0
+
+
+@dataclass(frozen=True)
+class MultiBuilt:
+    url: str
+    complete: list[int]
+    front: list[int]  # of the feasible complete trials, found by brute force
+    infeasible: list[int]
+    failed: list[int]
+
+
+def _brute_front(points: dict[int, tuple[float, ...]]) -> list[int]:
+    """Trials no other trial dominates (every objective minimized)."""
+    def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return sorted(n for n, p in points.items()
+                  if not any(dominates(q, p) for m, q in points.items() if m != n))
+
+
+def build_multi_objective(url: str) -> MultiBuilt:
+    """Study `mo` (loss and latency, a memory limit, tokens as cost; 24 trials, one failed)
+    and `mo3` (three objectives, the last maximized; 15 trials) in the storage at `url`."""
+    study = hl.create_study("mo", storage=url, space=SPACE, sampler="random", seed=5,
+                            objectives=MO_OBJECTIVES)
+    complete, infeasible, failed = [], [], []
+    feasible_points: dict[int, tuple[float, ...]] = {}
+    for i in range(24):
+        trial = study.ask()
+        latency = trial.params["width"] / 10 + 5 * trial.params["dropout"]
+        memory = trial.params["width"] / 16
+        trial.constrain("memory_gb", memory, max=MEMORY_LIMIT)
+        trial.add_cost(tokens=1000.0 * trial.params["width"])
+        for step in range(3):
+            trial.report((loss(trial.params) + 1 / (step + 1), latency), step)
+        if i == 7:
+            study.tell(trial, state="failed", error="RuntimeError: out of memory")
+            failed.append(trial.number)
+            continue
+        study.tell(trial, (loss(trial.params), latency))
+        complete.append(trial.number)
+        if memory > MEMORY_LIMIT:
+            infeasible.append(trial.number)
+        else:
+            feasible_points[trial.number] = (loss(trial.params), latency)
+    three = hl.create_study("mo3", storage=url, space=SPACE, sampler="random", seed=6,
+                            directions=["minimize", "minimize", "maximize"])
+    for _ in range(15):
+        trial = three.ask()
+        three.tell(trial, (loss(trial.params), trial.params["width"] / 10.0,
+                           trial.params["dropout"]))
+    return MultiBuilt(url, complete, _brute_front(feasible_points), infeasible, failed)

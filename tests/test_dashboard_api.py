@@ -54,11 +54,12 @@ def test_study_summary_lists_best_and_panels(client: TestClient, built: Built) -
     assert summary["counts"] == built.counts
     assert summary["best"]["number"] == built.best_number
     assert summary["params"] == ["lr", "width", "optimizer", "dropout"]
-    assert [p["id"] for p in summary["panels"]] == list(PANELS)
+    several = ("pareto", "hypervolume", "constraints")  # for several objectives, constraints
+    assert [p["id"] for p in summary["panels"]] == [p for p in PANELS if p not in several]
     contour = next(p for p in summary["panels"] if p["id"] == "contour")
     assert contour["choices"]["x"][0] == "lr" and contour["choices"]["y"][0] == "width"
     empty = _get(client, "/api/study", study="empty")
-    assert [p["id"] for p in empty["panels"]] == ["history", "curves"]
+    assert [p["id"] for p in empty["panels"]] == ["history", "curves", "edf", "timeline"]
 
 
 def test_history_panel_has_every_complete_trial_and_the_best_line(client: TestClient,
@@ -94,6 +95,20 @@ def test_parameter_panels(client: TestClient, built: Built) -> None:
     contour = _get(client, "/api/study/panel/contour", study="mlp", x="dropout", y="lr")
     assert contour["data"][0]["type"] == "contour"
     assert "lr against dropout" in contour["layout"]["title"]["text"]
+    assert contour["layout"]["yaxis"]["type"] == "log"
+    rank = _get(client, "/api/study/panel/rank", study="mlp")
+    assert len(rank["data"]) == 6 and rank["layout"]["xaxis"]["type"] == "log"
+
+
+def test_distribution_and_timeline_panels(client: TestClient, built: Built) -> None:
+    edf = _get(client, "/api/study/panel/edf", study="mlp")["data"]
+    assert len(edf) == 1 and edf[0]["name"] == "mlp" and edf[0]["y"][-1] == 1
+    assert len(edf[0]["x"]) == len(built.complete)
+    timeline = {t["name"]: t for t in _get(client, "/api/study/panel/timeline",
+                                          study="mlp")["data"]}
+    for state in ("complete", "pruned", "failed"):
+        assert sorted(timeline[state]["y"]) == getattr(built, state)
+    assert _get(client, "/api/study/panel/timeline", study="empty")["data"] == []
 
 
 def test_bad_panel_requests_are_refused_with_the_fix(client: TestClient) -> None:

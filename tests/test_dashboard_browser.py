@@ -14,7 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_study import REPORT_PLOTS, Built, build_storage, hostile_report, loss
+from dashboard_study import (
+    MO_OBJECTIVES,
+    REPORT_PLOTS,
+    Built,
+    MultiBuilt,
+    build_multi_objective,
+    build_storage,
+    hostile_report,
+    loss,
+)
 
 import hyperlaw as hl
 
@@ -35,8 +44,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build_storage(str(tmp_path_factory.mktemp("browser") / "studies.db"))
+def storage(tmp_path_factory: pytest.TempPathFactory) -> tuple[Built, MultiBuilt]:
+    built = build_storage(str(tmp_path_factory.mktemp("browser") / "studies.db"))
+    return built, build_multi_objective(built.url)
+
+
+@pytest.fixture(scope="module")
+def built(storage: tuple[Built, MultiBuilt]) -> Built:
+    return storage[0]
+
+
+@pytest.fixture(scope="module")
+def multi(storage: tuple[Built, MultiBuilt]) -> MultiBuilt:
+    return storage[1]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +151,8 @@ def test_history_plot_draws_one_point_per_complete_trial(page: object, built: Bu
     assert page.locator("#panel-history").get_attribute("data-points") == str(
         len(built.complete))
     # every registered panel drew a plot
-    for panel in ("curves", "parallel", "slice", "contour", "importance"):
+    for panel in ("curves", "parallel", "slice", "rank", "contour", "importance", "edf",
+                  "timeline"):
         assert page.locator(f"#plot-{panel} .main-svg").count() > 0, panel
     assert page.locator("#stat-complete .value").inner_text() == str(built.counts["complete"])
     _shot(page, "study")
@@ -182,6 +203,29 @@ def test_page_follows_a_new_trial_without_reloading(page: object, built: Built) 
     page.wait_for_function(f"document.querySelector('#stat-complete .value').textContent === "
                            f"'{before + 1}'")
     _shot(page, "live")
+
+
+def test_a_multi_objective_study_shows_its_pareto_front(page: object,
+                                                        multi: MultiBuilt) -> None:
+    _go(page, "#/study/mo", "study")
+    for panel in ("pareto", "hypervolume", "constraints"):
+        assert page.locator(f"#plot-{panel} .main-svg").count() > 0, panel
+    # traces: the front's staircase, dominated, infeasible, then the front's points on top
+    traces = page.locator("#plot-pareto .scatterlayer .trace")
+    assert traces.last.locator("path.point").count() == len(multi.front)
+    assert traces.nth(2).locator("path.point").count() == len(multi.infeasible)
+    assert page.locator("#stat-front .value").inner_text() == f"{len(multi.front)} trials"
+    heads = page.locator("#trial-table thead th").all_inner_texts()
+    assert [h for h in heads if h in MO_OBJECTIVES] == list(MO_OBJECTIVES)
+    assert "violation" in heads
+    _go(page, "#/study/mlp", "study")
+    assert page.locator("#panel-pareto").count() == 0  # one objective: no front
+    _go(page, "#/study/mo", "study")
+    _shot(page, "multi-objective")
+    _go(page, f"#/study/mo/trial/{multi.infeasible[0]}", "trial")
+    assert "max 10" in page.locator("#trial-constraints").inner_text()
+    assert "tokens" in page.locator("#trial-cost").inner_text()
+    assert page.locator("tr[data-key=values]").count() == 1
 
 
 def test_a_wrong_token_is_refused(browser: object, server: str) -> None:

@@ -16,6 +16,7 @@ import hyperlaw as hl
 from hyperlaw.analysis import StudyColumns
 from hyperlaw.cli import cli
 from hyperlaw.errors import HyperlawError
+from hyperlaw.plot import figures
 from hyperlaw.trial import TrialRecord, TrialState
 
 
@@ -62,6 +63,84 @@ def test_every_plot_is_a_plotly_figure(study: hl.Study) -> None:
     assert hl.plot.importance(study).data[0].y[-1] == "lr"
 
 
+def test_edf_rises_to_one_with_a_line_per_study(built: Built, study: hl.Study) -> None:
+    live = hl.load_study("live", storage=built.url)
+    figure = hl.plot.edf([study, live])
+    assert [t.name for t in figure.data] == ["mlp", "live"]
+    for trace, source in zip(figure.data, (study, live), strict=True):
+        values = sorted(t.value for t in source.trials if t.state is TrialState.COMPLETE)
+        assert list(trace.x) == values
+        shares = list(trace.y)
+        assert shares == sorted(shares) and shares[0] == 1 / len(values) and shares[-1] == 1
+    big = figures.edf_figure(_big(5000, 1), max_points=200)["data"][0]
+    assert len(big["x"]) <= 200 and big["y"][-1] == 1
+    assert big["x"] == sorted(big["x"]) and big["y"] == sorted(big["y"])
+
+
+def test_timeline_draws_one_bar_per_trial_colored_by_state(built: Built,
+                                                           study: hl.Study) -> None:
+    figure = hl.plot.timeline(study)
+    bars = {t.name: t for t in figure.data}
+    assert all(t.type == "bar" and t.orientation == "h" for t in figure.data)
+    for state in ("complete", "pruned", "failed"):
+        assert sorted(bars[state].y) == getattr(built, state)
+        assert bars[state].marker.color == figures.STATE_COLORS[state]
+    by_number = {t.number: t for t in study.trials}
+    for number, start, length in zip(bars["complete"].y, bars["complete"].base,
+                                     bars["complete"].x, strict=True):
+        trial = by_number[number]
+        assert start == pytest.approx(trial.started_at * 1000)
+        assert length == pytest.approx((trial.finished_at - trial.started_at) * 1000)
+    assert len(bars["running"].y) == 1  # drawn up to the study's latest time
+    assert figure.layout.xaxis.type == "date"
+    big = figures.timeline_figure(_big(3000, 1), max_bars=400)
+    assert sum(len(t["y"]) for t in big["data"]) <= 400
+
+
+def test_rank_colors_each_pair_of_parameters_by_rank(study: hl.Study) -> None:
+    figure = hl.plot.rank(study)
+    names = ["lr", "width", "optimizer", "dropout"]
+    assert len(figure.data) == 6  # every pair once
+    complete = {t.number: t.value for t in study.trials if t.state is TrialState.COMPLETE}
+    first = figure.data[0]
+    ranks = dict(zip((int(n) for n, _ in first.customdata), first.marker.color, strict=True))
+    best = min(complete, key=complete.__getitem__)
+    worst = max(complete, key=complete.__getitem__)
+    assert ranks[best] == 0 and ranks[worst] == 1 and set(ranks) == set(complete)
+    assert first.marker.colorbar.ticktext[0].startswith("best")
+    assert [t.name for t in figure.data][:3] == [f"{names[0]}, {names[1]}",
+                                                f"{names[0]}, {names[2]}",
+                                                f"{names[1]}, {names[2]}"]
+    single = hl.plot.rank(study, ["lr"])
+    assert len(single.data) == 1 and list(single.data[0].y) == [
+        complete[int(n)] for n, _ in single.data[0].customdata]
+
+
+def test_log_parameters_have_log_axes_with_readable_ticks(study: hl.Study) -> None:
+    """Log-scaled parameters (lr, width) get log axes whose ticks read as powers of ten,
+    never Plotly's SI prefixes ("10µ"); linear numbers read "2e-5"."""
+    def axes(figure: go.Figure) -> dict[str, dict]:
+        layout = figure.to_plotly_json()["layout"]
+        return {(a.get("title") or {}).get("text"): a for k, a in layout.items()
+                if k.startswith(("xaxis", "yaxis"))}
+
+    contour = axes(hl.plot.contour(study, "lr", "width"))
+    slices = axes(hl.plot.slice(study))
+    rank = axes(hl.plot.rank(study))
+    for found in (contour, slices, rank):
+        for name in ("lr", "width"):
+            assert found[name]["type"] == "log" and found[name]["exponentformat"] == "power"
+    assert contour["lr"]["dtick"] == 1  # lr spans three decades: one tick each
+    assert contour["width"]["dtick"] == "D2"  # width spans about one: 1-2-5 ticks
+    assert slices["dropout"].get("type") != "log" and slices["dropout"]["exponentformat"] == "e"
+    assert slices["optimizer"]["type"] == "category"
+    assert slices["objective"]["exponentformat"] == "e"
+    parallel = hl.plot.parallel_coordinates(study)
+    labels = [a.text for a in parallel.layout.annotations if a.x == 0]  # the lr axis
+    assert {"0.001", "0.01"} <= set(labels[1:]) <= {"0.0001", "0.001", "0.01", "0.1"}
+    assert figures.short_number(1.2e-5) == "1.2e-5" and figures.short_number(3e12) == "3e12"
+
+
 def test_plots_name_unknown_parameters(study: hl.Study) -> None:
     with pytest.raises(HyperlawError, match=r"unknown parameter 'depth'.*'lr'"):
         hl.plot.contour(study, "depth", "lr")
@@ -69,6 +148,8 @@ def test_plots_name_unknown_parameters(study: hl.Study) -> None:
         hl.plot.contour(study, "lr", "lr")
     with pytest.raises(HyperlawError, match="unknown parameters"):
         hl.plot.slice(study, ["depth"])
+    with pytest.raises(HyperlawError, match=r"unknown parameters \['depth'\].*'lr'"):
+        hl.plot.rank(study, ["lr", "depth"])
 
 
 def test_large_studies_are_reduced_on_the_server_side() -> None:
@@ -108,7 +189,7 @@ def test_report_is_one_html_file_with_every_plot(built: Built, study: hl.Study,
     text = out.read_text(encoding="utf-8")
     assert "plotly.js (cartesian - minified) v" in text  # Plotly is inlined, nothing is fetched
     assert not re.search(r"<script[^>]+src=", text)
-    for key in ("history", "curves", "parallel", "slice", "contour", "importance"):
+    for key in REPORT_PLOTS:
         assert f'id="plot-{key}"' in text
     assert f"{study.best_value:.6g}" in text
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any, TypeVar
 
 import numpy as np
 
+from hyperlaw.analysis.dominance import front_mask
 from hyperlaw.space import Choice, Param, Space
-from hyperlaw.store.base import Store
+from hyperlaw.store.base import Store, StudyInfo
 from hyperlaw.trial import TrialRecord, TrialState
 
 T = TypeVar("T")
@@ -143,13 +144,60 @@ class ParamColumn:
         return int(x) if self.integer else float(x)
 
 
-class StudyColumns:
-    """Trials of one study by number, plus every intermediate report, as numpy columns."""
+def _value_of(record: TrialRecord, j: int) -> float:
+    """Objective `j` of a trial (NaN when unknown)."""
+    values = record.values
+    return float(values[j]) if values is not None and len(values) > j else math.nan
 
-    def __init__(self, direction: str, space: Space | None = None) -> None:
-        self.maximize = direction == "maximize"
-        self.direction = direction
+
+def _violation_of(record: TrialRecord) -> float:
+    """A trial's total constraint violation (NaN when it has no constraints)."""
+    violation = record.violation
+    return math.nan if violation is None else float(violation)
+
+
+def _by_name(records: list[TrialRecord], attribute: str,
+             absent: Any) -> dict[str, list[Any]]:
+    """A mapping attribute of records (constraints, cost) as one list per key, aligned with
+    `records` (`absent` where a record lacks the key)."""
+    mappings = [getattr(record, attribute) for record in records]
+    names = dict.fromkeys(chain.from_iterable(mappings))
+    return {name: [m.get(name, absent) for m in mappings] for name in names}
+
+
+#: a constraint a trial did not report: no value, no limits
+_NO_LIMITS = (math.nan, math.nan, math.nan)
+
+
+class _Constraint:
+    """One constraint over all trials: its value and limits (NaN where absent)."""
+
+    __slots__ = ("high", "low", "value")
+
+    def __init__(self) -> None:
+        self.value = _Growing(np.float64, np.nan)
+        self.low = _Growing(np.float64, np.nan)
+        self.high = _Growing(np.float64, np.nan)
+
+
+class StudyColumns:
+    """Trials of one study by number, plus every intermediate report, as numpy columns.
+
+    With several objectives, `value` is the first one's and `objectives` holds them all;
+    constraints (value and limits per trial), the total violation and each kind of cost are
+    columns too.
+    """
+
+    def __init__(self, direction: str, space: Space | None = None, *,
+                 directions: Sequence[str] | None = None,
+                 objective_names: Sequence[str] | None = None) -> None:
+        self.directions: tuple[str, ...] = tuple(directions) if directions else (direction,)
+        self.objective_names = tuple(objective_names) if objective_names else None
+        self.maximize = self.directions[0] == "maximize"
+        self.direction = self.directions[0]
         self.space = space
+        #: the study's name, when known (figures of several studies label their lines by it)
+        self.name: str | None = None
         #: the store's id of the study, when the columns follow a store
         self.study_id: int | None = None
         self.n = 0
@@ -165,23 +213,38 @@ class StudyColumns:
         self._report_number = _Growing(np.int32, 0)
         self._report_step = _Growing(np.int64, 0)
         self._report_value = _Growing(np.float64, np.nan)
+        #: objectives 2..k (the first is `_value`)
+        self._more_values = [_Growing(np.float64, np.nan) for _ in self.directions[1:]]
+        self._constraints: dict[str, _Constraint] = {}
+        self._violation = _Growing(np.float64, np.nan)
+        self._cost: dict[str, _Growing] = {}
         self._memo: dict[Any, Any] = {}
         self._memo_version = -1
 
     # --- building --------------------------------------------------------------------------
     @classmethod
     def from_store(cls, store: Store, study_name: str) -> StudyColumns:
-        info = store.get_study(study_name)
-        space = Space.from_json(info.space_json) if info.space_json else None
-        columns = cls(info.direction, space)
-        columns.study_id = info.id
+        columns = cls.for_study(store.get_study(study_name))
         columns.refresh(store)
         return columns
 
     @classmethod
+    def for_study(cls, info: StudyInfo) -> StudyColumns:
+        """Empty columns for a stored study (its objectives, space, name and id); `refresh`
+        fills them."""
+        space = Space.from_json(info.space_json) if info.space_json else None
+        columns = cls(info.direction, space, directions=info.directions,
+                      objective_names=info.objective_names)
+        columns.name, columns.study_id = info.name, info.id
+        return columns
+
+    @classmethod
     def from_trials(cls, trials: Iterable[TrialRecord], direction: str,
-                    space: Space | None = None) -> StudyColumns:
-        columns = cls(direction, space)
+                    space: Space | None = None, *, directions: Sequence[str] | None = None,
+                    objective_names: Sequence[str] | None = None) -> StudyColumns:
+        """Columns of some trials (no store behind them)."""
+        columns = cls(direction, space, directions=directions,
+                      objective_names=objective_names)
         numbers: list[int] = []
         steps: list[int] = []
         values: list[float] = []
@@ -214,17 +277,19 @@ class StudyColumns:
         numbers = np.fromiter((r.number for r in records), np.int64, count)
         self.n = max(self.n, int(numbers.max()) + 1)
         nan = math.nan
-        columns = ((self._state, [STATE_CODE[r.state] for r in records]),
-                   (self._value, [nan if r.value is None else r.value for r in records]),
-                   (self._created, [nan if r.created_at is None else r.created_at
-                                    for r in records]),
-                   (self._started, [nan if r.started_at is None else r.started_at
-                                    for r in records]),
-                   (self._finished, [nan if r.finished_at is None else r.finished_at
-                                     for r in records]))
+        columns: list[tuple[_Growing, list[Any]]] = [
+            (self._state, [STATE_CODE[r.state] for r in records]),
+            (self._value, [nan if r.value is None else r.value for r in records]),
+            (self._created, [nan if r.created_at is None else r.created_at for r in records]),
+            (self._started, [nan if r.started_at is None else r.started_at for r in records]),
+            (self._finished, [nan if r.finished_at is None else r.finished_at
+                              for r in records])]
+        columns += [(column, [_value_of(r, j) for r in records])
+                    for j, column in enumerate(self._more_values, 1)]
         for column, values in columns:
             column.reserve(self.n)
             column.view[numbers] = values
+        self._put_constraints_and_cost(records)
         self._last_step.reserve(self.n)
         by_name: dict[str, tuple[list[int], list[Any]]] = {}
         for record in records:
@@ -241,6 +306,28 @@ class StudyColumns:
                 param_column = self.params[name] = ParamColumn.for_param(name, param, values[0])
             param_column.set_many(np.asarray(indices, np.int64), values)
         self.version += 1
+
+    def _put_constraints_and_cost(self, records: list[TrialRecord]) -> None:
+        """Constraints (value and limits), the violation and each kind of cost, one numpy
+        assignment per column; a record without them costs two attribute reads."""
+        constrained = [r for r in records if r.constraints]
+        if constrained:
+            numbers = [r.number for r in constrained]
+            self._violation.reserve(self.n)
+            self._violation.view[numbers] = [_violation_of(r) for r in constrained]
+            for name, triples in _by_name(constrained, "constraints", _NO_LIMITS).items():
+                constraint = self._constraints.setdefault(name, _Constraint())
+                table = np.array(triples, dtype=np.float64)  # an absent limit (None) is NaN
+                for k, column in enumerate((constraint.value, constraint.low, constraint.high)):
+                    column.reserve(self.n)
+                    column.view[numbers] = table[:, k]
+        costed = [r for r in records if r.cost]
+        if costed:
+            numbers = [r.number for r in costed]
+            for name, amounts in _by_name(costed, "cost", math.nan).items():
+                column = self._cost.setdefault(name, _Growing(np.float64, np.nan))
+                column.reserve(self.n)
+                column.view[numbers] = amounts
 
     def put(self, record: TrialRecord) -> None:
         """Insert or replace a trial's row (its reports arrive through `add_reports`)."""
@@ -307,6 +394,75 @@ class StudyColumns:
         return self._value.view[: self.n]
 
     @property
+    def n_objectives(self) -> int:
+        return len(self.directions)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.directions) > 1
+
+    def objective_labels(self) -> list[str]:
+        """The objectives' names, or "objective 1", "objective 2", ... (one: "objective")."""
+        if self.objective_names is not None:
+            return list(self.objective_names)
+        if not self.is_multi_objective:
+            return ["objective"]
+        return [f"objective {j + 1}" for j in range(self.n_objectives)]
+
+    @property
+    def objectives(self) -> np.ndarray:
+        """Every objective's value, shape (n, k); NaN where unknown."""
+        more = [self._fit(column) for column in self._more_values]
+        return np.column_stack([self.value, *more])
+
+    def objective_signs(self) -> np.ndarray:
+        """+1 for each minimized objective, -1 for each maximized one."""
+        return np.array([-1.0 if d == "maximize" else 1.0 for d in self.directions])
+
+    def signed_objectives(self) -> np.ndarray:
+        """`objectives` with maximized columns negated: lower is better in every column."""
+        return self.objectives * self.objective_signs()
+
+    @property
+    def violation(self) -> np.ndarray:
+        """Each trial's total constraint violation: 0 feasible, > 0 not, NaN without any."""
+        return self._fit(self._violation)
+
+    def feasible(self) -> np.ndarray:
+        """Per trial: whether it meets its constraints (True for trials without any)."""
+        violation = self.violation
+        return np.isnan(violation) | (violation <= 0)
+
+    def constraint_names(self) -> list[str]:
+        return list(self._constraints)
+
+    def constraint(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value, min, max) of a constraint per trial, NaN where absent or unbounded."""
+        column = self._constraints[name]
+        return self._fit(column.value), self._fit(column.low), self._fit(column.high)
+
+    def cost_names(self) -> list[str]:
+        return list(self._cost)
+
+    def cost(self, name: str) -> np.ndarray:
+        """A kind of cost ("seconds", "tokens", ...) per trial, NaN where not recorded."""
+        return self._fit(self._cost[name])
+
+    def front(self) -> np.ndarray:
+        """Numbers of the Pareto front of the complete feasible trials (for one objective,
+        the best trials)."""
+        return self.memo("front", self._front)
+
+    def _front(self) -> np.ndarray:
+        done = self.complete()
+        done = done[self.feasible()[done]]
+        return done[front_mask(self.signed_objectives()[done])]
+
+    def _fit(self, column: _Growing) -> np.ndarray:
+        column.reserve(self.n)
+        return column.view[: self.n]
+
+    @property
     def created_at(self) -> np.ndarray:
         return self._created.view[: self.n]
 
@@ -341,8 +497,10 @@ class StudyColumns:
         return {s.value: int(tally[i]) for i, s in enumerate(STATES)}
 
     def complete(self) -> np.ndarray:
-        """Numbers of complete trials with a value."""
-        return np.flatnonzero((self.state == COMPLETE) & ~np.isnan(self.value))
+        """Numbers of complete trials with a value (with every value, for several)."""
+        known = ~np.isnan(self.objectives).any(axis=1) if self.is_multi_objective else \
+            ~np.isnan(self.value)
+        return np.flatnonzero((self.state == COMPLETE) & known)
 
     def sign(self) -> float:
         """+1 when lower is better, -1 when higher is better."""
@@ -355,11 +513,12 @@ class StudyColumns:
         return int(done[np.argmin(self.sign() * self.value[done])])
 
     def row(self, number: int) -> dict[str, Any]:
-        """A table row of one trial: number, state, value, params, times, last step."""
+        """A table row of one trial: number, state, value, params, times, last step (and
+        every objective's value, the constraint violation, when the study has them)."""
         value = float(self.value[number])
         started, finished = float(self.started_at[number]), float(self.finished_at[number])
         last = int(self.last_step[number])
-        return {
+        row: dict[str, Any] = {
             "number": number, "state": STATES[int(self.state[number])].value,
             "value": None if math.isnan(value) else value,
             "params": {name: column.display(column.values(self.n)[number])
@@ -369,4 +528,13 @@ class StudyColumns:
             else finished - started,
             "last_step": None if last < 0 else last,
         }
+        if self.is_multi_objective:
+            row["values"] = [_number(x) for x in self.objectives[number].tolist()]
+        if self._constraints:
+            row["violation"] = _number(float(self.violation[number]))
+        return row
+
+
+def _number(x: float) -> float | None:
+    return None if math.isnan(x) else x
 

@@ -141,14 +141,18 @@ def create_app(store: Store, *, token: str | None = None, poll_interval: float =
     def list_studies(request: Request) -> Response:
         return _Json({"studies": [{
             "name": s.name, "direction": s.direction, "n_trials": s.n_trials,
+            "directions": list(s.directions or (s.direction,)),
             "counts": {state.value: s.counts.get(state, 0) for state in STATES},
             "best_value": s.best_value, "created_at": s.created_at,
             "last_activity": s.last_activity} for s in store.list_studies()]})
 
     def study_summary(request: Request) -> Response:
         def summary(info: StudyInfo, columns: StudyColumns) -> dict[str, Any]:
-            best = columns.best_number()
+            best = None if columns.is_multi_objective else columns.best_number()
             return {"name": info.name, "direction": info.direction, "cursor": columns.cursor,
+                    "directions": list(columns.directions),
+                    "objectives": columns.objective_labels(),
+                    "front": columns.front().tolist() if columns.is_multi_objective else None,
                     "n_trials": columns.n, "counts": columns.counts(),
                     "best": None if best is None else columns.row(best),
                     "last_activity": _last_activity(columns),

@@ -65,8 +65,7 @@ class StudyCache:
         if entry is not None:
             return entry
         info = self.store.get_study(name)  # raises StudyNotFoundError naming the studies
-        columns = StudyColumns(info.direction, _space(info))
-        columns.study_id = info.id
+        columns = StudyColumns.for_study(info)
         with self._lock:
             return self._entries.setdefault(name, _Entry(info, columns))
 

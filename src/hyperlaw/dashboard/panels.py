@@ -74,16 +74,35 @@ def _has_params(columns: StudyColumns, info: StudyInfo) -> bool:
     return bool(columns.params) or bool(info.space_json)
 
 
+def _multi_objective(columns: StudyColumns, info: StudyInfo) -> bool:
+    return columns.is_multi_objective
+
+
+def _constrained(columns: StudyColumns, info: StudyInfo) -> bool:
+    return bool(columns.constraint_names())
+
+
 register_panel(Panel("history", "Optimization history",
                      lambda c, q: figures.history_figure(c)))
+register_panel(Panel("pareto", "Pareto front", lambda c, q: figures.pareto_front_figure(c),
+                     applies=_multi_objective))
+register_panel(Panel("hypervolume", "Hypervolume history",
+                     lambda c, q: figures.hypervolume_history_figure(c),
+                     applies=_multi_objective))
+register_panel(Panel("constraints", "Constraints", lambda c, q: figures.constraints_figure(c),
+                     applies=_constrained, wide=True))
 register_panel(Panel("curves", "Learning curves", lambda c, q: figures.curves_figure(c)))
 register_panel(Panel("parallel", "Parallel coordinates",
                      lambda c, q: figures.parallel_coordinates_figure(c),
                      applies=_has_params, wide=True))
 register_panel(Panel("slice", "Slice", lambda c, q: figures.slice_figure(c),
                      applies=_has_params, wide=True))
+register_panel(Panel("rank", "Rank", lambda c, q: figures.rank_figure(c),
+                     applies=_has_params, wide=True))
 register_panel(Panel("contour", "Contour",
                      lambda c, q: figures.contour_figure(c, q.get("x"), q.get("y")),
                      applies=_has_params, choices=_contour_choices))
 register_panel(Panel("importance", "Parameter importance",
                      lambda c, q: figures.importance_figure(c), applies=_has_params))
+register_panel(Panel("edf", "Empirical distribution", lambda c, q: figures.edf_figure(c)))
+register_panel(Panel("timeline", "Timeline", lambda c, q: figures.timeline_figure(c), wide=True))

@@ -1,8 +1,9 @@
 """The trial table: filter, sort and page a study's trials on the server.
 
 A filter is a comma-separated list of conditions, each `FIELD OP VALUE`, where FIELD is
-`number`, `value`, `state`, `last_step`, `duration` or `params.NAME`, and OP is one of
-`= == != < <= > >=`. Example: `value < 0.2, params.optimizer = adam`.
+`number`, `value`, `state`, `last_step`, `duration` or `params.NAME` (with several objectives
+also `values.I`, the I-th objective counting from 0; with constraints, `violation`), and OP
+is one of `= == != < <= > >=`. Example: `value < 0.2, params.optimizer = adam`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,14 @@ def field_values(columns: StudyColumns, name: str) -> np.ndarray:
         return columns.finished_at - columns.started_at
     if name.startswith("params.") and name[7:] in columns.params:
         return columns.param(name[7:])
-    known = [*_FIELDS, *(f"params.{p}" for p in columns.params)]
+    objectives = [f"values.{j}" for j in range(columns.n_objectives)
+                  ] if columns.is_multi_objective else []
+    if name in objectives:
+        return columns.objectives[:, int(name[7:])]
+    if name == "violation" and columns.constraint_names():
+        return columns.violation
+    known = [*_FIELDS, *objectives, *(["violation"] if columns.constraint_names() else []),
+             *(f"params.{p}" for p in columns.params)]
     raise HyperlawError(f"unknown field {name!r}; use one of {known}")
 
 
@@ -127,5 +135,7 @@ def query_table(columns: StudyColumns, query: TableQuery) -> dict[str, Any]:
     return {"total": len(numbers), "offset": query.offset, "limit": query.limit,
             "sort": query.sort, "order": "desc" if query.descending else "asc",
             "params": columns.param_names(),
+            "objectives": columns.objective_labels() if columns.is_multi_objective else None,
+            "constrained": bool(columns.constraint_names()),
             "rows": [columns.row(int(i)) for i in page]}
 

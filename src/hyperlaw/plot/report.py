@@ -21,34 +21,59 @@ text-align: left; } .plot { height: 420px; } .muted { color: #6b7280; }
 
 
 def _figures(columns: StudyColumns) -> list[tuple[str, figures.Figure]]:
-    out = [("history", figures.history_figure(columns)),
-           ("curves", figures.curves_figure(columns))]
+    out = [("history", figures.history_figure(columns))]
+    if columns.is_multi_objective:
+        out += [("pareto", figures.pareto_front_figure(columns)),
+                ("hypervolume", figures.hypervolume_history_figure(columns))]
+    if columns.constraint_names():
+        out.append(("constraints", figures.constraints_figure(columns)))
+    out.append(("curves", figures.curves_figure(columns)))
     if columns.params:
         out += [("parallel", figures.parallel_coordinates_figure(columns)),
                 ("slice", figures.slice_figure(columns)),
+                ("rank", figures.rank_figure(columns)),
                 ("contour", figures.contour_figure(columns)),
                 ("importance", figures.importance_figure(columns))]
+    out += [("edf", figures.edf_figure(columns)), ("timeline", figures.timeline_figure(columns))]
     return out
+
+
+def _summary(columns: StudyColumns) -> list[tuple[str, str]]:
+    """The report's summary rows: objectives, counts, and the best trial or the front."""
+    directions = ", ".join(f"{label}: {d}" if columns.is_multi_objective else d for label, d in
+                           zip(columns.objective_labels(), columns.directions, strict=True))
+    rows = [("directions" if columns.is_multi_objective else "direction", directions),
+            ("trials", str(columns.n))]
+    rows += [(state, str(n)) for state, n in columns.counts().items() if n]
+    done = columns.complete()
+    if columns.constraint_names():
+        feasible = int(columns.feasible()[done].sum())
+        rows.append(("feasible", f"{feasible} of {len(done)} complete trials"))
+    if columns.is_multi_objective:
+        front = columns.front()
+        listed = ", ".join(f"#{n}" for n in front[:20].tolist())
+        rows.append(("Pareto front", f"{len(front)} trials" + (f" ({listed}"
+                     + (", ..." if len(front) > 20 else "") + ")" if len(front) else "")))
+        return rows
+    best = columns.best_number()
+    if best is not None:
+        row = columns.row(best)
+        rows.append(("best value", f"{row['value']:.6g} (trial #{best})"))
+        rows += [(f"best {k}", f"{v:.6g}" if isinstance(v, float) else str(v))
+                 for k, v in row["params"].items()]
+    return rows
 
 
 def report_html(columns: StudyColumns, name: str) -> str:
     """The report page of a study as one HTML string (about 1.5 MB: Plotly is inside)."""
     bundle = files("hyperlaw.dashboard") / "static" / "plotly-cartesian.min.js"
     plotly_js = bundle.read_text("utf-8")
-    counts = columns.counts()
-    best = columns.best_number()
-    rows = [("direction", columns.direction), ("trials", str(columns.n))]
-    rows += [(state, str(n)) for state, n in counts.items() if n]
-    if best is not None:
-        row = columns.row(best)
-        rows.append(("best value", f"{row['value']:.6g} (trial #{best})"))
-        rows += [(f"best {k}", f"{v:.6g}" if isinstance(v, float) else str(v))
-                 for k, v in row["params"].items()]
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                    for k, v in rows)
+                    for k, v in _summary(columns))
     plots, scripts = [], []
     for key, figure in _figures(columns):
-        plots.append(f'<div class="plot" id="plot-{key}"></div>')
+        height = figure["layout"].get("height", 420)
+        plots.append(f'<div class="plot" id="plot-{key}" style="height:{height}px"></div>')
         data = figures.inline_json(figures.clean(figure))
         scripts.append(f'(function(f){{Plotly.newPlot("plot-{key}", f.data, f.layout, '
                        f'{{displaylogo:false, responsive:true}});}})({data});')

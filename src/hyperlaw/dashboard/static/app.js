@@ -137,7 +137,7 @@ function studiesView() {
       class: "clickable", "data-study": s.name, onclick: () => { location.hash = studyHref(s.name); },
     },
       el("td", {}, el("a", { href: studyHref(s.name) }, s.name)),
-      el("td", {}, s.direction),
+      el("td", {}, (s.directions || [s.direction]).join(", ")),
       ...STATES.map((st) => el("td", { class: `num count-${st}` }, s.counts[st] || 0)),
       el("td", { class: "num total" }, s.n_trials),
       el("td", { class: "num best" }, fmt(s.best_value)),
@@ -206,14 +206,19 @@ function studyView(name) {
   const renderSummary = (s) => {
     const stat = (label, value, id) => el("div", { class: "stat", id },
       el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+    const several = s.directions && s.directions.length > 1;
     const best = s.best
       ? el("a", { href: trialHref(name, s.best.number) }, `${fmt(s.best.value)} (#${s.best.number})`)
       : "–";
     summaryBox.replaceChildren(
-      stat("direction", s.direction, "stat-direction"),
+      several
+        ? stat("directions", s.objectives.map((o, j) => `${o}: ${s.directions[j]}`).join(", "),
+               "stat-direction")
+        : stat("direction", s.direction, "stat-direction"),
       stat("trials", s.n_trials, "stat-trials"),
       ...STATES.map((st) => stat(st, s.counts[st] || 0, `stat-${st}`)),
-      stat("best value", best, "stat-best"),
+      several ? stat("Pareto front", `${s.front.length} trials`, "stat-front")
+              : stat("best value", best, "stat-best"),
       stat("last activity", when(s.last_activity), "stat-last"));
   };
 
@@ -272,15 +277,24 @@ function trialTable(name) {
       page = await api("study/trials", { study: name, ...state });
       message.textContent = "";
     } catch (err) { message.textContent = err.message; return; }
+    // one column per objective when there are several, and the violation with constraints
+    const objectives = page.objectives || [];
+    const valueHeads = objectives.length
+      ? objectives.map((o, j) => header(`values.${j}`, o, true)) : [header("value", "value", true)];
+    const valueCells = (r) => objectives.length
+      ? objectives.map((o, j) => el("td", { class: "num" }, fmt(r.values && r.values[j])))
+      : [el("td", { class: "num" }, fmt(r.value))];
     head.replaceChildren(el("tr", {}, header("number", "#", true), header("state", "state"),
-      header("value", "value", true),
+      ...valueHeads,
+      ...(page.constrained ? [header("violation", "violation", true)] : []),
       ...page.params.map((p) => header(`params.${p}`, p, true)),
       header("duration", "duration", true), header("last_step", "last step", true)));
     body.replaceChildren(...page.rows.map((r) => el("tr", {
       class: "clickable", "data-number": r.number,
       onclick: () => { location.hash = trialHref(name, r.number); } },
       el("td", { class: "num" }, r.number), el("td", {}, badge(r.state)),
-      el("td", { class: "num" }, fmt(r.value)),
+      ...valueCells(r),
+      ...(page.constrained ? [el("td", { class: "num" }, fmt(r.violation))] : []),
       ...page.params.map((p) => el("td", { class: "num" }, fmt(r.params[p]))),
       el("td", { class: "num" }, duration(r.duration)),
       el("td", { class: "num" }, fmt(r.last_step)))));
@@ -311,10 +325,19 @@ function trialView(name, number) {
     const text = JSON.stringify(t);
     if (text === last) return;
     last = text;
+    // several objectives, constraints and cost, when the trial has them
+    const values = t.values ? [["values", t.values.map(fmt).join(", ")]] : [];
+    const violation = t.constraints ? [["violation", t.violation]] : [];
+    const constraints = t.constraints ? [el("div", { id: "trial-constraints" },
+      kv("Constraints", Object.entries(t.constraints).map(([k, c]) => [k,
+        `${fmt(c.value)} (${c.min === null ? "" : `min ${fmt(c.min)} `}` +
+        `${c.max === null ? "" : `max ${fmt(c.max)}`})`.replace(" )", ")")])))] : [];
     details.replaceChildren(
-      kv("Result", [["state", badge(t.state)], ["value", t.value],
+      kv("Result", [["state", badge(t.state)], ["value", t.value], ...values, ...violation,
         ["intermediate values", t.n_intermediate], ["started", when(t.started_at)],
         ["finished", when(t.finished_at)], ["duration", duration(t.duration)]]),
+      ...constraints,
+      ...(t.cost ? [el("div", { id: "trial-cost" }, kv("Cost", Object.entries(t.cost)))] : []),
       el("div", { id: "trial-params" }, kv("Parameters", Object.entries(t.params))),
       el("div", { id: "trial-user-attrs" }, kv("User attributes", Object.entries(t.user_attrs))),
       kv("System attributes", Object.entries(t.system_attrs)),
