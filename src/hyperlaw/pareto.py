@@ -4,12 +4,15 @@ Every function takes points as an array of shape (n, k) with lower better in eve
 (callers flip maximized objectives first). Rows holding a NaN are "not known yet": they are on
 no front, rank after every known row, and add nothing to a hypervolume.
 
-Hypervolume is exact for any number of objectives: a sweep for two, slicing along the last
-objective for more (the HSO scheme of While et al., "A faster algorithm for calculating
-hypervolume", IEEE TEC 2006), each slice reduced to its own front first.
+Hypervolume is exact for any number of objectives: a sweep for two, a dimension sweep over a
+staircase for three, slicing along the last objective for more (the HSO scheme of While et al.,
+"A faster algorithm for calculating hypervolume", IEEE TEC 2006), each slice reduced to its
+own front first.
 """
 
 from __future__ import annotations
+
+import bisect
 
 import numpy as np
 
@@ -156,6 +159,8 @@ def _hypervolume(front: np.ndarray, ref: np.ndarray) -> float:
         return float(ref[0] - front[:, 0].min())
     if k == 2:
         return _hypervolume_2d(front, ref)
+    if k == 3:
+        return _hypervolume_3d(front, ref)
     # slice along the last objective: between consecutive levels the dominated region is the
     # (k-1)-dimensional hypervolume of the rows at or below the slice
     order = np.argsort(front[:, -1], kind="stable")
@@ -167,6 +172,42 @@ def _hypervolume(front: np.ndarray, ref: np.ndarray) -> float:
         if depth > 0:
             below = front[: i + 1, :-1]
             total += depth * _hypervolume(below[_front_of(below)], ref[:-1])
+    return total
+
+
+def _hypervolume_3d(front: np.ndarray, ref: np.ndarray) -> float:
+    """Three objectives in O(n log n) (the dimension sweep of Beume et al., "On the
+    complexity of computing the hypervolume indicator", IEEE TEC 2009): in order of the third
+    objective, each point joins a two-dimensional staircase whose area is kept up to date,
+    and each slab between consecutive third values adds that area times its depth."""
+    order = np.argsort(front[:, 2], kind="stable")
+    xs: list[float] = []  # the staircase, by increasing first objective (decreasing second)
+    ys: list[float] = []
+    rx, ry = float(ref[0]), float(ref[1])
+    area = total = 0.0
+    for n, i in enumerate(order):
+        x, y = float(front[i, 0]), float(front[i, 1])
+        j = bisect.bisect_left(xs, x)
+        covered = (j > 0 and ys[j - 1] <= y) or (j < len(xs) and xs[j] == x and ys[j] <= y)
+        if not covered:
+            end = j
+            while end < len(xs) and ys[end] >= y:  # the steps the new point dominates
+                end += 1
+            right = xs[end] if end < len(xs) else rx
+            # strips of the left neighbour and the removed steps, before and after
+            before = 0.0
+            seq_x = ([xs[j - 1]] if j > 0 else []) + xs[j:end]
+            seq_y = ([ys[j - 1]] if j > 0 else []) + ys[j:end]
+            for m, (sx, sy) in enumerate(zip(seq_x, seq_y, strict=True)):
+                following = seq_x[m + 1] if m + 1 < len(seq_x) else right
+                before += (following - sx) * (ry - sy)
+            after = (right - x) * (ry - y)
+            if j > 0:
+                after += (x - xs[j - 1]) * (ry - ys[j - 1])
+            area += after - before
+            xs[j:end], ys[j:end] = [x], [y]
+        following_z = float(front[order[n + 1], 2]) if n + 1 < len(order) else float(ref[2])
+        total += area * (following_z - float(front[i, 2]))
     return total
 
 
