@@ -2,12 +2,27 @@
 
 The rung values themselves (`Rung`, `RungIndex`, promotion chains) are kept by
 `hyperlaw.history.rungs`, where samplers read them too.
+
+With several objectives (MO-ASHA, Schmucker et al. 2021, "Multi-objective Asynchronous
+Successive Halving") the trials at a rung are ordered as NSGA-II orders a population (Deb et
+al. 2002): by non-dominated front, and within a front by crowding distance, larger first. The
+crowding distance is computed within each front, needs no reference point (a hypervolume
+contribution would need one, and its value at a rung depends on a reference that moves as
+the rung fills) and keeps the ends of the front, so trials that are extreme in one objective
+(the smallest model, the lowest loss) survive the cut; it costs O(k·n log n) per front.
+`ranked_ahead` is that order as "how many rivals are ahead", the quantity `kept` takes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
 from hyperlaw.errors import HyperlawError
 from hyperlaw.history import History
+from hyperlaw.history.rungs import Rung
+from hyperlaw.pareto import crowding_distance, non_dominated_ranks
 from hyperlaw.trial import TrialState
 
 _COMPLETE = TrialState.COMPLETE
@@ -89,3 +104,35 @@ def within_top(value: float, rivals: list[float], reduction_factor: float,
     else:
         better = sum(1 for v in rivals if v < value)
     return kept(better, len(rivals), reduction_factor, strict)
+
+
+def ranked_ahead(y: np.ndarray) -> np.ndarray:
+    """For each row of `y` (n, k; lower is better in every column), how many rows rank strictly
+    ahead of it: every row of an earlier non-dominated front, and the rows of its own front
+    with a larger crowding distance (computed within the front). Rows with a NaN (a value not
+    reported) come after all others and are ahead of none."""
+    y = np.asarray(y, dtype=float).reshape(len(y), -1)
+    n = len(y)
+    known = ~np.isnan(y).any(axis=1)
+    rank = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    crowd = np.zeros(n)
+    if known.any():
+        rows = np.flatnonzero(known)
+        rank[rows] = non_dominated_ranks(y[rows])
+        for front in np.unique(rank[rows]):
+            members = rows[rank[rows] == front]
+            crowd[members] = crowding_distance(y[members])
+    earlier = rank[None, :] < rank[:, None]
+    wider = (rank[None, :] == rank[:, None]) & (crowd[None, :] > crowd[:, None]) & known[None, :]
+    return np.count_nonzero(earlier | wider, axis=1)
+
+
+def vector_standings(rung: Rung, signs: Sequence[float],
+                     members: Callable[[int], bool] | None = None) -> dict[int, int]:
+    """For each trial with a vector at `rung` (that `members` accepts, when given), how many of
+    those trials rank ahead of it (`ranked_ahead`, values multiplied by `signs`)."""
+    numbers = [n for n in rung.vectors if members is None or members(n)]
+    if not numbers:
+        return {}
+    y = np.array([rung.vectors[n] for n in numbers], dtype=float) * np.asarray(signs)
+    return dict(zip(numbers, ranked_ahead(y).tolist(), strict=True))
