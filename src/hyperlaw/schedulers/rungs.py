@@ -112,18 +112,14 @@ def ranked_ahead(y: np.ndarray) -> np.ndarray:
     with a larger crowding distance (computed within the front). Rows with a NaN (a value not
     reported) come after all others and are ahead of none."""
     y = np.asarray(y, dtype=float).reshape(len(y), -1)
-    n = len(y)
+    rank = non_dominated_ranks(y)  # rows with a NaN: one rank past the last front
     known = ~np.isnan(y).any(axis=1)
-    rank = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    crowd = np.zeros(n)
-    if known.any():
-        rows = np.flatnonzero(known)
-        rank[rows] = non_dominated_ranks(y[rows])
-        for front in np.unique(rank[rows]):
-            members = rows[rank[rows] == front]
-            crowd[members] = crowding_distance(y[members])
+    crowd = np.zeros(len(y))
+    for front in np.unique(rank[known]):
+        members = np.flatnonzero(known & (rank == front))
+        crowd[members] = crowding_distance(y[members])
     earlier = rank[None, :] < rank[:, None]
-    wider = (rank[None, :] == rank[:, None]) & (crowd[None, :] > crowd[:, None]) & known[None, :]
+    wider = (rank[None, :] == rank[:, None]) & (crowd[None, :] > crowd[:, None])
     return np.count_nonzero(earlier | wider, axis=1)
 
 
