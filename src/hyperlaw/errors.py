@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HyperlawError(Exception):
     """Base class of every error raised by hyperlaw."""
@@ -69,6 +71,15 @@ class WorkerError(HyperlawError):
 
 class NoCompleteTrialError(HyperlawError, ValueError):
     """The study has no complete trial, so it has no best one."""
+
+
+class NoFeasibleTrialError(NoCompleteTrialError):
+    """Every complete trial misses a constraint; `least_violating` holds the closest ones
+    (TrialRecords, least violation first)."""
+
+    def __init__(self, message: str, least_violating: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.least_violating = list(least_violating or [])
 
 
 class ScheduleError(HyperlawError, ValueError):

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from hyperlaw.checkpoints import (
     CheckpointError,
     StudyCheckpoints,
@@ -50,7 +52,7 @@ from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import Segment, pbt_schedule
 from hyperlaw.space import Param, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
-from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
+from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState, check_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +63,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("hyperlaw")
 
 Direction = Literal["minimize", "maximize"]
-Objective = Callable[[Trial], float]
+#: what an objective returns: a float, a tuple of floats (several objectives, in the study's
+#: order) or a dict keyed by the objective names
+ObjectiveResult = float | Sequence[float] | Mapping[str, float]
+Objective = Callable[[Trial], ObjectiveResult]
+#: Optuna-style constraints: a finished trial's record -> values, each <= 0 when met
+ConstraintsFunc = Callable[[TrialRecord], Sequence[float]]
 
 _DIRECTIONS = ("minimize", "maximize")
 
@@ -74,7 +81,8 @@ class Study:
     """
 
     def __init__(self, store: Store, info: StudyInfo, sampler: Sampler, scheduler: Scheduler,
-                 *, retry_stale: int = 0, heartbeat_interval: float = 10.0) -> None:
+                 *, retry_stale: int = 0, heartbeat_interval: float = 10.0,
+                 constraints: ConstraintsFunc | None = None) -> None:
         self._store = store
         self._info = info
         self.sampler = sampler
@@ -83,14 +91,20 @@ class Study:
         self.heartbeat_interval = heartbeat_interval
         self._declared = bool(info.system_attrs.get("declared_space"))
         self._space = Space.from_json(info.space_json) if info.space_json else Space({})
-        self._history = History(store, info.id, info.direction == "maximize")
+        self._history = History(store, info.id, info.directions[0] == "maximize",
+                                info.directions)
+        #: Optuna-style constraints applied to each trial the objective completes (see
+        #: `create_study`); `optimize` sends it along with the objective to every worker
+        self.constraints = constraints
         self._next_stale_check = 0.0
         self._stop_requested = False
         self._scheduler_stops = not isinstance(scheduler, NeverStop)
         self._checkpoints: StudyCheckpoints | None = None
 
     def __repr__(self) -> str:
-        return f"Study(name={self.name!r}, direction={self.direction!r}, storage={self.storage!r})"
+        objectives = (f"directions={list(self.directions)!r}" if self.is_multi_objective
+                      else f"direction={self.direction!r}")
+        return f"Study(name={self.name!r}, {objectives}, storage={self.storage!r})"
 
     # --- identity ------------------------------------------------------------------------
     @property
@@ -104,7 +118,64 @@ class Study:
 
     @property
     def direction(self) -> Direction:
+        """The direction of the study's one objective (see `directions` for several)."""
+        if self.is_multi_objective:
+            raise HyperlawError(
+                f"study {self.name!r} has {len(self.directions)} objectives "
+                f"({self._objectives_text()}); read study.directions instead of "
+                "study.direction")
         return self._info.direction  # type: ignore[return-value]
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        """One direction per objective (one entry for a study of one objective)."""
+        return self._info.directions  # type: ignore[return-value]
+
+    @property
+    def objective_names(self) -> tuple[str, ...] | None:
+        """The objectives' names (from `objectives=`), or None when they have none."""
+        return self._info.objective_names
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self._info.directions) > 1
+
+    def _objectives_text(self) -> str:
+        names = self.objective_names or tuple(f"#{i}" for i in range(len(self.directions)))
+        return ", ".join(f"{n} ({d})" for n, d in zip(names, self.directions, strict=True))
+
+    def _objective_values(self, result: Any, where: str) -> tuple[float, ...]:
+        """What the objective returned (or reported) as one finite float per objective;
+        InvalidValueError naming what was expected and what came."""
+        k = len(self.directions)
+        names = self.objective_names
+        if isinstance(result, Mapping):
+            if names is None:
+                raise InvalidValueError(
+                    f"{where}: the objective returned a dict with keys {sorted(result)}, but "
+                    f"the study's {k} objective(s) have no names; return "
+                    f"{'a float' if k == 1 else f'a tuple of {k} floats'}, or create the "
+                    "study with objectives={name: direction, ...}")
+            if set(result) != set(names):
+                raise InvalidValueError(
+                    f"{where}: the objective returned keys {sorted(result)}, the study's "
+                    f"objectives are {list(names)}; return a dict with exactly those keys")
+            return tuple(check_value(result[n], f"{where} objective {n!r}") for n in names)
+        if (isinstance(result, Sequence) and not isinstance(result, str)) or (
+                isinstance(result, np.ndarray) and result.ndim == 1):
+            items = list(result)
+            if len(items) != k:
+                raise InvalidValueError(
+                    f"{where}: the objective returned {len(items)} values, the study has {k} "
+                    f"objective(s) ({self._objectives_text()}); return one value per "
+                    "objective, in that order")
+            return tuple(check_value(v, f"{where} objective #{i}") for i, v in enumerate(items))
+        if k > 1:
+            raise InvalidValueError(
+                f"{where}: the objective returned one value ({result!r}), the study has {k} "
+                f"objectives ({self._objectives_text()}); return a tuple of {k} values"
+                + (" or a dict keyed by their names" if names else ""))
+        return (check_value(result, where),)
 
     @property
     def storage(self) -> str:
@@ -278,55 +349,73 @@ class Study:
         trial._proposal = proposal
         return trial
 
-    def tell(self, trial: Trial | int, value: float | None = None, *,
+    def tell(self, trial: Trial | int,
+             value: float | Sequence[float] | Mapping[str, float] | None = None, *,
              state: TrialState | str = TrialState.COMPLETE,
              error: str | None = None) -> TrialRecord:
         """Finish a running trial with its final value (or as pruned or failed).
 
-        A value that is not a finite number fails the trial (it stays recorded) and raises
-        InvalidValueError. Telling a finished trial raises TrialStateError.
+        With several objectives, `value` is a tuple (in the study's order) or a dict keyed
+        by the objective names. A value that is not a finite number, or of the wrong arity,
+        fails the trial (it stays recorded) and raises InvalidValueError. The study's
+        `constraints` function, if any, is applied to a complete trial. Telling a finished
+        trial raises TrialStateError.
         """
         number = trial.number if isinstance(trial, Trial) else int(trial)
         state = TrialState(state)
+        values: tuple[float, ...] | None = None
         if state is TrialState.COMPLETE:
             try:
-                value = check_value(value, f"trial #{number} of study {self.name!r}")
+                values = self._objective_values(value, f"trial #{number} of study "
+                                                       f"{self.name!r}")
             except InvalidValueError as exc:
                 self._finish(trial, TrialState.FAILED, None, str(exc))
                 raise
+            if self.constraints is not None and isinstance(trial, Trial):
+                apply_constraints(trial, self.constraints, values)
         elif state is TrialState.PRUNED:
-            value = self._pruned_value(trial)
-        elif state is TrialState.FAILED:
-            value = None
-        else:
+            values = self._pruned_values(trial)
+        elif state is not TrialState.FAILED:
             raise HyperlawError(
                 f"cannot tell trial #{number} the state {state.value!r}; use 'complete', "
                 "'pruned' or 'failed'"
             )
-        return self._finish(trial, state, value, error)
+        return self._finish(trial, state, values, error)
 
-    def _finish(self, trial: Trial | int, state: TrialState, value: float | None,
+    def _finish(self, trial: Trial | int, state: TrialState, values: tuple[float, ...] | None,
                 error: str | None) -> TrialRecord:
         number = trial.number if isinstance(trial, Trial) else trial
         pending = trial._take_pending_params() if isinstance(trial, Trial) else None
-        record = self._store.finish_trial(self._info.id, number, state, value, error=error,
-                                          params=pending)
+        record = self._store.finish_trial(self._info.id, number, state,
+                                          None if values is None else values[0], error=error,
+                                          params=pending, extras=self._extras(trial, values))
         if isinstance(trial, Trial):
             trial._finished = True
         if number < len(self._history.trials):
             self._history.put(record)
         return record
 
-    def _pruned_value(self, trial: Trial | int) -> float | None:
-        """A pruned trial's value: its value at its last step (from the history, else the
+    @staticmethod
+    def _extras(trial: Trial | int, values: tuple[float, ...] | None) -> TrialExtras | None:
+        """What the finish writes besides the first value; None when nothing (one objective,
+        no constraints, no cost: the store's cheapest path)."""
+        several = values if values is not None and len(values) > 1 else None
+        if not isinstance(trial, Trial):
+            return TrialExtras(several) if several else None
+        extras = TrialExtras(several, dict(trial._constraints), dict(trial._cost))
+        return extras if extras else None
+
+    def _pruned_values(self, trial: Trial | int) -> tuple[float, ...] | None:
+        """A pruned trial's values: those of its last step (from the history, else the
         last report the Trial handle made)."""
         number = trial.number if isinstance(trial, Trial) else trial
         trials = self._history.trials
         if number < len(trials) and trials[number].intermediate:
             record = trials[number]
-            return record.intermediate[max(record.intermediate)]
+            last = max(record.intermediate)
+            return record.intermediate_values.get(last, (record.intermediate[last],))
         if isinstance(trial, Trial) and trial._last_report is not None:
-            return trial._last_report[1]
+            return trial._last_values or (trial._last_report[1],)
         return None
 
     def enqueue(self, params: Mapping[str, Any], *,
@@ -378,13 +467,16 @@ class Study:
         self._space = Space.from_json(self._store.update_space(self._info.id, merge))
 
     # --- reports -------------------------------------------------------------------------
-    def _report(self, trial: Trial, step: int, value: float) -> bool:
-        """Store a report and return True when the scheduler stops the trial."""
+    def _report(self, trial: Trial, step: int, values: tuple[float, ...]) -> bool:
+        """Store a report (one value per objective) and return True when the scheduler stops
+        the trial; schedulers of one objective read the first."""
         pending = trial._take_pending_params()
-        self._store.report(self._info.id, trial.number, step, value, params=pending or None)
+        several = values if len(values) > 1 else None
+        self._store.report(self._info.id, trial.number, step, values[0],
+                           params=pending or None, values=several)
         history = self._history
         if trial.number < len(history.trials):
-            history.add_report(trial.number, step, value)
+            history.add_report(trial.number, step, values[0], several)
         if not self._scheduler_stops:
             return False
         history.refresh()
@@ -446,7 +538,7 @@ class Study:
             self._checkpoints = StudyCheckpoints(
                 self._store, self._info.id, settings["dir"],
                 keep_last=settings.get("keep_last", 2), keep_best=settings.get("keep_best", 0),
-                maximize=self.direction == "maximize")
+                maximize=self.directions[0] == "maximize")
         return self._checkpoints
 
     def _save_checkpoint(self, trial: Trial, state: Any, step: int) -> Checkpoint:
@@ -517,14 +609,54 @@ class Study:
 
     @property
     def best_trial(self) -> TrialRecord:
-        """The complete trial with the best value (an indexed query, no history scan)."""
+        """The complete feasible trial with the best value (an indexed query, no history
+        scan). A study of several objectives has a front of best trials instead: read
+        `best_trials`, or pick one with `select`."""
+        if self.is_multi_objective:
+            raise HyperlawError(
+                f"study {self.name!r} has {len(self.directions)} objectives "
+                f"({self._objectives_text()}), so no single best trial; read "
+                "study.best_trials (the Pareto front) or pick one of them with "
+                "study.select(weights=..., limits=...)")
         best = self._store.best_trial(self._info.id, self.direction == "maximize")
         if best is None:
-            raise NoCompleteTrialError(
-                f"study {self.name!r} has no complete trial yet; run study.optimize or tell "
-                "a result first"
-            )
+            from hyperlaw.analysis.front import candidates
+
+            candidates(self.name, self.trials)  # raises why: none complete, or none feasible
+            raise NoCompleteTrialError(f"study {self.name!r} has no complete feasible trial")
         return best
+
+    @property
+    def best_trials(self) -> list[TrialRecord]:
+        """The Pareto front: the complete feasible trials no other such trial dominates (no
+        worse in every objective, better in one), by number. For one objective, the
+        trial(s) with the best value. NoCompleteTrialError when there is none; when no
+        trial is feasible, its message names the least-violating ones."""
+        from hyperlaw.analysis.front import front_of
+
+        return front_of(self.name, self.trials, self.directions)
+
+    def hypervolume(self, reference: Sequence[float] | None = None) -> float:
+        """The hypervolume the front dominates up to `reference` (one value per objective,
+        in the objectives' own units and directions; default: the front's nadir pushed
+        out by 10% of its range)."""
+        from hyperlaw.analysis.front import front_hypervolume
+
+        return front_hypervolume(self.best_trials, self.directions, reference,
+                                 self._objectives_text())
+
+    def select(self, weights: Sequence[float] | Mapping[str, float] | None = None,
+               limits: Mapping[str | int, tuple[float | None, float | None]] | None = None,
+               ) -> TrialRecord:
+        """One trial of the front: of those whose objectives lie within `limits`
+        ({objective name or index: (low, high)}, None for no bound), the one with the
+        best weighted sum of objectives normalized to [0, 1] over the front (`weights` per
+        objective, equal by default; a dict keyed by name). An error names the limit that
+        left no trial."""
+        from hyperlaw.analysis.front import select_trial
+
+        return select_trial(self.best_trials, self.directions, self.objective_names,
+                            weights, limits)
 
     @property
     def best_value(self) -> float:
@@ -555,10 +687,11 @@ class Study:
         return reevaluate(self, objective, top_k, seeds, by)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per trial: number, state, value, params_*, user_attrs_*, times, error."""
+        """One row per trial: number, state, value, values_* (several objectives),
+        params_*, user_attrs_*, constraints_* and violation, cost_*, times, error."""
         from hyperlaw.export import trials_dataframe
 
-        return trials_dataframe(self.trials)
+        return trials_dataframe(self.trials, self.objective_names)
 
     # --- running -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -582,7 +715,8 @@ class Study:
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]] = (),
                  max_consecutive_failures: int | None = 10, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
-                 ray_address: str | None = None) -> None:
+                 ray_address: str | None = None,
+                 constraints: ConstraintsFunc | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
         `executor` says where trials run: an Executor from `hyperlaw.executors`
@@ -596,9 +730,14 @@ class Study:
         the objective then maps a configuration to its ReplayCurve (see SimulatedExecutor).
         Exceptions of the `catch` types fail the trial and the study goes on; after
         `max_consecutive_failures` failures in a row the study stops and re-raises.
+        `constraints` (default: the study's own, see `create_study`) travels with the
+        objective to every worker and is applied to each trial it completes.
         """
         from hyperlaw.executors import run_optimize
 
+        constraints = constraints if constraints is not None else self.constraints
+        if constraints is not None:
+            objective = Constrained(objective, constraints)
         run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
@@ -629,11 +768,11 @@ class Study:
         `start_next(state)` (asked with the outcome's state) says so, the next trial is
         started in the write transaction that records this one's outcome; else None."""
         error: str | None = None
-        value: float | None
+        values: tuple[float, ...] | None
         try:
-            value = objective(trial)
+            result = objective(trial)
         except TrialPruned:
-            state, value = TrialState.PRUNED, self._pruned_value(trial)
+            state, values = TrialState.PRUNED, self._pruned_values(trial)
         except KeyboardInterrupt:
             self._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
             raise
@@ -643,37 +782,78 @@ class Study:
                 self._finish(trial, TrialState.FAILED, None, error)
                 raise
             log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
-            state, value = TrialState.FAILED, None
+            state, values = TrialState.FAILED, None
         else:
             try:
-                value = check_value(value, f"trial #{trial.number} of study {self.name!r}")
+                values = self._objective_values(
+                    result, f"trial #{trial.number} of study {self.name!r}")
                 state = TrialState.COMPLETE
             except InvalidValueError as exc:
                 log.warning("%s", exc)
-                state, value, error = TrialState.FAILED, None, str(exc)
+                state, values, error = TrialState.FAILED, None, str(exc)
         if start_next is not None and self._starts_unread and start_next(state):
-            return self._finish_then_start(trial, state, value, error)
-        return self._finish(trial, state, value, error), None
+            return self._finish_then_start(trial, state, values, error)
+        return self._finish(trial, state, values, error), None
 
     @property
     def _starts_unread(self) -> bool:
         return not self.sampler.reads_history and not self.scheduler.reads_history_to_start
 
-    def _finish_then_start(self, trial: Trial, state: TrialState, value: float | None,
+    def _finish_then_start(self, trial: Trial, state: TrialState,
+                           values: tuple[float, ...] | None,
                            error: str | None) -> tuple[TrialRecord, Trial]:
         """Record `trial`'s outcome and start the next trial (claimed or sampled without
         reading, as `ask` does for such samplers) in one write transaction."""
         self._fail_stale_if_due()  # as `ask` does: trials of dead workers do not stay RUNNING
         proposal: dict[str, Any] = {}
         finished, started, created = self._store.finish_and_start(
-            self._info.id, trial.number, state, value, error=error,
-            params=trial._take_pending_params(), start=self._unread_maker(proposal),
-            fill=self._fill, heartbeat=True)
+            self._info.id, trial.number, state, None if values is None else values[0],
+            error=error, params=trial._take_pending_params(),
+            start=self._unread_maker(proposal), fill=self._fill, heartbeat=True,
+            extras=self._extras(trial, values))
         trial._finished = True
         if trial.number < len(self._history.trials):
             self._history.put(finished)
         return finished, self._start(started, proposal if created else dict(started.params),
                                      unread=True)
+
+
+class Constrained:
+    """An objective with Optuna-style constraints: after the objective returns, `constraints`
+    gets the trial's record (its params, attributes, values and reports) and returns one
+    value per constraint, met when <= 0; each is recorded as constraint "c<i>" (max 0).
+    Picklable when both are, so it travels to worker processes and Ray actors."""
+
+    def __init__(self, objective: Objective, constraints: ConstraintsFunc) -> None:
+        self.objective = objective
+        self.constraints = constraints
+
+    def __call__(self, trial: Trial) -> ObjectiveResult:
+        result = self.objective(trial)
+        try:
+            values = trial.study._objective_values(result, f"trial #{trial.number}")
+        except InvalidValueError:
+            return result  # the trial fails with this error when the result is told
+        apply_constraints(trial, self.constraints, values)
+        return result
+
+
+def apply_constraints(trial: Trial, constraints: ConstraintsFunc,
+                      values: tuple[float, ...]) -> None:
+    """Record `constraints(record)` of a trial that completed with `values` (see
+    `Constrained`); an error names the function and the trial."""
+    record = TrialRecord(trial.number, TrialState.COMPLETE, dict(trial.params), values[0],
+                         user_attrs=dict(trial.user_attrs),
+                         system_attrs=dict(trial.system_attrs), values=values,
+                         constraints=dict(trial._constraints), cost=dict(trial._cost))
+    found = constraints(record)
+    name = getattr(constraints, "__name__", repr(constraints))
+    if isinstance(found, str | bytes) or not isinstance(found, Sequence | np.ndarray):
+        raise InvalidValueError(
+            f"constraints function {name} returned {found!r} for trial #{trial.number}; "
+            "return a sequence of floats, each <= 0 when its constraint is met")
+    for i, value in enumerate(found):
+        trial.constrain(f"c{i}", value, max=0.0)
 
 
 class _Superseded(Exception):
@@ -700,11 +880,14 @@ _MISSING = object()
 # --- module functions -----------------------------------------------------------------------
 def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  space: Space | Mapping[str, Param] | None = None,
-                 direction: Direction = "minimize", sampler: str | Sampler | None = None,
+                 direction: Direction | None = None, sampler: str | Sampler | None = None,
                  scheduler: str | Scheduler | None = None, seed: int | None = None,
                  load_if_exists: bool = False, retry_stale: int = 0,
                  heartbeat_interval: float = 10.0, checkpoint_dir: str | None = None,
-                 keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0) -> Study:
+                 keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0,
+                 directions: Sequence[Direction] | None = None,
+                 objectives: Mapping[str, Direction] | None = None,
+                 constraints: ConstraintsFunc | None = None) -> Study:
     """Create a study (or, with `load_if_exists`, continue the one of that name).
 
     `storage` is a URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
@@ -712,11 +895,15 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
     to a directory of the study's own under `checkpoint_dir` (a path or fsspec URL; see
     `hyperlaw.checkpoints.default_root` for the default); each trial keeps its
     `keep_last_checkpoints` newest and `keep_best_checkpoints` best ones.
+
+    The objectives are given by one of: `direction` (one objective, "minimize" by default),
+    `directions` (several, e.g. ["minimize", "maximize"]; the objective returns a tuple) or
+    `objectives` (by name, e.g. {"val_loss": "minimize", "latency_ms": "minimize"}; the
+    objective returns a dict or a tuple in that order). `constraints` (Optuna-style) maps a
+    complete trial's record to values that are <= 0 when met; `optimize` sends it with the
+    objective to every worker (it is not stored: pass it again when loading the study).
     """
-    if direction not in _DIRECTIONS:
-        raise HyperlawError(
-            f"direction must be 'minimize' or 'maximize', got {direction!r}"
-        )
+    the_directions, names = _objectives(direction, directions, objectives)
     if space is not None and not isinstance(space, Space):
         space = Space(space)
     name = f"study-{uuid.uuid4().hex[:8]}" if name in (None, "") else _check_name(name)
@@ -736,33 +923,75 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                                  "keep_last": keep_last_checkpoints,
                                  "keep_best": keep_best_checkpoints}}
         try:
-            info = store.create_study(name, direction, space.to_json() if space else None,
-                                      attrs)
+            info = store.create_study(name, the_directions[0],
+                                      space.to_json() if space else None, attrs,
+                                      directions=the_directions, objective_names=names)
         except DuplicateStudyError:
             if not load_if_exists:
                 raise
             info = store.get_study(name)  # another process created it a moment ago
         else:
             return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                         heartbeat_interval=heartbeat_interval)
+                         heartbeat_interval=heartbeat_interval, constraints=constraints)
     elif not load_if_exists:
         raise DuplicateStudyError(
             f"study {name!r} already exists in storage {store.url!r}; pass "
             "load_if_exists=True to continue it, or choose another name"
         )
-    _check_compatible(info, direction, space)
-    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+    _check_compatible(info, the_directions, names, space)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
+                 constraints)
+
+
+def _objectives(direction: str | None, directions: Sequence[str] | None,
+                objectives: Mapping[str, str] | None,
+                ) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """(directions, names) from the one of `direction`, `directions`, `objectives` given."""
+    given = [n for n, v in (("direction", direction), ("directions", directions),
+                            ("objectives", objectives)) if v is not None]
+    if len(given) > 1:
+        raise HyperlawError(
+            f"create_study got {' and '.join(given)}; give only one: direction= for one "
+            "objective, directions=[...] for several, or objectives={name: direction} for "
+            "named ones")
+    names: tuple[str, ...] | None = None
+    if objectives is not None:
+        if not isinstance(objectives, Mapping) or not objectives:
+            raise HyperlawError(
+                f"objectives must be a non-empty dict of name -> direction, got "
+                f"{objectives!r}; e.g. objectives={{'val_loss': 'minimize'}}")
+        bad = [n for n in objectives if not isinstance(n, str) or not n]
+        if bad:
+            raise HyperlawError(f"objective names must be non-empty strings, got {bad!r}")
+        names, found = tuple(objectives), tuple(objectives.values())
+    elif directions is not None:
+        if isinstance(directions, str) or not isinstance(directions, Sequence) or \
+                not directions:
+            raise HyperlawError(
+                f"directions must be a non-empty list such as ['minimize', 'maximize'], got "
+                f"{directions!r} (for one objective pass direction=)")
+        found = tuple(directions)
+    else:
+        found = (direction or "minimize",)
+    for d in found:
+        if d not in _DIRECTIONS:
+            raise HyperlawError(
+                f"a direction must be 'minimize' or 'maximize', got {d!r}")
+    return found, names
 
 
 def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None = None,
                scheduler: str | Scheduler | None = None, seed: int | None = None,
-               retry_stale: int = 0, heartbeat_interval: float = 10.0) -> Study:
+               retry_stale: int = 0, heartbeat_interval: float = 10.0,
+               constraints: ConstraintsFunc | None = None) -> Study:
     """Open an existing study. Its sampler and scheduler are rebuilt from what was stored,
-    unless others are given. Never creates a database or adds tables to one."""
+    unless others are given; its objectives are the stored ones. Never creates a database or
+    adds tables to one."""
     _check_name(name)
     store = open_store(storage, mode="open")
     info = store.get_study(name)
-    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
+                 constraints)
 
 
 def _check_name(name: Any) -> str:
@@ -777,18 +1006,27 @@ def _check_name(name: Any) -> str:
 
 def _open(store: Store, info: StudyInfo, sampler: str | Sampler | None,
           scheduler: str | Scheduler | None, seed: int | None, retry_stale: int,
-          heartbeat_interval: float) -> Study:
+          heartbeat_interval: float, constraints: ConstraintsFunc | None = None) -> Study:
     the_sampler = make_sampler(sampler, seed, info.system_attrs.get("sampler"))
     the_scheduler = make_scheduler(scheduler, info.system_attrs.get("scheduler"))
     return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                 heartbeat_interval=heartbeat_interval)
+                 heartbeat_interval=heartbeat_interval, constraints=constraints)
 
 
-def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> None:
-    if info.direction != direction:
+def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
+                      names: tuple[str, ...] | None, space: Space | None) -> None:
+    if info.directions != directions or (names is not None
+                                         and info.objective_names != names):
+        def text(ds: tuple[str, ...], ns: tuple[str, ...] | None) -> str:
+            if ns is not None:
+                return repr(dict(zip(ns, ds, strict=True)))
+            return repr(ds[0]) if len(ds) == 1 else repr(list(ds))
+
+        stored = text(info.directions, info.objective_names)
         raise HyperlawError(
-            f"study {info.name!r} exists with direction {info.direction!r}, not {direction!r}; "
-            "pass the same direction or use another study name"
+            f"study {info.name!r} exists with objectives {stored}, not "
+            f"{text(directions, names)}; pass the same direction(s) or objectives, or use "
+            "another study name"
         )
     if space is not None and info.space_json is not None:
         stored = Space.from_json(info.space_json)

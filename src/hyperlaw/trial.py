@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,8 +41,12 @@ _FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED
 class TrialRecord:
     """What the store knows about one trial. Times are POSIX seconds.
 
-    `intermediate` maps step -> reported value; for a running trial it is the
-    snapshot at the moment the record was read.
+    `intermediate` maps step -> reported value (the first objective's); for a running trial
+    it is the snapshot at the moment the record was read. With several objectives, `values`
+    holds all of them (`value` is the first), `intermediate_values` the per-objective
+    reports. `constraints` maps a name to (value, min, max); `cost` holds "seconds" (the
+    trial's wall time, from its start and finish when it was not given) and whatever the
+    objective added with `Trial.add_cost`.
     """
 
     number: int
@@ -56,6 +60,31 @@ class TrialRecord:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    values: tuple[float, ...] | None = None
+    intermediate_values: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    constraints: dict[str, tuple[float, float | None, float | None]] = field(
+        default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.values is None and self.value is not None:
+            object.__setattr__(self, "values", (self.value,))
+        if (self.finished_at is not None and self.started_at is not None
+                and "seconds" not in self.cost):
+            object.__setattr__(self, "cost", {**self.cost,
+                                              "seconds": self.finished_at - self.started_at})
+
+    @property
+    def violation(self) -> float | None:
+        """How far the trial is from meeting its constraints: the sum over constraints of
+        max(0, value - max) + max(0, min - value); 0.0 when feasible, None without any."""
+        return violation_of(self.constraints)
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the trial meets all its constraints (True when it has none)."""
+        violation = violation_of(self.constraints)
+        return violation is None or violation == 0.0
 
     @property
     def last_step(self) -> int | None:
@@ -74,6 +103,34 @@ class TrialRecord:
     @property
     def datetime_complete(self) -> datetime | None:
         return None if self.finished_at is None else datetime.fromtimestamp(self.finished_at, UTC)
+
+
+def violation_of(constraints: Mapping[str, tuple[float, float | None, float | None]],
+                 ) -> float | None:
+    """The total violation of `constraints` (name -> (value, min, max)); None when empty."""
+    if not constraints:
+        return None
+    total = 0.0
+    for value, low, high in constraints.values():
+        if high is not None and value > high:
+            total += value - high
+        if low is not None and value < low:
+            total += low - value
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class TrialExtras:
+    """What a finished trial records besides its first value, written only when used: all
+    objective values (several objectives), constraints and cost the objective reported."""
+
+    values: tuple[float, ...] | None = None
+    constraints: dict[str, tuple[float, float | None, float | None]] = field(
+        default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.values is not None or bool(self.constraints) or bool(self.cost)
 
 
 #: the largest step a store can hold (a signed 64-bit integer)
@@ -135,8 +192,9 @@ class Trial:
     sampler chose, and teach the study its space when none was declared.
     """
 
-    __slots__ = ("_finished", "_last_report", "_pending_params", "_proposal", "_resumed_from",
-                 "_study", "number", "params", "system_attrs", "user_attrs")
+    __slots__ = ("_constraints", "_cost", "_finished", "_last_report", "_last_values",
+                 "_pending_params", "_proposal", "_resumed_from", "_study", "number", "params",
+                 "system_attrs", "user_attrs")
 
     def __init__(self, study: Study, number: int, params: dict[str, Any],
                  user_attrs: dict[str, Any] | None = None,
@@ -151,6 +209,10 @@ class Trial:
         self._proposal: dict[str, Any] = {}
         self._finished = False
         self._last_report: tuple[int, float] | None = None
+        #: the last report's values of all objectives (several objectives only)
+        self._last_values: tuple[float, ...] | None = None
+        self._constraints: dict[str, tuple[float, float | None, float | None]] = {}
+        self._cost: dict[str, float] = {}
         #: the checkpoint `load_checkpoint` loaded, until the trial saves another
         self._resumed_from: Checkpoint | None = None
 
@@ -195,12 +257,15 @@ class Trial:
         return value
 
     # --- reporting -----------------------------------------------------------------------
-    def report(self, value: float, step: int, *, checkpoint: Any = None) -> None:
+    def report(self, value: float | Sequence[float] | Mapping[str, float], step: int, *,
+               checkpoint: Any = None) -> None:
         """Record an intermediate value; raise TrialPruned if the scheduler stops the trial.
 
-        With `checkpoint` (what `save_checkpoint` takes), the state at `step` is saved first,
-        so that a trial the scheduler pauses or a population member that is copied resumes
-        from exactly this step.
+        With several objectives, report a tuple (in the study's order) or a dict keyed by
+        the objective names; schedulers of one objective read the first. With `checkpoint`
+        (what `save_checkpoint` takes), the state at `step` is saved first, so that a trial
+        the scheduler pauses or a population member that is copied resumes from exactly
+        this step.
         """
         if self._finished:
             raise TrialStateError(
@@ -213,17 +278,55 @@ class Trial:
                 f"{where}: report at step {step} after step {self._last_report[0]}; steps "
                 "must increase, once each (report the epoch, iteration or token count reached)"
             )
-        number = check_value(value, f"{where} report at step {step}")
-        previous, self._last_report = self._last_report, (step, number)
+        values = self._study._objective_values(value, f"{where} report at step {step}")
+        previous = self._last_report, self._last_values
+        self._last_report = (step, values[0])
+        self._last_values = values if len(values) > 1 else None
         try:
             if checkpoint is not None:
                 self._study._save_checkpoint(self, checkpoint, step)
-            stop = self._study._report(self, step, number)
+            stop = self._study._report(self, step, values)
         except BaseException:
-            self._last_report = previous  # not recorded: the same step may be reported again
+            # not recorded: the same step may be reported again
+            self._last_report, self._last_values = previous
             raise
         if stop:
             raise TrialPruned(f"trial #{self.number} stopped by the scheduler at step {step}")
+
+    def constrain(self, name: str, value: float, *, min: float | None = None,
+                  max: float | None = None) -> None:
+        """Record a constraint the trial must meet: `min <= value <= max` (give one or both).
+        A trial that misses one is recorded as infeasible (complete, with `violation` > 0),
+        and never counts among the best. Calling it again for `name` replaces the value."""
+        where = f"trial #{self.number} constraint {name!r}"
+        if not isinstance(name, str) or not name:
+            raise InvalidValueError(
+                f"trial #{self.number}: a constraint name must be a non-empty string, got "
+                f"{name!r}; e.g. trial.constrain('memory_gb', 14.2, max=16)")
+        if min is None and max is None:
+            raise InvalidValueError(
+                f"{where}: give its limit, min= or max= (e.g. trial.constrain({name!r}, "
+                f"{value!r}, max=16))")
+        low = None if min is None else check_value(min, f"{where} min")
+        high = None if max is None else check_value(max, f"{where} max")
+        if low is not None and high is not None and low > high:
+            raise InvalidValueError(f"{where}: min={low} is above max={high}; swap them")
+        self._constraints[name] = (check_value(value, where), low, high)
+
+    def add_cost(self, tokens: float | None = None, flops: float | None = None,
+                 **other: float) -> None:
+        """Add to what the trial cost (summed over calls): `tokens`, `flops` or any other
+        named non-negative amount. Its wall time is recorded as cost "seconds" anyway."""
+        amounts = {"tokens": tokens, "flops": flops, **other}
+        for key, amount in amounts.items():
+            if amount is None:
+                continue
+            number = check_value(amount, f"trial #{self.number} cost {key!r}")
+            if number < 0:
+                raise InvalidValueError(
+                    f"trial #{self.number} cost {key!r} is {number}, negative; add what the "
+                    "trial spent (a count of tokens, FLOPs, ...)")
+            self._cost[key] = self._cost.get(key, 0.0) + number
 
     # --- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self, state: Any, *, step: int | None = None) -> Checkpoint:

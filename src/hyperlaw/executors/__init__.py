@@ -89,7 +89,7 @@ def run_optimize(study: Study, objective: Any, *, n_trials: int | None,
     study.scheduler.check_budget(n_trials)
     study.clear_stop()
     budget = Budget(n_trials, timeout, study)
-    progress = StudyProgress(study.name, n_trials, study.direction == "maximize",
+    progress = StudyProgress(study.name, n_trials, study.directions[0] == "maximize",
                              show_progress)
     with progress:
         runner.run(study, objective, RunSettings(budget, progress, catch, callbacks,
