@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+import hyperlaw as hl
 from hyperlaw.history.rungs import Rung
+from hyperlaw.lineage import PROMOTED_FROM, SUSPENDED
+from hyperlaw.schedulers import ASHA
 from hyperlaw.schedulers.rungs import kept, ranked_ahead, vector_standings
+from hyperlaw.trial import TrialState
 
 
 def test_a_dominated_trial_is_behind_every_trial_of_the_front() -> None:
@@ -50,3 +57,56 @@ def test_a_rung_keeps_the_front_not_the_dominated_trial() -> None:
 def test_standings_count_only_the_members_of_a_bracket() -> None:
     rung = Rung(1.0, vectors={1: (0.1, 1.0), 2: (0.0, 0.0), 3: (0.2, 2.0)})
     assert vector_standings(rung, (1.0, 1.0), members=lambda n: n != 2) == {1: 0, 3: 1}
+
+
+# --- through a real study -------------------------------------------------------------------
+def _two_objective_study(scheduler: ASHA, tmp_path: Path, storage: str | None = None,
+                         ) -> hl.Study:
+    return hl.create_study(storage=storage, space={"q": hl.Float(0.0, 1.0),
+                                                   "s": hl.Float(0.0, 1.0)},
+                           objectives={"loss": "minimize", "size": "minimize"},
+                           sampler="random", scheduler=scheduler, seed=3,
+                           checkpoint_dir=str(tmp_path / "c"))
+
+
+def test_a_dominated_trial_stops_where_ranking_by_the_first_objective_keeps_it(
+        tmp_path: Path) -> None:
+    # eta = 1.5 keeps the best 2 of 3: by loss alone C (0.2) is second and continues, but
+    # A = (0.1, 9) dominates C = (0.2, 9.5) while B = (0.5, 1) is on the front with A
+    study = _two_objective_study(ASHA(min_budget=1, max_budget=9, reduction_factor=1.5),
+                                 tmp_path)
+    a, b, c = study.ask(), study.ask(), study.ask()
+    a.report((0.1, 9.0), 1)
+    b.report((0.5, 1.0), 1)
+    with pytest.raises(hl.TrialPruned):
+        c.report((0.2, 9.5), 1)
+    # the same values as one objective: C is second of three and continues
+    single = hl.create_study(space={"q": hl.Float(0.0, 1.0)}, sampler="random",
+                             scheduler=ASHA(min_budget=1, max_budget=9, reduction_factor=1.5))
+    first, second, third = (single.ask() for _ in range(3))
+    first.report(0.1, 1)
+    with pytest.raises(hl.TrialPruned):  # second of two: by its loss alone it stops
+        second.report(0.5, 1)
+    third.report(0.2, 1)  # continues
+
+
+def test_the_promotion_variant_continues_a_front_member_before_a_dominated_one(
+        tmp_path: Path) -> None:
+    # eta = 2. B = (0.5, 1) reaches rung 1 alone and pauses; A = (0.1, 9) joins it on the
+    # front and runs on; C = (0.2, 9.5) and D = (0.9, 9.9), both dominated by A, pause. Of the
+    # paused trials B is in the rung's top two and is continued first; ranked by the loss
+    # alone (A, C, B, D) it would be C.
+    scheduler = ASHA(min_budget=1, max_budget=9, reduction_factor=2, promotion=True)
+    study = _two_objective_study(scheduler, tmp_path)
+    a, b, c, d = (study.ask() for _ in range(4))
+    for trial, values in ((b, (0.5, 1.0)), (a, (0.1, 9.0)), (c, (0.2, 9.5)), (d, (0.9, 9.9))):
+        try:
+            trial.report(values, 1, checkpoint={"step": 1})
+        except hl.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+    paused = {t.number for t in study.trials if SUSPENDED in t.system_attrs}
+    assert paused == {b.number, c.number, d.number}
+    assert scheduler.promoted(study._history.refresh()) == b.number
+    continued = study.ask()
+    assert continued.system_attrs.get(PROMOTED_FROM) == b.number
+    assert continued.params == b.params and continued.checkpoint.step == 1

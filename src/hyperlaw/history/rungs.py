@@ -85,10 +85,7 @@ class RungIndex:
 def objective_signs(history: History) -> tuple[float, ...] | None:
     """For a history with several objectives, +1 or -1 per objective (multiply a vector by
     them to minimize every column); None for a single objective."""
-    directions = getattr(history, "directions", ())
-    if len(directions) < 2:
-        return None
-    return tuple(-1.0 if d == "maximize" else 1.0 for d in directions)
+    return history.signs() if len(history.directions) > 1 else None
 
 
 class ChainRoots:
