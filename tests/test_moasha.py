@@ -110,3 +110,39 @@ def test_the_promotion_variant_continues_a_front_member_before_a_dominated_one(
     continued = study.ask()
     assert continued.system_attrs.get(PROMOTED_FROM) == b.number
     assert continued.params == b.params and continued.checkpoint.step == 1
+
+
+MAX_STEP = 9
+
+
+def two_objectives(trial: hl.Trial) -> tuple[float, float]:
+    """Loss falls to the floor `q`; the size `s` is fixed; resumes exactly from a checkpoint."""
+    q, s = trial.params["q"], trial.params["s"]
+    start = trial.load_checkpoint()["step"] if trial.checkpoint is not None else -1
+    if trial.checkpoint is not None:
+        trial.set_user_attr("resumed_from", start)
+    loss = 1.0 + q
+    for step in range(start + 1, MAX_STEP + 1):
+        loss = q + 1.0 / (step + 1)
+        trial.report((loss, s), step, checkpoint={"step": step})
+    return loss, s
+
+
+def test_mo_asha_promotion_on_sqlite_with_worker_processes(sqlite_url: str,
+                                                            tmp_path: Path) -> None:
+    scheduler = ASHA(min_budget=1, max_budget=MAX_STEP, reduction_factor=3, promotion=True)
+    study = _two_objective_study(scheduler, tmp_path, sqlite_url)
+    study.optimize(two_objectives, n_trials=40, n_workers=2, show_progress=False)
+    trials = hl.load_study(study.name, sqlite_url).trials
+    assert not [t for t in trials if t.state is TrialState.FAILED]
+    continued = [t for t in trials if PROMOTED_FROM in t.system_attrs]
+    assert continued and [t for t in trials if SUSPENDED in t.system_attrs]
+    parents = [t.system_attrs[PROMOTED_FROM] for t in continued]
+    assert len(parents) == len(set(parents))  # no paused trial is continued twice
+    for child in continued:
+        parent = trials[child.system_attrs[PROMOTED_FROM]]
+        assert child.params == parent.params
+        assert child.user_attrs["resumed_from"] == parent.last_step
+        assert child.intermediate_values[min(child.intermediate)][1] == parent.params["s"]
+    front = hl.load_study(study.name, sqlite_url).best_trials
+    assert front and all(t.last_step == MAX_STEP for t in front)
