@@ -5,12 +5,15 @@ The question is not "the best loss" but "the best loss at each budget". Two Gaus
 processes (`models/gp.py`) model the objective and the log of the trial's cost
 (`TrialRecord.cost[cost]`: wall seconds by default, or tokens, FLOPs, ... that the objective
 added with `Trial.add_cost`). The complete trials that no cheaper trial beats form the front
-(`analysis.frontier.cost_frontier`). Candidates are drawn around front members, picked
-uniformly so that every part of the front is searched (CARBS samples a target cost along the
-front for the same reason), plus a share drawn uniformly over the space; each candidate is
-scored by the expected improvement of its loss over the front's value at its predicted cost
-(a candidate cheaper than the whole front is compared with the cheapest member). So a
-proposal is worth running when it would push the front down at its cost, cheap or dear.
+(`analysis.cost.cost_frontier`). Each proposal aims at a target cost drawn uniformly over the
+front's range of log cost and a tenth beyond its dearest member (so the whole front is
+searched and pushed outwards, as CARBS samples a target cost along its front): candidates are
+drawn around the three front members nearest that cost, plus a share drawn uniformly over the
+space; of those the cost model puts within a window around the target, the one with the
+largest expected improvement of its loss over the front's value at its predicted cost wins
+(a candidate cheaper than the whole front is compared with the cheapest member). Without the
+target, the improvement is largest where the front is steepest, and every proposal went to one
+narrow band of cost.
 
 Unlike CARBS, the scaled parameters (model size, tokens) are ordinary parameters of the
 space: the cost model learns how they drive the cost, so no cost formula is needed.
@@ -23,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from hyperlaw.analysis.frontier import trial_cost
+from hyperlaw.analysis.cost import trial_cost
+from hyperlaw.errors import HyperlawError
 from hyperlaw.history import History
 from hyperlaw.history.observations import categorical_mask, encode_row, params_key
 from hyperlaw.models.acquisition import log_expected_improvement
@@ -33,6 +37,10 @@ from hyperlaw.pareto import pareto_mask
 from hyperlaw.samplers.base import ReplicaSalt, Sampler
 from hyperlaw.space import Space
 from hyperlaw.trial import TrialState
+
+#: how far past the dearest front member a target cost may lie, and the half-width of the
+#: window of predicted costs around it, as fractions of the front's range of log cost
+_BEYOND, _WINDOW = 0.1, 0.1
 
 
 class CostAwareSampler(ReplicaSalt, Sampler):
@@ -65,6 +73,11 @@ class CostAwareSampler(ReplicaSalt, Sampler):
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         rng = self.rng(number, self._replica)
         data = self._data(space, history)
+        if data is None and len(history.completed()) >= max(self.n_startup_trials, 3):
+            raise HyperlawError(
+                f"sampler cost_aware: none of the {len(history.completed())} complete trials "
+                f"has a positive cost {self.cost!r}; report it from the objective with "
+                f"trial.add_cost({self.cost}=...), or pass cost='seconds' (wall time)")
         if space.dim == 0 or data is None or len(data[1]) < max(self.n_startup_trials, 3):
             return space.sample(rng)
         with single_threaded_blas():
@@ -99,23 +112,38 @@ class CostAwareSampler(ReplicaSalt, Sampler):
         loss_model = _Model.fit(history, ("hl.carbs.loss", space.hash), x, loss, cat)
         cost_model = _Model.fit(history, ("hl.carbs.cost", space.hash), x, log_cost, cat)
         front = np.flatnonzero(pareto_mask(np.column_stack([log_cost, loss])))
-        candidates = self._candidates(space, x[front], rng)
+        target, width = self._target_cost(log_cost[front], rng)
+        centers = x[front[np.argsort(np.abs(log_cost[front] - target))[:3]]]
+        candidates = self._candidates(space, centers, rng)
         mean, std = loss_model.predict(candidates)
         predicted_cost, _ = cost_model.predict(candidates)
         threshold = _front_value(log_cost[front], loss[front], predicted_cost)
         score = log_expected_improvement(mean, std, threshold)
-        for i in np.argsort(-score, kind="stable"):
+        # the candidates predicted to cost about the target, by score; then the others, the
+        # nearest to the target first
+        distance = np.abs(predicted_cost - target)
+        outside = distance > width
+        for i in np.lexsort((np.where(outside, distance, -score), outside)):
             params = space.decode(candidates[i])
             if params_key(params) not in keys:
                 return params
         return space.sample(rng)
 
-    def _candidates(self, space: Space, front: np.ndarray,
+    @staticmethod
+    def _target_cost(front_cost: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+        """A log cost to improve the front at, uniform over the front's range and a tenth
+        beyond its dearest member, and the half-width of the window around it."""
+        low, high = float(front_cost.min()), float(front_cost.max())
+        span = max(high - low, 1e-3)
+        target = rng.uniform(low, high + _BEYOND * span)
+        return target, _WINDOW * span
+
+    def _candidates(self, space: Space, centers: np.ndarray,
                     rng: np.random.Generator) -> np.ndarray:
-        """Perturbations of uniformly chosen front members, and uniform draws."""
+        """Perturbations of the given front members, and uniform draws."""
         n_uniform = int(self.n_candidates * self.explore)
         n_local = self.n_candidates - n_uniform
-        centers = front[rng.integers(len(front), size=n_local)]
+        centers = centers[rng.integers(len(centers), size=n_local)]
         local = np.clip(centers + rng.normal(0.0, self.radius, centers.shape), 0.0, 1.0 - 1e-9)
         cat = categorical_mask(space)
         if cat.any():  # an unordered choice has no neighbours: redraw it now and then

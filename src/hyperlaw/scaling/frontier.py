@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from hyperlaw.analysis.frontier import cost_frontier
+from hyperlaw.analysis.cost import cost_frontier
 from hyperlaw.errors import ScalingFitError
 from hyperlaw.scaling.fit import CELL_COLUMNS
 from hyperlaw.study import Study

@@ -152,9 +152,9 @@ class ASHA(Scheduler):
                 if ahead is None or not kept(ahead, len(standings), self.reduction_factor,
                                              strict=True):
                     continue
-                key = (budget, -ahead, -record.number)
-                if best is None or key > best:
-                    best = key
+                place: tuple[float, float, int] = (budget, -ahead, -record.number)
+                if best is None or place > best:
+                    best = place
                 continue
             value = rung.values.get(root)
             if value is None:
