@@ -136,3 +136,18 @@ def test_the_cost_aware_sampler_names_a_cost_no_trial_reports() -> None:
     study.optimize(lambda t: t.params["x"], n_trials=3, show_progress=False)
     with pytest.raises(HyperlawError, match=r"trial.add_cost\(tokens=...\)"):
         study.ask()
+
+
+def test_expected_hypervolume_improvement_of_a_certain_loss_is_the_improvement() -> None:
+    from hyperlaw.pareto import hypervolume
+    from hyperlaw.samplers.cost_aware import log_hypervolume_improvement
+
+    front = np.array([[1.0, 3.0], [2.0, 2.0], [4.0, 1.0]])
+    ref = np.array([5.0, 4.0])
+    base = hypervolume(front, ref)
+    for cost, loss in [(1.5, 1.5), (0.5, 3.5), (3.0, 0.5), (4.5, 2.0)]:
+        improvement = np.exp(log_hypervolume_improvement(
+            np.array([loss]), np.array([1e-4]), np.array([cost]), front[:, 0], front[:, 1],
+            float(ref[0]), float(ref[1])))[0]
+        expected = hypervolume(np.vstack([front, [cost, loss]]), ref) - base
+        assert improvement == pytest.approx(expected, abs=1e-3)
