@@ -4,6 +4,7 @@
     hl.scaling.step_law(1e9, 1e11)                       # .lr, .batch_tokens, .batch_sequences
     law = hl.scaling.fit(records, target="lr", features=("n_params", "n_tokens"))
     law.predict(n_params=1e9, n_tokens=1e11)             # .value, .low, .high
+    records = hl.scaling.frontier_records(study, cost="flops")  # a cost-aware study's front
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hyperlaw.scaling.fit import (
     ScalingWarning,
     fit,
 )
+from hyperlaw.scaling.frontier import frontier_records
 from hyperlaw.scaling.multipower import MultiPowerLaw
 from hyperlaw.scaling.plot import plot_law
 from hyperlaw.scaling.steplaw import StepLawPrior, StepLawRangeWarning, step_law
@@ -37,6 +39,7 @@ __all__ = [
     "StepLawRangeWarning",
     "cell_study_name",
     "fit",
+    "frontier_records",
     "lr_areas",
     "plot_law",
     "scaling_records",
