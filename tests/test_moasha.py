@@ -23,13 +23,15 @@ def test_a_dominated_trial_is_behind_every_trial_of_the_front() -> None:
     assert max(ahead[:3]) < ahead[3]
 
 
-def test_ties_within_a_front_go_to_the_larger_crowding_distance() -> None:
-    # one front of five: the two ends have infinite crowding distance; of the middle three,
-    # (0.1, 0.9) and (0.9, 0.1) crowd the ends, (0.5, 0.5) has the widest gap around it
+def test_ties_within_a_front_go_to_the_larger_hypervolume_contribution() -> None:
+    # one front of five, reference (1.1, 1.1): (0.5, 0.5) alone dominates a 0.4 x 0.4 square,
+    # its neighbours 0.4 x 0.1 each, the two ends 0.1 x 0.1 (crowding distance would have put
+    # the ends first, whatever their other value)
     y = np.array([[0.0, 1.0], [0.1, 0.9], [0.5, 0.5], [0.9, 0.1], [1.0, 0.0]])
     ahead = ranked_ahead(y)
-    assert ahead[0] == ahead[4] == 0
-    assert ahead[2] < min(ahead[1], ahead[3])
+    assert ahead[2] == 0
+    assert ahead[1] == ahead[3] == 1
+    assert ahead[0] == ahead[4] == 3
 
 
 def test_a_missing_value_puts_a_trial_last() -> None:

@@ -11,8 +11,8 @@ at their rung checkpoint instead, and `ask` continues the best suspended trial i
 once it ranks in its rung's top 1/η, before sampling anything new.
 
 In a study with several objectives (MO-ASHA) the same rules rank the trials at a rung by
-non-dominated sorting of their values there, ties within a front broken by crowding distance
-(`schedulers.rungs.ranked_ahead`); a single objective is ranked by its value as before.
+non-dominated sorting of their values there, ties within a front broken by hypervolume
+contribution (`schedulers.rungs.ranked_ahead`); a single objective is ranked by its value as before.
 """
 
 from __future__ import annotations
