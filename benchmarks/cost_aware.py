@@ -153,13 +153,13 @@ def print_task(task: Task, found: dict[str, Any], seeds: int) -> None:
     ref = tuple(round(r, 3) for r in task.reference)
     print(f"\n## {task.name}: budget {task.budget:.3g} {task.cost}; hypervolume of the "
           f"(log10 {task.cost}, loss) front, reference {ref}")
-    print(f"{'sampler':<12}{'median HV':>12}{'min':>10}{'max':>10}{'trials':>8}"
+    print(f"{'sampler':<20}{'median HV':>12}{'min':>10}{'max':>10}{'trials':>8}"
           f"{'cost_aware wins':>17}{'seconds':>9}")
     ours = np.array(found["samplers"]["cost_aware"]["hypervolume"])
     for name, m in found["samplers"].items():
         hv = np.array(m["hypervolume"])
         wins = "" if name.startswith("cost_aware") else f"{np.mean(ours > hv):.0%}"
-        print(f"{name:<12}{np.median(hv):>12.4f}{hv.min():>10.4f}{hv.max():>10.4f}"
+        print(f"{name:<20}{np.median(hv):>12.4f}{hv.min():>10.4f}{hv.max():>10.4f}"
               f"{np.median(m['trials']):>8.0f}{wins:>17}{m['seconds']:>9.1f}")
 
 
