@@ -727,7 +727,7 @@ class Study:
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]] = (),
                  max_consecutive_failures: int | None = 10, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
-                 ray_address: str | None = None,
+                 ray_address: str | None = None, gpus_per_trial: int | None = None,
                  constraints: ConstraintsFunc | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
@@ -740,6 +740,9 @@ class Study:
         {"cpu": 1, "gpu": 0.5}), on the cluster at `ray_address` (or RAY_ADDRESS, else a new
         local one); the study needs a shared storage. "simulated" replays recorded curves:
         the objective then maps a configuration to its ReplayCurve (see SimulatedExecutor).
+        `gpus_per_trial=k` runs trials in worker processes that each see their own k GPUs
+        through CUDA_VISIBLE_DEVICES (n_workers x k devices, taken from this process's
+        CUDA_VISIBLE_DEVICES or from nvidia-smi).
         Exceptions of the `catch` types fail the trial and the study goes on; after
         `max_consecutive_failures` failures in a row the study stops and re-raises.
         `constraints` (default: the study's own, see `create_study`) travels with the
@@ -754,7 +757,8 @@ class Study:
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
                      max_consecutive_failures=max_consecutive_failures, executor=executor,
-                     resources_per_trial=resources_per_trial, ray_address=ray_address)
+                     resources_per_trial=resources_per_trial, ray_address=ray_address,
+                     gpus_per_trial=gpus_per_trial)
 
     def run_trial(self, objective: Objective,
                   catch: tuple[type[BaseException], ...] = (Exception,),
