@@ -10,7 +10,7 @@ import pytest
 import hyperlaw as hl
 from hyperlaw.history.rungs import Rung
 from hyperlaw.lineage import PROMOTED_FROM, SUSPENDED
-from hyperlaw.schedulers import ASHA
+from hyperlaw.schedulers import ASHA, Hyperband
 from hyperlaw.schedulers.rungs import kept, ranked_ahead, vector_standings
 from hyperlaw.trial import TrialState
 
@@ -148,3 +148,15 @@ def test_mo_asha_promotion_on_sqlite_with_worker_processes(sqlite_url: str,
         assert child.intermediate_values[min(child.intermediate)][1] == parent.params["s"]
     front = hl.load_study(study.name, sqlite_url).best_trials
     assert front and all(t.last_step == MAX_STEP for t in front)
+
+
+def test_hyperband_ranks_each_bracket_by_both_objectives(tmp_path: Path) -> None:
+    scheduler = Hyperband(min_budget=1, max_budget=MAX_STEP, reduction_factor=3)
+    study = _two_objective_study(scheduler, tmp_path)
+    study.optimize(two_objectives, n_trials=30, show_progress=False)
+    trials = study.trials
+    assert not [t for t in trials if t.state is TrialState.FAILED]
+    assert [t for t in trials if t.state is TrialState.PRUNED]
+    history = study._history.refresh()
+    memo = [key for key in history.memo if isinstance(key, tuple) and key[0] == "mo-standings"]
+    assert {key[1] for key in memo} > {0}  # rungs of more than one bracket were ranked
