@@ -142,3 +142,16 @@ def test_default_reference_bounds_the_front():
 def test_a_bad_reference_point_names_the_shape_expected():
     with pytest.raises(ValueError, match="2 finite numbers"):
         hypervolume([[1.0, 2.0]], [1.0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_objective_fast_paths_match_brute_force_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    points = rng.integers(0, 6, size=(60, 2)).astype(float)  # many ties and duplicates
+    assert non_dominated_ranks(points).tolist() == brute_ranks(points).tolist()
+    ref = np.array([5.5, 5.5])
+    total = hypervolume(points, ref)
+    contributions = hypervolume_contributions(points, ref)
+    for i in range(len(points)):
+        without = hypervolume(np.delete(points, i, axis=0), ref)
+        assert contributions[i] == pytest.approx(total - without, abs=1e-12)

@@ -11,6 +11,8 @@ hypervolume", IEEE TEC 2006), each slice reduced to its own front first.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 __all__ = [
@@ -75,6 +77,10 @@ def non_dominated_ranks(y: np.ndarray | list) -> np.ndarray:
     points = _points(y)
     ranks = np.full(len(points), -1, dtype=int)
     remaining = np.flatnonzero(_known(points))
+    if points.shape[1] == 2 and remaining.size:
+        ranks[remaining] = _ranks_2d(points[remaining])
+        ranks[ranks < 0] = ranks[remaining].max() + 1
+        return ranks
     rank = 0
     while remaining.size:
         front = _front_of(points[remaining])
@@ -82,6 +88,32 @@ def non_dominated_ranks(y: np.ndarray | list) -> np.ndarray:
         remaining = remaining[~front]
         rank += 1
     ranks[ranks < 0] = rank
+    return ranks
+
+
+def _ranks_2d(points: np.ndarray) -> np.ndarray:
+    """Front indices of finite two-objective points in O(n log n). In order of the first
+    objective (then the second), every member seen so far has a first value <= the point's,
+    so a front dominates the point when its last member (its lowest second value) is lower in
+    the second objective, or level there with a lower first value. Those last values rise
+    from front to front, so a binary search finds the first front that does not dominate it,
+    which the point joins."""
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    last_x: list[float] = []
+    last_y: list[float] = []
+    ranks = np.empty(len(points), dtype=int)
+    for i in order:
+        x, y = float(points[i, 0]), float(points[i, 1])
+        front = bisect.bisect_left(last_y, y)
+        # a last member level in the second objective dominates unless it is the same point
+        while front < len(last_y) and last_y[front] == y and last_x[front] < x:
+            front += 1
+        if front == len(last_y):
+            last_x.append(x)
+            last_y.append(y)
+        else:
+            last_x[front], last_y[front] = x, y
+        ranks[i] = front
     return ranks
 
 
@@ -184,12 +216,42 @@ def hypervolume_contributions(y: np.ndarray | list,
     rows, duplicates and rows outside the reference box)."""
     points = _points(y)
     ref = _reference(reference, points.shape[1])
+    if points.shape[1] == 2:
+        return _contributions_2d(points, ref)
     total = _hypervolume(_inside(points, ref), ref)
     contributions = np.zeros(len(points))
     candidates = np.flatnonzero(pareto_mask(points) & np.all(points < ref, axis=1))
     for i in candidates:
         others = np.delete(points, i, axis=0)
         contributions[i] = total - _hypervolume(_inside(others, ref), ref)
+    return np.maximum(contributions, 0.0)
+
+
+def _contributions_2d(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """`hypervolume_contributions` for two objectives: along the front sorted by the first
+    objective, a point alone holds the rectangle between its neighbours, less what the
+    other points inside that rectangle (dominated ones, twins) still dominate there."""
+    contributions = np.zeros(len(points))
+    inside = np.flatnonzero(pareto_mask(points) & np.all(points < ref, axis=1))
+    if not inside.size:
+        return contributions
+    order = inside[np.lexsort((points[inside, 1], points[inside, 0]))]
+    x, f2 = points[order, 0], points[order, 1]
+    right = np.append(x[1:], ref[0])
+    above = np.insert(f2[:-1], 0, ref[1])
+    known = points[_known(points)]
+    for j, i in enumerate(order):
+        corner = np.array([right[j], above[j]])
+        held = (corner[0] - x[j]) * (corner[1] - f2[j])
+        if held <= 0:  # a twin on the front: its rectangle is empty
+            continue
+        within = known[np.all(known >= points[i], axis=1) & np.all(known < corner, axis=1)]
+        # the point itself is among them: drop one copy, keep any twin
+        within = np.delete(within, int(np.flatnonzero(np.all(within == points[i], axis=1))[0]),
+                           axis=0)
+        if len(within):
+            held -= _hypervolume_2d(within[_front_of(within)], corner)
+        contributions[i] = held
     return np.maximum(contributions, 0.0)
 
 
