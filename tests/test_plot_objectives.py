@@ -204,23 +204,3 @@ def test_plot_names_follow_optuna_visualization(study: hl.Study) -> None:
     assert hl.plot.plot_constraints is hl.plot.constraints
     assert hl.plot.plot_optimization_history is hl.plot.history
     assert hl.plot.plot_param_importances is hl.plot.importance
-
-
-
-@pytest.mark.parametrize("k", [2, 3, 4])
-def test_the_quick_front_is_pareto_mask(k: int) -> None:
-    """`front_mask` (a blocked sweep for many points) agrees with `pareto.pareto_mask` on
-    curved fronts, ties, equal rows and unknown (NaN) rows."""
-    from hyperlaw.analysis.dominance import DIRECT, front_mask
-
-    rng = np.random.default_rng(k)
-    n = DIRECT * 3
-    curved = rng.uniform(size=(n, k))
-    curved[:, -1] = 1 - np.sqrt(curved[:, :-1].mean(axis=1)) + 0.3 * curved[:, -1]
-    ties = np.round(rng.uniform(size=(n, k)) * 4) / 4
-    for points in (curved, ties):
-        points[::97] = np.nan
-        points[5] = points[6]  # equal rows do not dominate each other
-        expected = pareto.pareto_mask(points)
-        assert expected.sum() > 1
-        assert (front_mask(points) == expected).all()

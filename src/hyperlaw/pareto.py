@@ -20,6 +20,7 @@ __all__ = [
     "constrained_ranks",
     "crowding_distance",
     "default_reference",
+    "dominated_by",
     "hypervolume",
     "hypervolume_contributions",
     "hypervolume_history",
@@ -54,21 +55,35 @@ def pareto_mask(y: np.ndarray | list) -> np.ndarray:
     return mask
 
 
+def dominated_by(points: np.ndarray, front: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Per row of `points` (shape (n, k), lower better): whether some row of `front`
+    dominates it. NaN rows are never dominated."""
+    points = np.asarray(points, dtype=float)
+    front = np.asarray(front, dtype=float)
+    out = np.zeros(len(points), dtype=bool)
+    for start in range(0, len(front), chunk):
+        block = front[start: start + chunk, None, :]
+        out |= ((block <= points).all(axis=2) & (block < points).any(axis=2)).any(axis=0)
+    return out
+
+
+_BLOCK = 512  # points checked at once by the front sweep
+
+
 def _front_of(points: np.ndarray) -> np.ndarray:
-    """The first-front mask of finite points. After a lexicographic sort a row can only be
-    dominated by an earlier one, so each row is checked against the front found so far."""
-    order = np.lexsort(points.T[::-1])
+    """The first-front mask of finite points, by a sort-filter sweep: sorted by the sum of
+    their values (ties by each value in turn), no point is dominated by a later one, so each
+    block of points is checked, in vectorized comparisons, against the front found so far and
+    against itself, and whatever survives is on the front for good."""
+    order = np.lexsort((*points.T[::-1], points.sum(axis=1)))
     on_front = np.zeros(len(points), dtype=bool)
-    front: list[np.ndarray] = []
-    for i in order:
-        row = points[i]
-        if front:
-            kept = np.asarray(front)
-            dominated = np.all(kept <= row, axis=1) & np.any(kept < row, axis=1)
-            if dominated.any():
-                continue
-        front.append(row)
-        on_front[i] = True
+    front = points[:0]
+    for start in range(0, len(order), _BLOCK):
+        block = order[start: start + _BLOCK]
+        block = block[~dominated_by(points[block], front)]
+        block = block[~dominated_by(points[block], points[block])]
+        on_front[block] = True
+        front = np.vstack([front, points[block]])
     return on_front
 
 
@@ -78,6 +93,10 @@ def non_dominated_ranks(y: np.ndarray | list) -> np.ndarray:
     points = _points(y)
     ranks = np.full(len(points), -1, dtype=int)
     remaining = np.flatnonzero(_known(points))
+    if points.shape[1] == 2 and remaining.size:
+        ranks[remaining] = _ranks_2d(points[remaining])
+        ranks[ranks < 0] = ranks[remaining].max() + 1
+        return ranks
     rank = 0
     while remaining.size:
         front = _front_of(points[remaining])
@@ -85,6 +104,32 @@ def non_dominated_ranks(y: np.ndarray | list) -> np.ndarray:
         remaining = remaining[~front]
         rank += 1
     ranks[ranks < 0] = rank
+    return ranks
+
+
+def _ranks_2d(points: np.ndarray) -> np.ndarray:
+    """Front indices of finite two-objective points in O(n log n). In order of the first
+    objective (then the second), every member seen so far has a first value <= the point's,
+    so a front dominates the point when its last member (its lowest second value) is lower in
+    the second objective, or level there with a lower first value. Those last values rise
+    from front to front, so a binary search finds the first front that does not dominate it,
+    which the point joins."""
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    last_x: list[float] = []
+    last_y: list[float] = []
+    ranks = np.empty(len(points), dtype=int)
+    for i in order:
+        x, y = float(points[i, 0]), float(points[i, 1])
+        front = bisect.bisect_left(last_y, y)
+        # a last member level in the second objective dominates unless it is the same point
+        while front < len(last_y) and last_y[front] == y and last_x[front] < x:
+            front += 1
+        if front == len(last_y):
+            last_x.append(x)
+            last_y.append(y)
+        else:
+            last_x[front], last_y[front] = x, y
+        ranks[i] = front
     return ranks
 
 
@@ -225,12 +270,42 @@ def hypervolume_contributions(y: np.ndarray | list,
     rows, duplicates and rows outside the reference box)."""
     points = _points(y)
     ref = _reference(reference, points.shape[1])
+    if points.shape[1] == 2:
+        return _contributions_2d(points, ref)
     total = _hypervolume(_inside(points, ref), ref)
     contributions = np.zeros(len(points))
     candidates = np.flatnonzero(pareto_mask(points) & np.all(points < ref, axis=1))
     for i in candidates:
         others = np.delete(points, i, axis=0)
         contributions[i] = total - _hypervolume(_inside(others, ref), ref)
+    return np.maximum(contributions, 0.0)
+
+
+def _contributions_2d(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """`hypervolume_contributions` for two objectives: along the front sorted by the first
+    objective, a point alone holds the rectangle between its neighbours, less what the
+    other points inside that rectangle (dominated ones, twins) still dominate there."""
+    contributions = np.zeros(len(points))
+    inside = np.flatnonzero(pareto_mask(points) & np.all(points < ref, axis=1))
+    if not inside.size:
+        return contributions
+    order = inside[np.lexsort((points[inside, 1], points[inside, 0]))]
+    x, f2 = points[order, 0], points[order, 1]
+    right = np.append(x[1:], ref[0])
+    above = np.insert(f2[:-1], 0, ref[1])
+    known = points[_known(points)]
+    for j, i in enumerate(order):
+        corner = np.array([right[j], above[j]])
+        held = (corner[0] - x[j]) * (corner[1] - f2[j])
+        if held <= 0:  # a twin on the front: its rectangle is empty
+            continue
+        within = known[np.all(known >= points[i], axis=1) & np.all(known < corner, axis=1)]
+        # the point itself is among them: drop one copy, keep any twin
+        within = np.delete(within, int(np.flatnonzero(np.all(within == points[i], axis=1))[0]),
+                           axis=0)
+        if len(within):
+            held -= _hypervolume_2d(within[_front_of(within)], corner)
+        contributions[i] = held
     return np.maximum(contributions, 0.0)
 
 

@@ -57,6 +57,7 @@ from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState, check_va
 if TYPE_CHECKING:
     import pandas as pd
 
+    from hyperlaw.analysis.cost import FrontierPoint
     from hyperlaw.executors import Executor
     from hyperlaw.noise import Reevaluation
 
@@ -715,6 +716,17 @@ class Study:
 
         return select_trial(self.best_trials, self.directions, self.objective_names,
                             weights, limits)
+
+    def cost_frontier(self, cost: str = "seconds", objective: int | str = 0,
+                      ) -> list[FrontierPoint]:
+        """The best value reached at each cost: the complete feasible trials that no
+        cheaper-or-equal trial matches, by increasing `cost` (a key of `TrialRecord.cost`:
+        "seconds", or what the objective added with `trial.add_cost`), as (cost, value,
+        trial) points. `objective`: an index or a name (several objectives)."""
+        from hyperlaw.analysis.cost import cost_frontier, objective_index
+
+        k = objective_index(objective, self.objective_names, len(self.directions))
+        return cost_frontier(self.trials, cost, objective=k, direction=self.directions[k])
 
     @property
     def best_value(self) -> float:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from hyperlaw.analysis.dominance import front_mask
+from hyperlaw import pareto
 from hyperlaw.space import Choice, Param, Space
 from hyperlaw.store.base import Store, StudyInfo
 from hyperlaw.trial import TrialRecord, TrialState
@@ -456,7 +456,7 @@ class StudyColumns:
     def _front(self) -> np.ndarray:
         done = self.complete()
         done = done[self.feasible()[done]]
-        return done[front_mask(self.signed_objectives()[done])]
+        return done[pareto.pareto_mask(self.signed_objectives()[done])]
 
     def _fit(self, column: _Growing) -> np.ndarray:
         column.reserve(self.n)

@@ -31,8 +31,9 @@ def log_h(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def log_expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
-    """log E[max(best - f, 0)] for f ~ N(mean, std^2)."""
+def log_expected_improvement(mean: np.ndarray, std: np.ndarray,
+                             best: float | np.ndarray) -> np.ndarray:
+    """log E[max(best - f, 0)] for f ~ N(mean, std^2) (`best`: one for all, or one each)."""
     return np.log(std) + log_h((best - mean) / std)
 
 

@@ -24,7 +24,6 @@ from hyperlaw.analysis.columns import (
     ParamColumn,
     StudyColumns,
 )
-from hyperlaw.analysis.dominance import dominated_by, front_mask
 from hyperlaw.analysis.importance import ped_anova
 from hyperlaw.analysis.sampling import best_and_spread, min_max_bins, spread, thin_curve
 from hyperlaw.errors import HyperlawError
@@ -698,10 +697,10 @@ def _hypervolume_at(points: np.ndarray, reference: np.ndarray,
     for m, end in enumerate(ends.tolist()):
         chunk = points[start: end + 1]
         chunk = chunk[~np.isnan(chunk).any(axis=1)]
-        chunk = chunk[~dominated_by(chunk, front)]
-        chunk = chunk[~dominated_by(chunk, chunk)]
+        chunk = chunk[~pareto.dominated_by(chunk, front)]
+        chunk = chunk[~pareto.dominated_by(chunk, chunk)]
         if len(chunk):
-            front = np.vstack([front[~dominated_by(front, chunk)], chunk])
+            front = np.vstack([front[~pareto.dominated_by(front, chunk)], chunk])
             volume = pareto.hypervolume(front, reference)
         out[m] = volume
         start = end + 1
@@ -723,7 +722,7 @@ def hypervolume_history_figure(columns: StudyColumns, reference: Sequence[float]
         return _empty(title, "no complete feasible trial yet")
     signs = columns.objective_signs()
     if reference is None:  # the front's nadir and range: the front alone gives the same
-        ref = pareto.default_reference(points[front_mask(points)])
+        ref = pareto.default_reference(points[pareto.pareto_mask(points)])
     else:
         ref = np.asarray(reference, dtype=float)
         if ref.shape != (columns.n_objectives,):

@@ -7,6 +7,7 @@ from typing import Any
 from hyperlaw.registry import resolve
 from hyperlaw.samplers.auto import AutoSampler
 from hyperlaw.samplers.base import Sampler
+from hyperlaw.samplers.cost_aware import CostAwareSampler
 from hyperlaw.samplers.gp import GPSampler
 from hyperlaw.samplers.grid import GridSampler
 from hyperlaw.samplers.random import RandomSampler
@@ -20,10 +21,11 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "tpe": TPESampler,
     "gp": GPSampler,
     "auto": AutoSampler,
+    "cost_aware": CostAwareSampler,
 }
 
-__all__ = ["SAMPLERS", "AutoSampler", "GPSampler", "GridSampler", "RandomSampler", "Sampler",
-           "SobolSampler", "TPESampler", "make_sampler"]
+__all__ = ["SAMPLERS", "AutoSampler", "CostAwareSampler", "GPSampler", "GridSampler",
+           "RandomSampler", "Sampler", "SobolSampler", "TPESampler", "make_sampler"]
 
 
 def make_sampler(sampler: str | Sampler | None, seed: int | None,

@@ -4,6 +4,7 @@
     hl.scaling.step_law(1e9, 1e11)                       # .lr, .batch_tokens, .batch_sequences
     law = hl.scaling.fit(records, target="lr", features=("n_params", "n_tokens"))
     law.predict(n_params=1e9, n_tokens=1e11)             # .value, .low, .high
+    records = hl.scaling.frontier_records(study, cost="flops")  # a cost-aware study's front
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hyperlaw.scaling.fit import (
     fit,
     fit_laws,
 )
+from hyperlaw.scaling.frontier import frontier_records
 from hyperlaw.scaling.multipower import MultiPowerLaw
 from hyperlaw.scaling.plot import plot_law
 from hyperlaw.scaling.priors import (
@@ -50,6 +52,7 @@ __all__ = [
     "compute_law",
     "fit",
     "fit_laws",
+    "frontier_records",
     "lr_areas",
     "plot_law",
     "scaling_records",

@@ -9,6 +9,10 @@ on the spot from what has been recorded, so no worker ever waits for a rung to f
 The stopping variant stops the others. The promotion variant (`promotion=True`) suspends them
 at their rung checkpoint instead, and `ask` continues the best suspended trial in a new trial
 once it ranks in its rung's top 1/η, before sampling anything new.
+
+In a study with several objectives (MO-ASHA) the same rules rank the trials at a rung by
+non-dominated sorting of their values there, ties within a front broken by hypervolume
+contribution (`schedulers.rungs.ranked_ahead`); a single objective is ranked by its value as before.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import bisect
 from typing import Any
 
 from hyperlaw.history import History
-from hyperlaw.history.rungs import Rung, RungIndex, chains
+from hyperlaw.history.rungs import Rung, RungIndex, chains, objective_signs
 from hyperlaw.lineage import RESUME, SUSPENDED, Checkpoint, resume_point
 from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
 from hyperlaw.schedulers.rungs import (
@@ -26,6 +30,7 @@ from hyperlaw.schedulers.rungs import (
     crossed,
     kept,
     rung_budgets,
+    vector_standings,
     within_top,
 )
 from hyperlaw.trial import TrialRecord, TrialState
@@ -124,6 +129,7 @@ class ASHA(Scheduler):
             return None
         found = chains(history)
         sign = -1.0 if history.maximize else 1.0  # rank by sign·value, ascending
+        signs = objective_signs(history)
         by_rate: dict[int, dict[float, Rung]] = {}  # rungs of each bracket, read once
         ranked: dict[tuple[int, float], list[float]] = {}  # sorted rival values, built once
         best: tuple[float, float, int] | None = None
@@ -139,6 +145,16 @@ class ASHA(Scheduler):
             budget = _last_rung(list(rungs), record.last_step or 0)
             rung = rungs.get(budget)
             if rung is None:
+                continue
+            if signs is not None:  # several objectives: the trial's place in the rung's order
+                standings = self._standings(history, rung, rate, members, signs)
+                ahead = standings.get(root)
+                if ahead is None or not kept(ahead, len(standings), self.reduction_factor,
+                                             strict=True):
+                    continue
+                place: tuple[float, float, int] = (budget, -ahead, -record.number)
+                if best is None or place > best:
+                    best = place
                 continue
             value = rung.values.get(root)
             if value is None:
@@ -169,8 +185,17 @@ class ASHA(Scheduler):
         if not reached:
             return Decision.CONTINUE
         by_budget = {rung.budget: rung for rung in self.rungs(history, rate)}
+        signs = objective_signs(history)
         for budget in reached:
             rung = by_budget[budget]
+            if signs is not None:  # several objectives: its place in the rung's order
+                standings = self._standings(history, rung, rate, members, signs)
+                ahead = standings.get(root)
+                if ahead is None or len(standings) < self.min_trials_at_rung:
+                    continue
+                if not kept(ahead, len(standings), self.reduction_factor, strict):
+                    return Decision.STOP
+                continue
             value = rung.values.get(root)
             if value is None:
                 continue
@@ -184,6 +209,19 @@ class ASHA(Scheduler):
                               strict):
                 return Decision.STOP
         return Decision.CONTINUE
+
+    @staticmethod
+    def _standings(history: History, rung: Rung, rate: int, members: Any,
+                   signs: tuple[float, ...]) -> dict[int, int]:
+        """`vector_standings` of a rung among the trials of bracket `rate`, memoized until
+        the rung changes."""
+        key = ("mo-standings", rate, rung.budget)
+        cached = history.memo.get(key)
+        if cached is not None and cached[0] is rung and cached[1] == rung.version:
+            return cached[2]
+        standings = vector_standings(rung, signs, members)
+        history.memo[key] = (rung, rung.version, standings)
+        return standings
 
 
 def _last_rung(budgets: list[float], step: int) -> float:
