@@ -9,6 +9,7 @@ from hyperlaw.samplers.auto import AutoSampler
 from hyperlaw.samplers.base import Sampler
 from hyperlaw.samplers.gp import GPSampler
 from hyperlaw.samplers.grid import GridSampler
+from hyperlaw.samplers.nsga2 import NSGA2Sampler
 from hyperlaw.samplers.random import RandomSampler
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.samplers.tpe import TPESampler
@@ -19,11 +20,12 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "grid": GridSampler,
     "tpe": TPESampler,
     "gp": GPSampler,
+    "nsga2": NSGA2Sampler,
     "auto": AutoSampler,
 }
 
-__all__ = ["SAMPLERS", "AutoSampler", "GPSampler", "GridSampler", "RandomSampler", "Sampler",
-           "SobolSampler", "TPESampler", "make_sampler"]
+__all__ = ["SAMPLERS", "AutoSampler", "GPSampler", "GridSampler", "NSGA2Sampler", "RandomSampler",
+           "Sampler", "SobolSampler", "TPESampler", "make_sampler"]
 
 
 def make_sampler(sampler: str | Sampler | None, seed: int | None,
