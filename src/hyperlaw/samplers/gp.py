@@ -39,7 +39,14 @@ from hyperlaw.samplers.budgets import (
     fidelity,
     min_observations,
 )
-from hyperlaw.samplers.multiobjective import chebyshev, feasible, is_constrained, random_weights
+from hyperlaw.samplers.multiobjective import (
+    chebyshev,
+    feasible,
+    is_constrained,
+    objectives_of,
+    random_weights,
+    violation_of,
+)
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
 
@@ -150,7 +157,7 @@ class GPSampler(ReplicaSalt, Sampler):
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         obs = observations(space, history)
         done = obs.of_state(COMPLETE)
-        plain = obs.objectives.shape[1] == 1 and not is_constrained(obs.violation)
+        plain = objectives_of(obs).shape[1] == 1 and not is_constrained(violation_of(obs))
         found = None if space.dim == 0 or not plain else fidelity(
             space, history, obs, self.multi_fidelity,
             max(min_observations(space, self.n_startup_trials), 2))
@@ -185,7 +192,7 @@ class GPSampler(ReplicaSalt, Sampler):
         loss = self.targets(obs, done, rng)
         keep = self.subset(x, loss, rng)
         x, y = x[keep], transform_targets(loss[keep])
-        tag = "hl.gp.hyper" if obs.objectives.shape[1] == 1 else "hl.gp.hyper.scalarized"
+        tag = "hl.gp.hyper" if objectives_of(obs).shape[1] == 1 else "hl.gp.hyper.scalarized"
         memo_key = (tag, space.hash) if budget == TOP else (tag, space.hash, budget)
         previous: tuple[Hyper, int] | None = history.memo.get(memo_key)
         n = len(done)
@@ -202,7 +209,7 @@ class GPSampler(ReplicaSalt, Sampler):
             history.memo[memo_key] = (hyper, n)
             gp = GaussianProcess(x, y, cat, hyper, d2=d2)
         mean, _ = gp.predict(x)
-        ok = feasible(obs.violation[done][keep])
+        ok = feasible(violation_of(obs)[done][keep])
         best = float(mean[ok].min()) if ok.any() else float(mean.max())
         pending = obs.of_state(RUNNING)
         if len(pending):
@@ -215,11 +222,12 @@ class GPSampler(ReplicaSalt, Sampler):
 
     @staticmethod
     def targets(obs: Observations, done: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """What the GP fits for the complete trials `done`: the loss, or with several
+        """What the GP fits for the complete trials `done`: the objective (infeasible trials
+        too: the probability of feasibility steers away from them), or with several
         objectives their augmented Chebyshev scalarization with weights drawn by `rng`."""
-        y = obs.objectives[done]
+        y = objectives_of(obs)[done]
         if y.shape[1] == 1:
-            return obs.loss[done]
+            return y[:, 0]
         return chebyshev(y, random_weights(y.shape[1], rng))
 
     def feasibility(self, space: Space, history: History, obs: Observations,
@@ -230,7 +238,7 @@ class GPSampler(ReplicaSalt, Sampler):
         Targets: log(1 + v / s) for a violation v (s: the median positive violation), and
         minus the smallest such value for feasible trials; the threshold lies halfway."""
         done = obs.of_state(COMPLETE)
-        v = np.nan_to_num(obs.violation[done], nan=0.0)
+        v = np.nan_to_num(violation_of(obs)[done], nan=0.0)
         bad = v > 0
         if not bad.any():
             return None

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperlaw.history.observations import Observations
 from hyperlaw.pareto import constrained_ranks, default_reference, hypervolume_contributions
+
+
+def objectives_of(obs: Observations) -> np.ndarray:
+    """The objectives (n, k) of observations, lower better; the loss as one column when the
+    observations hold no objectives (the fit sets of intermediate budgets)."""
+    return obs.loss[:, None] if obs.objectives is None else obs.objectives
+
+
+def violation_of(obs: Observations) -> np.ndarray:
+    """The violations (n,) of observations; NaN (no constraints) when they hold none."""
+    return np.full(len(obs.loss), np.nan) if obs.violation is None else obs.violation
 
 
 def is_constrained(violation: np.ndarray) -> bool:

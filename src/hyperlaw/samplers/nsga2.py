@@ -33,6 +33,7 @@ from hyperlaw.history.observations import (
 from hyperlaw.models.optimizer import snap
 from hyperlaw.pareto import constrained_ranks, crowding_distance
 from hyperlaw.samplers.base import ReplicaSalt, Sampler, avoid_tried
+from hyperlaw.samplers.multiobjective import objectives_of, violation_of
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
 
@@ -164,14 +165,14 @@ class NSGA2Sampler(ReplicaSalt, Sampler):
             return space.sample(self.rng(number))
         obs = observations(space, history)
         done = obs.of_state(COMPLETE)
-        done = done[np.isfinite(obs.objectives[done]).all(axis=1)]
+        done = done[np.isfinite(objectives_of(obs)[done]).all(axis=1)]
         if len(done) < self.population_size:
             return self._startup.startup_point(space, history, number)
         key = ("hl.nsga2", space.hash, self.population_size)
         found = history.memo.get(key)
         if found is None or found[0] != history.version:
             found = (history.version,
-                     select_population(obs.objectives[done], obs.violation[done],
+                     select_population(objectives_of(obs)[done], violation_of(obs)[done],
                                        self.population_size))
             history.memo[key] = found
         idx, rank, crowd = found[1]

@@ -44,7 +44,12 @@ from hyperlaw.samplers.budgets import (
     fidelity,
     min_observations,
 )
-from hyperlaw.samplers.multiobjective import best_first, is_constrained
+from hyperlaw.samplers.multiobjective import (
+    best_first,
+    is_constrained,
+    objectives_of,
+    violation_of,
+)
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.space import Space
 
@@ -161,8 +166,8 @@ class TPESampler(ReplicaSalt, Sampler):
         complete = obs.of_state(COMPLETE)
         pruned = obs.of_state(PRUNED)
         if ranks_by_domination(obs):
-            complete = complete[best_first(obs.objectives[complete], obs.violation[complete],
-                                           n_top)]
+            complete = complete[best_first(objectives_of(obs)[complete],
+                                           violation_of(obs)[complete], n_top)]
         else:
             complete = complete[np.argsort(obs.loss[complete], kind="stable")]
         pruned = pruned[np.lexsort((obs.loss[pruned], -obs.step[pruned]))]
@@ -193,7 +198,7 @@ class TPESampler(ReplicaSalt, Sampler):
 def ranks_by_domination(obs: Observations) -> bool:
     """True when trials are ranked by constrained domination: several objectives, or
     constraints."""
-    return obs.objectives.shape[1] > 1 or is_constrained(obs.violation)
+    return objectives_of(obs).shape[1] > 1 or is_constrained(violation_of(obs))
 
 
 def neighbour_bandwidths(x: np.ndarray) -> np.ndarray:
