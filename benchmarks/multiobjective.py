@@ -354,6 +354,9 @@ def main() -> None:
     parser.add_argument("--problems", default=",".join(p.name for p in problems()))
     parser.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS))
     parser.add_argument("--timing-only", action="store_true")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="run nothing: tabulate the finished runs, dropping problems "
+                             "that some optimizer has not finished")
     parser.add_argument("--no-timing", action="store_true")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -367,6 +370,12 @@ def main() -> None:
     runs = load_runs(runs_file)
     table: dict[tuple[str, str, int], list[float]] = {}
     if not args.timing_only:
+        if args.cached_only:
+            missing = [p.name for p in chosen if any((p.name, n, s, budgets[-1]) not in runs
+                                                     for n in names for s in seeds)]
+            if missing:
+                print(f"not finished, left out: {', '.join(missing)}")
+            chosen = [p for p in chosen if p.name not in missing]
         for problem in chosen:
             for name in names:
                 for seed in seeds:

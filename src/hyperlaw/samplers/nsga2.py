@@ -12,8 +12,9 @@ Steady state instead of Optuna's generations (trials numbered in blocks of the p
 size): the population is recomputed from every complete trial whenever one finishes, so
 asynchronous workers never wait for a generation to fill, a failed or slow trial delays
 nobody, and each new result joins the parents at once (Durillo et al. 2009 found the
-steady-state variant converging faster). Until `population_size` trials are complete the
-proposals are scrambled Sobol' points.
+steady-state variant converging faster). Until `n_startup_trials` trials are complete the
+proposals are scrambled Sobol' points; the population then grows with every complete trial
+up to `population_size`.
 """
 
 from __future__ import annotations
@@ -132,27 +133,32 @@ class NSGA2Sampler(ReplicaSalt, Sampler):
 
     Works for one objective too (ranks are then the order of the values). The population's
     selection is recomputed once per history version and shared by the suggestions made on
-    that version.
+    that version. The default population of 20 (Optuna's is 50) suits tuning budgets: on
+    ZDT1 (8 dimensions, 4 seeds) it reached a higher hypervolume than 50 after 50, 100 and
+    200 evaluations (`benchmarks/multiobjective.py`).
     """
 
     name = "nsga2"
 
-    def __init__(self, seed: int | None = None, *, population_size: int = 50,
-                 crossover_prob: float = 0.9, eta_crossover: float = 15.0,
-                 eta_mutation: float = 20.0, mutation_prob: float | None = None) -> None:
+    def __init__(self, seed: int | None = None, *, population_size: int = 20,
+                 n_startup_trials: int = 20, crossover_prob: float = 0.9,
+                 eta_crossover: float = 15.0, eta_mutation: float = 20.0,
+                 mutation_prob: float | None = None) -> None:
         super().__init__(seed)
         if population_size < 2:
             raise ValueError(f"NSGA2Sampler: population_size must be at least 2, got "
                              f"{population_size}")
         self.population_size = int(population_size)
+        self.n_startup_trials = max(2, min(int(n_startup_trials), self.population_size))
         self.crossover_prob = float(crossover_prob)
         self.eta_crossover = float(eta_crossover)
         self.eta_mutation = float(eta_mutation)
         self.mutation_prob = None if mutation_prob is None else float(mutation_prob)
-        self._startup = TPESampler(self.seed, n_startup_trials=self.population_size)
+        self._startup = TPESampler(self.seed, n_startup_trials=self.n_startup_trials)
 
     def options(self) -> dict[str, Any]:
-        return {"population_size": self.population_size, "crossover_prob": self.crossover_prob,
+        return {"population_size": self.population_size,
+                "n_startup_trials": self.n_startup_trials, "crossover_prob": self.crossover_prob,
                 "eta_crossover": self.eta_crossover, "eta_mutation": self.eta_mutation,
                 "mutation_prob": self.mutation_prob}
 
@@ -166,7 +172,7 @@ class NSGA2Sampler(ReplicaSalt, Sampler):
         obs = observations(space, history)
         done = obs.of_state(COMPLETE)
         done = done[np.isfinite(objectives_of(obs)[done]).all(axis=1)]
-        if len(done) < self.population_size:
+        if len(done) < self.n_startup_trials:
             return self._startup.startup_point(space, history, number)
         key = ("hl.nsga2", space.hash, self.population_size)
         found = history.memo.get(key)
