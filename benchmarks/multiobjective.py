@@ -423,7 +423,10 @@ def main() -> None:
     if not ax_available():
         print("\nAx/BoTorch: not installed in this environment, skipped")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "multiobjective.json").write_text(json.dumps(report, indent=2) + "\n")
+    out = RESULTS / "multiobjective.json"
+    # a run with --timing-only or --no-timing keeps the other part of an earlier report
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps({**kept, **report}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

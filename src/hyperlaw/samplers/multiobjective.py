@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperlaw.history.observations import Observations
-from hyperlaw.pareto import constrained_ranks, default_reference, hypervolume_contributions
+from hyperlaw.pareto import default_reference, hypervolume_contributions, pareto_mask
 
 
 def objectives_of(obs: Observations) -> np.ndarray:
@@ -34,13 +34,38 @@ def feasible(violation: np.ndarray) -> np.ndarray:
     return ~(np.nan_to_num(violation, nan=0.0) > 0.0)
 
 
+def leading_ranks(y: np.ndarray, violation: np.ndarray, n_top: int) -> np.ndarray:
+    """Ranks under Deb's constrained domination (as `pareto.constrained_ranks`: feasible rows
+    by front, then infeasible ones by violation), exact for the fronts that hold the best
+    `n_top` rows; the rows after them share one rank past those. Peeling only the leading
+    fronts keeps a sampler's cost flat in the number of trials."""
+    n = len(y)
+    v = np.nan_to_num(violation, nan=0.0)
+    ranks = np.full(n, n, dtype=np.int64)
+    left = np.flatnonzero(v <= 0)
+    rank = placed = 0
+    while len(left) and placed < n_top:
+        front = pareto_mask(y[left])
+        ranks[left[front]] = rank
+        placed += int(front.sum())
+        left = left[~front]
+        rank += 1
+    if placed < n_top:
+        bad = np.flatnonzero(v > 0)
+        _, order = np.unique(v[bad], return_inverse=True)
+        ranks[bad] = rank + order
+    else:
+        ranks[ranks == n] = rank
+    return ranks
+
+
 def best_first(y: np.ndarray, violation: np.ndarray, n_top: int) -> np.ndarray:
     """Indices of the rows of y (n, k), best first, exact for the first `n_top`.
 
     Order: Deb's constrained domination (feasible rows by non-dominated rank, then infeasible
     ones by violation), and within the front that straddles position `n_top`, the rows with
     the larger exclusive hypervolume contribution first (Ozaki et al.'s split for MOTPE; the
-    reference point is the feasible front's nadir plus 10% of its range). Rows of other fronts
+    reference point is the first front's nadir plus 10% of its range). Rows of other fronts
     keep their index order: the split never separates them.
     """
     n = len(y)
@@ -49,15 +74,13 @@ def best_first(y: np.ndarray, violation: np.ndarray, n_top: int) -> np.ndarray:
     v = np.nan_to_num(violation, nan=0.0)
     if y.shape[1] == 1:  # one objective: feasible by value, infeasible by violation
         return np.lexsort((y[:, 0], v)).astype(np.int64)
-    ranks = constrained_ranks(y, v)
+    ranks = leading_ranks(y, v, max(n_top, 1))
     order = np.argsort(ranks, kind="stable")
     if 0 < n_top < n:
         boundary = ranks[order[n_top - 1]]
         tied = order[ranks[order] == boundary]
-        if len(tied) > 1 and ranks[order[n_top]] == boundary and v[tied[0]] == 0:
-            ok = feasible(v)
-            ref = default_reference(y[ok])
-            contrib = hypervolume_contributions(y[tied], ref)
+        if len(tied) > 1 and ranks[order[n_top]] == boundary and v[tied[0]] <= 0:
+            contrib = hypervolume_contributions(y[tied], default_reference(y[ranks == 0]))
             start = int(np.flatnonzero(ranks[order] == boundary)[0])
             order[start:start + len(tied)] = tied[np.argsort(-contrib, kind="stable")]
     return order.astype(np.int64)

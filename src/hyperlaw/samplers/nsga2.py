@@ -32,9 +32,9 @@ from hyperlaw.history.observations import (
     params_key,
 )
 from hyperlaw.models.optimizer import snap
-from hyperlaw.pareto import constrained_ranks, crowding_distance
+from hyperlaw.pareto import crowding_distance
 from hyperlaw.samplers.base import ReplicaSalt, Sampler, avoid_tried
-from hyperlaw.samplers.multiobjective import objectives_of, violation_of
+from hyperlaw.samplers.multiobjective import leading_ranks, objectives_of, violation_of
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
 
@@ -43,7 +43,7 @@ def select_population(y: np.ndarray, violation: np.ndarray,
                       size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NSGA-II's elitist survival: indices of at most `size` rows of y (n, k), with their
     constrained ranks and crowding distances (computed within each front)."""
-    ranks = constrained_ranks(y, np.nan_to_num(violation, nan=0.0))
+    ranks = leading_ranks(y, violation, size)
     chosen: list[np.ndarray] = []
     crowd: list[np.ndarray] = []
     left = size
