@@ -38,6 +38,8 @@ class GridSampler(Sampler):
         return {"resolution": self.resolution, "shuffle": self.shuffle}
 
     def points(self, space: Space) -> tuple[list[dict[str, Any]], list[str]]:
+        """The grid of `space` in this sampler's order, and each point's key (cached per
+        space)."""
         if self._cache is None or self._cache[0] != space.hash:
             grid = space.grid(self.resolution)
             if self.shuffle:
