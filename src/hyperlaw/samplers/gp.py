@@ -304,19 +304,21 @@ class GPSampler(ReplicaSalt, Sampler):
             def acq_grad(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 return log_expected_improvement_with_grad(*gp.predict_with_grad(points),
                                                           float(best[0]))
+        score: Acq = acq
+        score_grad: AcqGrad = acq_grad
         constraint = self.feasibility(space, history, obs, rng)
         if constraint is not None:
-            acq, acq_grad = with_feasibility(acq, acq_grad, *constraint)
+            score, score_grad = with_feasibility(acq, acq_grad, *constraint)
         incumbents = x[np.argsort(mean_at_x)[:8]]
 
         # the random pool shrinks as the model grows: its cost is pool size x model size
         n_random = int(np.clip(2048 * 64 // len(gp.x), 512, 2048))
-        points = maximize(acq, space.dim, categorical_mask(space), n_bins(space), incumbents,
-                          rng, acq_grad=acq_grad, lengthscales=np.exp(gp.hyper.log_ls),
+        points = maximize(score, space.dim, categorical_mask(space), n_bins(space), incumbents,
+                          rng, acq_grad=score_grad, lengthscales=np.exp(gp.hyper.log_ls),
                           n_random=n_random)
         if any(space[name].when for name in space.dims):
             # a point's inactive coordinates are dropped when decoded: score what will run
             points = np.nan_to_num(space.encode_many([space.decode(p) for p in points]),
                                    nan=0.5)
-            points = points[np.argsort(-acq(points), kind="stable")]
+            points = points[np.argsort(-score(points), kind="stable")]
         return points
