@@ -80,3 +80,24 @@ def fantasy_log_expected_improvement_with_grad(
     # d log EI_j = d std / std + (Phi/h)_j * (-(d mean_j + z_j d std) / std)
     grad = (d_std * (1.0 - (u * z).sum(axis=1))[:, None] - mean_gradient(u)) / std[:, None]
     return total[:, 0] - math.log(mean.shape[1]), grad
+
+
+def log_probability_below(mean: np.ndarray, std: np.ndarray, threshold: float) -> np.ndarray:
+    """log P(f <= threshold) for f ~ N(mean, std^2) (a probability of feasibility)."""
+    from scipy.special import log_ndtr
+
+    return log_ndtr((threshold - mean) / std)
+
+
+def log_probability_below_with_grad(mean: np.ndarray, std: np.ndarray, d_mean: np.ndarray,
+                                    d_std: np.ndarray, threshold: float
+                                    ) -> tuple[np.ndarray, np.ndarray]:
+    """`log_probability_below` and its gradient, given the gradients (m, d) of the mean and
+    the std."""
+    from scipy.special import log_ndtr
+
+    z = (threshold - mean) / std
+    log_cdf = log_ndtr(z)
+    ratio = np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_cdf)  # phi(z) / Phi(z)
+    dz = -(d_mean + z[:, None] * d_std) / std[:, None]
+    return log_cdf, ratio[:, None] * dz

@@ -10,6 +10,7 @@ from hyperlaw.samplers.base import Sampler
 from hyperlaw.samplers.cost_aware import CostAwareSampler
 from hyperlaw.samplers.gp import GPSampler
 from hyperlaw.samplers.grid import GridSampler
+from hyperlaw.samplers.nsga2 import NSGA2Sampler
 from hyperlaw.samplers.random import RandomSampler
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.samplers.tpe import TPESampler
@@ -20,12 +21,14 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "grid": GridSampler,
     "tpe": TPESampler,
     "gp": GPSampler,
+    "nsga2": NSGA2Sampler,
     "auto": AutoSampler,
     "cost_aware": CostAwareSampler,
 }
 
 __all__ = ["SAMPLERS", "AutoSampler", "CostAwareSampler", "GPSampler", "GridSampler",
-           "RandomSampler", "Sampler", "SobolSampler", "TPESampler", "make_sampler"]
+           "NSGA2Sampler", "RandomSampler", "Sampler", "SobolSampler", "TPESampler",
+           "make_sampler"]
 
 
 def make_sampler(sampler: str | Sampler | None, seed: int | None,

@@ -28,6 +28,12 @@ class AutoSampler(Sampler):
 
     `multi_fidelity` is passed to TPE (see `budgets.py`), and to the GP only when it is not
     "auto" (the GP gains nothing from it on the replayed curves).
+
+    Studies with several objectives or constraints follow the same rule: both samplers
+    handle them (ParEGO with a probability of feasibility; MOTPE with constrained ranks).
+    On `benchmarks/multiobjective.py` (7 problems, 50 evaluations, 2 seeds) the GP had the
+    best mean hypervolume rank (1.5), ahead of TPE (3.4) and NSGA-II (`nsga2`, 3.6), so
+    `auto` does not pick NSGA-II; larger budgets were not measured.
     """
 
     name = "auto"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ from hyperlaw.models.acquisition import (
     fantasy_log_expected_improvement_with_grad,
     log_expected_improvement,
     log_expected_improvement_with_grad,
+    log_probability_below,
+    log_probability_below_with_grad,
 )
 from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper, sq_dists
 from hyperlaw.models.linalg import single_threaded_blas
@@ -35,6 +38,14 @@ from hyperlaw.samplers.budgets import (
     check_multi_fidelity,
     fidelity,
     min_observations,
+)
+from hyperlaw.samplers.multiobjective import (
+    chebyshev,
+    feasible,
+    is_constrained,
+    objectives_of,
+    random_weights,
+    violation_of,
 )
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
@@ -69,6 +80,27 @@ def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
     return conditioned, np.minimum(best, worlds.min(axis=0))
 
 
+Acq = Callable[[np.ndarray], np.ndarray]
+AcqGrad = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def with_feasibility(acq: Acq, acq_grad: AcqGrad, model: GaussianProcess,
+                     threshold: float) -> tuple[Acq, AcqGrad]:
+    """The acquisition plus the log probability that `model`'s latent value lies below
+    `threshold` (the probability of feasibility, in log form), with its gradient."""
+
+    def acq_feasible(points: np.ndarray) -> np.ndarray:
+        return acq(points) + log_probability_below(*model.predict(points), threshold)
+
+    def acq_grad_feasible(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value, grad = acq_grad(points)
+        log_pof, d_log_pof = log_probability_below_with_grad(
+            *model.predict_with_grad(points), threshold)
+        return value + log_pof, grad + d_log_pof
+
+    return acq_feasible, acq_grad_feasible
+
+
 class GPSampler(ReplicaSalt, Sampler):
     """Matérn-5/2 ARD GP with learned noise and MAP hyperparameters; log-EI acquisition.
 
@@ -90,6 +122,14 @@ class GPSampler(ReplicaSalt, Sampler):
     enough observations (see `budgets.py`); "auto" does so only while few trials are complete.
     Off by default: on the replayed learning curves of `benchmarks/multifidelity.py` it never
     helped the GP and ended worse on one family (TPE gains from it, see TPESampler).
+
+    Several objectives (ParEGO, Knowles 2006): each suggestion draws a weight vector from the
+    simplex and the GP fits the augmented Chebyshev scalarization of the objectives (each
+    normalized to its observed range); log EI on it as above. Constraints: a second GP fits
+    the violation (feasible trials below the threshold, infeasible ones above it by the log of
+    their violation) and the acquisition adds the log probability of feasibility; the
+    incumbent is the best mean among feasible trials. Multi-fidelity levels are not used in
+    such studies (they hold the first objective only).
     """
 
     name = "gp"
@@ -117,7 +157,8 @@ class GPSampler(ReplicaSalt, Sampler):
     def suggest(self, space: Space, history: History, number: int) -> dict[str, Any]:
         obs = observations(space, history)
         done = obs.of_state(COMPLETE)
-        found = None if space.dim == 0 else fidelity(
+        plain = objectives_of(obs).shape[1] == 1 and not is_constrained(violation_of(obs))
+        found = None if space.dim == 0 or not plain else fidelity(
             space, history, obs, self.multi_fidelity,
             max(min_observations(space, self.n_startup_trials), 2))
         if found is None and (space.dim == 0 or len(done) < max(self.n_startup_trials, 2)):
@@ -148,11 +189,11 @@ class GPSampler(ReplicaSalt, Sampler):
         cat = categorical_mask(space)
         done = obs.of_state(COMPLETE)
         x = np.nan_to_num(obs.x[done], nan=0.5)
-        loss = obs.loss[done]
+        loss = self.targets(obs, done, rng)
         keep = self.subset(x, loss, rng)
         x, y = x[keep], transform_targets(loss[keep])
-        memo_key = ("hl.gp.hyper", space.hash) if budget == TOP else (
-            "hl.gp.hyper", space.hash, budget)
+        tag = "hl.gp.hyper" if objectives_of(obs).shape[1] == 1 else "hl.gp.hyper.scalarized"
+        memo_key = (tag, space.hash) if budget == TOP else (tag, space.hash, budget)
         previous: tuple[Hyper, int] | None = history.memo.get(memo_key)
         n = len(done)
         if previous is not None and n > 100 and n - previous[1] < n // 20:
@@ -168,7 +209,8 @@ class GPSampler(ReplicaSalt, Sampler):
             history.memo[memo_key] = (hyper, n)
             gp = GaussianProcess(x, y, cat, hyper, d2=d2)
         mean, _ = gp.predict(x)
-        best = float(mean.min())
+        ok = feasible(violation_of(obs)[done][keep])
+        best = float(mean[ok].min()) if ok.any() else float(mean.max())
         pending = obs.of_state(RUNNING)
         if len(pending):
             # the running trials' values are unknown: average the improvement over fantasy
@@ -177,6 +219,47 @@ class GPSampler(ReplicaSalt, Sampler):
             worlds, bests = fantasize(gp, xp, best, _FANTASY_WORLDS, rng)
             return worlds, x, bests
         return gp, x, np.array([best])
+
+    @staticmethod
+    def targets(obs: Observations, done: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """What the GP fits for the complete trials `done`: the objective (infeasible trials
+        too: the probability of feasibility steers away from them), or with several
+        objectives their augmented Chebyshev scalarization with weights drawn by `rng`."""
+        y = objectives_of(obs)[done]
+        if y.shape[1] == 1:
+            return y[:, 0]
+        return chebyshev(y, random_weights(y.shape[1], rng))
+
+    def feasibility(self, space: Space, history: History, obs: Observations,
+                    rng: np.random.Generator) -> tuple[GaussianProcess, float] | None:
+        """A GP of the violation of complete trials and the threshold below which its
+        latent value means feasible; None when no complete trial is infeasible.
+
+        Targets: log(1 + v / s) for a violation v (s: the median positive violation), and
+        minus the smallest such value for feasible trials; the threshold lies halfway."""
+        done = obs.of_state(COMPLETE)
+        v = np.nan_to_num(violation_of(obs)[done], nan=0.0)
+        bad = v > 0
+        if not bad.any():
+            return None
+        t = np.log1p(v / float(np.median(v[bad])))
+        t[~bad] = -float(t[bad].min())
+        x = np.nan_to_num(obs.x[done], nan=0.5)
+        keep = self.subset(x, t, rng)
+        x, t = x[keep], t[keep]
+        centre, spread = float(t.mean()), float(t.std()) or 1.0
+        y = (t - centre) / spread
+        cat = categorical_mask(space)
+        key = ("hl.gp.hyper.violation", space.hash)
+        previous: tuple[Hyper, int] | None = history.memo.get(key)
+        n = len(done)
+        if previous is not None and n > 100 and n - previous[1] < n // 20:
+            hyper = previous[0]  # under 5% new data since the last fit: keep it
+        else:
+            hyper = fit_hyper(x, y, cat, previous[0] if previous else None,
+                              max_iter=15 if previous is not None and len(y) > 50 else 60)
+            history.memo[key] = (hyper, n)
+        return GaussianProcess(x, y, cat, hyper), -centre / spread
 
     def subset(self, x: np.ndarray, loss: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Indices of at most `max_points` trials: best ones, incumbent's neighbours, random."""
@@ -221,16 +304,21 @@ class GPSampler(ReplicaSalt, Sampler):
             def acq_grad(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 return log_expected_improvement_with_grad(*gp.predict_with_grad(points),
                                                           float(best[0]))
+        score: Acq = acq
+        score_grad: AcqGrad = acq_grad
+        constraint = self.feasibility(space, history, obs, rng)
+        if constraint is not None:
+            score, score_grad = with_feasibility(acq, acq_grad, *constraint)
         incumbents = x[np.argsort(mean_at_x)[:8]]
 
         # the random pool shrinks as the model grows: its cost is pool size x model size
         n_random = int(np.clip(2048 * 64 // len(gp.x), 512, 2048))
-        points = maximize(acq, space.dim, categorical_mask(space), n_bins(space), incumbents,
-                          rng, acq_grad=acq_grad, lengthscales=np.exp(gp.hyper.log_ls),
+        points = maximize(score, space.dim, categorical_mask(space), n_bins(space), incumbents,
+                          rng, acq_grad=score_grad, lengthscales=np.exp(gp.hyper.log_ls),
                           n_random=n_random)
         if any(space[name].when for name in space.dims):
             # a point's inactive coordinates are dropped when decoded: score what will run
             points = np.nan_to_num(space.encode_many([space.decode(p) for p in points]),
                                    nan=0.5)
-            points = points[np.argsort(-acq(points), kind="stable")]
+            points = points[np.argsort(-score(points), kind="stable")]
         return points

@@ -7,6 +7,15 @@ l(x) / g(x). Dimensions that are active in the same trials form a group that is 
 jointly (multivariate) and independently of other groups, so conditional spaces decompose.
 With `multi_fidelity`, the model may fit the values of an intermediate budget instead
 (`budgets.py`).
+
+Several objectives (MOTPE, Ozaki et al. 2020, 2022) and constraints: complete trials are
+ranked by Deb's constrained domination (`multiobjective.best_first`): feasible ones by
+non-dominated rank, the front that straddles the split by hypervolume contribution, then the
+infeasible ones by violation. Infeasible trials thus fall into the bad density unless fewer
+than `gamma(n)` trials are feasible, when the least violating fill the good one and pull the
+search towards the feasible region. (c-TPE's one split per constraint needs each
+constraint's value; the violation is what every trial has.) The intermediate budgets of
+`multi_fidelity` hold the first objective only: they are not used in such studies.
 """
 
 from __future__ import annotations
@@ -34,6 +43,12 @@ from hyperlaw.samplers.budgets import (
     check_multi_fidelity,
     fidelity,
     min_observations,
+)
+from hyperlaw.samplers.multiobjective import (
+    best_first,
+    is_constrained,
+    objectives_of,
+    violation_of,
 )
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.space import Space
@@ -102,6 +117,8 @@ class TPESampler(ReplicaSalt, Sampler):
     def fit_observations(self, space: Space, history: History,
                          obs: Observations) -> Observations:
         """What the model fits: `obs`, or the observations of an intermediate budget."""
+        if ranks_by_domination(obs):
+            return obs
         found = fidelity(space, history, obs, self.multi_fidelity,
                          min_observations(space, self.n_startup_trials))
         return obs if found is None else found.obs
@@ -142,18 +159,24 @@ class TPESampler(ReplicaSalt, Sampler):
         return point
 
     @staticmethod
-    def rank(obs: Observations) -> np.ndarray:
-        """Indices of complete trials by loss, then pruned ones by step reached and loss."""
+    def rank(obs: Observations, n_top: int = 0) -> np.ndarray:
+        """Indices of complete trials by loss, then pruned ones by step reached and loss.
+        With several objectives or constraints complete trials are in `best_first` order,
+        exact for the first `n_top`."""
         complete = obs.of_state(COMPLETE)
         pruned = obs.of_state(PRUNED)
-        complete = complete[np.argsort(obs.loss[complete], kind="stable")]
+        if ranks_by_domination(obs):
+            complete = complete[best_first(objectives_of(obs)[complete],
+                                           violation_of(obs)[complete], n_top)]
+        else:
+            complete = complete[np.argsort(obs.loss[complete], kind="stable")]
         pruned = pruned[np.lexsort((obs.loss[pruned], -obs.step[pruned]))]
         return np.concatenate([complete, pruned])
 
     def split(self, obs: Observations) -> tuple[np.ndarray, np.ndarray]:
         """Trial indices (in time order) of the good and the bad group."""
-        ranked = self.rank(obs)
-        n_good = default_gamma(len(ranked))
+        n_good = default_gamma(len(obs.of_state(COMPLETE, PRUNED)))
+        ranked = self.rank(obs, n_good)
         worst = [obs.of_state(FAILED)]
         if self.constant_liar:
             worst.append(obs.of_state(RUNNING))
@@ -170,6 +193,12 @@ class TPESampler(ReplicaSalt, Sampler):
         for j in range(d):
             found.setdefault(np.packbits(active[:, j]).tobytes(), []).append(j)
         return [np.array(v) for v in found.values()]
+
+
+def ranks_by_domination(obs: Observations) -> bool:
+    """True when trials are ranked by constrained domination: several objectives, or
+    constraints."""
+    return objectives_of(obs).shape[1] > 1 or is_constrained(violation_of(obs))
 
 
 def neighbour_bandwidths(x: np.ndarray) -> np.ndarray:
