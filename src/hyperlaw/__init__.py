@@ -31,6 +31,7 @@ from hyperlaw.errors import (
     UnsupportedStorageError,
     WorkerError,
 )
+from hyperlaw.optuna_import import from_optuna
 from hyperlaw.space import Choice, Const, Float, Int, Space
 from hyperlaw.study import (
     Study,
@@ -74,6 +75,7 @@ __all__ = [
     "create_study",
     "curves",
     "delete_study",
+    "from_optuna",
     "list_studies",
     "load_study",
     "lr_schedules",

@@ -93,3 +93,14 @@ class AnnealingFitError(HyperlawError, ValueError):
 
 class TrialPruned(Exception):
     """Raised by `Trial.report` when the scheduler stops the trial; let it propagate."""
+
+
+def is_pruned(exc: BaseException) -> bool:
+    """Whether `exc` says "prune this trial": hyperlaw's TrialPruned, or Optuna's
+    (`optuna.TrialPruned`, `optuna.exceptions.TrialPruned`), so that objectives written for
+    Optuna run unchanged. Optuna is recognized by its class's name and module anywhere in the
+    exception's class hierarchy, without importing Optuna."""
+    if isinstance(exc, TrialPruned):
+        return True
+    return any(cls.__name__ == "TrialPruned" and cls.__module__.split(".", 1)[0] == "optuna"
+               for cls in type(exc).__mro__)

@@ -24,7 +24,7 @@ from hyperlaw.errors import (
     SearchExhaustedError,
     SpaceMismatchError,
     StudyNotFoundError,
-    TrialPruned,
+    is_pruned,
 )
 from hyperlaw.history import History
 from hyperlaw.history.observations import held_params, params_key
@@ -632,18 +632,19 @@ class Study:
         value: float | None
         try:
             value = objective(trial)
-        except TrialPruned:
-            state, value = TrialState.PRUNED, self._pruned_value(trial)
         except KeyboardInterrupt:
             self._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
             raise
         except BaseException as exc:
-            error = "".join(traceback.format_exception(exc)).strip()
-            if not isinstance(exc, catch):
-                self._finish(trial, TrialState.FAILED, None, error)
-                raise
-            log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
-            state, value = TrialState.FAILED, None
+            if is_pruned(exc):  # hyperlaw's TrialPruned, or Optuna's from code written for it
+                state, value = TrialState.PRUNED, self._pruned_value(trial)
+            else:
+                error = "".join(traceback.format_exception(exc)).strip()
+                if not isinstance(exc, catch):
+                    self._finish(trial, TrialState.FAILED, None, error)
+                    raise
+                log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
+                state, value = TrialState.FAILED, None
         else:
             try:
                 value = check_value(value, f"trial #{trial.number} of study {self.name!r}")

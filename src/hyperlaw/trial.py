@@ -136,7 +136,7 @@ class Trial:
     """
 
     __slots__ = ("_finished", "_last_report", "_pending_params", "_proposal", "_resumed_from",
-                 "_study", "number", "params", "system_attrs", "user_attrs")
+                 "_stopped", "_study", "number", "params", "system_attrs", "user_attrs")
 
     def __init__(self, study: Study, number: int, params: dict[str, Any],
                  user_attrs: dict[str, Any] | None = None,
@@ -151,6 +151,7 @@ class Trial:
         self._proposal: dict[str, Any] = {}
         self._finished = False
         self._last_report: tuple[int, float] | None = None
+        self._stopped = False  # the scheduler's decision at the last report
         #: the checkpoint `load_checkpoint` loaded, until the trial saves another
         self._resumed_from: Checkpoint | None = None
 
@@ -222,8 +223,19 @@ class Trial:
         except BaseException:
             self._last_report = previous  # not recorded: the same step may be reported again
             raise
+        self._stopped = stop
         if stop:
             raise TrialPruned(f"trial #{self.number} stopped by the scheduler at step {step}")
+
+    def should_prune(self) -> bool:
+        """Whether the scheduler stopped this trial at its last report.
+
+        `report` already raises TrialPruned when it does, so in an objective written for
+        hyperlaw this is False wherever it is reached; it lets objectives written for Optuna
+        (`report`, then `if trial.should_prune(): raise TrialPruned()`) run unchanged, and
+        tells code that caught the TrialPruned what the decision was.
+        """
+        return self._stopped
 
     # --- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self, state: Any, *, step: int | None = None) -> Checkpoint:

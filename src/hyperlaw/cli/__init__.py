@@ -4,8 +4,8 @@
     hyperlaw best --study mlp --json | jq .params
     hyperlaw optimize --study mlp --objective train:objective --n-trials 50
 
-One module per command family (`studies`, `optimize`, `worker`, `dashboard`, `scaling`); they
-share only `common`, and this package assembles them into one group.
+One module per command family (`studies`, `optimize`, `worker`, `dashboard`, `scaling`,
+`imports`); they share only `common`, and this package assembles them into one group.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from hyperlaw import __version__
-from hyperlaw.cli import dashboard, optimize, scaling, studies, worker
+from hyperlaw.cli import dashboard, imports, optimize, scaling, studies, worker
 from hyperlaw.cli.common import URL_KEY, scrub
 from hyperlaw.errors import HyperlawError
 
@@ -46,7 +46,7 @@ def cli() -> None:
 
 for _command in (studies.studies, studies.trials, studies.best, studies.export, studies.delete,
                  optimize.optimize, dashboard.dashboard, dashboard.report, worker.worker,
-                 scaling.steplaw, scaling.scaling):
+                 scaling.steplaw, scaling.scaling, imports.import_optuna):
     cli.add_command(_command)
 
 
