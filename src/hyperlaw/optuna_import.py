@@ -93,13 +93,11 @@ def _union(name: str, a: Param, b: Param) -> Param:
         return a
     if isinstance(a, Choice) and isinstance(b, Choice):
         return Choice(list(a.values) + [v for v in b.values if not a.contains(v)])
-    if isinstance(a, Float | Int) and type(a) is type(b):
-        assert isinstance(b, Float | Int)
-        log_scale = a.log and b.log
-        step = a.step if a.step == b.step and isinstance(a, Int) else None
-        kind = type(a)
-        return kind(min(a.low, b.low), max(a.high, b.high), log=log_scale,  # type: ignore[arg-type]
-                    **({"step": step} if step is not None else {}))
+    if isinstance(a, Int) and isinstance(b, Int):
+        return Int(min(a.low, b.low), max(a.high, b.high), log=a.log and b.log,
+                   step=a.step if a.step == b.step else 1)
+    if isinstance(a, Float) and isinstance(b, Float):
+        return Float(min(a.low, b.low), max(a.high, b.high), log=a.log and b.log)
     log.warning("parameter %r is %r in some Optuna trials and %r in others; the space keeps "
                 "the first", name, a, b)
     return a
@@ -155,7 +153,7 @@ def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _attrs(conn: sa.Connection, table: str, owner: str, owners: sa.ColumnElement[Any],
+def _attrs(conn: sa.Connection, table: str, owner: str, owners: sa.TextClause,
            sid: int) -> dict[Any, dict[str, Any]]:
     """{owner id: {key: value}} from an Optuna attribute table, for the owners selected."""
     t = sa.table(table, sa.column(owner), sa.column("key"), sa.column("value_json"))
