@@ -12,8 +12,9 @@
 
 `from hyperlaw.optuna.<module> import ...` stands for `from optuna.<module> import ...`
 (samplers, pruners, trial, study, distributions, exceptions, logging, storages,
-visualization, importance). The studies are ordinary hyperlaw studies: the dashboard and the
-`hyperlaw` command open them, and `hl.load_study` gives hyperlaw's own API on them.
+visualization, importance; integration has the XGBoost and LightGBM pruning callbacks).
+The studies are ordinary hyperlaw studies: the dashboard and the `hyperlaw` command open
+them, and `hl.load_study` gives hyperlaw's own API on them.
 Samplers and pruners are built as the hyperlaw samplers and schedulers that do the same job
 (see `hyperlaw.optuna.samplers` and `hyperlaw.optuna.pruners` for the table). To bring a
 study that Optuna ran into hyperlaw, use `hl.from_optuna(storage, study_name, to=...)`.
@@ -26,6 +27,7 @@ from hyperlaw.optuna import (
     distributions,
     exceptions,
     importance,
+    integration,
     logging,
     pruners,
     samplers,
@@ -48,5 +50,5 @@ __version__ = "5.1.0+hyperlaw"
 
 __all__ = ["FrozenTrial", "Study", "Trial", "TrialPruned", "copy_study", "create_study",
            "create_trial", "delete_study", "distributions", "exceptions",
-           "get_all_study_names", "importance", "load_study", "logging", "pruners",
+           "get_all_study_names", "importance", "integration", "load_study", "logging", "pruners",
            "samplers", "storages", "study", "trial", "visualization"]

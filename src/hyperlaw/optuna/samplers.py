@@ -43,9 +43,22 @@ log = logging.getLogger("hyperlaw")
 
 BaseSampler = Sampler
 
+#: the attribute of a sampler holding Optuna's `constraints_func` (the study calls it after
+#: each trial and records the values in `system_attrs["constraints"]`)
+CONSTRAINTS_ATTR = "optuna_constraints_func"
+
 __all__ = ["BaseSampler", "BruteForceSampler", "CmaEsSampler", "GPSampler", "GridSampler",
            "NSGAIIISampler", "NSGAIISampler", "PartialFixedSampler", "QMCSampler",
            "RandomSampler", "TPESampler"]
+
+
+def _with_constraints(sampler: Sampler,
+                      constraints_func: Callable[..., Sequence[float]] | None) -> Sampler:
+    if constraints_func is not None:
+        log.info("%s: constraint values are recorded; hyperlaw's sampler does not yet steer "
+                 "away from infeasible trials", type(sampler).__name__)
+        setattr(sampler, CONSTRAINTS_ATTR, constraints_func)
+    return sampler
 
 
 def _ignored(sampler: str, **options: Any) -> None:
@@ -66,12 +79,12 @@ def TPESampler(*, consider_prior: bool | None = None,
     """hyperlaw's TPE (multivariate unless `multivariate=False`; groups of parameters that
     are active together are modelled jointly, as Optuna's `group=True`)."""
     _ignored("TPESampler", consider_prior=consider_prior, consider_magic_clip=consider_magic_clip,
-             consider_endpoints=consider_endpoints, gamma=gamma, weights=weights,
-             constraints_func=constraints_func)
-    return _TPESampler(seed, n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
-                       multivariate=multivariate is not False,
-                       prior_weight=1.0 if prior_weight is None else prior_weight,
-                       constant_liar=constant_liar)
+             consider_endpoints=consider_endpoints, gamma=gamma, weights=weights)
+    return _with_constraints(_TPESampler(
+        seed, n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
+        multivariate=multivariate is not False,
+        prior_weight=1.0 if prior_weight is None else prior_weight,
+        constant_liar=constant_liar), constraints_func)
 
 
 def GPSampler(*, seed: int | None = None, independent_sampler: Sampler | None = None,
@@ -79,10 +92,10 @@ def GPSampler(*, seed: int | None = None, independent_sampler: Sampler | None = 
               constraints_func: Callable[..., Sequence[float]] | None = None,
               warn_independent_sampling: bool = True) -> Sampler:
     """hyperlaw's Gaussian-process sampler (log expected improvement)."""
-    _ignored("GPSampler", independent_sampler=independent_sampler,
-             constraints_func=constraints_func)
-    return _GPSampler(seed, n_startup_trials=n_startup_trials,
-                      deterministic_objective=deterministic_objective)
+    _ignored("GPSampler", independent_sampler=independent_sampler)
+    return _with_constraints(_GPSampler(seed, n_startup_trials=n_startup_trials,
+                                        deterministic_objective=deterministic_objective),
+                             constraints_func)
 
 
 def QMCSampler(*, qmc_type: str = "sobol", scramble: bool = False,
@@ -114,11 +127,11 @@ def NSGAIISampler(*, population_size: int = 50, seed: int | None = None,
     cls = SAMPLERS.get("nsga2")
     if cls is None:
         log.info("NSGAIISampler: this hyperlaw has no NSGA-II sampler; sampling at random")
-        return RandomSampler(seed)
+        return _with_constraints(RandomSampler(seed), constraints_func)
     accepted = inspect.signature(cls).parameters
     kwargs = {k: v for k, v in {"population_size": population_size}.items() if k in accepted}
-    _ignored("NSGAIISampler", constraints_func=constraints_func, **options)
-    return cls(seed=seed, **kwargs)
+    _ignored("NSGAIISampler", **options)
+    return _with_constraints(cls(seed=seed, **kwargs), constraints_func)
 
 
 NSGAIIISampler = NSGAIISampler

@@ -21,8 +21,9 @@ import os
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hyperlaw.errors import HyperlawError, NoCompleteTrialError
+from hyperlaw.errors import HyperlawError, NoCompleteTrialError, is_pruned
 from hyperlaw.optuna.distributions import BaseDistribution
+from hyperlaw.optuna.samplers import CONSTRAINTS_ATTR
 from hyperlaw.optuna.trial import FrozenTrial, Trial, TrialState
 from hyperlaw.samplers import Sampler
 from hyperlaw.schedulers import MedianStopping, NeverStop, Scheduler
@@ -42,6 +43,7 @@ __all__ = ["MaxTrialsCallback", "Study", "StudyDirection", "copy_study", "create
            "delete_study", "get_all_study_names", "load_study"]
 
 ObjectiveFuncType = Callable[[Trial], "float | Sequence[float] | None"]
+ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
 _DEFAULT_ATTRS = ("number", "value", "datetime_start", "datetime_complete", "duration",
                   "params", "user_attrs", "system_attrs", "state")
 
@@ -77,19 +79,44 @@ def _storage_url(storage: Any) -> str | Store | None:
 
 
 class _Objective:
-    """The Optuna objective as a hyperlaw objective (picklable for worker processes)."""
+    """The Optuna objective as a hyperlaw objective (picklable for worker processes).
 
-    def __init__(self, func: ObjectiveFuncType, gc_after_trial: bool) -> None:
+    With the sampler's `constraints_func`, a complete or pruned trial's constraint values
+    are recorded as Optuna records them (`system_attrs["constraints"]`, feasible when all
+    are <= 0)."""
+
+    def __init__(self, func: ObjectiveFuncType, gc_after_trial: bool,
+                 constraints_func: ConstraintsFunc | None = None) -> None:
         self.func = func
         self.gc_after_trial = gc_after_trial
+        self.constraints_func = constraints_func
 
     def __call__(self, trial: _HlTrial) -> Any:
+        n_objectives = len(getattr(trial.study, "directions", ("",)))
+        value: Any = None
         try:
-            n_objectives = len(getattr(trial.study, "directions", ("",)))
-            return _as_value(self.func(Trial(trial)), n_objectives)
+            value = _as_value(self.func(Trial(trial)), n_objectives)
+        except BaseException as exc:
+            if is_pruned(exc):
+                self._constrain(trial, None)
+            raise
+        else:
+            self._constrain(trial, value)
         finally:
             if self.gc_after_trial:
                 gc.collect()
+        return value
+
+    def _constrain(self, trial: _HlTrial, value: Any) -> None:
+        if self.constraints_func is None:
+            return
+        values = None if value is None else list(value) if isinstance(value, tuple) else [value]
+        frozen = FrozenTrial(trial.number, TrialState.RUNNING, None, None, None,
+                             dict(trial.params), {}, dict(trial.user_attrs),
+                             dict(trial.system_attrs), {}, trial.number, values=values)
+        found = [float(c) for c in self.constraints_func(frozen)]
+        trial.study.store.set_trial_system_attr(trial.study.id, trial.number, "constraints",
+                                                found)
 
 
 def _as_value(value: Any, n_objectives: int) -> Any:
@@ -267,8 +294,10 @@ class Study:
         if workers < 1:
             raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}")
         caught = (catch,) if isinstance(catch, type) else tuple(catch)
+        constraints = getattr(self.sampler, CONSTRAINTS_ATTR, None)
         self._study.optimize(
-            _Objective(func, gc_after_trial), n_trials, timeout=timeout, n_workers=workers,
+            _Objective(func, gc_after_trial, constraints), n_trials, timeout=timeout,
+            n_workers=workers,
             catch=caught, show_progress=show_progress_bar,
             callbacks=[_Callback(self, c) for c in callbacks or ()],
             max_consecutive_failures=None)
