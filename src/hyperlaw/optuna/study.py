@@ -274,7 +274,7 @@ class Study:
         rows = [_row(t, attrs, self.metric_names) for t in self.trials]
         keys: list[tuple[str, str]] = []
         for attr in attrs:
-            found = sorted({k for row in rows for k in row if k[0] == _column(attr)})
+            found = sorted({k for row in rows for k in row if k[0] in _columns(attr)})
             keys.extend(found)
         if multi_index:
             return pd.DataFrame([[row.get(k) for k in keys] for row in rows],
@@ -354,8 +354,9 @@ class Study:
         self._study.stop()
 
 
-def _column(attr: str) -> str:
-    return "values" if attr == "value" else attr
+def _columns(attr: str) -> tuple[str, ...]:
+    """The first level of the dataframe columns of `attr` (several objectives: values)."""
+    return ("value", "values") if attr == "value" else (attr,)
 
 
 def _row(trial: FrozenTrial, attrs: Sequence[str],
