@@ -19,8 +19,6 @@ from hyperlaw.optuna.samplers import GridSampler, PartialFixedSampler, TPESample
 from hyperlaw.optuna.study import MaxTrialsCallback, StudyDirection
 from hyperlaw.optuna.trial import FrozenTrial, TrialState
 
-real_optuna = pytest.importorskip("optuna")
-
 
 def _curve_objective(trial: optuna.Trial) -> float:
     """An Optuna-style objective: learning-curve reports, pruning by should_prune."""
@@ -151,6 +149,7 @@ def test_nop_pruner_and_no_reports_prune_nothing() -> None:
 
 
 def test_real_optuna_trial_pruned_prunes_a_facade_trial() -> None:
+    real_optuna = pytest.importorskip("optuna")
     study = optuna.create_study(pruner=optuna.pruners.NopPruner())
 
     def objective(trial: optuna.Trial) -> float:

@@ -56,7 +56,7 @@ class StudyDirection(enum.IntEnum):
     MAXIMIZE = 2
 
     def __repr__(self) -> str:
-        return f"StudyDirection.{self.name}"
+        return f"<StudyDirection.{self.name}: {self.value}>"
 
 
 def _direction_name(direction: str | StudyDirection) -> str:

@@ -39,7 +39,13 @@ class TrialState(enum.IntEnum):
     WAITING = 4
 
     def __repr__(self) -> str:
+        return f"<TrialState.{self.name}: {self.value}>"
+
+    def __str__(self) -> str:
         return f"TrialState.{self.name}"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
     def is_finished(self) -> bool:
         """Whether the trial is complete, pruned or failed."""
