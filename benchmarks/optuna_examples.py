@@ -11,8 +11,9 @@ with a timeout, with the same PYTHONPATH as this script. Examples that use a fea
 Optuna has (its artifact store, Terminator, LightGBM Tuner, OptunaSearchCV, BoTorch) or
 that download a dataset are listed with the reason and not run (`--run-all` runs them too).
 
-The result is a Markdown table (example, result, seconds, reason) on stdout and, with
-`--out`, in a JSON file.
+The result is a Markdown table (example, result, seconds, reason; with `--reference`, the
+result and seconds of the unchanged example on Optuna) on stdout and, with `--out`, in a
+JSON file.
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ def last_error(text: str) -> str:
     return lines[-1].strip()[:200] if lines else ""
 
 
-def run_example(path: Path, timeout: float) -> dict[str, object]:
-    """Copy, rewrite and run one example; its outcome."""
+def run_example(path: Path, timeout: float, rewritten: bool = True) -> dict[str, object]:
+    """Copy, rewrite (unless not `rewritten`: the reference run on Optuna) and run one
+    example; its outcome."""
     source = path.read_text()
-    new, changed = rewrite(source)
+    new, changed = rewrite(source) if rewritten else (source, 0)
     with tempfile.TemporaryDirectory(prefix="optuna-example-") as tmp:
         for sibling in path.parent.iterdir():  # data files the example reads beside it
             if sibling.is_file() and sibling.suffix != ".py":
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per example")
     parser.add_argument("--run-all", action="store_true",
                         help="also run examples that use Optuna-only features or downloads")
+    parser.add_argument("--reference", action="store_true",
+                        help="also run each example unchanged on Optuna (for its time)")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     args = parser.parse_args()
 
@@ -131,12 +135,16 @@ def main() -> None:
             results[name] = {"result": "not run", "seconds": None, "reason": why}
         else:
             results[name] = run_example(path, args.timeout)
+            if args.reference:
+                optuna = run_example(path, args.timeout, rewritten=False)
+                results[name]["optuna"] = f"{optuna['result']} {optuna['seconds']}"
         r = results[name]
-        print(f"{name}: {r['result']} {r['seconds'] or ''} {r['reason']}", file=sys.stderr,
-              flush=True)
-    print("| example | result | seconds | reason |\n|---|---|---|---|")
+        print(f"{name}: {r['result']} {r['seconds'] or ''} {r['reason']} "
+              f"{r.get('optuna', '')}", file=sys.stderr, flush=True)
+    print("| example | result | seconds | on Optuna | reason |\n|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['result']} | {r['seconds'] or ''} | {r['reason']} |")
+        print(f"| {name} | {r['result']} | {r['seconds'] or ''} | {r.get('optuna', '')} | "
+              f"{r['reason']} |")
     ran = [r for r in results.values() if r["result"] != "not run"]
     print(f"\n{sum(r['result'] == 'ok' for r in ran)} of {len(ran)} run examples succeeded; "
           f"{len(results) - len(ran)} not run (Optuna-only features or downloads).")
