@@ -3,14 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test docs lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The test environment's exact torch (a CPU wheel pip finds through its find-links); the
+# extras a user installs ask only for a range.
+PINS_dev := torch==2.13.0
+PINS_bench := torch==2.13.0
+
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[$*]"
+	$(BIN)/pip install --quiet -e ".[$*]" $(PINS_$*)
 	touch $@
 
 demo: $(VENV)/.installed-demo
@@ -20,7 +25,11 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy  # files and settings: [tool.mypy] in pyproject.toml
 	$(BIN)/lint-imports  # the layers: [tool.importlinter] in pyproject.toml
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site  # mkdocs.yml
 	scripts/test-services.sh run $(BIN)/python -m pytest  # stops the server it started
+
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/overhead.py

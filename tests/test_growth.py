@@ -110,6 +110,12 @@ def test_sqlite_claim_query_seeks_the_state_index(tmp_path: Path) -> None:
     assert store.claim_waiting(info.id).number == 0  # type: ignore[union-attr]
 
 
+def _drop_version_3_columns() -> list[str]:
+    """What turns today's tables back into version 2's (and with the indexes, version 1's)."""
+    return [f"ALTER TABLE {table.name} DROP COLUMN {name}"
+            for table, names in schema._V3_COLUMNS.items() for name in names]
+
+
 def test_version_1_database_gains_the_state_index(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     store = open_store(f"sqlite:///{path}")
@@ -121,16 +127,19 @@ def test_version_1_database_gains_the_state_index(tmp_path: Path) -> None:
         conn.execute("DROP INDEX ix_hyperlaw_reports_trial")
         conn.execute("CREATE INDEX ix_hyperlaw_reports_trial ON hyperlaw_reports "
                      "(study_id, number)")
+        for statement in _drop_version_3_columns():
+            conn.execute(statement)
         conn.execute("UPDATE hyperlaw_meta SET value = '1' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError, match="older than"):
         open_store(f"sqlite:///{path}", mode="read")
     upgraded = open_store(f"sqlite:///{path}")
-    assert schema.SCHEMA_VERSION == 2
     with sqlite3.connect(path) as conn:
         version = conn.execute("SELECT value FROM hyperlaw_meta").fetchone()[0]
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(hyperlaw_trials)")}
         columns = [r[2] for r in conn.execute("PRAGMA index_info(ix_hyperlaw_reports_trial)")]
-    assert version == "2" and "ix_hyperlaw_trials_state" in indexes
+        trial_columns = {r[1] for r in conn.execute("PRAGMA table_info(hyperlaw_trials)")}
+    assert version == str(schema.SCHEMA_VERSION) and "ix_hyperlaw_trials_state" in indexes
+    assert "objective_values" in trial_columns
     assert columns == ["study_id", "number", "seq"]
     assert "ix_hyperlaw_trials_state" in _plan(path, _OLDEST_WAITING.params(sid=info.id))
     claimed = upgraded.claim_waiting(info.id)
@@ -222,6 +231,8 @@ def test_version_1_postgres_database_is_upgraded(postgres_url: str) -> None:
         conn.exec_driver_sql("DROP INDEX ix_hyperlaw_reports_trial")
         conn.exec_driver_sql("CREATE INDEX ix_hyperlaw_reports_trial ON hyperlaw_reports "
                              "(study_id, number)")
+        for statement in _drop_version_3_columns():
+            conn.exec_driver_sql(statement)
         conn.exec_driver_sql("UPDATE hyperlaw_meta SET value = '1'")
     upgraded = open_store(postgres_url)
     with engine.connect() as conn:
@@ -229,7 +240,7 @@ def test_version_1_postgres_database_is_upgraded(postgres_url: str) -> None:
         found = {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes(
             "hyperlaw_trials") + sa.inspect(conn).get_indexes("hyperlaw_reports")}
     engine.dispose()
-    assert version == "2"
+    assert version == str(schema.SCHEMA_VERSION)
     assert found["ix_hyperlaw_trials_state"] == ["study_id", "state", "number"]
     assert found["ix_hyperlaw_reports_trial"] == ["study_id", "number", "seq"]
     claimed = upgraded.claim_waiting(info.id)

@@ -39,6 +39,33 @@ def test_step_law_matches_the_published_formula() -> None:
     assert rounded.batch_sequences == 512 and rounded.batch_tokens == 512 * 2048
 
 
+def test_step_law_intervals_come_from_the_released_bootstrap_fits() -> None:
+    """The published constants are the means of the paper's 1,000 bootstrap fits; the
+    intervals bound the central 90% of those fits' predictions, and widen as the law is
+    carried further from the sizes it was fitted on."""
+    from hyperlaw.scaling.steplaw import bootstrap_fits
+
+    fits = bootstrap_fits()
+    assert fits.shape == (1000, 5)
+    mean = fits.mean(axis=0)
+    assert np.exp(mean[0]) == pytest.approx(1.79, abs=0.01)
+    assert mean[1:3] == pytest.approx([-0.713, 0.307], abs=0.001)
+    assert np.exp(mean[3]) == pytest.approx(0.58, abs=0.005)
+    assert mean[4] == pytest.approx(0.571, abs=0.001)
+    inside = step_law(5e8, 2e10)
+    assert inside.lr_low < inside.lr < inside.lr_high
+    assert inside.batch_tokens_low < inside.batch_tokens < inside.batch_tokens_high
+    predictions = np.exp(fits[:, 0] + fits[:, 1] * np.log(5e8) + fits[:, 2] * np.log(2e10))
+    assert np.mean((predictions >= inside.lr_low) & (predictions <= inside.lr_high)) == \
+        pytest.approx(0.9, abs=0.01)
+    with pytest.warns(StepLawRangeWarning):
+        far = step_law(7e10, 2e12)
+    assert far.lr_high / far.lr_low > inside.lr_high / inside.lr_low
+    assert step_law(5e8, 2e10, confidence=0.5).lr_high < inside.lr_high
+    with pytest.raises(hl.HyperlawError, match="confidence"):
+        step_law(5e8, 2e10, confidence=1.0)
+
+
 def test_step_law_warns_outside_its_range() -> None:
     with pytest.warns(StepLawRangeWarning, match="outside the range"):
         prior = step_law(1e6, 1e8)
@@ -79,6 +106,43 @@ def test_law_from_the_four_smaller_sizes_transfers_to_1b(paper) -> None:
         predicted = law.predict(n_params=float(runs["n_params"].iloc[0]), n_tokens=n_tokens)
         assert good["lr"].min() <= predicted.value <= good["lr"].max()
         assert predicted.low < predicted.value < predicted.high
+
+
+def test_prediction_intervals_hold_the_best_run_of_a_larger_model(paper) -> None:
+    """Fitted on the four smaller sizes, the 90% prediction interval holds the learning rate
+    of the best run in both 1.07e9-parameter cells; the interval of the law itself (resampled
+    runs) is far narrower and misses one of them: it is not a statement about a new cell."""
+    small = paper[paper["n_params"] < 1e9]
+    large = paper[paper["n_params"] > 1e9]
+    with pytest.warns(ScalingWarning):
+        law = fit(small, target="lr", n_bootstrap=300)
+        narrow = fit(small, target="lr", interval="confidence", n_bootstrap=300)
+    assert law.interval == "prediction" and narrow.interval == "confidence"
+    missed = 0
+    for n_tokens, runs in large.groupby("n_tokens"):
+        best_lr = runs.loc[runs["loss"].idxmin(), "lr"]
+        cell = {"n_params": float(runs["n_params"].iloc[0]), "n_tokens": n_tokens}
+        p, c = law.predict(**cell), narrow.predict(**cell)
+        assert p.low <= best_lr <= p.high
+        assert p.value == pytest.approx(c.value)  # the same law, a wider interval
+        assert p.high / p.low > 1.5 * (c.high / c.low)
+        missed += not c.low <= best_lr <= c.high
+    assert missed >= 1
+
+
+def test_the_parabola_vertex_is_exact_and_quiet() -> None:
+    """Runs of an exact parabola in log(lr), one rate tried twice with float noise between the
+    two copies (as rates enqueued by warm starts come back): they count as one rate, and the
+    vertex comes back exactly, without a least-squares fit's poor-conditioning warnings."""
+    rows = [{"n_params": n, "n_tokens": 1e9, "lr": lr,
+             "loss": 2 + (np.log(lr) - np.log(3e-4 * (n / 1e6) ** -0.5)) ** 2}
+            for n in (1e6, 4e6, 1.6e7) for lr in 3e-4 * (n / 1e6) ** -0.5 * np.array(
+                [0.5, 0.9, 0.9 * (1 + 1e-15), 1.7])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        law = fit(rows, target="lr", features=("n_params",), method="parabola", n_bootstrap=20)
+    assert law.coefficients["n_params"] == pytest.approx(-0.5, abs=1e-9)
+    assert law.coefficients["prefactor"] == pytest.approx(3e-4 * 1e6**0.5, rel=1e-9)
 
 
 def _synthetic(rng: np.random.Generator, noise: float = 0.002) -> list[dict[str, float]]:
@@ -257,7 +321,7 @@ def test_annealing_law_keeps_a_given_decay() -> None:
 def test_annealing_law_rejects_bad_curves() -> None:
     with pytest.raises(hl.scaling.AnnealingFitError, match="at least one"):
         hl.scaling.AnnealingLaw.fit([])
-    with pytest.raises(hl.scaling.AnnealingFitError, match="rate of every step"):
+    with pytest.raises(hl.scaling.AnnealingFitError, match=r"an array of \d+ rates, one per step"):
         hl.scaling.AnnealingLaw.fit([([0.1, 0.1], [0, 5], [3.0, 2.9])])
 
 
@@ -287,7 +351,9 @@ def test_cli_steplaw_prints_the_published_values() -> None:
     data = json.loads(result.stdout)
     assert _sig3(data["lr"]) == _sig3(1.79 * 1e9**-0.713 * 1e11**0.307)
     assert data["batch_sequences"] == pytest.approx(data["batch_tokens"] / 2048)
+    assert data["lr_low"] < data["lr"] < data["lr_high"]
     text = _cli("steplaw", "--params", "1e6", "--tokens", "1e8", "--seq-len", "128")
+    assert "bootstrap fits" in text.stdout
     assert "learning rate" in text.stdout and "outside the range" in text.stderr
 
 
@@ -324,3 +390,34 @@ def test_steplaw_paper_example_reproduces_the_held_out_check() -> None:
     result = steplaw_paper.main()
     assert result["held_out_inside"]
     assert result["lr"].n_rows > 17
+
+
+def test_compute_law_gives_deepseeks_published_constants() -> None:
+    """lr = 0.3118 C^-0.125 and B = 0.2920 C^0.3271 tokens (arXiv 2401.02954)."""
+    from hyperlaw.scaling import compute_law
+
+    for c in (1e17, 1e20, 1e23):
+        prior = compute_law(c)
+        assert prior.lr == pytest.approx(0.3118 * c**-0.125)
+        assert prior.batch_tokens == pytest.approx(0.2920 * c**0.3271)
+    # 1000x the compute: the rate falls by 1000^0.125 = 2.37x, the batch grows 1000^0.3271
+    small, large = compute_law(1e20), compute_law(1e23)
+    assert small.lr / large.lr == pytest.approx(1000**0.125)
+    assert large.batch_tokens / small.batch_tokens == pytest.approx(1000**0.3271)
+    assert large.batch_sequences(4096) == pytest.approx(large.batch_tokens / 4096)
+    with pytest.raises(hl.HyperlawError, match="compute must be a positive number"):
+        compute_law(0)
+
+
+def test_adamw_timescale_round_trips_and_keeps_the_averaging_across_scale() -> None:
+    from hyperlaw.scaling import adamw_timescale, weight_decay_for_timescale
+
+    tau = adamw_timescale(lr=3e-4, weight_decay=0.1, batch_tokens=1e6, n_tokens=1e10)
+    assert tau == pytest.approx(1e6 / (3e-4 * 0.1 * 1e10))
+    assert weight_decay_for_timescale(tau, lr=3e-4, batch_tokens=1e6,
+                                      n_tokens=1e10) == pytest.approx(0.1)
+    # 10x the tokens at the same lr and batch: a tenth of the weight decay keeps tau
+    assert weight_decay_for_timescale(tau, lr=3e-4, batch_tokens=1e6,
+                                      n_tokens=1e11) == pytest.approx(0.01)
+    with pytest.raises(hl.HyperlawError, match="weight_decay"):
+        adamw_timescale(lr=3e-4, weight_decay=0.0, batch_tokens=1e6, n_tokens=1e10)

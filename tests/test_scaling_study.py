@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from sklearn.datasets import load_digits
 
 import hyperlaw as hl
+from hyperlaw.cli import cli
 from hyperlaw.lr_schedules import WSD
 from hyperlaw.samplers import GridSampler
 
@@ -107,9 +110,16 @@ def test_recommendation_lands_in_the_empirically_good_region(mlp: DigitsMLP,
     assert min(good) <= lr.value <= max(good)
     assert mlp({"lr": lr.value}, *target) <= best * 1.05
     # the same records fit from the store without the training function (the CLI's path)
-    again = hl.scaling.fit(hl.scaling.scaling_records(storage, "scaling"), target="lr",
-                           method="parabola", tolerance=0.01, n_bootstrap=200, seed=0)
+    again = hl.scaling.fit_laws(hl.scaling.scaling_records(storage, "scaling"), ["lr"],
+                                n_bootstrap=200)["lr"]
     assert again.coefficients == pytest.approx(law.coefficients)
+    # and the command line gives the same recommendation with its own defaults
+    result = CliRunner().invoke(cli, ["scaling", "recommend", "--storage", storage,
+                                      "--bootstrap", "200", "--params", str(target[0]),
+                                      "--tokens", str(target[1]), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["lr"]["value"] == pytest.approx(lr.value)
+    assert json.loads(result.output)["lr"]["low"] == pytest.approx(lr.low)
 
 
 def test_scaling_study_rejects_bad_setups(mlp: DigitsMLP) -> None:

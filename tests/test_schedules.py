@@ -144,14 +144,20 @@ def test_schedule_space_is_conditional_on_the_family() -> None:
         params = space.sample(rng)
         family = params["schedule"]
         seen.add(family)
-        assert ("schedule.decay_fraction" in params) == (family == "wsd")
+        assert ("schedule.decay_fraction" in params) == (family in ("wsd", "power",
+                                                                      "infinite"))
         assert ("schedule.min_lr_ratio" in params) == (family in ("linear", "cosine", "wsd",
-                                                                    "rex"))
+                                                                    "rex", "power", "infinite"))
+        assert ("schedule.power_a" in params) == (family == "power")
+        assert ("schedule.constant_ratio" in params) == (family == "infinite")
         s = schedule_from_params(params, peak_lr=params["lr"], total_steps=1000)
         assert s.family == family
         lrs = s.values(1000)
         assert lrs.max() == pytest.approx(params["lr"]) and np.all(lrs >= 0)
-    assert len(seen) == 6
+        if family in ("power", "infinite"):  # the last phase anneals to the minimum rate
+            assert s(1000) == pytest.approx(params["lr"] * params["schedule.min_lr_ratio"],
+                                            abs=1e-12)
+    assert len(seen) == 8
 
 
 def test_schedule_space_works_in_a_study() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HyperlawError(Exception):
     """Base class of every error raised by hyperlaw."""
@@ -71,6 +73,15 @@ class NoCompleteTrialError(HyperlawError, ValueError):
     """The study has no complete trial, so it has no best one."""
 
 
+class NoFeasibleTrialError(NoCompleteTrialError):
+    """Every complete trial misses a constraint; `least_violating` holds the closest ones
+    (TrialRecords, least violation first)."""
+
+    def __init__(self, message: str, least_violating: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.least_violating = list(least_violating or [])
+
+
 class ScheduleError(HyperlawError, ValueError):
     """A learning-rate schedule was given invalid parameters."""
 
@@ -93,6 +104,10 @@ class AnnealingFitError(HyperlawError, ValueError):
 
 class TrialPruned(Exception):
     """Raised by `Trial.report` when the scheduler stops the trial; let it propagate."""
+
+
+class CommandError(HyperlawError):
+    """A trial's shell command could not run, failed, or printed no value of the metric."""
 
 
 def is_pruned(exc: BaseException) -> bool:

@@ -368,7 +368,23 @@ class Param:
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Float(Param):
-    """A real number in [low, high]; log-uniform when `log`, on a grid when `step`."""
+    """A real number in [low, high]; log-uniform when `log`, on a grid when `step`.
+
+    Attributes:
+        low: Lower bound (included).
+        high: Upper bound (included).
+        log: Sample on a log scale (needs `low > 0`).
+        step: Values on the grid `low, low + step, ...` (it must divide the range).
+        when: Condition on other parameters, `{parent: value}` or `{parent: [values]}`: the
+            parameter is active only when every parent is active and takes one of them.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> hl.Float(1e-5, 1e-1, log=True).contains(3e-4)
+        True
+        >>> hl.Float(0.0, 0.5, step=0.25).grid()
+        [0.0, 0.25, 0.5]
+    """
 
     low: float
     high: float
@@ -548,7 +564,21 @@ def _range_dict(kind: str, p: Float | Int) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Int(Param):
-    """An integer in [low, high] with a step; log-uniform when `log` (needs step=1)."""
+    """An integer in [low, high] with a step; log-uniform when `log` (needs step=1).
+
+    Attributes:
+        low: Lower bound (included).
+        high: Upper bound (included).
+        log: Sample on a log scale (needs `low > 0` and `step=1`).
+        step: Distance between the values (it must divide the range).
+        when: Condition on other parameters, `{parent: value}` or `{parent: [values]}`: the
+            parameter is active only when every parent is active and takes one of them.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> hl.Int(16, 64, step=16).grid()
+        [16, 32, 48, 64]
+    """
 
     low: int
     high: int
@@ -675,7 +705,18 @@ class Int(Param):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Choice(Param):
-    """One of an ordered list of JSON scalars (str, int, float, bool, None), kept as a tuple."""
+    """One of an ordered list of JSON scalars (str, int, float, bool, None), kept as a tuple.
+
+    Attributes:
+        values: The choices, in a fixed order, without duplicates.
+        when: Condition on other parameters, `{parent: value}` or `{parent: [values]}`: the
+            parameter is active only when every parent is active and takes one of them.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> hl.Choice(["adamw", "sgd"]).values
+        ('adamw', 'sgd')
+    """
 
     values: Sequence[Any]
     _: KW_ONLY
@@ -766,7 +807,13 @@ class Choice(Param):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Const(Param):
-    """A fixed value recorded with every trial; not a dimension of the search."""
+    """A fixed value recorded with every trial; not a dimension of the search.
+
+    Attributes:
+        value: The value, a JSON scalar.
+        when: Condition on other parameters, `{parent: value}` or `{parent: [values]}`: the
+            parameter is active only when every parent is active and takes one of them.
+    """
 
     value: Any
     _: KW_ONLY
@@ -922,7 +969,24 @@ class Space(Mapping[str, Param]):
     """An immutable, validated mapping of parameter names to parameters.
 
     Iteration follows `order` (parents before children, otherwise insertion order).
-    Equality and `hash` ignore the insertion order.
+    Equality and `hash` ignore the insertion order. A space validates itself when built and
+    raises `SpaceError` (or `ConditionError`) naming the parameter and the fix.
+
+    Args:
+        params: A mapping of names to parameters.
+        **kwargs: More parameters by name.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> space = hl.Space({
+        ...     "lr": hl.Float(1e-5, 1e-1, log=True),
+        ...     "optimizer": hl.Choice(["adamw", "sgd"]),
+        ...     "momentum": hl.Float(0.0, 0.99, when={"optimizer": "sgd"}),
+        ... })
+        >>> space.active_names({"optimizer": "adamw"})
+        ('lr', 'optimizer')
+        >>> hl.Space.from_json(space.to_json()) == space
+        True
     """
 
     __slots__ = (

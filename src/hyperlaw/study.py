@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from hyperlaw.checkpoints import (
     CheckpointError,
     StudyCheckpoints,
@@ -50,7 +52,7 @@ from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import Segment, pbt_schedule
 from hyperlaw.space import Param, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
-from hyperlaw.trial import Trial, TrialRecord, TrialState, check_value
+from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState, check_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +63,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("hyperlaw")
 
 Direction = Literal["minimize", "maximize"]
-Objective = Callable[[Trial], float]
+#: what an objective returns: a float, a tuple of floats (several objectives, in the study's
+#: order) or a dict keyed by the objective names
+ObjectiveResult = float | Sequence[float] | Mapping[str, float]
+Objective = Callable[[Trial], ObjectiveResult]
+#: Optuna-style constraints: a finished trial's record -> values, each <= 0 when met
+ConstraintsFunc = Callable[[TrialRecord], Sequence[float]]
 
 _DIRECTIONS = ("minimize", "maximize")
 
@@ -71,10 +78,27 @@ class Study:
 
     Create one with `create_study` or `load_study`. Any number of Study objects, in any
     number of processes, may share one study through a SQL store.
+
+    Attributes:
+        sampler: Chooses the configuration of each new trial.
+        scheduler: Decides when a trial stops (or pauses) from its reports.
+        retry_stale: How many times a trial whose worker died is retried.
+        heartbeat_interval: Seconds between the heartbeats of a running trial.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> space = hl.Space({"lr": hl.Float(1e-4, 1e-1, log=True), "layers": hl.Int(1, 4)})
+        >>> study = hl.create_study("doc", space=space, sampler="sobol", seed=0)
+        >>> study.optimize(lambda trial: trial.params["layers"] * 0.1, n_trials=8)
+        >>> study.best_value
+        0.1
+        >>> study.best_params["layers"]
+        1
     """
 
     def __init__(self, store: Store, info: StudyInfo, sampler: Sampler, scheduler: Scheduler,
-                 *, retry_stale: int = 0, heartbeat_interval: float = 10.0) -> None:
+                 *, retry_stale: int = 0, heartbeat_interval: float = 10.0,
+                 constraints: ConstraintsFunc | None = None) -> None:
         self._store = store
         self._info = info
         self.sampler = sampler
@@ -83,18 +107,25 @@ class Study:
         self.heartbeat_interval = heartbeat_interval
         self._declared = bool(info.system_attrs.get("declared_space"))
         self._space = Space.from_json(info.space_json) if info.space_json else Space({})
-        self._history = History(store, info.id, info.direction == "maximize")
+        self._history = History(store, info.id, info.directions[0] == "maximize",
+                                info.directions)
+        #: Optuna-style constraints applied to each trial the objective completes (see
+        #: `create_study`); `optimize` sends it along with the objective to every worker
+        self.constraints = constraints
         self._next_stale_check = 0.0
         self._stop_requested = False
         self._scheduler_stops = not isinstance(scheduler, NeverStop)
         self._checkpoints: StudyCheckpoints | None = None
 
     def __repr__(self) -> str:
-        return f"Study(name={self.name!r}, direction={self.direction!r}, storage={self.storage!r})"
+        objectives = (f"directions={list(self.directions)!r}" if self.is_multi_objective
+                      else f"direction={self.direction!r}")
+        return f"Study(name={self.name!r}, {objectives}, storage={self.storage!r})"
 
     # --- identity ------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The study's name, unique in its storage."""
         return self._info.name
 
     @property
@@ -104,7 +135,66 @@ class Study:
 
     @property
     def direction(self) -> Direction:
+        """"minimize" or "maximize": the direction of the study's one objective (see
+        `directions` for several)."""
+        if self.is_multi_objective:
+            raise HyperlawError(
+                f"study {self.name!r} has {len(self.directions)} objectives "
+                f"({self._objectives_text()}); read study.directions instead of "
+                "study.direction")
         return self._info.direction  # type: ignore[return-value]
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        """One direction per objective (one entry for a study of one objective)."""
+        return self._info.directions  # type: ignore[return-value]
+
+    @property
+    def objective_names(self) -> tuple[str, ...] | None:
+        """The objectives' names (from `objectives=`), or None when they have none."""
+        return self._info.objective_names
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self._info.directions) > 1
+
+    def _objectives_text(self) -> str:
+        names = self.objective_names or tuple(f"#{i}" for i in range(len(self.directions)))
+        return ", ".join(f"{n} ({d})" for n, d in zip(names, self.directions, strict=True))
+
+    def _objective_values(self, result: Any, where: str,
+                          came: str = "the objective returned") -> tuple[float, ...]:
+        """What the objective returned (or, with `came`, reported) as one finite float per
+        objective; InvalidValueError naming what was expected and what came."""
+        k = len(self.directions)
+        names = self.objective_names
+        if isinstance(result, Mapping):
+            if names is None:
+                raise InvalidValueError(
+                    f"{where}: {came} a dict with keys {sorted(result)}, but "
+                    f"the study's {k} objective(s) have no names; return "
+                    f"{'a float' if k == 1 else f'a tuple of {k} floats'}, or create the "
+                    "study with objectives={name: direction, ...}")
+            if set(result) != set(names):
+                raise InvalidValueError(
+                    f"{where}: {came} keys {sorted(result)}, the study's "
+                    f"objectives are {list(names)}; return a dict with exactly those keys")
+            return tuple(check_value(result[n], f"{where} objective {n!r}") for n in names)
+        if (isinstance(result, Sequence) and not isinstance(result, str)) or (
+                isinstance(result, np.ndarray) and result.ndim == 1):
+            items = list(result)
+            if len(items) != k:
+                raise InvalidValueError(
+                    f"{where}: {came} {len(items)} values, the study has {k} "
+                    f"objective(s) ({self._objectives_text()}); return one value per "
+                    "objective, in that order")
+            return tuple(check_value(v, f"{where} objective #{i}") for i, v in enumerate(items))
+        if k > 1:
+            raise InvalidValueError(
+                f"{where}: {came} one value ({result!r}), the study has {k} "
+                f"objectives ({self._objectives_text()}); return a tuple of {k} values"
+                + (" or a dict keyed by their names" if names else ""))
+        return (check_value(result, where),)
 
     @property
     def storage(self) -> str:
@@ -113,6 +203,7 @@ class Study:
 
     @property
     def store(self) -> Store:
+        """The store that holds the study (an in-memory or SQL `hyperlaw.store.Store`)."""
         return self._store
 
     @property
@@ -127,18 +218,34 @@ class Study:
 
     @property
     def user_attrs(self) -> dict[str, Any]:
+        """The study's attributes set with `set_user_attr`, as stored now."""
         self._info = self._store.get_study(self.name)
         return dict(self._info.user_attrs)
 
     def set_user_attr(self, key: str, value: Any) -> None:
+        """Store a JSON-serializable attribute of the study under `key`."""
         self._store.set_study_user_attr(self._info.id, key, value)
 
     # --- ask and tell --------------------------------------------------------------------
     def ask(self, fixed: Mapping[str, Any] | None = None, *, heartbeat: bool = False) -> Trial:
         """Start a trial: an enqueued one if any waits, else one the sampler suggests.
 
-        `fixed` pins some parameters for this trial; the rest are completed by sampling.
-        `heartbeat` is for workers that keep the trial's heartbeat going (see `optimize`).
+        Args:
+            fixed: Parameters pinned for this trial; the rest are completed by sampling.
+            heartbeat: For workers that keep the trial's heartbeat going (see `optimize`).
+
+        Returns:
+            The running trial; finish it with `tell`.
+
+        Raises:
+            SearchExhaustedError: A finite space has no untried configuration left (grid).
+
+        Example:
+            >>> import hyperlaw as hl
+            >>> study = hl.create_study(space=hl.Space({"x": hl.Float(0.0, 1.0)}), seed=0)
+            >>> trial = study.ask({"x": 0.25})
+            >>> study.tell(trial, trial.params["x"] * 2).value
+            0.5
         """
         if fixed is None and self._starts_unread:
             return self._start_unread(heartbeat)
@@ -278,60 +385,97 @@ class Study:
         trial._proposal = proposal
         return trial
 
-    def tell(self, trial: Trial | int, value: float | None = None, *,
+    def tell(self, trial: Trial | int,
+             value: float | Sequence[float] | Mapping[str, float] | None = None, *,
              state: TrialState | str = TrialState.COMPLETE,
              error: str | None = None) -> TrialRecord:
         """Finish a running trial with its final value (or as pruned or failed).
 
-        A value that is not a finite number fails the trial (it stays recorded) and raises
-        InvalidValueError. Telling a finished trial raises TrialStateError.
+        The study's `constraints` function, if any, is applied to a complete trial.
+
+        Args:
+            trial: The trial, or its number.
+            value: The final value, for a complete trial; with several objectives, a tuple
+                (in the study's order) or a dict keyed by the objective names.
+            state: "complete", "pruned" (its value is its last report) or "failed".
+            error: Why a failed trial failed.
+
+        Returns:
+            The trial's record as stored.
+
+        Raises:
+            InvalidValueError: The value is not a finite number, or of the wrong arity (the
+                trial is recorded as failed).
+            TrialStateError: The trial is already finished.
         """
         number = trial.number if isinstance(trial, Trial) else int(trial)
         state = TrialState(state)
+        values: tuple[float, ...] | None = None
         if state is TrialState.COMPLETE:
             try:
-                value = check_value(value, f"trial #{number} of study {self.name!r}")
+                values = self._objective_values(
+                    value, f"trial #{number} of study {self.name!r}", "study.tell got")
             except InvalidValueError as exc:
                 self._finish(trial, TrialState.FAILED, None, str(exc))
                 raise
+            if self.constraints is not None and isinstance(trial, Trial):
+                apply_constraints(trial, self.constraints, values)
         elif state is TrialState.PRUNED:
-            value = self._pruned_value(trial)
-        elif state is TrialState.FAILED:
-            value = None
-        else:
+            values = self._pruned_values(trial)
+        elif state is not TrialState.FAILED:
             raise HyperlawError(
                 f"cannot tell trial #{number} the state {state.value!r}; use 'complete', "
                 "'pruned' or 'failed'"
             )
-        return self._finish(trial, state, value, error)
+        return self._finish(trial, state, values, error)
 
-    def _finish(self, trial: Trial | int, state: TrialState, value: float | None,
+    def _finish(self, trial: Trial | int, state: TrialState, values: tuple[float, ...] | None,
                 error: str | None) -> TrialRecord:
         number = trial.number if isinstance(trial, Trial) else trial
         pending = trial._take_pending_params() if isinstance(trial, Trial) else None
-        record = self._store.finish_trial(self._info.id, number, state, value, error=error,
-                                          params=pending)
+        record = self._store.finish_trial(self._info.id, number, state,
+                                          None if values is None else values[0], error=error,
+                                          params=pending, extras=self._extras(trial, values))
         if isinstance(trial, Trial):
             trial._finished = True
         if number < len(self._history.trials):
             self._history.put(record)
         return record
 
-    def _pruned_value(self, trial: Trial | int) -> float | None:
-        """A pruned trial's value: its value at its last step (from the history, else the
+    @staticmethod
+    def _extras(trial: Trial | int, values: tuple[float, ...] | None) -> TrialExtras | None:
+        """What the finish writes besides the first value; None when nothing (one objective,
+        no constraints, no cost: the store's cheapest path)."""
+        several = values if values is not None and len(values) > 1 else None
+        if not isinstance(trial, Trial):
+            return TrialExtras(several) if several else None
+        extras = TrialExtras(several, dict(trial._constraints), dict(trial._cost))
+        return extras if extras else None
+
+    def _pruned_values(self, trial: Trial | int) -> tuple[float, ...] | None:
+        """A pruned trial's values: those of its last step (from the history, else the
         last report the Trial handle made)."""
         number = trial.number if isinstance(trial, Trial) else trial
         trials = self._history.trials
         if number < len(trials) and trials[number].intermediate:
             record = trials[number]
-            return record.intermediate[max(record.intermediate)]
+            last = max(record.intermediate)
+            return record.intermediate_values.get(last, (record.intermediate[last],))
         if isinstance(trial, Trial) and trial._last_report is not None:
-            return trial._last_report[1]
+            return trial._last_values or (trial._last_report[1],)
         return None
 
     def enqueue(self, params: Mapping[str, Any], *,
                 user_attrs: Mapping[str, Any] | None = None) -> int:
-        """Queue a configuration to try next (missing parameters are sampled); its number."""
+        """Queue a configuration to try next; the next `ask` (of any process) takes it.
+
+        Args:
+            params: Some or all parameters; missing ones are sampled when it starts.
+            user_attrs: Attributes the trial starts with.
+
+        Returns:
+            The number of the waiting trial.
+        """
         given = self._checked_params(params, partial=True)
         record = self._store.create_trial(self._info.id, TrialState.WAITING, given,
                                           user_attrs=user_attrs)
@@ -378,13 +522,16 @@ class Study:
         self._space = Space.from_json(self._store.update_space(self._info.id, merge))
 
     # --- reports -------------------------------------------------------------------------
-    def _report(self, trial: Trial, step: int, value: float) -> bool:
-        """Store a report and return True when the scheduler stops the trial."""
+    def _report(self, trial: Trial, step: int, values: tuple[float, ...]) -> bool:
+        """Store a report (one value per objective) and return True when the scheduler stops
+        the trial; schedulers of one objective read the first."""
         pending = trial._take_pending_params()
-        self._store.report(self._info.id, trial.number, step, value, params=pending or None)
+        several = values if len(values) > 1 else None
+        self._store.report(self._info.id, trial.number, step, values[0],
+                           params=pending or None, values=several)
         history = self._history
         if trial.number < len(history.trials):
-            history.add_report(trial.number, step, value)
+            history.add_report(trial.number, step, values[0], several)
         if not self._scheduler_stops:
             return False
         history.refresh()
@@ -446,7 +593,7 @@ class Study:
             self._checkpoints = StudyCheckpoints(
                 self._store, self._info.id, settings["dir"],
                 keep_last=settings.get("keep_last", 2), keep_best=settings.get("keep_best", 0),
-                maximize=self.direction == "maximize")
+                maximize=self.directions[0] == "maximize")
         return self._checkpoints
 
     def _save_checkpoint(self, trial: Trial, state: Any, step: int) -> Checkpoint:
@@ -510,6 +657,8 @@ class Study:
         return list(self._history.refresh().trials)
 
     def get_trials(self, states: Iterable[TrialState | str] | None = None) -> list[TrialRecord]:
+        """The trials in any of `states` (e.g. `["complete"]`), by number; every one
+        without `states`."""
         if states is None:
             return self.trials
         wanted = {TrialState(s) for s in states}
@@ -517,23 +666,65 @@ class Study:
 
     @property
     def best_trial(self) -> TrialRecord:
-        """The complete trial with the best value (an indexed query, no history scan)."""
+        """The complete feasible trial with the best value (an indexed query, no history
+        scan). A study of several objectives has a front of best trials instead: read
+        `best_trials`, or pick one with `select`."""
+        if self.is_multi_objective:
+            raise HyperlawError(
+                f"study {self.name!r} has {len(self.directions)} objectives "
+                f"({self._objectives_text()}), so no single best trial; read "
+                "study.best_trials (the Pareto front) or pick one of them with "
+                "study.select(weights=..., limits=...)")
         best = self._store.best_trial(self._info.id, self.direction == "maximize")
         if best is None:
-            raise NoCompleteTrialError(
-                f"study {self.name!r} has no complete trial yet; run study.optimize or tell "
-                "a result first"
-            )
+            from hyperlaw.analysis.front import candidates
+
+            candidates(self.name, self.trials)  # raises why: none complete, or none feasible
+            raise NoCompleteTrialError(f"study {self.name!r} has no complete feasible trial")
         return best
 
     @property
+    def best_trials(self) -> list[TrialRecord]:
+        """The Pareto front: the complete feasible trials no other such trial dominates (no
+        worse in every objective, better in one), by number. For one objective, the
+        trial(s) with the best value. NoCompleteTrialError when there is none; when no
+        trial is feasible, its message names the least-violating ones."""
+        from hyperlaw.analysis.front import front_of
+
+        return front_of(self.name, self.trials, self.directions)
+
+    def hypervolume(self, reference: Sequence[float] | None = None) -> float:
+        """The hypervolume the front dominates up to `reference` (one value per objective,
+        in the objectives' own units and directions; default: the front's nadir pushed
+        out by 10% of its range)."""
+        from hyperlaw.analysis.front import front_hypervolume
+
+        return front_hypervolume(self.best_trials, self.directions, reference,
+                                 self._objectives_text())
+
+    def select(self, weights: Sequence[float] | Mapping[str, float] | None = None,
+               limits: Mapping[str | int, tuple[float | None, float | None]] | None = None,
+               ) -> TrialRecord:
+        """One trial of the front: of those whose objectives lie within `limits`
+        ({objective name or index: (low, high)}, None for no bound), the one with the
+        best weighted sum of objectives normalized to [0, 1] over the front (`weights` per
+        objective, equal by default; a dict keyed by name). An error names the limit that
+        left no trial."""
+        from hyperlaw.analysis.front import select_trial
+
+        return select_trial(self.best_trials, self.directions, self.objective_names,
+                            weights, limits)
+
+    @property
     def best_value(self) -> float:
+        """The value of `best_trial`."""
         value = self.best_trial.value
         assert value is not None
         return value
 
     @property
     def best_params(self) -> dict[str, Any]:
+        """The parameters of `best_trial`."""
         return dict(self.best_trial.params)
 
     def best(self, by: Literal["value", "model_mean"] = "value") -> TrialRecord:
@@ -543,8 +734,9 @@ class Study:
 
         return best_trial(self, by)
 
-    def reevaluate(self, objective: Objective, top_k: int = 5, *, seeds: Iterable[int],
-                   by: Literal["value", "model_mean"] = "value") -> list[Reevaluation]:
+    def reevaluate(self, objective: Callable[[Trial], float], top_k: int = 5, *,
+                   seeds: Iterable[int], by: Literal["value", "model_mean"] = "value",
+                   ) -> list[Reevaluation]:
         """Re-run the `top_k` best configurations once per (test) seed; best mean first.
 
         The objective reads `trial.user_attrs["seed"]`. Runs go to the sibling study
@@ -555,10 +747,15 @@ class Study:
         return reevaluate(self, objective, top_k, seeds, by)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per trial: number, state, value, params_*, user_attrs_*, times, error."""
+        """One row per trial: number, state, value, values_* (several objectives),
+        params_*, user_attrs_*, constraint_* and violation, cost_*, times, error.
+
+        Needs pandas, an optional dependency (`pip install 'hyperlaw[pandas]'`); without it
+        this raises `HyperlawError` saying so.
+        """
         from hyperlaw.export import trials_dataframe
 
-        return trials_dataframe(self.trials)
+        return trials_dataframe(self.trials, self.objective_names)
 
     # --- running -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -582,28 +779,70 @@ class Study:
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]] = (),
                  max_consecutive_failures: int | None = 10, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
-                 ray_address: str | None = None) -> None:
+                 ray_address: str | None = None, gpus_per_trial: int | None = None,
+                 constraints: ConstraintsFunc | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
-        `executor` says where trials run: an Executor from `hyperlaw.executors`
-        (InlineExecutor, ProcessExecutor, RayExecutor, SimulatedExecutor) or its name with
-        `n_workers`. "auto" (the default) runs them in this process, or with
-        `n_workers > 1` in that many worker processes (a SQL storage shares the study between
-        them; an in-memory study is run through a temporary SQLite file). "ray" runs them on
-        `n_workers` Ray actors, each holding `resources_per_trial` (e.g.
-        {"cpu": 1, "gpu": 0.5}), on the cluster at `ray_address` (or RAY_ADDRESS, else a new
-        local one); the study needs a shared storage. "simulated" replays recorded curves:
-        the objective then maps a configuration to its ReplayCurve (see SimulatedExecutor).
-        Exceptions of the `catch` types fail the trial and the study goes on; after
-        `max_consecutive_failures` failures in a row the study stops and re-raises.
+        Unlike Optuna, whose `catch` defaults to `()`, `catch` defaults to `(Exception,)`: an
+        exception raised by the objective fails that trial (its traceback is recorded in
+        `TrialRecord.error`) and the study goes on, until `max_consecutive_failures` trials in a
+        row have failed, when `WorkerError` stops the run and shows the last error. Pass
+        `catch=()` to stop at the first exception, re-raised as it was (the trial is recorded
+        as failed first). `hl.TrialPruned` prunes the trial whatever `catch` says, and
+        `KeyboardInterrupt` always stops the run.
+
+        Args:
+            objective: A function of a `Trial` that returns a finite number (or, with the
+                simulated executor, maps a configuration to its `ReplayCurve`).
+            n_trials: How many trials reach an outcome of the objective's own (complete,
+                pruned or failed by the objective); None runs until `timeout`, `study.stop()`,
+                an interrupt or the end of the search space.
+            timeout: Seconds after which no new trial starts.
+            n_workers: Worker processes (or Ray actors) running trials at once.
+            catch: Exception types that fail the trial and let the study go on (see above).
+            show_progress: A progress bar; by default when stderr is a terminal.
+            callbacks: Called with `(study, trial_record)` after each trial.
+            max_consecutive_failures: Failed trials in a row that stop the run; None never.
+            executor: Where trials run: an Executor from `hyperlaw.executors`
+                (InlineExecutor, ProcessExecutor, RayExecutor, SimulatedExecutor) or its name
+                with `n_workers`. "auto" runs them in this process, or with `n_workers > 1` in
+                that many worker processes (a SQL storage shares the study between them; an
+                in-memory study is run through a temporary SQLite file). "ray" runs them on
+                Ray actors; "simulated" replays recorded curves.
+            resources_per_trial: With "ray": what each actor holds, e.g.
+                `{"cpu": 1, "gpu": 0.5}`.
+            ray_address: With "ray": the cluster (default RAY_ADDRESS, else a new local one);
+                the study needs a shared storage.
+            gpus_per_trial: Run trials in worker processes that each see their own k GPUs
+                through CUDA_VISIBLE_DEVICES (n_workers x k devices, taken from this
+                process's CUDA_VISIBLE_DEVICES or from nvidia-smi).
+            constraints: An Optuna-style function of a trial record returning a sequence of
+                floats, each <= 0 when satisfied (default: the study's own, see
+                `create_study`); it travels with the objective to every worker and is
+                applied to each trial it completes.
+
+        Raises:
+            WorkerError: `max_consecutive_failures` trials failed in a row, or workers could
+                not start or kept dying.
+
+        Example:
+            >>> import hyperlaw as hl
+            >>> study = hl.create_study(space=hl.Space({"x": hl.Float(-1.0, 1.0)}), seed=0)
+            >>> study.optimize(lambda trial: trial.params["x"] ** 2, n_trials=5)
+            >>> len(study.trials)
+            5
         """
         from hyperlaw.executors import run_optimize
 
+        constraints = constraints if constraints is not None else self.constraints
+        if constraints is not None:
+            objective = Constrained(objective, constraints)
         run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
                      max_consecutive_failures=max_consecutive_failures, executor=executor,
-                     resources_per_trial=resources_per_trial, ray_address=ray_address)
+                     resources_per_trial=resources_per_trial, ray_address=ray_address,
+                     gpus_per_trial=gpus_per_trial)
 
     def run_trial(self, objective: Objective,
                   catch: tuple[type[BaseException], ...] = (Exception,),
@@ -629,52 +868,93 @@ class Study:
         `start_next(state)` (asked with the outcome's state) says so, the next trial is
         started in the write transaction that records this one's outcome; else None."""
         error: str | None = None
-        value: float | None
+        values: tuple[float, ...] | None
         try:
-            value = objective(trial)
+            result = objective(trial)
         except KeyboardInterrupt:
             self._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
             raise
         except BaseException as exc:
             if is_pruned(exc):  # hyperlaw's TrialPruned, or Optuna's from code written for it
-                state, value = TrialState.PRUNED, self._pruned_value(trial)
+                state, values = TrialState.PRUNED, self._pruned_values(trial)
             else:
                 error = "".join(traceback.format_exception(exc)).strip()
                 if not isinstance(exc, catch):
                     self._finish(trial, TrialState.FAILED, None, error)
                     raise
                 log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
-                state, value = TrialState.FAILED, None
+                state, values = TrialState.FAILED, None
         else:
             try:
-                value = check_value(value, f"trial #{trial.number} of study {self.name!r}")
+                values = self._objective_values(
+                    result, f"trial #{trial.number} of study {self.name!r}")
                 state = TrialState.COMPLETE
             except InvalidValueError as exc:
                 log.warning("%s", exc)
-                state, value, error = TrialState.FAILED, None, str(exc)
+                state, values, error = TrialState.FAILED, None, str(exc)
         if start_next is not None and self._starts_unread and start_next(state):
-            return self._finish_then_start(trial, state, value, error)
-        return self._finish(trial, state, value, error), None
+            return self._finish_then_start(trial, state, values, error)
+        return self._finish(trial, state, values, error), None
 
     @property
     def _starts_unread(self) -> bool:
         return not self.sampler.reads_history and not self.scheduler.reads_history_to_start
 
-    def _finish_then_start(self, trial: Trial, state: TrialState, value: float | None,
+    def _finish_then_start(self, trial: Trial, state: TrialState,
+                           values: tuple[float, ...] | None,
                            error: str | None) -> tuple[TrialRecord, Trial]:
         """Record `trial`'s outcome and start the next trial (claimed or sampled without
         reading, as `ask` does for such samplers) in one write transaction."""
         self._fail_stale_if_due()  # as `ask` does: trials of dead workers do not stay RUNNING
         proposal: dict[str, Any] = {}
         finished, started, created = self._store.finish_and_start(
-            self._info.id, trial.number, state, value, error=error,
-            params=trial._take_pending_params(), start=self._unread_maker(proposal),
-            fill=self._fill, heartbeat=True)
+            self._info.id, trial.number, state, None if values is None else values[0],
+            error=error, params=trial._take_pending_params(),
+            start=self._unread_maker(proposal), fill=self._fill, heartbeat=True,
+            extras=self._extras(trial, values))
         trial._finished = True
         if trial.number < len(self._history.trials):
             self._history.put(finished)
         return finished, self._start(started, proposal if created else dict(started.params),
                                      unread=True)
+
+
+class Constrained:
+    """An objective with Optuna-style constraints: after the objective returns, `constraints`
+    gets the trial's record (its params, attributes, values and reports) and returns one
+    value per constraint, met when <= 0; each is recorded as constraint "c<i>" (max 0).
+    Picklable when both are, so it travels to worker processes and Ray actors."""
+
+    def __init__(self, objective: Objective, constraints: ConstraintsFunc) -> None:
+        self.objective = objective
+        self.constraints = constraints
+
+    def __call__(self, trial: Trial) -> ObjectiveResult:
+        result = self.objective(trial)
+        try:
+            values = trial.study._objective_values(result, f"trial #{trial.number}")
+        except InvalidValueError:
+            return result  # the trial fails with this error when the result is told
+        apply_constraints(trial, self.constraints, values)
+        return result
+
+
+def apply_constraints(trial: Trial, constraints: ConstraintsFunc,
+                      values: tuple[float, ...]) -> None:
+    """Record `constraints(record)` of a trial that completed with `values` (see
+    `Constrained`); an error names the function and the trial."""
+    record = TrialRecord(trial.number, TrialState.COMPLETE, dict(trial.params), values[0],
+                         user_attrs=dict(trial.user_attrs),
+                         system_attrs=dict(trial.system_attrs), values=values,
+                         constraints=dict(trial._constraints), cost=dict(trial._cost))
+    found = constraints(record)
+    name = getattr(constraints, "__name__", repr(constraints))
+    if isinstance(found, str | bytes) or not isinstance(found, Sequence | np.ndarray):
+        raise InvalidValueError(
+            f"constraints function {name} returned {found!r} for trial #{trial.number}; "
+            "return a sequence of floats, each <= 0 when its constraint is met")
+    for i, value in enumerate(found):
+        trial.constrain(f"c{i}", value, max=0.0)
 
 
 class _Superseded(Exception):
@@ -701,23 +981,59 @@ _MISSING = object()
 # --- module functions -----------------------------------------------------------------------
 def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  space: Space | Mapping[str, Param] | None = None,
-                 direction: Direction = "minimize", sampler: str | Sampler | None = None,
+                 direction: Direction | None = None, sampler: str | Sampler | None = None,
                  scheduler: str | Scheduler | None = None, seed: int | None = None,
                  load_if_exists: bool = False, retry_stale: int = 0,
                  heartbeat_interval: float = 10.0, checkpoint_dir: str | None = None,
-                 keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0) -> Study:
+                 keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0,
+                 directions: Sequence[Direction] | None = None,
+                 objectives: Mapping[str, Direction] | None = None,
+                 constraints: ConstraintsFunc | None = None) -> Study:
     """Create a study (or, with `load_if_exists`, continue the one of that name).
 
-    `storage` is a URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
-    memory. Without `space` the objective's suggest calls define it. Trial checkpoints go
-    to a directory of the study's own under `checkpoint_dir` (a path or fsspec URL; see
-    `hyperlaw.checkpoints.default_root` for the default); each trial keeps its
-    `keep_last_checkpoints` newest and `keep_best_checkpoints` best ones.
+    Args:
+        name: The study's name; None generates one (`study-1a2b3c4d`).
+        storage: A URL (`sqlite:///hyperlaw.db`, `postgresql://...`), a Store, or None for
+            memory.
+        space: The search space; without it the objective's suggest calls define it.
+        direction: "minimize" or "maximize": one objective ("minimize" when none of
+            `direction`, `directions` and `objectives` is given; give only one of them).
+        sampler: A sampler or its name ("auto", the default, "tpe", "gp", "random", "sobol",
+            "grid").
+        scheduler: A scheduler or its name ("fifo", the default, "median", "asha", ...).
+        seed: Seed of the sampler; the same seed and history give the same suggestions.
+        load_if_exists: Continue an existing study of that name instead of raising.
+        retry_stale: How many times a trial whose worker died is retried.
+        heartbeat_interval: Seconds between heartbeats; a trial silent for 5 intervals is
+            failed as stale.
+        checkpoint_dir: Where the study's checkpoint directory goes (a path or fsspec URL;
+            see `hyperlaw.checkpoints.default_root` for the default).
+        keep_last_checkpoints: How many newest checkpoints each trial keeps.
+        keep_best_checkpoints: How many best checkpoints (by reported value) each trial keeps.
+        directions: Several objectives, e.g. ["minimize", "maximize"]; the objective returns
+            a tuple in that order.
+        objectives: Several objectives by name, e.g. {"val_loss": "minimize",
+            "latency_ms": "minimize"}; the objective returns a dict or a tuple in that order.
+        constraints: An Optuna-style function mapping a complete trial's record to values
+            that are <= 0 when met; `optimize` sends it with the objective to every worker
+            (it is not stored: pass it again when loading the study).
+
+    Returns:
+        The study.
+
+    Raises:
+        DuplicateStudyError: A study of that name exists and `load_if_exists` is False.
+        SpaceMismatchError: With `load_if_exists`, the stored study has another space.
+        StorageError: The storage cannot be opened.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> study = hl.create_study("mlp", space={"lr": hl.Float(1e-5, 1e-1, log=True)},
+        ...                         direction="minimize", sampler="random", seed=0)
+        >>> study.name, study.direction
+        ('mlp', 'minimize')
     """
-    if direction not in _DIRECTIONS:
-        raise HyperlawError(
-            f"direction must be 'minimize' or 'maximize', got {direction!r}"
-        )
+    the_directions, names = _objectives(direction, directions, objectives)
     if space is not None and not isinstance(space, Space):
         space = Space(space)
     name = f"study-{uuid.uuid4().hex[:8]}" if name in (None, "") else _check_name(name)
@@ -737,33 +1053,94 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                                  "keep_last": keep_last_checkpoints,
                                  "keep_best": keep_best_checkpoints}}
         try:
-            info = store.create_study(name, direction, space.to_json() if space else None,
-                                      attrs)
+            info = store.create_study(name, the_directions[0],
+                                      space.to_json() if space else None, attrs,
+                                      directions=the_directions, objective_names=names)
         except DuplicateStudyError:
             if not load_if_exists:
                 raise
             info = store.get_study(name)  # another process created it a moment ago
         else:
             return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                         heartbeat_interval=heartbeat_interval)
+                         heartbeat_interval=heartbeat_interval, constraints=constraints)
     elif not load_if_exists:
         raise DuplicateStudyError(
             f"study {name!r} already exists in storage {store.url!r}; pass "
             "load_if_exists=True to continue it, or choose another name"
         )
-    _check_compatible(info, direction, space)
-    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+    _check_compatible(info, the_directions, names, space)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
+                 constraints)
+
+
+def _objectives(direction: str | None, directions: Sequence[str] | None,
+                objectives: Mapping[str, str] | None,
+                ) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """(directions, names) from the one of `direction`, `directions`, `objectives` given."""
+    given = [n for n, v in (("direction", direction), ("directions", directions),
+                            ("objectives", objectives)) if v is not None]
+    if len(given) > 1:
+        raise HyperlawError(
+            f"create_study got {' and '.join(given)}; give only one: direction= for one "
+            "objective, directions=[...] for several, or objectives={name: direction} for "
+            "named ones")
+    names: tuple[str, ...] | None = None
+    if objectives is not None:
+        if not isinstance(objectives, Mapping) or not objectives:
+            raise HyperlawError(
+                f"objectives must be a non-empty dict of name -> direction, got "
+                f"{objectives!r}; e.g. objectives={{'val_loss': 'minimize'}}")
+        bad = [n for n in objectives if not isinstance(n, str) or not n]
+        if bad:
+            raise HyperlawError(f"objective names must be non-empty strings, got {bad!r}")
+        names, found = tuple(objectives), tuple(objectives.values())
+    elif directions is not None:
+        if isinstance(directions, str) or not isinstance(directions, Sequence) or \
+                not directions:
+            raise HyperlawError(
+                f"directions must be a non-empty list such as ['minimize', 'maximize'], got "
+                f"{directions!r} (for one objective pass direction=)")
+        found = tuple(directions)
+    else:
+        found = (direction or "minimize",)
+    for d in found:
+        if d not in _DIRECTIONS:
+            raise HyperlawError(
+                f"a direction must be 'minimize' or 'maximize', got {d!r}")
+    return found, names
 
 
 def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None = None,
                scheduler: str | Scheduler | None = None, seed: int | None = None,
-               retry_stale: int = 0, heartbeat_interval: float = 10.0) -> Study:
-    """Open an existing study. Its sampler and scheduler are rebuilt from what was stored,
-    unless others are given. Never creates a database or adds tables to one."""
+               retry_stale: int = 0, heartbeat_interval: float = 10.0,
+               constraints: ConstraintsFunc | None = None) -> Study:
+    """Open an existing study; never creates a database or adds tables to one. Its sampler
+    and scheduler are rebuilt from what was stored unless others are given; its objectives
+    are the stored ones.
+
+    Args:
+        name: The study's name.
+        storage: A URL or a Store.
+        sampler: Another sampler than the stored one (rebuilt by default).
+        scheduler: Another scheduler than the stored one (rebuilt by default).
+        seed: Another sampler seed than the stored one.
+        retry_stale: How many times a trial whose worker died is retried.
+        heartbeat_interval: Seconds between heartbeats of this process's trials.
+        constraints: The study's constraints function (it is not stored; see
+            `create_study`).
+
+    Returns:
+        The study.
+
+    Raises:
+        StudyNotFoundError: The storage holds no study of that name.
+        StorageError: The storage is missing, unreachable or not a hyperlaw database.
+    """
     _check_name(name)
     store = open_store(storage, mode="open")
     info = store.get_study(name)
-    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval)
+    return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
+                 constraints)
 
 
 def _check_name(name: Any) -> str:
@@ -778,18 +1155,26 @@ def _check_name(name: Any) -> str:
 
 def _open(store: Store, info: StudyInfo, sampler: str | Sampler | None,
           scheduler: str | Scheduler | None, seed: int | None, retry_stale: int,
-          heartbeat_interval: float) -> Study:
+          heartbeat_interval: float, constraints: ConstraintsFunc | None = None) -> Study:
     the_sampler = make_sampler(sampler, seed, info.system_attrs.get("sampler"))
     the_scheduler = make_scheduler(scheduler, info.system_attrs.get("scheduler"))
     return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                 heartbeat_interval=heartbeat_interval)
+                 heartbeat_interval=heartbeat_interval, constraints=constraints)
 
 
-def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> None:
-    if info.direction != direction:
+def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
+                      names: tuple[str, ...] | None, space: Space | None) -> None:
+    if info.directions != directions or (names is not None
+                                         and info.objective_names != names):
+        def text(ds: tuple[str, ...], ns: tuple[str, ...] | None) -> str:
+            if ns is not None:
+                return f"objectives {dict(zip(ns, ds, strict=True))!r}"
+            return f"direction {ds[0]!r}" if len(ds) == 1 else f"directions {list(ds)!r}"
+
         raise HyperlawError(
-            f"study {info.name!r} exists with direction {info.direction!r}, not {direction!r}; "
-            "pass the same direction or use another study name"
+            f"study {info.name!r} exists with {text(info.directions, info.objective_names)}, "
+            f"not {text(directions, names)}; pass the same direction(s) or objectives, or use "
+            "another study name"
         )
     if space is not None and info.space_json is not None:
         stored = Space.from_json(info.space_json)
@@ -801,8 +1186,15 @@ def _check_compatible(info: StudyInfo, direction: str, space: Space | None) -> N
 
 
 def delete_study(name: str, storage: str | Store) -> None:
+    """Delete a study and all its trials from `storage` (a URL or a Store).
+
+    Raises:
+        StudyNotFoundError: The storage holds no study of that name.
+    """
     open_store(storage, mode="open").delete_study(_check_name(name))
 
 
 def list_studies(storage: str | Store) -> list[StudySummary]:
+    """A summary of every study in `storage` (a URL or a Store): name, direction, trials by
+    state, best value. Reading never writes to the storage."""
     return open_store(storage, mode="read").list_studies()

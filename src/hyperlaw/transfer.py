@@ -12,13 +12,16 @@ if TYPE_CHECKING:
 
 
 def read_all(store: Store, study_id: int) -> list[TrialRecord]:
-    """Every trial of a study with its intermediate values, by number."""
+    """Every trial of a study with its intermediate values (per objective too), by number."""
     changes = store.changes_since(study_id, 0)
     latest: dict[int, TrialRecord] = {}
     for record in changes.trials:
         latest[record.number] = record
     for report in changes.reports:
-        latest[report.number].intermediate[report.step] = report.value
+        record = latest[report.number]
+        record.intermediate[report.step] = report.value
+        if report.values is not None:
+            record.intermediate_values[report.step] = report.values
     return [latest[n] for n in sorted(latest)]
 
 
@@ -26,7 +29,8 @@ def copy_study(source: Store, name: str, target: Store, new_name: str | None = N
     """Copy study `name` with all its trials from `source` into `target`."""
     info = source.get_study(name)
     copied = target.create_study(new_name or name, info.direction, info.space_json,
-                                 info.system_attrs)
+                                 info.system_attrs, directions=info.directions,
+                                 objective_names=info.objective_names)
     for key, value in info.user_attrs.items():
         target.set_study_user_attr(copied.id, key, value)
     for record in read_all(source, info.id):

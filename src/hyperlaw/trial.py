@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ class TrialState(enum.StrEnum):
 
     @property
     def is_finished(self) -> bool:
+        """Whether the state is final: complete, pruned or failed."""
         return self in _FINISHED
 
 
@@ -39,10 +40,27 @@ _FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED
 
 @dataclass(frozen=True, slots=True)
 class TrialRecord:
-    """What the store knows about one trial. Times are POSIX seconds.
+    """What the store knows about one trial, as read at one moment (frozen).
 
-    `intermediate` maps step -> reported value; for a running trial it is the
-    snapshot at the moment the record was read.
+    Attributes:
+        number: The trial's number in its study, from 0, unique and gap-free.
+        state: Its state when the record was read.
+        params: The active parameters.
+        value: The final value (complete), the last reported value (pruned), else None; with
+            several objectives, the first objective's.
+        values: Every objective's value, in the study's order (one objective: `(value,)`).
+        intermediate: Reported values by step (the first objective's); for a running trial,
+            those reported so far.
+        intermediate_values: Per-objective reports by step (several objectives only).
+        user_attrs: Attributes set with `Trial.set_user_attr`.
+        system_attrs: What hyperlaw records (checkpoints, retries, PBT lineage).
+        error: The traceback or message of a failed trial.
+        created_at: When the trial was created (POSIX seconds).
+        started_at: When it started running (POSIX seconds).
+        finished_at: When it finished (POSIX seconds).
+        constraints: Constraint name -> (value, min, max).
+        cost: "seconds" (the trial's wall time, from its start and finish when it was not
+            given) and whatever the objective added with `Trial.add_cost`.
     """
 
     number: int
@@ -56,24 +74,84 @@ class TrialRecord:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    values: tuple[float, ...] | None = None
+    intermediate_values: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    constraints: dict[str, tuple[float, float | None, float | None]] = field(
+        default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # a few hundred ns: records are read by the million
+        if self.values is None and self.value is not None:
+            _set(self, "values", (self.value,))
+        finished, started, cost = self.finished_at, self.started_at, self.cost
+        if finished is not None and started is not None and "seconds" not in cost:
+            seconds = finished - started
+            _set(self, "cost", {**cost, "seconds": seconds} if cost else {"seconds": seconds})
+
+    @property
+    def violation(self) -> float | None:
+        """How far the trial is from meeting its constraints: the sum over constraints of
+        max(0, value - max) + max(0, min - value); 0.0 when feasible, None without any."""
+        return violation_of(self.constraints)
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the trial meets all its constraints (True when it has none)."""
+        violation = violation_of(self.constraints)
+        return violation is None or violation == 0.0
 
     @property
     def last_step(self) -> int | None:
+        """The largest step reported, or None before any report."""
         return max(self.intermediate) if self.intermediate else None
 
     @property
     def duration(self) -> float | None:
+        """Seconds from start to finish, or None while it has not finished."""
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
 
     @property
     def datetime_start(self) -> datetime | None:
+        """`started_at` as a timezone-aware UTC datetime, or None."""
         return None if self.started_at is None else datetime.fromtimestamp(self.started_at, UTC)
 
     @property
     def datetime_complete(self) -> datetime | None:
+        """`finished_at` as a timezone-aware UTC datetime, or None."""
         return None if self.finished_at is None else datetime.fromtimestamp(self.finished_at, UTC)
+
+
+_set = object.__setattr__
+
+
+def violation_of(constraints: Mapping[str, tuple[float, float | None, float | None]],
+                 ) -> float | None:
+    """The total violation of `constraints` (name -> (value, min, max)); None when empty."""
+    if not constraints:
+        return None
+    total = 0.0
+    for value, low, high in constraints.values():
+        if high is not None and value > high:
+            total += value - high
+        if low is not None and value < low:
+            total += low - value
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class TrialExtras:
+    """What a finished trial records besides its first value, written only when used: all
+    objective values (several objectives), constraints and cost the objective reported."""
+
+    values: tuple[float, ...] | None = None
+    constraints: dict[str, tuple[float, float | None, float | None]] = field(
+        default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.values is not None or bool(self.constraints) or bool(self.cost)
 
 
 #: the largest step a store can hold (a signed 64-bit integer)
@@ -133,10 +211,28 @@ class Trial:
     `trial.params` holds only the active parameters. Define-by-run calls
     (`suggest_float`, `suggest_int`, `suggest_categorical`) return the value the
     sampler chose, and teach the study its space when none was declared.
+
+    Attributes:
+        number: The trial's number in its study.
+        params: The active parameters chosen so far.
+        user_attrs: Attributes set with `set_user_attr` (and given at `enqueue`).
+        system_attrs: What hyperlaw records about the trial; read-only.
+
+    Example:
+        >>> import hyperlaw as hl
+        >>> study = hl.create_study(seed=0)
+        >>> trial = study.ask()
+        >>> lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        >>> trial.params == {"lr": lr}
+        True
+        >>> trial.report(0.5, step=1)
+        >>> study.tell(trial, 0.4).state
+        <TrialState.COMPLETE: 'complete'>
     """
 
-    __slots__ = ("_finished", "_last_report", "_pending_params", "_proposal", "_resumed_from",
-                 "_stopped", "_study", "number", "params", "system_attrs", "user_attrs")
+    __slots__ = ("_constraints", "_cost", "_finished", "_last_report", "_last_values",
+                 "_pending_params", "_proposal", "_resumed_from", "_stopped", "_study",
+                 "number", "params", "system_attrs", "user_attrs")
 
     def __init__(self, study: Study, number: int, params: dict[str, Any],
                  user_attrs: dict[str, Any] | None = None,
@@ -152,6 +248,10 @@ class Trial:
         self._finished = False
         self._last_report: tuple[int, float] | None = None
         self._stopped = False  # the scheduler's decision at the last report
+        #: the last report's values of all objectives (several objectives only)
+        self._last_values: tuple[float, ...] | None = None
+        self._constraints: dict[str, tuple[float, float | None, float | None]] = {}
+        self._cost: dict[str, float] = {}
         #: the checkpoint `load_checkpoint` loaded, until the trial saves another
         self._resumed_from: Checkpoint | None = None
 
@@ -160,22 +260,57 @@ class Trial:
 
     @property
     def study(self) -> Study:
+        """The study the trial belongs to."""
         return self._study
 
     # --- define-by-run -------------------------------------------------------------------
     def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
                       step: float | None = None) -> float:
+        """The value of a real parameter in [low, high], chosen by the sampler.
+
+        Args:
+            name: The parameter's name; asked again, it returns the same value.
+            low: Lower bound (included).
+            high: Upper bound (included).
+            log: Sample on a log scale (needs `low > 0`).
+            step: Sample on a grid `low, low + step, ...`.
+
+        Raises:
+            SpaceMismatchError: The study declares or learned `name` with other bounds.
+        """
         with param_context(name):
             param = Float(low, high, log=log, step=step)
         return self._suggest(name, param)
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
                     log: bool = False) -> int:
+        """The value of an integer parameter in [low, high], chosen by the sampler.
+
+        Args:
+            name: The parameter's name; asked again, it returns the same value.
+            low: Lower bound (included).
+            high: Upper bound (included).
+            step: Distance between the values.
+            log: Sample on a log scale (needs `low > 0` and `step=1`).
+
+        Raises:
+            SpaceMismatchError: The study declares or learned `name` with other bounds.
+        """
         with param_context(name):
             param = Int(low, high, log=log, step=step)
         return self._suggest(name, param)
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        """One of `choices` (JSON scalars: str, int, float, bool or None), chosen by the
+        sampler.
+
+        Args:
+            name: The parameter's name; asked again, it returns the same value.
+            choices: The values, in a fixed order.
+
+        Raises:
+            SpaceMismatchError: The study declares or learned `name` with other choices.
+        """
         with param_context(name):
             param = Choice(choices)
         return self._suggest(name, param)
@@ -196,12 +331,24 @@ class Trial:
         return value
 
     # --- reporting -----------------------------------------------------------------------
-    def report(self, value: float, step: int, *, checkpoint: Any = None) -> None:
+    def report(self, value: float | Sequence[float] | Mapping[str, float], step: int, *,
+               checkpoint: Any = None) -> None:
         """Record an intermediate value; raise TrialPruned if the scheduler stops the trial.
 
-        With `checkpoint` (what `save_checkpoint` takes), the state at `step` is saved first,
-        so that a trial the scheduler pauses or a population member that is copied resumes
-        from exactly this step.
+        Args:
+            value: A finite number, e.g. the validation loss after this epoch; with several
+                objectives, a tuple (in the study's order) or a dict keyed by the objective
+                names (schedulers of one objective read the first).
+            step: The epoch, iteration or token count reached; it must increase from one
+                report to the next.
+            checkpoint: What `save_checkpoint` takes: the state at `step` is saved first, so
+                that a trial the scheduler pauses or a population member that is copied
+                resumes from exactly this step.
+
+        Raises:
+            TrialPruned: The scheduler stops the trial; let it propagate out of the objective.
+            InvalidValueError: `value` is not a finite number, or `step` does not increase.
+            TrialStateError: The trial is already finished.
         """
         if self._finished:
             raise TrialStateError(
@@ -214,14 +361,18 @@ class Trial:
                 f"{where}: report at step {step} after step {self._last_report[0]}; steps "
                 "must increase, once each (report the epoch, iteration or token count reached)"
             )
-        number = check_value(value, f"{where} report at step {step}")
-        previous, self._last_report = self._last_report, (step, number)
+        values = self._study._objective_values(value, f"{where} report at step {step}",
+                                               "trial.report got")
+        previous = self._last_report, self._last_values
+        self._last_report = (step, values[0])
+        self._last_values = values if len(values) > 1 else None
         try:
             if checkpoint is not None:
                 self._study._save_checkpoint(self, checkpoint, step)
-            stop = self._study._report(self, step, number)
+            stop = self._study._report(self, step, values)
         except BaseException:
-            self._last_report = previous  # not recorded: the same step may be reported again
+            # not recorded: the same step may be reported again
+            self._last_report, self._last_values = previous
             raise
         self._stopped = stop
         if stop:
@@ -237,12 +388,56 @@ class Trial:
         """
         return self._stopped
 
+    def constrain(self, name: str, value: float, *, min: float | None = None,
+                  max: float | None = None) -> None:
+        """Record a constraint the trial must meet: `min <= value <= max` (give one or both).
+        A trial that misses one is recorded as infeasible (complete, with `violation` > 0),
+        and never counts among the best. Calling it again for `name` replaces the value."""
+        where = f"trial #{self.number} constraint {name!r}"
+        if not isinstance(name, str) or not name:
+            raise InvalidValueError(
+                f"trial #{self.number}: a constraint name must be a non-empty string, got "
+                f"{name!r}; e.g. trial.constrain('memory_gb', 14.2, max=16)")
+        if min is None and max is None:
+            raise InvalidValueError(
+                f"{where}: give its limit, min= or max= (e.g. trial.constrain({name!r}, "
+                f"{value!r}, max=16))")
+        low = None if min is None else check_value(min, f"{where} min")
+        high = None if max is None else check_value(max, f"{where} max")
+        if low is not None and high is not None and low > high:
+            raise InvalidValueError(f"{where}: min={low} is above max={high}; swap them")
+        self._constraints[name] = (check_value(value, where), low, high)
+
+    def add_cost(self, tokens: float | None = None, flops: float | None = None,
+                 **other: float) -> None:
+        """Add to what the trial cost (summed over calls): `tokens`, `flops` or any other
+        named non-negative amount. Its wall time is recorded as cost "seconds" anyway."""
+        amounts = {"tokens": tokens, "flops": flops, **other}
+        for key, amount in amounts.items():
+            if amount is None:
+                continue
+            number = check_value(amount, f"trial #{self.number} cost {key!r}")
+            if number < 0:
+                raise InvalidValueError(
+                    f"trial #{self.number} cost {key!r} is {number}, negative; add what the "
+                    "trial spent (a count of tokens, FLOPs, ...)")
+            self._cost[key] = self._cost.get(key, 0.0) + number
+
     # --- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self, state: Any, *, step: int | None = None) -> Checkpoint:
-        """Save `state` (a picklable object such as a dict of state dicts, or the path of a
-        file or directory) as this trial's checkpoint at `step` (default: the last reported
-        step). It is durable before it is recorded; old ones are pruned by the study's
-        retention policy (`keep_last_checkpoints`, `keep_best_checkpoints`)."""
+        """Save a checkpoint of the trial; it is durable before it is recorded.
+
+        Old checkpoints are pruned by the study's retention policy (`keep_last_checkpoints`,
+        `keep_best_checkpoints`).
+
+        Args:
+            state: A picklable object (such as a dict of state dicts), or the path of a file
+                or directory, which is copied in.
+            step: The step it belongs to (default: the last reported step).
+
+        Returns:
+            The recorded checkpoint.
+        """
         if self._finished:
             raise TrialStateError(
                 f"trial #{self.number} is finished; save checkpoints before returning from "
@@ -265,11 +460,18 @@ class Trial:
         return self._study._resume_point(self)
 
     def load_checkpoint(self) -> Any:
-        """The state of the newest checkpoint this trial can continue from that loads (an
-        object, or a local path for a saved file or directory), or None when the trial starts
-        from scratch. A damaged checkpoint is skipped with a warning naming it and the one
-        used; CheckpointCorruptError (naming the trial, steps and files) when none loads.
-        Training continues after `trial.checkpoint.step`, read after this call."""
+        """The state of the newest checkpoint this trial can continue from that loads.
+
+        A damaged checkpoint is skipped with a warning naming it and the one used. Training
+        continues after `trial.checkpoint.step`, read after this call.
+
+        Returns:
+            The saved object (or a local path for a saved file or directory), or None when
+            the trial starts from scratch.
+
+        Raises:
+            CheckpointCorruptError: No checkpoint loads (it names the trial, steps and files).
+        """
         if self._resumed_from is not None:
             return self._study.checkpoints.load(self._resumed_from)
         checkpoint, state = self._study._load_resume_point(self)

@@ -58,10 +58,11 @@ def storage_option(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Storage URL, e.g. sqlite:///hyperlaw.db or postgresql://user@host/db.")(f)
 
 
-def study_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The required `--study NAME` option."""
-    return click.option("--study", "study_name", metavar="NAME", required=True,
-                        help="Name of the study.")(f)
+def study_option(f: Callable[..., Any], *, required: bool = True) -> Callable[..., Any]:
+    """The `--study NAME` option (required unless a sweep file may name the study)."""
+    return click.option("--study", "study_name", metavar="NAME", required=required,
+                        help="Name of the study." if required else
+                        "Name of the study (default: the sweep file's 'study').")(f)
 
 
 @contextmanager

@@ -8,21 +8,27 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 
 from hyperlaw.cli.common import console, echo_json, opened, storage_option
 from hyperlaw.errors import HyperlawError
-from hyperlaw.scaling.fit import PowerLaw, fit
+from hyperlaw.scaling.fit import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_METHOD,
+    DEFAULT_TOLERANCE,
+    PowerLaw,
+    fit_laws,
+)
 from hyperlaw.scaling.steplaw import StepLawRangeWarning, step_law
 from hyperlaw.scaling.study import scaling_records
-
-_FEATURES = ("n_params", "n_tokens")
 
 
 @click.command()
@@ -43,8 +49,11 @@ def steplaw(n_params: float, n_tokens: float, seq_len: int, round_batch: bool,
     if as_json:
         echo_json(prior.to_dict())
     else:
-        click.echo(f"learning rate     {prior.lr:.4g}")
-        click.echo(f"batch (tokens)    {prior.batch_tokens:.4g}")
+        share = f"{prior.confidence:.0%} of the paper's bootstrap fits"
+        click.echo(f"learning rate     {prior.lr:.4g}  ({prior.lr_low:.4g} .. "
+                   f"{prior.lr_high:.4g}: {share})")
+        click.echo(f"batch (tokens)    {prior.batch_tokens:.4g}  ({prior.batch_tokens_low:.4g} "
+                   f".. {prior.batch_tokens_high:.4g})")
         click.echo(f"batch (sequences) {prior.batch_sequences:.4g}  (seq_len {seq_len})")
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
@@ -72,21 +81,23 @@ def _fit_options(f: Any) -> Any:
                      help="Features of the law (default n_params,n_tokens; n_tokens alone "
                           "for batch_size).")(f)
     f = click.option("--method", type=click.Choice(["tolerance", "parabola"]),
-                     default="tolerance", show_default=True,
+                     default=DEFAULT_METHOD, show_default=True,
                      help="Step-Law tolerance band, or a parabola through each cell's best.")(f)
-    f = click.option("--tolerance", type=click.FloatRange(0, 1, max_open=True), default=0.0025,
-                     show_default=True, help="Relative loss band of kept runs per cell.")(f)
-    f = click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=1), default=1000,
-                     show_default=True, help="Bootstrap resamples for the intervals.")(f)
+    f = click.option("--tolerance", type=click.FloatRange(0, 1, max_open=True),
+                     default=DEFAULT_TOLERANCE, show_default=True,
+                     help="Relative loss band of kept runs per cell.")(f)
+    f = click.option("--interval", type=click.Choice(["prediction", "confidence"]),
+                     default="prediction", show_default=True,
+                     help="Where a new cell's best value falls, or where the law lies.")(f)
+    f = click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=1),
+                     default=DEFAULT_BOOTSTRAP, show_default=True,
+                     help="Bootstrap resamples for the intervals.")(f)
     return click.option("--seed", type=int, default=0, show_default=True)(f)
 
 
 def _records(storage: str | None, name: str, csv_path: Path | None) -> list[dict[str, Any]]:
     if csv_path is not None:
-        import pandas as pd
-
-        # a CSV file's column names are strings
-        return cast(list[dict[str, Any]], pd.read_csv(csv_path).to_dict("records"))
+        return _read_csv(csv_path)
     with opened(storage) as store:
         rows = scaling_records(store, name)
     if not rows:
@@ -95,15 +106,34 @@ def _records(storage: str | None, name: str, csv_path: Path | None) -> list[dict
     return rows
 
 
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV file with a header; numbers as floats, an empty cell as NaN."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise HyperlawError(f"cannot read {str(path)!r} as CSV: {exc}; pass a CSV file with "
+                            "a header row") from None
+    return [{key: _cell(value) for key, value in row.items()} for row in rows]
+
+
+def _cell(text: str) -> float | str:
+    if text == "":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _fit_all(rows: list[dict[str, Any]], targets: Sequence[str], features: str | None,
-             method: str, tolerance: float, n_bootstrap: int, seed: int) -> dict[str, PowerLaw]:
-    laws = {}
-    for target in targets:
-        chosen = (tuple(f.strip() for f in features.split(",") if f.strip()) if features
-                  else ("n_tokens",) if target == "batch_size" else _FEATURES)
-        laws[target] = fit(rows, target=target, features=chosen, method=method,  # type: ignore[arg-type]
-                           tolerance=tolerance, n_bootstrap=n_bootstrap, seed=seed)
-    return laws
+             **settings: Any) -> dict[str, PowerLaw]:
+    """The laws as `ScalingStudy.fit` fits them (one shared function, the same defaults)."""
+    given = None
+    if features:
+        chosen = tuple(f.strip() for f in features.split(",") if f.strip())
+        given = dict.fromkeys(targets, chosen)
+    return fit_laws(rows, targets, given, **settings)
 
 
 @scaling.command(name="fit")
@@ -113,11 +143,11 @@ def _fit_all(rows: list[dict[str, Any]], targets: Sequence[str], features: str |
               help="Write the fitted laws as JSON (read by `scaling recommend --law`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the laws as JSON.")
 def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: tuple[str, ...],
-                features: str | None, method: str, tolerance: float, n_bootstrap: int, seed: int,
-                out: Path | None, as_json: bool) -> None:
+                features: str | None, method: str, tolerance: float, interval: str,
+                n_bootstrap: int, seed: int, out: Path | None, as_json: bool) -> None:
     """Fit a power law of each target's optimum in n_params and n_tokens."""
-    laws = _fit_all(_records(storage, name, csv_path), targets, features, method, tolerance,
-                    n_bootstrap, seed)
+    laws = _fit_all(_records(storage, name, csv_path), targets, features, method=method,
+                    tolerance=tolerance, interval=interval, n_bootstrap=n_bootstrap, seed=seed)
     data = {t: law.to_dict() for t, law in laws.items()}
     if out is not None:
         out.write_text(json.dumps(data))
@@ -142,14 +172,16 @@ def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: 
               help="Training tokens of the big run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
 def recommend(storage: str | None, name: str, csv_path: Path | None, targets: tuple[str, ...],
-              features: str | None, method: str, tolerance: float, n_bootstrap: int, seed: int,
-              law_path: Path | None, n_params: float, n_tokens: float, as_json: bool) -> None:
+              features: str | None, method: str, tolerance: float, interval: str,
+              n_bootstrap: int, seed: int, law_path: Path | None, n_params: float,
+              n_tokens: float, as_json: bool) -> None:
     """Each target's predicted optimum (with its confidence interval) for one (N, D)."""
     if law_path is not None:
         laws = {t: PowerLaw.from_dict(d) for t, d in json.loads(law_path.read_text()).items()}
     else:
-        laws = _fit_all(_records(storage, name, csv_path), targets, features, method,
-                        tolerance, n_bootstrap, seed)
+        laws = _fit_all(_records(storage, name, csv_path), targets, features, method=method,
+                        tolerance=tolerance, interval=interval, n_bootstrap=n_bootstrap,
+                        seed=seed)
     given = {"n_params": n_params, "n_tokens": n_tokens}
     predictions = {t: law.predict(**{f: given[f] for f in law.features})
                    for t, law in laws.items()}

@@ -64,7 +64,8 @@ def studies(storage: str | None, as_json: bool) -> None:
         summaries = store.list_studies()
     if as_json:
         echo_json([{
-            "name": s.name, "direction": s.direction, "n_trials": s.n_trials,
+            "name": s.name, "direction": s.direction, "directions": list(s.directions),
+            "n_trials": s.n_trials,
             "counts": {state.value: s.counts.get(state, 0) for state in STATE_ORDER},
             "best_value": s.best_value, "created_at": _iso(s.created_at),
             "last_activity": _iso(s.last_activity),
@@ -81,7 +82,7 @@ def studies(storage: str | None, as_json: bool) -> None:
     table.add_column("best", justify="right")
     table.add_column("last activity (UTC)")
     for s in summaries:
-        table.add_row(Text(s.name), s.direction,
+        table.add_row(Text(s.name), ",".join(s.directions),
                       *(str(s.counts.get(state, 0)) for state in STATE_ORDER),
                       _num(s.best_value), _iso(s.last_activity) or "-")
     console().print(table)
@@ -126,17 +127,47 @@ def trials(storage: str | None, study_name: str, states: Sequence[str], limit: i
 @click.command()
 @storage_option
 @study_option
-@_json_option('Print only {"params": ..., "value": ...} as JSON.')
+@_json_option('Print only {"params": ..., "value": ...} as JSON; with several objectives, '
+              '{"directions": ..., "objectives": ..., "front": [{"number", "params", '
+              '"values"}, ...]}.')
 def best(storage: str | None, study_name: str, as_json: bool) -> None:
-    """Show the best complete trial of a study."""
+    """Show the best complete trial of a study (the Pareto front with several objectives)."""
     with opened(storage) as store:
         study = load_study(study_name, store)
+        if study.is_multi_objective:
+            _echo_front(study.name, study.directions, study.objective_names,
+                        study.best_trials, as_json)
+            return
         record = study.best_trial
     if as_json:
         click.echo(json.dumps({"params": record.params, "value": record.value}))
         return
     click.echo(f"study:  {study.name} ({study.direction})")
     _echo_best(record)
+
+
+def _echo_front(name: str, directions: Sequence[str], names: Sequence[str] | None,
+                front: list[TrialRecord], as_json: bool) -> None:
+    """The Pareto front as JSON or as a table (one column per objective)."""
+    labels = list(names) if names is not None else [f"#{i}" for i in range(len(directions))]
+    if as_json:
+        click.echo(json.dumps({
+            "study": name, "directions": list(directions), "objectives": names and list(names),
+            "front": [{"number": t.number, "params": t.params, "values": list(t.values or ())}
+                      for t in front]}))
+        return
+    objectives = ", ".join(f"{n} {d}" for n, d in zip(labels, directions, strict=True))
+    click.echo(f"study:  {name} ({objectives})")
+    click.echo(f"Pareto front: {len(front)} trial(s)")
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("number", justify="right")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column("params")
+    for t in front:
+        table.add_row(str(t.number), *(_num(v) for v in t.values or ()),
+                      Text(_params_text(t.params)))
+    console().print(table)
 
 
 def _echo_best(record: TrialRecord) -> None:
@@ -156,16 +187,19 @@ def _echo_best(record: TrialRecord) -> None:
               help="Write to this file instead of stdout.")
 def export(storage: str | None, study_name: str, fmt: str, out: Path | None) -> None:
     """Export the trials of a study as CSV or JSON."""
-    from hyperlaw.export import trial_to_dict, trials_dataframe
+    from hyperlaw.export import trial_to_dict, trials_csv
 
     with opened(storage) as store:
         study = load_study(study_name, store)
         records = study.trials
     if fmt == "csv":
-        text = trials_dataframe(records).to_csv(index=False)
+        text = trials_csv(records, study.objective_names)
     else:
-        text = json.dumps({"study": study.name, "direction": study.direction,
-                           "trials": [trial_to_dict(t) for t in records]}, indent=2) + "\n"
+        heading: dict[str, Any] = {"study": study.name, "direction": study.directions[0]}
+        if study.is_multi_objective or study.objective_names:
+            heading.update(directions=list(study.directions), objectives=study.objective_names)
+        text = json.dumps({**heading, "trials": [trial_to_dict(t) for t in records]},
+                          indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)
         return

@@ -51,6 +51,7 @@ class Prediction:
 
     @property
     def std(self) -> float:
+        """The standard deviation of the predictive mixture."""
         variance = self.scales**2 * (self.dof / (self.dof - 2.0) if self.dof > 2 else 1e6)
         second = float(np.sum(self.weights * (variance + self.locs**2)))
         return math.sqrt(max(second - self.mean**2, 0.0))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperlaw.errors import HyperlawError
 from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
+from hyperlaw.executors.devices import check_gpus_per_trial
 from hyperlaw.executors.inline import InlineExecutor
 from hyperlaw.executors.loop import Budget, Heartbeat, run_worker
 from hyperlaw.executors.processes import ProcessExecutor
@@ -35,10 +36,19 @@ EXECUTOR_NAMES = ("auto", "inline", "processes", "ray", "simulated")
 
 def make_executor(executor: str | Executor, n_workers: int = 1,
                   resources_per_trial: Mapping[str, float] | None = None,
-                  ray_address: str | None = None) -> Executor:
+                  ray_address: str | None = None,
+                  gpus_per_trial: int | None = None) -> Executor:
     """The executor `optimize` runs with: an Executor as given, or one by name with
-    `n_workers` ("auto": this process for one worker, else worker processes)."""
+    `n_workers` ("auto": this process for one worker, else worker processes; worker
+    processes whenever `gpus_per_trial` is set, since a process's devices are fixed when it
+    starts)."""
+    gpus_per_trial = check_gpus_per_trial(gpus_per_trial)
     if isinstance(executor, Executor):
+        if gpus_per_trial is not None:
+            raise HyperlawError(
+                f"gpus_per_trial is a setting of the executor; with executor={executor!r} "
+                "pass it to it (ProcessExecutor(n_workers=2, gpus_per_trial=1)) or, on Ray, "
+                "as resources_per_trial={'gpu': k}")
         return _given(executor, n_workers, resources_per_trial, ray_address)
     if executor not in EXECUTOR_NAMES:
         raise HyperlawError(
@@ -49,12 +59,17 @@ def make_executor(executor: str | Executor, n_workers: int = 1,
         raise HyperlawError("resources_per_trial and ray_address apply to executor='ray' only; "
                             "pass executor='ray' to run trials on a Ray cluster")
     check_n_workers(n_workers)
+    if gpus_per_trial is not None and executor not in ("auto", "processes"):
+        raise HyperlawError(
+            f"gpus_per_trial gives each local worker process its own devices; with "
+            f"executor={executor!r} it does not apply: use executor='processes' (or 'auto'), "
+            "or on Ray resources_per_trial={'gpu': k} (Ray sets each actor's devices)")
     if executor == "ray":
         return RayExecutor(n_workers, resources_per_trial, ray_address)
     if executor == "simulated":
         return SimulatedExecutor(n_workers)
-    if executor == "processes" or (executor == "auto" and n_workers > 1):
-        return ProcessExecutor(n_workers)
+    if executor == "processes" or (executor == "auto" and (n_workers > 1 or gpus_per_trial)):
+        return ProcessExecutor(n_workers, gpus_per_trial)
     if n_workers != 1:
         raise HyperlawError(f"executor='inline' runs one trial at a time in this process, "
                             f"so n_workers must be 1, got {n_workers!r}; use "
@@ -79,9 +94,10 @@ def run_optimize(study: Study, objective: Any, *, n_trials: int | None,
                  callbacks: Sequence[Callable[[Study, TrialRecord], None]],
                  max_consecutive_failures: int | None, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
-                 ray_address: str | None = None) -> None:
+                 ray_address: str | None = None, gpus_per_trial: int | None = None) -> None:
     """`Study.optimize`: check the run's settings, then run it on the chosen executor."""
-    runner = make_executor(executor, n_workers, resources_per_trial, ray_address)
+    runner = make_executor(executor, n_workers, resources_per_trial, ray_address,
+                           gpus_per_trial)
     if n_trials is not None and (isinstance(n_trials, bool) or n_trials < 0):
         raise HyperlawError(f"n_trials must be a non-negative int or None, got {n_trials!r}")
     if timeout is not None and timeout <= 0:
@@ -89,7 +105,7 @@ def run_optimize(study: Study, objective: Any, *, n_trials: int | None,
     study.scheduler.check_budget(n_trials)
     study.clear_stop()
     budget = Budget(n_trials, timeout, study)
-    progress = StudyProgress(study.name, n_trials, study.direction == "maximize",
+    progress = StudyProgress(study.name, n_trials, study.directions[0] == "maximize",
                              show_progress)
     with progress:
         runner.run(study, objective, RunSettings(budget, progress, catch, callbacks,

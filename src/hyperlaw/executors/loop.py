@@ -23,9 +23,13 @@ class Tickets(Protocol):
     """Grants the right to start one more trial. A ticket is spent when its trial reaches
     an outcome of the objective's own; one whose trial ended otherwise is given back."""
 
-    def take(self) -> bool: ...
+    def take(self) -> bool:
+        """Take a ticket: whether one more trial may start."""
+        ...
 
-    def refund(self, tickets: int) -> None: ...
+    def refund(self, tickets: int) -> None:
+        """Give back tickets whose trials reached no outcome of the objective's own."""
+        ...
 
 
 class StartGuard(Protocol):
@@ -59,6 +63,8 @@ class Budget:
         self._study = study
 
     def take(self) -> bool:
+        """Take a ticket: False once `n_trials` are granted, the timeout passed or the study
+        was asked to stop."""
         if self._study is not None and self._study.stop_requested:
             self.stopped = True
         if not self.can_grant():
@@ -119,10 +125,12 @@ class Heartbeat:
             self._thread.join(timeout=5)
 
     def add(self, number: int) -> None:
+        """Keep trial `number`'s heartbeat going."""
         with self._lock:
             self._numbers.add(number)
 
     def clear(self) -> None:
+        """Stop beating for every trial."""
         with self._lock:
             self._numbers.clear()
 

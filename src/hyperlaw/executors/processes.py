@@ -33,6 +33,7 @@ import cloudpickle
 
 from hyperlaw.errors import WorkerError
 from hyperlaw.executors.base import Executor, RunSettings, check_n_workers
+from hyperlaw.executors.devices import VISIBLE, check_gpus_per_trial, device_slots
 from hyperlaw.executors.loop import max_deaths, respawn_delay
 from hyperlaw.executors.worker import INTERRUPTED, WorkerJob, owner_tag
 from hyperlaw.lineage import STALE, WORKER
@@ -48,25 +49,30 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class _Worker:
-    def __init__(self, process: subprocess.Popen[bytes], conn: Connection, tag: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], conn: Connection, tag: str,
+                 slot: int) -> None:
         self.process = process
         self.conn = conn
         self.tag = tag  # recorded in the trials it starts
+        self.slot = slot  # its place among the n_workers (its devices); a replacement takes it
         self.ready = False  # it opened the study (its first message says so)
         self.trial: int | None = None  # the running trial it announced
         self.held = 0  # tickets granted whose trial has not reached an outcome yet
 
 
-def _worker_env(n_workers: int) -> dict[str, str]:
-    """Split the cores between workers unless the user set thread counts."""
+def _worker_env(n_workers: int, devices: str | None = None) -> dict[str, str]:
+    """Split the cores between workers unless the user set thread counts; with `devices`,
+    the worker sees only those GPUs."""
     env = dict(os.environ)
     threads = str(max(1, (os.cpu_count() or 1) // n_workers))
     for var in _THREAD_VARS:
         env.setdefault(var, threads)
+    if devices is not None:
+        env[VISIBLE] = devices
     return env
 
 
-def _spawn(payload: bytes, env: dict[str, str], run_id: str) -> _Worker:
+def _spawn(payload: bytes, env: dict[str, str], run_id: str, slot: int) -> _Worker:
     parent_sock, child_sock = socket.socketpair()
     try:
         process = subprocess.Popen(
@@ -78,21 +84,31 @@ def _spawn(payload: bytes, env: dict[str, str], run_id: str) -> _Worker:
     with contextlib.suppress(OSError):  # it died at once: seen as a death at start-up
         conn.send(list(sys.path))
         conn.send_bytes(payload)
-    return _Worker(process, conn, owner_tag(run_id, process.pid))
+    return _Worker(process, conn, owner_tag(run_id, process.pid), slot)
 
 
 class ProcessExecutor(Executor):
     """Runs trials in `n_workers` local worker processes that share the study through its
     store (`n_workers=K` with K > 1, or `executor="processes"`). An in-memory study is run
-    through a temporary SQLite copy, and every trial is brought back."""
+    through a temporary SQLite copy, and every trial is brought back.
 
-    def __init__(self, n_workers: int) -> None:
+    With `gpus_per_trial=k`, each worker sees its own k GPUs through CUDA_VISIBLE_DEVICES
+    (taken from this process's CUDA_VISIBLE_DEVICES, else from `nvidia-smi -L`), so
+    n_workers x k devices must be visible; a replacement worker gets the devices of the
+    worker it replaces.
+    """
+
+    def __init__(self, n_workers: int, gpus_per_trial: int | None = None) -> None:
         self.n_workers = check_n_workers(n_workers)
+        self.gpus_per_trial = check_gpus_per_trial(gpus_per_trial)
 
     def __repr__(self) -> str:
-        return f"ProcessExecutor(n_workers={self.n_workers})"
+        gpus = "" if self.gpus_per_trial is None else f", gpus_per_trial={self.gpus_per_trial}"
+        return f"ProcessExecutor(n_workers={self.n_workers}{gpus})"
 
     def run(self, study: Study, objective: Objective, settings: RunSettings) -> None:
+        if self.gpus_per_trial is not None:  # refuse before anything is copied or started
+            device_slots(self.n_workers, self.gpus_per_trial)
         url = study.store.worker_url()
         if url is not None:
             self._run(study, objective, settings, url)
@@ -129,8 +145,11 @@ class ProcessExecutor(Executor):
                 "inside it), or use n_workers=1"
             ) from exc
         n_workers = self.n_workers
-        pool = _Pool(study, settings, n_workers,
-                     lambda: _spawn(payload, _worker_env(n_workers), run_id), run_id)
+        devices: list[str | None] = [None] * n_workers
+        if self.gpus_per_trial is not None:
+            devices = list(device_slots(n_workers, self.gpus_per_trial))
+        pool = _Pool(study, settings, n_workers, lambda slot: _spawn(
+            payload, _worker_env(n_workers, devices[slot]), run_id, slot), run_id)
         pool.run()
 
 
@@ -145,7 +164,7 @@ class _Pool:
     """The parent's side: tickets, messages, deaths and replacements."""
 
     def __init__(self, study: Study, settings: RunSettings, n_workers: int,
-                 spawn: Callable[[], _Worker], run_id: str) -> None:
+                 spawn: Callable[[int], _Worker], run_id: str) -> None:
         self.study = study
         self.settings = settings
         self.budget = settings.budget
@@ -153,7 +172,7 @@ class _Pool:
         self.spawn = spawn
         self.run_id = run_id
         self.workers: dict[Connection, _Worker] = {}
-        self.respawns: list[float] = []  # when to start the replacements that are due
+        self.respawns: list[tuple[float, int]] = []  # (when, slot) of replacements due
         self.deaths: list[str] = []  # since a trial last reached an outcome
         self.max_deaths = max_deaths(n_workers)
         self.fatal: list[tuple[Any, ...]] = []
@@ -162,8 +181,8 @@ class _Pool:
 
     def run(self) -> None:
         try:
-            for _ in range(self.n_workers):
-                self._add(self.spawn())
+            for slot in range(self.n_workers):
+                self._add(self.spawn(slot))
             while self.workers or (self.respawns and not self.budget.stopped):
                 self._step()
         except BaseException as exc:
@@ -188,7 +207,7 @@ class _Pool:
     def _step(self) -> None:
         timeout = 1.0
         if self.respawns:
-            timeout = min(timeout, max(0.0, min(self.respawns) - time.monotonic()))
+            timeout = min(timeout, max(0.0, min(self.respawns)[0] - time.monotonic()))
         # `wait` returns those of the objects given that are ready: here, connections
         for conn in cast(list[Connection], wait(list(self.workers), timeout=timeout)):
             worker = self.workers[conn]
@@ -201,11 +220,11 @@ class _Pool:
             for message in messages:
                 self._handle(worker, message)
         now = time.monotonic()
-        due = [t for t in self.respawns if t <= now]
-        self.respawns = [t for t in self.respawns if t > now]
-        for _ in due:
+        due = [slot for when, slot in self.respawns if when <= now]
+        self.respawns = [(when, slot) for when, slot in self.respawns if when > now]
+        for slot in due:
             if self.budget.can_grant():
-                self._add(self.spawn())
+                self._add(self.spawn(slot))
 
     def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -254,7 +273,8 @@ class _Pool:
         # a worker that found nothing to start is not replaced; one that died always is
         if self.budget.can_grant() and (code != 0 or not self.exhausted) and \
                 len(self.workers) + len(self.respawns) < self.n_workers:
-            self.respawns.append(time.monotonic() + respawn_delay(len(self.deaths)))
+            self.respawns.append((time.monotonic() + respawn_delay(len(self.deaths)),
+                                  worker.slot))
 
     def _settle(self, worker: _Worker, code: int) -> None:
         """Deliver the outcome a dead worker recorded but did not report, and fail as stale

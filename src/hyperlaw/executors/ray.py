@@ -33,7 +33,7 @@ from hyperlaw.lineage import STALE
 from hyperlaw.trial import TrialRecord, TrialState
 
 if TYPE_CHECKING:
-    from hyperlaw.study import Objective, Study
+    from hyperlaw.study import Objective, ObjectiveResult, Study
 
 log = logging.getLogger("hyperlaw")
 
@@ -83,7 +83,7 @@ def _leave_running_on_exit(objective: Objective) -> Objective:
     driver, or the heartbeat sweep if the driver is gone too, fails it as stale and retries
     it. Recording it as an ordinary failure would lose it."""
 
-    def guarded(trial: Any) -> float:
+    def guarded(trial: Any) -> ObjectiveResult:
         try:
             return objective(trial)
         except (SystemExit, KeyboardInterrupt):

@@ -22,10 +22,14 @@ class History:
     samplers that fit at a rung's budget.
     """
 
-    def __init__(self, store: Store, study_id: int, maximize: bool) -> None:
+    def __init__(self, store: Store, study_id: int, maximize: bool,
+                 directions: tuple[str, ...] | None = None) -> None:
         self._store = store
         self._study_id = study_id
         self.maximize = maximize
+        #: one entry per objective ("minimize" or "maximize"); `maximize` is the first's
+        self.directions: tuple[str, ...] = directions or (
+            "maximize" if maximize else "minimize",)
         self.trials: list[TrialRecord] = []
         self.cursor = 0
         self.version = 0
@@ -50,7 +54,10 @@ class History:
             self.put(record)
         by_step = self.by_step
         for report in changes.reports:
-            trials[report.number].intermediate[report.step] = report.value
+            record = trials[report.number]
+            record.intermediate[report.step] = report.value
+            if report.values is not None:
+                record.intermediate_values[report.step] = report.values
             by_step.setdefault(report.step, {})[report.number] = report.value
         self.version += 1
 
@@ -66,6 +73,7 @@ class History:
             old = trials[number]
             if old.intermediate and not record.intermediate:
                 record.intermediate.update(old.intermediate)
+                record.intermediate_values.update(old.intermediate_values)
             trials[number] = record
         else:
             while len(trials) < number:  # never happens with a consistent store
@@ -73,8 +81,12 @@ class History:
             trials.append(record)
         self.version += 1
 
-    def add_report(self, number: int, step: int, value: float) -> None:
-        self.trials[number].intermediate[step] = value
+    def add_report(self, number: int, step: int, value: float,
+                   values: tuple[float, ...] | None = None) -> None:
+        record = self.trials[number]
+        record.intermediate[step] = value
+        if values is not None:
+            record.intermediate_values[step] = values
         self.by_step.setdefault(step, {})[number] = value
         self.version += 1
 
@@ -112,3 +124,7 @@ class History:
     def sign(self) -> float:
         """+1 when lower is better, -1 when higher is better (multiply values to minimize)."""
         return -1.0 if self.maximize else 1.0
+
+    def signs(self) -> tuple[float, ...]:
+        """`sign` of each objective."""
+        return tuple(-1.0 if d == "maximize" else 1.0 for d in self.directions)

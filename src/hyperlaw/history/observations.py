@@ -19,7 +19,12 @@ _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 class Observations:
     """Trials of a history encoded on the unit cube (NaN = inactive dimension).
 
-    `loss` is the value signed so that lower is better (NaN for failed and running trials);
+    `objectives` holds every objective's value signed so that lower is better (n, k; NaN
+    for failed and running trials, and where a pruned trial reported fewer). `loss` is its
+    first column, except that infeasible trials rank after every feasible one: their loss is
+    the worst loss of a feasible trial (of any trial when none is feasible) plus their
+    violation, so samplers of one objective never take them for good points. `violation` is
+    0 for feasible trials, > 0 for infeasible ones, NaN when unknown or unconstrained.
     `step` is the last reported step of pruned trials (-1 otherwise).
     """
 
@@ -28,6 +33,8 @@ class Observations:
     state: np.ndarray  # 0 complete, 1 pruned, 2 failed, 3 running
     step: np.ndarray
     keys: frozenset[str]
+    objectives: np.ndarray | None = None
+    violation: np.ndarray | None = None
 
     @property
     def n_informative(self) -> int:
@@ -96,10 +103,12 @@ def observations(space: Space, history: History) -> Observations:
     rows: dict[int, tuple[np.ndarray, str]] = memo.setdefault(rows_tag, {})
     xs: list[np.ndarray] = []
     loss: list[float] = []
+    objectives: list[tuple[float, ...]] = []
+    violation: list[float] = []
     state: list[int] = []
     step: list[int] = []
     keys: set[str] = set()
-    sign = history.sign()
+    signs = history.signs()
     for t in history.trials:
         code = _CODE.get(t.state)
         params = held_params(t) if code == RUNNING else t.params
@@ -112,18 +121,57 @@ def observations(space: Space, history: History) -> Observations:
                 rows[t.number] = entry
         xs.append(entry[0])
         keys.add(entry[1])
-        loss.append(_loss(t, sign))
+        signed = _signed(t, signs)
+        objectives.append(signed)
+        loss.append(signed[0])
+        violation.append(_violation(t))
         state.append(code)
         step.append(t.last_step if code == PRUNED and t.last_step is not None else -1)
     x = np.array(xs) if xs else np.empty((0, space.dim))
-    obs = Observations(x.reshape(len(xs), space.dim), np.array(loss, dtype=float),
+    violations = np.array(violation, dtype=float)
+    obs = Observations(x.reshape(len(xs), space.dim),
+                       _feasible_first(np.array(loss, dtype=float), violations),
                        np.array(state, dtype=np.int64), np.array(step, dtype=np.int64),
-                       frozenset(keys))
+                       frozenset(keys),
+                       np.array(objectives, dtype=float).reshape(len(xs), len(signs)),
+                       violations)
     memo[tag] = (history.version, obs)
     return obs
 
 
-def _loss(t: TrialRecord, sign: float) -> float:
-    if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None:
-        return sign * float(t.value)
-    return float("nan")
+def _signed(t: TrialRecord, signs: tuple[float, ...]) -> tuple[float, ...]:
+    """The trial's objective values signed so that lower is better (NaN where unknown)."""
+    values = t.values
+    if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or values is None:
+        return (_NAN,) * len(signs)
+    return tuple(s * float(values[i]) if i < len(values) else _NAN
+                 for i, s in enumerate(signs))
+
+
+def _violation(t: TrialRecord) -> float:
+    """The trial's violation, NaN while unknown (running, failed) or without constraints."""
+    if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+        return _NAN
+    found = t.violation
+    return _NAN if found is None else found
+
+
+def _feasible_first(loss: np.ndarray, violation: np.ndarray) -> np.ndarray:
+    """`loss` with every infeasible trial ranked after the feasible ones: the worst feasible
+    loss (of all trials when none is feasible) plus its violation."""
+    infeasible = violation > 0  # NaN compares False
+    if not infeasible.any():
+        return loss
+    known = ~np.isnan(loss)
+    pool = loss[known & ~infeasible]
+    if pool.size == 0:
+        pool = loss[known]
+    if pool.size == 0:
+        return loss
+    out = loss.copy()
+    hit = infeasible & known
+    out[hit] = pool.max() + violation[hit]
+    return out
+
+
+_NAN = float("nan")

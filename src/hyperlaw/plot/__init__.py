@@ -29,7 +29,7 @@ def study_columns(study: Study | StudyColumns) -> StudyColumns:
     """The study's trials as columns (a StudyColumns passes through)."""
     if isinstance(study, StudyColumns):
         return study
-    return StudyColumns.from_trials(study.trials, study.direction, study.space)
+    return StudyColumns.from_trials(study.trials, study.directions[0], study.space)
 
 
 def _figure(spec: dict[str, Any]) -> go.Figure:

@@ -64,6 +64,7 @@ class Sampler(ABC):
         return {}
 
     def spec(self) -> dict[str, Any]:
+        """What the study stores to rebuild this sampler: its name, seed and options."""
         return {"name": self.name, "seed": self.seed, **self.options()}
 
     def __repr__(self) -> str:

@@ -48,6 +48,8 @@ class GridSampler(Sampler):
         return options
 
     def points(self, space: Space) -> tuple[list[dict[str, Any]], list[str]]:
+        """The grid of `space` (or of the listed `values`) in this sampler's order, and each
+        point's key (cached)."""
         key = "values" if self.values is not None else space.hash
         if self._cache is None or self._cache[0] != key:
             grid = (space.grid(self.resolution) if self.values is None else

@@ -16,9 +16,16 @@ from hyperlaw.scaling.fit import (
     ScalingFitError,
     ScalingWarning,
     fit,
+    fit_laws,
 )
 from hyperlaw.scaling.multipower import MultiPowerLaw
 from hyperlaw.scaling.plot import plot_law
+from hyperlaw.scaling.priors import (
+    ComputeLawPrior,
+    adamw_timescale,
+    compute_law,
+    weight_decay_for_timescale,
+)
 from hyperlaw.scaling.steplaw import StepLawPrior, StepLawRangeWarning, step_law
 from hyperlaw.scaling.study import ScalingStudy, cell_study_name, scaling_records
 
@@ -26,6 +33,7 @@ __all__ = [
     "AnnealingFitError",
     "AnnealingLaw",
     "CellOptimum",
+    "ComputeLawPrior",
     "LossCurve",
     "MultiPowerLaw",
     "PowerLaw",
@@ -35,10 +43,14 @@ __all__ = [
     "ScalingWarning",
     "StepLawPrior",
     "StepLawRangeWarning",
+    "adamw_timescale",
     "cell_study_name",
+    "compute_law",
     "fit",
+    "fit_laws",
     "lr_areas",
     "plot_law",
     "scaling_records",
     "step_law",
+    "weight_decay_for_timescale",
 ]

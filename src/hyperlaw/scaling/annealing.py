@@ -59,8 +59,10 @@ def _rates(lrs: Any, n_steps: int) -> NDArray[np.float64]:
         return lrs.values(n_steps)
     eta = np.asarray(lrs, dtype=float).reshape(-1)
     if len(eta) < n_steps:
-        raise AnnealingFitError(f"the learning rates cover {len(eta)} steps but losses reach "
-                                f"step {n_steps - 1}; pass the rate of every step")
+        raise AnnealingFitError(
+            f"the learning rates cover {len(eta)} steps but losses reach step {n_steps - 1}; "
+            f"pass an array of {n_steps} rates, one per step 0 .. {n_steps - 1} (the last "
+            "step + 1), or the Schedule itself")
     if not np.all(np.isfinite(eta)) or np.any(eta < 0):
         raise AnnealingFitError("learning rates must be finite and >= 0")
     return eta

@@ -20,6 +20,12 @@ from hyperlaw.errors import ScalingFitError
 
 CELL_COLUMNS = ("n_params", "n_tokens")
 Method = Literal["tolerance", "parabola"]
+Interval = Literal["prediction", "confidence"]
+#: the one default of every entry point (Python, ScalingStudy, the CLI), chosen by
+#: benchmarks/scaling_holdout.py
+DEFAULT_METHOD: Method = "tolerance"
+DEFAULT_TOLERANCE = 0.0025  # the Step Law paper's band: runs within 0.25% of a cell's best
+DEFAULT_BOOTSTRAP = 1000
 
 
 class ScalingWarning(UserWarning):
@@ -66,6 +72,9 @@ class PowerLaw:
     exponents: tuple[float, ...]
     bootstrap: NDArray[np.float64] = field(repr=False)  # rows: [intercept, *exponents]
     confidence: float = 0.9
+    # for prediction intervals: one draw of a cell's scatter around the law per bootstrap
+    # row, in log space (empty: intervals of the law itself)
+    scatter: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
     method: str = "tolerance"
     tolerance: float = 0.0025
     cells: tuple[CellOptimum, ...] = field(default=(), repr=False)
@@ -90,8 +99,15 @@ class PowerLaw:
                                                            strict=True))
         return f"{self.target} = {math.exp(self.intercept):.4g}" + (f" * {terms}" if terms else "")
 
+    @property
+    def interval(self) -> Interval:
+        """"prediction" (where a new cell's best value falls) or "confidence" (where the
+        law itself lies)."""
+        return "prediction" if len(self.scatter) else "confidence"
+
     def predict(self, **features: ArrayLike) -> Prediction:
-        """The target at the given feature values, with its bootstrap confidence interval."""
+        """The target at the given feature values, with its bootstrap interval (see
+        `interval`)."""
         missing = [f for f in self.features if f not in features]
         extra = [f for f in features if f not in self.features]
         if missing or extra:
@@ -106,7 +122,10 @@ class PowerLaw:
         shape = np.broadcast_shapes(*(v.shape for v in logs)) if logs else ()
         design = np.stack([np.ones(shape), *(np.broadcast_to(v, shape) for v in logs)], axis=-1)
         point = np.exp(design @ np.array([self.intercept, *self.exponents]))
-        draws = np.exp(design @ self.bootstrap.T)
+        draws = design @ self.bootstrap.T
+        if len(self.scatter):
+            draws = draws + self.scatter
+        draws = np.exp(draws)
         tail = (1.0 - self.confidence) / 2.0
         low, high = np.quantile(draws, [tail, 1.0 - tail], axis=-1)
         return Prediction(value=_scalar(point), low=_scalar(low), high=_scalar(high),
@@ -118,7 +137,7 @@ class PowerLaw:
                 "intercept": self.intercept, "exponents": list(self.exponents),
                 "coefficients": self.coefficients, "confidence": self.confidence,
                 "method": self.method, "tolerance": self.tolerance, "n_rows": self.n_rows,
-                "bootstrap": self.bootstrap.tolist(),
+                "bootstrap": self.bootstrap.tolist(), "scatter": self.scatter.tolist(),
                 "cells": [c.__dict__ for c in self.cells]}
 
     @classmethod
@@ -131,6 +150,7 @@ class PowerLaw:
                        -1, 1 + len(data["features"])),
                    confidence=float(data["confidence"]), method=data["method"],
                    tolerance=float(data["tolerance"]), n_rows=int(data["n_rows"]),
+                   scatter=np.asarray(data.get("scatter", ()), dtype=float),
                    cells=tuple(CellOptimum(**c) for c in data.get("cells", ())))
 
 
@@ -160,10 +180,37 @@ def _column(rows: Sequence[Mapping[str, Any]], name: str) -> NDArray[np.float64]
     return values
 
 
+def default_features(target: str, varying: Sequence[str]) -> tuple[str, ...]:
+    """The features of `target`'s law when none are given: tokens alone for the batch size
+    (the Step Law's B = b * D^beta), every varying cell column for anything else."""
+    if target == "batch_size" and "n_tokens" in varying:
+        return ("n_tokens",)
+    return tuple(varying)
+
+
+def varying_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The cell columns (n_params, n_tokens) that take more than one value in `rows`."""
+    return tuple(c for c in CELL_COLUMNS
+                 if len({r[c] for r in rows if c in r}) > 1)
+
+
+def fit_laws(records: Any, targets: Sequence[str] = ("lr",),
+             features: Mapping[str, Sequence[str]] | None = None,
+             **settings: Any) -> dict[str, PowerLaw]:
+    """One law per target, each on its given features or `default_features`; `settings` go
+    to `fit`. `ScalingStudy.fit` and `hyperlaw scaling fit` both call this, so they agree."""
+    rows = as_rows(records)
+    varying = varying_columns(rows)
+    return {t: fit(rows, target=t, features=tuple(features[t]) if features and t in features
+                   else default_features(t, varying), **settings)
+            for t in targets}
+
+
 def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS, *,
-        loss: str = "loss", cell: Sequence[str] | None = None, tolerance: float = 0.0025,
-        method: Method = "tolerance", n_bootstrap: int = 1000, confidence: float = 0.9,
-        seed: int | None = 0) -> PowerLaw:
+        loss: str = "loss", cell: Sequence[str] | None = None,
+        tolerance: float = DEFAULT_TOLERANCE, method: Method = DEFAULT_METHOD,
+        interval: Interval = "prediction", n_bootstrap: int = DEFAULT_BOOTSTRAP,
+        confidence: float = 0.9, seed: int | None = 0) -> PowerLaw:
     """Fit log(target) = c + sum_i e_i log(feature_i) on the near-optimal runs of each cell.
 
     Runs are grouped into cells by `cell` (default: those of n_params and n_tokens that the
@@ -171,13 +218,23 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
     within `tolerance` (relative) of its cell's best and regresses on all kept runs;
     `method="parabola"` estimates each cell's optimum as the vertex of a parabola of loss in
     log(target) through its best value and the two next to it (for sparse or noisy sweeps;
-    `tolerance` is then unused) and regresses on one optimum per cell. Confidence intervals come
-    from `n_bootstrap` resamples of the runs (within each cell for the parabola).
+    `tolerance` is then unused) and regresses on one optimum per cell.
+
+    Intervals come from `n_bootstrap` resamples. `interval="prediction"` (the default) says
+    where the best value of a new cell falls: it resamples whole cells (runs of one cell are
+    not independent evidence about the law) and adds, to each resampled law, the scatter of a
+    cell's near-optimal runs around the law, drawn from the fit's residuals. That is what a
+    recommendation for an untuned run needs. `interval="confidence"` is the interval of the
+    law's own value (resampling runs), which narrows as runs are added however far single cells
+    stray from it.
     """
     rows = as_rows(records)
     features = tuple(features)
     if method not in ("tolerance", "parabola"):
         raise ScalingFitError(f"unknown method {method!r}; use 'tolerance' or 'parabola'")
+    if interval not in ("prediction", "confidence"):
+        raise ScalingFitError(f"unknown interval {interval!r}; use 'prediction' or "
+                              "'confidence'")
     if not 0 <= tolerance < 1:
         raise ScalingFitError(f"tolerance must lie in [0, 1), got {tolerance!r}")
     if not 0 < confidence < 1:
@@ -214,8 +271,16 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
         design = _design(logx[kept])
         coef = _lstsq(design, logy[kept])
         n = int(kept.sum())
-        boot = np.array([_lstsq(design[i], logy[kept][i])
-                         for i in (rng.integers(0, n, n) for _ in range(n_bootstrap))])
+        if interval == "prediction":
+            kept_of = [np.flatnonzero(kept[m]) for m in groups]  # each cell's kept rows
+            index_of = np.cumsum(kept) - 1  # position of a kept row among the kept rows
+            boot = _cell_bootstrap([index_of[m][k] for m, k in zip(groups, kept_of,
+                                                                   strict=True)],
+                                   design, logy[kept], n_bootstrap, rng)
+            residuals = logy[kept] - design @ coef
+        else:
+            boot = np.array([_lstsq(design[i], logy[kept][i])
+                             for i in (rng.integers(0, n, n) for _ in range(n_bootstrap))])
         cells = tuple(
             CellOptimum(cell=dict(zip(cell, keys[good][m[0]].tolist(), strict=True)),
                         value=float(np.exp(logy[m][kept[m]].mean())),
@@ -236,16 +301,36 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
                 values.append(_parabola_optimum(logy[pick], losses[pick])[0])
             boot_rows.append(_lstsq(design, np.array(values)))
         boot = np.array(boot_rows)
+        residuals = np.array([o[0] for o in optima]) - design @ coef
+        residuals = residuals * math.sqrt(len(groups) / max(len(groups) - design.shape[1], 1))
         cells = tuple(
             CellOptimum(cell=dict(zip(cell, keys[good][m[0]].tolist(), strict=True)),
                         value=float(np.exp(o[0])), best_loss=float(losses[m].min()),
                         kept=len(m))
             for m, o in zip(groups, optima, strict=True))
         n_rows = len(groups)
+    scatter = (rng.choice(residuals, size=len(boot)) if interval == "prediction"
+               else np.zeros(0))
     return PowerLaw(target=target, features=features, intercept=float(coef[0]),
                     exponents=tuple(float(c) for c in coef[1:]), bootstrap=boot,
                     confidence=confidence, method=method, tolerance=tolerance, cells=cells,
-                    n_rows=n_rows)
+                    n_rows=n_rows, scatter=scatter)
+
+
+def _cell_bootstrap(rows_of_cell: list[NDArray[np.intp]], design: NDArray[np.float64],
+                    logy: NDArray[np.float64], n_bootstrap: int,
+                    rng: np.random.Generator) -> NDArray[np.float64]:
+    """Least-squares fits on resamples of whole cells (a resample whose cells do not separate
+    the features is drawn again)."""
+    fits: list[NDArray[np.float64]] = []
+    width = design.shape[1]
+    while len(fits) < n_bootstrap:
+        picked = rng.integers(0, len(rows_of_cell), len(rows_of_cell))
+        rows = np.concatenate([rows_of_cell[c] for c in picked])
+        if np.linalg.matrix_rank(design[rows]) < width:
+            continue
+        fits.append(_lstsq(design[rows], logy[rows]))
+    return np.array(fits)
 
 
 def _groups(keys: NDArray[np.float64]) -> list[NDArray[np.intp]]:
@@ -288,18 +373,25 @@ def _parabola_optimum(logy: NDArray[np.float64],
                       losses: NDArray[np.float64]) -> tuple[float, bool]:
     """The vertex of the parabola of loss in log(target) through the best value tried and its
     two neighbours (kept between them), and whether the best sits on an edge of the values."""
-    values = np.unique(logy)
-    mean_loss = np.array([losses[logy == v].mean() for v in values])
+    # values equal up to rounding noise (a rate enqueued twice, read back from JSON) are one
+    same = np.round(logy, 9)
+    values, inverse = np.unique(same, return_inverse=True)
+    mean_loss = np.bincount(inverse.reshape(-1), weights=losses) / np.bincount(
+        inverse.reshape(-1))
     best = int(np.argmin(mean_loss))
     on_edge = len(values) > 1 and best in (0, len(values) - 1)
     if len(values) < 3:
         return float(values[best]), on_edge
     start = min(max(best - 1, 0), len(values) - 3)
-    near, near_loss = values[start: start + 3], mean_loss[start: start + 3]
-    a, b, _ = np.polyfit(near, near_loss, 2)
+    (x0, x1, x2), (y0, y1, y2) = values[start: start + 3], mean_loss[start: start + 3]
+    # the parabola through three points, by divided differences (exact, no ill-conditioned
+    # least squares): y = y0 + d1 (x - x0) + a (x - x0)(x - x1)
+    d1, d2 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
+    a = (d2 - d1) / (x2 - x0)
     if a <= 0:
         return float(values[best]), on_edge
-    return float(np.clip(-b / (2 * a), near[0], near[-1])), on_edge
+    vertex = (x0 + x1) / 2 - d1 / (2 * a)
+    return float(np.clip(vertex, x0, x2)), on_edge
 
 
 def _warn_edges(optima: list[tuple[float, bool]], groups: list[NDArray[np.intp]],

@@ -35,6 +35,16 @@ N_PARAMS = 7
 START_C = (0.1, 1.0, 10.0)  # the paper starts at C = 1; its scale depends on the rates' units
 START_SHAPE = 0.5  # the paper's start for beta and gamma
 RATE_FLOOR = 1e-12  # relative to the peak: keeps lr_k^-gamma finite for steps at rate 0
+# Cost bounds. The decay term pairs every fitted step with every step that lowered the rate;
+# past these sizes the fit uses evenly spread points of each curve, and the drops are summed in
+# bins (each holding at most 1/bins of the total drop, none across a fitted step), where a
+# bin's rate and area are its drop-weighted means: a quadrature of a smooth sum. The starts are
+# compared on a coarse version of the problem; the best is then fitted on the fine one.
+FIT_POINTS, FIT_BINS = 256, 128  # per curve, at most
+SCREEN_POINTS, SCREEN_BINS, SCREEN_NFEV = 64, 64, 100
+EXACT_CELLS = 1 << 20  # step-by-drop pairs evaluated exactly in `predict`
+PREDICT_CHUNK = 512  # steps per chunk of a long `predict`
+PREDICT_BINS = 1024
 # (L0, log A, alpha, log B, log C, beta, gamma); L0's upper bound is set by the data
 BOUNDS = [(0.0, np.inf), (-20.0, 20.0), (1e-3, 3.0), (-20.0, 30.0), (-20.0, 20.0),
           (1e-3, 5.0), (0.0, 3.0)]
@@ -50,17 +60,52 @@ class _DropTerms:
     areas_since: NDArray[np.float64]  # S_k(t), one row per step t, 0 where k > t
 
     @classmethod
-    def build(cls, eta: NDArray[np.float64], index: NDArray[np.int_]) -> _DropTerms:
+    def build(cls, eta: NDArray[np.float64], index: NDArray[np.int_],
+              max_bins: int | None = None) -> _DropTerms:
+        """The terms at steps `index`: exact, or with the drops summed in bins when there
+        are more than `max_bins` of them."""
         cumulative = np.cumsum(eta)
         peak = int(np.argmax(eta)) if eta.size else 0
         k = np.arange(peak + 1, int(index.max()) + 1 if index.size else peak + 1)
         drops = eta[k - 1] - eta[k]
         k, drops = k[drops != 0], drops[drops != 0]
-        since = cumulative[index][:, None] - cumulative[k - 1][None, :]
-        since = np.where(k[None, :] <= index[:, None], np.maximum(since, 0.0), 0.0)
         floor = RATE_FLOOR * max(float(eta.max()) if eta.size else 0.0, RATE_FLOOR)
-        return cls(area=cumulative[index], drops=drops, rates=np.maximum(eta[k], floor),
-                   areas_since=since)
+        rates = np.maximum(eta[k], floor)
+        before = cumulative[k - 1]  # S_k(t) = cumulative[t] - cumulative[k - 1]
+        if max_bins is not None and len(k) > max_bins:
+            k, drops, rates, before = _binned(k, drops, rates, before, index, max_bins)
+        since = cumulative[index][:, None] - before[None, :]
+        since = np.where(k[None, :] <= index[:, None], np.maximum(since, 0.0), 0.0)
+        return cls(area=cumulative[index], drops=drops, rates=rates, areas_since=since)
+
+
+def _binned(k: NDArray[np.int_], drops: NDArray[np.float64], rates: NDArray[np.float64],
+            before: NDArray[np.float64], index: NDArray[np.int_],
+            max_bins: int) -> tuple[NDArray[np.int_], NDArray[np.float64], NDArray[np.float64],
+                                    NDArray[np.float64]]:
+    """The drops summed in bins of consecutive steps: a bin never spans a step in `index` (so
+    every member is on the same side of each evaluated step) and holds at most 1/max_bins of
+    the total drop; its rate (geometric) and area are the drop-weighted means of its members'."""
+    segment = np.searchsorted(np.unique(index), k, side="left")
+    mass = np.abs(drops)
+    share = np.floor((np.cumsum(mass) - mass) / (mass.sum() / max_bins)).astype(np.int64)
+    _, first, inverse = np.unique(segment * (max_bins + 1) + share, return_index=True,
+                                  return_inverse=True)
+    inverse = inverse.reshape(-1)
+    weight = np.bincount(inverse, mass)
+    log_rate = np.bincount(inverse, mass * np.log(rates)) / weight
+    mean_before = np.bincount(inverse, mass * before) / weight
+    summed = np.asarray(np.bincount(inverse, drops), dtype=np.float64)
+    return k[first], summed, np.exp(log_rate), mean_before
+
+
+def _spread(index: NDArray[np.int_], losses: NDArray[np.float64],
+            n: int) -> tuple[NDArray[np.int_], NDArray[np.float64]]:
+    """At most `n` of a curve's points, evenly spread over it (first and last kept)."""
+    if len(index) <= n:
+        return index, losses
+    keep = np.unique(np.round(np.linspace(0, len(index) - 1, n)).astype(int))
+    return index[keep], losses[keep]
 
 
 @dataclass(frozen=True)
@@ -82,8 +127,15 @@ class MultiPowerLaw:
         if np.any(index < 0):
             raise AnnealingFitError("steps must be >= 0")
         eta = _rates(schedule, int(index.max()) + 1 if index.size else 1)
-        terms = _DropTerms.build(eta, index)
-        return _evaluate(self._theta(), terms)[0].reshape(s.shape)
+        theta = self._theta()
+        if index.size * max(len(eta) - int(np.argmax(eta)), 1) <= EXACT_CELLS:
+            return _evaluate(theta, _DropTerms.build(eta, index))[0].reshape(s.shape)
+        out = np.empty(index.size)
+        for start in range(0, index.size, PREDICT_CHUNK):
+            chunk = index[start:start + PREDICT_CHUNK]
+            terms = _DropTerms.build(eta, chunk, max_bins=PREDICT_BINS)
+            out[start:start + PREDICT_CHUNK] = _evaluate(theta, terms)[0]
+        return out.reshape(s.shape)
 
     def final_loss(self, schedule: Schedule | ArrayLike, total_steps: int) -> float:
         """The predicted loss at the last step of a run of `total_steps` steps."""
@@ -102,7 +154,11 @@ class MultiPowerLaw:
         alpha and B from L0 + A * S1^-alpha - B * (peak - lr_t), which is linear in L0, A and
         B for a fixed alpha, with beta = gamma = 0.5. The paper minimizes it with AdamW; here
         scipy's trust-region least squares (Huber loss, analytic Jacobian) does, from the best
-        three simple fits times three starting C (0.1, 1, 10), and the best fit is kept.
+        three simple fits times three starting C (0.1, 1, 10): each start is fitted (100
+        evaluations at most) on a coarse version of the problem (64 points per curve, drops
+        summed in 64 bins), and the best is fitted to convergence on at most 256 evenly spread
+        points per curve, drops in 128 bins (the exact sums below those sizes), so the cost
+        stays flat however long the curves.
         At least one curve must lower its learning rate after the peak, or nothing tells the
         decay term's parameters.
         """
@@ -115,7 +171,8 @@ class MultiPowerLaw:
         if n_points < N_PARAMS:
             raise AnnealingFitError(f"only {n_points} points after warmup; record more of the "
                                     f"curves (the law has {N_PARAMS} parameters)")
-        terms = [_DropTerms.build(eta, index) for eta, index, _ in points]
+        fine = _Problem.of(points, FIT_POINTS, FIT_BINS)
+        terms = fine.terms
         if not any(t.drops.size and np.any(t.areas_since > 0) for t in terms):
             raise AnnealingFitError("no curve lowers its learning rate after the peak before "
                                     "its last point, so the decay term cannot be fitted; add a "
@@ -124,7 +181,8 @@ class MultiPowerLaw:
             raise AnnealingFitError("the learning-rate area is 0 at a fitted point; start the "
                                     "curve (or min_step) after the first step with a rate > 0")
         with single_threaded_blas():  # small problems: threaded BLAS only slows them down
-            theta = _fit(terms, points)
+            coarse = _Problem.of(points, SCREEN_POINTS, SCREEN_BINS)
+            theta = fine.solve(coarse.best_of(fine.starts(), SCREEN_NFEV)).x
         l0, log_a, alpha, log_b, log_c, beta, gamma = (float(v) for v in theta)
         return cls(l0=l0, a=math.exp(log_a), alpha=alpha, b=math.exp(log_b),
                    c=math.exp(log_c), beta=beta, gamma=gamma)
@@ -164,42 +222,65 @@ def _evaluate(theta: NDArray[np.float64], terms: _DropTerms,
     return pred, jac
 
 
-def _fit(terms: list[_DropTerms],
-         points: list[tuple[NDArray[np.float64], NDArray[np.int_], NDArray[np.float64]]],
-         ) -> NDArray[np.float64]:
-    """The best Huber fit on log losses over a few starts."""
-    from scipy.optimize import least_squares
+@dataclass(frozen=True)
+class _Problem:
+    """The Huber fit on log losses of some points of the curves."""
 
-    y = np.concatenate([losses for _, _, losses in points])
-    log_y = np.log(y)
+    points: list[tuple[NDArray[np.float64], NDArray[np.int_], NDArray[np.float64]]]
+    terms: list[_DropTerms]
 
-    def residuals(theta: NDArray[np.float64]) -> NDArray[np.float64]:
-        pred = np.concatenate([_evaluate(theta, t)[0] for t in terms])
-        return np.log(np.maximum(pred, 1e-12)) - log_y
+    @classmethod
+    def of(cls, points: list[tuple[NDArray[np.float64], NDArray[np.int_], NDArray[np.float64]]],
+           n_points: int, n_bins: int) -> _Problem:
+        """The problem on at most `n_points` points and `n_bins` bins of drops per curve."""
+        spread = [(eta, *_spread(index, losses, n_points)) for eta, index, losses in points]
+        # exact sums while they cost no more than the bins would (few points, long curves)
+        return cls(spread, [_DropTerms.build(eta, index,
+                                             max_bins=max(n_bins, n_points * n_bins // len(index)))
+                            for eta, index, _ in spread])
 
-    def jacobian(theta: NDArray[np.float64]) -> NDArray[np.float64]:
-        parts = [_evaluate(theta, t, jacobian=True) for t in terms]
+    @property
+    def losses(self) -> NDArray[np.float64]:
+        return np.concatenate([losses for _, _, losses in self.points])
+
+    def residuals(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        pred = np.concatenate([_evaluate(theta, t)[0] for t in self.terms])
+        return np.log(np.maximum(pred, 1e-12)) - np.log(self.losses)
+
+    def jacobian(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        parts = [_evaluate(theta, t, jacobian=True) for t in self.terms]
         pred = np.concatenate([p for p, _ in parts])
         return np.vstack([j for _, j in parts]) / np.maximum(pred, 1e-12)[:, None]
 
-    lower, upper = np.array(BOUNDS, dtype=float).T
-    upper[0] = 2.0 * float(y.max())  # the decay term can take the loss below L0
-    below_peak = np.concatenate([eta.max() - eta[index] for eta, index, _ in points])
-    area = np.concatenate([t.area for t in terms])
-    simple = sorted((_linear_start(area, below_peak, y, alpha)
-                     for alpha in np.geomspace(0.02, 3, 60)), key=lambda s: s[0])[:3]
-    peak = max(float(eta.max()) for eta, _, _ in points)
-    best = None
-    for _, (l0, log_a, alpha, b) in simple:
-        for c in START_C:
-            start = np.array([l0, log_a, alpha, math.log(max(b, 1e-3 / peak)), math.log(c),
-                              START_SHAPE, START_SHAPE])
-            start = np.clip(start, lower + 1e-9, upper - 1e-9)
-            result = least_squares(residuals, start, jac=jacobian, bounds=(lower, upper),
-                                   loss="huber", f_scale=HUBER_DELTA, x_scale="jac",
-                                   max_nfev=2000)
-            if best is None or result.cost < best.cost:
-                best = result
-    assert best is not None
-    return best.x
+    def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        lower, upper = np.array(BOUNDS, dtype=float).T
+        upper[0] = 2.0 * float(self.losses.max())  # the decay term can take the loss below L0
+        return lower, upper
 
+    def starts(self) -> list[NDArray[np.float64]]:
+        """The best three fits of the simpler law, each with three starting C."""
+        below_peak = np.concatenate([eta.max() - eta[index] for eta, index, _ in self.points])
+        area = np.concatenate([t.area for t in self.terms])
+        simple = sorted((_linear_start(area, below_peak, self.losses, alpha)
+                         for alpha in np.geomspace(0.02, 3, 60)), key=lambda s: s[0])[:3]
+        peak = max(float(eta.max()) for eta, _, _ in self.points)
+        lower, upper = self.bounds()
+        return [np.clip(np.array([l0, log_a, alpha, math.log(max(b, 1e-3 / peak)),
+                                  math.log(c), START_SHAPE, START_SHAPE]),
+                        lower + 1e-9, upper - 1e-9)
+                for _, (l0, log_a, alpha, b) in simple for c in START_C]
+
+    def solve(self, start: NDArray[np.float64], max_nfev: int = 2000) -> Any:
+        """scipy's trust-region least squares from `start`."""
+        from scipy.optimize import least_squares
+
+        lower, upper = self.bounds()
+        return least_squares(self.residuals, np.clip(start, lower + 1e-9, upper - 1e-9),
+                             jac=self.jacobian, bounds=(lower, upper), loss="huber",
+                             f_scale=HUBER_DELTA, x_scale="jac", max_nfev=max_nfev)
+
+    def best_of(self, starts: list[NDArray[np.float64]], max_nfev: int) -> NDArray[np.float64]:
+        """Of the solutions from `starts` (at most `max_nfev` evaluations each), the one with
+        the lowest cost."""
+        results = [self.solve(start, max_nfev) for start in starts]
+        return np.asarray(min(results, key=lambda r: r.cost).x)

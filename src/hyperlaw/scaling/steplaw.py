@@ -2,13 +2,19 @@
 
 lr* = 1.79 * N^-0.713 * D^0.307 and B* = 0.58 * D^0.571 tokens (Li et al. 2025, "Predictable
 Scale: Part I", arXiv 2503.04715), N the non-embedding parameters and D the training tokens.
+The constants are the means of the paper's 1,000 released bootstrap fits (`data/`), which also
+give the intervals.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
 
 from hyperlaw.errors import HyperlawError
 
@@ -27,7 +33,8 @@ class StepLawRangeWarning(UserWarning):
 
 @dataclass(frozen=True)
 class StepLawPrior:
-    """The Step Law's learning rate and batch size for one (N, D), and where it was fitted."""
+    """The Step Law's learning rate and batch size for one (N, D), where it was fitted, and the
+    `confidence` interval of each over the paper's bootstrap fits (`*_low`, `*_high`)."""
 
     n_params: float
     n_tokens: float
@@ -36,6 +43,11 @@ class StepLawPrior:
     batch_tokens: float
     batch_sequences: float
     in_range: bool
+    lr_low: float = math.nan
+    lr_high: float = math.nan
+    batch_tokens_low: float = math.nan
+    batch_tokens_high: float = math.nan
+    confidence: float = 0.9
     fitted_n: tuple[float, float] = FITTED_N
     fitted_d: tuple[float, float] = FITTED_D
 
@@ -44,17 +56,33 @@ class StepLawPrior:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
+@functools.cache
+def bootstrap_fits() -> np.ndarray:
+    """The paper's 1,000 bootstrap fits, columns lr_intercept, lr_coefN, lr_coefD,
+    bs_intercept, bs_coefD (natural logarithms; see `data/README.md`)."""
+    text = resources.files("hyperlaw.scaling").joinpath("data/steplaw_bootstrap.csv")
+    with text.open() as f:
+        return np.loadtxt(f, delimiter=",", skiprows=1)
+
+
 def step_law(n_params: float, n_tokens: float, seq_len: int = 2048, *,
-             round_batch: bool = False, warn: bool = True) -> StepLawPrior:
+             round_batch: bool = False, warn: bool = True,
+             confidence: float = 0.9) -> StepLawPrior:
     """The Step Law's optimal peak learning rate and batch size (tokens and sequences).
 
-    `round_batch` rounds the batch in sequences to the nearest power of two (the batch in
-    tokens follows). Outside the fitted range (N 2.1e8..1.07e9, D 4e9..1e11) the law is an
-    extrapolation: a `StepLawRangeWarning` says so unless `warn=False`.
+    The values are the published constants; `lr_low`/`lr_high` and
+    `batch_tokens_low`/`batch_tokens_high` bound the central `confidence` share of the
+    predictions of the paper's 1,000 bootstrap fits (the uncertainty of the law's constants,
+    not of one run's optimum). `round_batch` rounds the batch in sequences to the nearest
+    power of two (the batch in tokens follows). Outside the fitted range (N 2.1e8..1.07e9,
+    D 4e9..1e11) the law is an extrapolation: a `StepLawRangeWarning` says so unless
+    `warn=False`.
     """
     for name, value in (("n_params", n_params), ("n_tokens", n_tokens), ("seq_len", seq_len)):
         if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise HyperlawError(f"step_law: {name} must be a positive number, got {value!r}")
+    if not 0 < confidence < 1:
+        raise HyperlawError(f"step_law: confidence must lie in (0, 1), got {confidence!r}")
     lr = LR_PREFACTOR * n_params**LR_EXPONENT_N * n_tokens**LR_EXPONENT_D
     batch_tokens = BATCH_PREFACTOR * n_tokens**BATCH_EXPONENT_D
     batch_sequences = batch_tokens / seq_len
@@ -68,6 +96,15 @@ def step_law(n_params: float, n_tokens: float, seq_len: int = 2048, *,
             f"fitted on (N {FITTED_N[0]:.2g}..{FITTED_N[1]:.3g}, D {FITTED_D[0]:.2g}.."
             f"{FITTED_D[1]:.2g}); treat the values as an extrapolation, or fit your own law "
             "with hyperlaw.scaling.fit", StepLawRangeWarning, stacklevel=2)
+    fits = bootstrap_fits()
+    log_n, log_d = math.log(n_params), math.log(n_tokens)
+    lrs = np.exp(fits[:, 0] + fits[:, 1] * log_n + fits[:, 2] * log_d)
+    batches = np.exp(fits[:, 3] + fits[:, 4] * log_d)
+    tail = (1 - confidence) / 2
+    (lr_low, lr_high), (b_low, b_high) = (np.quantile(v, [tail, 1 - tail])
+                                          for v in (lrs, batches))
     return StepLawPrior(n_params=float(n_params), n_tokens=float(n_tokens), seq_len=int(seq_len),
                         lr=lr, batch_tokens=batch_tokens, batch_sequences=batch_sequences,
-                        in_range=in_range)
+                        in_range=in_range, lr_low=float(lr_low), lr_high=float(lr_high),
+                        batch_tokens_low=float(b_low), batch_tokens_high=float(b_high),
+                        confidence=confidence)

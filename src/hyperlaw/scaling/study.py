@@ -21,12 +21,18 @@ from hyperlaw.errors import HyperlawError
 from hyperlaw.samplers.base import Sampler
 from hyperlaw.scaling.fit import (
     CELL_COLUMNS,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_METHOD,
+    DEFAULT_TOLERANCE,
+    Interval,
     Method,
     PowerLaw,
     Prediction,
     ScalingFitError,
     ScalingWarning,
+    default_features,
     fit,
+    fit_laws,
 )
 from hyperlaw.schedulers.base import Scheduler
 from hyperlaw.space import Float, Int, Param, Space
@@ -73,7 +79,8 @@ class ScalingStudy:
                  features: Mapping[str, Sequence[str]] | None = None, n_trials: int = 20,
                  n_trials_warm: int | None = None, sampler: str | Sampler | None = None,
                  scheduler: str | Scheduler | None = None, seed: int | None = 0,
-                 method: Method = "parabola", tolerance: float = 0.01, n_bootstrap: int = 500,
+                 method: Method = DEFAULT_METHOD, tolerance: float = DEFAULT_TOLERANCE,
+                 interval: Interval = "prediction", n_bootstrap: int = DEFAULT_BOOTSTRAP,
                  n_workers: int = 1) -> None:
         self.space = space if isinstance(space, Space) else Space(space)
         missing = [t for t in targets if t not in self.space]
@@ -92,12 +99,13 @@ class ScalingStudy:
         self.name = name
         self.targets = tuple(targets)
         self.features = {t: tuple(features[t]) if features and t in features
-                         else self._varying() for t in self.targets}
+                         else default_features(t, self._varying()) for t in self.targets}
         self.n_trials = n_trials
         self.n_trials_warm = n_trials_warm if n_trials_warm is not None else max(
             3, n_trials // 2)
         self.sampler, self.scheduler, self.seed = sampler, scheduler, seed
         self.method, self.tolerance, self.n_bootstrap = method, tolerance, n_bootstrap
+        self.interval = interval
         self.n_workers = n_workers
 
     def _varying(self) -> tuple[str, ...]:
@@ -166,8 +174,11 @@ class ScalingStudy:
 
     def _fit_one(self, records: list[dict[str, Any]], target: str,
                  features: Sequence[str]) -> PowerLaw:
-        return fit(records, target=target, features=features, method=self.method,
-                   tolerance=self.tolerance, n_bootstrap=self.n_bootstrap, seed=self.seed)
+        return fit(records, target=target, features=features, **self._settings())
+
+    def _settings(self) -> dict[str, Any]:
+        return {"method": self.method, "tolerance": self.tolerance, "interval": self.interval,
+                "n_bootstrap": self.n_bootstrap, "seed": self.seed}
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete trial of this study's cells, with its cell's n_params and n_tokens."""
@@ -175,8 +186,7 @@ class ScalingStudy:
 
     def fit(self) -> dict[str, PowerLaw]:
         """One fitted law per target, on the trials recorded so far."""
-        records = self.records()
-        return {t: self._fit_one(records, t, self.features[t]) for t in self.targets}
+        return fit_laws(self.records(), self.targets, self.features, **self._settings())
 
     def recommend(self, n_params: float, n_tokens: float) -> dict[str, Prediction]:
         """Each target's predicted optimum (with its interval) for a run of this size."""

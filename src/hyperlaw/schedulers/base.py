@@ -84,6 +84,7 @@ class Scheduler:
         return {}
 
     def spec(self) -> dict[str, Any]:
+        """What the study stores to rebuild this scheduler: its name and options."""
         return {"name": self.name, **self.options()}
 
     def __repr__(self) -> str:

@@ -39,6 +39,7 @@ class Hyperband(ASHA):
         return options
 
     def n_brackets(self, max_budget: float) -> int:
+        """How many brackets a maximum budget gives: floor(log_eta(max / min)) + 1."""
         ratio = max_budget / self.min_budget
         return math.floor(math.log(ratio, self.reduction_factor) + 1e-9) + 1
 

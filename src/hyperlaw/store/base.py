@@ -9,6 +9,7 @@ exactly the changes it has not seen with `changes_since(cursor)`, and never re-r
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperlaw.trial import TrialRecord, TrialState
+from hyperlaw.trial import TrialExtras, TrialRecord, TrialState
 
 #: params, or a function of the allocated trial number that returns them (called inside the
 #: write transaction, so that seeded samplers can key their draws on the number)
@@ -27,7 +28,8 @@ ParamsFiller = Callable[[int, Mapping[str, Any]], Mapping[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class StudyInfo:
-    """A study's identity and settings as stored."""
+    """A study's identity and settings as stored. `direction` is the first objective's;
+    `directions` has one entry per objective, `objective_names` their names (or None)."""
 
     id: int
     name: str
@@ -36,6 +38,31 @@ class StudyInfo:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
+    directions: tuple[str, ...] = ()
+    objective_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.directions:
+            object.__setattr__(self, "directions", (self.direction,))
+
+    @property
+    def objectives_json(self) -> str | None:
+        """The stored form of several or named objectives (None for one unnamed one)."""
+        if len(self.directions) == 1 and self.objective_names is None:
+            return None
+        return json.dumps({"directions": list(self.directions),
+                           "names": None if self.objective_names is None
+                           else list(self.objective_names)})
+
+
+def objectives_from_json(raw: str | None, direction: str,
+                         ) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """(directions, names) from the stored form (`StudyInfo.objectives_json`)."""
+    if not raw:
+        return (direction,), None
+    data = json.loads(raw)
+    names = data.get("names")
+    return tuple(data["directions"]), None if names is None else tuple(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +75,7 @@ class StudySummary:
     counts: dict[TrialState, int]
     best_value: float | None
     last_activity: float | None
+    directions: tuple[str, ...] = ()
 
     @property
     def n_trials(self) -> int:
@@ -56,11 +84,12 @@ class StudySummary:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """One intermediate value of a trial."""
+    """One intermediate value of a trial (`values`: of every objective, when several)."""
 
     number: int
     step: int
     value: float
+    values: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +105,16 @@ class Changes:
 @dataclass(frozen=True, slots=True)
 class ColumnarChanges:
     """`Changes` with the reports as parallel numpy arrays (trial numbers, steps, values in
-    stamp order): the form readers of large studies want."""
+    stamp order): the form readers of large studies want. `report_objective_values` holds
+    every objective's value (one row per report, NaN where a report has fewer), or None
+    when no report has several."""
 
     trials: list[TrialRecord]
     report_numbers: np.ndarray
     report_steps: np.ndarray
     report_values: np.ndarray
     cursor: int
+    report_objective_values: np.ndarray | None = None
 
 
 class Store(ABC):
@@ -100,8 +132,12 @@ class Store(ABC):
     # --- studies -------------------------------------------------------------------------
     @abstractmethod
     def create_study(self, name: str, direction: str, space_json: str | None,
-                     system_attrs: Mapping[str, Any]) -> StudyInfo:
-        """Create a study; raise DuplicateStudyError if the name is taken."""
+                     system_attrs: Mapping[str, Any], *,
+                     directions: Sequence[str] | None = None,
+                     objective_names: Sequence[str] | None = None) -> StudyInfo:
+        """Create a study; raise DuplicateStudyError if the name is taken. `directions` and
+        `objective_names` describe several (or named) objectives; `direction` is the
+        first's."""
 
     @abstractmethod
     def get_study(self, name: str) -> StudyInfo:
@@ -154,19 +190,22 @@ class Store(ABC):
                          value: float | None, *, error: str | None = None,
                          params: Mapping[str, Any] | None = None, start: ParamsOrMaker,
                          fill: ParamsFiller, heartbeat: bool = False,
+                         extras: TrialExtras | None = None,
                          ) -> tuple[TrialRecord, TrialRecord, bool]:
         """`finish_trial` of trial `number`, then `start_trial`; SQL stores do both in one
         transaction (nothing is started when the finish fails)."""
         finished = self.finish_trial(study_id, number, state, value, error=error,
-                                     params=params)
+                                     params=params, extras=extras)
         started, created = self.start_trial(study_id, start, fill, heartbeat=heartbeat)
         return finished, started, created
 
     @abstractmethod
     def report(self, study_id: int, number: int, step: int, value: float,
-               params: Mapping[str, Any] | None = None) -> None:
+               params: Mapping[str, Any] | None = None,
+               values: Sequence[float] | None = None) -> None:
         """Append an intermediate value (and merge newly suggested params) of a RUNNING trial;
-        raise TrialStateError if the trial is not running any more."""
+        raise TrialStateError if the trial is not running any more. `values` holds every
+        objective's value when there are several (`value` is the first)."""
 
     @abstractmethod
     def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
@@ -180,9 +219,11 @@ class Store(ABC):
     @abstractmethod
     def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
                      *, error: str | None = None, params: Mapping[str, Any] | None = None,
-                     system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
-        """Move a RUNNING trial to a finished state; raise TrialStateError if it is not
-        running (finished already, or failed as stale) and StorageError if it is missing."""
+                     system_attrs: Mapping[str, Any] | None = None,
+                     extras: TrialExtras | None = None) -> TrialRecord:
+        """Move a RUNNING trial to a finished state, with its `extras` (all objective values,
+        constraints, cost) when it has any; raise TrialStateError if it is not running
+        (finished already, or failed as stale) and StorageError if it is missing."""
 
     @abstractmethod
     def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
@@ -234,9 +275,25 @@ class Store(ABC):
         to skip building one object per report."""
         changes = self.changes_since(study_id, cursor)
         count = len(changes.reports)
+        values = np.fromiter((r.value for r in changes.reports), np.float64, count)
         return ColumnarChanges(
             changes.trials,
             np.fromiter((r.number for r in changes.reports), np.int64, count),
             np.fromiter((r.step for r in changes.reports), np.int64, count),
-            np.fromiter((r.value for r in changes.reports), np.float64, count),
-            changes.cursor)
+            values, changes.cursor,
+            objective_matrix([r.values for r in changes.reports], values))
+
+
+def objective_matrix(rows: Sequence[Sequence[float] | None],
+                     first: np.ndarray) -> np.ndarray | None:
+    """Per-report objective values as an (n, k) array (a report of one value, `first[i]`,
+    fills column 0 and leaves NaN); None when no report has several values."""
+    k = max((len(r) for r in rows if r is not None), default=0)
+    if k == 0:
+        return None
+    out = np.full((len(rows), k), np.nan)
+    out[:, 0] = first
+    for i, row in enumerate(rows):
+        if row is not None:
+            out[i, :len(row)] = row
+    return out

@@ -9,7 +9,7 @@ from typing import Any
 
 from hyperlaw.errors import StorageError, StudyNotFoundError, TrialStateError
 from hyperlaw.lineage import RETRIES, RETRY_KEEPS, RETRY_OF, STALE, WORKER
-from hyperlaw.trial import TrialRecord, TrialState
+from hyperlaw.trial import TrialExtras, TrialRecord, TrialState
 
 _QUERY_PASSWORD = re.compile(r"(?i)(\bpassword=)[^&]*")
 
@@ -42,16 +42,22 @@ def check_url(url: str) -> None:
 
 
 def best_of(trials: Iterable[TrialRecord], maximize: bool) -> TrialRecord | None:
-    """The complete trial with the best value; the lowest number wins ties."""
+    """The complete feasible trial with the best value; the lowest number wins ties."""
     best: TrialRecord | None = None
     best_value = 0.0  # read only once `best` is set
     for t in trials:
         value = t.value
-        if t.state is not TrialState.COMPLETE or value is None:
+        if t.state is not TrialState.COMPLETE or value is None or not t.feasible:
             continue
         if best is None or (value > best_value if maximize else value < best_value):
             best, best_value = t, value
     return best
+
+
+def extras_of(record: TrialRecord) -> TrialExtras:
+    """What a store writes of `record` besides its first value (for copies of trials)."""
+    values = record.values if record.values is not None and len(record.values) > 1 else None
+    return TrialExtras(values, dict(record.constraints), dict(record.cost))
 
 
 def retry_attrs(stale: TrialRecord, retry_limit: int) -> dict[str, Any] | None:

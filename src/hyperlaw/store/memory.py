@@ -27,7 +27,7 @@ from hyperlaw.store.common import (
     owned,
     retry_attrs,
 )
-from hyperlaw.trial import TrialRecord, TrialState
+from hyperlaw.trial import TrialExtras, TrialRecord, TrialState
 
 _RUNNING = TrialState.RUNNING
 _WAITING = TrialState.WAITING
@@ -38,6 +38,8 @@ class _StudyData:
     info: StudyInfo
     trials: list[TrialRecord] = field(default_factory=list)
     reports: dict[int, dict[int, float]] = field(default_factory=dict)
+    #: number -> step -> every objective's value (reports of several objectives only)
+    report_values: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)
     heartbeats: dict[int, float] = field(default_factory=dict)
     # the change log: a trial record (its new version) or a Report, in sequence order
     log: list[TrialRecord | Report] = field(default_factory=list)
@@ -82,7 +84,9 @@ class MemoryStore(Store):
 
     # --- studies -------------------------------------------------------------------------
     def create_study(self, name: str, direction: str, space_json: str | None,
-                     system_attrs: Mapping[str, Any]) -> StudyInfo:
+                     system_attrs: Mapping[str, Any], *,
+                     directions: Sequence[str] | None = None,
+                     objective_names: Sequence[str] | None = None) -> StudyInfo:
         with self._lock:
             if name in self._studies:
                 raise DuplicateStudyError(
@@ -91,7 +95,9 @@ class MemoryStore(Store):
                 )
             info = StudyInfo(id=len(self._by_id) + 1, name=name, direction=direction,
                              space_json=space_json, system_attrs=dict(system_attrs),
-                             created_at=time.time())
+                             created_at=time.time(), directions=tuple(directions or ()),
+                             objective_names=None if objective_names is None
+                             else tuple(objective_names))
             data = _StudyData(info)
             self._studies[name] = data
             self._by_id[info.id] = data
@@ -116,9 +122,11 @@ class MemoryStore(Store):
                     if stamp is not None and (last is None or stamp > last):
                         last = stamp
                 best = best_of(data.trials, data.info.direction == "maximize")
+                several = len(data.info.directions) > 1
                 out.append(StudySummary(data.info.name, data.info.direction,
                                         data.info.created_at, counts,
-                                        None if best is None else best.value, last))
+                                        None if best is None or several else best.value, last,
+                                        data.info.directions))
             return out
 
     def delete_study(self, name: str) -> None:
@@ -176,14 +184,18 @@ class MemoryStore(Store):
                              system_attrs=owned(old.system_attrs, self.owner))
 
     def report(self, study_id: int, number: int, step: int, value: float,
-               params: Mapping[str, Any] | None = None) -> None:
+               params: Mapping[str, Any] | None = None,
+               values: Sequence[float] | None = None) -> None:
+        several = None if values is None else tuple(values)
         with self._lock:
             data = self._study(study_id)
             old = self._running(data, number, "report to")
             if params:
                 self._put(data, old, params={**old.params, **params})
             data.reports.setdefault(number, {})[step] = value
-            data.log.append(Report(number, step, value))
+            if several is not None:
+                data.report_values.setdefault(number, {})[step] = several
+            data.log.append(Report(number, step, value, several))
 
     def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
         self._set_trial_attr(study_id, number, "user_attrs", key, value)
@@ -200,12 +212,17 @@ class MemoryStore(Store):
 
     def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
                      *, error: str | None = None, params: Mapping[str, Any] | None = None,
-                     system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
+                     system_attrs: Mapping[str, Any] | None = None,
+                     extras: TrialExtras | None = None) -> TrialRecord:
+        more: dict[str, Any] = {}
+        if extras:
+            more = {"values": extras.values, "constraints": dict(extras.constraints),
+                    "cost": dict(extras.cost)}
         with self._lock:
             data = self._study(study_id)
             old = self._running(data, number, "finish")
             return self._put(
-                data, old, state=state, value=value, error=error,
+                data, old, state=state, value=value, error=error, **more,
                 params={**old.params, **params} if params else old.params,
                 system_attrs={**old.system_attrs, **system_attrs} if system_attrs
                 else old.system_attrs,
@@ -255,8 +272,10 @@ class MemoryStore(Store):
             data.keep(bare)
             data.log.append(bare)
             data.reports[record.number] = dict(record.intermediate)
+            data.report_values[record.number] = dict(record.intermediate_values)
             for step, value in record.intermediate.items():
-                data.log.append(Report(record.number, step, value))
+                data.log.append(Report(record.number, step, value,
+                                       record.intermediate_values.get(step)))
 
     # --- reading -------------------------------------------------------------------------
     def changes_since(self, study_id: int, cursor: int) -> Changes:
@@ -277,14 +296,13 @@ class MemoryStore(Store):
         with self._lock:
             data = self._study(study_id)
             record = self._trial(data, number)
-            return _with_intermediate(record, data.reports.get(number, {}))
+            return _with_reports(data, record)
 
     def best_trial(self, study_id: int, maximize: bool) -> TrialRecord | None:
         with self._lock:
             data = self._study(study_id)
             best = best_of(data.trials, maximize)
-            return None if best is None else _with_intermediate(
-                best, data.reports.get(best.number, {}))
+            return None if best is None else _with_reports(data, best)
 
     # --- helpers -------------------------------------------------------------------------
     def _study(self, study_id: int) -> _StudyData:
@@ -309,12 +327,15 @@ class MemoryStore(Store):
 
     @staticmethod
     def _put(data: _StudyData, old: TrialRecord, **changes: Any) -> TrialRecord:
+        value = changes.get("value", old.value)
         new = TrialRecord(
             old.number, changes.get("state", old.state), changes.get("params", old.params),
-            changes.get("value", old.value), {}, changes.get("user_attrs", old.user_attrs),
+            value, {}, changes.get("user_attrs", old.user_attrs),
             changes.get("system_attrs", old.system_attrs), changes.get("error", old.error),
             old.created_at, changes.get("started_at", old.started_at),
-            changes.get("finished_at", old.finished_at))
+            changes.get("finished_at", old.finished_at),
+            changes.get("values", None if "value" in changes else old.values), {},
+            changes.get("constraints", old.constraints), changes.get("cost", old.cost))
         data.keep(new)
         data.log.append(new)
         return _handed_out(new)
@@ -326,10 +347,20 @@ def _replace_info(info: StudyInfo, **changes: Any) -> StudyInfo:
     return StudyInfo(**fields)
 
 
-def _with_intermediate(record: TrialRecord, intermediate: dict[int, float]) -> TrialRecord:
+def _with_intermediate(record: TrialRecord, intermediate: dict[int, float],
+                       intermediate_values: dict[int, tuple[float, ...]] | None = None,
+                       ) -> TrialRecord:
     return TrialRecord(record.number, record.state, record.params, record.value,
                        dict(intermediate), record.user_attrs, record.system_attrs, record.error,
-                       record.created_at, record.started_at, record.finished_at)
+                       record.created_at, record.started_at, record.finished_at,
+                       record.values, dict(intermediate_values or {}), record.constraints,
+                       record.cost)
+
+
+def _with_reports(data: _StudyData, record: TrialRecord) -> TrialRecord:
+    """A copy of `record` with every report it made."""
+    return _with_intermediate(record, data.reports.get(record.number, {}),
+                              data.report_values.get(record.number))
 
 
 def _handed_out(record: TrialRecord) -> TrialRecord:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 #: bump on every schema change and register its upgrade step in MIGRATIONS
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -37,6 +37,8 @@ studies = sa.Table(
     # allocators, bumped under the row lock of each write transaction
     sa.Column("next_number", sa.Integer, nullable=False, default=0),
     sa.Column("next_seq", sa.BigInteger, nullable=False, default=0),
+    # version 3: {"directions": [...], "names": [...] | null}; NULL for one unnamed objective
+    sa.Column("objectives", sa.Text, nullable=True),
 )
 
 trials = sa.Table(
@@ -55,6 +57,13 @@ trials = sa.Table(
     sa.Column("finished_at", sa.Double, nullable=True),
     sa.Column("heartbeat_at", sa.Double, nullable=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    # version 3, each NULL unless the trial has it: every objective's value (JSON list; `value`
+    # is the first), constraints (JSON {name: [value, min, max]}), their total violation
+    # (0 feasible), and cost (JSON {"tokens": ..., ...}; "seconds" defaults to the run time)
+    sa.Column("objective_values", sa.Text, nullable=True),
+    sa.Column("constraints", sa.Text, nullable=True),
+    sa.Column("violation", sa.Double, nullable=True),
+    sa.Column("cost", sa.Text, nullable=True),
     sa.UniqueConstraint("study_id", "number", name="uq_hyperlaw_trials_number"),
     sa.Index("ix_hyperlaw_trials_seq", "study_id", "seq"),
     sa.Index("ix_hyperlaw_trials_value", "study_id", "state", "value"),
@@ -70,6 +79,8 @@ reports = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("value", sa.Double, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    # version 3: every objective's value (JSON list; `value` is the first), NULL for one
+    sa.Column("objective_values", sa.Text, nullable=True),
     sa.Index("ix_hyperlaw_reports_seq", "study_id", "seq"),
     # a trial's reports in order (version 1 lacked "seq": SQLite walked the study's reports)
     sa.Index("ix_hyperlaw_reports_trial", "study_id", "number", "seq"),
@@ -85,9 +96,29 @@ def _seek_indexes(conn: sa.Connection) -> None:
     reports_of_trial.create(conn)
 
 
+#: the columns version 3 added, by table: all nullable, so adding them rewrites no row
+_V3_COLUMNS = {studies: ("objectives",),
+               trials: ("objective_values", "constraints", "violation", "cost"),
+               reports: ("objective_values",)}
+
+
+def _several_objectives(conn: sa.Connection) -> None:
+    """Version 2 -> 3: several objectives, constraints and cost (nullable columns; a study
+    of one objective writes none of them)."""
+    for table, names in _V3_COLUMNS.items():
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name in present:
+                continue
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+
 def _index(table: sa.Table, name: str) -> sa.Index:
     return next(i for i in table.indexes if i.name == name)
 
 
 #: MIGRATIONS[v] upgrades a database at schema version v to version v + 1
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _seek_indexes}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _seek_indexes,
+                                                          2: _several_objectives}

@@ -13,6 +13,7 @@ instead of failing. PostgreSQL commits return once the WAL is on the server's di
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -41,9 +42,12 @@ from hyperlaw.store.base import (
     Store,
     StudyInfo,
     StudySummary,
+    objective_matrix,
+    objectives_from_json,
 )
 from hyperlaw.store.common import (
     check_url,
+    extras_of,
     mask_url,
     missing_study_error,
     not_running_error,
@@ -51,7 +55,7 @@ from hyperlaw.store.common import (
     retry_attrs,
 )
 from hyperlaw.store.schema import meta, metadata, reports, studies, trials
-from hyperlaw.trial import TrialRecord, TrialState
+from hyperlaw.trial import TrialExtras, TrialRecord, TrialState, violation_of
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,10 @@ _FIRST_CONTACT_TIMEOUT = 5.0  # seconds a store that never connected retries bef
 _PIPELINED = "hyperlaw_pipelined"  # connection-info entry: the attempt's `postgres.Pipelined`
 _TRIAL_COLUMNS = (trials.c.number, trials.c.state, trials.c.params, trials.c.value,
                   trials.c.user_attrs, trials.c.system_attrs, trials.c.error,
-                  trials.c.created_at, trials.c.started_at, trials.c.finished_at)
+                  trials.c.created_at, trials.c.started_at, trials.c.finished_at,
+                  trials.c.objective_values, trials.c.constraints, trials.c.cost)
+#: trial columns that only trials with several objectives, constraints or cost fill
+_EXTRA_COLUMNS = ("objective_values", "constraints", "violation", "cost")
 
 # Hot-path statements, built once: building a statement per call costs more than running it.
 _SID: sa.BindParameter[int] = sa.bindparam("sid")
@@ -98,7 +105,7 @@ WITH bump AS (
         seq = (SELECT next_seq FROM bump)
     WHERE study_id = :sid AND number = :num AND state = '{TrialState.RUNNING.value}'
     RETURNING number, state, params, value, user_attrs, system_attrs, error, created_at,
-              started_at, finished_at
+              started_at, finished_at, objective_values, constraints, cost
 )
 SELECT bump.next_seq, bump.next_number,
        (SELECT min(number) FROM {trials.name}
@@ -116,12 +123,17 @@ _FINISH = (sa.update(trials)
 _INSERT_REPORT = sa.insert(reports)
 # a report, inserted only if its trial is running: one round trip under the study's lock
 _NUM: sa.BindParameter[int] = sa.bindparam("num")
+_RUNNING_TRIAL = sa.exists().where(trials.c.study_id == _SID, trials.c.number == _NUM,
+                                   trials.c.state == _RUNNING)
+_REPORT_BINDS = (_SID, _NUM, sa.bindparam("step", type_=sa.BigInteger),
+                 sa.bindparam("value", type_=sa.Double), sa.bindparam("seq", type_=sa.BigInteger))
 _INSERT_REPORT_IF_RUNNING = sa.insert(reports).from_select(
     ["study_id", "number", "step", "value", "seq"],
-    sa.select(_SID, _NUM, sa.bindparam("step", type_=sa.BigInteger),
-              sa.bindparam("value", type_=sa.Double), sa.bindparam("seq", type_=sa.BigInteger))
-    .where(sa.exists().where(trials.c.study_id == _SID, trials.c.number == _NUM,
-                             trials.c.state == _RUNNING)))
+    sa.select(*_REPORT_BINDS).where(_RUNNING_TRIAL))
+# the same with every objective's value (studies of several objectives)
+_INSERT_REPORTS_IF_RUNNING = sa.insert(reports).from_select(
+    ["study_id", "number", "step", "value", "seq", "objective_values"],
+    sa.select(*_REPORT_BINDS, sa.bindparam("values", type_=sa.Text)).where(_RUNNING_TRIAL))
 _HEAD = sa.select(studies.c.next_seq).where(studies.c.id == _SID)
 # the oldest queued trial: a seek in ix_hyperlaw_trials_state, never a scan of the study
 _OLDEST_WAITING = (sa.select(trials.c.number, trials.c.params, trials.c.system_attrs)
@@ -131,7 +143,8 @@ _CHANGED_TRIALS = (sa.select(*_TRIAL_COLUMNS)
                    .where(trials.c.study_id == _SID, trials.c.seq > _CURSOR,
                           trials.c.seq <= _HEAD_SEQ)
                    .order_by(trials.c.seq))
-_NEW_REPORTS = (sa.select(reports.c.number, reports.c.step, reports.c.value)
+_NEW_REPORTS = (sa.select(reports.c.number, reports.c.step, reports.c.value,
+                          reports.c.objective_values)
                 .where(reports.c.study_id == _SID, reports.c.seq > _CURSOR,
                        reports.c.seq <= _HEAD_SEQ)
                 .order_by(reports.c.seq))
@@ -348,6 +361,8 @@ class SqlStore(Store):
     def _init_schema(self) -> None:
         """Create and upgrade the schema (mode "create"); otherwise only check that this is a
         hyperlaw database this version can use, writing nothing."""
+        upgrading: list[int] = []  # the version an upgrade started from
+
         def init(conn: Connection) -> None:
             if self._is_postgres:
                 postgres.advisory_lock(conn, _SCHEMA_LOCK_KEY)
@@ -358,6 +373,7 @@ class SqlStore(Store):
                 conn.execute(sa.insert(meta).values(key="schema_version",
                                                     value=str(schema.SCHEMA_VERSION)))
             elif found < schema.SCHEMA_VERSION:
+                upgrading.append(found)
                 self._migrate(conn, found)
 
         def check(conn: Connection) -> int | None:
@@ -371,7 +387,7 @@ class SqlStore(Store):
             return self._schema_version(conn)
 
         if self.mode == "create":
-            self._write(init)
+            self._upgrade(init, upgrading)
             return
         found = self._read(check)
         if found is not None and found < schema.SCHEMA_VERSION:
@@ -381,7 +397,26 @@ class SqlStore(Store):
                     f"hyperlaw's {schema.SCHEMA_VERSION}, and is opened read-only; open it for "
                     "writing once (create_study(name, storage=..., load_if_exists=True)) to "
                     "upgrade it")
+            self._upgrade(init, upgrading)
+
+    def _upgrade(self, init: Callable[[Connection], None], upgrading: list[int]) -> None:
+        """Run `init`; when it fails while upgrading the schema, say that the database was
+        left as it was (the upgrade is one transaction) and how to go on."""
+        try:
             self._write(init)
+        except Exception as exc:
+            if not upgrading:
+                raise
+            found = upgrading[-1]
+            where = (f"file {self._sqlite_path!r}" if self._sqlite_path
+                     else f"storage {self.url!r}")
+            raise SchemaVersionError(
+                f"upgrading {where} from schema version {found} to {schema.SCHEMA_VERSION} "
+                f"failed ({type(exc).__name__}: {_first_line(str(exc))}); nothing was "
+                f"changed, it is still at version {found}. Make the database writable (the "
+                "file and its directory, or the role's rights to ALTER its tables) with free "
+                "disk space, and open it again with this hyperlaw; a hyperlaw of schema "
+                f"version {found} still reads it as it is") from exc
 
     def _refuse_optuna(self, conn: Connection) -> None:
         """Raise a StorageError naming the way in when the database is Optuna's (its tables
@@ -434,9 +469,14 @@ class SqlStore(Store):
 
     # --- studies -------------------------------------------------------------------------
     def create_study(self, name: str, direction: str, space_json: str | None,
-                     system_attrs: Mapping[str, Any]) -> StudyInfo:
+                     system_attrs: Mapping[str, Any], *,
+                     directions: Sequence[str] | None = None,
+                     objective_names: Sequence[str] | None = None) -> StudyInfo:
         now = time.time()
         attrs = _dumps(dict(system_attrs), "study system attributes")
+        made = StudyInfo(0, name, direction, space_json, {}, dict(system_attrs), now,
+                         tuple(directions or ()),
+                         None if objective_names is None else tuple(objective_names))
 
         def create(conn: Connection) -> StudyInfo:
             exists = conn.execute(sa.select(studies.c.id).where(studies.c.name == name))
@@ -447,11 +487,11 @@ class SqlStore(Store):
                 )
             result = conn.execute(sa.insert(studies).values(
                 name=name, direction=direction, space=space_json, user_attrs="{}",
-                system_attrs=attrs, created_at=now, next_number=0, next_seq=0))
+                system_attrs=attrs, created_at=now, next_number=0, next_seq=0,
+                objectives=made.objectives_json))
             key = result.inserted_primary_key
             assert key is not None  # a single-row INSERT always reports its key
-            return StudyInfo(int(key[0]), name, direction, space_json,
-                             {}, dict(system_attrs), now)
+            return dataclasses.replace(made, id=int(key[0]))
 
         def landed(conn: Connection, info: StudyInfo) -> bool:
             return conn.execute(sa.select(studies.c.id).where(
@@ -465,9 +505,11 @@ class SqlStore(Store):
             if row is None:
                 names = conn.execute(sa.select(studies.c.name)).scalars().all()
                 raise missing_study_error(name, self.url, names)
+            directions, objective_names = objectives_from_json(row.objectives, row.direction)
             return StudyInfo(row.id, row.name, row.direction, row.space,
                              _loads(row.user_attrs, "study user_attrs"),
-                             _loads(row.system_attrs, "study system_attrs"), row.created_at)
+                             _loads(row.system_attrs, "study system_attrs"), row.created_at,
+                             directions, objective_names)
 
         return self._read(get)
 
@@ -492,10 +534,12 @@ class SqlStore(Store):
             out = []
             for row in conn.execute(sa.select(studies).order_by(studies.c.id)):
                 lo, hi, last = extremes.get(row.id, (None, None, None))
-                best = hi if row.direction == "maximize" else lo
+                directions, _ = objectives_from_json(row.objectives, row.direction)
+                best = (None if len(directions) > 1
+                        else hi if row.direction == "maximize" else lo)
                 out.append(StudySummary(row.name, row.direction, row.created_at,
                                         counts.get(row.id, {s: 0 for s in TrialState}),
-                                        best, last))
+                                        best, last, directions))
             return out
 
         return self._read(listing)
@@ -684,12 +728,20 @@ class SqlStore(Store):
         return _running_record(number, values, attrs, now), True
 
     def report(self, study_id: int, number: int, step: int, value: float,
-               params: Mapping[str, Any] | None = None) -> None:
+               params: Mapping[str, Any] | None = None,
+               values: Sequence[float] | None = None) -> None:
+        several = None if values is None else _dumps(list(values), "reported values")
+
         def add(conn: Connection) -> int:
             seq, _ = self._bump(conn, study_id)
             if not params:
-                inserted = conn.execute(_INSERT_REPORT_IF_RUNNING, {
-                    "sid": study_id, "num": number, "step": step, "value": value, "seq": seq})
+                row = {"sid": study_id, "num": number, "step": step, "value": value,
+                       "seq": seq}
+                if several is None:
+                    inserted = conn.execute(_INSERT_REPORT_IF_RUNNING, row)
+                else:
+                    inserted = conn.execute(_INSERT_REPORTS_IF_RUNNING,
+                                            {**row, "values": several})
                 if inserted.rowcount != 1:
                     self._current(conn, study_id, number, "report to")  # raises: not running
                 return seq
@@ -699,7 +751,8 @@ class SqlStore(Store):
                 .where(trials.c.study_id == study_id, trials.c.number == number)
                 .values(params=_dumps({**current.params, **params}, "trial params"), seq=seq))
             conn.execute(_INSERT_REPORT, {"study_id": study_id, "number": number, "step": step,
-                                          "value": value, "seq": seq})
+                                          "value": value, "seq": seq,
+                                          "objective_values": several})
             return seq
 
         def landed(conn: Connection, seq: int) -> bool:
@@ -729,11 +782,12 @@ class SqlStore(Store):
 
     def finish_trial(self, study_id: int, number: int, state: TrialState, value: float | None,
                      *, error: str | None = None, params: Mapping[str, Any] | None = None,
-                     system_attrs: Mapping[str, Any] | None = None) -> TrialRecord:
+                     system_attrs: Mapping[str, Any] | None = None,
+                     extras: TrialExtras | None = None) -> TrialRecord:
         def finish(conn: Connection) -> TrialRecord:
             seq, _ = self._bump(conn, study_id)
             return self._finish_row(conn, study_id, number, seq, state, value, error, params,
-                                    system_attrs)
+                                    system_attrs, extras)
 
         def landed(conn: Connection, record: TrialRecord) -> bool:
             return _trial_landed(conn, study_id, number,
@@ -744,9 +798,12 @@ class SqlStore(Store):
     def _finish_row(self, conn: Connection, study_id: int, number: int, seq: int,
                     state: TrialState, value: float | None, error: str | None,
                     params: Mapping[str, Any] | None,
-                    system_attrs: Mapping[str, Any] | None) -> TrialRecord:
+                    system_attrs: Mapping[str, Any] | None,
+                    extras: TrialExtras | None = None) -> TrialRecord:
         values: dict[str, Any] = {"state": state.value, "value": value, "error": error,
                                   "finished_at": time.time(), "seq": seq}
+        if extras:
+            values.update(_extra_columns(extras))
         if params or system_attrs:
             current = self._current(conn, study_id, number, "finish")
             if params:
@@ -774,14 +831,15 @@ class SqlStore(Store):
                          value: float | None, *, error: str | None = None,
                          params: Mapping[str, Any] | None = None, start: ParamsOrMaker,
                          fill: ParamsFiller, heartbeat: bool = False,
+                         extras: TrialExtras | None = None,
                          ) -> tuple[TrialRecord, TrialRecord, bool]:
         def both(conn: Connection) -> tuple[TrialRecord, TrialRecord, bool]:
-            if self._is_postgres and not params:
+            if self._is_postgres and not params and not extras:
                 return self._finish_and_start_pg(conn, study_id, number, state, value, error,
                                                  start, fill, heartbeat)
             seq, new = self._bump(conn, study_id, 1)
             finished = self._finish_row(conn, study_id, number, seq, state, value, error,
-                                        params, None)
+                                        params, None, extras)
             started, created = self._start_row(conn, study_id, seq, new, start, fill,
                                                heartbeat)
             return finished, started, created
@@ -859,11 +917,14 @@ class SqlStore(Store):
                 system_attrs=_dumps(record.system_attrs, "trial system attributes"),
                 error=record.error, created_at=record.created_at or time.time(),
                 started_at=record.started_at, finished_at=record.finished_at,
-                heartbeat_at=None, seq=seq))
+                heartbeat_at=None, seq=seq, **_extra_columns(extras_of(record))))
             if record.intermediate:
+                several = record.intermediate_values
                 conn.execute(sa.insert(reports), [
                     {"study_id": study_id, "number": record.number, "step": step,
-                     "value": value, "seq": seq}
+                     "value": value, "seq": seq,
+                     "objective_values": _dumps(list(several[step]), "reported values")
+                     if step in several else None}
                     for step, value in record.intermediate.items()])
             conn.execute(sa.update(studies).where(studies.c.id == study_id).values(
                 next_number=sa.func.max(studies.c.next_number, record.number + 1)
@@ -882,7 +943,8 @@ class SqlStore(Store):
             rows = conn.execute(_CHANGED_TRIALS, window).all()
             new_reports = conn.execute(_NEW_REPORTS, window).all()
             return Changes([_record(r) for r in rows],
-                           [Report(n, s, v) for n, s, v in new_reports], head)
+                           [Report(n, s, v, None if raw is None else _values(raw))
+                            for n, s, v, raw in new_reports], head)
 
         return self._read(read)
 
@@ -901,9 +963,11 @@ class SqlStore(Store):
         order = trials.c.value.desc() if maximize else trials.c.value.asc()
 
         def best(conn: Connection) -> TrialRecord | None:
+            # infeasible trials are never best: read on from the best value to a feasible one
             row = conn.execute(
                 sa.select(*_TRIAL_COLUMNS)
-                .where(trials.c.study_id == study_id, trials.c.state == "complete")
+                .where(trials.c.study_id == study_id, trials.c.state == "complete",
+                       sa.or_(trials.c.violation.is_(None), trials.c.violation <= 0))
                 .order_by(order, trials.c.number).limit(1)).first()
             return None if row is None else self._with_reports(conn, study_id, _record(row))
 
@@ -931,11 +995,13 @@ class SqlStore(Store):
 
     @staticmethod
     def _with_reports(conn: Connection, study_id: int, record: TrialRecord) -> TrialRecord:
-        for step, value in conn.execute(
-                sa.select(reports.c.step, reports.c.value)
+        for step, value, raw in conn.execute(
+                sa.select(reports.c.step, reports.c.value, reports.c.objective_values)
                 .where(reports.c.study_id == study_id, reports.c.number == record.number)
                 .order_by(reports.c.seq)):
             record.intermediate[int(step)] = value
+            if raw is not None:
+                record.intermediate_values[int(step)] = _values(raw)
         return record
 
     # --- bulk reading (for analysis and the dashboard) ------------------------------------
@@ -948,7 +1014,8 @@ class SqlStore(Store):
                 return _columnar([], [], cursor)
             rows = conn.execute(_CHANGED_TRIALS,
                                 {"sid": study_id, "cursor": cursor, "head": head}).all()
-            query = (sa.select(reports.c.number, reports.c.step, reports.c.value)
+            query = (sa.select(reports.c.number, reports.c.step, reports.c.value,
+                               reports.c.objective_values)
                      .where(reports.c.study_id == int(study_id), reports.c.seq > int(cursor),
                             reports.c.seq <= int(head))
                      .order_by(reports.c.seq))
@@ -957,14 +1024,15 @@ class SqlStore(Store):
             driver = conn.connection.driver_connection
             assert driver is not None  # the connection is open: this runs in its transaction
             raw = driver.cursor()
-            chunks = []
+            chunks: list[np.ndarray] = []
+            several: dict[int, tuple[float, ...]] = {}  # report index -> objective values
             try:
                 raw.execute(sql)
                 while batch := raw.fetchmany(250_000):
-                    chunks.append(np.array(batch, dtype=np.float64).reshape(-1, 3))
+                    chunks.append(_report_chunk(batch, sum(len(c) for c in chunks), several))
             finally:
                 raw.close()
-            return _columnar(_records(rows), chunks, int(head))
+            return _columnar(_records(rows), chunks, int(head), several)
 
         return self._read(read)
 
@@ -1010,7 +1078,7 @@ def _pg_sql(statement: sa.ClauseElement) -> str:
     """`statement` as psycopg's SQL text, for `postgres.Pipelined`."""
     from sqlalchemy.dialects import postgresql
 
-    keys = [c.name for c in trials.columns if c.name != "id"]
+    keys = [c.name for c in trials.columns if c.name not in ("id", *_EXTRA_COLUMNS)]
     compiled = statement.compile(dialect=postgresql.psycopg.dialect(), column_keys=keys)
     return str(compiled)
 
@@ -1035,10 +1103,52 @@ def _loads(raw: str | None, what: str) -> Any:
 
 
 def _record(row: Sequence[Any]) -> TrialRecord:
+    return _record_with(row, _loads(row[2], f"params of trial #{row[0]}"))
+
+
+def _record_with(row: Sequence[Any], params: dict[str, Any]) -> TrialRecord:
+    """The record of a row of `_TRIAL_COLUMNS` whose params are parsed already."""
+    several, constraints, cost = row[10], row[11], row[12]
     return TrialRecord(
-        row[0], _STATES[row[1]], _loads(row[2], f"params of trial #{row[0]}"), row[3], {},
+        row[0], _STATES[row[1]], params, row[3], {},
         _loads(row[4], f"user_attrs of trial #{row[0]}"),
-        _loads(row[5], f"system_attrs of trial #{row[0]}"), row[6], row[7], row[8], row[9])
+        _loads(row[5], f"system_attrs of trial #{row[0]}"), row[6], row[7], row[8], row[9],
+        None if several is None else _values(several), {},
+        {} if constraints is None else {
+            k: (v[0], v[1], v[2]) for k, v in
+            _loads(constraints, f"constraints of trial #{row[0]}").items()},
+        {} if cost is None else _loads(cost, f"cost of trial #{row[0]}"))
+
+
+def _values(raw: str) -> tuple[float, ...]:
+    """Objective values stored as a JSON list."""
+    return tuple(_loads(raw, "objective values"))
+
+
+def _extra_columns(extras: TrialExtras) -> dict[str, Any]:
+    """The column values of a finished trial's extras (NULL for what it lacks)."""
+    constraints = extras.constraints
+    return {
+        "objective_values": None if extras.values is None
+        else _dumps(list(extras.values), "objective values"),
+        "constraints": _dumps({k: list(v) for k, v in constraints.items()}, "constraints")
+        if constraints else None,
+        "violation": violation_of(constraints),
+        "cost": _dumps(extras.cost, "trial cost") if extras.cost else None}
+
+
+def _report_chunk(batch: Sequence[Sequence[Any]], offset: int,
+                  several: dict[int, tuple[float, ...]]) -> np.ndarray:
+    """Reports (number, step, value, objective values) as an (n, 3) array; the objective
+    values of the reports that have them go to `several` by report index."""
+    try:  # one objective: the last column is all NULL, read as NaN
+        return np.array(batch, dtype=np.float64).reshape(-1, 4)[:, :3]
+    except (TypeError, ValueError):
+        pass
+    for i, row in enumerate(batch):
+        if row[3] is not None:
+            several[offset + i] = _values(row[3])
+    return np.array([row[:3] for row in batch], dtype=np.float64).reshape(-1, 3)
 
 
 def _records(rows: Sequence[Sequence[Any]]) -> list[TrialRecord]:
@@ -1051,10 +1161,7 @@ def _records(rows: Sequence[Sequence[Any]]) -> list[TrialRecord]:
     if not isinstance(params, list) or len(params) != len(rows) or not all(
             isinstance(p, dict) for p in params):
         return [_record(r) for r in rows]
-    return [TrialRecord(r[0], _STATES[r[1]], p, r[3], {},
-                        _loads(r[4], f"user_attrs of trial #{r[0]}"),
-                        _loads(r[5], f"system_attrs of trial #{r[0]}"), r[6], r[7], r[8], r[9])
-            for r, p in zip(rows, params, strict=True)]
+    return [_record_with(r, p) for r, p in zip(rows, params, strict=True)]
 
 
 def _reconnect_timeout(given: float | None) -> float:
@@ -1171,8 +1278,15 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _columnar(records: list[TrialRecord], chunks: list[np.ndarray],
-              cursor: int) -> ColumnarChanges:
+def _columnar(records: list[TrialRecord], chunks: list[np.ndarray], cursor: int,
+              several: Mapping[int, tuple[float, ...]] | None = None) -> ColumnarChanges:
     table = np.concatenate(chunks) if chunks else np.empty((0, 3))
+    values = np.ascontiguousarray(table[:, 2])
+    matrix = None
+    if several:
+        rows: list[Sequence[float] | None] = [None] * len(values)
+        for i, row in several.items():
+            rows[i] = row
+        matrix = objective_matrix(rows, values)
     return ColumnarChanges(records, table[:, 0].astype(np.int64), table[:, 1].astype(np.int64),
-                           np.ascontiguousarray(table[:, 2]), cursor)
+                           values, cursor, matrix)

@@ -1,0 +1,94 @@
+"""What the framework callbacks share: report without raising, rank 0's decision for every
+rank, when to checkpoint, and the monitored metric."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hyperlaw.errors import HyperlawError, TrialPruned
+from hyperlaw.trial import Trial
+
+
+def report(trial: Trial, value: float, step: int,
+           checkpoint: Any = None) -> TrialPruned | None:
+    """`trial.report`, returning the scheduler's TrialPruned (stop or pause) instead of raising
+    it, so a callback can let its framework shut down first and raise it afterwards."""
+    try:
+        trial.report(value, step, checkpoint=checkpoint)
+    except TrialPruned as stop:
+        return stop
+    return None
+
+
+CONTINUE, STOP, FAILED = 0, 1, 2
+
+
+def report_on_rank_zero(trial: Trial | None, value: Callable[[], float], step: int,
+                        checkpoint: Any = None, *, rank_zero: bool = True,
+                        broadcast: Callable[[int], int] | None = None) -> TrialPruned | None:
+    """Rank zero reports `value()` at `step`; every rank gets the scheduler's decision through
+    `broadcast` (which sends rank zero's int to every rank and returns it; None: one process)
+    and returns a TrialPruned to raise once the framework has shut down, or None. When rank
+    zero fails, it tells the others (so none waits for ever) and raises; they raise too."""
+    send = broadcast or (lambda code: code)
+    outcome: TrialPruned | None = None
+    if rank_zero:
+        try:
+            if trial is None:
+                raise HyperlawError(
+                    "the rank that reports (rank 0) got trial=None; pass the trial on that "
+                    "rank (None only on the other ranks)")
+            outcome = report(trial, value(), step, checkpoint)
+        except BaseException:
+            send(FAILED)
+            raise
+    decision = send(CONTINUE if outcome is None else STOP)
+    if decision == FAILED:
+        raise HyperlawError(f"rank 0 could not report step {step} of the trial; its error is "
+                            "in its output")
+    if decision == STOP:
+        return outcome or TrialPruned(f"rank 0's trial was stopped at step {step}")
+    return None
+
+
+def process_group_broadcast(src: int = 0) -> Callable[[int], int] | None:
+    """A `broadcast` for `report_on_rank_zero` over torch.distributed's default process group
+    (rank `src`'s int, on every rank), or None when no group of several processes runs."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+
+    def send(code: int) -> int:
+        box = [code]
+        dist.broadcast_object_list(box, src=src)
+        return int(box[0])
+
+    return send
+
+
+def checkpoint_interval(trial: Trial | None, every: int | None) -> int:
+    """Save a checkpoint every this many reports: `every` (0 turns checkpoints off), else the
+    PBT interval of the study's scheduler, else every report (what the promotion variants of
+    ASHA and Hyperband need to pause a trial at a rung, and a retried trial to resume)."""
+    if every is None:
+        if trial is None:
+            return 1
+        return int(getattr(trial.study.scheduler, "interval", 1))
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise HyperlawError(
+            f"checkpoint_every must be an int >= 0 (0: no checkpoints), got {every!r}")
+    return every
+
+
+def metric(logs: Any, monitor: str, where: str) -> float:
+    """The float value of `logs[monitor]` (a number, numpy scalar or one-element tensor), or
+    an error naming the metric, what was logged and the fix."""
+    value = logs.get(monitor) if logs is not None else None
+    if value is None:
+        logged = sorted(logs) if logs else []
+        raise HyperlawError(
+            f"{where}: the monitored metric {monitor!r} was not logged (logged: {logged}); "
+            f"log it during validation or pass monitor= one of those")
+    return float(value.item() if hasattr(value, "item") else value)
