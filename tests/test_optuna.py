@@ -164,3 +164,26 @@ def test_import_optuna_command(tmp_path: Path) -> None:
     assert "5 trials" in result.output
     assert len(hl.load_study("optuna-study", target).trials) == 5
     assert not math.isnan(hl.load_study("optuna-study", target).best_value)
+
+
+def test_from_optuna_imports_several_objectives_and_constraints(tmp_path: Path) -> None:
+    path = tmp_path / "optuna.db"
+    sampler = optuna.samplers.NSGAIISampler(
+        seed=0, population_size=4, constraints_func=lambda t: [t.params["x"] - 0.5])
+    source = optuna.create_study(study_name="mo", storage=f"sqlite:///{path}", sampler=sampler,
+                                 directions=["minimize", "maximize"])
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_constraint("budget", x - 0.9)  # Optuna 5's named constraints
+        return x, x**2
+
+    source.optimize(objective, n_trials=8)
+    study = hl.from_optuna(f"sqlite:///{path}", "mo")
+    assert study.directions == ("minimize", "maximize")
+    for mine, other in zip(study.trials, source.trials, strict=True):
+        assert mine.values == tuple(other.values)
+        x = other.params["x"]
+        assert mine.constraints == {"c0": (x - 0.5, None, 0.0), "budget": (x - 0.9, None, 0.0)}
+        assert mine.feasible == (x <= 0.5)
+    assert {t.number for t in study.best_trials} == {t.number for t in source.best_trials}

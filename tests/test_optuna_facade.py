@@ -245,6 +245,7 @@ def test_constraints_func_values_are_recorded_as_optuna_records_them() -> None:
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
     for trial in study.trials:
         assert trial.system_attrs["constraints"] == [trial.params["x"] - 0.5, -1.0]
+        assert trial.constraints == {"c0": trial.params["x"] - 0.5, "c1": -1.0}
 
 
 def test_logging_and_integration_names() -> None:
@@ -295,3 +296,38 @@ def test_xgboost_and_lightgbm_pruning_callbacks_prune() -> None:
         assert TrialState.FAIL not in states
         assert TrialState.PRUNED in states  # tiny learning rates stall and are pruned
         assert all(len(t.intermediate_values) >= 1 for t in study.trials)
+
+
+def test_several_objectives_directions_best_trials_and_constraints() -> None:
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", -10, 10)
+        y = trial.suggest_categorical("y", [-1, 0, 1])
+        trial.set_constraint("y_small", y - 0.5)  # feasible when y <= 0.5
+        return x**2 + y, -((x - 2) ** 2 + y)
+
+    def constraints(trial: FrozenTrial) -> list[float]:
+        return [trial.params["x"] - 5.0]  # feasible when x <= 5
+
+    study = optuna.create_study(directions=["minimize", "maximize"],
+                                sampler=optuna.samplers.NSGAIISampler(
+                                    seed=0, constraints_func=constraints))
+    assert study.directions == [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]
+    with pytest.raises(RuntimeError, match="directions"):
+        _ = study.direction
+    with pytest.raises(RuntimeError, match="best_trials"):
+        _ = study.best_trial
+    assert study.best_trials == []
+    study.optimize(objective, n_trials=30)
+    front = study.best_trials
+    assert front and all(len(t.values) == 2 for t in front)
+    for t in front:  # feasible and not dominated by another feasible trial
+        assert t.constraints == {"y_small": t.params["y"] - 0.5, "c0": t.params["x"] - 5.0}
+        assert t.params["x"] <= 5.0 and t.params["y"] <= 0.5
+        assert not any(o.values[0] <= t.values[0] and o.values[1] >= t.values[1]
+                       and o.values != t.values for o in study.trials
+                       if o.state is TrialState.COMPLETE and o.params["x"] <= 5.0
+                       and o.params["y"] <= 0.5)
+    with pytest.raises(RuntimeError, match="values"):
+        _ = front[0].value
+    frame = study.trials_dataframe()
+    assert {"values_0", "values_1"} <= set(frame.columns) and "value" not in frame.columns

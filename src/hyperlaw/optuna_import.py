@@ -17,6 +17,8 @@ What maps to what:
   becomes failed, with the value named in its error;
 - intermediate values (non-finite ones, which hyperlaw does not store, are left out and
   counted), user attributes, start and end times;
+- several objectives (the study's directions, each trial's values), and the constraint
+  values of Optuna's `constraints_func` as constraints "c0", "c1", ... (met when <= 0);
 - Optuna's system attributes, its trial ids and the study's directions are kept under the
   `"optuna"` key of the system attributes of the trial and of the study.
 """
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hyperlaw")
 
-__all__ = ["from_optuna", "param_from_distribution"]
+__all__ = ["from_optuna", "optuna_constraints", "param_from_distribution"]
 
 #: Optuna's trial states (as stored) -> hyperlaw's
 _STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED,
@@ -220,6 +222,17 @@ def _read(conn: sa.Connection, url: str, study_name: str) -> _Study:
                   system.get(row[0], {}), space, sorted(trials.values(), key=lambda t: t.number))
 
 
+def optuna_constraints(system_attrs: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """An Optuna trial's constraint values by name (each met when <= 0), from its system
+    attributes: the list of `constraints_func` under "constraints" (named `prefix` + index)
+    and Optuna 5's `set_constraint` values under "constraints:<name>"."""
+    found = {f"{prefix}{i}": float(v)
+             for i, v in enumerate(system_attrs.get("constraints") or ())}
+    found.update({key.partition(":")[2]: float(v) for key, v in system_attrs.items()
+                  if key.startswith("constraints:")})
+    return found
+
+
 def _timestamp(value: Any) -> float | None:
     """POSIX seconds of an Optuna datetime (naive, local time; SQLite gives text)."""
     if value is None:
@@ -251,13 +264,17 @@ def _record(trial: _Trial, n_objectives: int) -> TrialRecord:
         optuna["system_attrs"] = trial.system_attrs
     if trial.skipped:
         optuna["skipped_intermediate_values"] = trial.skipped
-    if n_objectives > 1 and values:
-        optuna["values"] = values
+    kept = (tuple(float(v) for v in values if v is not None)
+            if state is TrialState.COMPLETE and values else None)
+    constraints: dict[str, tuple[float, float | None, float | None]] = {
+        name: (value, None, 0.0) for name, value in optuna_constraints(trial.system_attrs,
+                                                                       "c").items()}
     start, end = _timestamp(trial.start), _timestamp(trial.complete)
     return TrialRecord(number=trial.number, state=state, params=trial.params, value=value,
                        intermediate=trial.intermediate, user_attrs=trial.user_attrs,
                        system_attrs={"optuna": optuna}, error=error,
-                       created_at=start, started_at=start, finished_at=end)
+                       created_at=start, started_at=start, finished_at=end,
+                       values=kept if n_objectives > 1 else None, constraints=constraints)
 
 
 def from_optuna(storage: str, study_name: str, *, to: str | Store | None = None,
@@ -284,17 +301,14 @@ def from_optuna(storage: str, study_name: str, *, to: str | Store | None = None,
         raise StorageError(f"cannot read Optuna storage {mask_url(storage)!r}: {exc}") from None
     finally:
         engine.dispose()
-    if len(found.directions) > 1:
-        raise HyperlawError(
-            f"Optuna study {study_name!r} has {len(found.directions)} objectives; importing "
-            "multi-objective studies needs hyperlaw's multi-objective record")
     store = open_store(to)
     attrs = {"declared_space": False,
              "optuna": {"storage": mask_url(storage), "study_id": found.study_id,
                         "study_name": found.name, "directions": found.directions,
                         "system_attrs": found.system_attrs}}
     info = store.create_study(name or study_name, found.directions[0],
-                              Space(found.space).to_json() if found.space else None, attrs)
+                              Space(found.space).to_json() if found.space else None, attrs,
+                              directions=found.directions)
     for key, value in found.user_attrs.items():
         store.set_study_user_attr(info.id, key, value)
     for trial in found.trials:

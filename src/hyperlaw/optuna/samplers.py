@@ -10,7 +10,7 @@ job (so `load_study` rebuilds it from the study's stored spec, like any hyperlaw
 | GridSampler          | GridSampler(values=search_space)                                  |
 | BruteForceSampler    | GridSampler over the learned space (discrete parameters)         |
 | CmaEsSampler         | AutoSampler (GP, then TPE), with a logged note                    |
-| NSGAIISampler        | "nsga2" when this hyperlaw has it, else RandomSampler with a note |
+| NSGAIISampler        | NSGA2Sampler ("nsga2"; RandomSampler with a note when absent)     |
 | PartialFixedSampler  | the base sampler with some parameters pinned                      |
 
 Options without a hyperlaw counterpart (`gamma`, `weights`, `consider_*`, ...) are ignored
@@ -55,8 +55,6 @@ __all__ = ["BaseSampler", "BruteForceSampler", "CmaEsSampler", "GPSampler", "Gri
 def _with_constraints(sampler: Sampler,
                       constraints_func: Callable[..., Sequence[float]] | None) -> Sampler:
     if constraints_func is not None:
-        log.info("%s: constraint values are recorded; hyperlaw's sampler does not yet steer "
-                 "away from infeasible trials", type(sampler).__name__)
         setattr(sampler, CONSTRAINTS_ATTR, constraints_func)
     return sampler
 
@@ -119,19 +117,25 @@ def CmaEsSampler(*, x0: dict[str, Any] | None = None,
     return AutoSampler(seed)
 
 
-def NSGAIISampler(*, population_size: int = 50, seed: int | None = None,
+def NSGAIISampler(*, population_size: int | None = None,
+                  mutation_prob: float | None = None, crossover_prob: float = 0.9,
+                  seed: int | None = None,
                   constraints_func: Callable[..., Sequence[float]] | None = None,
                   **options: Any) -> Sampler:
-    """hyperlaw's NSGA-II ("nsga2") when this version has it; else random sampling, which is
-    what NSGA-II's first generation does, with a logged note."""
+    """hyperlaw's NSGA-II ("nsga2"): its first generation is `population_size` quasi-random
+    trials (hyperlaw's default population when not given), then crossover and mutation of
+    the best ranked (feasible first). Without it in this hyperlaw, random sampling."""
     cls = SAMPLERS.get("nsga2")
     if cls is None:
         log.info("NSGAIISampler: this hyperlaw has no NSGA-II sampler; sampling at random")
         return _with_constraints(RandomSampler(seed), constraints_func)
+    given: dict[str, Any] = {"mutation_prob": mutation_prob, "crossover_prob": crossover_prob}
+    if population_size is not None:
+        given.update(population_size=population_size, n_startup_trials=population_size)
     accepted = inspect.signature(cls).parameters
-    kwargs = {k: v for k, v in {"population_size": population_size}.items() if k in accepted}
     _ignored("NSGAIISampler", **options)
-    return _with_constraints(cls(seed=seed, **kwargs), constraints_func)
+    return _with_constraints(cls(seed=seed, **{k: v for k, v in given.items()
+                                               if k in accepted}), constraints_func)
 
 
 NSGAIIISampler = NSGAIISampler

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hyperlaw.errors import HyperlawError, NoCompleteTrialError, is_pruned
+from hyperlaw.errors import HyperlawError, NoCompleteTrialError
 from hyperlaw.optuna.distributions import BaseDistribution
 from hyperlaw.optuna.samplers import CONSTRAINTS_ATTR
 from hyperlaw.optuna.trial import FrozenTrial, Trial, TrialState
@@ -79,44 +79,36 @@ def _storage_url(storage: Any) -> str | Store | None:
 
 
 class _Objective:
-    """The Optuna objective as a hyperlaw objective (picklable for worker processes).
+    """The Optuna objective as a hyperlaw objective (picklable for worker processes)."""
 
-    With the sampler's `constraints_func`, a complete or pruned trial's constraint values
-    are recorded as Optuna records them (`system_attrs["constraints"]`, feasible when all
-    are <= 0)."""
-
-    def __init__(self, func: ObjectiveFuncType, gc_after_trial: bool,
-                 constraints_func: ConstraintsFunc | None = None) -> None:
+    def __init__(self, func: ObjectiveFuncType, gc_after_trial: bool) -> None:
         self.func = func
         self.gc_after_trial = gc_after_trial
-        self.constraints_func = constraints_func
 
     def __call__(self, trial: _HlTrial) -> Any:
-        n_objectives = len(getattr(trial.study, "directions", ("",)))
-        value: Any = None
         try:
-            value = _as_value(self.func(Trial(trial)), n_objectives)
-        except BaseException as exc:
-            if is_pruned(exc):
-                self._constrain(trial, None)
-            raise
-        else:
-            self._constrain(trial, value)
+            return _as_value(self.func(Trial(trial)), len(trial.study.directions))
         finally:
             if self.gc_after_trial:
                 gc.collect()
-        return value
 
-    def _constrain(self, trial: _HlTrial, value: Any) -> None:
-        if self.constraints_func is None:
-            return
-        values = None if value is None else list(value) if isinstance(value, tuple) else [value]
-        frozen = FrozenTrial(trial.number, TrialState.RUNNING, None, None, None,
-                             dict(trial.params), {}, dict(trial.user_attrs),
-                             dict(trial.system_attrs), {}, trial.number, values=values)
-        found = [float(c) for c in self.constraints_func(frozen)]
-        trial.study.store.set_trial_system_attr(trial.study.id, trial.number, "constraints",
-                                                found)
+
+class _FrozenConstraints:
+    """Optuna's `constraints_func(frozen_trial)` as hyperlaw's study-level constraints
+    (`constraints(record)`; each value is recorded as constraint "c<i>", met when <= 0)."""
+
+    def __init__(self, func: ConstraintsFunc) -> None:
+        self.func = func
+        self.__name__ = getattr(func, "__name__", repr(func))
+
+    def __call__(self, record: TrialRecord) -> Sequence[float]:
+        return self.func(FrozenTrial.from_record(record))
+
+
+def _constraints_of(sampler: Sampler | None) -> _FrozenConstraints | None:
+    """The study-level constraints of a sampler built with Optuna's `constraints_func`."""
+    func = getattr(sampler, CONSTRAINTS_ATTR, None)
+    return None if func is None else _FrozenConstraints(func)
 
 
 def _as_value(value: Any, n_objectives: int) -> Any:
@@ -174,16 +166,18 @@ class Study:
 
     @property
     def direction(self) -> StudyDirection:
+        """The direction of the one objective (`directions` for several)."""
+        if self._multi:
+            raise RuntimeError("this study has several objectives; use `directions`")
         return StudyDirection[self._study.direction.upper()]
 
     @property
     def directions(self) -> list[StudyDirection]:
-        names = getattr(self._study, "directions", (self._study.direction,))
-        return [StudyDirection[d.upper()] for d in names]
+        return [StudyDirection[d.upper()] for d in self._study.directions]
 
     @property
     def _multi(self) -> bool:
-        return len(self.directions) > 1
+        return self._study.is_multi_objective
 
     @property
     def sampler(self) -> Sampler:
@@ -214,7 +208,7 @@ class Study:
 
     @property
     def metric_names(self) -> list[str] | None:
-        names = getattr(self._study, "objective_names", None)
+        names = self._study.objective_names
         return None if names is None else list(names)
 
     # --- trials ----------------------------------------------------------------------------
@@ -264,7 +258,10 @@ class Study:
                 return [self.best_trial]
             except ValueError:
                 return []
-        return [self._frozen(r) for r in self._study.best_trials]  # type: ignore[attr-defined]
+        try:
+            return [self._frozen(r) for r in self._study.best_trials]
+        except NoCompleteTrialError:
+            return []
 
     def trials_dataframe(self, attrs: tuple[str, ...] = _DEFAULT_ATTRS,
                          multi_index: bool = False) -> pd.DataFrame:
@@ -294,10 +291,8 @@ class Study:
         if workers < 1:
             raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}")
         caught = (catch,) if isinstance(catch, type) else tuple(catch)
-        constraints = getattr(self.sampler, CONSTRAINTS_ATTR, None)
         self._study.optimize(
-            _Objective(func, gc_after_trial, constraints), n_trials, timeout=timeout,
-            n_workers=workers,
+            _Objective(func, gc_after_trial), n_trials, timeout=timeout, n_workers=workers,
             catch=caught, show_progress=show_progress_bar,
             callbacks=[_Callback(self, c) for c in callbacks or ()],
             max_consecutive_failures=None)
@@ -396,7 +391,8 @@ def create_study(*, storage: Any = None, sampler: Sampler | None = None,
     if pruner is None:
         pruner = MedianStopping() if len(names) == 1 else NeverStop()
     study = _hl_create_study(study_name, storage=_storage_url(storage), sampler=sampler,
-                             scheduler=pruner, load_if_exists=load_if_exists, **kwargs)
+                             scheduler=pruner, load_if_exists=load_if_exists,
+                             constraints=_constraints_of(sampler), **kwargs)
     return Study(study)
 
 
@@ -411,7 +407,8 @@ def load_study(*, study_name: str | None, storage: Any, sampler: Sampler | None 
         if len(names) != 1:
             raise ValueError(f"study_name is needed: the storage holds {len(names)} studies")
         study_name = names[0]
-    return Study(_hl_load_study(study_name, url, sampler=sampler, scheduler=pruner))
+    return Study(_hl_load_study(study_name, url, sampler=sampler, scheduler=pruner,
+                                constraints=_constraints_of(sampler)))
 
 
 def delete_study(*, study_name: str, storage: Any) -> None:

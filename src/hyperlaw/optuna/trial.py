@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperlaw.errors import TrialPruned
 from hyperlaw.optuna.distributions import BaseDistribution, CategoricalChoiceType, from_param
+from hyperlaw.optuna_import import optuna_constraints
 from hyperlaw.schedulers import ThresholdStopping
 from hyperlaw.trial import Trial as _HlTrial
 from hyperlaw.trial import TrialRecord
@@ -65,6 +66,12 @@ _FROM_HL = {_HlState.RUNNING: TrialState.RUNNING, _HlState.COMPLETE: TrialState.
             _HlState.PRUNED: TrialState.PRUNED, _HlState.FAILED: TrialState.FAIL,
             _HlState.WAITING: TrialState.WAITING}
 _TO_HL = {v: k for k, v in _FROM_HL.items()}
+
+
+def _excess(value: float, low: float | None, high: float | None) -> float:
+    """A constraint `low <= value <= high` as Optuna's single number, <= 0 when met."""
+    return max(value - high if high is not None else -math.inf,
+               low - value if low is not None else -math.inf)
 
 
 def _local(ts: float | None) -> datetime | None:
@@ -123,20 +130,23 @@ class FrozenTrial(BaseTrial):
         self.system_attrs = system_attrs
         self.intermediate_values = intermediate_values
         self._trial_id = trial_id
+        self._constraints: dict[str, float] | None = None
 
     @classmethod
     def from_record(cls, record: TrialRecord, space: Space | None = None) -> FrozenTrial:
         """The FrozenTrial of a hyperlaw record (`space` gives the distributions)."""
-        values = getattr(record, "values", None)
-        if values is None and record.value is not None:
-            values = (record.value,)
         distributions = {name: from_param(space[name]) for name in record.params
                          if space is not None and name in space}
-        return cls(record.number, TrialState.of(record.state), None,
-                   _local(record.started_at), _local(record.finished_at), dict(record.params),
-                   distributions, dict(record.user_attrs), dict(record.system_attrs),
-                   dict(record.intermediate), record.number,
-                   values=None if values is None else list(values))
+        system_attrs = dict(record.system_attrs)
+        if record.constraints:  # Optuna's form: one value per constraint, met when <= 0
+            system_attrs["constraints"] = [_excess(*c) for c in record.constraints.values()]
+        frozen = cls(record.number, TrialState.of(record.state), None,
+                     _local(record.started_at), _local(record.finished_at),
+                     dict(record.params), distributions, dict(record.user_attrs), system_attrs,
+                     dict(record.intermediate), record.number,
+                     values=None if record.values is None else list(record.values))
+        frozen._constraints = {name: _excess(*c) for name, c in record.constraints.items()}
+        return frozen
 
     def __repr__(self) -> str:
         return (f"FrozenTrial(number={self.number}, state={self.state!r}, "
@@ -175,6 +185,13 @@ class FrozenTrial(BaseTrial):
     @property
     def trial_id(self) -> int:
         return self._trial_id
+
+    @property
+    def constraints(self) -> dict[str, float]:
+        """Constraint values by name, each met when <= 0 (Optuna's form)."""
+        if self._constraints is not None:
+            return dict(self._constraints)
+        return optuna_constraints(self.system_attrs)
 
     @property
     def duration(self) -> timedelta | None:
@@ -370,6 +387,11 @@ class Trial(BaseTrial):
     def should_prune(self) -> bool:
         """Whether the pruner stops the trial at its last report."""
         return self._prune_non_finite or self._trial.should_prune()
+
+    def set_constraint(self, key: str, value: float) -> None:
+        """Record constraint `key`, met when `value` <= 0 (a trial that misses one is
+        infeasible and never counts among the best)."""
+        self._trial.constrain(key, float(value), max=0.0)
 
     # --- attributes ----------------------------------------------------------------------
     def set_user_attr(self, key: str, value: Any) -> None:
