@@ -32,6 +32,7 @@ from hyperlaw.errors import (
     UnsupportedStorageError,
     WorkerError,
 )
+from hyperlaw.optuna_import import from_optuna
 from hyperlaw.space import Choice, Const, Float, Int, Space
 from hyperlaw.study import (
     Study,
@@ -76,6 +77,7 @@ __all__ = [
     "create_study",
     "curves",
     "delete_study",
+    "from_optuna",
     "list_studies",
     "load_study",
     "lr_schedules",

@@ -108,3 +108,14 @@ class TrialPruned(Exception):
 
 class CommandError(HyperlawError):
     """A trial's shell command could not run, failed, or printed no value of the metric."""
+
+
+def is_pruned(exc: BaseException) -> bool:
+    """Whether `exc` says "prune this trial": hyperlaw's TrialPruned, or Optuna's
+    (`optuna.TrialPruned`, `optuna.exceptions.TrialPruned`), so that objectives written for
+    Optuna run unchanged. Optuna is recognized by its class's name and module anywhere in the
+    exception's class hierarchy, without importing Optuna."""
+    if isinstance(exc, TrialPruned):
+        return True
+    return any(cls.__name__ == "TrialPruned" and cls.__module__.split(".", 1)[0] == "optuna"
+               for cls in type(exc).__mro__)

@@ -26,7 +26,7 @@ from hyperlaw.errors import (
     SearchExhaustedError,
     SpaceMismatchError,
     StudyNotFoundError,
-    TrialPruned,
+    is_pruned,
 )
 from hyperlaw.history import History
 from hyperlaw.history.observations import held_params, params_key
@@ -884,18 +884,19 @@ class Study:
         values: tuple[float, ...] | None
         try:
             result = objective(trial)
-        except TrialPruned:
-            state, values = TrialState.PRUNED, self._pruned_values(trial)
         except KeyboardInterrupt:
             self._finish(trial, TrialState.FAILED, None, "interrupted (KeyboardInterrupt)")
             raise
         except BaseException as exc:
-            error = "".join(traceback.format_exception(exc)).strip()
-            if not isinstance(exc, catch):
-                self._finish(trial, TrialState.FAILED, None, error)
-                raise
-            log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
-            state, values = TrialState.FAILED, None
+            if is_pruned(exc):  # hyperlaw's TrialPruned, or Optuna's from code written for it
+                state, values = TrialState.PRUNED, self._pruned_values(trial)
+            else:
+                error = "".join(traceback.format_exception(exc)).strip()
+                if not isinstance(exc, catch):
+                    self._finish(trial, TrialState.FAILED, None, error)
+                    raise
+                log.warning("trial #%d failed: %s: %s", trial.number, type(exc).__name__, exc)
+                state, values = TrialState.FAILED, None
         else:
             try:
                 values = self._objective_values(

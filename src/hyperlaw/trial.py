@@ -231,8 +231,8 @@ class Trial:
     """
 
     __slots__ = ("_constraints", "_cost", "_finished", "_last_report", "_last_values",
-                 "_pending_params", "_proposal", "_resumed_from", "_study", "number", "params",
-                 "system_attrs", "user_attrs")
+                 "_pending_params", "_proposal", "_resumed_from", "_stopped", "_study",
+                 "number", "params", "system_attrs", "user_attrs")
 
     def __init__(self, study: Study, number: int, params: dict[str, Any],
                  user_attrs: dict[str, Any] | None = None,
@@ -247,6 +247,7 @@ class Trial:
         self._proposal: dict[str, Any] = {}
         self._finished = False
         self._last_report: tuple[int, float] | None = None
+        self._stopped = False  # the scheduler's decision at the last report
         #: the last report's values of all objectives (several objectives only)
         self._last_values: tuple[float, ...] | None = None
         self._constraints: dict[str, tuple[float, float | None, float | None]] = {}
@@ -373,8 +374,19 @@ class Trial:
             # not recorded: the same step may be reported again
             self._last_report, self._last_values = previous
             raise
+        self._stopped = stop
         if stop:
             raise TrialPruned(f"trial #{self.number} stopped by the scheduler at step {step}")
+
+    def should_prune(self) -> bool:
+        """Whether the scheduler stopped this trial at its last report.
+
+        `report` already raises TrialPruned when it does, so in an objective written for
+        hyperlaw this is False wherever it is reached; it lets objectives written for Optuna
+        (`report`, then `if trial.should_prune(): raise TrialPruned()`) run unchanged, and
+        tells code that caught the TrialPruned what the decision was.
+        """
+        return self._stopped
 
     def constrain(self, name: str, value: float, *, min: float | None = None,
                   max: float | None = None) -> None:

@@ -5,8 +5,8 @@
     hyperlaw optimize --study mlp --objective train:objective --n-trials 50
 
 One module per command family (`studies`, `optimize`, `shell`, `worker`, `dashboard`,
-`scaling`); they share only `common` and `sweep_config`, and this package assembles them into
-one group.
+`scaling`, `imports`); they share only `common` and `sweep_config`, and this package
+assembles them into one group.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from hyperlaw import __version__
-from hyperlaw.cli import dashboard, optimize, scaling, shell, studies, worker
+from hyperlaw.cli import dashboard, imports, optimize, scaling, shell, studies, worker
 from hyperlaw.cli.common import URL_KEY, scrub
 from hyperlaw.errors import HyperlawError
 
@@ -47,7 +47,8 @@ def cli() -> None:
 
 for _command in (studies.studies, studies.trials, studies.best, studies.export, studies.delete,
                  optimize.optimize, shell.ask, shell.tell, dashboard.dashboard,
-                 dashboard.report, worker.worker, scaling.steplaw, scaling.scaling):
+                 dashboard.report, worker.worker, scaling.steplaw, scaling.scaling,
+                 imports.import_optuna):
     cli.add_command(_command)
 
 

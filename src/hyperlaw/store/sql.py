@@ -150,6 +150,11 @@ _NEW_REPORTS = (sa.select(reports.c.number, reports.c.step, reports.c.value,
                 .order_by(reports.c.seq))
 
 
+#: tables of Optuna's RDB storage by which an Optuna database is recognized
+_OPTUNA_TABLES = frozenset({"studies", "trials", "trial_values", "version_info"})
+_OPTUNA_STUDY_NAMES = sa.text("SELECT study_name FROM studies ORDER BY study_id LIMIT 6")
+
+
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ***."""
     return mask_url(url)
@@ -361,6 +366,7 @@ class SqlStore(Store):
         def init(conn: Connection) -> None:
             if self._is_postgres:
                 postgres.advisory_lock(conn, _SCHEMA_LOCK_KEY)
+            self._refuse_optuna(conn)
             metadata.create_all(conn, checkfirst=True)
             found = self._schema_version(conn)
             if found is None:
@@ -371,6 +377,7 @@ class SqlStore(Store):
                 self._migrate(conn, found)
 
         def check(conn: Connection) -> int | None:
+            self._refuse_optuna(conn)
             if not sa.inspect(conn).has_table(meta.name):
                 where = (f"file {self._sqlite_path!r}" if self._sqlite_path
                          else f"storage {self.url!r}")
@@ -410,6 +417,21 @@ class SqlStore(Store):
                 "file and its directory, or the role's rights to ALTER its tables) with free "
                 "disk space, and open it again with this hyperlaw; a hyperlaw of schema "
                 f"version {found} still reads it as it is") from exc
+
+    def _refuse_optuna(self, conn: Connection) -> None:
+        """Raise a StorageError naming the way in when the database is Optuna's (its tables
+        and none of hyperlaw's): hyperlaw never adds its tables beside them."""
+        tables = set(sa.inspect(conn).get_table_names())
+        if meta.name in tables or not tables >= _OPTUNA_TABLES:
+            return
+        names = conn.execute(_OPTUNA_STUDY_NAMES).scalars().all()
+        listed = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+        study = names[0] if names else "STUDY"
+        raise StorageError(
+            f"storage {self.url!r} is an Optuna database (studies: {listed or 'none'}); "
+            "hyperlaw does not add its tables to it. Import a study into a hyperlaw storage "
+            f"with hl.from_optuna({self.url!r}, {study!r}, to='sqlite:///hyperlaw.db') or "
+            f"`hyperlaw import-optuna {self.url} --study {study} --to sqlite:///hyperlaw.db`")
 
     def _schema_version(self, conn: Connection) -> int | None:
         """The stored schema version (None when not recorded yet); refuses a newer one."""
