@@ -101,6 +101,8 @@ def test_opening_an_optuna_database_says_what_it_is_and_adds_nothing(tmp_path: P
         assert "'optuna-study'" in message  # the study it holds
         assert "hl.from_optuna(" in message and "hyperlaw import-optuna" in message
     assert _tables(path) == before  # no hyperlaw tables beside Optuna's
+    with sqlite3.connect(path) as conn:  # nor switched to WAL mode by the refused opening
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     result = CliRunner().invoke(cli, ["studies", "--storage", url])
     assert result.exit_code == 1 and "is an Optuna database" in result.output
 

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, cast
@@ -258,6 +259,7 @@ class SqlStore(Store):
         database = self._engine.url.database if self._is_sqlite else None
         self._wal_path = (f"{database}-wal" if database not in (None, "", ":memory:")
                           else None)
+        self._refuse_optuna_file()
         self._init_schema()
 
     # --- transactions --------------------------------------------------------------------
@@ -418,13 +420,40 @@ class SqlStore(Store):
                 "disk space, and open it again with this hyperlaw; a hyperlaw of schema "
                 f"version {found} still reads it as it is") from exc
 
-    def _refuse_optuna(self, conn: Connection) -> None:
+    def _refuse_optuna_file(self) -> None:
+        """For an existing SQLite file, `_refuse_optuna` before the store's own connection
+        opens it (that connection switches the file to WAL mode): read through a read-only
+        connection of the standard library, which changes nothing in the file."""
+        path = self._sqlite_path
+        if not path or path == ":memory:" or not os.path.isfile(path):
+            return
+        import sqlite3
+
+        try:
+            reader = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return  # unreadable: the store's own opening says why
+        try:
+            self._refuse_optuna(reader)
+        except sqlite3.Error:
+            return
+        finally:
+            reader.close()
+
+    def _refuse_optuna(self, conn: Connection | Any) -> None:
         """Raise a StorageError naming the way in when the database is Optuna's (its tables
-        and none of hyperlaw's): hyperlaw never adds its tables beside them."""
-        tables = set(sa.inspect(conn).get_table_names())
+        and none of hyperlaw's): hyperlaw never adds its tables beside them. `conn` is a
+        SQLAlchemy connection or a standard-library sqlite3 one."""
+        if isinstance(conn, Connection):
+            tables = set(sa.inspect(conn).get_table_names())
+        else:
+            tables = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
         if meta.name in tables or not tables >= _OPTUNA_TABLES:
             return
-        names = conn.execute(_OPTUNA_STUDY_NAMES).scalars().all()
+        names = (conn.execute(_OPTUNA_STUDY_NAMES).scalars().all()
+                 if isinstance(conn, Connection) else
+                 [row[0] for row in conn.execute(str(_OPTUNA_STUDY_NAMES))])
         listed = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
         study = names[0] if names else "STUDY"
         raise StorageError(
