@@ -188,7 +188,8 @@ def test_worker_processes_with_n_jobs(tmp_path: Path) -> None:
         assert len(study.trials) == 8
         assert all(t.state.is_finished() for t in study.trials)
         workers = {t.system_attrs.get("worker") for t in study.trials}
-        assert len(workers - {None}) == 2  # two worker processes ran them
+        # worker processes ran every trial (how many of the two got one depends on the load)
+        assert None not in workers and 1 <= len(workers) <= 2
     assert sorted(numbers) == sorted(list(range(8)) * 2)
 
 
