@@ -336,6 +336,14 @@ def curves_figure(columns: StudyColumns, max_curves: int = 200, max_points: int 
 
 
 # --- parameters -------------------------------------------------------------------------------
+def _check_params(columns: StudyColumns, names: Sequence[str]) -> None:
+    """Raise a HyperlawError naming the parameters the study does not have."""
+    unknown = [n for n in names if n not in columns.params]
+    if unknown:
+        raise HyperlawError(f"unknown parameters {unknown}; the study has "
+                            f"{columns.param_names()}")
+
+
 def _shown_complete(columns: StudyColumns, limit: int) -> np.ndarray:
     done = columns.complete()
     return best_and_spread(done, columns.sign() * columns.value[done], limit)
@@ -436,10 +444,7 @@ def slice_figure(columns: StudyColumns, params: list[str] | None = None,
     """The objective against each parameter, one small plot per parameter."""
     title = "Slice"
     names = params or columns.param_names()
-    unknown = [n for n in names if n not in columns.params]
-    if unknown:
-        raise HyperlawError(f"unknown parameters {unknown}; the study has "
-                            f"{columns.param_names()}")
+    _check_params(columns, names)
     shown = _shown_complete(columns, max_points)
     if not len(shown) or not names:
         return _empty(title, "no complete trial yet")
@@ -549,10 +554,7 @@ def rank_figure(columns: StudyColumns, params: list[str] | None = None,
     when there is one. By default the first `max_params` parameters that vary."""
     title = "Rank"
     names = params or _varying(columns)[:max_params]
-    unknown = [n for n in names if n not in columns.params]
-    if unknown:
-        raise HyperlawError(f"unknown parameters {unknown}; the study has "
-                            f"{columns.param_names()}")
+    _check_params(columns, names)
     shown = _shown_complete(columns, max_points)
     if not len(shown) or not names:
         return _empty(title, "no complete trial yet")
