@@ -163,8 +163,12 @@ def test_every_error_class_lives_in_errors_py() -> None:
 
     package = Path(errors.__file__).parent
     pattern = re.compile(r"^class [A-Za-z]\w*Error\b", re.M)  # private signals may stay
+    # hyperlaw.optuna mirrors Optuna's exception names for scripts written against Optuna;
+    # hyperlaw itself raises none of the ones it defines
+    facade = package / "optuna"
     outside = [str(path.relative_to(package)) for path in package.rglob("*.py")
-               if path.name != "errors.py" and pattern.search(path.read_text())]
+               if path.name != "errors.py" and facade not in path.parents
+               and pattern.search(path.read_text())]
     assert outside == []
     for cls in (AutoLRSError, HypergradientConfigError, AnnealingFitError, ScalingFitError,
                 ScheduleError, NoCompleteTrialError, hl.CheckpointError):
