@@ -249,19 +249,18 @@ def test_sobol_covers_the_space_evenly() -> None:
 
 
 def test_timeout_stops_starting_trials(storage: str | None) -> None:
+    """A trial that outlasts the timeout is finished, and no trial starts after it: the
+    outcome does not depend on how fast the machine is."""
     import time
 
     study = hl.create_study(storage=storage, space={"x": hl.Float(0, 1)})
 
     def objective(trial: hl.Trial) -> float:
-        time.sleep(0.05)
+        time.sleep(0.5)  # longer than the whole timeout
         return 0.0
 
-    start = time.time()
-    study.optimize(objective, timeout=0.3, show_progress=False)
-    trials = study.trials
-    assert 1 <= len(trials) <= 10
-    assert all(t.started_at is not None and t.started_at < start + 0.3 for t in trials)
+    study.optimize(objective, timeout=0.2, show_progress=False)
+    assert [t.state for t in study.trials] == [hl.TrialState.COMPLETE]
 
 
 def test_callbacks_and_stop(storage: str | None) -> None:
