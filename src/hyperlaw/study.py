@@ -50,7 +50,7 @@ from hyperlaw.samplers import Sampler, make_sampler
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import Segment, pbt_schedule
-from hyperlaw.space import Param, Space
+from hyperlaw.space import Param, Params, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
 from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState, check_value
 
@@ -738,8 +738,8 @@ class Study:
 
     @property
     def best_params(self) -> dict[str, Any]:
-        """The parameters of `best_trial`."""
-        return dict(self.best_trial.params)
+        """The parameters of `best_trial` (nested groups readable by name, see `Params`)."""
+        return Params(self.best_trial.params)
 
     def best(self, by: Literal["value", "model_mean"] = "value") -> TrialRecord:
         """The best complete trial by its value, or (for noisy objectives) by the mean of a
