@@ -811,7 +811,9 @@ class Study:
                  max_consecutive_failures: int | None = 10, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
                  ray_address: str | None = None, gpus_per_trial: int | None = None,
-                 constraints: ConstraintsFunc | None = None) -> None:
+                 constraints: ConstraintsFunc | None = None,
+                 seeds_per_config: int | Sequence[int] | None = None,
+                 seed_aggregate: str | Callable[[Sequence[float]], float] = "mean") -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
         Unlike Optuna, whose `catch` defaults to `()`, `catch` defaults to `(Exception,)`: an
@@ -851,6 +853,14 @@ class Study:
                 floats, each <= 0 when satisfied (default: the study's own, see
                 `create_study`); it travels with the objective to every worker and is
                 applied to each trial it completes.
+            seeds_per_config: Train each configuration on k tuning seeds (an int: seeds 0
+                to k-1; or the list of seeds): the trial runs the objective once per seed in
+                lockstep threads, each reading `trial.seed`; the scheduler judges the
+                aggregate of the seeds' reports at each step, and the trial's value is the
+                aggregate of their results (see `hyperlaw.seeds`). Keep test seeds apart
+                for `reevaluate`.
+            seed_aggregate: How the seeds' values combine: "mean" (default), "median",
+                "min", "max" or a function of the list of values.
 
         Raises:
             WorkerError: `max_consecutive_failures` trials failed in a row, or workers could
@@ -865,6 +875,10 @@ class Study:
         """
         from hyperlaw.executors import run_optimize
 
+        if seeds_per_config is not None:
+            from hyperlaw.seeds import SeedGroup, tuning_seeds
+
+            objective = SeedGroup(objective, tuning_seeds(seeds_per_config), seed_aggregate)
         constraints = constraints if constraints is not None else self.constraints
         if constraints is not None:
             objective = Constrained(objective, constraints)

@@ -260,6 +260,14 @@ class Trial:
         return f"Trial(number={self.number}, params={self.params})"
 
     @property
+    def seed(self) -> int | None:
+        """The random seed this run trains with: one of the tuning seeds in each run of a
+        multi-seed trial (`optimize(seeds_per_config=k)`), the test seed in a run of
+        `Study.reevaluate`, else None (the objective picks its own)."""
+        seed = self.user_attrs.get("seed")
+        return None if seed is None else int(seed)
+
+    @property
     def study(self) -> Study:
         """The study the trial belongs to."""
         return self._study
