@@ -3,20 +3,23 @@ space carries priors.
 
 Each new configuration is drawn from one of three sources:
 
-- uniform, with probability p_u = 1 / (1 + η^r), where r is the index of the highest budget
-  at which at least η configurations were observed (0: the lowest rung; the complete
-  trials count as the rung above the highest published one). Before any such budget,
-  p_u = 1/2. Exploration fades as the search reaches higher fidelities;
+- uniform, with probability p_u = 1 / (1 + η^r): r = 0 (p_u = 1/2) until some budget has
+  η observed configurations, then r = 1 (p_u = 1/4 for η = 3). PriorBand ties r to the rung
+  at which the new configuration enters its bracket; a sampler does not know the bracket,
+  and a fixed quarter of uniform draws keeps a misleading prior or a local incumbent from
+  taking every draw;
 - the prior (`prior=` on the parameters, see `priors.py`);
 - a perturbation of the incumbent (the best configuration at that budget): a normal of
   standard deviation `perturbation` on the unit scale around it for numeric parameters,
   half the mass kept on its value for choices.
 
 The rest, 1 - p_u, is split between the prior and the incumbent by how well each explains
-the best ⌈n/η⌉ configurations at that budget (the incumbent left out): the softmax of their
-mean log densities there. A prior that points at the good region keeps its share; one that
-misleads loses it to the incumbent. Without any prior the rest goes to the incumbent (before
-an incumbent exists, to the uniform source).
+the best ⌈n/η⌉ configurations at the highest budget with η observations (the incumbent left
+out): for each density, the mean log density of those best configurations minus that of all
+configurations observed there (so configurations the prior itself proposed do not count as
+evidence for it); the shares are the softmax of the two. A prior that points at the good
+region keeps its share; one that misleads loses it to the incumbent. Without any prior the
+rest goes to the incumbent (before an incumbent exists, to the uniform source).
 
 The scheduler (ASHA, Hyperband) decides the fidelity; this sampler only decides the
 configuration, from the values reported at the rung budgets (`budgets.py`).
@@ -81,12 +84,12 @@ class PriorBandSampler(ReplicaSalt, Sampler):
         order = np.argsort(level.obs.loss[level.obs.state == COMPLETE], kind="stable")
         rows = level.obs.x[level.obs.state == COMPLETE][order]
         incumbent = rows[0]
-        p_uniform = 1.0 / (1.0 + self.reduction_factor ** self._rung_index(history, level))
+        p_uniform = 1.0 / (1.0 + self.reduction_factor)
         w_prior = 0.0
         if prior is not None:
-            top = rows[1:max(2, math.ceil(len(rows) / self.reduction_factor))]
-            w_prior = 0.5 if not len(top) else self._prior_weight(
-                prior, self._around(space, incumbent), top)
+            n_top = max(2, math.ceil(len(rows) / self.reduction_factor))
+            w_prior = self._prior_weight(prior, self._around(space, incumbent), rows[1:n_top],
+                                         rows[1:])
         rest = 1.0 - p_uniform
         return ({"uniform": p_uniform, "prior": rest * w_prior,
                  "incumbent": rest * (1.0 - w_prior)}, incumbent)
@@ -114,13 +117,6 @@ class PriorBandSampler(ReplicaSalt, Sampler):
             return Fidelity(TOP, int(done.sum()), obs)
         return found
 
-    @staticmethod
-    def _rung_index(history: History, level: Fidelity) -> int:
-        budgets = sorted(set(history.rung_budgets))
-        if level.budget == TOP:
-            return len(budgets)
-        return sum(1 for b in budgets if b < level.budget)
-
     def _around(self, space: Space, row: np.ndarray) -> SpacePrior:
         """The incumbent's perturbation as a density (see the module docstring)."""
         cat = categorical_mask(space)
@@ -136,9 +132,14 @@ class PriorBandSampler(ReplicaSalt, Sampler):
         return SpacePrior(mu, sigma, tuple(probs))
 
     @staticmethod
-    def _prior_weight(prior: SpacePrior, around: SpacePrior, top: np.ndarray) -> float:
-        """Softmax share of the prior against the incumbent on the top rows."""
-        a, b = float(prior.log_pdf(top).mean()), float(around.log_pdf(top).mean())
+    def _prior_weight(prior: SpacePrior, around: SpacePrior, top: np.ndarray,
+                      rows: np.ndarray) -> float:
+        """Softmax share of the prior against the incumbent: how much more likely each makes
+        the top rows than all the rows."""
+        if not len(top):
+            return 0.5
+        a = float(prior.log_pdf(top).mean() - prior.log_pdf(rows).mean())
+        b = float(around.log_pdf(top).mean() - around.log_pdf(rows).mean())
         return 1.0 / (1.0 + math.exp(max(min(b - a, 50.0), -50.0)))
 
     def _draw(self, space: Space, source: str, incumbent: np.ndarray | None,
