@@ -144,9 +144,12 @@ class PriorBandSampler(ReplicaSalt, Sampler):
 
     def _draw(self, space: Space, source: str, incumbent: np.ndarray | None,
               rng: np.random.Generator) -> dict[str, Any]:
-        if source == "uniform" or (source == "incumbent" and incumbent is None):
-            return space.sample(rng)
-        density = space_prior(space) if source == "prior" else self._around(space, incumbent)
+        if source == "prior":
+            density = space_prior(space)
+        elif source == "incumbent" and incumbent is not None:
+            density = self._around(space, incumbent)
+        else:
+            density = None
         if density is None:
             return space.sample(rng)
         return space.decode(density.sample(rng, 1)[0])
