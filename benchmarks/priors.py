@@ -1,7 +1,9 @@
 """Priors and warm starts: what a belief about the good region buys, and what a wrong one costs.
 
-    nice -n 10 python benchmarks/priors.py --quick      # a few minutes
+    nice -n 10 python benchmarks/priors.py --quick      # a minute
     nice -n 10 python benchmarks/priors.py              # the figures of benchmarks/README.md
+    python benchmarks/priors.py --parts warm-tpe,priorband   # some parts (saved as they end)
+    python benchmarks/priors.py --tables                # the tables of the saved results
 
 (a) `prior`: good, misleading and no prior on Branin, Hartmann-6 and Rosenbrock-4 (known
     minima) with TPE and the GP (πBO); median regret (best - minimum) at 10, 20 and 50
@@ -214,7 +216,7 @@ def print_tables(results: dict[str, Any], n: int) -> None:
     print("\n(a) median regret by prior (columns: evaluations)\n")
     print("| problem | sampler | prior | " + " | ".join(map(str, checkpoints)) + " |")
     print("|---|---|---|" + "---|" * len(checkpoints))
-    for key, curves in results["priors"].items():
+    for key, curves in results.get("priors", {}).items():
         cells = [f"{np.median([c[b - 1] for c in curves]):.3g}" for b in checkpoints]
         print(f"| {' | '.join(key.split('/'))} | " + " | ".join(cells) + " |")
     if results.get("priorband"):
@@ -226,7 +228,7 @@ def print_tables(results: dict[str, Any], n: int) -> None:
           f"{n} (median; share that reach it)\n")
     print("| family | sampler | target regret | cold | warm | unrelated warm start |")
     print("|---|---|---|---|---|---|")
-    for key, curves in results["warm"].items():
+    for key, curves in results.get("warm", {}).items():
         target = float(np.median([c[-1] for c in curves["cold"]]))
         cells = []
         for mode in ("cold", "warm", "unrelated"):
@@ -236,29 +238,48 @@ def print_tables(results: dict[str, Any], n: int) -> None:
         print(f"| {' | '.join(key.split('/'))} | {target:.3g} | " + " | ".join(cells) + " |")
 
 
+PARTS = ("priors-tpe", "priors-gp", "priorband", "warm-tpe", "warm-gp")
+
+
+def run_part(part: str, seeds: int, gp_seeds: int, n: int) -> dict[str, Any]:
+    """One part's results under its table's key."""
+    if part == "priorband":
+        return {"priorband": priorband_table(seeds, 60)}
+    table, sampler = part.split("-")
+    k = gp_seeds if sampler == "gp" else seeds
+    if table == "priors":
+        return {"priors": prior_table([sampler], k, n)}
+    return {"warm": warm_table(sampler, k, n)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, TPE only")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--gp-seeds", type=int, default=None)
     parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--label", default="priors")
+    parser.add_argument("--tables", action="store_true",
+                        help="only print the tables of the results saved under --label")
     args = parser.parse_args()
     seeds = args.seeds or (3 if args.quick else 20)
     gp_seeds = 0 if args.quick else (args.gp_seeds or 10)
-    start = time.monotonic()
-    results: dict[str, Any] = {"priors": prior_table(["tpe"], seeds, args.trials)}
-    if gp_seeds:
-        results["priors"].update(prior_table(["gp"], gp_seeds, args.trials))
-    results["priorband"] = priorband_table(seeds, 60)
-    results["warm"] = warm_table("tpe", seeds, args.trials)
-    if gp_seeds:
-        results["warm"].update(warm_table("gp", gp_seeds, args.trials))
-    results["minutes"] = (time.monotonic() - start) / 60
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.label}.json").write_text(json.dumps(results))
+    path = RESULTS / f"{args.label}.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    for part in [] if args.tables else args.parts.split(","):
+        if part.endswith("-gp") and not gp_seeds:
+            continue
+        start = time.monotonic()
+        for key, rows in run_part(part, seeds, gp_seeds, args.trials).items():
+            if path.exists():  # another process may have saved its parts meanwhile
+                results = json.loads(path.read_text())
+            results.setdefault(key, {}).update(rows)
+            results.setdefault("minutes", {})[part] = (time.monotonic() - start) / 60
+            RESULTS.mkdir(exist_ok=True)
+            path.write_text(json.dumps(results))
     print_tables(results, args.trials)
-    print(f"\n{results['minutes']:.1f} min")
 
 
 if __name__ == "__main__":
