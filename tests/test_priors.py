@@ -163,6 +163,8 @@ def test_warm_start_moves_the_first_proposals_into_the_earlier_good_region(
         for study, xs in ((warm, warm_x), (cold, cold_x)):
             study.optimize(bowl, n_trials=6, show_progress=False)
             xs += [t.params["x"] for t in study.trials]
+        # the earlier best configuration is tried first
+        assert warm.trials[0].params == earlier.best_params
     assert share_near(warm_x, 0.8) > share_near(cold_x, 0.8) + 0.2
     # the transferred priors are stored with the study, and it can be continued
     again = hl.create_study("warm-0", storage=url, space=bowl_space(), sampler="tpe",

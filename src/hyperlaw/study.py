@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from hyperlaw.analysis.cost import FrontierPoint
     from hyperlaw.executors import Executor
     from hyperlaw.noise import Reevaluation
+    from hyperlaw.transfer import WarmStart
 
 log = logging.getLogger("hyperlaw")
 
@@ -1033,9 +1034,10 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
             (it is not stored: pass it again when loading the study).
         warm_start: Earlier studies on a related task (Study objects, names of studies in
             `storage`, or (storage, name) pairs): `space` gets priors on the good region of
-            their best trials, for the parameters without a prior of yours (see
-            `hyperlaw.transfer.warm_start_space`). Used when the study is created; a study
-            continued with `load_if_exists` keeps the priors it was created with.
+            their best trials, for the parameters without a prior of yours, and their 3 best
+            configurations are queued as the first trials (see `hyperlaw.transfer`). Used
+            when the study is created; a study continued with `load_if_exists` keeps the
+            priors it was created with.
 
     Returns:
         The study.
@@ -1064,8 +1066,10 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
         info = store.get_study(name)
     except StudyNotFoundError:
         info = None
+    warm = None
     if info is None and warm_start is not None:
-        space = _warm_space(space, warm_start, store)
+        warm = _warm_start(space, warm_start, store)
+        space = warm.space
     if info is None:
         check_retention(keep_last_checkpoints, keep_best_checkpoints)
         root = checkpoint_dir or default_root(store.url)
@@ -1083,8 +1087,11 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                 raise
             info = store.get_study(name)  # another process created it a moment ago
         else:
-            return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                         heartbeat_interval=heartbeat_interval, constraints=constraints)
+            study = Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
+                          heartbeat_interval=heartbeat_interval, constraints=constraints)
+            for config in warm.configs if warm is not None else []:
+                study.enqueue(config)
+            return study
     elif not load_if_exists:
         raise DuplicateStudyError(
             f"study {name!r} already exists in storage {store.url!r}; pass "
@@ -1095,15 +1102,15 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  constraints)
 
 
-def _warm_space(space: Space | None, warm_start: Any, store: Store) -> Space:
-    """`space` with priors transferred from the earlier studies `warm_start`."""
-    from hyperlaw.transfer import warm_start_space
+def _warm_start(space: Space | None, warm_start: Any, store: Store) -> WarmStart:
+    """Priors and first configurations transferred from the earlier studies `warm_start`."""
+    from hyperlaw.transfer import warm_start as transferred
 
     if space is None:
         raise HyperlawError(
             "warm_start needs the study's space: pass space={...} to create_study (the good "
             "region of the earlier studies is transferred parameter by parameter)")
-    return warm_start_space(space, warm_start, store)
+    return transferred(space, warm_start, store)
 
 
 def _objectives(direction: str | None, directions: Sequence[str] | None,

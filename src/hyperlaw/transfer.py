@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,8 +65,37 @@ def sync_back(source: Store, study: Study) -> None:
 WARM_TOP_SHARE = 0.2
 #: bounds of a transferred prior's width (a share of the range)
 WARM_WIDTH = (0.05, 0.5)
+#: how many of the earlier studies' best configurations the new study tries first
+WARM_ENQUEUE = 3
 
 WarmSource = Any  # a Study, a study name in the new study's storage, or (storage, name)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """What a new study takes from earlier ones: its space with priors, and the earlier best
+    configurations (restricted to its parameters) to try first."""
+
+    space: Space
+    configs: list[dict[str, Any]]
+
+
+def warm_start(space: Space, sources: WarmSource | Sequence[WarmSource],
+               storage: Store) -> WarmStart:
+    """The priors (see `warm_start_space`) and the `WARM_ENQUEUE` best configurations of the
+    earlier studies (their best ones in turn: each study's best, then each one's second...)."""
+    good = _good_regions(space, sources, storage)
+    configs: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for rank in range(max((len(g) for g in good), default=0)):
+        for region in good:
+            if rank < len(region) and len(configs) < WARM_ENQUEUE:
+                config = {k: v for k, v in region[rank].items()
+                          if k in space and space[k].contains(v)}
+                if repr(sorted(config.items())) not in seen:
+                    seen.add(repr(sorted(config.items())))
+                    configs.append(config)
+    return WarmStart(_with_priors(space, [t for g in good for t in g]), configs)
 
 
 def warm_start_space(space: Space, sources: WarmSource | Sequence[WarmSource],
@@ -83,11 +113,21 @@ def warm_start_space(space: Space, sources: WarmSource | Sequence[WarmSource],
             domain.
         HyperlawError: An earlier study has no complete trial, or a source is not a study.
     """
-    good: list[dict[str, Any]] = []
+    return _with_priors(space, [t for g in _good_regions(space, sources, storage) for t in g])
+
+
+def _good_regions(space: Space, sources: WarmSource | Sequence[WarmSource],
+                  storage: Store) -> list[list[dict[str, Any]]]:
+    """Per earlier study, the parameters of its good trials, best first."""
+    good: list[list[dict[str, Any]]] = []
     for store, name in _warm_sources(sources, storage):
         info = store.get_study(name)
         _check_warm_space(space, info.space_json, name)
-        good.extend(_good_trials(read_all(store, info.id), info.direction, name))
+        good.append(_good_trials(read_all(store, info.id), info.direction, name))
+    return good
+
+
+def _with_priors(space: Space, good: list[dict[str, Any]]) -> Space:
     params: dict[str, Param] = {}
     for name, param in space.items():
         values = [t[name] for t in good if name in t and param.contains(t[name])]
