@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperlaw.space import Choice, Space
+from hyperlaw.space import DEFAULT_PRIOR_WIDTH, Choice, Space
 
 #: share of startup points drawn from the prior (the rest stay uniform)
 PRIOR_SHARE = 2.0 / 3.0
@@ -113,7 +113,7 @@ def space_prior(space: Space) -> SpacePrior | None:
     for j, param in enumerate(params):
         if not param.has_prior:
             continue
-        width = float(param.prior_width or 0.25)
+        width = float(param.prior_width or DEFAULT_PRIOR_WIDTH)
         if isinstance(param, Choice):
             k = param.n_values
             p = np.full(k, width / k)
@@ -122,14 +122,6 @@ def space_prior(space: Space) -> SpacePrior | None:
         else:
             mu[j], sigma[j] = param.to_unit(param.prior), width
     return SpacePrior(mu, sigma, tuple(probs))
-
-
-def prior_startup(prior: SpacePrior | None, space: Space, rng: np.random.Generator,
-                  uniform: np.ndarray) -> np.ndarray:
-    """A startup point: with probability `PRIOR_SHARE` a prior draw, else `uniform`."""
-    if prior is None or rng.random() >= PRIOR_SHARE:
-        return uniform
-    return prior.sample(rng, 1)[0]
 
 
 def pibo_weight(n_complete: int, beta: float = PIBO_BETA) -> float:

@@ -136,9 +136,9 @@ class TPESampler(ReplicaSalt, Sampler):
         keys = observations(space, history).keys
         params = self._startup.suggest(space, history, number)
         prior = space_prior(space)
-        if prior is not None:  # a share of the start follows the user's prior
-            rng = self.rng(number, self._replica, 7)
-            for _ in range(16 if rng.random() < PRIOR_SHARE else 0):
+        rng = self.rng(number, self._replica, 7)
+        if prior is not None and rng.random() < PRIOR_SHARE:  # a draw from the user's prior
+            for _ in range(16):
                 params = space.decode(prior.sample(rng, 1)[0])
                 if params_key(params) not in keys:
                     break
