@@ -321,17 +321,38 @@ class Param:
     when: Mapping[str, tuple[Any, ...]] | None
     _sig: tuple[Any, ...]
     _when_sig: frozenset
+    #: the user's belief (see `prior`); not part of the domain, so `param_matches` ignores it
+    prior: Any = None
+    prior_width: float | None = None
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._sig == other._sig and self._when_sig == other._when_sig
+        return (self._sig == other._sig and self._when_sig == other._when_sig
+                and self._prior_key() == other._prior_key())
 
     def __hash__(self) -> int:
-        return hash((self.kind, self._sig, self._when_sig))
+        return hash((self.kind, self._sig, self._when_sig, self._prior_key()))
+
+    def _prior_key(self) -> tuple[Any, ...] | None:
+        return None if self.prior is None else (_tkey(self.prior), self.prior_width)
 
     def _when_repr(self) -> str:
-        return "" if self.when is None else f", when={_fmt_when(self.when)}"
+        text = ""
+        if self.prior is not None:
+            text += f", prior={self.prior!r}, prior_width={self.prior_width!r}"
+        return text + ("" if self.when is None else f", when={_fmt_when(self.when)}")
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether the parameter carries a prior belief (`prior=`)."""
+        return self.prior is not None
+
+    def with_prior(self, prior: Any, prior_width: float | None = None) -> Param:
+        """A copy of this parameter with another prior (None drops it)."""
+        fields = {k: v for k, v in self.to_dict().items() if k != "type"}
+        fields.update(prior=prior, prior_width=prior_width if prior is not None else None)
+        return param_from_dict({"type": self.kind, **fields})
 
     @property
     def is_finite(self) -> bool:
@@ -387,6 +408,10 @@ class Float(Param):
         step: Values on the grid `low, low + step, ...` (it must divide the range).
         when: Condition on other parameters, `{parent: value}` or `{parent: [values]}`: the
             parameter is active only when every parent is active and takes one of them.
+        prior: Where you believe good values lie (a value of the domain); samplers draw
+            near it first and weigh their models by it (see `hyperlaw.samplers.priors`).
+        prior_width: How sure you are: the prior's standard deviation as a share of the
+            range (of its log for `log` parameters), in (0, 1]; default 0.25.
 
     Example:
         >>> import hyperlaw as hl
@@ -402,6 +427,8 @@ class Float(Param):
     step: float | None = None
     _: KW_ONLY
     when: Mapping[str, Any] | None = None
+    prior: Any = None
+    prior_width: float | None = None
     _sig: tuple[Any, ...] = field(init=False, repr=False, compare=False)
     _when_sig: frozenset = field(init=False, repr=False, compare=False)
     _n: int = field(init=False, repr=False, compare=False)
@@ -463,6 +490,7 @@ class Float(Param):
         when, when_sig = _normalize_when(self.when, prefix)
         a, span = (math.log(low), math.log(high) - math.log(low)) if log else (low, high - low)
         setattr_ = object.__setattr__
+        _set_prior(self, _real, low, high, prefix)
         if low is not self.low:
             setattr_(self, "low", low)
         if high is not self.high:
@@ -569,7 +597,62 @@ def _describe_range(kind: str, p: Float | Int, stepped: bool) -> str:
 
 def _range_dict(kind: str, p: Float | Int) -> dict[str, Any]:
     return {"type": kind, "low": p.low, "high": p.high, "log": p.log, "step": p.step,
-            "when": _when_to_json(p.when)}
+            "when": _when_to_json(p.when), **_prior_dict(p)}
+
+
+def _prior_dict(p: Param) -> dict[str, Any]:
+    """The prior entries of `to_dict`: none without a prior (older spaces keep their hash)."""
+    return {} if p.prior is None else {"prior": p.prior, "prior_width": p.prior_width}
+
+
+#: the prior's width when `prior_width` is not given
+DEFAULT_PRIOR_WIDTH = 0.25
+
+
+def _prior_width(param: Param, prefix: Callable[[], str]) -> float | None:
+    """The validated `prior_width` (its default when a prior is given without one)."""
+    width = param.prior_width
+    if param.prior is None:
+        if width is not None:
+            raise SpaceError(f"{prefix()}: prior_width={width!r} without a prior; pass "
+                             "prior=<a value of the domain> too, or drop prior_width")
+        return None
+    if width is None:
+        return DEFAULT_PRIOR_WIDTH
+    if not _is_real(width) or not 0.0 < float(width) <= 1.0:
+        raise SpaceError(f"{prefix()}: prior_width={width!r} must be a number in (0, 1] "
+                         "(a share of the range: 0.1 is confident, 1 is nearly uniform); "
+                         f"e.g. prior_width={DEFAULT_PRIOR_WIDTH}")
+    return float(width)
+
+
+def _set_prior(param: Float | Int, number: Callable[..., Any], low: float, high: float,
+               prefix: Callable[[], str]) -> None:
+    """Validate and normalize a numeric parameter's prior in place."""
+    width = _prior_width(param, prefix)
+    if param.prior is None:
+        return
+    value = number(param.prior, "prior", prefix)
+    if not low <= value <= high:
+        raise SpaceError(f"{prefix()}: prior={param.prior!r} is outside the bounds "
+                         f"[{low!r}, {high!r}]; pass a prior inside them or widen the bounds")
+    if param.log and value <= 0:
+        raise SpaceError(f"{prefix()}: prior={param.prior!r} must be positive on a log "
+                         "scale; pass a positive prior")
+    object.__setattr__(param, "prior", value)
+    object.__setattr__(param, "prior_width", width)
+
+
+def _set_choice_prior(param: Choice, prefix: Callable[[], str]) -> None:
+    """Validate and normalize a Choice's preferred value in place."""
+    width = _prior_width(param, prefix)
+    if param.prior is None:
+        return
+    if not param.contains(param.prior):
+        raise SpaceError(f"{prefix()}: prior={param.prior!r} is not one of the values; pass "
+                         f"one of {list(param.values)!r} as the preferred choice")
+    object.__setattr__(param, "prior", param.canonical(param.prior))
+    object.__setattr__(param, "prior_width", width)
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -583,6 +666,10 @@ class Int(Param):
         step: Distance between the values (it must divide the range).
         when: Condition on other parameters, `{parent: value}` or `{parent: [values]}`: the
             parameter is active only when every parent is active and takes one of them.
+        prior: Where you believe good values lie (a value of the domain); samplers draw
+            near it first and weigh their models by it (see `hyperlaw.samplers.priors`).
+        prior_width: How sure you are: the prior's standard deviation as a share of the
+            range (of its log for `log` parameters), in (0, 1]; default 0.25.
 
     Example:
         >>> import hyperlaw as hl
@@ -596,6 +683,8 @@ class Int(Param):
     step: int = 1
     _: KW_ONLY
     when: Mapping[str, Any] | None = None
+    prior: Any = None
+    prior_width: float | None = None
     _sig: tuple[Any, ...] = field(init=False, repr=False, compare=False)
     _when_sig: frozenset = field(init=False, repr=False, compare=False)
     _n: int = field(init=False, repr=False, compare=False)
@@ -639,6 +728,7 @@ class Int(Param):
                 "or pick a step that divides the range"
             )
         when, when_sig = _normalize_when(self.when, prefix)
+        _set_prior(self, _integer, low, high, prefix)
         if log:
             a = math.log(low - 0.5)
             span = math.log(high + 0.5) - a
@@ -721,6 +811,9 @@ class Choice(Param):
         values: The choices, in a fixed order, without duplicates.
         when: Condition on other parameters, `{parent: value}` or `{parent: [values]}`: the
             parameter is active only when every parent is active and takes one of them.
+        prior: The value you believe best; samplers favour it (see `hyperlaw.samplers.priors`).
+        prior_width: How unsure you are, in (0, 1]: the prior gives the preferred value
+            1 - prior_width and spreads prior_width evenly over all values; default 0.25.
 
     Example:
         >>> import hyperlaw as hl
@@ -731,6 +824,8 @@ class Choice(Param):
     values: Sequence[Any]
     _: KW_ONLY
     when: Mapping[str, Any] | None = None
+    prior: Any = None
+    prior_width: float | None = None
     _sig: tuple[Any, ...] = field(init=False, repr=False, compare=False)
     _when_sig: frozenset = field(init=False, repr=False, compare=False)
     _index: dict[Any, int] = field(init=False, repr=False, compare=False)
@@ -766,10 +861,11 @@ class Choice(Param):
         when, when_sig = _normalize_when(self.when, prefix)
         setattr_ = object.__setattr__
         setattr_(self, "values", values)
+        setattr_(self, "_index", index)
+        _set_choice_prior(self, prefix)
         setattr_(self, "when", when)
         setattr_(self, "_sig", tuple(_tkey(v) for v in values))
         setattr_(self, "_when_sig", when_sig)
-        setattr_(self, "_index", index)
         setattr_(self, "_k", len(values))
 
     def __repr__(self) -> str:
@@ -812,7 +908,8 @@ class Choice(Param):
         return f"one of {list(self.values)!r}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "choice", "values": list(self.values), "when": _when_to_json(self.when)}
+        return {"type": "choice", "values": list(self.values), "when": _when_to_json(self.when),
+                **_prior_dict(self)}
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -884,9 +981,11 @@ class Const(Param):
 
 
 _FIELDS: dict[str, tuple[type[Param], frozenset[str], frozenset[str]]] = {
-    "float": (Float, frozenset({"low", "high"}), frozenset({"log", "step", "when"})),
-    "int": (Int, frozenset({"low", "high"}), frozenset({"log", "step", "when"})),
-    "choice": (Choice, frozenset({"values"}), frozenset({"when"})),
+    "float": (Float, frozenset({"low", "high"}),
+              frozenset({"log", "step", "when", "prior", "prior_width"})),
+    "int": (Int, frozenset({"low", "high"}),
+            frozenset({"log", "step", "when", "prior", "prior_width"})),
+    "choice": (Choice, frozenset({"values"}), frozenset({"when", "prior", "prior_width"})),
     "const": (Const, frozenset({"value"}), frozenset({"when"})),
 }
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from hyperlaw.executors import Executor
     from hyperlaw.noise import Reevaluation
     from hyperlaw.soups import Soup
+    from hyperlaw.transfer import WarmStart
 
 log = logging.getLogger("hyperlaw")
 
@@ -1033,7 +1034,8 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  keep_last_checkpoints: int = 2, keep_best_checkpoints: int = 0,
                  directions: Sequence[Direction] | None = None,
                  objectives: Mapping[str, Direction] | None = None,
-                 constraints: ConstraintsFunc | None = None) -> Study:
+                 constraints: ConstraintsFunc | None = None,
+                 warm_start: Any = None) -> Study:
     """Create a study (or, with `load_if_exists`, continue the one of that name).
 
     Args:
@@ -1062,13 +1064,20 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
         constraints: An Optuna-style function mapping a complete trial's record to values
             that are <= 0 when met; `optimize` sends it with the objective to every worker
             (it is not stored: pass it again when loading the study).
+        warm_start: Earlier studies on a related task (Study objects, names of studies in
+            `storage`, or (storage, name) pairs): `space` gets priors on the good region of
+            their best trials, for the parameters without a prior of yours, and their 3 best
+            configurations are queued as the first trials (see `hyperlaw.transfer`). Used
+            when the study is created; a study continued with `load_if_exists` keeps the
+            priors it was created with.
 
     Returns:
         The study.
 
     Raises:
         DuplicateStudyError: A study of that name exists and `load_if_exists` is False.
-        SpaceMismatchError: With `load_if_exists`, the stored study has another space.
+        SpaceMismatchError: With `load_if_exists`, the stored study has another space; with
+            `warm_start`, an earlier study gives a parameter another domain or lacks it.
         StorageError: The storage cannot be opened.
 
     Example:
@@ -1089,6 +1098,10 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
         info = store.get_study(name)
     except StudyNotFoundError:
         info = None
+    warm = None
+    if info is None and warm_start is not None:
+        warm = _warm_start(space, warm_start, store)
+        space = warm.space
     if info is None:
         check_retention(keep_last_checkpoints, keep_best_checkpoints)
         root = checkpoint_dir or default_root(store.url)
@@ -1106,16 +1119,30 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                 raise
             info = store.get_study(name)  # another process created it a moment ago
         else:
-            return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                         heartbeat_interval=heartbeat_interval, constraints=constraints)
+            study = Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
+                          heartbeat_interval=heartbeat_interval, constraints=constraints)
+            for config in warm.configs if warm is not None else []:
+                study.enqueue(config)
+            return study
     elif not load_if_exists:
         raise DuplicateStudyError(
             f"study {name!r} already exists in storage {store.url!r}; pass "
             "load_if_exists=True to continue it, or choose another name"
         )
-    _check_compatible(info, the_directions, names, space)
+    _check_compatible(info, the_directions, names, space, ignore_priors=warm_start is not None)
     return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
                  constraints)
+
+
+def _warm_start(space: Space | None, warm_start: Any, store: Store) -> WarmStart:
+    """Priors and first configurations transferred from the earlier studies `warm_start`."""
+    from hyperlaw.transfer import warm_start as transferred
+
+    if space is None:
+        raise HyperlawError(
+            "warm_start needs the study's space: pass space={...} to create_study (the good "
+            "region of the earlier studies is transferred parameter by parameter)")
+    return transferred(space, warm_start, store)
 
 
 def _objectives(direction: str | None, directions: Sequence[str] | None,
@@ -1208,7 +1235,8 @@ def _open(store: Store, info: StudyInfo, sampler: str | Sampler | None,
 
 
 def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
-                      names: tuple[str, ...] | None, space: Space | None) -> None:
+                      names: tuple[str, ...] | None, space: Space | None,
+                      ignore_priors: bool = False) -> None:
     if info.directions != directions or (names is not None
                                          and info.objective_names != names):
         def text(ds: tuple[str, ...], ns: tuple[str, ...] | None) -> str:
@@ -1223,11 +1251,18 @@ def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
         )
     if space is not None and info.space_json is not None:
         stored = Space.from_json(info.space_json)
+        if ignore_priors:  # the stored priors came from warm_start: compare the domains
+            stored, space = _without_priors(stored), _without_priors(space)
         if stored != space:
             raise SpaceMismatchError(
                 f"study {info.name!r} exists with another space ({stored!r}); pass the same "
                 "space to continue it, or use another study name"
             )
+
+
+def _without_priors(space: Space) -> Space:
+    return Space({name: param.with_prior(None) if param.has_prior else param
+                  for name, param in space.items()})
 
 
 def delete_study(name: str, storage: str | Store) -> None:

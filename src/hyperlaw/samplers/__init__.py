@@ -11,6 +11,7 @@ from hyperlaw.samplers.cost_aware import CostAwareSampler
 from hyperlaw.samplers.gp import GPSampler
 from hyperlaw.samplers.grid import GridSampler
 from hyperlaw.samplers.nsga2 import NSGA2Sampler
+from hyperlaw.samplers.priorband import PriorBandSampler
 from hyperlaw.samplers.random import RandomSampler
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.samplers.tpe import TPESampler
@@ -24,11 +25,12 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "nsga2": NSGA2Sampler,
     "auto": AutoSampler,
     "cost_aware": CostAwareSampler,
+    "priorband": PriorBandSampler,
 }
 
 __all__ = ["SAMPLERS", "AutoSampler", "CostAwareSampler", "GPSampler", "GridSampler",
-           "NSGA2Sampler", "RandomSampler", "Sampler", "SobolSampler", "TPESampler",
-           "make_sampler"]
+           "NSGA2Sampler", "PriorBandSampler", "RandomSampler", "Sampler", "SobolSampler",
+           "TPESampler", "make_sampler"]
 
 
 def make_sampler(sampler: str | Sampler | None, seed: int | None,

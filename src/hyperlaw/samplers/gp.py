@@ -47,6 +47,7 @@ from hyperlaw.samplers.multiobjective import (
     random_weights,
     violation_of,
 )
+from hyperlaw.samplers.priors import SpacePrior, pibo_weight, space_prior
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
 
@@ -82,6 +83,20 @@ def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
 
 Acq = Callable[[np.ndarray], np.ndarray]
 AcqGrad = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def with_prior(acq: Acq, acq_grad: AcqGrad, prior: SpacePrior,
+               weight: float) -> tuple[Acq, AcqGrad]:
+    """πBO (Hvarfner et al. 2022): the log acquisition plus `weight` times the log prior."""
+
+    def acq_prior(points: np.ndarray) -> np.ndarray:
+        return acq(points) + weight * prior.log_pdf(points)
+
+    def acq_grad_prior(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value, grad = acq_grad(points)
+        return value + weight * prior.log_pdf(points), grad + weight * prior.grad_log_pdf(points)
+
+    return acq_prior, acq_grad_prior
 
 
 def with_feasibility(acq: Acq, acq_grad: AcqGrad, model: GaussianProcess,
@@ -122,6 +137,10 @@ class GPSampler(ReplicaSalt, Sampler):
     enough observations (see `budgets.py`); "auto" does so only while few trials are complete.
     Off by default: on the replayed learning curves of `benchmarks/multifidelity.py` it never
     helped the GP and ended worse on one family (TPE gains from it, see TPESampler).
+
+    With `prior=` on parameters (πBO, Hvarfner et al. 2022): the log acquisition gains
+    (β / n) log π(x) after n complete trials (β = 10), and the startup points follow the
+    prior in part (see `priors.py`).
 
     Several objectives (ParEGO, Knowles 2006): each suggestion draws a weight vector from the
     simplex and the GP fits the augmented Chebyshev scalarization of the objectives (each
@@ -310,6 +329,11 @@ class GPSampler(ReplicaSalt, Sampler):
         if constraint is not None:
             score, score_grad = with_feasibility(acq, acq_grad, *constraint)
         incumbents = x[np.argsort(mean_at_x)[:8]]
+        prior = space_prior(space)
+        if prior is not None:  # πBO: weigh by the prior^(β/n); start some searches from it
+            weight = pibo_weight(len(obs.of_state(COMPLETE)))
+            score, score_grad = with_prior(score, score_grad, prior, weight)
+            incumbents = np.vstack([incumbents, prior.sample(rng, 8)])
 
         # the random pool shrinks as the model grows: its cost is pool size x model size
         n_random = int(np.clip(2048 * 64 // len(gp.x), 512, 2048))

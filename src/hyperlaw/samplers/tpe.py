@@ -50,6 +50,7 @@ from hyperlaw.samplers.multiobjective import (
     objectives_of,
     violation_of,
 )
+from hyperlaw.samplers.priors import PRIOR_SHARE, SpacePrior, space_prior
 from hyperlaw.samplers.sobol import SobolSampler
 from hyperlaw.space import Space
 
@@ -71,6 +72,10 @@ def default_weights(n: int) -> np.ndarray:
 
 class TPESampler(ReplicaSalt, Sampler):
     """TPE with quasi-random startup, grouped multivariate Parzen estimators and a prior.
+
+    With `prior=` on parameters, two thirds of the startup points are drawn from the prior
+    and the prior component of the good density l(x) is the user's prior instead of a flat
+    kernel (the bad density keeps the flat one), see `priors.py`.
 
     `multi_fidelity` (True, False or "auto"): fit the largest budget with enough observations
     (see `budgets.py`); "auto" does so only while few trials are complete.
@@ -130,6 +135,13 @@ class TPESampler(ReplicaSalt, Sampler):
             self._startup = SobolSampler(seed=seed)
         keys = observations(space, history).keys
         params = self._startup.suggest(space, history, number)
+        prior = space_prior(space)
+        rng = self.rng(number, self._replica, 7)
+        if prior is not None and rng.random() < PRIOR_SHARE:  # a draw from the user's prior
+            for _ in range(16):
+                params = space.decode(prior.sample(rng, 1)[0])
+                if params_key(params) not in keys:
+                    break
         extra = 1
         while params_key(params) in keys and extra < 64:
             params = self._startup.suggest(space, history, number + 997 * extra)
@@ -146,11 +158,12 @@ class TPESampler(ReplicaSalt, Sampler):
         cat = categorical_mask(space)
         bins = n_bins(space)
         point = rng.random(space.dim)
+        prior = space_prior(space)
         for dims in self.groups(active):
             rows_b = below[active[below][:, dims].all(axis=1)]
             rows_a = above[active[above][:, dims].all(axis=1)]
             good = _Parzen(x[rows_b][:, dims], default_weights(len(rows_b)), cat[dims], bins[dims],
-                           self.prior_weight)
+                           self.prior_weight, prior, dims)
             bad = _Parzen(x[rows_a][:, dims], default_weights(len(rows_a)), cat[dims], bins[dims],
                           self.prior_weight)
             candidates = good.sample(rng, self.n_ei_candidates)
@@ -226,18 +239,27 @@ class _Parzen:
     """
 
     def __init__(self, x: np.ndarray, weights: np.ndarray, cat: np.ndarray, bins: np.ndarray,
-                 prior_weight: float) -> None:
+                 prior_weight: float, prior: SpacePrior | None = None,
+                 dims: np.ndarray | None = None) -> None:
         n, d = x.shape
         self.cat = cat
         self.bins = bins
-        mus = np.vstack([x, np.full((1, d), 0.5)])
+        # the prior component: flat, or the user's prior on these dimensions (`priors.py`)
+        prior_mu, prior_sigma = np.full(d, 0.5), np.ones(d)
+        prior_probs: dict[int, np.ndarray] = {}
+        if prior is not None and dims is not None:
+            has = prior.numeric[dims]
+            prior_mu[has], prior_sigma[has] = prior.mu[dims][has], prior.sigma[dims][has]
+            local = {int(j): i for i, j in enumerate(dims)}
+            prior_probs = {local[j]: p for j, p in prior.probs if j in local}
+        mus = np.vstack([x, prior_mu[None, :]])
         w = np.append(weights, prior_weight)
         self.log_w = np.log(w / w.sum())
         self.mu = mus
         floor = np.maximum(1.0 / min(100.0, n + 2.0),
                            np.where(bins > 0, 0.5 / np.maximum(bins, 1), 0.0))
         sigma = np.clip(neighbour_bandwidths(x), floor, 1.0) if n else np.ones((0, d))
-        self.sigma = np.vstack([sigma, np.ones((1, d))])
+        self.sigma = np.vstack([sigma, prior_sigma[None, :]])
         # categorical kernels: weight 1 on the observed value plus a uniform smoothing
         self.cat_probs: list[np.ndarray] = []
         for j in np.flatnonzero(cat):
@@ -248,6 +270,8 @@ class _Parzen:
             probs[:n] = smooth / k
             probs[np.arange(n), idx] += 1.0
             probs[:n] /= 1.0 + smooth
+            if int(j) in prior_probs:
+                probs[n] = prior_probs[int(j)]
             self.cat_probs.append(probs)
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
