@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from hyperlaw import curves, lr_schedules, plot, samplers, scaling, schedulers
+from hyperlaw import curves, lr_schedules, online, plot, samplers, scaling, schedulers
 from hyperlaw.errors import (
     CheckpointCorruptError,
     CheckpointError,
@@ -81,6 +81,7 @@ __all__ = [
     "list_studies",
     "load_study",
     "lr_schedules",
+    "online",
     "plot",
     "samplers",
     "scaling",

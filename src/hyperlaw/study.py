@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from hyperlaw.canonical import Canonical, Reusing
 from hyperlaw.checkpoints import (
     CheckpointError,
     StudyCheckpoints,
@@ -28,7 +29,6 @@ from hyperlaw.errors import (
     StudyNotFoundError,
     is_pruned,
 )
-from hyperlaw.canonical import Canonical, Reusing
 from hyperlaw.history import History
 from hyperlaw.history.observations import held_params, params_key
 from hyperlaw.history.rungs import chains
