@@ -11,12 +11,15 @@ features, then learns from the cost it observes (iterations, seconds).
         tuner.observe(iterations_of_sor(system, omega))
 
 The parameter is discretised into arms (`n_arms` grid points of a Float; every value of an
-Int or Choice). `method="squarecb"` (the default, after ChebCB in the paper) predicts each
-arm's log cost from Chebyshev polynomials of the features, by online ridge regression, and
-picks arms by inverse-gap weighting (SquareCB, Foster & Rakhlin 2020): mostly the arm
-predicted cheapest, the others with a probability that falls with their predicted gap.
-`"ucb"` and `"thompson"` ignore the features (instance-blind bandits over the same arms),
-as baselines. Costs must be positive; the tuner compares them by ratio (it models log cost).
+Int or Choice). The contextual methods predict each arm's log cost from Chebyshev
+polynomials of the features by online ridge regression (as ChebCB in the paper), then
+`method="linucb"` (the default) picks the arm whose prediction less `exploration` times its
+standard error is lowest (optimism where an arm has not been tried on such instances), and
+`"squarecb"` picks by inverse-gap weighting (SquareCB, Foster & Rakhlin 2020, the paper's
+exploration): mostly the arm predicted cheapest, the others with a probability that falls
+with their predicted gap. `"ucb"` and `"thompson"` ignore the features (instance-blind
+bandits over the same arms), as baselines. Costs must be positive; the tuner compares them
+by ratio (it models log cost).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ import numpy as np
 from hyperlaw.errors import HyperlawError, InvalidValueError
 from hyperlaw.space import Float, Param
 
-Method = Literal["squarecb", "ucb", "thompson"]
-METHODS = ("squarecb", "ucb", "thompson")
+Method = Literal["linucb", "squarecb", "ucb", "thompson"]
+METHODS = ("linucb", "squarecb", "ucb", "thompson")
+CONTEXTUAL = ("linucb", "squarecb")
 
 
 class OnlineTuner:
@@ -41,10 +45,12 @@ class OnlineTuner:
         param: The parameter: a `hl.Float` (discretised into `n_arms` grid points, or its
             steps), `hl.Int` or `hl.Choice`, or a sequence of candidate values.
         features: The instance features and their ranges, e.g. `{"shift": (0.0, 4.0)}`;
-            values outside a range count as its nearest end. Needed by "squarecb".
-        method: "squarecb" (contextual), or "ucb" / "thompson" (instance-blind).
+            values outside a range count as its nearest end. Needed by the contextual methods.
+        method: "linucb" or "squarecb" (contextual), "ucb" or "thompson" (instance-blind).
         n_arms: How many values of a continuous Float to choose among.
-        degree: Degree of the Chebyshev polynomials of each feature ("squarecb").
+        degree: Degree of the Chebyshev polynomials of each feature (contextual methods).
+        exploration: "linucb": how many standard errors (of the predicted log cost)
+            optimism subtracts.
         gamma_scale: SquareCB's gamma at the t-th instance is `gamma_scale * sqrt(n_arms *
             t)`: an arm predicted worse than the best by a log cost gap g is tried with
             probability 1 / (n_arms + gamma * g); larger exploits more.
@@ -58,8 +64,9 @@ class OnlineTuner:
 
     def __init__(self, param: Param | Sequence[Any], *,
                  features: Mapping[str, tuple[float, float]] | None = None,
-                 method: Method = "squarecb", n_arms: int = 16, degree: int = 3,
-                 gamma_scale: float = 100.0, seed: int | None = 0) -> None:
+                 method: Method = "linucb", n_arms: int = 16, degree: int = 3,
+                 exploration: float = 0.3, gamma_scale: float = 100.0,
+                 seed: int | None = 0) -> None:
         if method not in METHODS:
             raise HyperlawError(f"OnlineTuner method must be one of {list(METHODS)}, got "
                                 f"{method!r}")
@@ -67,10 +74,12 @@ class OnlineTuner:
         self.features = _feature_ranges(features, method)
         if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
             raise HyperlawError(f"OnlineTuner degree must be an int >= 1, got {degree!r}")
-        if isinstance(gamma_scale, bool) or not isinstance(gamma_scale, int | float) or \
-                not gamma_scale > 0:
-            raise HyperlawError(f"OnlineTuner gamma_scale must be a positive number, got "
-                                f"{gamma_scale!r}")
+        for name, value in (("exploration", exploration), ("gamma_scale", gamma_scale)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or \
+                    not value > 0:
+                raise HyperlawError(f"OnlineTuner {name} must be a positive number, got "
+                                    f"{value!r}")
+        self.exploration = float(exploration)
         self.method = method
         self.degree = degree
         self.gamma_scale = float(gamma_scale)
@@ -143,7 +152,7 @@ class OnlineTuner:
     def _choose(self, phi: np.ndarray) -> int:
         counts = np.array([self.choices.count(a) for a in range(len(self.arms))])
         untried = np.flatnonzero(counts == 0)
-        if self.method != "squarecb":
+        if self.method not in CONTEXTUAL:
             if untried.size:
                 return int(untried[0])
             mean, se = self._blind_predictions()
@@ -152,6 +161,9 @@ class OnlineTuner:
                 return int(np.argmin(mean - se * math.sqrt(2 * math.log(t))))
             return int(np.argmin(self._rng.normal(mean, se)))
         mean = self._predictions(phi)
+        if self.method == "linucb":
+            spread = np.einsum("i,kij,j->k", phi, np.linalg.inv(self._gram), phi)
+            return int(np.argmin(mean - self.exploration * np.sqrt(spread)))
         k, t = len(self.arms), len(self.costs) + 1
         gamma = self.gamma_scale * math.sqrt(k * t)
         best = int(np.argmin(mean))
@@ -189,9 +201,9 @@ def _arms(param: Param | Sequence[Any], n_arms: int) -> list[Any]:
 def _feature_ranges(features: Mapping[str, tuple[float, float]] | None,
                     method: str) -> dict[str, tuple[float, float]]:
     if features is None:
-        if method == "squarecb":
+        if method in CONTEXTUAL:
             raise HyperlawError(
-                "OnlineTuner(method='squarecb') reads instance features: declare them with "
+                f"OnlineTuner(method={method!r}) reads instance features: declare them with "
                 "their ranges, e.g. features={'shift': (0.0, 4.0)}, or use method='ucb' or "
                 "'thompson' (instance-blind)")
         return {}
