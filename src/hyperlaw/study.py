@@ -51,7 +51,7 @@ from hyperlaw.samplers import Sampler, make_sampler
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import Segment, pbt_schedule
-from hyperlaw.space import Param, Space
+from hyperlaw.space import Param, Params, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
 from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState, check_value
 
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from hyperlaw.analysis.cost import FrontierPoint
     from hyperlaw.executors import Executor
     from hyperlaw.noise import Reevaluation
+    from hyperlaw.soups import Soup
 
 log = logging.getLogger("hyperlaw")
 
@@ -744,8 +745,8 @@ class Study:
 
     @property
     def best_params(self) -> dict[str, Any]:
-        """The parameters of `best_trial`."""
-        return dict(self.best_trial.params)
+        """The parameters of `best_trial` (nested groups readable by name, see `Params`)."""
+        return Params(self.best_trial.params)
 
     def best(self, by: Literal["value", "model_mean"] = "value") -> TrialRecord:
         """The best complete trial by its value, or (for noisy objectives) by the mean of a
@@ -765,6 +766,23 @@ class Study:
         from hyperlaw.noise import reevaluate
 
         return reevaluate(self, objective, top_k, seeds, by)
+
+    def soup(self, evaluate: Callable[[Mapping[str, Any]], float], top_k: int = 5,
+             method: Literal["uniform", "greedy"] = "greedy", *,
+             weights: Callable[[Any], Mapping[str, Any]] | None = None) -> Soup:
+        """A model soup of the `top_k` best complete trials' newest checkpoints (fine-tunes
+        of one pre-trained model): ``"greedy"`` adds each, best first, when the soup with it
+        scores no worse; ``"uniform"`` averages them all.
+
+        `evaluate(weights)` scores a state dict on held-out data (not the test split), as the
+        study's objective is minimized or maximized. `weights(state)` finds the state dict in
+        a checkpoint (default: the state itself, its ``"model"`` entry as `TrainingLoop`
+        saves it, or a Lightning checkpoint file's ``"state_dict"``). The soup is recorded as
+        a trial of the study ``<name>.soups`` with its weights as the checkpoint.
+        """
+        from hyperlaw.soups import default_weights, make_soup
+
+        return make_soup(self, evaluate, top_k, method, weights or default_weights)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per trial: number, state, value, values_* (several objectives),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperlaw.errors import InvalidValueError, SpaceMismatchError, TrialPruned, TrialStateError
-from hyperlaw.space import Choice, Float, Int, Param, param_context, param_matches
+from hyperlaw.space import Choice, Float, Int, Param, Params, param_context, param_matches
 
 if TYPE_CHECKING:
     from hyperlaw.lineage import Checkpoint
@@ -239,7 +239,8 @@ class Trial:
                  system_attrs: dict[str, Any] | None = None) -> None:
         self._study = study
         self.number = number
-        self.params = params
+        #: the configuration: flat names, and nested groups by name (see `hyperlaw.Params`)
+        self.params = Params(params)
         self.user_attrs = dict(user_attrs or {})
         #: what hyperlaw records about the trial (checkpoints, retries, PBT lineage); read-only
         self.system_attrs = dict(system_attrs or {})
