@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hyperlaw.errors import InvalidValueError
@@ -108,36 +108,24 @@ def is_continuation(system_attrs: Mapping[str, Any]) -> bool:
     return any(k in system_attrs for k in _CONTINUATIONS)
 
 
-def equivalent_trial(trials: Iterable[TrialRecord], key: str,
-                     key_of: Callable[[TrialRecord], str], before: int | None = None,
-                     ) -> TrialRecord | None:
-    """The trial that evaluates configuration `key` (`key_of` gives a trial's key): the
-    first complete one, else the running one with the lowest number below `before`, else
-    None. Continuations of other trials never count."""
-    running: TrialRecord | None = None
-    for t in trials:
-        if t.state is TrialState.RUNNING and before is not None and t.number >= before:
-            continue
-        if t.state not in (TrialState.COMPLETE, TrialState.RUNNING) or \
-                is_continuation(t.system_attrs) or not t.params or key_of(t) != key:
-            continue
-        if t.state is TrialState.COMPLETE:
-            return t
-        if running is None:
-            running = t
-    return running
+def _eligible(record: TrialRecord) -> bool:
+    """Whether a trial can hold a result for others: it has params and continues no one."""
+    return bool(record.params) and not is_continuation(record.system_attrs)
 
 
 class Reusing:
     """An objective that runs only for configurations no earlier trial evaluated (see the
     module docstring). Picklable when the objective and `canonical` are, so it travels to
-    worker processes and Ray actors with the objective."""
+    worker processes and Ray actors with the objective. It keeps an index of the complete
+    trials' keys, so looking a trial up costs the trials that changed since the last one."""
 
     def __init__(self, objective: Callable[[Trial], Any],
                  canonical: Canonical | None = None) -> None:
         self.objective = objective
         self.canonical = canonical
-        self._keys: dict[int, str] = {}  # keys of finished trials (they no longer change)
+        self._complete: dict[str, int] = {}  # key -> a complete trial holding its result
+        self._open: set[int] = set()  # trials seen waiting or running
+        self._scanned = 0  # trials below this number were seen
 
     def __getstate__(self) -> dict[str, Any]:
         return {"objective": self.objective, "canonical": self.canonical}
@@ -145,24 +133,19 @@ class Reusing:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["objective"], state["canonical"])  # type: ignore[misc]
 
+    def key(self, space: Space, record: TrialRecord | Trial) -> str:
+        """The canonical key of a trial's configuration and seed."""
+        return canonical_key(space, record.params, trial_seed(record), self.canonical)
+
     def __call__(self, trial: Trial) -> Any:
         study = trial.study
         if not trial.params or is_continuation(trial.system_attrs):
             return self.objective(trial)
-        space = study.space
-
-        def key_of(record: TrialRecord) -> str:
-            known = self._keys.get(record.number)
-            if known is None:
-                known = canonical_key(space, record.params, trial_seed(record), self.canonical)
-                if record.state is not TrialState.RUNNING:
-                    self._keys[record.number] = known
-            return known
-
-        key = canonical_key(space, trial.params, trial_seed(trial), self.canonical)
+        key = self.key(study.space, trial)
         wait, next_stale_check = _POLL_MIN, time.monotonic() + study.heartbeat_interval
         while True:
-            found = equivalent_trial(study.trials, key, key_of, before=trial.number)
+            trials = study.trials
+            found = self._equivalent(study.space, trials, key, trial.number)
             if found is None:
                 return self.objective(trial)
             if found.state is TrialState.COMPLETE:
@@ -172,6 +155,28 @@ class Reusing:
             if time.monotonic() >= next_stale_check:  # its worker may have died
                 next_stale_check = time.monotonic() + study.heartbeat_interval
                 study.fail_stale_trials()
+
+    def _equivalent(self, space: Space, trials: Sequence[TrialRecord], key: str,
+                    before: int) -> TrialRecord | None:
+        """The trial that evaluates configuration `key`: a complete one, else the running
+        one with the lowest number below `before`, else None."""
+        for number in [*sorted(self._open), *range(self._scanned, len(trials))]:
+            record = trials[number]
+            if record.state in (TrialState.WAITING, TrialState.RUNNING):
+                self._open.add(number)
+                continue
+            self._open.discard(number)
+            if record.state is TrialState.COMPLETE and _eligible(record):
+                self._complete.setdefault(self.key(space, record), number)
+        self._scanned = len(trials)
+        if key in self._complete:
+            return trials[self._complete[key]]
+        for number in sorted(self._open):
+            record = trials[number]
+            if number < before and record.state is TrialState.RUNNING and \
+                    _eligible(record) and self.key(space, record) == key:
+                return record
+        return None
 
 
 def _reuse(trial: Trial, original: TrialRecord) -> Any:
