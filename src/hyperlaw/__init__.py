@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from hyperlaw import curves, lr_schedules, plot, samplers, scaling, schedulers
+from hyperlaw import curves, lr_schedules, online, plot, samplers, scaling, schedulers
 from hyperlaw.errors import (
     CheckpointCorruptError,
     CheckpointError,
@@ -84,6 +84,7 @@ __all__ = [
     "load_study",
     "lr_schedules",
     "nest",
+    "online",
     "plot",
     "samplers",
     "scaling",

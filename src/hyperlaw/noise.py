@@ -137,7 +137,8 @@ def reevaluate(study: Study, objective: Callable[[Trial], float], top_k: int,
     declared = study.store.get_study(study.name).system_attrs.get("declared_space")
     sibling = create_study(f"{study.name}.reevaluation", storage=study.store,
                            space=study.space if declared else None,
-                           direction=study.direction, sampler="random", load_if_exists=True)
+                           direction=study.direction, sampler="random", load_if_exists=True,
+                           dedup=False)  # re-evaluation runs again on purpose
     for record in top:
         for seed in seeds:
             sibling.enqueue(record.params,

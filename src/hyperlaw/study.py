@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from hyperlaw.canonical import Canonical, Reusing
 from hyperlaw.checkpoints import (
     CheckpointError,
     StudyCheckpoints,
@@ -101,7 +102,8 @@ class Study:
 
     def __init__(self, store: Store, info: StudyInfo, sampler: Sampler, scheduler: Scheduler,
                  *, retry_stale: int = 0, heartbeat_interval: float = 10.0,
-                 constraints: ConstraintsFunc | None = None) -> None:
+                 constraints: ConstraintsFunc | None = None, dedup: bool | None = None,
+                 canonical: Canonical | None = None) -> None:
         self._store = store
         self._info = info
         self.sampler = sampler
@@ -115,6 +117,11 @@ class Study:
         #: Optuna-style constraints applied to each trial the objective completes (see
         #: `create_study`); `optimize` sends it along with the objective to every worker
         self.constraints = constraints
+        #: whether `optimize` reuses the result of an equivalent complete trial instead of
+        #: running the objective again (see `hyperlaw.canonical`); stored with the study
+        self.dedup: bool = info.system_attrs.get("dedup", True) if dedup is None else dedup
+        #: the user's equivalence of configurations (see `create_study`); not stored
+        self.canonical = canonical
         self._next_stale_check = 0.0
         self._stop_requested = False
         self._scheduler_stops = not isinstance(scheduler, NeverStop)
@@ -883,6 +890,9 @@ class Study:
         constraints = constraints if constraints is not None else self.constraints
         if constraints is not None:
             objective = Constrained(objective, constraints)
+        if self.dedup and self._declared and executor != "simulated" and \
+                type(executor).__name__ != "SimulatedExecutor":  # it replays, runs nothing
+            objective = Reusing(objective, self.canonical)
         run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
@@ -1035,7 +1045,8 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  directions: Sequence[Direction] | None = None,
                  objectives: Mapping[str, Direction] | None = None,
                  constraints: ConstraintsFunc | None = None,
-                 warm_start: Any = None) -> Study:
+                 warm_start: Any = None, dedup: bool = True,
+                 canonical: Canonical | None = None) -> Study:
     """Create a study (or, with `load_if_exists`, continue the one of that name).
 
     Args:
@@ -1070,6 +1081,15 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
             configurations are queued as the first trials (see `hyperlaw.transfer`). Used
             when the study is created; a study continued with `load_if_exists` keeps the
             priors it was created with.
+        dedup: Run each configuration once: a trial equivalent to a complete one (same
+            canonical key, see `hyperlaw.canonical`: active parameters only, values in their
+            domain's form, the same `user_attrs["seed"]`) is completed with its result,
+            marked `system_attrs["reused_from"]`, instead of running the objective (declared
+            spaces; stored with the study). Pass False for an objective whose result varies
+            from run to run on one configuration and seed.
+        canonical: User-declared equivalences: a function of the canonical params (a dict)
+            returning what identifies the configuration, e.g. `lambda p: {**p, "lr":
+            round(p["lr"], 4)}`; not stored (pass it again when loading the study).
 
     Returns:
         The study.
@@ -1109,7 +1129,8 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
                  "scheduler": the_scheduler.spec(),
                  "checkpoints": {"dir": study_directory(root, name),
                                  "keep_last": keep_last_checkpoints,
-                                 "keep_best": keep_best_checkpoints}}
+                                 "keep_best": keep_best_checkpoints},
+                 "dedup": bool(dedup)}
         try:
             info = store.create_study(name, the_directions[0],
                                       space.to_json() if space else None, attrs,
@@ -1120,7 +1141,8 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
             info = store.get_study(name)  # another process created it a moment ago
         else:
             study = Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                          heartbeat_interval=heartbeat_interval, constraints=constraints)
+                          heartbeat_interval=heartbeat_interval, constraints=constraints,
+                          canonical=canonical)
             for config in warm.configs if warm is not None else []:
                 study.enqueue(config)
             return study
@@ -1131,7 +1153,7 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
         )
     _check_compatible(info, the_directions, names, space, ignore_priors=warm_start is not None)
     return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
-                 constraints)
+                 constraints, canonical)
 
 
 def _warm_start(space: Space | None, warm_start: Any, store: Store) -> WarmStart:
@@ -1185,7 +1207,8 @@ def _objectives(direction: str | None, directions: Sequence[str] | None,
 def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None = None,
                scheduler: str | Scheduler | None = None, seed: int | None = None,
                retry_stale: int = 0, heartbeat_interval: float = 10.0,
-               constraints: ConstraintsFunc | None = None) -> Study:
+               constraints: ConstraintsFunc | None = None,
+               canonical: Canonical | None = None) -> Study:
     """Open an existing study; never creates a database or adds tables to one. Its sampler
     and scheduler are rebuilt from what was stored unless others are given; its objectives
     are the stored ones.
@@ -1200,6 +1223,8 @@ def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None
         heartbeat_interval: Seconds between heartbeats of this process's trials.
         constraints: The study's constraints function (it is not stored; see
             `create_study`).
+        canonical: The study's equivalence of configurations (it is not stored; see
+            `create_study`).
 
     Returns:
         The study.
@@ -1212,7 +1237,7 @@ def load_study(name: str, storage: str | Store, *, sampler: str | Sampler | None
     store = open_store(storage, mode="open")
     info = store.get_study(name)
     return _open(store, info, sampler, scheduler, seed, retry_stale, heartbeat_interval,
-                 constraints)
+                 constraints, canonical)
 
 
 def _check_name(name: Any) -> str:
@@ -1227,11 +1252,13 @@ def _check_name(name: Any) -> str:
 
 def _open(store: Store, info: StudyInfo, sampler: str | Sampler | None,
           scheduler: str | Scheduler | None, seed: int | None, retry_stale: int,
-          heartbeat_interval: float, constraints: ConstraintsFunc | None = None) -> Study:
+          heartbeat_interval: float, constraints: ConstraintsFunc | None = None,
+          canonical: Canonical | None = None) -> Study:
     the_sampler = make_sampler(sampler, seed, info.system_attrs.get("sampler"))
     the_scheduler = make_scheduler(scheduler, info.system_attrs.get("scheduler"))
     return Study(store, info, the_sampler, the_scheduler, retry_stale=retry_stale,
-                 heartbeat_interval=heartbeat_interval, constraints=constraints)
+                 heartbeat_interval=heartbeat_interval, constraints=constraints,
+                 canonical=canonical)
 
 
 def _check_compatible(info: StudyInfo, directions: tuple[str, ...],
