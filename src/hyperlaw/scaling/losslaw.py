@@ -83,7 +83,7 @@ class LossLaw:
         if len(np.unique(n)) < 2 or len(np.unique(d)) < 2:
             raise ScalingFitError("LossLaw.fit: the cells must vary both n_params and n_tokens")
         rng = np.random.default_rng(seed)
-        boot = []
+        boot: list[NDArray[np.float64]] = []
         with single_threaded_blas():  # many tiny fits: threaded BLAS only contends for cores
             theta = _fit_from_grid(n, d, y)
             while len(boot) < n_bootstrap:
@@ -91,8 +91,7 @@ class LossLaw:
                 if len(np.unique(n[pick])) < 2 or len(np.unique(d[pick])) < 2:
                     continue
                 boot.append(_natural(_minimize(theta, n[pick], d[pick], y[pick])[0]))
-        coef = _natural(theta)
-        return cls(*coef, bootstrap=np.array(boot).reshape(-1, 5), confidence=confidence,
+        return cls(**_named(_natural(theta)), bootstrap=np.array(boot).reshape(-1, 5), confidence=confidence,
                    n_cells=len(y))
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,7 +102,7 @@ class LossLaw:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LossLaw:
         """A law from `to_dict` output."""
-        return cls(*(float(data[k]) for k in NAMES),
+        return cls(**{k: float(data[k]) for k in NAMES},
                    bootstrap=np.asarray(data.get("bootstrap", ()), dtype=float).reshape(-1, 5),
                    confidence=float(data.get("confidence", 0.9)),
                    n_cells=int(data.get("n_cells", 0)))
@@ -123,6 +122,10 @@ def _cells(rows: list[dict[str, Any]], loss: str) -> tuple[NDArray[np.float64], 
     keys = sorted(best)
     return (np.array([k[0] for k in keys]), np.array([k[1] for k in keys]),
             np.array([best[k] for k in keys]))
+
+
+def _named(coef: NDArray[np.float64]) -> dict[str, float]:
+    return {k: float(v) for k, v in zip(NAMES, coef, strict=True)}
 
 
 def _law(coef: NDArray[np.float64], n: Any, d: Any) -> NDArray[np.float64]:
