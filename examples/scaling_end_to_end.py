@@ -179,7 +179,9 @@ def main(widths: tuple[int, ...] = (16, 24, 32, 48, 64), target_width: int = 160
         warnings.simplefilter("always", hl.scaling.ScalingWarning)
         rec = scaling.recommend(n_params=target, n_tokens=n_samples)
     lr, batch = rec["lr"], rec["batch_size"]
-    trained_batch = int(2 ** round(math.log2(batch.value)))  # a power of two, as usual
+    # a power of two, as usual, within the batch sizes tuned (no law carries far beyond them)
+    trained_batch = int(min(max(2 ** round(math.log2(batch.value)), min(batches)),
+                            max(batches)))
     loss = train(target_width, lr.value, trained_batch, n_samples)
 
     sweep = [({"lr": r, "batch_size": b}, train(target_width, r, b, n_samples))
