@@ -91,8 +91,8 @@ class LossLaw:
                 if len(np.unique(n[pick])) < 2 or len(np.unique(d[pick])) < 2:
                     continue
                 boot.append(_natural(_minimize(theta, n[pick], d[pick], y[pick])[0]))
-        return cls(**_named(_natural(theta)), bootstrap=np.array(boot).reshape(-1, 5), confidence=confidence,
-                   n_cells=len(y))
+        return cls(**_named(_natural(theta)), bootstrap=np.array(boot).reshape(-1, 5),
+                   confidence=confidence, n_cells=len(y))
 
     def to_dict(self) -> dict[str, Any]:
         """The law as JSON-serializable data (`LossLaw.from_dict` reads it back)."""
