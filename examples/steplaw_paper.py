@@ -8,20 +8,28 @@
 4. Held-out check: fit on the four smaller model sizes only and compare the predicted learning
    rate of the 1.07e9-parameter cells with the range of learning rates of that cell's runs
    within 1% of its best loss.
+5. The loss law L(N, D) = E + A/N^alpha + B/D^beta on each cell's best smoothed loss (the paper
+   released the fitting code, not fitted constants), and the same held-out check for it.
+   `--write-loss-law` refits it with 200 bootstrap resamples into the file `step_law` reads.
 
-    python examples/steplaw_paper.py
+    python examples/steplaw_paper.py [--write-loss-law]
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 import hyperlaw as hl
+from hyperlaw.scaling.steplaw import loss_law
 
 RUNS = Path(__file__).resolve().parent / "data" / "steplaw" / "dense_lr_bs_loss.csv"
+LOSS_LAW = (Path(__file__).resolve().parents[1] / "src" / "hyperlaw" / "scaling" / "data"
+            / "steplaw_loss_law.json")
 PUBLISHED = {"lr": {"prefactor": 1.79, "n_params": -0.713, "n_tokens": 0.307},
              "batch_size": {"prefactor": 0.58, "n_tokens": 0.571}}
 
@@ -67,8 +75,36 @@ def main() -> dict[str, object]:
         inside.append(ok)
         print(f"| {n_tokens:.3g} | {p.value:.4g} ({p.low:.3g} .. {p.high:.3g}) | "
               f"{good['lr'].min():.3g} .. {good['lr'].max():.3g} | {'yes' if ok else 'no'} |")
-    return {"lr": lr_law, "batch_size": batch_law, "held_out_inside": all(inside)}
+    loss_law = loss_law_check(runs)
+    return {"lr": lr_law, "batch_size": batch_law, "held_out_inside": all(inside),
+            "loss_law": loss_law}
+
+
+def loss_law_check(runs: pd.DataFrame) -> hl.scaling.LossLaw:
+    """The loss law on every cell, then fitted on the smaller sizes and checked on 1.07e9."""
+    law = loss_law()  # the fit on every cell that step_law ships (`--write-loss-law`)
+    print(f"\nLoss law on the {law.n_cells} cells' best smoothed loss: {law.formula()}")
+    small = runs[runs["n_params"] < 1e9]
+    held_out = hl.scaling.LossLaw.fit(small, n_bootstrap=50)
+    print(f"Fitted on the four smaller sizes: {held_out.formula()}")
+    print("| D (N = 1.07e9) | best loss | predicted (90% interval) | error |")
+    print("|---|---|---|---|")
+    for n_tokens, cell in runs[runs["n_params"] > 1e9].groupby("n_tokens"):
+        p = held_out.predict(float(cell["n_params"].iloc[0]), float(n_tokens))
+        best = cell["loss"].min()
+        print(f"| {n_tokens:.3g} | {best:.4f} | {p.value:.4f} ({p.low:.4f} .. {p.high:.4f}) | "
+              f"{p.value / best - 1:+.2%} |")
+    return law
+
+
+def write_loss_law(path: Path = LOSS_LAW) -> hl.scaling.LossLaw:
+    """Fit the loss law on every released dense run with 200 bootstrap resamples and write it
+    where `hl.scaling.step_law` reads it."""
+    law = hl.scaling.LossLaw.fit(load_runs(), n_bootstrap=200, seed=0)
+    path.write_text(json.dumps(law.to_dict()) + "\n")
+    print(f"{law.formula()} -> {path}")
+    return law
 
 
 if __name__ == "__main__":
-    main()
+    write_loss_law() if "--write-loss-law" in sys.argv[1:] else main()

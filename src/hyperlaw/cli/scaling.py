@@ -42,7 +42,8 @@ from hyperlaw.scaling.study import scaling_records
 @click.option("--json", "as_json", is_flag=True, help="Print the prior as JSON.")
 def steplaw(n_params: float, n_tokens: float, seq_len: int, round_batch: bool,
             as_json: bool) -> None:
-    """The Step Law's learning rate and batch size for N parameters and D tokens."""
+    """The Step Law's learning rate, batch size and final loss for N parameters and D
+    tokens."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StepLawRangeWarning)
         prior = step_law(n_params, n_tokens, seq_len, round_batch=round_batch)
@@ -55,6 +56,8 @@ def steplaw(n_params: float, n_tokens: float, seq_len: int, round_batch: bool,
         click.echo(f"batch (tokens)    {prior.batch_tokens:.4g}  ({prior.batch_tokens_low:.4g} "
                    f".. {prior.batch_tokens_high:.4g})")
         click.echo(f"batch (sequences) {prior.batch_sequences:.4g}  (seq_len {seq_len})")
+        click.echo(f"final loss        {prior.loss:.4g}  ({prior.loss_low:.4g} .. "
+                   f"{prior.loss_high:.4g}: the loss law fitted on the paper's released runs)")
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
 

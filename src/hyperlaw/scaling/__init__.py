@@ -1,9 +1,10 @@
 """Scale-aware tuning: the Step Law prior, your own scaling laws, and loss across schedules.
 
     import hyperlaw as hl
-    hl.scaling.step_law(1e9, 1e11)                       # .lr, .batch_tokens, .batch_sequences
+    hl.scaling.step_law(1e9, 1e11)                       # .lr, .batch_tokens, .loss, ...
     law = hl.scaling.fit(records, target="lr", features=("n_params", "n_tokens"))
     law.predict(n_params=1e9, n_tokens=1e11)             # .value, .low, .high
+    hl.scaling.LossLaw.fit(records).predict(1e9, 1e11)   # L(N, D) = E + A/N^a + B/D^b
     records = hl.scaling.frontier_records(study, cost="flops")  # a cost-aware study's front
 """
 
@@ -21,6 +22,7 @@ from hyperlaw.scaling.fit import (
     fit_laws,
 )
 from hyperlaw.scaling.frontier import frontier_records
+from hyperlaw.scaling.losslaw import LossLaw
 from hyperlaw.scaling.multipower import MultiPowerLaw
 from hyperlaw.scaling.plot import plot_law
 from hyperlaw.scaling.priors import (
@@ -39,6 +41,7 @@ __all__ = [
     "ComputeLawPrior",
     "ExtrapolationWarning",
     "LossCurve",
+    "LossLaw",
     "MultiPowerLaw",
     "PowerLaw",
     "Prediction",

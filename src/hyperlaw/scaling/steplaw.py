@@ -4,19 +4,27 @@ lr* = 1.79 * N^-0.713 * D^0.307 and B* = 0.58 * D^0.571 tokens (Li et al. 2025, 
 Scale: Part I", arXiv 2503.04715), N the non-embedding parameters and D the training tokens.
 The constants are the means of the paper's 1,000 released bootstrap fits (`data/`), which also
 give the intervals.
+
+The loss law L(N, D) = E + A / N^alpha + B / D^beta that `step_law` also returns is not the
+paper's: the paper released the code of its loss-law fit but no fitted constants, so hyperlaw
+fits that form (`LossLaw`, the released tool's Huber loss) on the best smoothed loss of each
+(N, D) cell of the 1,911 released dense runs, and ships the fit with its bootstrap
+(`data/steplaw_loss_law.json`, made by `examples/steplaw_paper.py --write-loss-law`).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 import numpy as np
 
 from hyperlaw.errors import HyperlawError
+from hyperlaw.scaling.losslaw import LossLaw
 
 LR_PREFACTOR = 1.79
 LR_EXPONENT_N = -0.713
@@ -48,12 +56,25 @@ class StepLawPrior:
     batch_tokens_low: float = math.nan
     batch_tokens_high: float = math.nan
     confidence: float = 0.9
+    #: the loss law fitted on the paper's released dense runs (smoothed final training loss
+    #: of its data and recipe; not the paper's own constants, see the module's description)
+    loss: float = math.nan
+    loss_low: float = math.nan
+    loss_high: float = math.nan
     fitted_n: tuple[float, float] = FITTED_N
     fitted_d: tuple[float, float] = FITTED_D
 
     def to_dict(self) -> dict[str, object]:
         """The prior as a JSON-serializable dict."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@functools.cache
+def loss_law() -> LossLaw:
+    """The loss law fitted on the paper's released dense runs, with its bootstrap fits."""
+    text = resources.files("hyperlaw.scaling").joinpath("data/steplaw_loss_law.json")
+    with text.open() as f:
+        return LossLaw.from_dict(json.load(f))
 
 
 @functools.cache
@@ -73,7 +94,9 @@ def step_law(n_params: float, n_tokens: float, seq_len: int = 2048, *,
     The values are the published constants; `lr_low`/`lr_high` and
     `batch_tokens_low`/`batch_tokens_high` bound the central `confidence` share of the
     predictions of the paper's 1,000 bootstrap fits (the uncertainty of the law's constants,
-    not of one run's optimum). `round_batch` rounds the batch in sequences to the nearest
+    not of one run's optimum). `loss` (with `loss_low`/`loss_high`) is the final loss a run at
+    the optimum reaches by the loss law fitted on the paper's released runs (see the module's
+    description). `round_batch` rounds the batch in sequences to the nearest
     power of two (the batch in tokens follows). Outside the fitted range (N 2.1e8..1.07e9,
     D 4e9..1e11) the law is an extrapolation: a `StepLawRangeWarning` says so unless
     `warn=False`.
@@ -103,8 +126,10 @@ def step_law(n_params: float, n_tokens: float, seq_len: int = 2048, *,
     tail = (1 - confidence) / 2
     (lr_low, lr_high), (b_low, b_high) = (np.quantile(v, [tail, 1 - tail])
                                           for v in (lrs, batches))
+    loss = replace(loss_law(), confidence=confidence).predict(n_params, n_tokens)
     return StepLawPrior(n_params=float(n_params), n_tokens=float(n_tokens), seq_len=int(seq_len),
                         lr=lr, batch_tokens=batch_tokens, batch_sequences=batch_sequences,
                         in_range=in_range, lr_low=float(lr_low), lr_high=float(lr_high),
                         batch_tokens_low=float(b_low), batch_tokens_high=float(b_high),
-                        confidence=confidence)
+                        confidence=confidence, loss=loss.value, loss_low=loss.low,
+                        loss_high=loss.high)
