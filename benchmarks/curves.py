@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -98,7 +97,7 @@ def last_value(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bo
     return Point(float(values[-1]))
 
 
-_ALPHAS = np.geomspace(0.01, 4.0, 200)
+_ALPHAS = np.geomspace(0.01, 4.0, 200)[:, None]
 
 
 def pow3(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) -> Point:
@@ -107,15 +106,15 @@ def pow3(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) 
     unit = float(np.min(np.diff(steps)))
     t = (steps - steps[0]) / unit + 1.0
     t_star = (at_step - steps[0]) / unit + 1.0
-    best, best_residual = float(values[-1]), math.inf
-    for alpha in _ALPHAS:
-        design = np.column_stack([np.ones_like(t), t**-alpha])
-        coef, *_ = np.linalg.lstsq(design, values, rcond=None)
-        residual = float(np.sum((design @ coef - values) ** 2))
-        if residual < best_residual:
-            best, best_residual = float(coef[0] + coef[1] * t_star**-alpha), residual
+    g = t**-_ALPHAS  # alphas x points
+    g_mean, y_mean = g.mean(axis=1, keepdims=True), values.mean()
+    slope = ((g - g_mean) @ (values - y_mean)) / np.maximum(
+        np.sum((g - g_mean) ** 2, axis=1), 1e-300)
+    residual = np.sum((y_mean + slope[:, None] * (g - g_mean) - values) ** 2, axis=1)
+    best = int(np.argmin(residual))
+    forecast = y_mean + slope[best] * (t_star ** -_ALPHAS[best, 0] - g_mean[best, 0])
     low, high = bounds
-    return Point(float(np.clip(best, -np.inf if low is None else low,
+    return Point(float(np.clip(forecast, -np.inf if low is None else low,
                                np.inf if high is None else high)))
 
 
@@ -218,11 +217,9 @@ def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]
 
 
 # --- calibration -------------------------------------------------------------------------------
-GRID = tuple(itertools.product((0.25, 0.5), (0.0, 0.1, 0.3, 0.6)))
-KNOTS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995,
-         1.0)
+LEVELS = (0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
+          0.925, 0.95, 0.975, 0.99, 1.0)
 STAGES = (0.25, 0.4, 0.55, 0.7, 1.0)
-_PROBS = np.concatenate([[0.001, 0.003], np.linspace(0.01, 0.99, 50), [0.997, 0.999]])
 CONSTANTS = HERE / "results" / "curves_constants.json"
 
 
@@ -233,96 +230,59 @@ def stage_of(steps: np.ndarray, seen: int) -> float:
     return math.log(u_seen) / math.log((steps[-1] - steps[0]) / unit + 1.0)
 
 
-def raw_cases(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, dict[str, Any]]:
-    """Per task, per grid pair: the raw model's PIT of the final values and, for every
-    fourth curve, its quantiles at _PROBS (to read recalibrated widths); with the stages.
-    A family (300 curves) is thinned to every third curve, to keep the fit short."""
-    out: dict[str, dict[str, Any]] = {}
+def raw_cases(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """Per task, rows (stage, oriented PIT) of the raw model (no recalibration) for every
+    curve and fraction. A family (300 curves) is thinned to every third curve."""
+    out = {}
     for task in tasks:
-        cases: dict[str, Any] = {"stage": [], "rising": [], "pit": {pair: [] for pair in GRID},
-                                 "quantiles": {pair: [] for pair in GRID}, "sampled": []}
+        rows = []
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
-            for row, curve in enumerate(task.curves[::1 if task.group == "lcdb" else 3]):
-                cases["stage"].append(stage_of(task.steps, seen))
-                cases["sampled"].append(row % 4 == 0)
-                cases["rising"].append(bool(curve[seen - 1] > curve[0]))
-                for weight, discrepancy in GRID:
-                    prediction = extrapolate(task.steps[:seen], curve[:seen],
-                                             float(task.steps[-1]), bounds=task.bounds,
-                                             calibration=None, evidence_weight=weight,
-                                             discrepancy=discrepancy)
-                    pit = float(prediction.cdf(curve[-1]))
-                    cases["pit"][weight, discrepancy].append(
-                        1.0 - pit if curve[seen - 1] > curve[0] else pit)  # see Calibration
-                    if row % 4 == 0:
-                        cases["quantiles"][weight, discrepancy].append(
-                            prediction.quantiles(_PROBS))
-        out[task.name] = cases
-        print(f"  {task.name}: {len(cases['stage'])} cases", flush=True)
+            for curve in task.curves[::1 if task.group == "lcdb" else 3]:
+                prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
+                                         bounds=task.bounds, calibration=None)
+                pit = float(prediction.cdf(curve[-1]))
+                rising = curve[seen - 1] > curve[0]  # oriented as in Calibration
+                rows.append((stage_of(task.steps, seen), 1.0 - pit if rising else pit))
+        out[task.name] = np.array(rows)
+        print(f"  {task.name}: {len(rows)} cases", flush=True)
     return out
 
 
-def recalibration(values: np.ndarray) -> tuple[float, ...]:
-    """The recalibration map at KNOTS: the share of PIT values at most each knot (kept
-    strictly increasing)."""
-    shares = np.searchsorted(np.sort(values), KNOTS, side="right") / max(values.size, 1)
-    shares[0], shares[-1] = 0.0, 1.0
-    shares = np.maximum.accumulate(shares + np.linspace(0, 1e-4, len(KNOTS))) / (1 + 1e-4)
-    return tuple(float(round(v, 4)) for v in shares)
+def fit_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
+    """Per stage bin, the PIT quantiles at LEVELS (kept strictly increasing)."""
+    table = np.concatenate(cases)
+    bins = np.minimum(np.searchsorted(STAGES, table[:, 0]), len(STAGES) - 1)
+    pits = []
+    for b in range(len(STAGES)):
+        values = table[bins == b, 1] if np.any(bins == b) else table[:, 1]
+        row = np.quantile(values, LEVELS)
+        row[0], row[-1] = 0.0, 1.0
+        row = [float(f"{v:.4g}") for v in row]
+        for j in range(1, len(row) - 1):  # strictly increasing
+            row[j] = max(row[j], row[j - 1] + 1e-12)
+        pits.append(tuple(row))
+        print(f"  stage <= {STAGES[b]}: {int(np.sum(bins == b))} cases", flush=True)
+    return {"stages": STAGES, "levels": LEVELS, "pits": tuple(pits)}
 
 
-def fit_constants(cases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The grid pair whose recalibrated 80% intervals are narrowest on these cases (the
-    recalibration, one map per stage bin, makes every bin's coverage nominal), and its maps."""
-    stages = np.concatenate([c["stage"] for c in cases])
-    sampled = np.concatenate([c["sampled"] for c in cases])
-    rises = np.concatenate([c["rising"] for c in cases])
-    best: dict[str, Any] = {}
-    best_width = math.inf
-    for pair in GRID:
-        pit = np.concatenate([c["pit"][pair] for c in cases])
-        quantiles = np.concatenate([np.reshape(c["quantiles"][pair], (-1, _PROBS.size))
-                                    for c in cases])
-        bins = np.minimum(np.searchsorted(STAGES, stages), len(STAGES) - 1)
-        maps = tuple(recalibration(pit[bins == b]) if np.any(bins == b)
-                     else recalibration(pit) for b in range(len(STAGES)))
-        widths = []
-        for row, b, rising in zip(quantiles, bins[sampled], rises[sampled], strict=True):
-            low, high = np.interp([(1 - LEVEL) / 2, (1 + LEVEL) / 2], maps[b], KNOTS)
-            if rising:
-                low, high = 1.0 - high, 1.0 - low
-            widths.append(np.interp(high, _PROBS, row) - np.interp(low, _PROBS, row))
-        width = float(np.median(widths))
-        print(f"  evidence_weight={pair[0]:<5} discrepancy={pair[1]:<4} median width80 after "
-              f"recalibration {width:.4f}", flush=True)
-        if width < best_width:
-            best_width = width
-            best = {"evidence_weight": pair[0], "discrepancy": pair[1],
-                    "calibration": {"stages": STAGES, "probs": KNOTS, "maps": maps}}
-    return best
-
-
-def calibrate(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, dict[str, Any]]:
-    """The shipped constants (fitted on the even LCDB datasets and the three families) and,
-    per family, the constants of its fold (fitted without that family)."""
+def calibrate(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, Any]:
+    """The shipped recalibration (fitted on the even LCDB datasets and the three families)
+    and, per family, that of its fold (fitted without that family)."""
     build = [task for task in tasks if task.build or task.group != "lcdb"]
     cases = raw_cases(build, fractions)
     families = [task.name for task in build if task.group != "lcdb"]
-    folds = {"shipped": fit_constants(list(cases.values()))}
+    folds = {"shipped": fit_calibration(list(cases.values()))}
     for family in families:
         print(f"fold without {family}:")
-        folds[family] = fit_constants([c for name, c in cases.items() if name != family])
+        folds[family] = fit_calibration([c for name, c in cases.items() if name != family])
     return folds
 
 
-def options_of(constants: dict[str, Any]) -> dict[str, Any]:
-    """extrapolate's keyword arguments for constants read from CONSTANTS."""
-    table = constants["calibration"]
-    return {"evidence_weight": constants["evidence_weight"],
-            "discrepancy": constants["discrepancy"],
-            "calibration": ensemble.Calibration(tuple(table["stages"]), tuple(table["probs"]),
-                                                tuple(tuple(m) for m in table["maps"]))}
+def options_of(table: dict[str, Any]) -> dict[str, Any]:
+    """extrapolate's keyword arguments for a recalibration read from CONSTANTS."""
+    return {"calibration": ensemble.Calibration(
+        tuple(table["stages"]), tuple(table["levels"]), tuple(tuple(r) for r in table["pits"]))}
 
 
 def main() -> None:
@@ -340,11 +300,8 @@ def main() -> None:
 
         folds = calibrate(tasks, fractions)
         CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
-        shipped = folds["shipped"]
-        print(f"\nwrote {CONSTANTS}; shipped constants (paste into hyperlaw/curves/ensemble.py):")
-        print(f"EVIDENCE_WEIGHT = {shipped['evidence_weight']}")
-        print(f"DISCREPANCY = {shipped['discrepancy']}")
-        print(f"CALIBRATION = {shipped['calibration']}")
+        print(f"\nwrote {CONSTANTS}; paste into hyperlaw/curves/ensemble.py:")
+        print(f"CALIBRATION = Calibration(**{folds['shipped']})")
         return
     FOLDS.update(load_folds())
     held_out = [task for task in tasks if not task.build]  # the families: by their folds

@@ -46,8 +46,8 @@ def test_every_quantile_and_the_mean_stay_inside_the_bounds(bounds: object) -> N
 def test_the_guide_example_has_a_sensible_interval() -> None:
     prediction = extrapolate([1, 2, 3, 4, 5], [1.9, 1.2, 0.9, 0.8, 0.72], at_step=30)
     low, high = prediction.interval(0.8)
-    assert 0.0 <= low < prediction.mean < high <= 1.0  # today: [-2.87, 4.00]
-    assert prediction.quantiles(0.01) > 0.0 and prediction.quantiles(0.99) < 1.9
+    assert 0.0 <= low < prediction.mean < high < 1.9  # the first release: [-2.87, 4.00]
+    assert prediction.quantiles(0.01) >= 0.0 and prediction.quantiles(0.9) < 0.72
 
 
 @pytest.mark.parametrize("bounds", [(0.0, None), (0.0, 1.0)])
@@ -60,8 +60,7 @@ def test_a_noiseless_power_law_is_covered_narrowly(bounds: object) -> None:
     # narrow: a fraction of the first release's interval, and of what is left to fall
     old_low, old_high = extrapolate(t[:20], curve[:20], at_step=100,
                                     **ensemble.UNBOUNDED_UNCALIBRATED).interval(0.8)
-    assert high - low < 0.25 * (old_high - old_low)
-    assert high - low < 2.0 * (curve[19] - curve[-1])
+    assert high - low < 0.15 * (old_high - old_low)
 
 
 def test_bounds_keep_error_rates_near_zero_from_going_negative() -> None:

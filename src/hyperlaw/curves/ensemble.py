@@ -33,8 +33,9 @@ from hyperlaw.errors import HyperlawError
 #: The metric's range: (low, high), either end None when unbounded.
 Bounds: TypeAlias = tuple[float | None, float | None]
 
-# The constants below (and CALIBRATION) were fitted by `python benchmarks/curves.py --calibrate`
-# (it writes benchmarks/results/curves_constants.json) on the even LCDB datasets of
+# EVIDENCE_WEIGHT and DISCREPANCY are an earlier grid search's choice; CALIBRATION was fitted
+# with them by `python benchmarks/curves.py --calibrate` (it writes
+# benchmarks/results/curves_constants.json) on the even LCDB datasets of
 # benchmarks/data/lcdb.npz and the three curve families of benchmarks/data/curves.npz; the odd
 # LCDB datasets are held out, and each family is measured with the constants of a fold that
 # left it out.
@@ -42,7 +43,7 @@ Bounds: TypeAlias = tuple[float | None, float | None]
 EVIDENCE_WEIGHT = 0.5
 #: Model-discrepancy std per unit of log extrapolation distance, as a fraction of the observed
 #: change of the (warped) curve.
-DISCREPANCY = 0.0
+DISCREPANCY = 0.3
 
 
 @dataclass(frozen=True)
@@ -50,40 +51,46 @@ class Calibration:
     """Recalibration maps of the model's probabilities, one per stage of the curve.
 
     The stage of a prediction is log(u_seen) / log(u_target), the share of the curve seen on
-    a log scale of training progress (u counts units from 1 at the first step); stage row i
-    serves stages up to `stages[i]`. A row maps the model probability `probs[j]` to
-    `maps[i][j]` (linear in between): the share of build cases whose PIT was at most it. PITs
-    are oriented along the curve: for a rising curve, P(value >= x) plays the part of the CDF
-    (the maps hold how much further than predicted curves went, whichever their direction).
+    a log scale of training progress (u counts units from 1 at the first step); row i serves
+    stages up to `stages[i]`. In row i, a share `levels[j]` of the build cases had a PIT (the
+    model's probability of the true value) below `pits[i][j]`: the model probability
+    `pits[i][j]` becomes `levels[j]` (linear in between). PITs are oriented along the curve:
+    for a rising curve, P(value >= x) plays the part of the CDF (the maps hold how much
+    further than predicted curves went, whichever their direction).
     """
 
     stages: tuple[float, ...]
-    probs: tuple[float, ...]
-    maps: tuple[tuple[float, ...], ...]
+    levels: tuple[float, ...]
+    pits: tuple[tuple[float, ...], ...]
 
     def knots(self, stage: float, rising: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(model probabilities, calibrated probabilities) for a prediction at `stage`."""
-        row = min(int(np.searchsorted(self.stages, stage)), len(self.maps) - 1)
-        probs, maps = np.asarray(self.probs, dtype=float), np.asarray(self.maps[row], dtype=float)
-        return (1.0 - probs[::-1], 1.0 - maps[::-1]) if rising else (probs, maps)
+        row = min(int(np.searchsorted(self.stages, stage)), len(self.pits) - 1)
+        probs, levels = np.asarray(self.pits[row], dtype=float), np.asarray(self.levels)
+        return (1.0 - probs[::-1], 1.0 - levels[::-1]) if rising else (probs, levels)
 
 
 #: The shipped recalibration (see the note on the constants above).
 CALIBRATION = Calibration(
     stages=(0.25, 0.4, 0.55, 0.7, 1.0),
-    probs=(0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98,
-           0.995, 1.0),
-    maps=(
-        (0.0, 0.4723, 0.6122, 0.6851, 0.7376, 0.7842, 0.8061, 0.8192, 0.8265, 0.8396, 0.8542,
-         0.8804, 0.9067, 0.9169, 0.93, 0.9592, 1.0),
-        (0.0, 0.3371, 0.4991, 0.6252, 0.6857, 0.761, 0.8019, 0.8265, 0.8494, 0.8723, 0.8887,
-         0.9116, 0.9378, 0.9476, 0.9689, 0.982, 1.0),
-        (0.0, 0.233, 0.3603, 0.476, 0.5504, 0.6479, 0.7405, 0.7752, 0.8082, 0.8611, 0.9008,
-         0.919, 0.9405, 0.9587, 0.9653, 0.9736, 1.0),
-        (0.0, 0.3065, 0.4014, 0.4781, 0.5693, 0.6678, 0.7189, 0.7554, 0.8065, 0.854, 0.8941,
-         0.9124, 0.9343, 0.9562, 0.9671, 0.9817, 1.0),
-        (0.0, 0.25, 0.3209, 0.4328, 0.5224, 0.6306, 0.7089, 0.7612, 0.7947, 0.8209, 0.8694,
-         0.9104, 0.9515, 0.9589, 0.9813, 0.9888, 1.0),
+    levels=(0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85,
+            0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+    pits=(
+        (0.0, 1e-12, 6.971e-05, 0.0002508, 0.001033, 0.001835, 0.006093, 0.01092, 0.02517,
+         0.05246, 0.08731, 0.1654, 0.3104, 0.4384, 0.5398, 0.6733, 0.8417, 0.9309, 0.9974, 1.0,
+         1.0),
+        (0.0, 5.852e-09, 2.176e-05, 6.869e-05, 0.0001334, 0.0001815, 0.0004813, 0.003945,
+         0.03156, 0.08899, 0.1634, 0.2433, 0.3344, 0.4519, 0.5075, 0.5614, 0.7021, 0.8097,
+         0.9334, 0.9898, 1.0),
+        (0.0, 2.815e-07, 4.183e-05, 0.0001421, 0.0003091, 0.0004996, 0.009515, 0.04107, 0.1305,
+         0.2236, 0.3033, 0.3707, 0.4427, 0.5017, 0.5157, 0.5803, 0.6523, 0.8096, 0.9182,
+         0.9902, 1.0),
+        (0.0, 2.086e-05, 4.769e-05, 7.727e-05, 0.0001818, 0.0004286, 0.0006907, 0.001478,
+         0.04747, 0.1456, 0.235, 0.3059, 0.3769, 0.5007, 0.5554, 0.6282, 0.6735, 0.7993,
+         0.9303, 0.9525, 1.0),
+        (0.0, 5.122e-05, 0.0002455, 0.001303, 0.002549, 0.004436, 0.005771, 0.01308, 0.1287,
+         0.1837, 0.26, 0.3258, 0.3967, 0.5097, 0.5664, 0.6483, 0.7026, 0.7782, 0.9178, 0.9846,
+         1.0),
     ),
 )
 #: The model before bounds and recalibration (the constants of the first release): the
