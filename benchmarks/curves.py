@@ -1,120 +1,322 @@
-"""Learning-curve extrapolation quality on real, held-out curves.
+"""Learning-curve extrapolation on real curves of held-out tasks.
 
-For each curve family of benchmarks/data/curves.npz, half of the curves (even rows) may be used
-to calibrate `hyperlaw.curves.extrapolate` (`--calibrate`); the other half (odd rows) is
-held out. From the first 10%, 25% and 50% of each held-out curve the script predicts the final
-value and prints, per family and overall: the median absolute error of the predictive mean, of
-its median and of "last value observed", and the coverage of the 80% and 95% intervals.
+Tasks are split, never curves: a task is an LCDB dataset of benchmarks/data/lcdb.npz
+(validation error of 20 scikit-learn learners over training-set sizes, bounds (0, 1)) or a curve
+family of benchmarks/data/curves.npz (validation losses of MLPs, CNNs and character-level
+language models over epochs or tokens, bounds (0, None)). The odd LCDB datasets (sorted by
+OpenML id) are never used to build; each family is held out from its own fold (below). From
+the first 10%, 20%, 30% and 50% of each held-out curve every predictor predicts the final
+value; the script prints per group of tasks and fraction: the coverage of the 80% interval,
+its median width (and the ratio to the baseline "today"), and the median absolute error of
+the predictive mean against "last value seen" and a fitted pow3 curve.
 
-    python benchmarks/curves.py                # evaluate the shipped constants
-    python benchmarks/curves.py --calibrate    # grid-search the two constants on the even rows
+A predictor is a callable (steps, values, at_step, bounds) -> an object with `mean` and
+`quantiles(q)`; `PREDICTORS` holds them by name, so a new model is one more entry. A predictor
+with constants fitted on curves (`FOLDS`) must not have seen the task it predicts: the shipped
+constants of hl.curves.extrapolate are fitted (`--calibrate`) on the even LCDB datasets and the
+three families, so each family is predicted with the constants of its leave-one-family-out fold,
+fitted on the even LCDB datasets and the two other families (results/curves_constants.json).
+
+    python benchmarks/curves.py                   # evaluate every predictor on held-out tasks
+    python benchmarks/curves.py --calibrate       # fit the shipped constants on the build tasks
+    python benchmarks/curves.py --only hyperlaw today --fractions 0.1 0.5
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import functools
+import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hyperlaw.curves import ensemble, extrapolate
 
-DATA = Path(__file__).resolve().parent / "data" / "curves.npz"
-FRACTIONS = (0.10, 0.25, 0.50)
+HERE = Path(__file__).resolve().parent
+FAMILIES = HERE / "data" / "curves.npz"
+LCDB = HERE / "data" / "lcdb.npz"
+FRACTIONS = (0.10, 0.20, 0.30, 0.50)
+LEVEL = 0.8
+Bounds = tuple[float | None, float | None]
 
 
-def load(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    data = np.load(path)
-    families = sorted({key.split("/")[0] for key in data.files})
-    return {f: (data[f"{f}/steps"].astype(float), data[f"{f}/curves"].astype(float))
-            for f in families}
+@dataclass(frozen=True)
+class Task:
+    """One task: its group name, its steps, its curves (rows) and the metric's bounds."""
+
+    name: str
+    group: str
+    steps: np.ndarray
+    curves: np.ndarray
+    bounds: Bounds
+    build: bool
+
+
+def load_tasks(families: Path = FAMILIES, lcdb: Path = LCDB) -> list[Task]:
+    """Every task: the LCDB datasets (even ones for building) and the three families."""
+    tasks = []
+    data = np.load(lcdb)
+    names = sorted({key.split("/")[0] for key in data.files},
+                   key=lambda name: int(name.removeprefix("openml")))
+    for index, name in enumerate(names):
+        tasks.append(Task(name, "lcdb", data[f"{name}/steps"].astype(float),
+                          data[f"{name}/curves"].astype(float), (0.0, 1.0), index % 2 == 0))
+    data = np.load(families)
+    for name in sorted({key.split("/")[0] for key in data.files}):
+        tasks.append(Task(name, name, data[f"{name}/steps"].astype(float),
+                          data[f"{name}/curves"].astype(float), (0.0, None), False))
+    return tasks
 
 
 def seen_points(n: int, fraction: float) -> int:
+    """How many leading points make `fraction` of a curve of n points (at least 3)."""
     return max(3, round(fraction * n))
 
 
-def evaluate(curves: dict[str, tuple[np.ndarray, np.ndarray]], rows: slice,
-             fractions: tuple[float, ...] = FRACTIONS, **options: float) -> dict:
-    """Per (family, fraction): errors of the mean and of the last value, interval hits."""
-    out: dict = {}
-    for family, (steps, table) in curves.items():
+# --- predictors --------------------------------------------------------------------------------
+Predictor = Callable[[np.ndarray, np.ndarray, float, Bounds], Any]
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point forecast: every quantile is the forecast (no interval)."""
+
+    mean: float
+
+    def quantiles(self, q: Any) -> np.ndarray:
+        return np.full(np.shape(q), self.mean)
+
+
+def last_value(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) -> Point:
+    """The last value seen."""
+    return Point(float(values[-1]))
+
+
+_ALPHAS = np.geomspace(0.01, 4.0, 200)[:, None]
+
+
+def pow3(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) -> Point:
+    """The least-squares fit of c − a·t^(−α) (t counted from 1 at the first step, α on a fine
+    grid, c and a linear), clipped into the bounds."""
+    unit = float(np.min(np.diff(steps)))
+    t = (steps - steps[0]) / unit + 1.0
+    t_star = (at_step - steps[0]) / unit + 1.0
+    g = t**-_ALPHAS  # alphas x points
+    g_mean, y_mean = g.mean(axis=1, keepdims=True), values.mean()
+    slope = ((g - g_mean) @ (values - y_mean)) / np.maximum(
+        np.sum((g - g_mean) ** 2, axis=1), 1e-300)
+    residual = np.sum((y_mean + slope[:, None] * (g - g_mean) - values) ** 2, axis=1)
+    best = int(np.argmin(residual))
+    forecast = y_mean + slope[best] * (t_star ** -_ALPHAS[best, 0] - g_mean[best, 0])
+    low, high = bounds
+    return Point(float(np.clip(forecast, -np.inf if low is None else low,
+                               np.inf if high is None else high)))
+
+
+def hyperlaw(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds,
+             **constants: Any) -> Any:
+    """hl.curves.extrapolate with the task's bounds and the shipped constants (or those given:
+    `evaluate` passes a held-out family the constants of its fold, fitted without it)."""
+    return extrapolate(steps, values, at_step, bounds=bounds, **constants)
+
+
+def today(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) -> Any:
+    """The model as first released: no bounds, no recalibration, its two constants."""
+    return extrapolate(steps, values, at_step, **ensemble.UNBOUNDED_UNCALIBRATED)
+
+
+#: Per held-out family, the constants fitted without it (read from CONSTANTS), by predictor.
+FOLDS: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def load_folds() -> dict[str, dict[str, dict[str, Any]]]:
+    """The "hyperlaw" fold constants from CONSTANTS (written by --calibrate)."""
+    import json
+
+    if not CONSTANTS.exists():
+        raise SystemExit(f"{CONSTANTS} is missing: run `python benchmarks/curves.py --calibrate`")
+    folds = json.loads(CONSTANTS.read_text())
+    return {"hyperlaw": {name: options_of(c) for name, c in folds.items() if name != "shipped"}}
+
+
+PREDICTORS: dict[str, Predictor] = {
+    "hyperlaw": hyperlaw,
+    "today": today,
+    "last value": last_value,
+    "pow3": pow3,
+}
+
+
+# --- evaluation --------------------------------------------------------------------------------
+def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...]
+             ) -> dict[tuple[str, float], np.ndarray]:
+    """Per (group, fraction), one row per curve: |mean − truth|, low, high, truth."""
+    out: dict[tuple[str, float], list] = {}
+    for task in tasks:
+        predictor = PREDICTORS[name]
+        if task.name in FOLDS.get(name, {}):
+            predictor = functools.partial(predictor, **FOLDS[name][task.name])
         for fraction in fractions:
-            seen = seen_points(len(steps), fraction)
-            rows_out = []
-            for curve in table[rows]:
-                prediction = extrapolate(steps[:seen], curve[:seen], float(steps[-1]),
-                                         **options)
-                q = prediction.quantiles([0.025, 0.1, 0.5, 0.9, 0.975])
-                truth = curve[-1]
-                rows_out.append((abs(prediction.mean - truth), abs(curve[seen - 1] - truth),
-                                 q[1] <= truth <= q[3], q[0] <= truth <= q[4],
-                                 abs(q[2] - truth)))
-            out[family, fraction] = np.array(rows_out, dtype=float)
+            seen = seen_points(len(task.steps), fraction)
+            rows = out.setdefault((task.group, fraction), [])
+            for curve in task.curves:
+                prediction = predictor(task.steps[:seen], curve[:seen], float(task.steps[-1]),
+                                       task.bounds)
+                low, high = np.asarray(prediction.quantiles([(1 - LEVEL) / 2, (1 + LEVEL) / 2]))
+                rows.append((abs(prediction.mean - curve[-1]), low, high, curve[-1]))
+    return {key: np.array(rows, dtype=float) for key, rows in out.items()}
+
+
+def summary(table: np.ndarray) -> dict[str, float]:
+    """Coverage and median width of the interval, median error of the mean."""
+    width = table[:, 2] - table[:, 1]
+    hit = (table[:, 1] <= table[:, 3]) & (table[:, 3] <= table[:, 2])
+    return {"n": len(table), "cover": float(hit.mean()) if np.any(width > 0) else math.nan,
+            "width": float(np.median(width)), "error": float(np.median(table[:, 0])),
+            "below": float(np.mean(table[:, 3] < table[:, 1])) if np.any(width > 0) else math.nan}
+
+
+def with_all(results: dict[tuple[str, float], np.ndarray]) -> dict[tuple[str, float], np.ndarray]:
+    """The results with one more group, "all", pooling every group per fraction."""
+    fractions = sorted({fraction for _, fraction in results})
+    pooled = {("all", f): np.concatenate([v for (g, fr), v in results.items() if fr == f])
+              for f in fractions}
+    return {**results, **pooled}
+
+
+def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]:
+    """The table of every predictor, and which goals each group misses."""
+    lines = [f"{'group':<13} {'seen':>5} {'n':>5} {'predictor':<11} {'cover80':>8} "
+             f"{'below':>6} {'width':>8} {'w/today':>8} {'error':>8} {'e/last':>7} {'e/pow3':>7}"]
+    misses = []
+    first = next(iter(results.values()))
+    for key in first:
+        stats = {name: summary(table[key]) for name, table in results.items()}
+        for name, s in stats.items():
+            ratio = {ref: s["error"] / stats[ref]["error"] if ref in stats else math.nan
+                     for ref in ("last value", "pow3")}
+            wide = s["width"] / stats["today"]["width"] if "today" in stats else math.nan
+            lines.append(f"{key[0]:<13} {key[1]:>5.0%} {s['n']:>5} {name:<11} "
+                         f"{s['cover']:>8.3f} {s['below']:>6.3f} {s['width']:>8.4f} "
+                         f"{wide:>8.2f} {s['error']:>8.4f} {ratio['last value']:>7.2f} "
+                         f"{ratio['pow3']:>7.2f}")
+            if name == "hyperlaw":
+                missed = [goal for goal, ok in (
+                    ("coverage", 0.75 <= s["cover"] <= 0.85), ("width", wide <= 0.5),
+                    ("error vs last", ratio["last value"] <= 0.8),
+                    ("error vs pow3", ratio["pow3"] <= 0.8)) if not ok]
+                if missed:
+                    misses.append(f"{key[0]} {key[1]:.0%}: misses {', '.join(missed)}")
+    return lines + ["", "goals (hyperlaw): coverage80 in [0.75, 0.85], width <= 0.5 x today, "
+                    "error <= 0.8 x last value and pow3"] + (misses or ["all goals met"])
+
+
+# --- calibration -------------------------------------------------------------------------------
+LEVELS = (0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
+          0.925, 0.95, 0.975, 0.99, 1.0)
+STAGES = (0.25, 0.4, 0.55, 0.7, 1.0)
+CONSTANTS = HERE / "results" / "curves_constants.json"
+
+
+def stage_of(steps: np.ndarray, seen: int) -> float:
+    """The stage of a prediction of the last step from `seen` points (see Calibration)."""
+    unit = float(np.min(np.diff(steps)))
+    u_seen = (steps[seen - 1] - steps[0]) / unit + 1.0
+    return math.log(u_seen) / math.log((steps[-1] - steps[0]) / unit + 1.0)
+
+
+def raw_cases(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """Per task, rows (stage, oriented PIT) of the raw model (no recalibration) for every
+    curve and fraction. A family (300 curves) is thinned to every third curve."""
+    out = {}
+    for task in tasks:
+        rows = []
+        for fraction in fractions:
+            seen = seen_points(len(task.steps), fraction)
+            for curve in task.curves[::1 if task.group == "lcdb" else 3]:
+                prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
+                                         bounds=task.bounds, calibration=None)
+                pit = float(prediction.cdf(curve[-1]))
+                rising = curve[seen - 1] > curve[0]  # oriented as in Calibration
+                rows.append((stage_of(task.steps, seen), 1.0 - pit if rising else pit))
+        out[task.name] = np.array(rows)
+        print(f"  {task.name}: {len(rows)} cases", flush=True)
     return out
 
 
-def calibrate(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    """The (evidence_weight, discrepancy) whose 80%/95% coverage on the even rows is closest
-    to nominal, averaged over fractions and families."""
-    best, best_score = None, np.inf
-    for weight, discrepancy in itertools.product((0.5, 0.25), (0.5, 0.75, 1.0, 1.5)):
-        results = evaluate(curves, slice(0, None, 2), evidence_weight=weight,
-                           discrepancy=discrepancy)
-        table = np.concatenate(list(results.values()))
-        cover80, cover95 = table[:, 2].mean(), table[:, 3].mean()
-        by_25 = np.concatenate([v for (f, fr), v in results.items() if fr == 0.25])
-        score = (abs(cover80 - 0.80) + abs(cover95 - 0.95)
-                 + abs(by_25[:, 2].mean() - 0.80))
-        print(f"evidence_weight={weight:<5} discrepancy={discrepancy:<4} "
-              f"cover80={cover80:.3f} cover95={cover95:.3f} cover80@25%={by_25[:, 2].mean():.3f}"
-              f" error={np.median(table[:, 0]):.4f}")
-        if score < best_score:
-            best, best_score = (weight, discrepancy), score
-    assert best is not None
-    return best
+def fit_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
+    """Per stage bin, the PIT quantiles at LEVELS (kept strictly increasing)."""
+    table = np.concatenate(cases)
+    bins = np.minimum(np.searchsorted(STAGES, table[:, 0]), len(STAGES) - 1)
+    pits = []
+    for b in range(len(STAGES)):
+        values = table[bins == b, 1] if np.any(bins == b) else table[:, 1]
+        row = np.quantile(values, LEVELS)
+        row[0], row[-1] = 0.0, 1.0
+        row = [float(f"{v:.4g}") for v in row]
+        for j in range(1, len(row) - 1):  # strictly increasing
+            row[j] = max(row[j], row[j - 1] + 1e-12)
+        pits.append(tuple(row))
+        print(f"  stage <= {STAGES[b]}: {int(np.sum(bins == b))} cases", flush=True)
+    return {"stages": STAGES, "levels": LEVELS, "pits": tuple(pits)}
 
 
-def report(results: dict) -> None:
-    print(f"{'family':<14} {'seen':>5} {'n':>4} {'err(mean)':>10} {'err(median)':>12} "
-          f"{'err(last)':>10} {'ratio':>6} {'cover80':>8} {'cover95':>8}")
-    for (family, fraction), table in results.items():
-        err, naive = np.median(table[:, 0]), np.median(table[:, 1])
-        print(f"{family:<14} {fraction:>5.0%} {len(table):>4} {err:>10.4f} "
-              f"{np.median(table[:, 4]):>12.4f} {naive:>10.4f} "
-              f"{err / naive if naive else float('nan'):>6.2f} {table[:, 2].mean():>8.3f} "
-              f"{table[:, 3].mean():>8.3f}")
-    for fraction in FRACTIONS:
-        table = np.concatenate([v for (f, fr), v in results.items() if fr == fraction])
-        err, naive = np.median(table[:, 0]), np.median(table[:, 1])
-        print(f"{'all':<14} {fraction:>5.0%} {len(table):>4} {err:>10.4f} "
-              f"{np.median(table[:, 4]):>12.4f} {naive:>10.4f} "
-              f"{err / naive:>6.2f} {table[:, 2].mean():>8.3f} {table[:, 3].mean():>8.3f}")
+def calibrate(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, Any]:
+    """The shipped recalibration (fitted on the even LCDB datasets and the three families)
+    and, per family, that of its fold (fitted without that family)."""
+    build = [task for task in tasks if task.build or task.group != "lcdb"]
+    cases = raw_cases(build, fractions)
+    families = [task.name for task in build if task.group != "lcdb"]
+    folds = {"shipped": fit_calibration(list(cases.values()))}
+    for family in families:
+        print(f"fold without {family}:")
+        folds[family] = fit_calibration([c for name, c in cases.items() if name != family])
+    return folds
+
+
+def options_of(table: dict[str, Any]) -> dict[str, Any]:
+    """extrapolate's keyword arguments for a recalibration read from CONSTANTS."""
+    return {"calibration": ensemble.Calibration(
+        tuple(table["stages"]), tuple(table["levels"]), tuple(tuple(r) for r in table["pits"]))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit the constants on the build tasks and print them")
+    parser.add_argument("--only", nargs="+", choices=sorted(PREDICTORS),
+                        default=list(PREDICTORS))
+    parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     args = parser.parse_args()
-    curves = load(args.data)
-    options = {}
+    tasks = load_tasks()
+    fractions = tuple(args.fractions)
     if args.calibrate:
-        weight, discrepancy = calibrate(curves)
-        print(f"\nbest on the calibration half: evidence_weight={weight}, "
-              f"discrepancy={discrepancy}\n")
-        options = {"evidence_weight": weight, "discrepancy": discrepancy}
-    else:
-        print(f"shipped constants: evidence_weight={ensemble.EVIDENCE_WEIGHT}, "
-              f"discrepancy={ensemble.DISCREPANCY}\n")
-    started = time.perf_counter()
-    results = evaluate(curves, slice(1, None, 2), **options)
-    count = sum(len(v) for v in results.values())
-    print("held-out curves (odd rows): predicting the final value")
-    report(results)
-    print(f"\n{(time.perf_counter() - started) / count * 1e3:.2f} ms per extrapolation")
+        import json
+
+        folds = calibrate(tasks, fractions)
+        CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
+        print(f"\nwrote {CONSTANTS}; paste into hyperlaw/curves/ensemble.py:")
+        print(f"CALIBRATION = Calibration(**{folds['shipped']})")
+        return
+    FOLDS.update(load_folds())
+    held_out = [task for task in tasks if not task.build]  # the families: by their folds
+    print(f"held-out tasks: {len(held_out)} ({sum(len(t.curves) for t in held_out)} curves); "
+          f"shipped constants: evidence_weight={ensemble.EVIDENCE_WEIGHT}, "
+          f"discrepancy={ensemble.DISCREPANCY}\n")
+    results, timing = {}, {}
+    for name in args.only:
+        started = time.perf_counter()
+        results[name] = with_all(evaluate(name, held_out, fractions))
+        count = sum(len(v) for (g, _), v in results[name].items() if g != "all")
+        timing[name] = (time.perf_counter() - started) / count * 1e3
+    print("\n".join(report(results)))
+    print("\nms per prediction (with its 80% interval): "
+          + ", ".join(f"{name} {ms:.2f}" for name, ms in timing.items()))
 
 
 if __name__ == "__main__":

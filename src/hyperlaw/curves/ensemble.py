@@ -9,26 +9,94 @@ predictive are exact and cheap; the ensemble weights particles by evidence. Real
 neither exactly parametric nor independently noisy, so two constants calibrated on real
 training curves (see benchmarks/curves.py) temper the evidence and add a model-discrepancy term
 that grows with the extrapolation distance.
+
+Bounded metrics are modelled in a warped space where they are unbounded: log(y − low) for a
+metric with only a lower bound (a loss), logit for one with a range (an error rate, an
+accuracy); every quantile maps back inside the bounds. A curve heading away from its only
+bound (a loss that rises) is modelled as it is and its quantiles clipped to the bound. A last
+recalibration step maps the model's probabilities through the empirical distribution of its
+PIT values on real build curves, one map per stage of the curve seen, which removes the
+over-confidence and the skew of the raw model.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
 
 import numpy as np
 
 from hyperlaw.errors import HyperlawError
 
-# The two constants below were chosen by `python benchmarks/curves.py --calibrate` on half of
-# the real training curves of benchmarks/data (MLPs and CNNs on digits, character-level GRU
-# language models), for 80% and 95% interval coverage from 10%, 25% and 50% of a curve.
+#: The metric's range: (low, high), either end None when unbounded.
+Bounds: TypeAlias = tuple[float | None, float | None]
+
+# EVIDENCE_WEIGHT and DISCREPANCY are an earlier grid search's choice; CALIBRATION was fitted
+# with them by `python benchmarks/curves.py --calibrate` (it writes
+# benchmarks/results/curves_constants.json) on the even LCDB datasets of
+# benchmarks/data/lcdb.npz and the three curve families of benchmarks/data/curves.npz; the odd
+# LCDB datasets are held out, and each family is measured with the constants of a fold that
+# left it out.
 #: Fraction of the log-likelihood kept (real residuals are autocorrelated).
-EVIDENCE_WEIGHT = 0.25
+EVIDENCE_WEIGHT = 0.5
 #: Model-discrepancy std per unit of log extrapolation distance, as a fraction of the observed
-#: change of the curve.
-DISCREPANCY = 1.0
+#: change of the (warped) curve.
+DISCREPANCY = 0.3
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Recalibration maps of the model's probabilities, one per stage of the curve.
+
+    The stage of a prediction is log(u_seen) / log(u_target), the share of the curve seen on
+    a log scale of training progress (u counts units from 1 at the first step); row i serves
+    stages up to `stages[i]`. In row i, a share `levels[j]` of the build cases had a PIT (the
+    model's probability of the true value) below `pits[i][j]`: the model probability
+    `pits[i][j]` becomes `levels[j]` (linear in between). PITs are oriented along the curve:
+    for a rising curve, P(value >= x) plays the part of the CDF (the maps hold how much
+    further than predicted curves went, whichever their direction).
+    """
+
+    stages: tuple[float, ...]
+    levels: tuple[float, ...]
+    pits: tuple[tuple[float, ...], ...]
+
+    def knots(self, stage: float, rising: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(model probabilities, calibrated probabilities) for a prediction at `stage`."""
+        row = min(int(np.searchsorted(self.stages, stage)), len(self.pits) - 1)
+        probs, levels = np.asarray(self.pits[row], dtype=float), np.asarray(self.levels)
+        return (1.0 - probs[::-1], 1.0 - levels[::-1]) if rising else (probs, levels)
+
+
+#: The shipped recalibration (see the note on the constants above).
+CALIBRATION = Calibration(
+    stages=(0.25, 0.4, 0.55, 0.7, 1.0),
+    levels=(0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85,
+            0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+    pits=(
+        (0.0, 1e-12, 6.971e-05, 0.0002508, 0.001033, 0.001835, 0.006093, 0.01092, 0.02517,
+         0.05246, 0.08731, 0.1654, 0.3104, 0.4384, 0.5398, 0.6733, 0.8417, 0.9309, 0.9974, 1.0,
+         1.0),
+        (0.0, 5.852e-09, 2.176e-05, 6.869e-05, 0.0001334, 0.0001815, 0.0004813, 0.003945,
+         0.03156, 0.08899, 0.1634, 0.2433, 0.3344, 0.4519, 0.5075, 0.5614, 0.7021, 0.8097,
+         0.9334, 0.9898, 1.0),
+        (0.0, 2.815e-07, 4.183e-05, 0.0001421, 0.0003091, 0.0004996, 0.009515, 0.04107, 0.1305,
+         0.2236, 0.3033, 0.3707, 0.4427, 0.5017, 0.5157, 0.5803, 0.6523, 0.8096, 0.9182,
+         0.9902, 1.0),
+        (0.0, 2.086e-05, 4.769e-05, 7.727e-05, 0.0001818, 0.0004286, 0.0006907, 0.001478,
+         0.04747, 0.1456, 0.235, 0.3059, 0.3769, 0.5007, 0.5554, 0.6282, 0.6735, 0.7993,
+         0.9303, 0.9525, 1.0),
+        (0.0, 5.122e-05, 0.0002455, 0.001303, 0.002549, 0.004436, 0.005771, 0.01308, 0.1287,
+         0.1837, 0.26, 0.3258, 0.3967, 0.5097, 0.5664, 0.6483, 0.7026, 0.7782, 0.9178, 0.9846,
+         1.0),
+    ),
+)
+#: The model before bounds and recalibration (the constants of the first release): the
+#: baseline of benchmarks/curves.py.
+UNBOUNDED_UNCALIBRATED = {"evidence_weight": 0.25, "discrepancy": 1.0, "bounds": None,
+                          "calibration": None}
 #: Long curves are averaged into this many points before fitting.
 MAX_POINTS = 64
 
@@ -37,10 +105,60 @@ _PRIOR_A, _PRIOR_B = 1.0, 1e-4  # σ² ~ InvGamma(a₀, b₀): a noise floor of 
 
 
 @dataclass(frozen=True)
-class Prediction:
-    """A predictive distribution: a mixture of Student-t components.
+class Warp:
+    """The monotone map between a bounded metric and the unbounded space it is modelled in.
 
-    `mean` is its mean; `quantiles(q)`, `cdf(x)` and `interval(level)` read it.
+    `low` and `high` are the bounds (None: unbounded on that side); `margin` keeps values on
+    a bound finite in the warped space (log 0 and logit 0 are not). With `stretch` False the
+    values are only clipped into the bounds (a curve heading away from its one bound).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    margin: float = 0.0
+    stretch: bool = True
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        """The warped values of metric values `y` (clipped into the bounds first)."""
+        low, high, margin = self.low, self.high, self.margin
+        if not self.stretch:
+            return y
+        if low is not None and high is not None:
+            share = np.clip((y - low) / (high - low), 0.0, 1.0)
+            return np.log(share + margin) - np.log1p(margin - share)
+        if low is not None:
+            return np.log(np.maximum(y - low, 0.0) + margin)
+        if high is not None:
+            return -np.log(np.maximum(high - y, 0.0) + margin)
+        return y
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        """The metric values of warped values `z`, inside the bounds."""
+        low, high, margin = self.low, self.high, self.margin
+        if not self.stretch:
+            return np.clip(z, -np.inf if low is None else low, np.inf if high is None else high)
+        if low is not None and high is not None:
+            share = (1.0 + 2.0 * margin) / (1.0 + np.exp(-z)) - margin
+            return low + (high - low) * np.clip(share, 0.0, 1.0)
+        if low is not None:
+            return low + np.maximum(np.exp(np.minimum(z, 700.0)) - margin, 0.0)
+        if high is not None:
+            return high - np.maximum(np.exp(np.minimum(-z, 700.0)) - margin, 0.0)
+        return z
+
+
+_IDENTITY = Warp()
+#: Probabilities at which `mean` and `std` read a warped or recalibrated prediction.
+_GRID = (np.arange(32) + 0.5) / 32
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predictive distribution: a mixture of Student-t components in the warped space of
+    `warp`, its probabilities mapped through the recalibration knots `calibration`.
+
+    `mean` is its mean; `std`, `quantiles(q)`, `cdf(x)` and `interval(level)` read it. Every
+    quantile lies inside the bounds the prediction was made with.
     """
 
     mean: float
@@ -48,57 +166,88 @@ class Prediction:
     locs: np.ndarray = field(repr=False)
     scales: np.ndarray = field(repr=False)
     dof: float = field(repr=False)
+    warp: Warp = field(default=_IDENTITY, repr=False)
+    calibration: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def std(self) -> float:
-        """The standard deviation of the predictive mixture."""
-        variance = self.scales**2 * (self.dof / (self.dof - 2.0) if self.dof > 2 else 1e6)
-        second = float(np.sum(self.weights * (variance + self.locs**2)))
-        return math.sqrt(max(second - self.mean**2, 0.0))
+        """The standard deviation of the predictive distribution."""
+        if self.warp == _IDENTITY and self.calibration is None:
+            variance = self.scales**2 * (self.dof / (self.dof - 2.0) if self.dof > 2 else 1e6)
+            second = float(np.sum(self.weights * (variance + self.locs**2)))
+            return math.sqrt(max(second - self.mean**2, 0.0))
+        values = np.asarray(self.quantiles(_GRID))
+        return float(np.std(values))
 
     def cdf(self, x: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
         """P(value <= x)."""
         from scipy import special
 
         points = np.asarray(x, dtype=float)
-        z = (points[..., None] - self.locs) / self.scales
+        z = (self.warp.forward(points)[..., None] - self.locs) / self.scales
         result = np.sum(self.weights * special.stdtr(self.dof, z), axis=-1)
+        if self.calibration is not None:
+            result = np.interp(result, *self.calibration)
+        low, high = self.warp.low, self.warp.high
+        if low is not None:
+            result = np.where(points < low, 0.0, result)
+        if high is not None:
+            result = np.where(points >= high, 1.0, result)
         return float(result) if result.ndim == 0 else result
 
     def quantiles(self, q: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
         """The value below which the curve lands with probability q (each q in (0, 1))."""
-        from scipy import special
-
         probs = np.asarray(q, dtype=float)
         if np.any((probs <= 0) | (probs >= 1)) or np.any(np.isnan(probs)):
             raise HyperlawError(f"quantiles must lie strictly between 0 and 1, got {q!r}")
-        # the components share one Student-t: tabulate its CDF once (in asinh(z), which keeps
-        # the table fine near 0 and reaching far into the tails), then bisect the mixture
-        grid = np.linspace(-13.0, 13.0, 1301)
-        table = special.stdtr(self.dof, np.sinh(grid))
-        weights, locs, scales = self.weights, self.locs, self.scales
-
-        def mixture_cdf(x: np.ndarray) -> np.ndarray:
-            z = np.arcsinh((x[..., None] - locs) / scales)
-            return np.sum(weights * np.interp(z, grid, table), axis=-1)
-
-        tail = special.stdtrit(self.dof, np.clip(probs, 1e-9, 1 - 1e-9))
-        low = np.min(locs) + np.minimum(tail, 0) * np.max(scales) - 1e-12
-        high = np.max(locs) + np.maximum(tail, 0) * np.max(scales) + 1e-12
-        low = np.broadcast_to(low, probs.shape).astype(float)
-        high = np.broadcast_to(high, probs.shape).astype(float)
-        for _ in range(50):
-            middle = 0.5 * (low + high)
-            below = mixture_cdf(middle) < probs
-            low = np.where(below, middle, low)
-            high = np.where(below, high, middle)
-        result = 0.5 * (low + high)
+        if self.calibration is not None:
+            probs = np.clip(np.interp(probs, self.calibration[1], self.calibration[0]),
+                            1e-9, 1 - 1e-9)
+        result = self.warp.inverse(_mixture_quantiles(self, probs))
         return float(result) if result.ndim == 0 else result
 
     def interval(self, level: float = 0.8) -> tuple[float, float]:
         """The central interval holding `level` of the probability."""
         low, high = np.asarray(self.quantiles([(1 - level) / 2, (1 + level) / 2]))
         return float(low), float(high)
+
+
+def _tabulated_cdf(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: float
+                   ) -> Callable[[np.ndarray], np.ndarray]:
+    """The CDF of the Student-t mixture by interpolation: the components share one Student-t,
+    tabulated once in asinh(z), which keeps the table fine near 0 and reaching far into the
+    tails."""
+    from scipy import special
+
+    grid = np.linspace(-13.0, 13.0, 1301)
+    table = special.stdtr(dof, np.sinh(grid))
+
+    def mixture_cdf(x: np.ndarray) -> np.ndarray:
+        z = np.arcsinh((x[..., None] - locs) / scales)
+        return np.sum(weights * np.interp(z, grid, table), axis=-1)
+
+    return mixture_cdf
+
+
+def _mixture_quantiles(prediction: Prediction, probs: np.ndarray) -> np.ndarray:
+    """Quantiles of the Student-t mixture itself (in the warped space), by bisection."""
+    from scipy import special
+
+    locs, scales = prediction.locs, prediction.scales
+    mixture_cdf = _tabulated_cdf(prediction.weights, locs, scales, prediction.dof)
+    tail = special.stdtrit(prediction.dof, np.clip(probs, 1e-9, 1 - 1e-9))
+    start = float(np.min(locs) + min(np.min(tail), 0.0) * np.max(scales)) - 1e-12
+    stop = float(np.max(locs) + max(np.max(tail), 0.0) * np.max(scales)) + 1e-12
+    # bracket every probability on a coarse grid (one pass), then bisect within the bracket
+    xs = np.linspace(start, stop, 257)
+    at = np.clip(np.searchsorted(mixture_cdf(xs), probs), 1, xs.size - 1)
+    low, high = xs[at - 1], xs[at]
+    for _ in range(32):
+        middle = 0.5 * (low + high)
+        below = mixture_cdf(middle) < probs
+        low = np.where(below, middle, low)
+        high = np.where(below, high, middle)
+    return 0.5 * (low + high)
 
 
 # --- shapes: each fitted family as g(u; θ) on a grid of θ --------------------------------------
@@ -145,13 +294,81 @@ def _compress(u: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.
     return (np.array([u[b].mean() for b in bins]), np.array([y[b].mean() for b in bins]))
 
 
+def check_bounds(bounds: Bounds | Literal["auto"] | None, where: str = "extrapolate"
+                 ) -> Bounds | Literal["auto"]:
+    """`bounds` as (low, high) floats or None, or "auto"; raises on anything else."""
+    if bounds is None:
+        return (None, None)
+    if isinstance(bounds, str):
+        if bounds != "auto":
+            raise HyperlawError(f"{where}: bounds={bounds!r} is not understood; pass "
+                                f"'auto', None, or the metric's range as (low, high), e.g. "
+                                f"(0.0, 1.0) for an error rate or (0.0, None) for a loss")
+        return "auto"
+    try:
+        low, high = bounds
+        low = None if low is None else float(low)
+        high = None if high is None else float(high)
+    except (TypeError, ValueError):
+        raise HyperlawError(f"{where}: bounds must be a pair (low, high) of numbers or None, "
+                            f"got {bounds!r}; e.g. (0.0, 1.0) for an error rate, (0.0, None) "
+                            f"for a loss") from None
+    if any(b is not None and not math.isfinite(b) for b in (low, high)):
+        raise HyperlawError(f"{where}: bounds {bounds!r} must be finite; write None for an "
+                            f"unbounded side")
+    if low is not None and high is not None and not low < high:
+        raise HyperlawError(f"{where}: bounds {bounds!r} have low >= high; pass (low, high) "
+                            f"with low < high")
+    return (low, high)
+
+
+def resolve_bounds(bounds: Bounds | Literal["auto"] | None, values: np.ndarray,
+                   where: str = "extrapolate") -> Bounds:
+    """Check `bounds` against the observed values; "auto" means (0, None) when no value is
+    negative (a loss) and unbounded otherwise."""
+    checked = check_bounds(bounds, where)
+    if checked == "auto":
+        return (0.0, None) if float(np.min(values)) >= 0.0 else (None, None)
+    low, high = checked
+    for bad, side in ((low is not None and float(np.min(values)) < low, f"below {low}"),
+                      (high is not None and float(np.max(values)) > high, f"above {high}")):
+        if bad:
+            raise HyperlawError(f"{where}: a value lies {side}, outside bounds {bounds!r}; "
+                                f"pass the metric's true range, or bounds=None for an "
+                                f"unbounded metric")
+    return (low, high)
+
+
+def _warp_for(bounds: Bounds, values: np.ndarray) -> Warp:
+    """The warp of these bounds, its margin a small share of the values' distance to them. A
+    curve heading away from its only bound (a rising loss, say) is clipped, not stretched."""
+    low, high = bounds
+    if low is None and high is None:
+        return _IDENTITY
+    if low is not None and high is not None:
+        return Warp(low, high, 1e-3)
+    rising = bool(values[-1] > values[0])
+    if rising == (low is not None):
+        return Warp(low, high, 0.0, stretch=False)
+    gap = float(np.max(values - low)) if low is not None else float(np.max(high - values))
+    return Warp(low, high, 1e-3 * max(gap, 1e-12))
+
+
 def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
-                at_step: float, *, evidence_weight: float = EVIDENCE_WEIGHT,
-                discrepancy: float = DISCREPANCY) -> Prediction:
+                at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
+                evidence_weight: float = EVIDENCE_WEIGHT, discrepancy: float = DISCREPANCY,
+                calibration: Calibration | None = CALIBRATION) -> Prediction:
     """The predictive distribution of the curve's value at `at_step`, given its values so far.
 
     `steps` are increasing numbers in any unit (epochs, iterations, tokens); the first one
     counts as one unit of training. Works for rising and falling curves alike.
+
+    `bounds` is the metric's range, (low, high) with None for an open side: (0.0, 1.0) for an
+    error rate or an accuracy, (0.0, None) for a loss. The default "auto" treats a curve with
+    no negative value as a loss, (0.0, None), and any other as unbounded; None turns bounds
+    off. Every quantile of the prediction lies inside the bounds. `evidence_weight`,
+    `discrepancy` and `calibration` (None: the raw model) default to the
+    constants calibrated on real curves.
     """
     t = np.asarray(steps, dtype=float).ravel()
     y = np.asarray(values, dtype=float).ravel()
@@ -168,16 +385,22 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                             "and drop repeated steps")
     if not math.isfinite(at_step):
         raise HyperlawError(f"extrapolate: at_step must be a finite number, got {at_step!r}")
+    warp = _warp_for(resolve_bounds(bounds, y), y)
+    y = warp.forward(y)
     origin, unit = _progress(t)
     u = (t - origin) / unit + 1.0
     u_star = max((float(at_step) - origin) / unit + 1.0, 1.0)
     spread = float(np.ptp(y))
     scale = max(spread, 1e-9 * max(1.0, float(np.max(np.abs(y)))))
     horizon = max(math.log(u_star / u[-1]), 0.0)
+    stage = math.log(u[-1]) / math.log(u_star) if u_star > u[-1] else 1.0
+    knots = None if calibration is None else calibration.knots(stage, bool(y[-1] > y[0]))
     if y.size < 3:
         loc = float(y[-1])
         width = max(scale, 0.05 * abs(loc), 1e-12) * (1.0 + horizon)
-        return Prediction(loc, np.ones(1), np.array([loc]), np.array([width]), 1.0)
+        # a Cauchy guess: its median, the last value, stands for the mean it does not have
+        return Prediction(float(values[-1]), np.ones(1), np.array([loc]), np.array([width]), 1.0,
+                          warp)
 
     center = float(y[-1])
     u_fit, y_fit = _compress(u, (y - center) / scale, MAX_POINTS)
@@ -219,5 +442,27 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     scales = np.sqrt(variances + drift**2)
     locs = center + scale * locs
     scales = scale * scales
-    mean = float(np.sum(weights * locs))
-    return Prediction(mean, weights, locs, scales, float(dof))
+    return _prediction(weights, locs, scales, float(dof), warp, knots)
+
+
+def _prediction(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: float,
+                warp: Warp, calibration: tuple[np.ndarray, np.ndarray] | None) -> Prediction:
+    """The prediction of this mixture. When warped or recalibrated its mean is an average over
+    fixed quantiles of each component (the back-transformed Student-t tails may have no
+    mean), each point weighted by the density ratio of the recalibration there."""
+    from scipy import special
+
+    if warp == _IDENTITY and calibration is None:
+        return Prediction(float(np.sum(weights * locs)), weights, locs, scales, dof)
+    keep = weights > 1e-3 * weights.max()  # negligible components only cost time
+    weights, locs, scales = weights[keep] / weights[keep].sum(), locs[keep], scales[keep]
+    points = locs[:, None] + scales[:, None] * special.stdtrit(dof, _GRID)
+    mass = np.repeat(weights[:, None], _GRID.size, axis=1)
+    if calibration is not None:
+        probs, calibrated = calibration
+        xs = np.linspace(float(points.min()), float(points.max()), 257)
+        raw = np.interp(points, xs, _tabulated_cdf(weights, locs, scales, dof)(xs))
+        slopes = np.diff(calibrated) / np.maximum(np.diff(probs), 1e-12)
+        mass = mass * slopes[np.clip(np.searchsorted(probs, raw) - 1, 0, slopes.size - 1)]
+    mean = float(np.sum(mass * warp.inverse(points)) / np.sum(mass))
+    return Prediction(mean, weights, locs, scales, dof, warp, calibration)

@@ -4,9 +4,10 @@ it is unlikely to end better than the best trial so far (Domhan et al. 2015)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from hyperlaw.curves import extrapolate
+from hyperlaw.curves.ensemble import Bounds, check_bounds
 from hyperlaw.errors import HyperlawError
 from hyperlaw.history import History
 from hyperlaw.schedulers.base import Decision, Scheduler
@@ -21,14 +22,18 @@ class CurveStopping(Scheduler):
 
     Decisions start at `min_budget` (in step units) and need `min_points` reports; they are
     taken every `interval_steps`. `max_budget=None` uses the last step of the complete trials.
-    Until `n_startup_trials` trials have completed nothing is stopped.
+    Until `n_startup_trials` trials have completed nothing is stopped. `bounds` is the
+    objective's range, passed to `hl.curves.extrapolate`: (0.0, 1.0) for an error rate or an
+    accuracy, (0.0, None) for a loss; "auto" (the default) treats a curve with no negative
+    value as a loss, None turns bounds off.
     """
 
     name = "curve"
 
     def __init__(self, min_budget: float = 1, max_budget: float | None = None,
                  threshold: float = 0.05, min_points: int = 3, interval_steps: int = 1,
-                 n_startup_trials: int = 1) -> None:
+                 n_startup_trials: int = 1,
+                 bounds: Bounds | Literal["auto"] | None = "auto") -> None:
         check_budgets(min_budget, max_budget, 2, type(self).__name__)
         if not 0 < threshold < 1:
             raise HyperlawError(f"CurveStopping: threshold must be a probability in (0, 1), "
@@ -42,12 +47,17 @@ class CurveStopping(Scheduler):
         self.min_points = min_points
         self.interval_steps = interval_steps
         self.n_startup_trials = n_startup_trials
+        checked = check_bounds(None if bounds is None else
+                               (tuple(bounds) if isinstance(bounds, list) else bounds),
+                               "CurveStopping")
+        self.bounds: Bounds | Literal["auto"] = checked
 
     def options(self) -> dict[str, Any]:
         return {"min_budget": self.min_budget, "max_budget": self.max_budget,
                 "threshold": self.threshold, "min_points": self.min_points,
                 "interval_steps": self.interval_steps,
-                "n_startup_trials": self.n_startup_trials}
+                "n_startup_trials": self.n_startup_trials,
+                "bounds": self.bounds if self.bounds == "auto" else list(self.bounds)}
 
     def probability_of_improvement(self, trial: TrialRecord, history: History) -> float | None:
         """P(the trial's value at max_budget beats the best complete value), or None when
@@ -62,8 +72,16 @@ class CurveStopping(Scheduler):
         if len(steps) < self.min_points:
             return None
         values = [trial.intermediate[s] for s in steps]
-        below = extrapolate(steps, values, top).cdf(best.value)
+        below = extrapolate(steps, values, top, bounds=self._bounds_for(values)).cdf(best.value)
         return float(1.0 - below) if history.maximize else float(below)
+
+    def _bounds_for(self, values: list[float]) -> Bounds | Literal["auto"] | None:
+        """The bounds to extrapolate with: declared bounds a curve leaves (a diverged trial
+        reporting a capped value, say) are dropped for that curve rather than failing it."""
+        low, high = (None, None) if self.bounds == "auto" else self.bounds
+        if (low is not None and min(values) < low) or (high is not None and max(values) > high):
+            return None
+        return self.bounds
 
     def decide(self, trial: TrialRecord, step: int, history: History) -> Decision:
         if step < self.min_budget or step % self.interval_steps:
