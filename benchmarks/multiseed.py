@@ -10,7 +10,8 @@ learning rate, momentum and width multiplier are searched by hyperlaw's TPE. At 
 compute, per repetition:
 
 - single seed: 3 x `configs` trials, each trained once (tuning seed 0);
-- multi-seed: `configs` trials with `seeds_per_config=3` (tuning seeds 0, 1, 2; mean).
+- multi-seed: `configs` trials with `seeds_per_config=3` (tuning seeds 0, 1, 2; mean);
+- and, at three times the compute, 3 x `configs` trials with `seeds_per_config=3`.
 
 Each winner is then trained on 10 test seeds (100-109) that tuning never saw. Printed: the
 median over repetitions of the winner's test mean, and of its optimism (tuning value minus
@@ -62,10 +63,7 @@ def train(trial: hl.Trial) -> float:
 def tuned(repeat: int, configs: int, seeds: int) -> tuple[float, float]:
     """The winner's tuning value and its mean over the test seeds."""
     study = hl.create_study(space=SPACE, sampler="tpe", seed=repeat)
-    if seeds == 1:
-        study.optimize(train, n_trials=3 * configs, seeds_per_config=[0], show_progress=False)
-    else:
-        study.optimize(train, n_trials=configs, seeds_per_config=seeds, show_progress=False)
+    study.optimize(train, n_trials=configs, seeds_per_config=seeds, show_progress=False)
     [winner] = study.reevaluate(train, top_k=1, seeds=range(100, 110))
     return winner.tuning_value, winner.mean
 
@@ -76,21 +74,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", type=int, default=12)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    rows: dict[str, list[tuple[float, float]]] = {"single seed": [], "3 seeds": []}
+    arms = {"single seed": (3 * args.configs, 1), "3 seeds": (args.configs, 3),
+            "3 seeds, 3x": (3 * args.configs, 3)}
+    rows: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
     for repeat in range(args.repeats):
-        for name, seeds in (("single seed", 1), ("3 seeds", 3)):
-            tuning, test = tuned(repeat, args.configs, seeds)
+        for name, (configs, seeds) in arms.items():
+            tuning, test = tuned(repeat, configs, seeds)
             rows[name].append((tuning, test))
-            print(f"repeat {repeat} {name:11s}: tuning {tuning:.4f}, test mean {test:.4f}",
+            print(f"repeat {repeat} {name:12s}: tuning {tuning:.4f}, test mean {test:.4f}",
                   flush=True)
-    print(f"\nmedians over {args.repeats} repetitions ({3 * args.configs} trainings each):")
+    print(f"\nmedians over {args.repeats} repetitions ({3 * args.configs} trainings each, "
+          f"{9 * args.configs} for 3x):")
     for name, results in rows.items():
         test = statistics.median(r[1] for r in results)
         optimism = statistics.median(r[1] - r[0] for r in results)
-        print(f"  {name:11s}  winner's test mean {test:.4f}   optimism {optimism:+.4f}")
-    better = sum(m[1] < s[1] for s, m in zip(rows["single seed"], rows["3 seeds"],
-                                             strict=True))
-    print(f"3 seeds' winner better on the test seeds in {better} of {args.repeats} repetitions")
+        print(f"  {name:12s}  winner's test mean {test:.4f}   optimism {optimism:+.4f}")
+    for arm in ("3 seeds", "3 seeds, 3x"):
+        better = sum(m[1] < s[1] for s, m in zip(rows["single seed"], rows[arm], strict=True))
+        print(f"{arm}: winner better than single seed's on the test seeds in {better} of "
+              f"{args.repeats} repetitions")
 
 
 if __name__ == "__main__":

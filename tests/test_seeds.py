@@ -7,6 +7,7 @@ import statistics
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -155,3 +156,38 @@ def test_bad_settings_are_named() -> None:
     two.optimize(lambda trial: (1.0, 2.0), n_trials=1, seeds_per_config=2, show_progress=False)
     assert "one objective" in (two.trials[0].error or "")
     assert hl.create_study(space=SPACE).ask().seed is None
+
+
+def global_rng(trial: hl.Trial) -> float:
+    """Draws from the global torch and NumPy generators after seeding them, as objectives do."""
+    assert trial.seed is not None
+    torch.manual_seed(trial.seed)
+    np_rng_seed(trial.seed)
+    value = 0.0
+    for step in range(EPOCHS):
+        value += float(torch.rand(1)) + float(np.random.rand())
+        torch.randn(100)  # consumes the generator as a training step would
+        trial.report(value, step)
+    return value
+
+
+def np_rng_seed(seed: int) -> None:
+    np.random.seed(seed)
+
+
+def test_each_seed_runs_as_it_would_alone_despite_global_generators() -> None:
+    class Alone:  # a plain trial-like object for the standalone run
+        def __init__(self, seed: int) -> None:
+            self.seed = seed
+
+        def report(self, value: float, step: int) -> None:
+            pass
+
+    alone = [global_rng(Alone(seed)) for seed in (3, 7, 11)]  # type: ignore[arg-type]
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    study = hl.create_study(space=SPACE, seed=0)
+    study.optimize(global_rng, n_trials=2, seeds_per_config=[3, 7, 11], show_progress=False)
+    for trial in study.trials:
+        assert trial.user_attrs["seed_values"] == pytest.approx(alone, rel=1e-12)
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's state is given back

@@ -2,13 +2,15 @@
 
 The landscape of a noisy training (reinforcement learning above all) depends on its seed, so
 tuning on one seed overfits it (Eimer, Lindauer and Raileanu 2023). With
-`optimize(..., seeds_per_config=k)` a trial runs the objective once per tuning seed, in
-lockstep threads of the trial's worker: each run reads its seed as `trial.seed` and reports
-as usual; when every seed has reported a step, the trial reports the aggregate of their values
-(mean by default) to the scheduler, so early stopping judges the seeds together and stops
-them together. The trial's value is the aggregate of the runs' results; the seeds and each
-one's result are in its `user_attrs` ("seeds", "seed_values"). Test seeds stay apart:
-`Study.reevaluate` refuses a seed used for tuning.
+`optimize(..., seeds_per_config=k)` a trial runs the objective once per tuning seed, in threads
+of the trial's worker that take turns step by step: each run reads its seed as `trial.seed`
+and reports as usual; when every seed has reported a step, the trial reports the aggregate of
+their values (mean by default) to the scheduler, so early stopping judges the seeds together
+and stops them together. One run trains at a time, with its own copy of the global random
+states (Python's, NumPy's, torch's), so each seed's run gives what it would alone. The
+trial's value is the aggregate of the runs' results; the seeds and each one's result are in
+its `user_attrs` ("seeds", "seed_values"). Test seeds stay apart: `Study.reevaluate` refuses
+a seed used for tuning.
 
 Only this module's coordinator (the trial's own thread) touches the trial and its store; the
 runs talk to it through queues.
@@ -17,11 +19,14 @@ runs talk to it through queues.
 from __future__ import annotations
 
 import queue
+import random
 import statistics
+import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hyperlaw.errors import HyperlawError, TrialPruned
 
@@ -80,60 +85,94 @@ class SeedGroup:
         return _Lockstep(trial, self).run()
 
 
-@dataclass
-class _Step:
-    values: dict[int, float] = field(default_factory=dict)
-    checkpoints: dict[int, Any] = field(default_factory=dict)
-    decision: str | None = None  # "go" or "stop"
-
-
 class _Abort(Exception):
     """Raised in a seed's run when another seed's run failed."""
 
 
+def _rng_state() -> tuple[Any, ...]:
+    """The process's global random states: Python's, NumPy's and (if imported) torch's."""
+    torch = sys.modules.get("torch")
+    return (random.getstate(), np.random.get_state(),
+            None if torch is None else torch.get_rng_state(),
+            None if torch is None or not torch.cuda.is_available()
+            else torch.cuda.get_rng_state_all())
+
+
+def _set_rng_state(state: tuple[Any, ...]) -> None:
+    torch = sys.modules.get("torch")
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+    if torch is not None and state[2] is not None:
+        torch.set_rng_state(state[2])
+    if torch is not None and state[3] is not None:
+        torch.cuda.set_rng_state_all(state[3])
+
+
 class _Lockstep:
-    """Runs the seeds in threads and reports their aggregate steps from the trial's thread."""
+    """Runs the seeds in threads that take turns, one step each per round: seed 0 trains
+    until its report of step s, then seed 1 until its report of step s, and so on; the
+    trial's thread then reports their aggregate and hands the decision back. One seed runs
+    at a time and each has its own copy of the global random states (swapped at every turn),
+    so a seed's run gives what it gives alone, whatever the others do."""
 
     def __init__(self, trial: Trial, group: SeedGroup) -> None:
         self.trial = trial
         self.group = group
         self.events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self.replies = {j: queue.Queue[str]() for j in range(len(group.seeds))}
-        self.steps: dict[int, _Step] = {}
-        self.running = set(range(len(group.seeds)))
-        self.waiting: dict[int, int] = {}  # seed index -> the step it waits at
         self.results: dict[int, float] = {}
         self.error: BaseException | None = None
         self.stopped_at: int | None = None
 
     def run(self) -> float:
+        seeds = self.group.seeds
         state = self.trial.load_checkpoint()
         checkpoint = self.trial.checkpoint
-        if state is not None and not (isinstance(state, dict) and
-                                      set(state) >= set(self.group.seeds)):
+        if state is not None and not (isinstance(state, dict) and set(state) >= set(seeds)):
             raise HyperlawError(
                 f"trial #{self.trial.number}: its checkpoint does not hold one state per tuning "
-                f"seed {list(self.group.seeds)}; a multi-seed study resumes only from "
-                "checkpoints its own seeds reported")
+                f"seed {list(seeds)}; a multi-seed study resumes only from checkpoints its own "
+                "seeds reported")
         threads = [threading.Thread(target=self._run_seed, daemon=True,
                                     args=(j, None if state is None else state[seed], checkpoint),
                                     name=f"hyperlaw-seed-{seed}")
-                   for j, seed in enumerate(self.group.seeds)]
+                   for j, seed in enumerate(seeds)]
+        rng = dict.fromkeys(range(len(seeds)), _rng_state())
+        outer = _rng_state()
         for thread in threads:
             thread.start()
+        answers = dict.fromkeys(range(len(seeds)), "go")  # what each seed is told next
         try:
-            while self.running:
-                self._handle(*self.events.get())
+            while answers and self.error is None:
+                reports: dict[int, tuple[int, float, Any]] = {}
+                for j in sorted(answers):
+                    _set_rng_state(rng[j])
+                    self.replies[j].put(answers[j])
+                    kind, _, payload = self.events.get()  # only seed j runs now
+                    rng[j] = _rng_state()
+                    if kind == "report":
+                        reports[j] = payload
+                    elif kind == "done":
+                        self.results[j] = payload
+                    elif not isinstance(payload, TrialPruned | _Abort):
+                        self.error = payload
+                        break
+                answers = {j: "abort" for j in reports} if self.error else self._decide(reports)
         except BaseException as exc:  # KeyboardInterrupt in the trial's thread
             self.error = self.error or exc
-            self._release("abort")
             raise
-        for thread in threads:
-            thread.join()
+        finally:
+            _set_rng_state(outer)
+            for j in range(len(seeds)):  # free any run still waiting for its turn
+                self.replies[j].put("abort")
+            for thread in threads:
+                thread.join()
         return self._outcome()
 
     # --- the seeds' threads ----------------------------------------------------------------
     def _run_seed(self, j: int, state: Any, checkpoint: Checkpoint | None) -> None:
+        if self.replies[j].get() != "go":
+            return
         view = SeedTrial(self, j, state, checkpoint)
         try:
             result = self.group.objective(view)
@@ -153,57 +192,33 @@ class _Lockstep:
             raise _Abort
 
     # --- the trial's thread ----------------------------------------------------------------
-    def _handle(self, kind: str, j: int, payload: Any) -> None:
-        if kind == "report":
-            step, value, checkpoint = payload
-            if self.error is not None:
-                self.replies[j].put("abort")
-                return
-            if self.stopped_at is not None and step >= self.stopped_at:
-                self.replies[j].put("stop")
-                return
-            entry = self.steps.setdefault(step, _Step())
-            entry.values[j] = float(value)
-            if checkpoint is not None:
-                entry.checkpoints[j] = checkpoint
-            self.waiting[j] = step
-        else:
-            self.running.discard(j)
-            self.waiting.pop(j, None)
-            if kind == "done":
-                self.results[j] = payload
-            elif not isinstance(payload, TrialPruned | _Abort) and self.error is None:
-                self.error = payload
-                self._release("abort")
-        self._decide()
-
-    def _decide(self) -> None:
-        """Report every step that each running seed has reached, in order."""
-        while self.error is None and self.waiting and set(self.waiting) == self.running:
-            step = min(self.waiting.values())
-            entry = self.steps[step]
-            values = [entry.values[j] for j in sorted(entry.values)]
-            # a checkpoint only when every seed saved one: a resume needs them all
-            saved = ({self.group.seeds[j]: c for j, c in entry.checkpoints.items()}
-                     if entry.checkpoints and len(entry.checkpoints) == len(values) else None)
-            try:
-                self.trial.report(self.group.aggregate(values), step, checkpoint=saved)
-                entry.decision = "go"
-            except TrialPruned:
-                entry.decision = "stop"
-                self.stopped_at = step
-            except BaseException as exc:
-                self.error = exc
-                self._release("abort")
-                return
-            for k in [k for k, at in self.waiting.items() if at == step]:
-                del self.waiting[k]
-                self.replies[k].put(entry.decision)
-
-    def _release(self, answer: str) -> None:
-        for k in list(self.waiting):
-            self.replies[k].put(answer)
-        self.waiting.clear()
+    def _decide(self, reports: dict[int, tuple[int, float, Any]]) -> dict[int, str]:
+        """Report the round's step (the aggregate of the seeds' values) and return what each
+        seed that reported is told: go on or stop."""
+        if not reports:
+            return {}
+        steps = {step for step, _, _ in reports.values()}
+        if len(steps) > 1:
+            seen = ", ".join(f"seed {self.group.seeds[j]} step {reports[j][0]}"
+                             for j in sorted(reports))
+            self.error = HyperlawError(
+                f"trial #{self.trial.number}: the seeds' runs reported different steps in one "
+                f"round ({seen}); with seeds_per_config every seed reports the same steps")
+            return {j: "abort" for j in reports}
+        step = steps.pop()
+        values = [reports[j][1] for j in sorted(reports)]
+        saved = {self.group.seeds[j]: reports[j][2] for j in reports}
+        # a checkpoint only when every seed saved one: a resume needs them all
+        checkpoint = saved if all(c is not None for c in saved.values()) else None
+        try:
+            self.trial.report(self.group.aggregate(values), step, checkpoint=checkpoint)
+        except TrialPruned:
+            self.stopped_at = step
+            return {j: "stop" for j in reports}
+        except BaseException as exc:
+            self.error = exc
+            return {j: "abort" for j in reports}
+        return {j: "go" for j in reports}
 
     def _outcome(self) -> float:
         if self.error is not None:

@@ -863,7 +863,7 @@ class Study:
                 applied to each trial it completes.
             seeds_per_config: Train each configuration on k tuning seeds (an int: seeds 0
                 to k-1; or the list of seeds): the trial runs the objective once per seed in
-                lockstep threads, each reading `trial.seed`; the scheduler judges the
+                threads taking turns step by step, each reading `trial.seed`; the scheduler judges the
                 aggregate of the seeds' reports at each step, and the trial's value is the
                 aggregate of their results (see `hyperlaw.seeds`). Keep test seeds apart
                 for `reevaluate`.
