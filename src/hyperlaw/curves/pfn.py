@@ -42,6 +42,7 @@ BAD_MARGIN = 0.25
 GOOD_MARGIN = 0.35
 
 Bounds = tuple[float | None, float | None]
+_BOUNDS_AS_ENDS = True
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,25 @@ def _is_rising(y: np.ndarray) -> bool:
     return bool(np.mean(y[-third:]) > np.mean(y[:third]))
 
 
+def _ends(z: np.ndarray, bad_bound: float | None, good_bound: float | None) -> tuple[float, float]:
+    """The values (rising orientation) that map to 0 and to 1 on the network's scale."""
+    lo, hi = (float(v) for v in np.quantile(z, [0.05, 0.95]))
+    span = max(hi - lo, 0.05 * abs(float(np.median(z))), 1e-9)  # a flat curve: 5% of its level
+    inner = 1.0 - BAD_MARGIN - GOOD_MARGIN
+    bad, good = lo - BAD_MARGIN / inner * span, hi + GOOD_MARGIN / inner * span
+    if _BOUNDS_AS_ENDS:
+        bad = bad if bad_bound is None else bad_bound
+        good = good if good_bound is None else good_bound
+    else:
+        bad = bad if bad_bound is None else max(bad, bad_bound)
+        good = good if good_bound is None else min(good, good_bound)
+    if good_bound is not None and bad_bound is None:
+        bad = min(bad, good - span)  # keep the map increasing when a bound is close
+    if bad_bound is not None and good_bound is None:
+        good = max(good, bad + span)
+    return bad, good
+
+
 def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
             at_step: float, *, bounds: Bounds | None = None,
             increasing: bool | None = None) -> BarPrediction:
@@ -231,15 +251,8 @@ def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
     bad_bound, good_bound = (low, high) if rising else (high, low)
     grid_t, grid_y = _grid(t, y, float(at_step))
     z = sign * grid_y
-    lo, hi = (float(v) for v in np.quantile(z, [0.05, 0.95]))
-    span = max(hi - lo, 0.05 * abs(float(np.median(z))), 1e-9)  # a flat curve: 5% of its level
-    inner = 1.0 - BAD_MARGIN - GOOD_MARGIN
-    bad = sign * bad_bound if bad_bound is not None else lo - BAD_MARGIN / inner * span
-    good = sign * good_bound if good_bound is not None else hi + GOOD_MARGIN / inner * span
-    if good_bound is not None and bad_bound is None:
-        bad = min(bad, good - span)  # keep the map increasing when a bound is close
-    if bad_bound is not None and good_bound is None:
-        good = max(good, bad + span)
+    bad, good = _ends(z, None if bad_bound is None else sign * bad_bound,
+                      None if good_bound is None else sign * good_bound)
     probs = forward(grid_t, np.clip((z - bad) / (good - bad), -0.5, 1.5),
                     np.array([float(HORIZON)]))[0]
     borders = sign * (bad + (good - bad) * np.linspace(0.0, 1.0, probs.size + 1))
