@@ -194,6 +194,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--save-every", type=int, default=250)
+    parser.add_argument("--stop-at", type=int, default=None,
+                        help="end after this step (the schedule still spans --steps): "
+                             "reproduces a checkpoint of a longer run")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
@@ -216,7 +219,8 @@ def main() -> None:
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, rate)
     start, running = time.monotonic(), float("nan")
-    for step in range(1, args.steps + 1):
+    last = args.steps if args.stop_at is None else min(args.stop_at, args.steps)
+    for step in range(1, last + 1):
         t, y, keep, target = make_batch(rng, args.batch, args.queries)
         logits = model(t, y, keep).reshape(-1, args.buckets)
         loss = nn.functional.cross_entropy(logits, bucket_of(target.reshape(-1), args.buckets))
@@ -227,10 +231,10 @@ def main() -> None:
         sched.step()
         nll = loss.item() - math.log(args.buckets)
         running = nll if math.isnan(running) else 0.98 * running + 0.02 * nll
-        if step % 50 == 0 or step == args.steps:
+        if step % 50 == 0 or step == last:
             print(f"step {step} train nll {running:.3f} "
                   f"elapsed {time.monotonic() - start:.0f}s", flush=True)
-        if step % args.save_every == 0 or step == args.steps:
+        if step % args.save_every == 0 or step == last:
             held = evaluate(model, held_out, args.buckets)
             save(model, args, step, held, args.out)
             print(f"step {step} held-out nll {held:.3f} saved {args.out}", flush=True)
