@@ -9,6 +9,7 @@ width, and milliseconds per prediction.
     python benchmarks/curves_lcpfn.py                      # bounds (0, None): these are losses
     python benchmarks/curves_lcpfn.py --bounds none        # no declared bounds
     python benchmarks/curves_lcpfn.py --rows even          # the rows that may be used to tune
+    python benchmarks/curves_lcpfn.py --calibrate          # fit pfn.CALIBRATION on the even rows
 """
 
 from __future__ import annotations
@@ -41,6 +42,30 @@ def pow3_final(steps: np.ndarray, values: np.ndarray, at_step: float) -> float:
         if sse < best_sse:
             best, best_sse = float(coef[0] + coef[1] * at_step**-alpha), sse
     return best
+
+
+KNOTS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995,
+         1.0)
+
+
+def calibrate(rows: slice, bounds: Any) -> tuple[float, ...]:
+    """The knots of `pfn.CALIBRATION`: the empirical CDF, at KNOTS, of the raw network's
+    probability (rising orientation) of each true final value, over `rows` and FRACTIONS."""
+    data = np.load(DATA)
+    pfn.CALIBRATION = ((0.0, 1.0), (0.0, 1.0))
+    pits = []
+    for family in sorted({key.split("/")[0] for key in data.files}):
+        steps = data[f"{family}/steps"].astype(float)
+        for fraction in FRACTIONS:
+            seen = max(3, round(fraction * steps.size))
+            for curve in data[f"{family}/curves"].astype(float)[rows]:
+                prediction = pfn.predict(steps[:seen], curve[:seen], float(steps[-1]),
+                                         bounds=bounds)
+                below = float(prediction.cdf(curve[-1]))
+                pits.append(below if pfn._is_rising(curve[:seen]) else 1.0 - below)
+    mapped = [float(np.mean(np.asarray(pits) <= k)) for k in KNOTS]
+    mapped[0], mapped[-1] = 0.0, 1.0
+    return tuple(round(m, 4) for m in mapped)
 
 
 def evaluate(predictors: dict[str, Callable[..., Any]], rows: slice, bounds: Any) -> None:
@@ -82,8 +107,13 @@ def main() -> None:
     parser.add_argument("--bounds", choices=["loss", "none"], default="loss")
     parser.add_argument("--rows", choices=["odd", "even"], default="odd")
     parser.add_argument("--only", choices=["lcpfn", "ensemble"], default=None)
+    parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
     bounds = (0.0, None) if args.bounds == "loss" else None
+    if args.calibrate:
+        mapped = calibrate(slice(0, None, 2), bounds)
+        print(f"CALIBRATION = ({KNOTS},\n               {mapped})")
+        return
     predictors = {"lcpfn": pfn.predict, "ensemble": _ensemble}
     if args.only:
         predictors = {args.only: predictors[args.only]}

@@ -14,11 +14,12 @@ mapped onto it so:
   averaged (this also thins long curves).
 - values: a falling curve (a loss, an error rate) is flipped so that it rises; then the affine
   map sending the "bad" end to 0 and the "good" end to 1. A declared bound is used as that end;
-  an open end sits beyond the observed range: the observed span [lo, hi] (5th and 95th
-  percentiles of the averaged points, in the rising orientation) maps to
-  [`BAD_MARGIN`, 1 − `GOOD_MARGIN`] shares of [0, 1].
+  an open end sits beyond the observed range: with [lo, hi] the 5th and 95th percentiles of
+  the averaged points (rising orientation) and span = hi − lo, the bad end is
+  lo − `BELOW_SPANS`·span and the good end hi + `ABOVE_SPANS`·span.
 
-The predictive distribution is read back through the inverse map: a bar (piecewise-uniform)
+The network's distribution is recalibrated for real curves (`CALIBRATION`) and read back
+through the inverse map: a bar (piecewise-uniform)
 distribution whose support lies inside the declared bounds.
 """
 
@@ -35,11 +36,20 @@ import numpy as np
 from hyperlaw.errors import HyperlawError
 
 HORIZON = 100
-#: Where the observed span of an unbounded curve sits in the network's [0, 1]: this share of
-#: the unit range below it (room to the worse side) ...
-BAD_MARGIN = 0.25
-#: ... and this share above it (room for the improvement still to come).
-GOOD_MARGIN = 0.35
+#: An open end of the range sits this many observed spans below the observed values (room to
+#: the worse side) ...
+BELOW_SPANS = 2.0
+#: ... and this many above them (room for the improvement still to come).
+ABOVE_SPANS = 4.0
+#: Recalibration of real curves (they stray from the prior's families): the predictive CDF F
+#: becomes R(F), R piecewise linear through these (probability, R) knots, the empirical CDF of
+#: F(truth) on the calibration rows (`python benchmarks/curves_lcpfn.py --calibrate`).
+#: Identity knots turn it off.
+CALIBRATION: tuple[tuple[float, ...], tuple[float, ...]] = (
+    (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995, 1.0),
+    (0.0, 0.0125, 0.0281, 0.0443, 0.0574, 0.0854, 0.1197, 0.1721, 0.2537, 0.3335, 0.4158,
+     0.5012, 0.6122, 0.687, 0.7506, 0.8697, 1.0),
+)
 
 Bounds = tuple[float | None, float | None]
 _BOUNDS_AS_ENDS = True
@@ -214,8 +224,7 @@ def _ends(z: np.ndarray, bad_bound: float | None, good_bound: float | None) -> t
     """The values (rising orientation) that map to 0 and to 1 on the network's scale."""
     lo, hi = (float(v) for v in np.quantile(z, [0.05, 0.95]))
     span = max(hi - lo, 0.05 * abs(float(np.median(z))), 1e-9)  # a flat curve: 5% of its level
-    inner = 1.0 - BAD_MARGIN - GOOD_MARGIN
-    bad, good = lo - BAD_MARGIN / inner * span, hi + GOOD_MARGIN / inner * span
+    bad, good = lo - BELOW_SPANS * span, hi + ABOVE_SPANS * span
     if _BOUNDS_AS_ENDS:
         bad = bad if bad_bound is None else bad_bound
         good = good if good_bound is None else good_bound
@@ -255,6 +264,8 @@ def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
                       None if good_bound is None else sign * good_bound)
     probs = forward(grid_t, np.clip((z - bad) / (good - bad), -0.5, 1.5),
                     np.array([float(HORIZON)]))[0]
+    knots, mapped = CALIBRATION
+    probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), knots, mapped))
     borders = sign * (bad + (good - bad) * np.linspace(0.0, 1.0, probs.size + 1))
     if not rising:
         borders, probs = borders[::-1], probs[::-1]
