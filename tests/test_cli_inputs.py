@@ -116,3 +116,16 @@ def test_an_objective_file_that_cannot_load_is_a_clean_error(layout: Path) -> No
                        "syntax_c.py", "SyntaxError")
     assert_clean_error(run(*base, "--objective", "../code/train_file_c.py:nope"),
                        "'nope'")
+
+
+def test_a_worker_refuses_a_trial_count_for_a_pbt_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'pbt.db'}"
+    hl.create_study("pbt", storage=storage, space={"lr": hl.Float(1e-4, 1e-1, log=True)},
+                    scheduler=hl.schedulers.PBT(population_size=2, interval=2),
+                    checkpoint_dir=str(tmp_path / "ckpt"))
+    objective = tmp_path / "train.py"
+    objective.write_text("def f(trial):\n    return trial.params['lr']\n")
+    result = run("worker", "--storage", storage, "--study", "pbt", "--objective",
+                 f"{objective}:f", "--n-trials", "3")
+    assert_clean_error(result, "PBT", "n_trials=3")
+    assert hl.load_study("pbt", storage=storage).trials == []

@@ -35,6 +35,12 @@ SKIP: dict[tuple[str, str], str] = {
         "hyperlaw_search on a real Trainer",
     ("docs/guide.md", "model = build_and_compile(trial.params)"):
         "a fragment around the reader's Keras model; tests/test_keras.py runs the same calls",
+    ("docs/guide.md", "soup = study.soup(valid_loss, top_k=8)"):
+        "a fragment around the reader's network and data; tests/test_soups.py makes greedy "
+        "and uniform soups of real fine-tunes",
+    ("docs/guide.md", "[winner] = study.reevaluate(train, top_k=1"):
+        "a fragment around the reader's training; tests/test_seeds.py runs the protocol on "
+        "real training",
     ("docs/guide.md", "run_processes(trial, train, 2,"):
         "the other ranks import `train` from a module, which a block run on its own is not; "
         "tests/test_distributed.py runs the same recipe with torch DDP and Lightning",

@@ -35,6 +35,9 @@ def objective(trial: hl.Trial) -> float:
         model.compile(optimizer=keras.optimizers.SGD(trial.params["lr"]),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     trial.set_user_attr("initial_epoch", initial_epoch)
+    trial.set_user_attr("lr_used", float(model.optimizer.learning_rate))
+    if initial_epoch >= 3:  # a PBT child handed off after the last epoch: nothing to train
+        return float(model.evaluate(x[1400:], y[1400:], verbose=0))
     callback = HyperlawKerasCallback(trial, monitor="val_loss")
     history = model.fit(x[:1400], y[:1400], validation_data=(x[1400:], y[1400:]), epochs=3,
                         initial_epoch=initial_epoch, batch_size=200, verbose=0,
@@ -75,7 +78,7 @@ def test_asha_promotion_pauses_a_keras_trial_and_resumes_its_saved_model(
     assert "suspended" in poor.system_attrs and poor.intermediate[1] > first.intermediate[1]
     assert continued.system_attrs["promoted_from"] == first.number
     assert continued.state is hl.TrialState.COMPLETE and sorted(continued.intermediate) == [2]
-    assert continued.user_attrs == {"initial_epoch": 2, "epochs": 1}
+    assert continued.user_attrs == {"initial_epoch": 2, "epochs": 1, "lr_used": 0.5}
     assert continued.value < first.intermediate[1]  # it went on from the trained weights
 
 
@@ -97,3 +100,24 @@ def test_another_backend_is_refused_naming_the_variable() -> None:
     assert run.returncode != 0
     assert "KERAS_BACKEND is 'jax'" in run.stderr and "KERAS_BACKEND=torch" in run.stderr
     assert "No module named" not in run.stderr  # refused before keras tried to load jax
+
+
+def test_an_exploited_pbt_child_trains_with_its_own_learning_rate(tmp_path: Path) -> None:
+    # the worse of two members copies the better's saved model (with its optimizer, whose
+    # learning rate is the donor's) and perturbs the rate: the child must train with its own
+    study = hl.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}",
+                            space={"lr": hl.Float(1e-6, 1.0, log=True)},
+                            scheduler=hl.schedulers.PBT(population_size=2, interval=1,
+                                                        quantile_fraction=0.5,
+                                                        resample_probability=0.0, seed=0),
+                            checkpoint_dir=str(tmp_path / "checkpoints"))
+    study.enqueue({"lr": 0.5})
+    study.enqueue({"lr": 1e-6})
+    study.optimize(objective, show_progress=False)
+    children = [t for t in study.trials if t.system_attrs.get("pbt", {}).get("kind") == "exploit"]
+    assert children and all(t.state is hl.TrialState.COMPLETE or t.state is hl.TrialState.PRUNED
+                            for t in study.trials), [t.state for t in study.trials]
+    for child in children:
+        donor = study.trials[child.system_attrs["pbt"]["parent"]]
+        assert child.params["lr"] != pytest.approx(donor.params["lr"])
+        assert child.user_attrs["lr_used"] == pytest.approx(child.params["lr"], rel=1e-6)

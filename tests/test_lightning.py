@@ -13,6 +13,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 import hyperlaw as hl
+from hyperlaw.integrations._common import adopt_settings, optimizer_settings
 from hyperlaw.integrations.lightning import HyperlawCallback, fit, resume_checkpoint
 from hyperlaw.schedulers import ASHA
 
@@ -36,6 +37,7 @@ class TinyNet(pl.LightningModule):
         self.lr = lr
         self.layer = torch.nn.Linear(64, 10)
         self.epochs: list[int] = []
+        self.lrs: list[float] = []  # the optimizer's learning rate at each epoch's start
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
         x, y = batch
@@ -47,6 +49,7 @@ class TinyNet(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.epochs.append(self.current_epoch)
+        self.lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.lr)
@@ -73,6 +76,7 @@ def make_objective(root: Path):  # type: ignore[no-untyped-def]
             fit(lightning, model, train, valid, ckpt_path=start)
         finally:
             trial.set_user_attr("epochs", model.epochs)
+            trial.set_user_attr("lrs", model.lrs)
             trial.set_user_attr("global_step", lightning.global_step)
             trial.set_user_attr("status", lightning.state.status.value)
         return lightning.callback_metrics["val_loss"].item()
@@ -143,3 +147,49 @@ def test_importing_hyperlaw_imports_no_framework() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_exploited_pbt_child_trains_with_its_own_learning_rate(tmp_path: Path) -> None:
+    # Two members; at each epoch the worse copies the better's Lightning checkpoint and
+    # perturbs its learning rate. The restored optimizer must train with the child's rate,
+    # not the donor's that the checkpoint holds.
+    study = hl.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}",
+                            space={"lr": hl.Float(1e-6, 1.0, log=True)},
+                            scheduler=hl.schedulers.PBT(population_size=2, interval=1,
+                                                        quantile_fraction=0.5,
+                                                        resample_probability=0.0, seed=0),
+                            checkpoint_dir=str(tmp_path / "checkpoints"))
+    study.enqueue({"lr": 0.5})
+    study.enqueue({"lr": 1e-6})
+    study.optimize(make_objective(tmp_path), show_progress=False)
+    children = [t for t in study.trials if t.system_attrs.get("pbt", {}).get("kind") == "exploit"
+                and t.user_attrs.get("epochs")]  # (one handed off after the last epoch)
+    assert children, [(t.system_attrs, t.user_attrs) for t in study.trials]
+    for child in children:
+        donor = study.trials[child.system_attrs["pbt"]["parent"]]
+        assert child.params["lr"] != pytest.approx(donor.params["lr"])
+        assert child.user_attrs["lrs"] == pytest.approx([child.params["lr"]]
+                                                        * len(child.user_attrs["lrs"]))
+
+
+def test_a_restored_learning_rate_keeps_its_place_in_the_schedule() -> None:
+    def configured(lr: float) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=lr, momentum=0.9)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 0.5 ** e)
+
+    donor, donor_schedule = configured(0.5)
+    for _ in range(2):
+        donor.step()
+        donor_schedule.step()
+    child, child_schedule = configured(0.4)
+    child.param_groups[0]["momentum"] = 0.5
+    settings = optimizer_settings(child)
+    child.load_state_dict(donor.state_dict())  # what a checkpoint restore does
+    child_schedule.load_state_dict(donor_schedule.state_dict())
+    assert child.param_groups[0]["lr"] == pytest.approx(0.125)  # the donor's, before
+    adopt_settings(child, settings, [child_schedule])
+    assert child.param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 2)
+    assert child.param_groups[0]["momentum"] == 0.5
+    child.step()
+    child_schedule.step()
+    assert child.param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 3)

@@ -118,3 +118,37 @@ def test_a_foreign_checkpoint_is_refused(tmp_path: Path) -> None:
     trial.save_checkpoint({"weights": [1, 2]}, step=0)
     with pytest.raises(hl.HyperlawError, match="not written by TrainingLoop"):
         TrainingLoop(trial, torch.nn.Linear(2, 1))
+
+
+def _scheduled(trial: hl.Trial) -> float:
+    """Five steps of SGD whose rate halves every step (LambdaLR)."""
+    x, y = data()
+    model = torch.nn.Linear(8, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 ** step)
+    loop = TrainingLoop(trial, model, optimizer, schedule, every=1)
+    trial.set_user_attr("lr_at_start", optimizer.param_groups[0]["lr"])
+    for step in loop.steps(8):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x).squeeze(1), y).backward()
+        optimizer.step()
+        schedule.step()
+        loop.report(float(step), step)
+        if trial.number == 0 and step == 4:
+            break  # the first run "dies" after step 4
+    return 0.0
+
+
+def test_a_resumed_learning_rate_keeps_its_place_in_the_schedule(sqlite_url: str,
+                                                                 tmp_path: Path) -> None:
+    study = hl.create_study(storage=sqlite_url, space={"lr": hl.Float(0.01, 0.1)},
+                            checkpoint_dir=str(tmp_path / "ckpt"), retry_stale=1)
+    first = study.ask({"lr": 0.08}, heartbeat=True)
+    _scheduled(first)
+    assert first.user_attrs["lr_at_start"] == pytest.approx(0.08)
+    study.fail_trials_of_dead_worker([first.number], "killed")
+    study.optimize(_scheduled, n_trials=1, show_progress=False)
+    retry = study.trials[-1]
+    assert retry.system_attrs["retry_of"] == first.number and min(retry.intermediate) == 5
+    # five scheduler steps were taken before the checkpoint of step 4
+    assert retry.user_attrs["lr_at_start"] == pytest.approx(0.08 * 0.5 ** 5)

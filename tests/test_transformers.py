@@ -162,3 +162,29 @@ def test_search_without_model_init_says_how(tmp_path: Path) -> None:
     trainer = Trainer(model=tiny_bert(), args=args, train_dataset=Tokens(8, 0))
     with pytest.raises(hl.HyperlawError, match="model_init="):
         hyperlaw_search(trainer, n_trials=1)
+
+
+def test_an_exploited_pbt_child_trains_with_its_own_learning_rate(tmp_path: Path) -> None:
+    # the worse of two members continues from the better's Trainer checkpoint, whose
+    # optimizer and LR scheduler hold the donor's rate; the child must train with its own
+    trainer = make_trainer(tmp_path, num_train_epochs=2, save_strategy="epoch")
+    study = hl.create_study(space={"learning_rate": hl.Float(1e-7, 0.1, log=True)},
+                            scheduler=hl.schedulers.PBT(population_size=2,
+                                                        interval=STEPS_PER_EPOCH,
+                                                        quantile_fraction=0.5,
+                                                        resample_probability=0.0, seed=0),
+                            checkpoint_dir=str(tmp_path / "checkpoints"))
+    study.enqueue({"learning_rate": 0.05})
+    study.enqueue({"learning_rate": 1e-7})
+    hyperlaw_search(trainer, study=study, n_trials=None)
+    children = [t for t in study.trials if t.system_attrs.get("pbt", {}).get("kind") == "exploit"]
+    trained = [t for t in children
+               if any((tmp_path / "out" / f"run-{t.number}").glob("checkpoint-*"))]
+    assert trained, [(t.number, t.state, t.system_attrs) for t in study.trials]
+    for child in trained:
+        donor = study.trials[child.system_attrs["pbt"]["parent"]]
+        assert child.params["learning_rate"] != pytest.approx(donor.params["learning_rate"])
+        checkpoint = max((tmp_path / "out" / f"run-{child.number}").glob("checkpoint-*"))
+        schedule = torch.load(checkpoint / "scheduler.pt", weights_only=False)
+        assert schedule["base_lrs"] == pytest.approx([child.params["learning_rate"]]
+                                                     * len(schedule["base_lrs"]))

@@ -26,10 +26,12 @@ within a family (the simulated clock of the multi-fidelity benchmark uses them).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +89,8 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return scaler.transform(x_train), scaler.transform(x_valid), y_train, y_valid
 
 
-def train_mlp(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
+def train_mlp(config: dict[str, Any], seed: int, data: tuple) -> Iterator[float]:
+    """The validation loss after each epoch, for as long as it is read."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import log_loss
     from sklearn.neural_network import MLPClassifier
@@ -98,22 +101,22 @@ def train_mlp(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
                           solver=config["optimizer"], learning_rate_init=config["lr"],
                           momentum=config.get("momentum", 0.0), alpha=config["weight_decay"],
                           batch_size=config["batch_size"], random_state=seed)
-    losses = []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for _ in range(UNITS):
+    while True:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
             try:
                 model.partial_fit(x_train, y_train, classes=classes)
                 proba = model.predict_proba(x_valid)
-                losses.append(float(log_loss(y_valid, proba, labels=classes))
-                              if np.all(np.isfinite(proba)) else math.nan)
+                loss = (float(log_loss(y_valid, proba, labels=classes))
+                        if np.all(np.isfinite(proba)) else math.nan)
             except (ValueError, FloatingPointError):
-                losses.append(math.nan)
-    return losses
+                loss = math.nan
+        yield loss
 
 
-def train_cnn(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
+def train_cnn(config: dict[str, Any], seed: int, data: tuple) -> Iterator[float]:
+    """The validation loss after each epoch, for as long as it is read."""
     import torch
     from torch import nn
 
@@ -132,9 +135,8 @@ def train_cnn(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
                           nn.Linear(config["hidden"], 10))
     optimizer = make_optimizer(model, config)
     loss_fn = nn.CrossEntropyLoss()
-    losses = []
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(UNITS):
+    while True:
         model.train()
         order = torch.randperm(len(x_train), generator=generator)
         for start in range(0, len(order), config["batch_size"]):
@@ -144,8 +146,7 @@ def train_cnn(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            losses.append(float(loss_fn(model(x_valid), y_valid)))
-    return losses
+            yield float(loss_fn(model(x_valid), y_valid))
 
 
 def make_optimizer(model: Any, config: dict[str, Any]) -> Any:
@@ -176,7 +177,8 @@ def pydoc_text() -> tuple[np.ndarray, np.ndarray, int]:
 CHARLM_TOKENS_PER_UNIT = 8_192
 
 
-def train_charlm(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
+def train_charlm(config: dict[str, Any], seed: int, data: tuple) -> Iterator[float]:
+    """The validation loss after each unit of tokens, for as long as it is read."""
     import torch
     from torch import nn
 
@@ -202,8 +204,7 @@ def train_charlm(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
     n_valid = (len(valid_ids) - 1) // 64
     valid_x = torch.as_tensor(valid_ids[:n_valid * 64].reshape(n_valid, 64))
     valid_y = torch.as_tensor(valid_ids[1:n_valid * 64 + 1].reshape(n_valid, 64))
-    losses = []
-    for _ in range(UNITS):
+    while True:
         model.train()
         for _ in range(steps_per_unit):
             starts = rng.integers(0, len(train_ids) - seq - 1, size=batch)
@@ -216,8 +217,7 @@ def train_charlm(config: dict[str, Any], seed: int, data: tuple) -> list[float]:
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            losses.append(float(loss_fn(model(valid_x).reshape(-1, vocab), valid_y.reshape(-1))))
-    return losses
+            yield float(loss_fn(model(valid_x).reshape(-1, vocab), valid_y.reshape(-1)))
 
 
 FAMILIES = {
@@ -238,7 +238,8 @@ def generate(name: str, count: int, minutes: float, seed: int) -> dict[str, np.n
     while len(configs) < count and time.monotonic() < deadline:
         config = sampler(rng)
         started = time.perf_counter()
-        losses = np.array(trainer(config, len(configs), data), dtype=np.float64)
+        losses = np.array(list(itertools.islice(trainer(config, len(configs), data), UNITS)),
+                          dtype=np.float64)
         seconds.append((time.perf_counter() - started) / UNITS)
         losses[~np.isfinite(losses)] = cap
         curves.append(np.minimum(losses, cap))

@@ -33,7 +33,7 @@ from hyperlaw.errors import (
     WorkerError,
 )
 from hyperlaw.optuna_import import from_optuna
-from hyperlaw.space import Choice, Const, Float, Int, Space
+from hyperlaw.space import Choice, Const, Float, Int, Params, Repeat, Space, nest
 from hyperlaw.study import (
     Study,
     create_study,
@@ -58,6 +58,8 @@ __all__ = [
     "InvalidValueError",
     "NoCompleteTrialError",
     "NoFeasibleTrialError",
+    "Params",
+    "Repeat",
     "SchemaVersionError",
     "SearchExhaustedError",
     "Space",
@@ -81,6 +83,7 @@ __all__ = [
     "list_studies",
     "load_study",
     "lr_schedules",
+    "nest",
     "plot",
     "samplers",
     "scaling",

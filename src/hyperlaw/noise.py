@@ -1,7 +1,8 @@
 """Noise-aware reporting: the best trial by a model's mean, and re-evaluation on fresh seeds.
 
-Protocol for noisy objectives: the objective reads its random seed from
-`trial.user_attrs.get("seed", <tuning seed>)`. Tuning runs use the tuning seed(s);
+Protocol for noisy objectives: the objective reads its random seed as `trial.seed` (None
+outside multi-seed tuning and re-evaluation: it picks its own). Tuning runs use the tuning
+seed(s) (`optimize(seeds_per_config=k)`);
 `Study.reevaluate` runs the top-k configurations again, once per *test* seed, in a sibling
 study `<name>.reevaluation` of the same storage, so the tuning history stays untouched and
 the reported means are not biased by the selection.
@@ -9,6 +10,7 @@ the reported means are not biased by the selection.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,6 +44,19 @@ class Reevaluation:
     @property
     def std(self) -> float:
         return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else 0.0
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """A `level` confidence interval of the mean over the test seeds (Student's t);
+        infinite with fewer than two seeds."""
+        if not 0 < level < 1:
+            raise HyperlawError(f"level must be in (0, 1), got {level!r}")
+        n = len(self.values)
+        if n < 2:
+            return (-math.inf, math.inf)
+        from scipy.stats import t
+
+        half = float(t.ppf(0.5 + level / 2, n - 1)) * self.std / math.sqrt(n)
+        return (self.mean - half, self.mean + half)
 
 
 def model_means(study: Study, trials: Sequence[TrialRecord]) -> np.ndarray:
@@ -108,7 +123,8 @@ def reevaluate(study: Study, objective: Callable[[Trial], float], top_k: int,
     if top_k < 1 or not seeds:
         raise HyperlawError("reevaluate needs top_k >= 1 and at least one seed, e.g. "
                             "study.reevaluate(objective, top_k=5, seeds=range(1000, 1005))")
-    tuning_seeds = {t.user_attrs.get("seed") for t in study.trials} - {None}
+    tuning_seeds = ({t.user_attrs.get("seed") for t in study.trials} - {None}) | {
+        seed for t in study.trials for seed in t.user_attrs.get("seeds", ())}
     reused = sorted(set(seeds) & tuning_seeds)
     if reused:
         raise HyperlawError(

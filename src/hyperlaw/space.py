@@ -4,13 +4,20 @@ A parameter is one of `Float`, `Int`, `Choice` or `Const`. Each may carry a `whe
 condition, ``when={"optimizer": "sgd"}``: the parameter is active only when every
 listed parent is active and takes the given value (or one of a given list of values).
 
-A `Space` maps names to parameters. Every non-constant parameter is a dimension of
+A `Space` maps names to parameters; a value may also be a nested `Space` (a reusable group,
+its names prefixed ``group.name``) or a `Repeat` of one (a variable number of copies, e.g.
+layers, each with its own values). Both are spelled out as flat, dotted, conditional
+parameters, so every sampler handles them; `nest` (and `Trial.params[group]`) reads a flat
+configuration back as nested dicts and lists.
+
+Every non-constant parameter is a dimension of
 the unit cube ``[0, 1]^dim`` used by samplers (`Space.encode` / `Space.decode`); a
 NaN coordinate marks a dimension that is inactive for that configuration.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -38,7 +45,10 @@ __all__ = [
     "Float",
     "Int",
     "Param",
+    "Params",
+    "Repeat",
     "Space",
+    "nest",
     "param_context",
     "param_from_dict",
     "param_matches",
@@ -965,6 +975,151 @@ def _continuous_parent_message(name: str, parent: str, values: tuple[Any, ...],
     )
 
 
+#: the parameter holding how many copies a `Repeat` has: ``<name>.count``
+REPEAT_COUNT = "count"
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A variable number of copies of a sub-space, each with its own values (e.g. layers).
+
+    ``"layers": Repeat(Space({"width": Int(8, 512, log=True), "act": Choice(["relu",
+    "tanh"])}), min=1, max=4)`` is spelled out as ``layers.count`` (an `Int` from `min` to
+    `max`) and ``layers.<i>.width``, ``layers.<i>.act`` for i < `max`, the copies beyond
+    `min` active only when ``layers.count`` exceeds i. ``trial.params["layers"]`` reads them
+    back as a list of ``layers.count`` dicts. `template` may itself hold nested spaces and
+    repeats.
+    """
+
+    template: Any
+    min: int = 1
+    max: int = 4
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.template, Space):
+            if not isinstance(self.template, Mapping):
+                raise SpaceError(f"Repeat expects a Space (or a mapping of parameters) to "
+                                 f"repeat, got {type(self.template).__name__}")
+            object.__setattr__(self, "template", Space(self.template))
+        for label, value in (("min", self.min), ("max", self.max)):
+            if not _is_integer(value) or value < 0:
+                raise SpaceError(f"Repeat {label} must be an int >= 0, got {value!r}")
+        if self.max < 1 or self.min > self.max:
+            raise SpaceError(f"Repeat needs 0 <= min <= max and max >= 1, got min={self.min} "
+                             f"and max={self.max}")
+        if not len(self.template):
+            raise SpaceError("Repeat of an empty Space: give the copies at least one parameter")
+
+
+def _spell_out(items: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat parameters of a space whose values may be nested spaces and repeats."""
+    flat: dict[str, Any] = {}
+    for name, value in items.items():
+        if isinstance(value, Space):
+            flat.update(_prefixed(value, f"{name}.", None))
+        elif isinstance(value, Repeat):
+            count = f"{name}.{REPEAT_COUNT}"
+            flat[count] = (Int(value.min, value.max) if value.min < value.max
+                           else Const(value.min))
+            for i in range(value.max):
+                active = None if i < value.min else {count: list(range(i + 1, value.max + 1))}
+                flat.update(_prefixed(value.template, f"{name}.{i}.", active))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _prefixed(space: Space, prefix: str,
+              active: Mapping[str, list[int]] | None) -> dict[str, Param]:
+    """`space`'s parameters under `prefix`, conditions on their siblings renamed, and
+    `active` (the condition that the copy exists) added."""
+    out: dict[str, Param] = {}
+    for name in space._params:
+        param = space._params[name]
+        when = {(prefix + parent if parent in space._params else parent): list(values)
+                for parent, values in (param.when or {}).items()}
+        when.update(active or {})
+        out[prefix + name] = dataclasses.replace(param, when=when or None)  # type: ignore[type-var]
+    return out
+
+
+def nest(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat configuration with dotted names read as nested dicts, and each `Repeat`
+    (``name.count`` beside ``name.0.*``, ``name.1.*``...) as a list of ``count`` dicts.
+
+        >>> nest({"lr": 0.1, "layers.count": 2, "layers.0.width": 64, "layers.1.width": 8})
+        {'lr': 0.1, 'layers': [{'width': 64}, {'width': 8}]}
+    """
+    root: dict[str, Any] = {}
+    for name, value in params.items():
+        node = root
+        *groups, leaf = str(name).split(".")
+        for group in groups:
+            node = node.setdefault(group, {})
+            if not isinstance(node, dict):
+                break  # a flat name that is also a group's prefix: kept flat only
+        else:
+            node[leaf] = value
+    return _as_lists(root)
+
+
+def _as_lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    node = {key: _as_lists(value) for key, value in node.items()}
+    count = node.get(REPEAT_COUNT)
+    copies = [key for key in node if key != REPEAT_COUNT]
+    if _is_integer(count) and all(key.isdigit() for key in copies):
+        return [node.get(str(i), {}) for i in range(count)]
+    return node
+
+
+def _flat_values(params: Mapping[str, Any], known: Mapping[str, Param],
+                 prefix: str = "") -> dict[str, Any]:
+    """A configuration given with nested groups (a dict per nested space, a list of dicts per
+    `Repeat`, as `nest` reads it) in the flat names of the space's parameters."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if name in known:
+            flat[name] = value
+        elif isinstance(value, Mapping):
+            flat.update(_flat_values(value, known, f"{name}."))
+        elif isinstance(value, list | tuple) and f"{name}.{REPEAT_COUNT}" in known:
+            count = known[f"{name}.{REPEAT_COUNT}"]
+            if not count.contains(len(value)):
+                raise SpaceError(f"{name!r} has {len(value)} copies; the space allows "
+                                 f"{count.describe()}: give a list of that length")
+            flat[f"{name}.{REPEAT_COUNT}"] = len(value)
+            for i, copy in enumerate(value):
+                if not isinstance(copy, Mapping):
+                    raise SpaceError(f"{name}[{i}] must be a dict of the repeated "
+                                     f"parameters, got {copy!r}")
+                flat.update(_flat_values(copy, known, f"{name}.{i}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class Params(dict[str, Any]):
+    """A configuration: its flat parameter names, and the groups of nested spaces and
+    repeats by their own name (``params["layers"]`` is the list `nest` gives)."""
+
+    def __missing__(self, key: str) -> Any:
+        if isinstance(key, str) and "." not in key:
+            nested = nest(self)
+            if key in nested:
+                return nested[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of `key` (a flat name or a group), else `default`."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
 class Space(Mapping[str, Param]):
     """An immutable, validated mapping of parameter names to parameters.
 
@@ -1009,6 +1164,7 @@ class Space(Mapping[str, Param]):
                 )
             items.update(params)
         items.update(kwargs)
+        items = _spell_out(items)
         for name, param in items.items():
             if not isinstance(name, str) or not name:
                 raise SpaceError(
@@ -1021,8 +1177,8 @@ class Space(Mapping[str, Param]):
                     else ""
                 )
                 raise SpaceError(
-                    f"parameter {name!r}: expected Float, Int, Choice or Const, got "
-                    f"{param!r}{hint}"
+                    f"parameter {name!r}: expected Float, Int, Choice, Const, a nested Space "
+                    f"or a Repeat, got {param!r}{hint}"
                 )
         self._params = items
         self._check_conditions()
@@ -1337,6 +1493,7 @@ class Space(Mapping[str, Param]):
             raise SpaceError(
                 f"params must be a mapping of name to value, got {type(params).__name__}"
             )
+        params = _flat_values(params, self._params)
         for key in params:
             if key not in self._params:
                 raise self._unknown(key)

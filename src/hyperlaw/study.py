@@ -50,7 +50,7 @@ from hyperlaw.samplers import Sampler, make_sampler
 from hyperlaw.schedulers import Decision, NeverStop, Scheduler, make_scheduler
 from hyperlaw.schedulers.base import HandOff, NewTrials
 from hyperlaw.schedulers.pbt import Segment, pbt_schedule
-from hyperlaw.space import Param, Space
+from hyperlaw.space import Param, Params, Space
 from hyperlaw.store import Store, StudyInfo, StudySummary, open_store
 from hyperlaw.trial import Trial, TrialExtras, TrialRecord, TrialState, check_value
 
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from hyperlaw.analysis.cost import FrontierPoint
     from hyperlaw.executors import Executor
     from hyperlaw.noise import Reevaluation
+    from hyperlaw.soups import Soup
 
 log = logging.getLogger("hyperlaw")
 
@@ -737,8 +738,8 @@ class Study:
 
     @property
     def best_params(self) -> dict[str, Any]:
-        """The parameters of `best_trial`."""
-        return dict(self.best_trial.params)
+        """The parameters of `best_trial` (nested groups readable by name, see `Params`)."""
+        return Params(self.best_trial.params)
 
     def best(self, by: Literal["value", "model_mean"] = "value") -> TrialRecord:
         """The best complete trial by its value, or (for noisy objectives) by the mean of a
@@ -758,6 +759,23 @@ class Study:
         from hyperlaw.noise import reevaluate
 
         return reevaluate(self, objective, top_k, seeds, by)
+
+    def soup(self, evaluate: Callable[[Mapping[str, Any]], float], top_k: int = 5,
+             method: Literal["uniform", "greedy"] = "greedy", *,
+             weights: Callable[[Any], Mapping[str, Any]] | None = None) -> Soup:
+        """A model soup of the `top_k` best complete trials' newest checkpoints (fine-tunes
+        of one pre-trained model): ``"greedy"`` adds each, best first, when the soup with it
+        scores no worse; ``"uniform"`` averages them all.
+
+        `evaluate(weights)` scores a state dict on held-out data (not the test split), as the
+        study's objective is minimized or maximized. `weights(state)` finds the state dict in
+        a checkpoint (default: the state itself, its ``"model"`` entry as `TrainingLoop`
+        saves it, or a Lightning checkpoint file's ``"state_dict"``). The soup is recorded as
+        a trial of the study ``<name>.soups`` with its weights as the checkpoint.
+        """
+        from hyperlaw.soups import default_weights, make_soup
+
+        return make_soup(self, evaluate, top_k, method, weights or default_weights)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per trial: number, state, value, values_* (several objectives),
@@ -793,7 +811,9 @@ class Study:
                  max_consecutive_failures: int | None = 10, executor: str | Executor = "auto",
                  resources_per_trial: Mapping[str, float] | None = None,
                  ray_address: str | None = None, gpus_per_trial: int | None = None,
-                 constraints: ConstraintsFunc | None = None) -> None:
+                 constraints: ConstraintsFunc | None = None,
+                 seeds_per_config: int | Sequence[int] | None = None,
+                 seed_aggregate: str | Callable[[Sequence[float]], float] = "mean") -> None:
         """Run `objective` on new trials until `n_trials` ran or `timeout` seconds passed.
 
         Unlike Optuna, whose `catch` defaults to `()`, `catch` defaults to `(Exception,)`: an
@@ -833,6 +853,14 @@ class Study:
                 floats, each <= 0 when satisfied (default: the study's own, see
                 `create_study`); it travels with the objective to every worker and is
                 applied to each trial it completes.
+            seeds_per_config: Train each configuration on k tuning seeds (an int: seeds 0
+                to k-1; or the list of seeds): the trial runs the objective once per seed in
+                lockstep threads, each reading `trial.seed`; the scheduler judges the
+                aggregate of the seeds' reports at each step, and the trial's value is the
+                aggregate of their results (see `hyperlaw.seeds`). Keep test seeds apart
+                for `reevaluate`.
+            seed_aggregate: How the seeds' values combine: "mean" (default), "median",
+                "min", "max" or a function of the list of values.
 
         Raises:
             WorkerError: `max_consecutive_failures` trials failed in a row, or workers could
@@ -847,6 +875,10 @@ class Study:
         """
         from hyperlaw.executors import run_optimize
 
+        if seeds_per_config is not None:
+            from hyperlaw.seeds import SeedGroup, tuning_seeds
+
+            objective = SeedGroup(objective, tuning_seeds(seeds_per_config), seed_aggregate)
         constraints = constraints if constraints is not None else self.constraints
         if constraints is not None:
             objective = Constrained(objective, constraints)

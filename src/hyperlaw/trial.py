@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperlaw.errors import InvalidValueError, SpaceMismatchError, TrialPruned, TrialStateError
-from hyperlaw.space import Choice, Float, Int, Param, param_context, param_matches
+from hyperlaw.space import Choice, Float, Int, Param, Params, param_context, param_matches
 
 if TYPE_CHECKING:
     from hyperlaw.lineage import Checkpoint
@@ -239,7 +239,8 @@ class Trial:
                  system_attrs: dict[str, Any] | None = None) -> None:
         self._study = study
         self.number = number
-        self.params = params
+        #: the configuration: flat names, and nested groups by name (see `hyperlaw.Params`)
+        self.params = Params(params)
         self.user_attrs = dict(user_attrs or {})
         #: what hyperlaw records about the trial (checkpoints, retries, PBT lineage); read-only
         self.system_attrs = dict(system_attrs or {})
@@ -257,6 +258,14 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"
+
+    @property
+    def seed(self) -> int | None:
+        """The random seed this run trains with: one of the tuning seeds in each run of a
+        multi-seed trial (`optimize(seeds_per_config=k)`), the test seed in a run of
+        `Study.reevaluate`, else None (the objective picks its own)."""
+        seed = self.user_attrs.get("seed")
+        return None if seed is None else int(seed)
 
     @property
     def study(self) -> Study:

@@ -71,6 +71,8 @@ def worker(storage: str | None, study_name: str, objective: str, n_trials: int |
                                 "function; point it at a function taking a trial")
         study = _load_when_ready(study_name, store, wait_for_study, retry_stale,
                                  heartbeat_interval)
+        # the check `optimize` makes: PBT's members would be left paused by a trial count
+        study.scheduler.check_budget(n_trials)
         name = f"{socket.gethostname()}:{os.getpid()}"
         log.info("worker %s joined study %r in storage %s", name, study.name, store.url)
         counts = dict.fromkeys(TrialState, 0)

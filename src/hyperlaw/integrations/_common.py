@@ -1,12 +1,13 @@
 """What the framework callbacks share: report without raising, rank 0's decision for every
-rank, when to checkpoint, and the monitored metric."""
+rank, when to checkpoint, the monitored metric, and a PBT child's optimizer settings."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hyperlaw.errors import HyperlawError, TrialPruned
+from hyperlaw.lineage import pbt_link
 from hyperlaw.trial import Trial
 
 
@@ -92,3 +93,42 @@ def metric(logs: Any, monitor: str, where: str) -> float:
             f"{where}: the monitored metric {monitor!r} was not logged (logged: {logged}); "
             f"log it during validation or pass monitor= one of those")
     return float(value.item() if hasattr(value, "item") else value)
+
+
+def exploited(trial: Trial | None) -> bool:
+    """Whether `trial` is a PBT child that starts from another member's checkpoint with
+    explored hyperparameters (a checkpoint restores the donor's optimizer settings)."""
+    link = None if trial is None else pbt_link(trial.system_attrs)
+    return link is not None and link.kind == "exploit"
+
+
+def optimizer_settings(optimizer: Any) -> list[dict[str, Any]]:
+    """A copy of each torch param group's settings (all but its parameters)."""
+    return [{k: v for k, v in group.items() if k != "params"}
+            for group in optimizer.param_groups]
+
+
+def adopt_settings(optimizer: Any, settings: list[dict[str, Any]],
+                   lr_schedulers: Sequence[Any] = ()) -> None:
+    """Give an optimizer restored from a donor's checkpoint the `settings` this trial
+    configured it with (`optimizer_settings` before the restore), keeping its state.
+
+    A learning rate under an LR scheduler keeps its place in the schedule: the restored rate
+    is scaled by the ratio of the new base rate (``initial_lr``) to the donor's, and the
+    schedulers' base rates follow, so a warmup or decay goes on from the same step.
+    """
+    for group, fresh in zip(optimizer.param_groups, settings, strict=True):
+        for key, value in fresh.items():
+            if key not in ("lr", "initial_lr"):
+                group[key] = value
+        if "lr" not in fresh:
+            continue
+        if fresh.get("initial_lr") and group.get("initial_lr"):
+            group["lr"] = group["lr"] * (fresh["initial_lr"] / group["initial_lr"])
+            group["initial_lr"] = fresh["initial_lr"]
+        else:
+            group["lr"] = fresh["lr"]
+    base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+    for scheduler in lr_schedulers:
+        if getattr(scheduler, "optimizer", None) is optimizer and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = list(base_lrs)

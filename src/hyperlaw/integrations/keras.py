@@ -30,10 +30,11 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from hyperlaw.errors import HyperlawError, TrialPruned
-from hyperlaw.integrations._common import checkpoint_interval, metric, report
+from hyperlaw.integrations._common import checkpoint_interval, exploited, metric, report
 from hyperlaw.trial import Trial
 
 BACKEND = "torch"
@@ -116,10 +117,17 @@ class HyperlawKerasCallback(keras.callbacks.Callback):
             raise self.stopped
 
 
-def resume(trial: Trial, **load_options: Any) -> tuple[Any, int]:
+def resume(trial: Trial, *, hyperparams: Mapping[str, str] | None = None,
+           **load_options: Any) -> tuple[Any, int]:
     """The model `trial` continues from (loaded with `keras.models.load_model(path,
     **load_options)`, e.g. `custom_objects=`) and the epoch to start at, for
-    `model.fit(..., initial_epoch=...)`; (None, 0) for a trial that starts afresh."""
+    `model.fit(..., initial_epoch=...)`; (None, 0) for a trial that starts afresh.
+
+    A PBT child that starts from another member's model gets its own (explored) parameters
+    written into the loaded optimizer: `hyperparams` maps trial parameter names to optimizer
+    attributes (default: ``lr`` to ``learning_rate``, and every parameter named like an
+    attribute, e.g. ``weight_decay``, ``momentum``, ``beta_1``).
+    """
     state = trial.load_checkpoint()
     if state is None:
         return None, 0
@@ -129,4 +137,27 @@ def resume(trial: Trial, **load_options: Any) -> tuple[Any, int]:
         raise HyperlawError(
             f"trial #{trial.number}: its checkpoint is not a directory with {MODEL_FILE} "
             "saved by HyperlawKerasCallback; resume it with trial.load_checkpoint() instead")
-    return keras.models.load_model(path, **load_options), checkpoint.step + 1
+    model = keras.models.load_model(path, **load_options)
+    if exploited(trial):
+        _set_optimizer(model.optimizer, trial, hyperparams)
+    return model, checkpoint.step + 1
+
+
+def _set_optimizer(optimizer: Any, trial: Trial, hyperparams: Mapping[str, str] | None) -> None:
+    """Write `trial`'s parameters into a loaded optimizer's attributes (see `resume`)."""
+    names = dict(hyperparams) if hyperparams is not None else {
+        name: "learning_rate" if name == "lr" else name
+        for name in trial.params if hasattr(optimizer, "learning_rate" if name == "lr" else name)}
+    for name, attribute in names.items():
+        current = getattr(optimizer, attribute, None)
+        value = trial.params[name]
+        if isinstance(current, keras.Variable):
+            current.assign(value)
+        elif isinstance(current, int | float) and not isinstance(current, bool):
+            setattr(optimizer, attribute, value)
+        else:
+            raise HyperlawError(
+                f"trial #{trial.number}: parameter {name!r} cannot be written into the "
+                f"optimizer's {attribute!r} (a {type(current).__name__}, e.g. a learning-rate "
+                "schedule); pass resume(trial, hyperparams={...}) naming only plain-valued "
+                "attributes, or rebuild the optimizer from the trial's parameters")

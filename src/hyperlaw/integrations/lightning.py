@@ -14,7 +14,10 @@ pauses it (the promotion variants of ASHA and Hyperband), the callback sets
 `trainer.should_stop`, Lightning ends the epoch and shuts down cleanly (loggers finalized as
 a success, strategy torn down), and `fit` then raises `hyperlaw.TrialPruned`. A continued
 trial starts from the checkpoint it inherited: `fit` passes it as `ckpt_path`, so Lightning
-restores weights, optimizer, LR schedulers and the epoch and step counters.
+restores weights, optimizer, LR schedulers and the epoch and step counters. A PBT child that
+starts from another member's checkpoint then gets its own explored optimizer settings back
+(learning rate, momentum, weight decay...: what `configure_optimizers` set from its
+parameters), its learning rate keeping its place in any LR schedule.
 
 Several processes (`strategy="ddp"`, e.g. started by `hyperlaw.integrations.distributed.
 run_processes`): only global rank 0 holds the trial (pass `trial=None` on the others); rank 0
@@ -33,7 +36,14 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 
 from hyperlaw.errors import HyperlawError, TrialPruned
-from hyperlaw.integrations._common import checkpoint_interval, metric, report_on_rank_zero
+from hyperlaw.integrations._common import (
+    adopt_settings,
+    checkpoint_interval,
+    exploited,
+    metric,
+    optimizer_settings,
+    report_on_rank_zero,
+)
 from hyperlaw.trial import Trial
 
 
@@ -59,6 +69,25 @@ class HyperlawCallback(pl.Callback):
         self.every = checkpoint_interval(trial, checkpoint_every)
         #: the scheduler's decision to stop or pause the trial, raised by `check_pruned`
         self.stopped: TrialPruned | None = None
+        #: a PBT child's optimizer settings as configured, before the donor's restore
+        self._configured: list[list[dict[str, Any]]] | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Keep a PBT child's optimizer settings as its parameters configured them: Lightning
+        configures the optimizers before this hook and restores the checkpoint after it."""
+        explored = trainer.strategy.broadcast(
+            trainer.is_global_zero and exploited(self.trial), src=0)
+        self._configured = ([optimizer_settings(o) for o in trainer.optimizers]
+                            if explored else None)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Give a PBT child's restored optimizers its own (explored) settings back."""
+        if self._configured is None:
+            return
+        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+        for optimizer, settings in zip(trainer.optimizers, self._configured, strict=True):
+            adopt_settings(optimizer, settings, schedulers)
+        self._configured = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Report the monitored metric (rank 0) and make every rank follow the decision."""

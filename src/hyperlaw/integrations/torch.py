@@ -13,7 +13,8 @@
 A trial that resumes (after its worker died, after a pause, or as a population-based
 training child) gets the weights, optimizer state, LR-scheduler state and random-number
 state of its checkpoint, and then its *own* hyperparameters are written into the optimizer's
-parameter groups, so an exploited PBT member trains on with the explored values.
+parameter groups, so an exploited PBT member trains on with the explored values; under an LR
+scheduler the learning rate keeps its place in the schedule.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from hyperlaw.errors import HyperlawError
+from hyperlaw.integrations._common import adopt_settings
 from hyperlaw.trial import Trial
 
 
@@ -71,13 +73,18 @@ class TrainingLoop:
         return 0 if checkpoint is None else checkpoint.step + 1
 
     def _apply_hyperparams(self) -> None:
-        if self.optimizer is None:
+        """Write the trial's parameters into the param groups; a learning rate under the LR
+        scheduler keeps its place in the schedule (the base rate changes, not the step)."""
+        if self.optimizer is None or not self.hyperparams:
             return
-        for name, key in self.hyperparams.items():
-            for group in self.optimizer.param_groups:
-                group[key] = self.trial.params[name]
-                if key == "lr" and "initial_lr" in group:
-                    group["initial_lr"] = self.trial.params[name]
+        settings = []
+        for group in self.optimizer.param_groups:
+            values = {key: self.trial.params[name] for name, key in self.hyperparams.items()}
+            if "lr" in values and "initial_lr" in group:
+                values["initial_lr"] = values["lr"]
+            settings.append(values)
+        adopt_settings(self.optimizer, settings,
+                       [] if self.lr_scheduler is None else [self.lr_scheduler])
 
     def steps(self, total: int) -> range:
         """The steps still to run: from after the checkpoint (or 0) to `total` - 1."""

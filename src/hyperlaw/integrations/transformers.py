@@ -34,7 +34,12 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, BestRun, default_compute_objective
 
 from hyperlaw.errors import HyperlawError, TrialPruned
-from hyperlaw.integrations._common import process_group_broadcast, report_on_rank_zero
+from hyperlaw.integrations._common import (
+    adopt_settings,
+    exploited,
+    process_group_broadcast,
+    report_on_rank_zero,
+)
 from hyperlaw.space import Param, Space
 from hyperlaw.study import Study, create_study
 from hyperlaw.trial import Trial
@@ -69,6 +74,24 @@ class HyperlawTrainerCallback(TrainerCallback):
         #: (global step, objective) of the last evaluation
         self.last: tuple[int, float] | None = None
         self._pending: tuple[int, float] | None = None  # waits for the checkpoint of its step
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        """A PBT child restored from another member's checkpoint trains with its own
+        learning rate and weight decay (its TrainingArguments), not the donor's that the
+        restored optimizer and LR scheduler hold; the rate keeps its place in the schedule."""
+        optimizer = kwargs.get("optimizer")
+        send = process_group_broadcast()
+        explored = exploited(self.trial) if state.is_world_process_zero else False
+        if send is not None:
+            explored = bool(send(int(explored)))
+        if optimizer is None or not explored:
+            return
+        settings = [{"lr": args.learning_rate, "initial_lr": args.learning_rate,
+                     **({"weight_decay": args.weight_decay} if group.get("weight_decay")
+                        else {})} for group in optimizer.param_groups]
+        scheduler = kwargs.get("lr_scheduler")
+        adopt_settings(optimizer, settings, [] if scheduler is None else [scheduler])
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState,
                     control: TrainerControl, metrics: dict[str, float] | None = None,
@@ -159,7 +182,7 @@ def default_space() -> Space:
 
 def hyperlaw_search(trainer: Trainer,
                     hp_space: Callable[[Trial], Mapping[str, Any]] | None = None,
-                    compute_objective: Objective | None = None, n_trials: int = 20,
+                    compute_objective: Objective | None = None, n_trials: int | None = 20,
                     direction: str = "minimize", hp_name: Callable[[Trial], str] | None = None,
                     *, space: Space | Mapping[str, Param] | None = None,
                     study: Study | None = None, storage: str | None = None,
