@@ -99,6 +99,15 @@ def test_every_quantile_lies_inside_the_declared_bounds(values: list[float],
     assert high is None or prediction.borders[-1] <= high
 
 
+def test_a_curve_without_negative_values_is_bounded_below_by_zero_by_default() -> None:
+    values = [1.9, 1.2, 0.9, 0.8, 0.72]
+    assert pfn.predict([1, 2, 3, 4, 5], values, 30).interval(0.98)[0] >= 0.0
+    unbounded = pfn.predict([1, 2, 3, 4, 5], values, 30, bounds=None)
+    assert unbounded.borders[0] < 0.0  # without bounds the support reaches below zero
+    shifted = pfn.predict([1, 2, 3, 4, 5], [v - 1.0 for v in values], 30)
+    assert shifted.borders[0] < -1.0  # a negative value: no bound is assumed
+
+
 def test_a_falling_curve_is_predicted_to_keep_falling_and_a_rising_one_to_keep_rising() -> None:
     steps = np.arange(1, 11, dtype=float)
     loss = 0.3 + 2.0 * steps**-0.8
@@ -143,7 +152,8 @@ def test_long_irregular_curves_map_onto_the_grid() -> None:
         ([1, 2, 3], [0.5, 0.4, 0.3], float("inf"), None, "at_step"),
         ([1, 2, 3], [0.5, 0.4, 0.3], 10, (1.0, 0.0), "low >= high"),
         ([1, 2, 3], [0.5, 0.4, -0.3], 10, (0.0, None), "outside bounds"),
-        ([1, 2, 3], [0.5, 0.4, 0.3], 10, "auto-ish", "pair"),
+        ([1, 2, 3], [0.5, 0.4, 0.3], 10, "auto-ish", "not understood"),
+        ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0,), "pair"),
         ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0, float("inf")), "None for an open side"),
     ],
 )

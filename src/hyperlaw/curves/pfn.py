@@ -13,7 +13,8 @@ mapped onto it so:
   t = 100. t is rounded to the grid's integers 1..99 and points falling on one grid step are
   averaged (this also thins long curves).
 - values: a falling curve (a loss, an error rate) is flipped so that it rises; then the affine
-  map sending the "bad" end to 0 and the "good" end to 1. A declared bound is used as that end;
+  map sending the "bad" end to 0 and the "good" end to 1. A bound (declared, or 0 below a curve
+  without negative values under the default bounds="auto") is used as that end;
   an open end sits beyond the observed range: with [lo, hi] the 5th and 95th percentiles of
   the averaged points (rising orientation) and span = hi − lo, the bad end is
   lo − `BELOW_SPANS`·span and the good end hi + `ABOVE_SPANS`·span.
@@ -30,6 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Literal
 
 import numpy as np
 
@@ -181,9 +183,15 @@ def _check(t: np.ndarray, y: np.ndarray, at_step: float) -> None:
                             f"observed one ({t[-1]:g}), got {at_step!r}")
 
 
-def _check_bounds(bounds: Bounds | None, y: np.ndarray) -> Bounds:
+def _check_bounds(bounds: Bounds | Literal["auto"] | None, y: np.ndarray) -> Bounds:
     if bounds is None:
         return (None, None)
+    if isinstance(bounds, str):
+        if bounds != "auto":
+            raise HyperlawError(f"pfn.predict: bounds={bounds!r} is not understood; pass "
+                                f"'auto', None, or a pair (low, high), e.g. (0.0, 1.0) for an "
+                                f"error rate or (0.0, None) for a loss")
+        return (0.0, None) if float(np.min(y)) >= 0.0 else (None, None)
     try:
         low, high = (None if b is None else float(b) for b in bounds)
     except (TypeError, ValueError):
@@ -239,16 +247,18 @@ def _ends(z: np.ndarray, bad_bound: float | None, good_bound: float | None) -> t
 
 
 def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
-            at_step: float, *, bounds: Bounds | None = None,
+            at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
             increasing: bool | None = None) -> BarPrediction:
     """The LC-PFN's predictive distribution of the curve's value at `at_step`.
 
     `steps` are increasing numbers in any unit and `at_step` lies after the last of them.
     `bounds` is the metric's range, (low, high) with None for an open side, e.g. (0.0, 1.0)
     for an error rate or an accuracy, (0.0, None) for a loss; every quantile of the prediction
-    lies inside it. `increasing` says whether the curve improves upwards (an accuracy) or
-    downwards (a loss); None infers it from the values (falling when they give no sign).
-    See the module docstring for how the curve is mapped onto the network's scale.
+    lies inside it. The default "auto" treats a curve with no negative value as a loss,
+    (0.0, None), and any other as unbounded; None declares no bounds. `increasing` says
+    whether the curve improves upwards (an accuracy) or downwards (a loss); None infers it
+    from the values (falling when they give no sign). See the module docstring for how the
+    curve is mapped onto the network's scale.
     """
     t = np.asarray(steps, dtype=float).ravel()
     y = np.asarray(values, dtype=float).ravel()
