@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test docs lint bench clean
+.PHONY: demo test docs lint bench lcpfn clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ docs: $(VENV)/.installed-docs
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/overhead.py
+
+# Retrain the LC-PFN curve model shipped in src/hyperlaw/curves/data (seeded; see the script).
+lcpfn: $(VENV)/.installed-dev
+	$(BIN)/python scripts/train_lcpfn.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

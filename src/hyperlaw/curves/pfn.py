@@ -1,0 +1,283 @@
+"""Learning-curve extrapolation with a prior-data fitted network (LC-PFN, Adriaensen et al. 2023).
+
+A small transformer, trained once by `scripts/train_lcpfn.py` (`make lcpfn`) on curves sampled
+from a prior over parametric curve families, reads a partial curve and returns the distribution
+of its value at a later step in one forward pass. Its weights ship in `data/lcpfn.npz`; this
+module runs the network in numpy (torch is not needed), loading the weights once on first use.
+
+The network knows curves on the prior's grid t = 1..100 that rise inside [0, 1]. A real curve is
+mapped onto it so:
+
+- steps: progress u = (step − first step)/unit + 1 (unit: the smallest gap between steps, as in
+  `extrapolate`), then t = 100·u/u*, where u* is the progress at `at_step`: the horizon lands on
+  t = 100. t is rounded to the grid's integers 1..99 and points falling on one grid step are
+  averaged (this also thins long curves).
+- values: a falling curve (a loss, an error rate) is flipped so that it rises; then the affine
+  map sending the "bad" end to 0 and the "good" end to 1. A bound (declared, or 0 below a curve
+  without negative values under the default bounds="auto") is used as that end;
+  an open end sits beyond the observed range: with [lo, hi] the 5th and 95th percentiles of
+  the averaged points (rising orientation) and span = hi − lo, the bad end is
+  lo − `BELOW_SPANS`·span and the good end hi + `ABOVE_SPANS`·span.
+
+The network's distribution is recalibrated for real curves (`CALIBRATION`) and read back
+through the inverse map: a bar (piecewise-uniform)
+distribution whose support lies inside the declared bounds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+
+from hyperlaw.errors import HyperlawError
+
+HORIZON = 100
+#: An open end of the range sits this many observed spans below the observed values (room to
+#: the worse side) ...
+BELOW_SPANS = 2.0
+#: ... and this many above them (room for the improvement still to come).
+ABOVE_SPANS = 4.0
+#: Recalibration of real curves (they stray from the prior's families): the predictive CDF F
+#: becomes R(F), R piecewise linear through these (probability, R) knots, the empirical CDF of
+#: F(truth) on the calibration rows (`python benchmarks/curves_lcpfn.py --calibrate`).
+#: Identity knots turn it off.
+CALIBRATION: tuple[tuple[float, ...], tuple[float, ...]] = (
+    (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995, 1.0),
+    (0.0, 0.0131, 0.0281, 0.043, 0.058, 0.0848, 0.1197, 0.1702, 0.2656, 0.3466, 0.4227,
+     0.5143, 0.6197, 0.6933, 0.75, 0.8448, 1.0),
+)
+
+Bounds = tuple[float | None, float | None]
+_BOUNDS_AS_ENDS = True
+
+
+@dataclass(frozen=True)
+class BarPrediction:
+    """A predictive distribution that is uniform inside each of its buckets.
+
+    `borders` (K + 1 increasing values) delimit K buckets holding `probs`. `mean`, `std`,
+    `cdf(x)`, `quantiles(q)` and `interval(level)` read it, as for `Prediction`.
+    """
+
+    borders: np.ndarray = field(repr=False)
+    probs: np.ndarray = field(repr=False)
+
+    @property
+    def mean(self) -> float:
+        """The mean of the distribution."""
+        return float(np.sum(self.probs * 0.5 * (self.borders[1:] + self.borders[:-1])))
+
+    @property
+    def std(self) -> float:
+        """The standard deviation of the distribution."""
+        low, high = self.borders[:-1], self.borders[1:]
+        second = float(np.sum(self.probs * (low * low + low * high + high * high) / 3.0))
+        return math.sqrt(max(second - self.mean**2, 0.0))
+
+    def _cumulative(self) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(self.probs)])
+
+    def cdf(self, x: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
+        """P(value <= x)."""
+        result = np.interp(np.asarray(x, dtype=float), self.borders, self._cumulative())
+        return float(result) if result.ndim == 0 else result
+
+    def quantiles(self, q: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
+        """The value below which the curve lands with probability q (each q in (0, 1))."""
+        probs = np.asarray(q, dtype=float)
+        if np.any(np.isnan(probs)) or np.any((probs <= 0) | (probs >= 1)):
+            raise HyperlawError(f"quantiles must lie strictly between 0 and 1, got {q!r}")
+        cumulative = self._cumulative()
+        index = np.clip(np.searchsorted(cumulative, probs, side="left"), 1, self.probs.size)
+        below, mass = cumulative[index - 1], self.probs[index - 1]
+        share = np.where(mass > 0, (probs - below) / np.where(mass > 0, mass, 1.0), 0.5)
+        low, high = self.borders[index - 1], self.borders[index]
+        result = low + np.clip(share, 0.0, 1.0) * (high - low)
+        return float(result) if result.ndim == 0 else result
+
+    def interval(self, level: float = 0.8) -> tuple[float, float]:
+        """The central interval holding `level` of the probability."""
+        low, high = np.asarray(self.quantiles([(1 - level) / 2, (1 + level) / 2]))
+        return float(low), float(high)
+
+
+# --- the network, in numpy ---------------------------------------------------------------------
+@functools.cache
+def _weights() -> dict[str, np.ndarray]:
+    """The shipped weights (float64 for the forward pass), read once."""
+    path = resources.files("hyperlaw.curves").joinpath("data/lcpfn.npz")
+    try:
+        with path.open("rb") as f, np.load(f) as data:
+            return {name: np.asarray(data[name], dtype=np.float64) for name in data.files}
+    except FileNotFoundError:
+        raise HyperlawError("hyperlaw.curves.pfn: the LC-PFN weights (hyperlaw/curves/data/"
+                            "lcpfn.npz) are missing from this installation; reinstall hyperlaw "
+                            "or recreate them with `make lcpfn`") from None
+
+
+def _linear(w: dict[str, np.ndarray], name: str, x: np.ndarray) -> np.ndarray:
+    return x @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+
+
+def _norm(w: dict[str, np.ndarray], name: str, x: np.ndarray) -> np.ndarray:
+    centered = x - x.mean(-1, keepdims=True)
+    scale = np.sqrt((centered**2).mean(-1, keepdims=True) + 1e-5)
+    return centered / scale * w[f"{name}.weight"] + w[f"{name}.bias"]
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def forward(t_context: np.ndarray, y_context: np.ndarray, t_query: np.ndarray,
+            weights: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Bucket probabilities (queries × buckets) of the network on the prior's scale: context
+    points (t, y) with t in 1..100 and y in [0, 1], query steps t. The same computation as
+    `PFN.forward` in scripts/train_lcpfn.py, for one curve."""
+    w = _weights() if weights is None else weights
+    t = np.concatenate([t_context, t_query]).astype(float)
+    features = np.stack([t / HORIZON, np.log(t) / math.log(HORIZON)], axis=-1)
+    h = _linear(w, "embed_t", features)
+    n_context = t_context.size
+    h[:n_context] += _linear(w, "embed_y", np.asarray(y_context, dtype=float)[:, None])
+    heads = int(w["meta.heads"])
+    layers = int(w["meta.layers"])
+    size = h.shape[1] // heads
+    for i in range(layers):
+        name = f"blocks.{i}"
+        qkv = _linear(w, f"{name}.qkv", _norm(w, f"{name}.norm1", h))
+        q, k, v = qkv.reshape(t.size, 3, heads, size).transpose(1, 2, 0, 3)  # (H, N, d)
+        scores = q @ k[:, :n_context].transpose(0, 2, 1) / math.sqrt(size)
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        mixed = (scores / scores.sum(-1, keepdims=True)) @ v[:, :n_context]
+        h = h + _linear(w, f"{name}.proj", mixed.transpose(1, 0, 2).reshape(t.size, -1))
+        hidden = _gelu(_linear(w, f"{name}.ff1", _norm(w, f"{name}.norm2", h)))
+        h = h + _linear(w, f"{name}.ff2", hidden)
+    queries = _norm(w, "norm", h[n_context:])
+    logits = _linear(w, "head2", _gelu(_linear(w, "head1", queries)))
+    logits = logits - logits.max(-1, keepdims=True)
+    probs = np.exp(logits)
+    return probs / probs.sum(-1, keepdims=True)
+
+
+# --- real curves onto the prior's scale --------------------------------------------------------
+def _check(t: np.ndarray, y: np.ndarray, at_step: float) -> None:
+    """The checks of `extrapolate`, and a horizon after the last observed step."""
+    if t.size == 0 or t.size != y.size:
+        raise HyperlawError(f"pfn.predict needs as many steps as values and at least one of "
+                            f"each, got {t.size} steps and {y.size} values")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
+        raise HyperlawError("pfn.predict: steps and values must be finite numbers; drop the "
+                            "diverged (NaN or infinite) points first")
+    if np.any(np.diff(t) <= 0):
+        raise HyperlawError("pfn.predict: steps must be strictly increasing; sort the curve "
+                            "and drop repeated steps")
+    if not math.isfinite(at_step) or at_step <= t[-1]:
+        raise HyperlawError(f"pfn.predict: at_step must be a finite step after the last "
+                            f"observed one ({t[-1]:g}), got {at_step!r}")
+
+
+def _check_bounds(bounds: Bounds | Literal["auto"] | None, y: np.ndarray) -> Bounds:
+    if bounds is None:
+        return (None, None)
+    if isinstance(bounds, str):
+        if bounds != "auto":
+            raise HyperlawError(f"pfn.predict: bounds={bounds!r} is not understood; pass "
+                                f"'auto', None, or a pair (low, high), e.g. (0.0, 1.0) for an "
+                                f"error rate or (0.0, None) for a loss")
+        return (0.0, None) if float(np.min(y)) >= 0.0 else (None, None)
+    try:
+        low, high = (None if b is None else float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise HyperlawError(f"pfn.predict: bounds must be a pair (low, high) of numbers or "
+                            f"None, got {bounds!r}; e.g. (0.0, 1.0) for an error rate, "
+                            f"(0.0, None) for a loss") from None
+    if any(b is not None and not math.isfinite(b) for b in (low, high)):
+        raise HyperlawError(f"pfn.predict: bounds {bounds!r} must be finite; write None for "
+                            f"an open side")
+    if low is not None and high is not None and not low < high:
+        raise HyperlawError(f"pfn.predict: bounds {bounds!r} have low >= high; pass (low, "
+                            f"high) with low < high")
+    if (low is not None and y.min() < low) or (high is not None and y.max() > high):
+        raise HyperlawError(f"pfn.predict: a value lies outside bounds {bounds!r}; pass the "
+                            f"metric's true range, or bounds=None")
+    return (low, high)
+
+
+def _grid(t: np.ndarray, y: np.ndarray, at_step: float) -> tuple[np.ndarray, np.ndarray]:
+    """The curve on the prior's integer steps 1..99, points sharing a step averaged."""
+    gaps = np.diff(t)
+    unit = float(gaps.min()) if gaps.size else max(float(t[0]), 1.0)
+    u = (t - t[0]) / unit + 1.0
+    u_star = (at_step - t[0]) / unit + 1.0
+    cells = np.clip(np.rint(HORIZON * u / u_star), 1, HORIZON - 1)
+    steps, index = np.unique(cells, return_inverse=True)
+    sums = np.bincount(index, weights=y)
+    return steps, sums / np.bincount(index)
+
+
+def _is_rising(y: np.ndarray) -> bool:
+    """Whether the curve improves upwards: its later third above its first third."""
+    third = max(y.size // 3, 1)
+    return bool(np.mean(y[-third:]) > np.mean(y[:third]))
+
+
+def _ends(z: np.ndarray, bad_bound: float | None, good_bound: float | None) -> tuple[float, float]:
+    """The values (rising orientation) that map to 0 and to 1 on the network's scale."""
+    lo, hi = (float(v) for v in np.quantile(z, [0.05, 0.95]))
+    span = max(hi - lo, 0.05 * abs(float(np.median(z))), 1e-9)  # a flat curve: 5% of its level
+    bad, good = lo - BELOW_SPANS * span, hi + ABOVE_SPANS * span
+    if _BOUNDS_AS_ENDS:
+        bad = bad if bad_bound is None else bad_bound
+        good = good if good_bound is None else good_bound
+    else:
+        bad = bad if bad_bound is None else max(bad, bad_bound)
+        good = good if good_bound is None else min(good, good_bound)
+    if good_bound is not None and bad_bound is None:
+        bad = min(bad, good - span)  # keep the map increasing when a bound is close
+    if bad_bound is not None and good_bound is None:
+        good = max(good, bad + span)
+    return bad, good
+
+
+def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
+            at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
+            increasing: bool | None = None) -> BarPrediction:
+    """The LC-PFN's predictive distribution of the curve's value at `at_step`.
+
+    `steps` are increasing numbers in any unit and `at_step` lies after the last of them.
+    `bounds` is the metric's range, (low, high) with None for an open side, e.g. (0.0, 1.0)
+    for an error rate or an accuracy, (0.0, None) for a loss; every quantile of the prediction
+    lies inside it. The default "auto" treats a curve with no negative value as a loss,
+    (0.0, None), and any other as unbounded; None declares no bounds. `increasing` says
+    whether the curve improves upwards (an accuracy) or downwards (a loss); None infers it
+    from the values (falling when they give no sign). See the module docstring for how the
+    curve is mapped onto the network's scale.
+    """
+    t = np.asarray(steps, dtype=float).ravel()
+    y = np.asarray(values, dtype=float).ravel()
+    _check(t, y, float(at_step))
+    low, high = _check_bounds(bounds, y)
+    rising = _is_rising(y) if increasing is None else bool(increasing)
+    sign = 1.0 if rising else -1.0
+    # in the rising orientation z = sign·y: `bad` maps to 0 and `good` to 1
+    bad_bound, good_bound = (low, high) if rising else (high, low)
+    grid_t, grid_y = _grid(t, y, float(at_step))
+    z = sign * grid_y
+    bad, good = _ends(z, None if bad_bound is None else sign * bad_bound,
+                      None if good_bound is None else sign * good_bound)
+    probs = forward(grid_t, np.clip((z - bad) / (good - bad), -0.5, 1.5),
+                    np.array([float(HORIZON)]))[0]
+    knots, mapped = CALIBRATION
+    probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), knots, mapped))
+    borders = sign * (bad + (good - bad) * np.linspace(0.0, 1.0, probs.size + 1))
+    if not rising:
+        borders, probs = borders[::-1], probs[::-1]
+    return BarPrediction(borders=np.ascontiguousarray(borders),
+                         probs=np.ascontiguousarray(probs))
