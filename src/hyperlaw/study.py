@@ -863,9 +863,9 @@ class Study:
                 applied to each trial it completes.
             seeds_per_config: Train each configuration on k tuning seeds (an int: seeds 0
                 to k-1; or the list of seeds): the trial runs the objective once per seed in
-                threads taking turns step by step, each reading `trial.seed`; the scheduler judges the
-                aggregate of the seeds' reports at each step, and the trial's value is the
-                aggregate of their results (see `hyperlaw.seeds`). Keep test seeds apart
+                threads taking turns step by step, each reading `trial.seed`; the scheduler
+                judges the aggregate of the seeds' reports at each step, and the trial's value
+                is the aggregate of their results (see `hyperlaw.seeds`). Keep test seeds apart
                 for `reevaluate`.
             seed_aggregate: How the seeds' values combine: "mean" (default), "median",
                 "min", "max" or a function of the list of values.
