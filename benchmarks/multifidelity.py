@@ -41,6 +41,7 @@ from hyperlaw.samplers import SAMPLERS
 from hyperlaw.schedulers import (
     ASHA,
     CurveStopping,
+    FreezeThaw,
     Hyperband,
     MedianStopping,
     PercentileStopping,
@@ -135,8 +136,11 @@ class Table:
 # --- methods ---------------------------------------------------------------------------------
 @cache
 def checkpoint_root() -> tempfile.TemporaryDirectory:
-    """Where the promotion variants' trials keep their checkpoints (removed at exit)."""
-    return tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-")
+    """Where the promotion variants' trials keep their checkpoints (removed at exit): in
+    memory (/dev/shm) where there is one, since their fsyncs cost more than the replay."""
+    shm = Path("/dev/shm")
+    return tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-",
+                                       dir=shm if shm.is_dir() else None)
 
 
 def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None],
@@ -269,6 +273,11 @@ def curve(table: Table) -> CurveStopping:
     return CurveStopping(min_budget=int(table.steps[2]), max_budget=int(table.steps[-1]))
 
 
+def freeze_thaw(table: Table, **options: Any) -> FreezeThaw:
+    options = {"min_budget": int(table.steps[2]), **options}  # a first look at three points
+    return FreezeThaw(max_budget=int(table.steps[-1]), **options)
+
+
 def methods() -> dict[str, Callable[[Table, int], Any]]:
     import optuna
 
@@ -287,6 +296,8 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
         "hl random + Hyperband (promotion)": hyperlaw_method(
             "random", partial(hyperband, promotion=True), checkpoints=True),
         "hl random + curve": hyperlaw_method("random", curve),
+        # freeze-thaw: pause every trial at each increment, continue by predicted gain per cost
+        "hl random + freeze-thaw": hyperlaw_method("random", freeze_thaw, checkpoints=True),
         "hl sobol + ASHA": hyperlaw_method("sobol", asha),
         # ASHA's settings, varied one at a time (is the default a poor fit for a family?)
         "hl random + ASHA eta=2": hyperlaw_method("random", partial(asha, reduction_factor=2)),
