@@ -125,7 +125,7 @@ class FreezeThaw(Scheduler):
         # a configuration's prediction is redone when its curve grew, except while another
         # worker trains it (then its last one stands in, until it pauses or decides); its
         # first look (from its first increment) is made once
-        cache: dict[Any, tuple[int, np.ndarray]] = history.memoized(
+        cache: dict[Any, tuple[int, tuple[float, ...]]] = history.memoized(
             ("freeze-thaw", self.curve_model, self.n_quantiles, self.min_budget, top), dict)
         incumbent = _incumbent(configs.values(), sign)
         per_cost: dict[int, float] = {}
@@ -153,12 +153,12 @@ class FreezeThaw(Scheduler):
         return Worth(per_cost, paused, new, started)
 
     def _final(self, config: _Configuration, top: float, sign: float, upto: int
-               ) -> np.ndarray:
+               ) -> tuple[float, ...]:
         """Quantiles of the configuration's value at `top` predicted from its first `upto`
         reports (sign-adjusted)."""
         levels = (np.arange(self.n_quantiles) + 0.5) / self.n_quantiles
         prediction = self.curve_model(config.steps[:upto], config.values[:upto], top)
-        return np.sort(sign * np.asarray(prediction.quantiles(levels), dtype=float))
+        return tuple(np.sort(sign * np.asarray(prediction.quantiles(levels), dtype=float)).tolist())
 
     def decide(self, trial: TrialRecord, step: int, history: History) -> Decision | HandOff:
         top = self.resolved_max_budget(history)
@@ -245,9 +245,9 @@ def _incumbent(configs: Iterable[_Configuration], sign: float) -> float:
     return min((sign * v for c in configs for v in c.values), default=math.inf)
 
 
-def _gain(incumbent: float, final: np.ndarray) -> float:
+def _gain(incumbent: float, final: tuple[float, ...]) -> float:
     """The expected improvement over `incumbent` of a value with these quantiles."""
-    return float(np.mean(np.maximum(incumbent - final, 0.0)))
+    return sum(incumbent - q for q in final if q < incumbent) / len(final)
 
 
 def _root(record: TrialRecord, roots: dict[int, int]) -> int:
