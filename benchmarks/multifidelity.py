@@ -347,13 +347,14 @@ def regret_curve(result: Simulation, table: Table, budget: float) -> np.ndarray:
 
 
 def run_family(table: Table, all_methods: dict, seeds: int, full_trials: int,
-               workers: int, replay: str = "distinct") -> dict[str, np.ndarray]:
+               workers: int, replay: str = "distinct", first_seed: int = 0
+               ) -> dict[str, np.ndarray]:
     budget = full_trials * float(table.steps[-1])
     regrets: dict[str, np.ndarray] = {}
     for name, make in all_methods.items():
         rows = []
         started = time.perf_counter()
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             tuner = make(table, seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -462,6 +463,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--families", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. first-seed + seeds - 1 (to split a run "
+                             "into pieces)")
     parser.add_argument("--full-trials", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--methods", nargs="*", default=None,
@@ -504,7 +508,7 @@ def main() -> None:
         else:
             seeds = args.seeds
             regrets = run_family(table, all_methods, seeds, args.full_trials, args.workers,
-                                 args.replay)
+                                 args.replay, args.first_seed)
             if args.save:
                 save_runs(args.save, family, regrets)
         print_family(table, regrets, seeds, args.full_trials)

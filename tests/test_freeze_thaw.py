@@ -39,7 +39,8 @@ def objective(trial: hl.Trial) -> float:
 
 
 def _scheduler() -> FreezeThaw:
-    return FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4)
+    return FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4,
+                      new_trial_weight=1)
 
 
 def test_paused_trials_resume_from_their_checkpoints_and_hopeless_ones_stay_paused(
@@ -139,7 +140,8 @@ def test_the_curve_model_is_pluggable_and_stored_by_name() -> None:
     history = study._history.refresh()
     default = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2)
     assert default.curve_model is extrapolate and default.promoted(history) is None
-    model = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2, curve_model=optimist)
+    model = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2, curve_model=optimist,
+                       new_trial_weight=1)
     assert model.promoted(history) == 1  # all equal, per cost: the lower number first
     assert Optimist.calls >= 2
     rebuilt = make_scheduler(None, model.spec())
