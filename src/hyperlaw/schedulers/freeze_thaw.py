@@ -72,7 +72,7 @@ class FreezeThaw(Scheduler):
 
     def __init__(self, min_budget: float = 1, max_budget: float | None = None,
                  growth: float = 2.0, curve_model: CurveModel | str | None = None,
-                 n_startup_trials: int = 8, new_trial_weight: float = 3.0,
+                 n_startup_trials: int = 8, new_trial_weight: float = 1.0,
                  n_quantiles: int = 12) -> None:
         check_budgets(min_budget, max_budget, growth, type(self).__name__)
         if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
