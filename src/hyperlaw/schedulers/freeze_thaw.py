@@ -6,13 +6,15 @@ or lets the sampler start a new trial when a new one is worth more.
 A configuration is a chain of trials (the first, then each trial that continued it from its
 checkpoint; `lineage.PROMOTED_FROM`), paused and continued with the same machinery as ASHA's
 promotion variant. Its curve so far (all the chain's reports) goes to the curve model, which
-predicts the value at `max_budget`. With the incumbent *y\\** the best value reported by any
-trial at any step (lower is better; signs are flipped for a maximized objective):
+predicts the value at `max_budget`. With the incumbent y* the best complete value (before
+one completes, the best value reported; lower is better, signs are flipped for a maximized
+objective):
 
 - a paused configuration at step s is worth EI / (max_budget - s): the expected improvement of
-  its final value over *y\\**, per step unit still to train;
-- a new configuration is worth the mean EI of every configuration started so far (finished ones
-  count zero) per full budget: a draw of the sampler is valued as the population it came from.
+  its predicted final value over y*, per step unit still to train;
+- a new configuration is worth `new_trial_weight` times the mean EI of every configuration's
+  first look (its prediction from its first increment, at least three reports) per full
+  budget: a draw of the sampler is valued as the draws before it looked when they were new.
 
 Costs are step units. The predictive distribution is read through `quantiles` only, so any
 model returning such a prediction plugs in (`curve_model`).
@@ -59,9 +61,10 @@ class FreezeThaw(Scheduler):
 
     Increments end at `min_budget`·`growth`^k (in step units) and at `max_budget`
     (`None`: the last step of the first complete trial; nothing pauses before one completes).
-    Until `n_startup_trials` configurations have reached the first increment, every trial
-    pauses there and new trials start. `curve_model(steps, values, at_step)` predicts a curve's
-    final value (default `hyperlaw.curves.extrapolate`; a "module:function" string names one).
+    Until `n_startup_trials` configurations have had their first look (the first increment,
+    at least three reports), every trial pauses at its increment's end and new trials start.
+    `curve_model(steps, values, at_step)` predicts a curve's final value (default
+    `hyperlaw.curves.extrapolate`; a "module:function" string names one).
     `new_trial_weight` scales a new trial's worth (above 1 explores more).
 
     A trial pauses only with a checkpoint at or after its increment's end; one without goes on
