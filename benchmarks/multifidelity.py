@@ -41,6 +41,7 @@ from hyperlaw.samplers import SAMPLERS
 from hyperlaw.schedulers import (
     ASHA,
     CurveStopping,
+    FreezeThaw,
     Hyperband,
     MedianStopping,
     PercentileStopping,
@@ -135,8 +136,11 @@ class Table:
 # --- methods ---------------------------------------------------------------------------------
 @cache
 def checkpoint_root() -> tempfile.TemporaryDirectory:
-    """Where the promotion variants' trials keep their checkpoints (removed at exit)."""
-    return tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-")
+    """Where the promotion variants' trials keep their checkpoints (removed at exit): in
+    memory (/dev/shm) where there is one, since their fsyncs cost more than the replay."""
+    shm = Path("/dev/shm")
+    return tempfile.TemporaryDirectory(prefix="hyperlaw-multifidelity-",
+                                       dir=shm if shm.is_dir() else None)
 
 
 def hyperlaw_method(sampler: str, make_scheduler: Callable[[Table], Scheduler | None],
@@ -269,6 +273,11 @@ def curve(table: Table) -> CurveStopping:
     return CurveStopping(min_budget=int(table.steps[2]), max_budget=int(table.steps[-1]))
 
 
+def freeze_thaw(table: Table, **options: Any) -> FreezeThaw:
+    options = {"min_budget": int(table.steps[2]), **options}  # a first look at three points
+    return FreezeThaw(max_budget=int(table.steps[-1]), **options)
+
+
 def methods() -> dict[str, Callable[[Table, int], Any]]:
     import optuna
 
@@ -287,6 +296,10 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
         "hl random + Hyperband (promotion)": hyperlaw_method(
             "random", partial(hyperband, promotion=True), checkpoints=True),
         "hl random + curve": hyperlaw_method("random", curve),
+        # freeze-thaw: pause every trial at each increment, continue by predicted gain per cost
+        "hl random + freeze-thaw": hyperlaw_method("random", freeze_thaw, checkpoints=True),
+        "hl random + freeze-thaw (new x3)": hyperlaw_method(
+            "random", partial(freeze_thaw, new_trial_weight=3), checkpoints=True),
         "hl sobol + ASHA": hyperlaw_method("sobol", asha),
         # ASHA's settings, varied one at a time (is the default a poor fit for a family?)
         "hl random + ASHA eta=2": hyperlaw_method("random", partial(asha, reduction_factor=2)),
@@ -336,13 +349,14 @@ def regret_curve(result: Simulation, table: Table, budget: float) -> np.ndarray:
 
 
 def run_family(table: Table, all_methods: dict, seeds: int, full_trials: int,
-               workers: int, replay: str = "distinct") -> dict[str, np.ndarray]:
+               workers: int, replay: str = "distinct", first_seed: int = 0
+               ) -> dict[str, np.ndarray]:
     budget = full_trials * float(table.steps[-1])
     regrets: dict[str, np.ndarray] = {}
     for name, make in all_methods.items():
         rows = []
         started = time.perf_counter()
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             tuner = make(table, seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -451,6 +465,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--families", nargs="*", default=None)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. first-seed + seeds - 1 (to split a run "
+                             "into pieces)")
     parser.add_argument("--full-trials", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--methods", nargs="*", default=None,
@@ -493,7 +510,7 @@ def main() -> None:
         else:
             seeds = args.seeds
             regrets = run_family(table, all_methods, seeds, args.full_trials, args.workers,
-                                 args.replay)
+                                 args.replay, args.first_seed)
             if args.save:
                 save_runs(args.save, family, regrets)
         print_family(table, regrets, seeds, args.full_trials)

@@ -9,6 +9,7 @@ from hyperlaw.registry import resolve
 from hyperlaw.schedulers.asha import ASHA, SuccessiveHalving
 from hyperlaw.schedulers.base import Decision, NeverStop, Scheduler
 from hyperlaw.schedulers.curve import CurveStopping
+from hyperlaw.schedulers.freeze_thaw import FreezeThaw
 from hyperlaw.schedulers.hyperband import Hyperband
 from hyperlaw.schedulers.median import MedianStopping
 from hyperlaw.schedulers.pbt import PBT, Segment, params_at, pbt_schedule
@@ -25,10 +26,11 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
     "successive_halving": SuccessiveHalving,
     "hyperband": Hyperband,
     "curve": CurveStopping,
+    "freeze_thaw": FreezeThaw,
     "pbt": PBT,
 }
 
-__all__ = ["ASHA", "PBT", "SCHEDULERS", "CurveStopping", "Decision", "Hyperband",
+__all__ = ["ASHA", "PBT", "SCHEDULERS", "CurveStopping", "Decision", "FreezeThaw", "Hyperband",
            "MedianStopping", "NeverStop", "PatienceStopping", "PercentileStopping", "Rung",
            "Scheduler", "Segment", "SuccessiveHalving", "ThresholdStopping", "make_scheduler",
            "params_at", "pbt_schedule"]

@@ -1,0 +1,277 @@
+"""Freeze-thaw multi-fidelity (in the spirit of Swersky et al. 2014, DyHPO and ifBO): trials
+train in short increments and pause at each increment's end; whenever a worker is free, the
+scheduler continues the paused trial whose predicted improvement per unit of cost is highest,
+or lets the sampler start a new trial when a new one is worth more.
+
+A configuration is a chain of trials (the first, then each trial that continued it from its
+checkpoint; `lineage.PROMOTED_FROM`), paused and continued with the same machinery as ASHA's
+promotion variant. Its curve so far (all the chain's reports) goes to the curve model, which
+predicts the value at `max_budget`. With the incumbent y* the best complete value (before
+one completes, the best value reported; lower is better, signs are flipped for a maximized
+objective):
+
+- a paused configuration at step s is worth EI / (max_budget - s): the expected improvement of
+  its predicted final value over y*, per step unit still to train;
+- a new configuration is worth `new_trial_weight` times the mean EI of every configuration's
+  first look (its prediction from its first increment, at least three reports) per full
+  budget: a draw of the sampler is valued as the draws before it looked when they were new.
+
+Costs are step units. The predictive distribution is read through `quantiles` only, so any
+model returning such a prediction plugs in (`curve_model`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import importlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from hyperlaw.curves import extrapolate
+from hyperlaw.errors import HyperlawError
+from hyperlaw.history import History
+from hyperlaw.history.rungs import chains
+from hyperlaw.lineage import RESUME, RETRY_OF, SUSPENDED, Checkpoint, resume_point
+from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
+from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, crossed
+from hyperlaw.trial import TrialRecord, TrialState
+
+
+class Predictive(Protocol):
+    """What a curve model returns: a predictive distribution with quantiles."""
+
+    def quantiles(self, q: Sequence[float] | np.ndarray) -> Any: ...
+
+
+#: reports a configuration needs before its first look counts (a curve needs three points)
+MIN_POINTS = 3
+
+#: (steps, values, at_step) -> the predictive distribution of the value at at_step
+CurveModel = Callable[[Sequence[float], Sequence[float], float], Predictive]
+
+
+class FreezeThaw(Scheduler):
+    """Freeze-thaw: run trials in increments, pause them (checkpointed) at each increment's end,
+    and continue the paused trial with the best predicted improvement per unit of cost, or
+    start a new trial when a new one is worth more (see the module docstring for the rule).
+
+    Increments end at `min_budget`·`growth`^k (in step units) and at `max_budget`
+    (`None`: the last step of the first complete trial; nothing pauses before one completes).
+    Until `n_startup_trials` configurations have had their first look (the first increment,
+    at least three reports), every trial pauses at its increment's end and new trials start.
+    `curve_model(steps, values, at_step)` predicts a curve's final value (default
+    `hyperlaw.curves.extrapolate`; a "module:function" string names one).
+    `new_trial_weight` scales a new trial's worth (above 1 explores more).
+
+    A trial pauses only with a checkpoint at or after its increment's end; one without goes on
+    when it is worth at least a new trial and stops otherwise. One objective only.
+    """
+
+    name = "freeze_thaw"
+
+    def __init__(self, min_budget: float = 1, max_budget: float | None = None,
+                 growth: float = 2.0, curve_model: CurveModel | str | None = None,
+                 n_startup_trials: int = 8, new_trial_weight: float = 1.0,
+                 n_quantiles: int = 12) -> None:
+        check_budgets(min_budget, max_budget, growth, type(self).__name__)
+        if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
+            raise HyperlawError("FreezeThaw needs n_startup_trials >= 1, n_quantiles >= 4 and "
+                                f"new_trial_weight > 0, got {n_startup_trials!r}, "
+                                f"{n_quantiles!r}, {new_trial_weight!r}")
+        self.min_budget = min_budget
+        self.max_budget = max_budget
+        self.growth = growth
+        self.curve_model: CurveModel = _model(curve_model)
+        self.n_startup_trials = int(n_startup_trials)
+        self.new_trial_weight = float(new_trial_weight)
+        self.n_quantiles = int(n_quantiles)
+
+    def options(self) -> dict[str, Any]:
+        model = self.curve_model
+        name = None if model is extrapolate else f"{model.__module__}:{model.__qualname__}"
+        return {"min_budget": self.min_budget, "max_budget": self.max_budget,
+                "growth": self.growth, "curve_model": name,
+                "n_startup_trials": self.n_startup_trials,
+                "new_trial_weight": self.new_trial_weight, "n_quantiles": self.n_quantiles}
+
+    # --- structure -----------------------------------------------------------------------
+    def resolved_max_budget(self, history: History) -> float | None:
+        """max_budget, or the last step of the first complete trials when it was not given."""
+        if self.max_budget is not None:
+            return self.max_budget
+        return history.memoized("completed-steps", CompletedSteps).refresh(history)
+
+    def budgets(self, top: float) -> list[float]:
+        """The steps where increments end, below `top` (the full budget)."""
+        found, budget = [], float(self.min_budget)
+        while budget < top - 1e-9:
+            found.append(budget)
+            budget *= self.growth
+        return found
+
+    # --- the rule ------------------------------------------------------------------------
+    def worth(self, history: History, deciding: int | None = None) -> Worth:
+        """Every configuration's predicted improvement per unit of cost, and a new one's
+        (`deciding`: the configuration whose trial is deciding now, by its first trial)."""
+        top = self.resolved_max_budget(history)
+        if top is None:
+            return Worth({}, {}, 0.0, 0)
+        if len(history.directions) > 1:
+            raise HyperlawError("FreezeThaw schedules studies of one objective; use ASHA "
+                                "(MO-ASHA) for several")
+        sign = -1.0 if history.maximize else 1.0
+        configs = _configurations(history)
+        # a configuration's prediction is redone when its curve grew, except while another
+        # worker trains it (then its last one stands in, until it pauses or decides); its
+        # first look (from its first increment) is made once
+        cache: dict[Any, tuple[int, tuple[float, ...]]] = history.memoized(
+            ("freeze-thaw", self.curve_model, self.n_quantiles, self.min_budget, top), dict)
+        incumbent = _incumbent(configs.values(), sign)
+        per_cost: dict[int, float] = {}
+        first_gains: list[float] = []
+        for root, config in configs.items():
+            upto = max(bisect.bisect_right(config.steps, self.min_budget + 1e-9), MIN_POINTS)
+            if len(config.steps) < upto and not config.complete:
+                continue
+            first = cache.get(("first", root))
+            if first is None:
+                first = cache["first", root] = (upto, self._final(config, top, sign, upto))
+            first_gains.append(_gain(incumbent, first[1]))
+            if config.complete or config.steps[-1] >= top:
+                continue
+            known = cache.get(root)
+            if known is None or (known[0] != len(config.steps) and
+                                 (not config.running or root == deciding)):
+                known = cache[root] = (len(config.steps),
+                                       self._final(config, top, sign, len(config.steps)))
+            per_cost[root] = _gain(incumbent, known[1]) / max(top - config.steps[-1], 1e-12)
+        paused = {c.paused: per_cost.get(root, 0.0) for root, c in configs.items()
+                  if c.paused is not None}
+        new = self.new_trial_weight * float(np.mean(first_gains)) / top if first_gains else 0.0
+        started = len(first_gains)
+        return Worth(per_cost, paused, new, started)
+
+    def _final(self, config: _Configuration, top: float, sign: float, upto: int
+               ) -> tuple[float, ...]:
+        """Quantiles of the configuration's value at `top` predicted from its first `upto`
+        reports (sign-adjusted)."""
+        levels = (np.arange(self.n_quantiles) + 0.5) / self.n_quantiles
+        prediction = self.curve_model(config.steps[:upto], config.values[:upto], top)
+        return tuple(np.sort(sign * np.asarray(prediction.quantiles(levels), dtype=float)).tolist())
+
+    def decide(self, trial: TrialRecord, step: int, history: History) -> Decision | HandOff:
+        top = self.resolved_max_budget(history)
+        if top is None or step >= top:
+            return Decision.CONTINUE
+        start = trial.system_attrs.get(RESUME)
+        after = None if start is None else Checkpoint.from_json(start).step
+        if not crossed(trial.intermediate, step, self.budgets(top), after):
+            return Decision.CONTINUE
+        root = _root(trial, chains(history).roots)
+        worth = self.worth(history, root)
+        own = worth.per_cost.get(root, 0.0)
+        startup = worth.started < self.n_startup_trials
+        if not startup and own >= max(worth.new, *worth.paused.values(), 0.0):
+            return Decision.CONTINUE
+        checkpoint = resume_point(trial.number, trial.system_attrs, history.trials)
+        if checkpoint is not None and checkpoint.step >= max(b for b in self.budgets(top)
+                                                             if b <= step + 1e-9):
+            return HandOff("suspend", trial.number, root, trial.intermediate[step])
+        return Decision.STOP if not startup and own < worth.new else Decision.CONTINUE
+
+    @property
+    def reads_history_to_start(self) -> bool:
+        return True
+
+    def promoted(self, history: History) -> int | None:
+        """The paused trial worth the most, when it is worth more than a new trial."""
+        worth = self.worth(history)
+        if worth.started < self.n_startup_trials or not worth.paused:
+            return None
+        number, best = max(worth.paused.items(), key=lambda item: (item[1], -item[0]))
+        return number if best > worth.new else None
+
+
+@dataclass(frozen=True)
+class Worth:
+    """Predicted improvement per unit of cost: of each unfinished configuration (by its first
+    trial), of each paused trial (by its number), and of a new configuration; `started`
+    counts the configurations that reached the first increment."""
+
+    per_cost: dict[int, float]
+    paused: dict[int, float]
+    new: float
+    started: int
+
+
+@dataclass
+class _Configuration:
+    steps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    complete: bool = False
+    running: bool = False
+    paused: int | None = None  # the paused trial that would continue it
+
+
+def _configurations(history: History) -> dict[int, _Configuration]:
+    """Each configuration's curve (its chain's reports) and state, by its first trial."""
+    found = chains(history)
+    merged: dict[int, dict[int, float]] = {}
+    configs: dict[int, _Configuration] = {}
+    for record in history.trials:
+        root = _root(record, found.roots)
+        config = configs.setdefault(root, _Configuration())
+        curve = merged.setdefault(root, {})
+        curve.update((s, v) for s, v in record.intermediate.items() if math.isfinite(v))
+        config.running = record.state is TrialState.RUNNING
+        if record.state is TrialState.COMPLETE:
+            config.complete = True
+        elif record.state is TrialState.PRUNED and SUSPENDED in record.system_attrs and \
+                record.number not in found.continued:
+            config.paused = record.number
+    for root, curve in merged.items():
+        steps = sorted(curve)
+        configs[root].steps = steps
+        configs[root].values = [curve[s] for s in steps]
+    return configs
+
+
+def _incumbent(configs: Iterable[_Configuration], sign: float) -> float:
+    """The value to beat (sign-adjusted): the best complete one, else the best reported."""
+    finals = [sign * c.values[-1] for c in configs if c.complete and c.values]
+    if finals:
+        return min(finals)
+    return min((sign * v for c in configs for v in c.values), default=math.inf)
+
+
+def _gain(incumbent: float, final: tuple[float, ...]) -> float:
+    """The expected improvement over `incumbent` of a value with these quantiles."""
+    return sum(incumbent - q for q in final if q < incumbent) / len(final)
+
+
+def _root(record: TrialRecord, roots: dict[int, int]) -> int:
+    """The first trial of a trial's configuration: through promotions and, for a retry of a
+    trial whose worker died, through the trial it retries."""
+    origin = record.system_attrs.get(RETRY_OF, record.number)
+    return roots.get(origin, origin)
+
+
+def _model(model: CurveModel | str | None) -> CurveModel:
+    """The curve model: the default, a callable, or one named "module:function"."""
+    if model is None:
+        return extrapolate
+    if callable(model):
+        return model
+    module, _, attr = str(model).partition(":")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise HyperlawError(f"FreezeThaw: curve_model {model!r} cannot be imported ({exc}); "
+                            "pass a callable or 'module:function'") from exc
+    if not callable(found):
+        raise HyperlawError(f"FreezeThaw: curve_model {model!r} is not callable")
+    return found

@@ -1,0 +1,194 @@
+"""Freeze-thaw: trials pause at each increment and the scheduler continues the paused one with
+the best predicted improvement per unit of cost, or starts a new one."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hyperlaw as hl
+from hyperlaw.curves import extrapolate
+from hyperlaw.lineage import SUSPENDED
+from hyperlaw.schedulers import FreezeThaw, make_scheduler
+from hyperlaw.trial import TrialState
+
+MAX_STEP = 16
+
+
+def objective(trial: hl.Trial) -> float:
+    """A deterministic curve falling towards the floor `q` (hopeless when q is high); resumes
+    from its checkpoint exactly."""
+    q = trial.params["q"]
+    if trial.checkpoint is not None:
+        state = trial.load_checkpoint()
+        assert state["step"] == trial.checkpoint.step
+        trial.set_user_attr("resumed_from", state["step"])
+    else:
+        state = {"step": 0}
+    loss = 1.0 + q
+    for step in range(state["step"] + 1, MAX_STEP + 1):
+        loss = q + 1.0 / step
+        trial.report(loss, step, checkpoint={"step": step})
+    return loss
+
+
+def _scheduler() -> FreezeThaw:
+    return FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4,
+                      new_trial_weight=1)
+
+
+def test_paused_trials_resume_from_their_checkpoints_and_hopeless_ones_stay_paused(
+        sqlite_url: str, tmp_path: Path) -> None:
+    study = hl.create_study(storage=sqlite_url, space={"q": hl.Float(0.0, 1.0)},
+                            sampler="random", seed=3, scheduler=_scheduler(),
+                            checkpoint_dir=str(tmp_path / "c"))
+    study.optimize(objective, n_trials=40, show_progress=False)
+    trials = study.trials
+    assert not [t for t in trials if t.state is TrialState.FAILED]
+    continued = [t for t in trials if "promoted_from" in t.system_attrs]
+    assert continued
+    assert max(Counter(t.system_attrs["promoted_from"] for t in continued).values()) == 1
+    for child in continued:  # each continuation starts right after its parent's checkpoint
+        parent = trials[child.system_attrs["promoted_from"]]
+        assert SUSPENDED in parent.system_attrs and child.params == parent.params
+        assert child.user_attrs["resumed_from"] == parent.last_step
+        assert min(child.intermediate) == parent.last_step + 1
+    # new configurations were started while paused ones were left: the worst of them
+    firsts = [t for t in trials if "promoted_from" not in t.system_attrs]
+    left = [t for t in trials if SUSPENDED in t.system_attrs and
+            t.number not in {c.system_attrs["promoted_from"] for c in continued}]
+    assert len(firsts) > 10 and left
+    worst = max(firsts, key=lambda t: t.params["q"])
+    assert worst.last_step < MAX_STEP  # the most hopeless configuration never trained on
+    # the best configuration sampled trained to the end, through its checkpoints
+    best_q = min(t.params["q"] for t in firsts)
+    assert study.best_trial.params["q"] == pytest.approx(best_q)
+    assert study.best_trial.last_step == MAX_STEP
+    assert make_scheduler(None, study.scheduler.spec()).options() == _scheduler().options()
+
+
+def _history(direction: str, curves: dict[int, tuple[list[float], bool]]) -> hl.Study:
+    """A study holding one trial per curve, told complete (True) or paused at its last step."""
+    study = hl.create_study(space={"q": hl.Float(0.0, 1.0)}, direction=direction)
+    sign = -1.0 if direction == "maximize" else 1.0
+    for number, (values, complete) in curves.items():
+        trial = study.ask({"q": number / 10})
+        for step, value in enumerate(values, start=1):
+            trial.report(sign * value, step)
+        if complete:
+            study.tell(trial, sign * values[-1])
+        else:
+            study.tell(trial, state=TrialState.PRUNED)
+            study.store.set_trial_system_attr(study.id, trial.number, SUSPENDED,
+                                              {"score": sign * values[-1]})
+    return study
+
+
+STEPS = np.arange(1, 17)
+DONE = list(0.30 + 0.5 / STEPS)  # complete: ends at 0.33
+PROMISING = list(0.05 + 1.5 / STEPS[:4])  # at step 4: 0.425, falling fast towards 0.05
+HOPELESS = list(0.95 + 0.01 / STEPS[:4])  # flat far above the incumbent
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_rule_continues_a_promising_paused_trial_and_starts_new_for_hopeless_ones(
+        direction: str) -> None:
+    scheduler = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2)
+    study = _history(direction, {0: (DONE, True), 1: (PROMISING, False),
+                                 2: (HOPELESS, False)})
+    history = study._history.refresh()
+    worth = scheduler.worth(history)
+    assert worth.paused[1] > worth.new > worth.paused[2] >= 0
+    assert worth.paused[2] == pytest.approx(0.0, abs=1e-6)
+    assert scheduler.promoted(history) == 1
+    # with only a hopeless paused trial, a new configuration is worth more
+    study = _history(direction, {0: (DONE, True), 1: (HOPELESS, False),
+                                 2: (HOPELESS, False)})
+    assert scheduler.promoted(study._history.refresh()) is None
+
+
+def test_before_enough_configurations_nothing_is_continued() -> None:
+    study = _history("minimize", {0: (DONE, True), 1: (PROMISING, False)})
+    scheduler = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=3)
+    assert scheduler.promoted(study._history.refresh()) is None
+
+
+class Optimist:
+    """A curve model of the test: every curve ends near -1, far below any value seen; counts
+    its calls."""
+
+    calls = 0
+
+    def quantiles(self, q: Sequence[float]) -> np.ndarray:
+        return -1.0 + 0.01 * (np.asarray(q) - 0.5)
+
+
+def optimist(steps: Sequence[float], values: Sequence[float], at_step: float) -> Optimist:
+    Optimist.calls += 1
+    return Optimist()
+
+
+def test_the_curve_model_is_pluggable_and_stored_by_name() -> None:
+    study = _history("minimize", {0: (DONE, True), 1: (HOPELESS, False),
+                                  2: (HOPELESS, False)})
+    history = study._history.refresh()
+    default = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2)
+    assert default.curve_model is extrapolate and default.promoted(history) is None
+    model = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2, curve_model=optimist,
+                       new_trial_weight=1)
+    assert model.promoted(history) == 1  # all equal, per cost: the lower number first
+    assert Optimist.calls >= 2
+    rebuilt = make_scheduler(None, model.spec())
+    assert isinstance(rebuilt, FreezeThaw) and rebuilt.curve_model is optimist
+    with pytest.raises(hl.HyperlawError, match="curve_model 'nowhere:model' cannot be imported"):
+        FreezeThaw(curve_model="nowhere:model")
+
+
+def test_a_worker_killed_mid_increment_loses_no_acknowledged_report(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """Worker processes; one dies by SIGKILL between two reports of an increment of a
+    continued trial: every report it made is kept, and its retry resumes from its newest
+    checkpoint within the same configuration."""
+    flag = str(tmp_path / "killed")
+    study = hl.create_study("killed", storage=sqlite_url, space={"q": hl.Float(0.0, 1.0)},
+                            sampler="random", seed=5, scheduler=_scheduler(), retry_stale=1,
+                            checkpoint_dir=str(tmp_path / "c"))
+
+    def dying(trial: hl.Trial) -> float:
+        q = trial.params["q"]
+        start = 0 if trial.checkpoint is None else trial.load_checkpoint()["step"]
+        loss = 1.0 + q
+        for step in range(start + 1, MAX_STEP + 1):
+            loss = q + 1.0 / step
+            trial.report(loss, step, checkpoint={"step": step})
+            if step == 4 and "promoted_from" in trial.system_attrs and \
+                    _first_to_create(flag):
+                os.kill(os.getpid(), signal.SIGKILL)  # mid-increment: between 3 and 6
+        return loss
+
+    study.optimize(dying, n_trials=24, n_workers=2, show_progress=False)
+    assert os.path.exists(flag)
+    trials = study.trials
+    dead = [t for t in trials if t.state is TrialState.FAILED]
+    assert len(dead) == 1 and dead[0].system_attrs["stale"] is True
+    dead_trial = dead[0]
+    assert dead_trial.intermediate == {4: dead_trial.params["q"] + 1.0 / 4}
+    retry = [t for t in trials if t.system_attrs.get("retry_of") == dead_trial.number]
+    assert len(retry) == 1 and retry[0].params == dead_trial.params
+    assert min(retry[0].intermediate) == 5  # resumed after the dead trial's checkpoint
+    assert retry[0].state is not TrialState.FAILED
+
+
+def _first_to_create(path: str) -> bool:
+    """True in the one process that creates `path` (an atomic, cross-process once)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
