@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from quality import _vec, branin, rosenbrock
+from quality import hartmann6 as hartmann6_at
 
 import hyperlaw as hl
 from hyperlaw.schedulers import Hyperband
@@ -46,35 +48,19 @@ RESULTS = Path(__file__).parent / "results"
 Fn = Callable[[dict[str, Any]], float]
 
 
-# --- functions with known minima ------------------------------------------------------------
-def _vec(p: dict[str, Any], d: int) -> np.ndarray:
-    return np.array([p[f"x{i}"] for i in range(d)], dtype=float)
-
-
-def branin(p: dict[str, Any]) -> float:
-    x, y = p["x0"], p["x1"]
-    return ((y - 5.1 / (4 * math.pi**2) * x**2 + 5 / math.pi * x - 6) ** 2
-            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10)
-
-
-_H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                 [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
-_H_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-                        [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+# --- functions with known minima (quality.py's, shared) -------------------------------------
 H6_MIN = np.array([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])
+rosenbrock4 = rosenbrock(4)
 
 
 def hartmann6(shift: np.ndarray | None = None) -> Fn:
+    """Hartmann-6, its minimum moved by `shift` (in the unit cube's coordinates)."""
+    if shift is None:
+        return hartmann6_at
+
     def f(p: dict[str, Any]) -> float:
-        x = _vec(p, 6) - (0.0 if shift is None else shift)
-        return float(-_H_ALPHA @ np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1)))
+        return hartmann6_at({f"x{i}": p[f"x{i}"] - shift[i] for i in range(6)})
     return f
-
-
-def rosenbrock4(p: dict[str, Any]) -> float:
-    x = _vec(p, 4)
-    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
 
 
 def val_error(centre: np.ndarray) -> Fn:
