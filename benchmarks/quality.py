@@ -1,7 +1,7 @@
 """Optimization quality and suggestion cost of hyperlaw's samplers next to Optuna's and SMAC3's.
 
     python benchmarks/quality.py --quick    # 7 tasks, 3 seeds, 50 evaluations: 4-32 min
-    python benchmarks/quality.py            # 19 tasks, 5 seeds, 50 and 200 evaluations
+    python benchmarks/quality.py            # 21 tasks, 5 seeds, 50 and 200 evaluations
     python benchmarks/quality.py --max-minutes 120   # the same, in pieces: run it again to resume
     python benchmarks/quality.py --jobs 2   # two runs at a time (one thread each)
     python benchmarks/quality.py --timing-only   # the suggestion-cost table alone: ~5 min
@@ -19,6 +19,10 @@ Every optimizer runs the same tasks with the same seeds in this one process:
   dimensions) from the `coco-experiment` package, with the optimal value it reports;
 - scikit-learn models tuned on its bundled datasets, scored by 3-fold cross-validation
   (the best known value is the best any optimizer found in the run);
+- full mode only: a noisy family, Branin and Hartmann-6 observed with Gaussian noise (sd 2.0
+  and 0.2, about 5% of the spread of random values; the draw is seeded by the point, so runs
+  repeat). Its regret is the noiseless function's value at the recommended point, the best
+  observed one (what `best_trial` returns), minus the optimum;
 - sequentially and with 4 simulated parallel workers (4 trials always pending; the oldest is
   told first), which exercises each sampler's handling of running trials.
 
@@ -96,7 +100,14 @@ class Task:
     space: dict[str, hl.space.Param]
     fn: Callable[[dict[str, Any]], float]
     best_known: float | None  # None: the best value any optimizer finds
-    kind: str  # "synthetic", "bbob" or "sklearn"
+    kind: str  # "synthetic", "bbob", "sklearn" or "noisy"
+    #: the noiseless function of a noisy task (`fn` adds the noise): what regret measures
+    clean: Callable[[dict[str, Any]], float] | None = None
+
+    def achieved(self, run: list[Any]) -> float:
+        """The true value of the run's recommendation: its best observed point."""
+        value, params = min(run, key=lambda r: r[0])
+        return value if self.clean is None else self.clean(params)
 
 
 def _vec(p: dict[str, Any], d: int) -> np.ndarray:
@@ -123,6 +134,16 @@ _H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 def hartmann6(p: dict[str, Any]) -> float:
     x = _vec(p, 6)
     return float(-_H_ALPHA @ np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1)))
+
+
+def noisy(fn: Callable[[dict[str, Any]], float], sd: float
+          ) -> Callable[[dict[str, Any]], float]:
+    """fn plus Gaussian noise of standard deviation sd, drawn from a generator seeded by the
+    point (runs are reproducible; a point evaluated twice gets the same draw)."""
+    def f(p: dict[str, Any]) -> float:
+        key = hashlib.sha256(repr(sorted(p.items())).encode()).digest()
+        return fn(p) + sd * float(np.random.default_rng(list(key[:16])).standard_normal())
+    return f
 
 
 def ackley(d: int) -> Callable[[dict[str, Any]], float]:
@@ -294,7 +315,18 @@ def tasks(full: bool) -> list[Task]:
                             "alpha": hl.Float(1e-6, 1e-1, log=True),
                             "lr": hl.Float(1e-4, 1e-1, log=True)}, mlp_digits, None, "sklearn"),
     ]
-    return [*quick, *extra, *bbob_tasks()]
+    return [*quick, *extra, *bbob_tasks(), *noisy_tasks()]
+
+
+def noisy_tasks() -> list[Task]:
+    """Smooth functions observed with Gaussian noise (standard deviation about 5% of the
+    spread of random values); regret is measured on the noiseless function."""
+    return [
+        Task("branin-2d-noisy", {"x0": hl.Float(-5, 10), "x1": hl.Float(0, 15)},
+             noisy(branin, 2.0), 0.397887, "noisy", clean=branin),
+        Task("hartmann-6d-noisy", _box(6, 0, 1), noisy(hartmann6, 0.2), -3.32237, "noisy",
+             clean=hartmann6),
+    ]
 
 
 # --- optimizers -----------------------------------------------------------------------------
@@ -531,10 +563,11 @@ def code_fingerprint(opt: str) -> str:
             _FINGERPRINTS[opt] = f"optuna {optuna.__version__}"
         elif opt.startswith("smac"):
             _FINGERPRINTS[opt] = f"smac {importlib.metadata.version('smac')}"
-        else:  # the samplers and the space they sample
+        else:  # the samplers, their models and the space they sample
             root = Path(hl.__file__).parent
             digest = hashlib.sha256()
-            for path in sorted([*(root / "samplers").rglob("*.py"), root / "space.py"]):
+            for path in sorted([*(root / "samplers").rglob("*.py"),
+                                *(root / "models").rglob("*.py"), root / "space.py"]):
                 digest.update(path.read_bytes())
             _FINGERPRINTS[opt] = f"hyperlaw {hl.__version__} {digest.hexdigest()[:12]}"
     return _FINGERPRINTS[opt]
@@ -799,8 +832,8 @@ def main() -> None:
     regrets: dict[tuple[int, int], dict[str, dict[str, dict[int, float]]]] = {}
     missing: dict[str, dict[str, int]] = {}  # task -> "optimizer (workers)" -> seeds complete
     for task in chosen:
-        allvals = [v for k, r in runs.items() if k[0] == task.name for v, _ in r]
-        firsts = [runs[(task.name, "random", 1, s, budgets[0])][0][0] for s in seeds
+        allvals = [task.achieved(r) for k, r in runs.items() if k[0] == task.name]
+        firsts = [task.achieved(runs[(task.name, "random", 1, s, budgets[0])][:1]) for s in seeds
                   if (task.name, "random", 1, s, budgets[0]) in runs]
         best = task.best_known if task.best_known is not None else min(allvals, default=None)
         scale = max(np.median(firsts) - best, 1e-12) if firsts and best is not None else None
@@ -812,12 +845,13 @@ def main() -> None:
                 for s in seeds:
                     run = runs.get((task.name, opt, workers, s, budget))
                     if run is not None and scale is not None:
-                        cell[s] = max(min(v for v, _ in run) - best, 0.0) / scale
+                        cell[s] = max(task.achieved(run) - best, 0.0) / scale
                 done = min(done, len(cell))
             if done < len(seeds):
                 name = opt if workers == 1 else f"{opt} (4 workers)"
                 missing.setdefault(task.name, {})[name] = done
-    kinds = [k for k in ("synthetic", "bbob", "sklearn") if any(t.kind == k for t in chosen)]
+    kinds = [k for k in ("synthetic", "bbob", "sklearn", "noisy")
+             if any(t.kind == k for t in chosen)]
     for workers in (1, 4):
         opts = [o for o, w in configs if w == workers]
         if not opts or not chosen:

@@ -97,20 +97,22 @@ def log_prior(h: np.ndarray, d: int) -> tuple[float, np.ndarray]:
 class GaussianProcess:
     """Posterior of a zero-mean GP given standardized targets, for fixed hyperparameters.
 
-    `exact` marks rows observed without noise (fantasies of running trials: the model then
-    expects nothing to learn there). y may hold several target columns (fantasy worlds that
-    differ in the values of such rows): the means then have one column per world.
+    `exact` marks rows observed without noise (fantasies of running trials, or drawn latent
+    values: the model then expects nothing to learn there), given the relative noise variance
+    `exact_noise`. y may hold several target columns (fantasy worlds that differ in the
+    values of such rows): the means then have one column per world.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, cat: np.ndarray, hyper: Hyper,
-                 d2: np.ndarray | None = None, exact: np.ndarray | None = None) -> None:
+                 d2: np.ndarray | None = None, exact: np.ndarray | None = None,
+                 exact_noise: float = _EXACT_NOISE) -> None:
         self.x, self.y, self.cat, self.hyper = x, y, cat, hyper
         self.inv_ls2 = np.exp(-2.0 * hyper.log_ls)
         self.scale = math.exp(hyper.log_scale)
         k = self.cross_kernel(x) if d2 is None else self._kernel(d2)
         noise = np.full(len(x), math.exp(hyper.log_noise))
         if exact is not None:  # nearly noise-free: two fantasies at one point stay solvable
-            noise[exact] = _EXACT_NOISE * self.scale
+            noise[exact] = exact_noise * self.scale
         k[np.diag_indices_from(k)] += noise + 1e-9 * self.scale
         self._chol, self.alpha = factor(k, y)
         self._k_inv: np.ndarray | None = None

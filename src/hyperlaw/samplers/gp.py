@@ -56,29 +56,68 @@ from hyperlaw.space import Space
 _FANTASY_WORLDS = 32
 
 
+#: noisy expected improvement takes over from plain EI once the learned noise variance is
+#: this fraction of the signal variance (noise sd above ~5% of the function's spread)
+_NOISY_EI_MIN_NOISE = 3e-3
+#: observed points (best posterior means) whose latent values noisy EI draws
+_NOISY_EI_ROWS = 16
+#: the largest number of jointly drawn values drawn by quasi-random (Sobol) points
+_SOBOL_MAX_DIM = 32
+#: relative noise variances tried, in turn, for rows conditioned on as noise-free draws
+_DRAW_JITTERS = (1e-8, 1e-6, 1e-4)  # the first: `gp._EXACT_NOISE`
+
+
 def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
-              rng: np.random.Generator) -> tuple[GaussianProcess, np.ndarray]:
+              rng: np.random.Generator, redraw: np.ndarray | None = None
+              ) -> tuple[GaussianProcess, np.ndarray]:
     """The GP conditioned, in each of n fantasy worlds, on a joint posterior draw of the
     latent function at the pending points xp (k, d), and each world's incumbent (n,).
 
     The model's targets become n columns that differ only in the k noise-free pending rows
     (one factorization serves all worlds); the draws are quasi-random (scrambled Sobol points
-    through the normal quantile) so that few worlds cover the posterior evenly.
+    through the normal quantile) so that few worlds cover the posterior evenly, or, in more
+    than `_SOBOL_MAX_DIM` dimensions (where scrambling costs more than the rest), antithetic
+    pairs of normal draws.
+
+    `redraw` (indices of training rows) makes noisy expected improvement (Letham et al.
+    2019): the latent values at those rows are drawn jointly with the pending ones and
+    replace their noisy observations, noise-free, in every world (exact: given its latent
+    value, an observation tells nothing more). Each world's incumbent is then its best drawn
+    value, never a lucky noisy observation; the rows to redraw are those that can hold the
+    incumbent (the best posterior means).
     """
     from scipy.stats import norm, qmc
 
-    mean, cov = gp.posterior_covariance(xp)
+    rows = np.zeros(0, dtype=np.int64) if redraw is None else np.asarray(redraw)
+    at = np.vstack([gp.x[rows], xp])
+    mean, cov = gp.posterior_covariance(at)
     # a square root that survives running points at the same place or at observed points
     # (a singular covariance, where a Cholesky factorization fails)
     eigval, eigvec = np.linalg.eigh(0.5 * (cov + cov.T))
     chol = eigvec * np.sqrt(np.clip(eigval, 0.0, None))
-    z = norm.ppf(np.clip(qmc.Sobol(len(xp), scramble=True, seed=rng).random(n), 1e-12,
-                         1 - 1e-12))
-    worlds = mean[:, None] + chol @ z.T  # (k, n)
-    ys = np.vstack([np.broadcast_to(gp.y[:, None], (len(gp.y), n)), worlds])
-    exact = np.arange(len(gp.y), len(gp.y) + len(xp))
-    conditioned = GaussianProcess(np.vstack([gp.x, xp]), ys, gp.cat, gp.hyper, exact=exact)
-    return conditioned, np.minimum(best, worlds.min(axis=0))
+    if len(at) <= _SOBOL_MAX_DIM:
+        z = norm.ppf(np.clip(qmc.Sobol(len(at), scramble=True, seed=rng).random(n), 1e-12,
+                             1 - 1e-12))
+    else:
+        half = rng.standard_normal(((n + 1) // 2, len(at)))
+        z = np.vstack([half, -half])[:n]
+    worlds = mean[:, None] + chol @ z.T  # (rows of `at`, n)
+    ys = np.vstack([np.broadcast_to(gp.y[:, None], (len(gp.y), n)), worlds[len(rows):]])
+    ys[rows] = worlds[: len(rows)]
+    exact = np.concatenate([rows, np.arange(len(gp.y), len(gp.y) + len(xp))])
+    x = np.vstack([gp.x, xp])
+    conditioned = None
+    for jitter in _DRAW_JITTERS:  # draws at close points can make the kernel matrix singular
+        try:
+            conditioned = GaussianProcess(x, ys, gp.cat, gp.hyper, exact=exact,
+                                          exact_noise=jitter)
+            break
+        except np.linalg.LinAlgError:
+            continue
+    if conditioned is None:  # the model's own noise at every row
+        conditioned = GaussianProcess(x, ys, gp.cat, gp.hyper)
+    incumbent = worlds.min(axis=0) if len(at) else np.full(n, np.inf)
+    return conditioned, np.minimum(incumbent, best if not len(rows) else np.inf)
 
 
 Acq = Callable[[np.ndarray], np.ndarray]
@@ -231,13 +270,24 @@ class GPSampler(ReplicaSalt, Sampler):
         ok = feasible(violation_of(obs)[done][keep])
         best = float(mean[ok].min()) if ok.any() else float(mean.max())
         pending = obs.of_state(RUNNING)
-        if len(pending):
-            # the running trials' values are unknown: average the improvement over fantasy
-            # worlds drawn from the joint posterior there (see `fantasize`)
+        noisy = self.noisy(gp.hyper)
+        if len(pending) or noisy:
+            # unknown values (running trials, and with noise the latent values at the
+            # observed points): average the improvement over fantasy worlds drawn from the
+            # joint posterior there (see `fantasize`)
             xp = np.nan_to_num(obs.x[pending], nan=0.5)
-            worlds, bests = fantasize(gp, xp, best, _FANTASY_WORLDS, rng)
+            redraw = None
+            if noisy and ok.any():  # the rows that may hold the incumbent: the best means
+                candidates = np.flatnonzero(ok)
+                redraw = candidates[np.argsort(mean[candidates])[:_NOISY_EI_ROWS]]
+            worlds, bests = fantasize(gp, xp, best, _FANTASY_WORLDS, rng, redraw)
             return worlds, x, bests
         return gp, x, np.array([best])
+
+    def noisy(self, hyper: Hyper) -> bool:
+        """Whether the fit finds the objective noisy enough for noisy expected improvement."""
+        return not self.deterministic_objective and (
+            hyper.log_noise - hyper.log_scale > math.log(_NOISY_EI_MIN_NOISE))
 
     @staticmethod
     def targets(obs: Observations, done: np.ndarray, rng: np.random.Generator) -> np.ndarray:
