@@ -136,3 +136,33 @@ def test_every_sampler_trains_networks_of_a_varying_depth(sampler: str,
         assert len(hl.nest(t.params)["layers"]) == count
     assert len(depths) > 1  # the depth itself is searched
     assert isinstance(study.best_params["layers"], list)
+
+
+def test_the_dashboard_shows_repeated_parameters_by_their_flat_names(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from hyperlaw.dashboard.app import create_app
+    from hyperlaw.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'dash.db'}"
+    study = hl.create_study("depth", storage=url, space=SPACE, seed=0)
+
+    def objective(trial: hl.Trial) -> float:
+        for step in range(3):
+            trial.report(trial.params["lr"] * len(trial.params["layers"]) / (step + 1), step)
+        return trial.params["lr"] * len(trial.params["layers"])
+
+    study.optimize(objective, n_trials=12, show_progress=False)
+    store = open_store(url)
+    with TestClient(create_app(store, refresh_interval=0.0),
+                    base_url="http://127.0.0.1:8080") as http:
+        summary = http.get("/api/study", params={"study": "depth"}).json()
+        assert summary["params"] == list(SPACE)
+        for panel in summary["panels"]:
+            response = http.get(f"/api/study/panel/{panel['id']}", params={"study": "depth"})
+            assert response.status_code == 200, (panel["id"], response.text)
+        rows = http.get("/api/study/trials", params={"study": "depth"}).json()["rows"]
+        assert len(rows) == 12
+        one = http.get("/api/study/trial/0", params={"study": "depth"}).json()
+        assert one["params"] == dict(study.trials[0].params)
+    store.close()
