@@ -47,6 +47,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import platform
 import sys
 import time
@@ -137,16 +138,23 @@ def _digits() -> tuple[np.ndarray, ...]:
         order = np.random.default_rng(0).permutation(len(y))
         x, y = x[order] / 16.0, y[order]
         _DIGITS = (x[:_N_TRAIN], y[:_N_TRAIN], x[_N_TRAIN:], y[_N_TRAIN:])
-        if _MLP_CACHE_FILE.exists():
-            _MLP_CACHE.update({k: tuple(v) for k, v in
-                               json.loads(_MLP_CACHE_FILE.read_text()).items()})
+        _merge_mlp_cache()
     return _DIGITS
+
+
+def _merge_mlp_cache() -> None:
+    """Add the configurations trained by any run (this one or a concurrent one) so far."""
+    if _MLP_CACHE_FILE.exists():
+        _MLP_CACHE.update({k: tuple(v) for k, v in
+                           json.loads(_MLP_CACHE_FILE.read_text()).items()})
 
 
 def mlp_loss(width: int, depth: int, lr: float, alpha: float, epochs: int) -> tuple[float, int]:
     """Validation log loss and parameter count of one trained MLP (cached)."""
     key = f"{width},{depth},{lr:.6g},{alpha:.6g},{epochs}"
     xt, yt, xv, yv = _digits()
+    if key not in _MLP_CACHE:
+        _merge_mlp_cache()  # another run of the benchmark may have trained it meanwhile
     if key not in _MLP_CACHE:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.metrics import log_loss
@@ -160,8 +168,12 @@ def mlp_loss(width: int, depth: int, lr: float, alpha: float, epochs: int) -> tu
         loss = float(log_loss(yv, model.predict_proba(xv), labels=list(range(10))))
         sizes = [64, *((width,) * depth), 10]
         params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+        _merge_mlp_cache()
         _MLP_CACHE[key] = (min(loss, 10.0), params)
-        _MLP_CACHE_FILE.write_text(json.dumps(_MLP_CACHE))
+        # written whole and renamed: concurrent runs never read half a file
+        partial = _MLP_CACHE_FILE.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(_MLP_CACHE))
+        os.replace(partial, _MLP_CACHE_FILE)
     loss, params = _MLP_CACHE[key]
     return float(loss), int(params)
 
