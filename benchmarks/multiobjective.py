@@ -438,6 +438,8 @@ def tabulate(runs: dict[tuple[str, str, int], dict[int, float]], chosen: list[Pr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run and tabulate seeds first-seed .. seeds - 1")
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--problems", default=",".join(p.name for p in problems()))
     parser.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS))
@@ -455,7 +457,7 @@ def main() -> None:
     budgets = sorted(int(b) for b in args.budgets.split(","))
     names = args.optimizers.split(",")
     chosen = [p for p in problems() if p.name in args.problems.split(",")]
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.seeds))
     runs_file = RESULTS / "multiobjective-runs.jsonl"
     runs = load_runs(runs_file)
     report: dict[str, Any] = {"machine": platform.platform(), "python": sys.version.split()[0],

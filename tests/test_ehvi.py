@@ -86,3 +86,20 @@ def test_gradients_match_finite_differences(k: int) -> None:
 def test_an_unknown_acquisition_names_the_choices() -> None:
     with pytest.raises(ValueError, match=r"'ehvi'.*'parego'"):
         GPSampler(multi_objective="hvi")  # type: ignore[arg-type]
+
+
+def test_a_study_with_running_trials_and_three_objectives_gets_distinct_points() -> None:
+    import hyperlaw as hl
+
+    space = {f"x{i}": hl.Float(0.0, 1.0) for i in range(3)}
+    study = hl.create_study(space=space, directions=["minimize"] * 3,
+                            sampler=GPSampler(seed=0, n_startup_trials=5,
+                                              multi_objective="ehvi"))
+    for _ in range(8):
+        trial = study.ask()
+        x = np.array([trial.params[f"x{i}"] for i in range(3)])
+        study.tell(trial, (float(x[0]), float(x[1]), float(2.0 - x[0] - x[1] + x[2])))
+    running = [study.ask() for _ in range(3)]  # the later ones see the earlier as running
+    points = {tuple(sorted(t.params.items())) for t in running}
+    assert len(points) == 3
+    assert all(0.0 <= v <= 1.0 for t in running for v in t.params.values())
