@@ -84,7 +84,7 @@ def test_gradients_match_finite_differences(k: int) -> None:
 
 
 def test_an_unknown_acquisition_names_the_choices() -> None:
-    with pytest.raises(ValueError, match=r"'ehvi'.*'parego'"):
+    with pytest.raises(ValueError, match=r"'auto', 'ehvi'.*'parego'"):
         GPSampler(multi_objective="hvi")  # type: ignore[arg-type]
 
 
