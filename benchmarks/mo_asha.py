@@ -103,9 +103,9 @@ def log_size(family: str, config: dict[str, Any]) -> float:
     return math.log10(n_params(family, config))
 
 
-def asha(table: Table, promotion: bool = False) -> ASHA:
+def asha(table: Table, promotion: bool = False, eta: float = 3, rate: int = 0) -> ASHA:
     return ASHA(min_budget=int(table.steps[0]), max_budget=int(table.steps[-1]),
-                reduction_factor=3, promotion=promotion)
+                reduction_factor=eta, promotion=promotion, min_early_stopping_rate=rate)
 
 
 def hyperband(table: Table, promotion: bool = False) -> Hyperband:
@@ -119,6 +119,13 @@ METHODS: dict[str, Callable[[Table, int], StudyTuner]] = {
     "random + MO-ASHA (promotion)": make_method(partial(asha, promotion=True),
                                                 checkpoints=True),
     "random + MO-Hyperband": make_method(hyperband),
+    # variants: the first decision after 3 steps instead of 1 (rungs 3, 9, 27), or halving
+    # (rungs 1, 2, 4, 8, 16)
+    "random + MO-ASHA (promotion, first rung 3)": make_method(
+        partial(asha, promotion=True, rate=1), checkpoints=True),
+    "random + MO-ASHA (promotion, eta 2)": make_method(partial(asha, promotion=True, eta=2),
+                                                       checkpoints=True),
+    "random + MO-ASHA (first rung 3)": make_method(partial(asha, rate=1)),
     "random + ASHA on the loss only": make_method(asha, both=False),
 }
 

@@ -47,6 +47,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import platform
 import sys
 import time
@@ -137,16 +138,23 @@ def _digits() -> tuple[np.ndarray, ...]:
         order = np.random.default_rng(0).permutation(len(y))
         x, y = x[order] / 16.0, y[order]
         _DIGITS = (x[:_N_TRAIN], y[:_N_TRAIN], x[_N_TRAIN:], y[_N_TRAIN:])
-        if _MLP_CACHE_FILE.exists():
-            _MLP_CACHE.update({k: tuple(v) for k, v in
-                               json.loads(_MLP_CACHE_FILE.read_text()).items()})
+        _merge_mlp_cache()
     return _DIGITS
+
+
+def _merge_mlp_cache() -> None:
+    """Add the configurations trained by any run (this one or a concurrent one) so far."""
+    if _MLP_CACHE_FILE.exists():
+        _MLP_CACHE.update({k: tuple(v) for k, v in
+                           json.loads(_MLP_CACHE_FILE.read_text()).items()})
 
 
 def mlp_loss(width: int, depth: int, lr: float, alpha: float, epochs: int) -> tuple[float, int]:
     """Validation log loss and parameter count of one trained MLP (cached)."""
     key = f"{width},{depth},{lr:.6g},{alpha:.6g},{epochs}"
     xt, yt, xv, yv = _digits()
+    if key not in _MLP_CACHE:
+        _merge_mlp_cache()  # another run of the benchmark may have trained it meanwhile
     if key not in _MLP_CACHE:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.metrics import log_loss
@@ -160,8 +168,12 @@ def mlp_loss(width: int, depth: int, lr: float, alpha: float, epochs: int) -> tu
         loss = float(log_loss(yv, model.predict_proba(xv), labels=list(range(10))))
         sizes = [64, *((width,) * depth), 10]
         params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+        _merge_mlp_cache()
         _MLP_CACHE[key] = (min(loss, 10.0), params)
-        _MLP_CACHE_FILE.write_text(json.dumps(_MLP_CACHE))
+        # written whole and renamed: concurrent runs never read half a file
+        partial = _MLP_CACHE_FILE.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(_MLP_CACHE))
+        os.replace(partial, _MLP_CACHE_FILE)
     loss, params = _MLP_CACHE[key]
     return float(loss), int(params)
 
@@ -256,19 +268,29 @@ def optuna_runner(make: Callable[..., optuna.samplers.BaseSampler]) -> Run:
     return run
 
 
-OPTIMIZERS: dict[str, Run] = {
-    "random": hyperlaw_runner(lambda s: RandomSampler(seed=s)),
-    "hyperlaw-gp": hyperlaw_runner(lambda s: GPSampler(seed=s)),
-    "hyperlaw-tpe": hyperlaw_runner(lambda s: TPESampler(seed=s)),
-    "hyperlaw-nsga2": hyperlaw_runner(lambda s: NSGA2Sampler(seed=s)),
-    "optuna-gp": optuna_runner(optuna.samplers.GPSampler),
-    "optuna-tpe": optuna_runner(optuna.samplers.TPESampler),
-    "optuna-nsga2": optuna_runner(optuna.samplers.NSGAIISampler),
-    # not in the default list: below 300 trials on these spaces it is hyperlaw-gp, point for
-    # point
-    "hyperlaw-auto": hyperlaw_runner(lambda s: AutoSampler(seed=s)),
+HYPERLAW_SAMPLERS: dict[str, Callable[[int], hl.samplers.Sampler]] = {
+    "random": lambda s: RandomSampler(seed=s),
+    "hyperlaw-gp": lambda s: GPSampler(seed=s),
+    "hyperlaw-tpe": lambda s: TPESampler(seed=s),
+    "hyperlaw-nsga2": lambda s: NSGA2Sampler(seed=s),
+    # the GP's two acquisitions for several objectives, named (the default is one of them)
+    "hyperlaw-gp-parego": lambda s: GPSampler(seed=s, multi_objective="parego"),
+    "hyperlaw-gp-ehvi": lambda s: GPSampler(seed=s, multi_objective="ehvi"),
+    # below 300 trials on these spaces it is hyperlaw-gp, point for point
+    "hyperlaw-auto": lambda s: AutoSampler(seed=s),
 }
-DEFAULT_OPTIMIZERS = [name for name in OPTIMIZERS if name != "hyperlaw-auto"]
+OPTUNA_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+    "optuna-gp": optuna.samplers.GPSampler,
+    "optuna-tpe": optuna.samplers.TPESampler,
+    "optuna-nsga2": optuna.samplers.NSGAIISampler,
+}
+OPTIMIZERS: dict[str, Run] = {
+    **{name: hyperlaw_runner(make) for name, make in HYPERLAW_SAMPLERS.items()},
+    **{name: optuna_runner(make) for name, make in OPTUNA_SAMPLERS.items()},
+}
+#: the protocol's list: the named GP variants and auto (hyperlaw-gp here) are left out
+DEFAULT_OPTIMIZERS = ["random", "hyperlaw-gp", "hyperlaw-tpe", "hyperlaw-nsga2", "optuna-gp",
+                      "optuna-tpe", "optuna-nsga2"]
 
 
 def ax_available() -> bool:
@@ -288,25 +310,41 @@ def hypervolumes(problem: Problem, values: np.ndarray, violations: np.ndarray,
     return [float(history[min(b, len(history)) - 1]) for b in budgets]
 
 
-def load_runs(path: Path) -> dict[tuple[str, str, int, int], list[float]]:
-    runs: dict[tuple[str, str, int, int], list[float]] = {}
+def load_runs(path: Path) -> dict[tuple[str, str, int], dict[int, float]]:
+    """The finished runs of the cache: (problem, optimizer, seed) -> {budget: hypervolume}.
+    A run up to 200 evaluations answers 50 and 100 too; longer runs overwrite shorter ones."""
+    runs: dict[tuple[str, str, int], dict[int, float]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            runs[(r["problem"], r["optimizer"], r["seed"], r["budget"])] = r["hypervolume"]
+            cell = runs.setdefault((r["problem"], r["optimizer"], r["seed"]), {})
+            cell.update(zip(r["budgets"], r["hypervolume"], strict=True))
+    return alias_default_gp(runs)
+
+
+def alias_default_gp(runs: dict[tuple[str, str, int], dict[int, float]]
+                     ) -> dict[tuple[str, str, int], dict[int, float]]:
+    """hyperlaw-gp is, point for point, its named variant for the number of objectives
+    (`multi_objective="auto"`: log EHVI with two, ParEGO with more): runs of the variant
+    stand for it where it has none of its own."""
+    k = {p.name: len(p.reference) for p in problems()}
+    for (problem, name, seed), cell in list(runs.items()):
+        variant = "hyperlaw-gp-ehvi" if k.get(problem) == 2 else "hyperlaw-gp-parego"
+        if name == variant:
+            runs.setdefault((problem, "hyperlaw-gp", seed), dict(cell))
     return runs
 
 
-def suggestion_seconds(name: str, n: int = 200, repeats: int = 3) -> float:
-    """Median seconds of `repeats` asks on ZDT1 after n random evaluations."""
-    problem = problems()[0]
+def suggestion_seconds(name: str, problem: Problem, n: int = 200, repeats: int = 3) -> float:
+    """Median seconds of `repeats` asks on a box problem after n random evaluations."""
     rng = np.random.default_rng(n)
-    rows = [{f"x{i}": float(v) for i, v in enumerate(r)} for r in rng.random((n, 8))]
+    k = len(problem.reference)
+    rows = [{f"x{i}": float(v) for i, v in enumerate(r)}
+            for r in rng.random((n, len(problem.space)))]
     times = []
     if name.startswith("hyperlaw"):
-        sampler = {"hyperlaw-gp": GPSampler, "hyperlaw-tpe": TPESampler,
-                   "hyperlaw-nsga2": NSGA2Sampler, "hyperlaw-auto": AutoSampler}[name](seed=0)
-        study = hl.create_study(space=problem.space, directions=["minimize"] * 2,
+        sampler = HYPERLAW_SAMPLERS[name](0)
+        study = hl.create_study(space=problem.space, directions=["minimize"] * k,
                                 sampler="random", seed=0)
         for params in rows:
             study.tell(study.ask(params), problem.fn(params)[0])
@@ -317,9 +355,8 @@ def suggestion_seconds(name: str, n: int = 200, repeats: int = 3) -> float:
             times.append(time.perf_counter() - t0)
             study.tell(trial, problem.fn(dict(trial.params))[0])
     else:
-        make = {"optuna-gp": optuna.samplers.GPSampler, "optuna-tpe": optuna.samplers.TPESampler,
-                "optuna-nsga2": optuna.samplers.NSGAIISampler}[name]
-        study = optuna.create_study(directions=["minimize"] * 2, sampler=make(seed=0))
+        study = optuna.create_study(directions=["minimize"] * k,
+                                    sampler=OPTUNA_SAMPLERS[name](seed=0))
         dists = {k: optuna_distribution(v) for k, v in problem.space.items()}
         study.add_trials([optuna.trial.create_trial(
             params=params, distributions=dists, values=list(problem.fn(params)[0]))
@@ -332,32 +369,100 @@ def suggestion_seconds(name: str, n: int = 200, repeats: int = 3) -> float:
     return float(np.median(times))
 
 
-def mean_ranks(table: dict[tuple[str, str, int], list[float]], names: list[str],
-               probs: list[str], seeds: list[int], budgets: list[int]) -> dict[int, dict]:
-    """Mean rank per budget (1 = largest hypervolume), over problems and seeds."""
-    out: dict[int, dict] = {}
-    for j, b in enumerate(budgets):
+def mean_ranks(runs: dict[tuple[str, str, int], dict[int, float]], names: list[str],
+               probs: list[str], seeds: list[int], budgets: list[int]
+               ) -> dict[int, tuple[dict[str, float], list[tuple[str, int]]]]:
+    """Mean rank per budget (1 = largest hypervolume) over the (problem, seed) cells where
+    every optimizer has a run reaching that budget, and those cells."""
+    out: dict[int, tuple[dict[str, float], list[tuple[str, int]]]] = {}
+    for b in budgets:
         ranks: dict[str, list[float]] = {n: [] for n in names}
-        for p in probs:
-            for s in seeds:
-                hv = [table[(p, n, s)][j] for n in names]
-                for n, r in zip(names, rankdata([-v for v in hv]), strict=True):
-                    ranks[n].append(float(r))
-        out[b] = {n: float(np.mean(r)) for n, r in ranks.items()}
+        cells = [(p, s) for p in probs for s in seeds
+                 if all(b in runs.get((p, n, s), {}) for n in names)]
+        for p, s in cells:
+            hv = [runs[(p, n, s)][b] for n in names]
+            for n, r in zip(names, rankdata([-v for v in hv]), strict=True):
+                ranks[n].append(float(r))
+        out[b] = ({n: float(np.mean(r)) if r else math.nan for n, r in ranks.items()}, cells)
+    return out
+
+
+def run_missing(runs: dict[tuple[str, str, int], dict[int, float]], runs_file: Path,
+                chosen: list[Problem], names: list[str], seeds: list[int],
+                budgets: list[int]) -> None:
+    """Run every (seed, problem, optimizer) without a cached run reaching the largest budget,
+    seed by seed (an interrupted run still leaves whole seeds), appending to the cache."""
+    for seed in seeds:
+        for problem in chosen:
+            for name in names:
+                cell = runs.setdefault((problem.name, name, seed), {})
+                if budgets[-1] in cell:
+                    continue
+                t0 = time.perf_counter()
+                values, violations = OPTIMIZERS[name](problem, seed, budgets[-1])
+                cell.update(zip(budgets, hypervolumes(problem, values, violations, budgets),
+                                strict=True))
+                with runs_file.open("a") as f:
+                    f.write(json.dumps({"problem": problem.name, "optimizer": name,
+                                        "seed": seed, "budgets": budgets,
+                                        "hypervolume": [cell[b] for b in budgets],
+                                        "seconds": time.perf_counter() - t0}) + "\n")
+                print(f"  {problem.name} {name} seed {seed}: "
+                      f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+def tabulate(runs: dict[tuple[str, str, int], dict[int, float]], chosen: list[Problem],
+             names: list[str], seeds: list[int], budgets: list[int]) -> dict[str, Any]:
+    """Print and return the mean hypervolume (with the number of runs behind each mean) and
+    the mean ranks, with and without Optuna's GP, over the cells every optimizer ran."""
+    out: dict[str, Any] = {"hypervolume": {}, "runs": {}}
+    print(f"\nmean hypervolume over seeds {seeds[0]}-{seeds[-1]} (higher is better; "
+          "[n] runs where fewer than all)")
+    print(f"{'problem':<12} {'budget':>6} " + " ".join(f"{n:>16}" for n in names))
+    for problem in chosen:
+        for b in budgets:
+            row = []
+            for n in names:
+                hv = [runs[(problem.name, n, s)][b] for s in seeds
+                      if b in runs.get((problem.name, n, s), {})]
+                mean = float(np.mean(hv)) if hv else math.nan
+                out["hypervolume"].setdefault(f"{problem.name}@{b}", {})[n] = mean
+                out["runs"].setdefault(f"{problem.name}@{b}", {})[n] = len(hv)
+                row.append(f"{mean:.4g}" + (f" [{len(hv)}]" if len(hv) < len(seeds) else ""))
+            print(f"{problem.name:<12} {b:>6} " + " ".join(f"{r:>16}" for r in row))
+    probs = [p.name for p in chosen]
+    variants = {"all": names, "without optuna-gp": [n for n in names if n != "optuna-gp"]}
+    for label, group in variants.items():
+        if label != "all" and group == names:
+            continue
+        ranks = mean_ranks(runs, group, probs, seeds, budgets)
+        out[f"mean_rank ({label})"] = {
+            str(b): {"ranks": r, "cells": [f"{p}/{s}" for p, s in c]}
+            for b, (r, c) in ranks.items()}
+        print(f"\nmean rank (1 = best), {label}: over the (problem, seed) cells every "
+              "optimizer ran")
+        print(f"{'budget':>6} {'cells':>5} " + " ".join(f"{n:>16}" for n in group))
+        for b in budgets:
+            r, c = ranks[b]
+            print(f"{b:>6} {len(c):>5} " + " ".join(f"{r[n]:>16.2f}" for n in group))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run and tabulate seeds first-seed .. seeds - 1")
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--problems", default=",".join(p.name for p in problems()))
     parser.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS))
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--cached-only", action="store_true",
-                        help="run nothing: tabulate the finished runs, dropping problems "
-                             "that some optimizer has not finished")
+                        help="run nothing: tabulate the finished runs (ranks over the "
+                             "(problem, seed) cells every optimizer ran)")
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--timing-problem", default="zdt1",
+                        help="the problem of the suggestion timing (zdt1-3, dtlz2)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("hyperlaw").setLevel(logging.WARNING)
@@ -365,60 +470,25 @@ def main() -> None:
     budgets = sorted(int(b) for b in args.budgets.split(","))
     names = args.optimizers.split(",")
     chosen = [p for p in problems() if p.name in args.problems.split(",")]
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.seeds))
     runs_file = RESULTS / "multiobjective-runs.jsonl"
     runs = load_runs(runs_file)
-    table: dict[tuple[str, str, int], list[float]] = {}
-    if not args.timing_only:
-        if args.cached_only:
-            missing = [p.name for p in chosen if any((p.name, n, s, budgets[-1]) not in runs
-                                                     for n in names for s in seeds)]
-            if missing:
-                print(f"not finished, left out: {', '.join(missing)}")
-            chosen = [p for p in chosen if p.name not in missing]
-        for problem in chosen:
-            for name in names:
-                for seed in seeds:
-                    key = (problem.name, name, seed, budgets[-1])
-                    if key not in runs:
-                        t0 = time.perf_counter()
-                        values, violations = OPTIMIZERS[name](problem, seed, budgets[-1])
-                        runs[key] = hypervolumes(problem, values, violations, budgets)
-                        with runs_file.open("a") as f:
-                            f.write(json.dumps({"problem": problem.name, "optimizer": name,
-                                                "seed": seed, "budget": budgets[-1],
-                                                "hypervolume": runs[key],
-                                                "seconds": time.perf_counter() - t0}) + "\n")
-                        print(f"  {problem.name} {name} seed {seed}: "
-                              f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-                    table[(problem.name, name, seed)] = runs[key]
     report: dict[str, Any] = {"machine": platform.platform(), "python": sys.version.split()[0],
                               "optuna": optuna.__version__, "seeds": args.seeds,
                               "budgets": budgets, "ax": "not installed: skipped"
                               if not ax_available() else "installed, not wired"}
-    if table:
-        print(f"\nmean hypervolume over {len(seeds)} seeds (higher is better)")
-        header = f"{'problem':<12} {'budget':>6} " + " ".join(f"{n:>15}" for n in names)
-        print(header)
-        report["hypervolume"] = {}
-        for problem in chosen:
-            for j, b in enumerate(budgets):
-                means = [float(np.mean([table[(problem.name, n, s)][j] for s in seeds]))
-                         for n in names]
-                report["hypervolume"][f"{problem.name}@{b}"] = dict(zip(names, means,
-                                                                        strict=True))
-                print(f"{problem.name:<12} {b:>6} " + " ".join(f"{m:>15.4g}" for m in means))
-        ranks = mean_ranks(table, names, [p.name for p in chosen], seeds, budgets)
-        report["mean_rank"] = {str(b): r for b, r in ranks.items()}
-        print("\nmean rank (1 = best), over problems and seeds")
-        print(f"{'budget':>6} " + " ".join(f"{n:>15}" for n in names))
-        for b in budgets:
-            print(f"{b:>6} " + " ".join(f"{ranks[b][n]:>15.2f}" for n in names))
+    if not args.timing_only:
+        if not args.cached_only:
+            run_missing(runs, runs_file, chosen, names, seeds, budgets)
+        report.update(tabulate(runs, chosen, names, seeds, budgets))
     if not args.no_timing:
         timed = [n for n in names if n != "random"]
-        report["seconds_per_suggestion_at_200"] = {n: suggestion_seconds(n) for n in timed}
-        print("\nseconds per suggestion, ZDT1 with 200 complete trials (median of 3)")
-        for n, s in report["seconds_per_suggestion_at_200"].items():
+        timing = next(p for p in problems() if p.name == args.timing_problem)
+        key = "seconds_per_suggestion_at_200" + (
+            "" if timing.name == "zdt1" else f" ({timing.name})")
+        report[key] = {n: suggestion_seconds(n, timing) for n in timed}
+        print(f"\nseconds per suggestion, {timing.name} with 200 complete trials (median of 3)")
+        for n, s in report[key].items():
             print(f"{n:>15} {s:8.3f}")
     if not ax_available():
         print("\nAx/BoTorch: not installed in this environment, skipped")

@@ -12,7 +12,7 @@ import pytest
 import hyperlaw as hl
 from hyperlaw import TrialState
 from hyperlaw.pareto import constrained_ranks, default_reference, hypervolume_contributions
-from hyperlaw.samplers import NSGA2Sampler, Sampler, make_sampler
+from hyperlaw.samplers import GPSampler, NSGA2Sampler, Sampler, make_sampler
 from hyperlaw.samplers.multiobjective import best_first, chebyshev
 from hyperlaw.samplers.nsga2 import breed, polynomial_mutation, sbx, select_population
 
@@ -36,6 +36,8 @@ def constrained_zdt1(trial: hl.Trial) -> tuple[float, float]:
 def sampler(name: str, seed: int) -> Sampler:
     if name == "nsga2":
         return NSGA2Sampler(seed=seed, population_size=16)
+    if name.startswith("gp-"):  # the GP with a named acquisition for several objectives
+        return GPSampler(seed=seed, multi_objective=name.removeprefix("gp-"))
     return make_sampler(name, seed)
 
 
@@ -46,8 +48,8 @@ def hypervolume_after(name: str, seed: int, n: int) -> float:
     return study.hypervolume(REFERENCE)
 
 
-@pytest.mark.parametrize(("name", "n"), [("tpe", 50), ("gp", 30), ("nsga2", 100),
-                                         ("auto", 30)])
+@pytest.mark.parametrize(("name", "n"), [("tpe", 50), ("gp-parego", 30), ("gp-ehvi", 30),
+                                         ("nsga2", 100), ("auto", 30)])
 def test_sampler_learns_the_zdt1_front_better_than_random(name: str, n: int) -> None:
     seeds = range(3)
     learned = [hypervolume_after(name, s, n) for s in seeds]
@@ -56,7 +58,8 @@ def test_sampler_learns_the_zdt1_front_better_than_random(name: str, n: int) -> 
 
 
 @pytest.mark.parametrize(("name", "directions"), [
-    ("tpe", ["minimize", "minimize"]), ("gp", ["minimize", "minimize"]),
+    ("tpe", ["minimize", "minimize"]), ("gp-parego", ["minimize", "minimize"]),
+    ("gp-ehvi", ["minimize", "minimize"]),
     ("nsga2", ["minimize", "minimize"]), ("tpe", ["minimize"]), ("gp", ["minimize"])])
 def test_late_proposals_are_mostly_feasible(name: str, directions: list[str]) -> None:
     def objective(trial: hl.Trial) -> tuple[float, ...]:

@@ -24,6 +24,7 @@ __all__ = [
     "hypervolume",
     "hypervolume_contributions",
     "hypervolume_history",
+    "improvement_boxes",
     "non_dominated_ranks",
     "pareto_mask",
 ]
@@ -325,6 +326,43 @@ def hypervolume_history(y: np.ndarray | list, reference: np.ndarray | list) -> n
                 volume = _hypervolume(front, ref)
         history[i] = volume
     return history
+
+
+def improvement_boxes(y: np.ndarray | list,
+                      reference: np.ndarray | list) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint boxes (lower (b, k), upper (b, k)) covering the region below `reference`
+    that no row of y dominates: a new point p adds sum_b prod_j max(0, upper_bj -
+    max(p_j, lower_bj)) to the hypervolume (lower bounds may be -inf).
+
+    Cells of the grid the rows' coordinates draw over the first k - 1 objectives, each
+    reaching in the last objective up to the lowest value of the rows dominating the cell's
+    lower corner; neighbouring cells of equal height along the (k - 1)-th objective merge.
+    (n + 1)^(k - 1) cells for a front of n rows: meant for two or three objectives.
+    """
+    points = _points(y)
+    k = points.shape[1]
+    ref = _reference(reference, k)
+    front = _inside(points, ref)
+    front = front[_front_of(front)] if len(front) else front
+    if k == 1:
+        top = front[:, 0].min() if len(front) else ref[0]
+        return np.array([[-np.inf]]), np.array([[top]])
+    cuts = [np.concatenate([[-np.inf], np.unique(front[:, j]), [ref[j]]]) for j in range(k - 1)]
+    lowers, uppers = [], []
+    for outer in np.ndindex(*(len(c) - 1 for c in cuts[:-1])):
+        lo_outer = np.array([cuts[j][i] for j, i in enumerate(outer)])
+        hi_outer = np.array([cuts[j][i + 1] for j, i in enumerate(outer)])
+        below = np.all(front[:, : k - 2] <= lo_outer, axis=1)
+        last = cuts[-1]
+        heights = np.array([min(front[below & (front[:, k - 2] <= c), k - 1], default=ref[-1])
+                            for c in last[:-1]])
+        start = 0
+        for i in range(1, len(heights) + 1):  # runs of equal height merge into one box
+            if i == len(heights) or heights[i] != heights[start]:
+                lowers.append([*lo_outer, last[start], -np.inf])
+                uppers.append([*hi_outer, last[i], heights[start]])
+                start = i
+    return np.array(lowers, dtype=float), np.array(uppers, dtype=float)
 
 
 def default_reference(y: np.ndarray | list) -> np.ndarray:
