@@ -154,7 +154,7 @@ def test_long_irregular_curves_map_onto_the_grid() -> None:
         ([1, 2, 3], [0.5, 0.4, -0.3], 10, (0.0, None), "outside bounds"),
         ([1, 2, 3], [0.5, 0.4, 0.3], 10, "auto-ish", "not understood"),
         ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0,), "pair"),
-        ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0, float("inf")), "None for an open side"),
+        ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0, float("inf")), "must be finite"),
     ],
 )
 def test_bad_input_names_the_problem_and_the_fix(steps: list[float], values: list[float],

@@ -294,6 +294,24 @@ def _compress(u: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.
     return (np.array([u[b].mean() for b in bins]), np.array([y[b].mean() for b in bins]))
 
 
+def check_curve(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
+                where: str = "extrapolate") -> tuple[np.ndarray, np.ndarray]:
+    """The curve as float arrays; raises unless it has as many finite values as strictly
+    increasing finite steps, at least one."""
+    t = np.asarray(steps, dtype=float).ravel()
+    y = np.asarray(values, dtype=float).ravel()
+    if t.size == 0 or t.size != y.size:
+        raise HyperlawError(f"{where} needs as many steps as values and at least one of each, "
+                            f"got {t.size} steps and {y.size} values")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
+        raise HyperlawError(f"{where}: steps and values must be finite numbers; drop the "
+                            f"diverged (NaN or infinite) points first")
+    if np.any(np.diff(t) <= 0):
+        raise HyperlawError(f"{where}: steps must be strictly increasing; sort the curve and "
+                            f"drop repeated steps")
+    return t, y
+
+
 def check_bounds(bounds: Bounds | Literal["auto"] | None, where: str = "extrapolate"
                  ) -> Bounds | Literal["auto"]:
     """`bounds` as (low, high) floats or None, or "auto"; raises on anything else."""
@@ -370,19 +388,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     `discrepancy` and `calibration` (None: the raw model) default to the
     constants calibrated on real curves.
     """
-    t = np.asarray(steps, dtype=float).ravel()
-    y = np.asarray(values, dtype=float).ravel()
-    if t.size == 0 or t.size != y.size:
-        raise HyperlawError(
-            f"extrapolate needs as many steps as values and at least one of each, got "
-            f"{t.size} steps and {y.size} values"
-        )
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
-        raise HyperlawError("extrapolate: steps and values must be finite numbers; drop the "
-                            "diverged (NaN or infinite) points first")
-    if np.any(np.diff(t) <= 0):
-        raise HyperlawError("extrapolate: steps must be strictly increasing; sort the curve "
-                            "and drop repeated steps")
+    t, y = check_curve(steps, values)
     if not math.isfinite(at_step):
         raise HyperlawError(f"extrapolate: at_step must be a finite number, got {at_step!r}")
     warp = _warp_for(resolve_bounds(bounds, y), y)
