@@ -19,6 +19,7 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
 
     python benchmarks/curves.py                   # evaluate every predictor on held-out tasks
     python benchmarks/curves.py --calibrate       # fit the shipped constants on the build tasks
+    python benchmarks/curves.py --calibrate lcpfn # only the LC-PFN's
     python benchmarks/curves.py --only hyperlaw today --fractions 0.1 0.5
 """
 
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperlaw.curves import ensemble, extrapolate
+from hyperlaw.curves import ensemble, extrapolate, pfn
 
 HERE = Path(__file__).resolve().parent
 FAMILIES = HERE / "data" / "curves.npz"
@@ -125,6 +126,13 @@ def hyperlaw(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Boun
     return extrapolate(steps, values, at_step, bounds=bounds, **constants)
 
 
+def lcpfn(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds,
+          **constants: Any) -> Any:
+    """hyperlaw.curves.pfn.predict (the LC-PFN) with the task's bounds and the shipped
+    recalibration (or that of the task's fold, as for "hyperlaw")."""
+    return pfn.predict(steps, values, at_step, bounds=bounds, **constants)
+
+
 def today(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) -> Any:
     """The model as first released: no bounds, no recalibration, its two constants."""
     return extrapolate(steps, values, at_step, **ensemble.UNBOUNDED_UNCALIBRATED)
@@ -135,21 +143,27 @@ FOLDS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 def load_folds() -> dict[str, dict[str, dict[str, Any]]]:
-    """The "hyperlaw" fold constants from CONSTANTS (written by --calibrate)."""
+    """The fold constants of "hyperlaw" and "lcpfn" from CONSTANTS (written by --calibrate)."""
     import json
 
     if not CONSTANTS.exists():
         raise SystemExit(f"{CONSTANTS} is missing: run `python benchmarks/curves.py --calibrate`")
     folds = json.loads(CONSTANTS.read_text())
-    return {"hyperlaw": {name: options_of(c) for name, c in folds.items() if name != "shipped"}}
+    return {name: {family: options(c) for family, c in folds[name].items() if family != "shipped"}
+            for name, options in (("hyperlaw", options_of), ("lcpfn", pfn_options_of))}
 
 
 PREDICTORS: dict[str, Predictor] = {
     "hyperlaw": hyperlaw,
+    "lcpfn": lcpfn,
     "today": today,
     "last value": last_value,
     "pow3": pow3,
 }
+
+
+#: The models checked against the issue's goals.
+GOAL_ROWS = ("hyperlaw", "lcpfn")
 
 
 # --- evaluation --------------------------------------------------------------------------------
@@ -193,7 +207,7 @@ def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]
     """The table of every predictor, and which goals each group misses."""
     lines = [f"{'group':<13} {'seen':>5} {'n':>5} {'predictor':<11} {'cover80':>8} "
              f"{'below':>6} {'width':>8} {'w/today':>8} {'error':>8} {'e/last':>7} {'e/pow3':>7}"]
-    misses = []
+    misses: dict[str, list[str]] = {name: [] for name in GOAL_ROWS if name in results}
     first = next(iter(results.values()))
     for key in first:
         stats = {name: summary(table[key]) for name, table in results.items()}
@@ -205,15 +219,18 @@ def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]
                          f"{s['cover']:>8.3f} {s['below']:>6.3f} {s['width']:>8.4f} "
                          f"{wide:>8.2f} {s['error']:>8.4f} {ratio['last value']:>7.2f} "
                          f"{ratio['pow3']:>7.2f}")
-            if name == "hyperlaw":
+            if name in misses:
                 missed = [goal for goal, ok in (
                     ("coverage", 0.75 <= s["cover"] <= 0.85), ("width", wide <= 0.5),
                     ("error vs last", ratio["last value"] <= 0.8),
                     ("error vs pow3", ratio["pow3"] <= 0.8)) if not ok]
                 if missed:
-                    misses.append(f"{key[0]} {key[1]:.0%}: misses {', '.join(missed)}")
-    return lines + ["", "goals (hyperlaw): coverage80 in [0.75, 0.85], width <= 0.5 x today, "
-                    "error <= 0.8 x last value and pow3"] + (misses or ["all goals met"])
+                    misses[name].append(f"{key[0]} {key[1]:.0%}: misses {', '.join(missed)}")
+    lines += ["", "goals: coverage80 in [0.75, 0.85], width <= 0.5 x today, error <= 0.8 x last "
+              "value and pow3"]
+    for name, missed in misses.items():
+        lines += [f"{name}:"] + (missed or ["all goals met"])
+    return lines
 
 
 # --- calibration -------------------------------------------------------------------------------
@@ -230,8 +247,28 @@ def stage_of(steps: np.ndarray, seen: int) -> float:
     return math.log(u_seen) / math.log((steps[-1] - steps[0]) / unit + 1.0)
 
 
-def raw_cases(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, np.ndarray]:
-    """Per task, rows (stage, oriented PIT) of the raw model (no recalibration) for every
+def ensemble_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
+    """(stage, PIT oriented as in Calibration) of the truth under the raw ensemble."""
+    prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
+                             bounds=task.bounds, calibration=None)
+    pit = float(prediction.cdf(curve[-1]))
+    rising = curve[seen - 1] > curve[0]
+    return stage_of(task.steps, seen), 1.0 - pit if rising else pit
+
+
+def pfn_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
+    """(stage, PIT in the rising orientation, as pfn.CALIBRATION maps it) under the raw
+    network."""
+    prediction = pfn.predict(task.steps[:seen], curve[:seen], float(task.steps[-1]),
+                             bounds=task.bounds, calibration=None)
+    pit = float(prediction.cdf(curve[-1]))
+    return stage_of(task.steps, seen), pit if pfn._is_rising(curve[:seen]) else 1.0 - pit
+
+
+def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
+              pit: Callable[[Task, int, np.ndarray], tuple[float, float]] = ensemble_pit
+              ) -> dict[str, np.ndarray]:
+    """Per task, rows (stage, oriented PIT) of a raw model (no recalibration) for every
     curve and fraction. A family (300 curves) is thinned to every third curve."""
     out = {}
     for task in tasks:
@@ -239,11 +276,7 @@ def raw_cases(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, np.n
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             for curve in task.curves[::1 if task.group == "lcdb" else 3]:
-                prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
-                                         bounds=task.bounds, calibration=None)
-                pit = float(prediction.cdf(curve[-1]))
-                rising = curve[seen - 1] > curve[0]  # oriented as in Calibration
-                rows.append((stage_of(task.steps, seen), 1.0 - pit if rising else pit))
+                rows.append(pit(task, seen, curve))
         out[task.name] = np.array(rows)
         print(f"  {task.name}: {len(rows)} cases", flush=True)
     return out
@@ -266,17 +299,39 @@ def fit_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
     return {"stages": STAGES, "levels": LEVELS, "pits": tuple(pits)}
 
 
-def calibrate(tasks: list[Task], fractions: tuple[float, ...]) -> dict[str, Any]:
-    """The shipped recalibration (fitted on the even LCDB datasets and the three families)
-    and, per family, that of its fold (fitted without that family)."""
+KNOTS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995,
+         1.0)
+
+
+def fit_pfn_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
+    """The knots of pfn.CALIBRATION: the empirical CDF of the raw network's PIT at KNOTS."""
+    pits = np.concatenate(cases)[:, 1]
+    mapped = [float(np.mean(pits <= k)) for k in KNOTS]
+    mapped[0], mapped[-1] = 0.0, 1.0
+    return {"knots": KNOTS, "mapped": tuple(round(m, 4) for m in mapped)}
+
+
+CALIBRATED = {"hyperlaw": (ensemble_pit, fit_calibration), "lcpfn": (pfn_pit, fit_pfn_calibration)}
+
+
+def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
+              ) -> dict[str, Any]:
+    """Per model of `models` ("hyperlaw": the ensemble, "lcpfn"), the shipped recalibration
+    (fitted on the even LCDB datasets and the three families) and, per family, that of its
+    fold (fitted without that family)."""
     build = [task for task in tasks if task.build or task.group != "lcdb"]
-    cases = raw_cases(build, fractions)
     families = [task.name for task in build if task.group != "lcdb"]
-    folds = {"shipped": fit_calibration(list(cases.values()))}
-    for family in families:
-        print(f"fold without {family}:")
-        folds[family] = fit_calibration([c for name, c in cases.items() if name != family])
-    return folds
+    out = {}
+    for name in models:
+        pit, fit = CALIBRATED[name]
+        print(f"{name}:")
+        cases = raw_cases(build, fractions, pit)
+        folds = {"shipped": fit(list(cases.values()))}
+        for family in families:
+            print(f"fold without {family}:")
+            folds[family] = fit([c for task, c in cases.items() if task != family])
+        out[name] = folds
+    return out
 
 
 def options_of(table: dict[str, Any]) -> dict[str, Any]:
@@ -285,23 +340,34 @@ def options_of(table: dict[str, Any]) -> dict[str, Any]:
         tuple(table["stages"]), tuple(table["levels"]), tuple(tuple(r) for r in table["pits"]))}
 
 
+def pfn_options_of(table: dict[str, Any]) -> dict[str, Any]:
+    """pfn.predict's keyword arguments for a recalibration read from CONSTANTS."""
+    return {"calibration": (tuple(table["knots"]), tuple(table["mapped"]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calibrate", action="store_true",
-                        help="fit the constants on the build tasks and print them")
+    parser.add_argument("--calibrate", nargs="*", choices=sorted(CALIBRATED), default=None,
+                        help="fit the constants of these models (default: both) on the build "
+                             "tasks and print them")
     parser.add_argument("--only", nargs="+", choices=sorted(PREDICTORS),
                         default=list(PREDICTORS))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     args = parser.parse_args()
     tasks = load_tasks()
     fractions = tuple(args.fractions)
-    if args.calibrate:
+    if args.calibrate is not None:
         import json
 
-        folds = calibrate(tasks, fractions)
+        folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
+        folds.update(calibrate(tasks, fractions, args.calibrate or sorted(CALIBRATED)))
         CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
-        print(f"\nwrote {CONSTANTS}; paste into hyperlaw/curves/ensemble.py:")
-        print(f"CALIBRATION = Calibration(**{folds['shipped']})")
+        print(f"\nwrote {CONSTANTS}; paste the shipped entries into hyperlaw/curves/:")
+        if "hyperlaw" in folds:
+            print(f"ensemble.py: CALIBRATION = Calibration(**{folds['hyperlaw']['shipped']})")
+        if "lcpfn" in folds:
+            shipped = folds["lcpfn"]["shipped"]
+            print(f"pfn.py: CALIBRATION = ({shipped['knots']},\n{shipped['mapped']})")
         return
     FOLDS.update(load_folds())
     held_out = [task for task in tasks if not task.build]  # the families: by their folds

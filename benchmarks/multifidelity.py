@@ -298,6 +298,9 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
         "hl random + curve": hyperlaw_method("random", curve),
         # freeze-thaw: pause every trial at each increment, continue by predicted gain per cost
         "hl random + freeze-thaw": hyperlaw_method("random", freeze_thaw, checkpoints=True),
+        "hl random + freeze-thaw (LC-PFN)": hyperlaw_method(
+            "random", partial(freeze_thaw, curve_model="hyperlaw.curves.pfn:predict"),
+            checkpoints=True),
         "hl random + freeze-thaw (new x3)": hyperlaw_method(
             "random", partial(freeze_thaw, new_trial_weight=3), checkpoints=True),
         "hl sobol + ASHA": hyperlaw_method("sobol", asha),

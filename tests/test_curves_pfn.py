@@ -10,6 +10,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+import hyperlaw as hl
 from hyperlaw.curves import pfn
 from hyperlaw.errors import HyperlawError
 
@@ -154,7 +155,7 @@ def test_long_irregular_curves_map_onto_the_grid() -> None:
         ([1, 2, 3], [0.5, 0.4, -0.3], 10, (0.0, None), "outside bounds"),
         ([1, 2, 3], [0.5, 0.4, 0.3], 10, "auto-ish", "not understood"),
         ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0,), "pair"),
-        ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0, float("inf")), "None for an open side"),
+        ([1, 2, 3], [0.5, 0.4, 0.3], 10, (0.0, float("inf")), "must be finite"),
     ],
 )
 def test_bad_input_names_the_problem_and_the_fix(steps: list[float], values: list[float],
@@ -168,3 +169,22 @@ def test_quantiles_outside_zero_and_one_are_rejected() -> None:
     prediction = pfn.predict([1, 2, 3], [0.5, 0.4, 0.35], 10)
     with pytest.raises(HyperlawError, match="strictly between 0 and 1"):
         prediction.quantiles([0.5, 1.0])
+
+
+def test_extrapolate_picks_the_model_and_defaults_to_the_ensemble() -> None:
+    steps, values = [1, 2, 3, 4, 5, 6], [2.3, 1.1, 0.7, 0.5, 0.42, 0.4]
+    network = hl.curves.extrapolate(steps, values, 30, model="pfn")
+    direct = hl.curves.pfn.predict(steps, values, 30)
+    assert isinstance(network, pfn.BarPrediction)
+    assert network.mean == pytest.approx(direct.mean)
+    assert np.allclose(network.interval(0.8), direct.interval(0.8))
+    default = hl.curves.extrapolate(steps, values, 30)
+    chosen = hl.curves.extrapolate(steps, values, 30, model="ensemble")
+    assert isinstance(default, hl.curves.Prediction)
+    assert default.mean == pytest.approx(chosen.mean)
+    assert 0.0 <= network.quantiles(0.1) <= network.quantiles(0.9)  # the same reading interface
+
+
+def test_an_unknown_model_is_named() -> None:
+    with pytest.raises(HyperlawError, match="model='gp' is not understood"):
+        hl.curves.extrapolate([1, 2, 3], [0.5, 0.4, 0.3], 10, model="gp")  # type: ignore[call-overload]

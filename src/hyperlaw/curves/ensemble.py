@@ -24,11 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, overload
 
 import numpy as np
 
 from hyperlaw.errors import HyperlawError
+
+if TYPE_CHECKING:
+    from hyperlaw.curves.pfn import BarPrediction
 
 #: The metric's range: (low, high), either end None when unbounded.
 Bounds: TypeAlias = tuple[float | None, float | None]
@@ -294,6 +297,24 @@ def _compress(u: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.
     return (np.array([u[b].mean() for b in bins]), np.array([y[b].mean() for b in bins]))
 
 
+def check_curve(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
+                where: str = "extrapolate") -> tuple[np.ndarray, np.ndarray]:
+    """The curve as float arrays; raises unless it has as many finite values as strictly
+    increasing finite steps, at least one."""
+    t = np.asarray(steps, dtype=float).ravel()
+    y = np.asarray(values, dtype=float).ravel()
+    if t.size == 0 or t.size != y.size:
+        raise HyperlawError(f"{where} needs as many steps as values and at least one of each, "
+                            f"got {t.size} steps and {y.size} values")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
+        raise HyperlawError(f"{where}: steps and values must be finite numbers; drop the "
+                            f"diverged (NaN or infinite) points first")
+    if np.any(np.diff(t) <= 0):
+        raise HyperlawError(f"{where}: steps must be strictly increasing; sort the curve and "
+                            f"drop repeated steps")
+    return t, y
+
+
 def check_bounds(bounds: Bounds | Literal["auto"] | None, where: str = "extrapolate"
                  ) -> Bounds | Literal["auto"]:
     """`bounds` as (low, high) floats or None, or "auto"; raises on anything else."""
@@ -354,10 +375,34 @@ def _warp_for(bounds: Bounds, values: np.ndarray) -> Warp:
     return Warp(low, high, 1e-3 * max(gap, 1e-12))
 
 
+Model: TypeAlias = Literal["auto", "pfn", "ensemble"]
+#: The model behind model="auto": the parametric ensemble, ahead of the LC-PFN on the error of
+#: the final value at every fraction seen on the held-out tasks of benchmarks/curves.py.
+DEFAULT_MODEL: Literal["pfn", "ensemble"] = "ensemble"
+
+
+@overload
+def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
+                at_step: float, *, bounds: Bounds | Literal["auto"] | None = ...,
+                model: Literal["auto", "ensemble"] = ..., evidence_weight: float = ...,
+                discrepancy: float = ..., calibration: Calibration | None = ...) -> Prediction:
+    ...
+
+
+@overload
+def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
+                at_step: float, *, bounds: Bounds | Literal["auto"] | None = ...,
+                model: Literal["pfn"], evidence_weight: float = ...,
+                discrepancy: float = ..., calibration: Calibration | None = ...
+                ) -> BarPrediction:
+    ...
+
+
 def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
                 at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
-                evidence_weight: float = EVIDENCE_WEIGHT, discrepancy: float = DISCREPANCY,
-                calibration: Calibration | None = CALIBRATION) -> Prediction:
+                model: Model = "auto", evidence_weight: float = EVIDENCE_WEIGHT,
+                discrepancy: float = DISCREPANCY, calibration: Calibration | None = CALIBRATION
+                ) -> Prediction | BarPrediction:
     """The predictive distribution of the curve's value at `at_step`, given its values so far.
 
     `steps` are increasing numbers in any unit (epochs, iterations, tokens); the first one
@@ -366,23 +411,23 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     `bounds` is the metric's range, (low, high) with None for an open side: (0.0, 1.0) for an
     error rate or an accuracy, (0.0, None) for a loss. The default "auto" treats a curve with
     no negative value as a loss, (0.0, None), and any other as unbounded; None turns bounds
-    off. Every quantile of the prediction lies inside the bounds. `evidence_weight`,
-    `discrepancy` and `calibration` (None: the raw model) default to the
-    constants calibrated on real curves.
+    off. Every quantile of the prediction lies inside the bounds.
+
+    `model` picks the curve model: "ensemble", the parametric ensemble of this module;
+    "pfn", the LC-PFN network of `hyperlaw.curves.pfn` (its `BarPrediction` reads the same:
+    `mean`, `std`, `cdf`, `quantiles`, `interval`; `at_step` must lie after the last step);
+    "auto" (default), `DEFAULT_MODEL`, the ensemble, the better of the two on held-out tasks
+    (benchmarks/curves.py). The ensemble's `evidence_weight`, `discrepancy` and
+    `calibration` (None: the raw model) default to the constants calibrated on real curves.
     """
-    t = np.asarray(steps, dtype=float).ravel()
-    y = np.asarray(values, dtype=float).ravel()
-    if t.size == 0 or t.size != y.size:
-        raise HyperlawError(
-            f"extrapolate needs as many steps as values and at least one of each, got "
-            f"{t.size} steps and {y.size} values"
-        )
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
-        raise HyperlawError("extrapolate: steps and values must be finite numbers; drop the "
-                            "diverged (NaN or infinite) points first")
-    if np.any(np.diff(t) <= 0):
-        raise HyperlawError("extrapolate: steps must be strictly increasing; sort the curve "
-                            "and drop repeated steps")
+    if model not in ("auto", "pfn", "ensemble"):
+        raise HyperlawError(f"extrapolate: model={model!r} is not understood; pass 'auto', "
+                            f"'pfn' (the LC-PFN) or 'ensemble' (the parametric ensemble)")
+    if (DEFAULT_MODEL if model == "auto" else model) == "pfn":
+        from hyperlaw.curves import pfn  # pfn imports this module
+
+        return pfn.predict(steps, values, at_step, bounds=bounds)
+    t, y = check_curve(steps, values)
     if not math.isfinite(at_step):
         raise HyperlawError(f"extrapolate: at_step must be a finite number, got {at_step!r}")
     warp = _warp_for(resolve_bounds(bounds, y), y)

@@ -35,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 
+from hyperlaw.curves.ensemble import check_curve, resolve_bounds
 from hyperlaw.errors import HyperlawError
 
 HORIZON = 100
@@ -45,12 +46,12 @@ BELOW_SPANS = 2.0
 ABOVE_SPANS = 4.0
 #: Recalibration of real curves (they stray from the prior's families): the predictive CDF F
 #: becomes R(F), R piecewise linear through these (probability, R) knots, the empirical CDF of
-#: F(truth) on the calibration rows (`python benchmarks/curves_lcpfn.py --calibrate`).
-#: Identity knots turn it off.
-CALIBRATION: tuple[tuple[float, ...], tuple[float, ...]] = (
+#: F(truth) on the build tasks (`python benchmarks/curves.py --calibrate`).
+Knots = tuple[tuple[float, ...], tuple[float, ...]]
+CALIBRATION: Knots = (
     (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995, 1.0),
-    (0.0, 0.0131, 0.0281, 0.043, 0.058, 0.0848, 0.1197, 0.1702, 0.2656, 0.3466, 0.4227,
-     0.5143, 0.6197, 0.6933, 0.75, 0.8448, 1.0),
+    (0.0, 0.0057, 0.0143, 0.025, 0.0446, 0.1097, 0.1661, 0.2459, 0.3322, 0.4149, 0.4865,
+     0.5876, 0.7197, 0.7946, 0.8547, 0.9088, 1.0),
 )
 
 Bounds = tuple[float | None, float | None]
@@ -167,49 +168,6 @@ def forward(t_context: np.ndarray, y_context: np.ndarray, t_query: np.ndarray,
 
 
 # --- real curves onto the prior's scale --------------------------------------------------------
-def _check(t: np.ndarray, y: np.ndarray, at_step: float) -> None:
-    """The checks of `extrapolate`, and a horizon after the last observed step."""
-    if t.size == 0 or t.size != y.size:
-        raise HyperlawError(f"pfn.predict needs as many steps as values and at least one of "
-                            f"each, got {t.size} steps and {y.size} values")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
-        raise HyperlawError("pfn.predict: steps and values must be finite numbers; drop the "
-                            "diverged (NaN or infinite) points first")
-    if np.any(np.diff(t) <= 0):
-        raise HyperlawError("pfn.predict: steps must be strictly increasing; sort the curve "
-                            "and drop repeated steps")
-    if not math.isfinite(at_step) or at_step <= t[-1]:
-        raise HyperlawError(f"pfn.predict: at_step must be a finite step after the last "
-                            f"observed one ({t[-1]:g}), got {at_step!r}")
-
-
-def _check_bounds(bounds: Bounds | Literal["auto"] | None, y: np.ndarray) -> Bounds:
-    if bounds is None:
-        return (None, None)
-    if isinstance(bounds, str):
-        if bounds != "auto":
-            raise HyperlawError(f"pfn.predict: bounds={bounds!r} is not understood; pass "
-                                f"'auto', None, or a pair (low, high), e.g. (0.0, 1.0) for an "
-                                f"error rate or (0.0, None) for a loss")
-        return (0.0, None) if float(np.min(y)) >= 0.0 else (None, None)
-    try:
-        low, high = (None if b is None else float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise HyperlawError(f"pfn.predict: bounds must be a pair (low, high) of numbers or "
-                            f"None, got {bounds!r}; e.g. (0.0, 1.0) for an error rate, "
-                            f"(0.0, None) for a loss") from None
-    if any(b is not None and not math.isfinite(b) for b in (low, high)):
-        raise HyperlawError(f"pfn.predict: bounds {bounds!r} must be finite; write None for "
-                            f"an open side")
-    if low is not None and high is not None and not low < high:
-        raise HyperlawError(f"pfn.predict: bounds {bounds!r} have low >= high; pass (low, "
-                            f"high) with low < high")
-    if (low is not None and y.min() < low) or (high is not None and y.max() > high):
-        raise HyperlawError(f"pfn.predict: a value lies outside bounds {bounds!r}; pass the "
-                            f"metric's true range, or bounds=None")
-    return (low, high)
-
-
 def _grid(t: np.ndarray, y: np.ndarray, at_step: float) -> tuple[np.ndarray, np.ndarray]:
     """The curve on the prior's integer steps 1..99, points sharing a step averaged."""
     gaps = np.diff(t)
@@ -248,7 +206,8 @@ def _ends(z: np.ndarray, bad_bound: float | None, good_bound: float | None) -> t
 
 def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
             at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
-            increasing: bool | None = None) -> BarPrediction:
+            increasing: bool | None = None,
+            calibration: Knots | None = CALIBRATION) -> BarPrediction:
     """The LC-PFN's predictive distribution of the curve's value at `at_step`.
 
     `steps` are increasing numbers in any unit and `at_step` lies after the last of them.
@@ -257,13 +216,15 @@ def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
     lies inside it. The default "auto" treats a curve with no negative value as a loss,
     (0.0, None), and any other as unbounded; None declares no bounds. `increasing` says
     whether the curve improves upwards (an accuracy) or downwards (a loss); None infers it
-    from the values (falling when they give no sign). See the module docstring for how the
+    from the values (falling when they give no sign). `calibration` (None: the raw network)
+    defaults to the recalibration fitted on real curves. See the module docstring for how the
     curve is mapped onto the network's scale.
     """
-    t = np.asarray(steps, dtype=float).ravel()
-    y = np.asarray(values, dtype=float).ravel()
-    _check(t, y, float(at_step))
-    low, high = _check_bounds(bounds, y)
+    t, y = check_curve(steps, values, "pfn.predict")
+    if not math.isfinite(at_step) or at_step <= t[-1]:
+        raise HyperlawError(f"pfn.predict: at_step must be a finite step after the last "
+                            f"observed one ({t[-1]:g}), got {at_step!r}")
+    low, high = resolve_bounds(bounds, y, "pfn.predict")
     rising = _is_rising(y) if increasing is None else bool(increasing)
     sign = 1.0 if rising else -1.0
     # in the rising orientation z = sign·y: `bad` maps to 0 and `good` to 1
@@ -274,8 +235,9 @@ def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
                       None if good_bound is None else sign * good_bound)
     probs = forward(grid_t, np.clip((z - bad) / (good - bad), -0.5, 1.5),
                     np.array([float(HORIZON)]))[0]
-    knots, mapped = CALIBRATION
-    probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), knots, mapped))
+    if calibration is not None:
+        knots, mapped = calibration
+        probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), knots, mapped))
     borders = sign * (bad + (good - bad) * np.linspace(0.0, 1.0, probs.size + 1))
     if not rising:
         borders, probs = borders[::-1], probs[::-1]
