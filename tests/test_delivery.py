@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from crossprocess import first_to_create
 
 import hyperlaw as hl
 from hyperlaw import TrialState
@@ -19,14 +20,6 @@ from hyperlaw.executors.worker import KILL_BEFORE_ANNOUNCING
 
 SPACE = {"x": hl.Float(0, 1)}
 
-
-def _first_to_create(path: str) -> bool:
-    """True in the one process that creates `path` (an atomic, cross-process once)."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False
-    return True
 
 
 class KillOnLoad:
@@ -40,7 +33,7 @@ class KillOnLoad:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         for i in range(self.times):
-            if _first_to_create(os.path.join(self.directory, f"killed-{i}")):
+            if first_to_create(os.path.join(self.directory, f"killed-{i}")):
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -88,7 +81,7 @@ def test_an_objective_that_kills_its_worker_still_gets_n_results(sqlite_url: str
 
     def objective(trial: hl.Trial) -> float:
         trial.report(trial.params["x"], 0)
-        if _first_to_create(flag):
+        if first_to_create(flag):
             os.kill(os.getpid(), signal.SIGKILL)
         return trial.params["x"]
 

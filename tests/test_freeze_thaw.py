@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from crossprocess import first_to_create
 
 import hyperlaw as hl
 from hyperlaw.curves import extrapolate
@@ -168,7 +169,7 @@ def test_a_worker_killed_mid_increment_loses_no_acknowledged_report(
             loss = q + 1.0 / step
             trial.report(loss, step, checkpoint={"step": step})
             if step == 4 and "promoted_from" in trial.system_attrs and \
-                    _first_to_create(flag):
+                    first_to_create(flag):
                 os.kill(os.getpid(), signal.SIGKILL)  # mid-increment: between 3 and 6
         return loss
 
@@ -184,11 +185,3 @@ def test_a_worker_killed_mid_increment_loses_no_acknowledged_report(
     assert min(retry[0].intermediate) == 5  # resumed after the dead trial's checkpoint
     assert retry[0].state is not TrialState.FAILED
 
-
-def _first_to_create(path: str) -> bool:
-    """True in the one process that creates `path` (an atomic, cross-process once)."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False
-    return True
