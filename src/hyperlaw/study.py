@@ -881,7 +881,7 @@ class Study:
             >>> len(study.trials)
             5
         """
-        from hyperlaw.executors import run_optimize
+        from hyperlaw.executors import SimulatedExecutor, run_optimize
 
         if seeds_per_config is not None:
             from hyperlaw.seeds import SeedGroup, tuning_seeds
@@ -890,8 +890,8 @@ class Study:
         constraints = constraints if constraints is not None else self.constraints
         if constraints is not None:
             objective = Constrained(objective, constraints)
-        if self.dedup and self._declared and executor != "simulated" and \
-                type(executor).__name__ != "SimulatedExecutor":  # it replays, runs nothing
+        replays = executor == "simulated" or isinstance(executor, SimulatedExecutor)
+        if self.dedup and self._declared and not replays:  # a replay runs no objective
             objective = Reusing(objective, self.canonical)
         run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
                      catch=catch if isinstance(catch, tuple) else (catch,),
