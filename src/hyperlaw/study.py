@@ -883,16 +883,18 @@ class Study:
         """
         from hyperlaw.executors import SimulatedExecutor, run_optimize
 
+        attrs: dict[str, Any] = {}  # what the objective's results depend on (for dedup)
         if seeds_per_config is not None:
             from hyperlaw.seeds import SeedGroup, tuning_seeds
 
-            objective = SeedGroup(objective, tuning_seeds(seeds_per_config), seed_aggregate)
+            group = SeedGroup(objective, tuning_seeds(seeds_per_config), seed_aggregate)
+            objective, attrs = group, group.attrs
         constraints = constraints if constraints is not None else self.constraints
         if constraints is not None:
             objective = Constrained(objective, constraints)
         replays = executor == "simulated" or isinstance(executor, SimulatedExecutor)
         if self.dedup and self._declared and not replays:  # a replay runs no objective
-            objective = Reusing(objective, self.canonical)
+            objective = Reusing(objective, self.canonical, attrs)
         run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
