@@ -1085,8 +1085,9 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
             priors it was created with.
         dedup: Run each configuration once: a trial equivalent to a complete one (same
             canonical key, see `hyperlaw.canonical`: active parameters only, values in their
-            domain's form, the same `user_attrs["seed"]`) is completed with its result,
-            marked `system_attrs["reused_from"]`, instead of running the objective (declared
+            domain's form, the same `user_attrs["seed"]`, or tuning seeds and aggregate)
+            is completed with its result (not its cost), marked
+            `system_attrs["reused_from"]`, instead of running the objective (declared
             spaces; stored with the study). Pass False for an objective whose result varies
             from run to run on one configuration and seed.
         canonical: User-declared equivalences: a function of the canonical params (a dict)
