@@ -16,10 +16,9 @@ completed with that trial's values, constraints and user attributes, and marked 
 `system_attrs["reused_from"]` (the number of the trial that ran). It spent no compute, so it
 copies none of that trial's cost: its cost is its own wall time only ("seconds"), and cost
 analyses (`hyperlaw.analysis.cost`) count the evaluation once, on the trial that ran. When
-the equivalent trial
-is still running (another worker took it a moment earlier), the later trial waits for its
-outcome; the trial with the lowest number always runs, so at most one evaluation happens
-however many workers race.
+the equivalent trial is still running (another worker took it a moment earlier), the later
+trial waits for its outcome; the trial with the lowest number always runs, so at most one
+evaluation happens however many workers race.
 """
 
 from __future__ import annotations
