@@ -21,6 +21,7 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --calibrate       # fit the shipped constants on the build tasks
     python benchmarks/curves.py --calibrate lcpfn # only the LC-PFN's
     python benchmarks/curves.py --only hyperlaw today --fractions 0.1 0.5
+    python benchmarks/curves.py --every 5         # every 5th curve of each task (iteration)
 """
 
 from __future__ import annotations
@@ -149,8 +150,9 @@ def load_folds() -> dict[str, dict[str, dict[str, Any]]]:
     if not CONSTANTS.exists():
         raise SystemExit(f"{CONSTANTS} is missing: run `python benchmarks/curves.py --calibrate`")
     folds = json.loads(CONSTANTS.read_text())
-    return {name: {family: options(c) for family, c in folds[name].items() if family != "shipped"}
-            for name, options in (("hyperlaw", options_of), ("lcpfn", pfn_options_of))}
+    return {name: {family: options_of(c) for family, c in folds[name].items()
+                   if family != "shipped"}
+            for name in ("hyperlaw", "lcpfn")}
 
 
 PREDICTORS: dict[str, Predictor] = {
@@ -167,9 +169,10 @@ GOAL_ROWS = ("hyperlaw", "lcpfn")
 
 
 # --- evaluation --------------------------------------------------------------------------------
-def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...]
+def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...], every: int = 1
              ) -> dict[tuple[str, float], np.ndarray]:
-    """Per (group, fraction), one row per curve: |mean − truth|, low, high, truth."""
+    """Per (group, fraction), one row per curve (every `every`-th curve of each task):
+    |mean − truth|, low, high, truth."""
     out: dict[tuple[str, float], list] = {}
     for task in tasks:
         predictor = PREDICTORS[name]
@@ -178,7 +181,7 @@ def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...]
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             rows = out.setdefault((task.group, fraction), [])
-            for curve in task.curves:
+            for curve in task.curves[::every]:
                 prediction = predictor(task.steps[:seen], curve[:seen], float(task.steps[-1]),
                                        task.bounds)
                 low, high = np.asarray(prediction.quantiles([(1 - LEVEL) / 2, (1 + LEVEL) / 2]))
@@ -234,35 +237,30 @@ def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]
 
 
 # --- calibration -------------------------------------------------------------------------------
-LEVELS = (0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
-          0.925, 0.95, 0.975, 0.99, 1.0)
-STAGES = (0.25, 0.4, 0.55, 0.7, 1.0)
 CONSTANTS = HERE / "results" / "curves_constants.json"
 
 
-def stage_of(steps: np.ndarray, seen: int) -> float:
-    """The stage of a prediction of the last step from `seen` points (see Calibration)."""
-    unit = float(np.min(np.diff(steps)))
-    u_seen = (steps[seen - 1] - steps[0]) / unit + 1.0
-    return math.log(u_seen) / math.log((steps[-1] - steps[0]) / unit + 1.0)
+def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
+    """The PIT of the truth oriented as in ensemble.Calibration: low when the curve went
+    further than predicted, whichever its direction."""
+    pit = float(prediction.cdf(truth))
+    return 1.0 - pit if rising else pit
 
 
 def ensemble_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
-    """(stage, PIT oriented as in Calibration) of the truth under the raw ensemble."""
+    """(stage, oriented PIT) of the truth under the raw ensemble."""
     prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
                              bounds=task.bounds, calibration=None)
-    pit = float(prediction.cdf(curve[-1]))
-    rising = curve[seen - 1] > curve[0]
-    return stage_of(task.steps, seen), 1.0 - pit if rising else pit
+    return (ensemble.stage_of(task.steps[:seen], float(task.steps[-1])),
+            oriented_pit(prediction, curve[-1], bool(curve[seen - 1] > curve[0])))
 
 
 def pfn_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
-    """(stage, PIT in the rising orientation, as pfn.CALIBRATION maps it) under the raw
-    network."""
+    """(stage, oriented PIT) of the truth under the raw network (its own sense of rising)."""
     prediction = pfn.predict(task.steps[:seen], curve[:seen], float(task.steps[-1]),
                              bounds=task.bounds, calibration=None)
-    pit = float(prediction.cdf(curve[-1]))
-    return stage_of(task.steps, seen), pit if pfn._is_rising(curve[:seen]) else 1.0 - pit
+    return (ensemble.stage_of(task.steps[:seen], float(task.steps[-1])),
+            oriented_pit(prediction, curve[-1], pfn._is_rising(curve[:seen])))
 
 
 def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
@@ -282,36 +280,18 @@ def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
     return out
 
 
-def fit_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
-    """Per stage bin, the PIT quantiles at LEVELS (kept strictly increasing)."""
-    table = np.concatenate(cases)
-    bins = np.minimum(np.searchsorted(STAGES, table[:, 0]), len(STAGES) - 1)
-    pits = []
-    for b in range(len(STAGES)):
-        values = table[bins == b, 1] if np.any(bins == b) else table[:, 1]
-        row = np.quantile(values, LEVELS)
-        row[0], row[-1] = 0.0, 1.0
-        row = [float(f"{v:.4g}") for v in row]
-        for j in range(1, len(row) - 1):  # strictly increasing
-            row[j] = max(row[j], row[j - 1] + 1e-12)
-        pits.append(tuple(row))
-        print(f"  stage <= {STAGES[b]}: {int(np.sum(bins == b))} cases", flush=True)
-    return {"stages": STAGES, "levels": LEVELS, "pits": tuple(pits)}
+def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str]) -> dict[str, Any]:
+    """ensemble.Calibration.fit on the cases of these tasks, each group of tasks (LCDB, each
+    family) weighing the same, so that LCDB's many curves do not set the maps alone."""
+    groups = [group_of[task] for task, rows in cases.items() for _ in rows]
+    counts = {group: groups.count(group) for group in set(groups)}
+    table = np.concatenate(list(cases.values()))
+    fitted = ensemble.Calibration.fit(table[:, 0], table[:, 1],
+                                      [1.0 / counts[group] for group in groups])
+    return {"stages": fitted.stages, "levels": fitted.levels, "pits": fitted.pits}
 
 
-KNOTS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995,
-         1.0)
-
-
-def fit_pfn_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
-    """The knots of pfn.CALIBRATION: the empirical CDF of the raw network's PIT at KNOTS."""
-    pits = np.concatenate(cases)[:, 1]
-    mapped = [float(np.mean(pits <= k)) for k in KNOTS]
-    mapped[0], mapped[-1] = 0.0, 1.0
-    return {"knots": KNOTS, "mapped": tuple(round(m, 4) for m in mapped)}
-
-
-CALIBRATED = {"hyperlaw": (ensemble_pit, fit_calibration), "lcpfn": (pfn_pit, fit_pfn_calibration)}
+CALIBRATED = {"hyperlaw": ensemble_pit, "lcpfn": pfn_pit}
 
 
 def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
@@ -320,29 +300,25 @@ def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
     (fitted on the even LCDB datasets and the three families) and, per family, that of its
     fold (fitted without that family)."""
     build = [task for task in tasks if task.build or task.group != "lcdb"]
+    group_of = {task.name: task.group for task in build}
     families = [task.name for task in build if task.group != "lcdb"]
     out = {}
     for name in models:
-        pit, fit = CALIBRATED[name]
         print(f"{name}:")
-        cases = raw_cases(build, fractions, pit)
-        folds = {"shipped": fit(list(cases.values()))}
+        cases = raw_cases(build, fractions, CALIBRATED[name])
+        folds = {"shipped": fit_calibration(cases, group_of)}
         for family in families:
-            print(f"fold without {family}:")
-            folds[family] = fit([c for task, c in cases.items() if task != family])
+            folds[family] = fit_calibration(
+                {task: c for task, c in cases.items() if task != family}, group_of)
         out[name] = folds
     return out
 
 
 def options_of(table: dict[str, Any]) -> dict[str, Any]:
-    """extrapolate's keyword arguments for a recalibration read from CONSTANTS."""
+    """The keyword arguments of extrapolate and pfn.predict for a recalibration read from
+    CONSTANTS."""
     return {"calibration": ensemble.Calibration(
         tuple(table["stages"]), tuple(table["levels"]), tuple(tuple(r) for r in table["pits"]))}
-
-
-def pfn_options_of(table: dict[str, Any]) -> dict[str, Any]:
-    """pfn.predict's keyword arguments for a recalibration read from CONSTANTS."""
-    return {"calibration": (tuple(table["knots"]), tuple(table["mapped"]))}
 
 
 def main() -> None:
@@ -353,6 +329,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(PREDICTORS),
                         default=list(PREDICTORS))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
+    parser.add_argument("--every", type=int, default=1,
+                        help="evaluate every N-th curve of each task only (quicker, noisier)")
     args = parser.parse_args()
     tasks = load_tasks()
     fractions = tuple(args.fractions)
@@ -366,8 +344,7 @@ def main() -> None:
         if "hyperlaw" in folds:
             print(f"ensemble.py: CALIBRATION = Calibration(**{folds['hyperlaw']['shipped']})")
         if "lcpfn" in folds:
-            shipped = folds["lcpfn"]["shipped"]
-            print(f"pfn.py: CALIBRATION = ({shipped['knots']},\n{shipped['mapped']})")
+            print(f"pfn.py: CALIBRATION = Calibration(**{folds['lcpfn']['shipped']})")
         return
     FOLDS.update(load_folds())
     held_out = [task for task in tasks if not task.build]  # the families: by their folds
@@ -377,7 +354,7 @@ def main() -> None:
     results, timing = {}, {}
     for name in args.only:
         started = time.perf_counter()
-        results[name] = with_all(evaluate(name, held_out, fractions))
+        results[name] = with_all(evaluate(name, held_out, fractions, args.every))
         count = sum(len(v) for (g, _), v in results[name].items() if g != "all")
         timing[name] = (time.perf_counter() - started) / count * 1e3
     print("\n".join(report(results)))

@@ -49,6 +49,15 @@ EVIDENCE_WEIGHT = 0.5
 DISCREPANCY = 0.3
 
 
+#: Upper edges of the stage bins of a fitted Calibration.
+STAGE_BINS = (0.25, 0.4, 0.55, 0.7, 1.0)
+#: The probabilities a fitted Calibration maps (finer in the tails).
+LEVELS = (0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
+          0.925, 0.95, 0.975, 0.99, 1.0)
+#: Fewest cases a stage bin is fitted from.
+MIN_CASES = 20
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Recalibration maps of the model's probabilities, one per stage of the curve.
@@ -71,6 +80,63 @@ class Calibration:
         row = min(int(np.searchsorted(self.stages, stage)), len(self.pits) - 1)
         probs, levels = np.asarray(self.pits[row], dtype=float), np.asarray(self.levels)
         return (1.0 - probs[::-1], 1.0 - levels[::-1]) if rising else (probs, levels)
+
+    @classmethod
+    def fit(cls, stages: Sequence[float] | np.ndarray, pits: Sequence[float] | np.ndarray,
+            weights: Sequence[float] | np.ndarray | None = None,
+            bins: Sequence[float] = STAGE_BINS, levels: Sequence[float] = LEVELS
+            ) -> Calibration:
+        """The recalibration of build cases: per bin of stage (`bins`, upper edges), the
+        weighted quantiles at `levels` of the oriented PITs of the cases in it (see the class
+        docstring), kept strictly increasing from 0 to 1. `weights` (default equal) let each
+        task group count the same however many curves it has. A bin with fewer than
+        `MIN_CASES` cases borrows the quantiles of all cases."""
+        stage = np.asarray(stages, dtype=float)
+        pit = np.asarray(pits, dtype=float)
+        weight = np.ones_like(pit) if weights is None else np.asarray(weights, dtype=float)
+        if not (stage.shape == pit.shape == weight.shape and pit.size >= MIN_CASES):
+            raise HyperlawError(f"Calibration.fit needs as many stages, PITs and weights, at "
+                                f"least {MIN_CASES}; got {stage.size}, {pit.size} and "
+                                f"{weight.size}")
+        if not (np.all(np.abs(pit - 0.5) <= 0.5 + 1e-6) and np.all(weight >= 0)
+                and np.any(weight > 0)):
+            raise HyperlawError("Calibration.fit: PITs must lie in [0, 1] and weights be "
+                                "non-negative, not all zero")
+        pit = np.clip(pit, 0.0, 1.0)  # rounding of a CDF may overshoot by an ulp
+        row_of = np.minimum(np.searchsorted(bins, stage), len(bins) - 1)
+        rows = []
+        for row in range(len(bins)):
+            chosen = row_of == row if np.sum(row_of == row) >= MIN_CASES else np.ones_like(pit,
+                                                                                        bool)
+            rows.append(_weighted_quantiles(pit[chosen], weight[chosen], levels))
+        return cls(tuple(float(b) for b in bins), tuple(float(q) for q in levels), tuple(rows))
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: Sequence[float]
+                        ) -> tuple[float, ...]:
+    """Quantiles at `levels` of weighted values (midpoint rule), rounded to 4 significant
+    digits, the ends set to 0 and 1, strictly increasing."""
+    order = np.argsort(values)
+    values, weights = values[order], weights[order]
+    cumulative = (np.cumsum(weights) - 0.5 * weights) / np.sum(weights)
+    row = np.interp(np.asarray(levels, dtype=float), cumulative, values)
+    row[0], row[-1] = 0.0, 1.0
+    out = [float(f"{v:.4g}") for v in row]
+    for j in range(1, len(out) - 1):
+        out[j] = max(out[j], out[j - 1] + 1e-12)
+    for j in range(len(out) - 2, 0, -1):
+        out[j] = min(out[j], out[j + 1] - 1e-12)
+    return tuple(out)
+
+
+def stage_of(steps: np.ndarray, at_step: float) -> float:
+    """The stage of a prediction of `at_step` from a curve seen at `steps` (see Calibration):
+    log(u_seen) / log(u_target) in progress units, 1 when the target is not after the last
+    step seen."""
+    origin, unit = _progress(steps)
+    u_seen = (float(steps[-1]) - origin) / unit + 1.0
+    u_target = (float(at_step) - origin) / unit + 1.0
+    return math.log(u_seen) / math.log(u_target) if u_target > u_seen else 1.0
 
 
 #: The shipped recalibration (see the note on the constants above).
@@ -438,7 +504,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     spread = float(np.ptp(y))
     scale = max(spread, 1e-9 * max(1.0, float(np.max(np.abs(y)))))
     horizon = max(math.log(u_star / u[-1]), 0.0)
-    stage = math.log(u[-1]) / math.log(u_star) if u_star > u[-1] else 1.0
+    stage = stage_of(t, float(at_step))
     knots = None if calibration is None else calibration.knots(stage, bool(y[-1] > y[0]))
     if y.size < 3:
         loc = float(y[-1])

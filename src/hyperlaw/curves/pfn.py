@@ -35,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-from hyperlaw.curves.ensemble import check_curve, resolve_bounds
+from hyperlaw.curves.ensemble import Calibration, check_curve, resolve_bounds, stage_of
 from hyperlaw.errors import HyperlawError
 
 HORIZON = 100
@@ -44,14 +44,25 @@ HORIZON = 100
 BELOW_SPANS = 2.0
 #: ... and this many above them (room for the improvement still to come).
 ABOVE_SPANS = 4.0
-#: Recalibration of real curves (they stray from the prior's families): the predictive CDF F
-#: becomes R(F), R piecewise linear through these (probability, R) knots, the empirical CDF of
-#: F(truth) on the build tasks (`python benchmarks/curves.py --calibrate`).
-Knots = tuple[tuple[float, ...], tuple[float, ...]]
-CALIBRATION: Knots = (
-    (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995, 1.0),
-    (0.0, 0.0057, 0.0143, 0.025, 0.0446, 0.1097, 0.1661, 0.2459, 0.3322, 0.4149, 0.4865,
-     0.5876, 0.7197, 0.7946, 0.8547, 0.9088, 1.0),
+#: Recalibration of real curves (they stray from the prior's families), of the same kind as the
+#: ensemble's (`ensemble.Calibration`: one map of the predictive CDF per stage of the curve
+#: seen), fitted on the build tasks by `python benchmarks/curves.py --calibrate lcpfn`.
+CALIBRATION = Calibration(
+    stages=(0.25, 0.4, 0.55, 0.7, 1.0),
+    levels=(0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
+            0.925, 0.95, 0.975, 0.99, 1.0),
+    pits=(
+        (0.0, 1e-12, 2e-12, 0.004879, 0.01664, 0.02705, 0.05005, 0.07132, 0.1245, 0.1943, 0.2788,
+         0.4377, 0.5504, 0.7329, 0.8286, 0.8555, 0.8658, 0.9016, 0.9355, 0.9747, 1.0),
+        (0.0, 1e-12, 0.0004064, 0.001231, 0.002501, 0.003345, 0.005064, 0.007507, 0.02838, 0.07998,
+         0.1692, 0.2678, 0.421, 0.5956, 0.6568, 0.7478, 0.8101, 0.8545, 0.9442, 0.986, 1.0),
+        (0.0, 1e-12, 3.637e-05, 0.0001275, 0.0005826, 0.00155, 0.004237, 0.01051, 0.05253, 0.1485,
+         0.2318, 0.3543, 0.5025, 0.6026, 0.6733, 0.7504, 0.8137, 0.8708, 0.9799, 0.9944, 1.0),
+        (0.0, 7.317e-06, 0.0001872, 0.0006324, 0.001879, 0.002904, 0.01181, 0.02834, 0.1016, 0.2,
+         0.2993, 0.3905, 0.4814, 0.6044, 0.6916, 0.766, 0.8374, 0.9082, 0.979, 0.9988, 1.0),
+        (0.0, 0.000595, 0.002416, 0.008557, 0.02238, 0.0332, 0.07208, 0.1173, 0.2261, 0.2747,
+         0.3701, 0.4679, 0.535, 0.6185, 0.6761, 0.7767, 0.8083, 0.8961, 0.9877, 0.9978, 1.0),
+    ),
 )
 
 Bounds = tuple[float | None, float | None]
@@ -207,7 +218,7 @@ def _ends(z: np.ndarray, bad_bound: float | None, good_bound: float | None) -> t
 def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
             at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
             increasing: bool | None = None,
-            calibration: Knots | None = CALIBRATION) -> BarPrediction:
+            calibration: Calibration | None = CALIBRATION) -> BarPrediction:
     """The LC-PFN's predictive distribution of the curve's value at `at_step`.
 
     `steps` are increasing numbers in any unit and `at_step` lies after the last of them.
@@ -235,9 +246,9 @@ def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
                       None if good_bound is None else sign * good_bound)
     probs = forward(grid_t, np.clip((z - bad) / (good - bad), -0.5, 1.5),
                     np.array([float(HORIZON)]))[0]
-    if calibration is not None:
-        knots, mapped = calibration
-        probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), knots, mapped))
+    if calibration is not None:  # probs run along z, the rising orientation
+        knots = calibration.knots(stage_of(t, float(at_step)), rising=True)
+        probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), *knots))
     borders = sign * (bad + (good - bad) * np.linspace(0.0, 1.0, probs.size + 1))
     if not rising:
         borders, probs = borders[::-1], probs[::-1]
