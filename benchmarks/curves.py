@@ -266,28 +266,62 @@ def pfn_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
 def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
               pit: Callable[[Task, int, np.ndarray], tuple[float, float]] = ensemble_pit
               ) -> dict[str, np.ndarray]:
-    """Per task, rows (stage, oriented PIT) of a raw model (no recalibration) for every
-    curve and fraction. A family (300 curves) is thinned to every third curve."""
+    """Per task, rows (stage, oriented PIT, fraction) of a raw model (no recalibration) for
+    every curve and fraction. A family (300 curves) is thinned to every third curve."""
     out = {}
     for task in tasks:
         rows = []
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             for curve in task.curves[::1 if task.group == "lcdb" else 3]:
-                rows.append(pit(task, seen, curve))
+                rows.append((*pit(task, seen, curve), fraction))
         out[task.name] = np.array(rows)
         print(f"  {task.name}: {len(rows)} cases", flush=True)
     return out
 
 
-def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str]) -> dict[str, Any]:
-    """ensemble.Calibration.fit on the cases of these tasks, each group of tasks (LCDB, each
-    family) weighing the same, so that LCDB's many curves do not set the maps alone."""
+#: Candidate stage bins (upper edges) of a recalibration; `choose_bins` picks one per model.
+LAYOUTS = ((1.0,), (0.4, 0.7, 1.0), (0.25, 0.4, 0.55, 0.7, 1.0),
+           (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0),
+           (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
+
+
+def fit_bins(cases: dict[str, np.ndarray], group_of: dict[str, str],
+             bins: tuple[float, ...]) -> ensemble.Calibration:
+    """ensemble.Calibration.fit on the cases of these tasks with these stage bins, each group
+    of tasks (LCDB, each family) weighing the same, so that LCDB's many curves do not set the
+    maps alone."""
     groups = [group_of[task] for task, rows in cases.items() for _ in rows]
     counts = {group: groups.count(group) for group in set(groups)}
     table = np.concatenate(list(cases.values()))
-    fitted = ensemble.Calibration.fit(table[:, 0], table[:, 1],
-                                      [1.0 / counts[group] for group in groups])
+    return ensemble.Calibration.fit(table[:, 0], table[:, 1],
+                                    [1.0 / counts[group] for group in groups], bins)
+
+
+def group_out_error(cases: dict[str, np.ndarray], group_of: dict[str, str],
+                    bins: tuple[float, ...]) -> float:
+    """Leave one group out: the mean |coverage − LEVEL| of the 80% interval over each group
+    and fraction, recalibrated with bins fitted on the other groups."""
+    errors = []
+    for group in sorted({group_of[task] for task in cases}):
+        fitted = fit_bins({t: c for t, c in cases.items() if group_of[t] != group}, group_of,
+                          bins)
+        table = np.concatenate([c for t, c in cases.items() if group_of[t] == group])
+        mapped = np.array([np.interp(pit, *fitted.knots(stage)) for stage, pit, _ in table])
+        hit = np.abs(mapped - 0.5) <= LEVEL / 2
+        errors += [abs(float(np.mean(hit[table[:, 2] == f])) - LEVEL)
+                   for f in np.unique(table[:, 2])]
+    return float(np.mean(errors))
+
+
+def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str]) -> dict[str, Any]:
+    """The recalibration of these cases with the stage bins of LAYOUTS that transfer best to
+    a group left out (`group_out_error`; the fewer bins on a tie), as CONSTANTS stores it."""
+    errors = {bins: round(group_out_error(cases, group_of, bins), 4) for bins in LAYOUTS}
+    bins = min(LAYOUTS, key=lambda b: (errors[b], len(b)))
+    print(f"  {len(bins)} stage bins (left-out group's mean |coverage - {LEVEL}|: "
+          + ", ".join(f"{len(b)} bins {e:.3f}" for b, e in errors.items()) + ")", flush=True)
+    fitted = fit_bins(cases, group_of, bins)
     return {"stages": fitted.stages, "levels": fitted.levels, "pits": fitted.pits}
 
 
@@ -308,6 +342,7 @@ def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
         cases = raw_cases(build, fractions, CALIBRATED[name])
         folds = {"shipped": fit_calibration(cases, group_of)}
         for family in families:
+            print(f" fold without {family}:")
             folds[family] = fit_calibration(
                 {task: c for task, c in cases.items() if task != family}, group_of)
         out[name] = folds
