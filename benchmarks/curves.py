@@ -281,7 +281,7 @@ def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
 
 
 #: Candidate stage bins (upper edges) of a recalibration; `choose_bins` picks one per model.
-LAYOUTS = ((1.0,), (0.4, 0.7, 1.0), (0.25, 0.4, 0.55, 0.7, 1.0),
+LAYOUTS: tuple[tuple[float, ...], ...] = ((1.0,), (0.4, 0.7, 1.0), (0.25, 0.4, 0.55, 0.7, 1.0),
            (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0),
            (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
 

@@ -3,6 +3,8 @@ ships, the bounds it keeps, and the coverage it restores on curves of a known fa
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ SHIPPED = {"ensemble": ensemble.CALIBRATION, "pfn": pfn.CALIBRATION}
 
 
 def predict(model: str, steps: np.ndarray, values: np.ndarray, at_step: float,
-            bounds: object, calibration: ensemble.Calibration | None) -> object:
+            bounds: Any, calibration: ensemble.Calibration | None) -> Any:
     if model == "pfn":
         return pfn.predict(steps, values, at_step, bounds=bounds, calibration=calibration)
     return extrapolate(steps, values, at_step, bounds=bounds, calibration=calibration)

@@ -39,9 +39,10 @@ Bounds: TypeAlias = tuple[float | None, float | None]
 # EVIDENCE_WEIGHT and DISCREPANCY are an earlier grid search's choice; CALIBRATION was fitted
 # with them by `python benchmarks/curves.py --calibrate` (it writes
 # benchmarks/results/curves_constants.json) on the even LCDB datasets of
-# benchmarks/data/lcdb.npz and the three curve families of benchmarks/data/curves.npz; the odd
-# LCDB datasets are held out, and each family is measured with the constants of a fold that
-# left it out.
+# benchmarks/data/lcdb.npz and the three curve families of benchmarks/data/curves.npz, each
+# group of tasks weighing the same, its stage bins those that transferred best to a group left
+# out; the odd LCDB datasets are held out, and each family is measured with the constants of a
+# fold that left it out.
 #: Fraction of the log-likelihood kept (real residuals are autocorrelated).
 EVIDENCE_WEIGHT = 0.5
 #: Model-discrepancy std per unit of log extrapolation distance, as a fraction of the observed
