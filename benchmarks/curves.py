@@ -11,8 +11,8 @@ its median width (and the ratio to the baseline "today"), and the median absolut
 the predictive mean and of the predictive median against "last value seen" and a fitted pow3
 curve.
 
-A predictor is a callable (steps, values, at_step, bounds) -> an object with `mean` and
-`quantiles(q)`; `PREDICTORS` holds them by name, so a new model is one more entry. A predictor
+A predictor is a callable (steps, values, at_step, bounds) -> an object with `mean`, `median`
+and `quantiles(q)`; `PREDICTORS` holds them by name, so a new model is one more entry. A predictor
 with constants fitted on curves (`FOLDS`) must not have seen the task it predicts: the shipped
 constants of hl.curves.extrapolate are fitted (`--calibrate`) on the even LCDB datasets and the
 three families, so each family is predicted with the constants of its leave-one-family-out fold,
@@ -90,6 +90,10 @@ class Point:
     """A point forecast: every quantile is the forecast (no interval)."""
 
     mean: float
+
+    @property
+    def median(self) -> float:
+        return self.mean
 
     def quantiles(self, q: Any) -> np.ndarray:
         return np.full(np.shape(q), self.mean)
@@ -185,10 +189,9 @@ def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...], every: 
             for curve in task.curves[::every]:
                 prediction = predictor(task.steps[:seen], curve[:seen], float(task.steps[-1]),
                                        task.bounds)
-                low, median, high = np.asarray(
-                    prediction.quantiles([(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]))
+                low, high = np.asarray(prediction.quantiles([(1 - LEVEL) / 2, (1 + LEVEL) / 2]))
                 rows.append((abs(prediction.mean - curve[-1]), low, high, curve[-1],
-                             abs(median - curve[-1])))
+                             abs(prediction.median - curve[-1])))
     return {key: np.array(rows, dtype=float) for key, rows in out.items()}
 
 

@@ -124,3 +124,39 @@ def test_calibrated_on_real_curves_of_held_out_tasks() -> None:
     coverage = float(np.mean(hits))
     assert 0.65 <= coverage <= 0.9, coverage
     assert np.median(errors) < 0.8 * np.median(naive)
+
+
+@pytest.mark.parametrize("model", ["ensemble", "pfn"])
+@pytest.mark.parametrize("falling", [True, False])
+def test_median_is_the_half_way_quantile_inside_the_bounds(model: str, falling: bool) -> None:
+    steps = np.arange(1, 9, dtype=float)
+    curve = 0.1 + 0.7 * steps**-0.6
+    values = curve if falling else 1.0 - curve
+    p = extrapolate(steps, values, at_step=60, bounds=(0.0, 1.0), model=model)  # type: ignore
+    low, high = p.interval(0.8)
+    assert low <= p.median <= high
+    assert 0.0 <= p.median <= 1.0
+    assert p.median == pytest.approx(float(p.quantiles(0.5)))
+    assert float(p.cdf(p.median)) == pytest.approx(0.5, abs=0.02)
+
+
+def test_median_of_a_skewed_loss_forecast_is_below_its_mean() -> None:
+    # a loss modelled in log space: its predictive distribution has a long upper tail, so the
+    # mean sits above the median (the point forecast the schedulers' users should read)
+    p = extrapolate([1, 2, 3, 4, 5], [1.9, 1.2, 0.9, 0.8, 0.72], at_step=30)
+    assert 0.0 < p.median < p.mean
+    assert float(p.cdf(p.mean)) > 0.5
+
+
+def test_family_prior_selects_and_weighs_the_fitted_families() -> None:
+    steps = np.arange(1, 11, dtype=float)
+    values = 0.2 + 0.8 * steps**-0.5
+    default = extrapolate(steps, values, at_step=100)
+    uniform = extrapolate(steps, values, at_step=100, family_prior=(2.0, 2.0, 2.0, 2.0, 2.0))
+    assert uniform.median == pytest.approx(default.median, rel=1e-9)
+    only_ilog2 = extrapolate(steps, values, at_step=100, family_prior=(0, 0, 1, 0, 0))
+    assert only_ilog2.median != pytest.approx(default.median, rel=1e-3)
+    assert only_ilog2.weights.size == 1  # ilog2 has no nonlinear parameter: one particle
+    for bad in ((1.0, 1.0), (0, 0, 0, 0, 0), (1, 1, 1, -1, 1)):
+        with pytest.raises(hl.HyperlawError, match="family_prior"):
+            extrapolate(steps, values, at_step=100, family_prior=bad)

@@ -70,8 +70,9 @@ _BOUNDS_AS_ENDS = True
 class BarPrediction:
     """A predictive distribution that is uniform inside each of its buckets.
 
-    `borders` (K + 1 increasing values) delimit K buckets holding `probs`. `mean`, `std`,
-    `cdf(x)`, `quantiles(q)` and `interval(level)` read it, as for `Prediction`.
+    `borders` (K + 1 increasing values) delimit K buckets holding `probs`. `median` (the point
+    forecast), `mean`, `std`, `cdf(x)`, `quantiles(q)` and `interval(level)` read it, as for
+    `Prediction`.
     """
 
     borders: np.ndarray = field(repr=False)
@@ -81,6 +82,11 @@ class BarPrediction:
     def mean(self) -> float:
         """The mean of the distribution."""
         return float(np.sum(self.probs * 0.5 * (self.borders[1:] + self.borders[:-1])))
+
+    @property
+    def median(self) -> float:
+        """The median of the distribution, `quantiles(0.5)`: the point forecast."""
+        return float(self.quantiles(0.5))
 
     @property
     def std(self) -> float:
