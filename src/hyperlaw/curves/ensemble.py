@@ -592,7 +592,7 @@ def _log_prior(shapes: list[np.ndarray], family_prior: Sequence[float]) -> np.nd
     with np.errstate(divide="ignore"):
         return np.concatenate([np.full(shape.shape[0], math.log(share) - math.log(shape.shape[0])
                                        if share > 0 else -np.inf)
-                               for share, shape in zip(prior, shapes)])
+                               for share, shape in zip(prior, shapes, strict=True)])
 
 
 def _prediction(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: float,
