@@ -227,6 +227,11 @@ def print_family(table: Table, found: dict[str, Any], seeds: int) -> None:
               + f"{m['p_third_at_least_full']:>16.0%}")
 
 
+def keeps(pattern: str, name: str) -> bool:
+    """Does `--methods pattern` keep the method `name`: its exact name, else a substring."""
+    return name == pattern if pattern in METHODS else pattern in name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -235,8 +240,8 @@ def main() -> None:
     parser.add_argument("--full-trials", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--methods", nargs="*", default=None,
-                        help="substrings of the method names to keep (random search at the "
-                        "full budget, the target, always)")
+                        help="method names, or substrings of names, to keep (random search "
+                        "at the full budget, the target, always)")
     parser.add_argument("--save", type=Path, default=RESULTS / "mo_asha.json")
     args = parser.parse_args()
     import logging
@@ -244,7 +249,7 @@ def main() -> None:
     logging.getLogger("hyperlaw").setLevel(logging.ERROR)
     data = np.load(args.data)
     methods = {k: v for k, v in METHODS.items() if not args.methods or k == "random, full budget"
-               or any(s in k for s in args.methods)}
+               or any(keeps(s, k) for s in args.methods)}
     saved: dict[str, Any] = {"command": "python benchmarks/mo_asha.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in (("seeds", args.seeds),
                                                    ("full_trials", args.full_trials),
