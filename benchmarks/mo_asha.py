@@ -15,6 +15,9 @@ final hypervolume of random search at the full budget (the issue's goal: at most
 median over seeds, and how often a run at a third of the budget is at least a full-budget
 random run (all pairs of seeds). "ASHA on the loss only" is the single-objective ASHA in a
 study of the loss alone (the size is still scored): it shows what ranking by both buys.
+The "tpe" rows choose new configurations with multi-objective TPE, which fits the highest
+rung with enough configurations by their (loss, size) vectors there; "tpe (no rung fit)"
+turns that off; "auto" rows use the default sampler.
 
     python benchmarks/mo_asha.py                        # 10 seeds, mlp_digits and cnn_digits
     python benchmarks/mo_asha.py --seeds 3 --families mlp_digits
