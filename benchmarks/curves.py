@@ -8,7 +8,8 @@ OpenML id) are never used to build; each family is held out from its own fold (b
 the first 10%, 20%, 30% and 50% of each held-out curve every predictor predicts the final
 value; the script prints per group of tasks and fraction: the coverage of the 80% interval,
 its median width (and the ratio to the baseline "today"), and the median absolute error of
-the predictive mean against "last value seen" and a fitted pow3 curve.
+the predictive mean and of the predictive median against "last value seen" and a fitted pow3
+curve.
 
 A predictor is a callable (steps, values, at_step, bounds) -> an object with `mean` and
 `quantiles(q)`; `PREDICTORS` holds them by name, so a new model is one more entry. A predictor
@@ -21,6 +22,7 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --calibrate       # fit the shipped constants on the build tasks
     python benchmarks/curves.py --calibrate lcpfn # only the LC-PFN's
     python benchmarks/curves.py --only hyperlaw today --fractions 0.1 0.5
+    python benchmarks/curves.py --every 5         # every 5th curve of each task (iteration)
 """
 
 from __future__ import annotations
@@ -149,8 +151,9 @@ def load_folds() -> dict[str, dict[str, dict[str, Any]]]:
     if not CONSTANTS.exists():
         raise SystemExit(f"{CONSTANTS} is missing: run `python benchmarks/curves.py --calibrate`")
     folds = json.loads(CONSTANTS.read_text())
-    return {name: {family: options(c) for family, c in folds[name].items() if family != "shipped"}
-            for name, options in (("hyperlaw", options_of), ("lcpfn", pfn_options_of))}
+    return {name: {family: options_of(c) for family, c in folds[name].items()
+                   if family != "shipped"}
+            for name in ("hyperlaw", "lcpfn")}
 
 
 PREDICTORS: dict[str, Predictor] = {
@@ -167,9 +170,10 @@ GOAL_ROWS = ("hyperlaw", "lcpfn")
 
 
 # --- evaluation --------------------------------------------------------------------------------
-def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...]
+def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...], every: int = 1
              ) -> dict[tuple[str, float], np.ndarray]:
-    """Per (group, fraction), one row per curve: |mean − truth|, low, high, truth."""
+    """Per (group, fraction), one row per curve (every `every`-th curve of each task):
+    |mean − truth|, low, high, truth, |median − truth|."""
     out: dict[tuple[str, float], list] = {}
     for task in tasks:
         predictor = PREDICTORS[name]
@@ -178,20 +182,24 @@ def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...]
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             rows = out.setdefault((task.group, fraction), [])
-            for curve in task.curves:
+            for curve in task.curves[::every]:
                 prediction = predictor(task.steps[:seen], curve[:seen], float(task.steps[-1]),
                                        task.bounds)
-                low, high = np.asarray(prediction.quantiles([(1 - LEVEL) / 2, (1 + LEVEL) / 2]))
-                rows.append((abs(prediction.mean - curve[-1]), low, high, curve[-1]))
+                low, median, high = np.asarray(
+                    prediction.quantiles([(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]))
+                rows.append((abs(prediction.mean - curve[-1]), low, high, curve[-1],
+                             abs(median - curve[-1])))
     return {key: np.array(rows, dtype=float) for key, rows in out.items()}
 
 
 def summary(table: np.ndarray) -> dict[str, float]:
-    """Coverage and median width of the interval, median error of the mean."""
+    """Coverage and median width of the interval, median error of the mean and of the
+    median (the point forecast that minimises the expected absolute error)."""
     width = table[:, 2] - table[:, 1]
     hit = (table[:, 1] <= table[:, 3]) & (table[:, 3] <= table[:, 2])
     return {"n": len(table), "cover": float(hit.mean()) if np.any(width > 0) else math.nan,
             "width": float(np.median(width)), "error": float(np.median(table[:, 0])),
+            "median error": float(np.median(table[:, 4])),
             "below": float(np.mean(table[:, 3] < table[:, 1])) if np.any(width > 0) else math.nan}
 
 
@@ -206,7 +214,8 @@ def with_all(results: dict[tuple[str, float], np.ndarray]) -> dict[tuple[str, fl
 def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]:
     """The table of every predictor, and which goals each group misses."""
     lines = [f"{'group':<13} {'seen':>5} {'n':>5} {'predictor':<11} {'cover80':>8} "
-             f"{'below':>6} {'width':>8} {'w/today':>8} {'error':>8} {'e/last':>7} {'e/pow3':>7}"]
+             f"{'below':>6} {'width':>8} {'w/today':>8} {'error':>8} {'e/last':>7} {'e/pow3':>7} "
+             f"{'m.error':>8} {'m/last':>7} {'m/pow3':>7}"]
     misses: dict[str, list[str]] = {name: [] for name in GOAL_ROWS if name in results}
     first = next(iter(results.values()))
     for key in first:
@@ -214,104 +223,120 @@ def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]
         for name, s in stats.items():
             ratio = {ref: s["error"] / stats[ref]["error"] if ref in stats else math.nan
                      for ref in ("last value", "pow3")}
+            by_median = {ref: s["median error"] / stats[ref]["error"] if ref in stats
+                         else math.nan for ref in ("last value", "pow3")}
             wide = s["width"] / stats["today"]["width"] if "today" in stats else math.nan
             lines.append(f"{key[0]:<13} {key[1]:>5.0%} {s['n']:>5} {name:<11} "
                          f"{s['cover']:>8.3f} {s['below']:>6.3f} {s['width']:>8.4f} "
                          f"{wide:>8.2f} {s['error']:>8.4f} {ratio['last value']:>7.2f} "
-                         f"{ratio['pow3']:>7.2f}")
+                         f"{ratio['pow3']:>7.2f} {s['median error']:>8.4f} "
+                         f"{by_median['last value']:>7.2f} {by_median['pow3']:>7.2f}")
             if name in misses:
                 missed = [goal for goal, ok in (
                     ("coverage", 0.75 <= s["cover"] <= 0.85), ("width", wide <= 0.5),
                     ("error vs last", ratio["last value"] <= 0.8),
-                    ("error vs pow3", ratio["pow3"] <= 0.8)) if not ok]
+                    ("error vs pow3", ratio["pow3"] <= 0.8),
+                    ("median vs last", by_median["last value"] <= 0.8),
+                    ("median vs pow3", by_median["pow3"] <= 0.8)) if not ok]
                 if missed:
                     misses[name].append(f"{key[0]} {key[1]:.0%}: misses {', '.join(missed)}")
     lines += ["", "goals: coverage80 in [0.75, 0.85], width <= 0.5 x today, error <= 0.8 x last "
-              "value and pow3"]
+              "value and pow3 (error: of the mean; median: of the median as point forecast)"]
     for name, missed in misses.items():
         lines += [f"{name}:"] + (missed or ["all goals met"])
     return lines
 
 
 # --- calibration -------------------------------------------------------------------------------
-LEVELS = (0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
-          0.925, 0.95, 0.975, 0.99, 1.0)
-STAGES = (0.25, 0.4, 0.55, 0.7, 1.0)
 CONSTANTS = HERE / "results" / "curves_constants.json"
 
 
-def stage_of(steps: np.ndarray, seen: int) -> float:
-    """The stage of a prediction of the last step from `seen` points (see Calibration)."""
-    unit = float(np.min(np.diff(steps)))
-    u_seen = (steps[seen - 1] - steps[0]) / unit + 1.0
-    return math.log(u_seen) / math.log((steps[-1] - steps[0]) / unit + 1.0)
+def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
+    """The PIT of the truth oriented as in ensemble.Calibration: low when the curve went
+    further than predicted, whichever its direction."""
+    pit = float(prediction.cdf(truth))
+    return 1.0 - pit if rising else pit
 
 
 def ensemble_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
-    """(stage, PIT oriented as in Calibration) of the truth under the raw ensemble."""
+    """(stage, oriented PIT) of the truth under the raw ensemble."""
     prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
                              bounds=task.bounds, calibration=None)
-    pit = float(prediction.cdf(curve[-1]))
-    rising = curve[seen - 1] > curve[0]
-    return stage_of(task.steps, seen), 1.0 - pit if rising else pit
+    return (ensemble.stage_of(task.steps[:seen], float(task.steps[-1])),
+            oriented_pit(prediction, curve[-1], bool(curve[seen - 1] > curve[0])))
 
 
 def pfn_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
-    """(stage, PIT in the rising orientation, as pfn.CALIBRATION maps it) under the raw
-    network."""
+    """(stage, oriented PIT) of the truth under the raw network (its own sense of rising)."""
     prediction = pfn.predict(task.steps[:seen], curve[:seen], float(task.steps[-1]),
                              bounds=task.bounds, calibration=None)
-    pit = float(prediction.cdf(curve[-1]))
-    return stage_of(task.steps, seen), pit if pfn._is_rising(curve[:seen]) else 1.0 - pit
+    return (ensemble.stage_of(task.steps[:seen], float(task.steps[-1])),
+            oriented_pit(prediction, curve[-1], pfn._is_rising(curve[:seen])))
 
 
 def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
               pit: Callable[[Task, int, np.ndarray], tuple[float, float]] = ensemble_pit
               ) -> dict[str, np.ndarray]:
-    """Per task, rows (stage, oriented PIT) of a raw model (no recalibration) for every
-    curve and fraction. A family (300 curves) is thinned to every third curve."""
+    """Per task, rows (stage, oriented PIT, fraction) of a raw model (no recalibration) for
+    every curve and fraction. A family (300 curves) is thinned to every third curve."""
     out = {}
     for task in tasks:
         rows = []
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             for curve in task.curves[::1 if task.group == "lcdb" else 3]:
-                rows.append(pit(task, seen, curve))
+                rows.append((*pit(task, seen, curve), fraction))
         out[task.name] = np.array(rows)
         print(f"  {task.name}: {len(rows)} cases", flush=True)
     return out
 
 
-def fit_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
-    """Per stage bin, the PIT quantiles at LEVELS (kept strictly increasing)."""
-    table = np.concatenate(cases)
-    bins = np.minimum(np.searchsorted(STAGES, table[:, 0]), len(STAGES) - 1)
-    pits = []
-    for b in range(len(STAGES)):
-        values = table[bins == b, 1] if np.any(bins == b) else table[:, 1]
-        row = np.quantile(values, LEVELS)
-        row[0], row[-1] = 0.0, 1.0
-        row = [float(f"{v:.4g}") for v in row]
-        for j in range(1, len(row) - 1):  # strictly increasing
-            row[j] = max(row[j], row[j - 1] + 1e-12)
-        pits.append(tuple(row))
-        print(f"  stage <= {STAGES[b]}: {int(np.sum(bins == b))} cases", flush=True)
-    return {"stages": STAGES, "levels": LEVELS, "pits": tuple(pits)}
+#: Candidate stage bins (upper edges) of a recalibration; `choose_bins` picks one per model.
+LAYOUTS: tuple[tuple[float, ...], ...] = ((1.0,), (0.4, 0.7, 1.0), (0.25, 0.4, 0.55, 0.7, 1.0),
+           (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0),
+           (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
 
 
-KNOTS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995,
-         1.0)
+def fit_bins(cases: dict[str, np.ndarray], group_of: dict[str, str],
+             bins: tuple[float, ...]) -> ensemble.Calibration:
+    """ensemble.Calibration.fit on the cases of these tasks with these stage bins, each group
+    of tasks (LCDB, each family) weighing the same, so that LCDB's many curves do not set the
+    maps alone."""
+    groups = [group_of[task] for task, rows in cases.items() for _ in rows]
+    counts = {group: groups.count(group) for group in set(groups)}
+    table = np.concatenate(list(cases.values()))
+    return ensemble.Calibration.fit(table[:, 0], table[:, 1],
+                                    [1.0 / counts[group] for group in groups], bins)
 
 
-def fit_pfn_calibration(cases: list[np.ndarray]) -> dict[str, Any]:
-    """The knots of pfn.CALIBRATION: the empirical CDF of the raw network's PIT at KNOTS."""
-    pits = np.concatenate(cases)[:, 1]
-    mapped = [float(np.mean(pits <= k)) for k in KNOTS]
-    mapped[0], mapped[-1] = 0.0, 1.0
-    return {"knots": KNOTS, "mapped": tuple(round(m, 4) for m in mapped)}
+def group_out_error(cases: dict[str, np.ndarray], group_of: dict[str, str],
+                    bins: tuple[float, ...]) -> float:
+    """Leave one group out: the mean |coverage − LEVEL| of the 80% interval over each group
+    and fraction, recalibrated with bins fitted on the other groups."""
+    errors = []
+    for group in sorted({group_of[task] for task in cases}):
+        fitted = fit_bins({t: c for t, c in cases.items() if group_of[t] != group}, group_of,
+                          bins)
+        table = np.concatenate([c for t, c in cases.items() if group_of[t] == group])
+        mapped = np.array([np.interp(pit, *fitted.knots(stage)) for stage, pit, _ in table])
+        hit = np.abs(mapped - 0.5) <= LEVEL / 2
+        errors += [abs(float(np.mean(hit[table[:, 2] == f])) - LEVEL)
+                   for f in np.unique(table[:, 2])]
+    return float(np.mean(errors))
 
 
-CALIBRATED = {"hyperlaw": (ensemble_pit, fit_calibration), "lcpfn": (pfn_pit, fit_pfn_calibration)}
+def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str]) -> dict[str, Any]:
+    """The recalibration of these cases with the stage bins of LAYOUTS that transfer best to
+    a group left out (`group_out_error`; the fewer bins on a tie), as CONSTANTS stores it."""
+    errors = {bins: round(group_out_error(cases, group_of, bins), 4) for bins in LAYOUTS}
+    bins = min(LAYOUTS, key=lambda b: (errors[b], len(b)))
+    print(f"  {len(bins)} stage bins (left-out group's mean |coverage - {LEVEL}|: "
+          + ", ".join(f"{len(b)} bins {e:.3f}" for b, e in errors.items()) + ")", flush=True)
+    fitted = fit_bins(cases, group_of, bins)
+    return {"stages": fitted.stages, "levels": fitted.levels, "pits": fitted.pits}
+
+
+CALIBRATED = {"hyperlaw": ensemble_pit, "lcpfn": pfn_pit}
 
 
 def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
@@ -320,29 +345,26 @@ def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
     (fitted on the even LCDB datasets and the three families) and, per family, that of its
     fold (fitted without that family)."""
     build = [task for task in tasks if task.build or task.group != "lcdb"]
+    group_of = {task.name: task.group for task in build}
     families = [task.name for task in build if task.group != "lcdb"]
     out = {}
     for name in models:
-        pit, fit = CALIBRATED[name]
         print(f"{name}:")
-        cases = raw_cases(build, fractions, pit)
-        folds = {"shipped": fit(list(cases.values()))}
+        cases = raw_cases(build, fractions, CALIBRATED[name])
+        folds = {"shipped": fit_calibration(cases, group_of)}
         for family in families:
-            print(f"fold without {family}:")
-            folds[family] = fit([c for task, c in cases.items() if task != family])
+            print(f" fold without {family}:")
+            folds[family] = fit_calibration(
+                {task: c for task, c in cases.items() if task != family}, group_of)
         out[name] = folds
     return out
 
 
 def options_of(table: dict[str, Any]) -> dict[str, Any]:
-    """extrapolate's keyword arguments for a recalibration read from CONSTANTS."""
+    """The keyword arguments of extrapolate and pfn.predict for a recalibration read from
+    CONSTANTS."""
     return {"calibration": ensemble.Calibration(
         tuple(table["stages"]), tuple(table["levels"]), tuple(tuple(r) for r in table["pits"]))}
-
-
-def pfn_options_of(table: dict[str, Any]) -> dict[str, Any]:
-    """pfn.predict's keyword arguments for a recalibration read from CONSTANTS."""
-    return {"calibration": (tuple(table["knots"]), tuple(table["mapped"]))}
 
 
 def main() -> None:
@@ -353,6 +375,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(PREDICTORS),
                         default=list(PREDICTORS))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
+    parser.add_argument("--every", type=int, default=1,
+                        help="evaluate every N-th curve of each task only (quicker, noisier)")
     args = parser.parse_args()
     tasks = load_tasks()
     fractions = tuple(args.fractions)
@@ -366,8 +390,7 @@ def main() -> None:
         if "hyperlaw" in folds:
             print(f"ensemble.py: CALIBRATION = Calibration(**{folds['hyperlaw']['shipped']})")
         if "lcpfn" in folds:
-            shipped = folds["lcpfn"]["shipped"]
-            print(f"pfn.py: CALIBRATION = ({shipped['knots']},\n{shipped['mapped']})")
+            print(f"pfn.py: CALIBRATION = Calibration(**{folds['lcpfn']['shipped']})")
         return
     FOLDS.update(load_folds())
     held_out = [task for task in tasks if not task.build]  # the families: by their folds
@@ -377,7 +400,7 @@ def main() -> None:
     results, timing = {}, {}
     for name in args.only:
         started = time.perf_counter()
-        results[name] = with_all(evaluate(name, held_out, fractions))
+        results[name] = with_all(evaluate(name, held_out, fractions, args.every))
         count = sum(len(v) for (g, _), v in results[name].items() if g != "all")
         timing[name] = (time.perf_counter() - started) / count * 1e3
     print("\n".join(report(results)))

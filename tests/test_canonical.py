@@ -10,6 +10,7 @@ import pytest
 
 import hyperlaw as hl
 from hyperlaw import TrialState
+from hyperlaw.analysis.cost import trial_cost
 from hyperlaw.canonical import REUSED_FROM, canonical_key
 
 SPACE = hl.Space({
@@ -71,9 +72,32 @@ def test_enqueued_repeats_reuse_the_first_result(storage: str | None) -> None:
     assert [t.system_attrs.get(REUSED_FROM) for t in trials] == [None, 0, None, 0]
     assert all(t.state is TrialState.COMPLETE and t.value == pytest.approx(0.16)
                for t in trials)
-    assert trials[1].user_attrs["accuracy"] == 0.9 and trials[1].cost["flops"] == 5.0
+    assert trials[1].user_attrs["accuracy"] == 0.9 and "flops" not in trials[1].cost
     assert trials[1].constraints == trials[0].constraints
     assert trials[2].user_attrs["seed"] == 7
+
+
+def test_a_reused_trial_costs_only_what_it_spent(storage: str | None) -> None:
+    study = hl.create_study(storage=storage, space=SPACE, dedup=True)
+
+    def objective(trial: hl.Trial) -> float:
+        time.sleep(0.3)  # a wall time that a lookup of the stored result does not take
+        trial.add_cost(flops=100.0)
+        return 1.0
+
+    for _ in range(3):
+        study.enqueue({"opt": "adam", "width": 16, "lr": 0.01})
+    study.optimize(objective, n_trials=3, show_progress=False)
+    ran, *reused = study.trials
+    assert [t.system_attrs.get(REUSED_FROM) for t in reused] == [ran.number] * 2
+    assert sum(t.cost.get("flops", 0.0) for t in study.trials) == 100.0
+    for t in reused:  # its own wall time, not the evaluation's
+        assert t.cost["seconds"] == pytest.approx(t.finished_at - t.started_at)
+        assert trial_cost(t, "seconds") is None and trial_cost(t, "flops") is None
+    assert trial_cost(ran, "flops") == 100.0
+    for cost in ("seconds", "flops"):  # the evaluation is on the frontier once, as it ran
+        assert [(p.trial.number, p.cost) for p in study.cost_frontier(cost)] == [
+            (ran.number, ran.cost[cost])]
 
 
 def test_dedup_off_runs_every_trial_and_is_stored(sqlite_url: str) -> None:

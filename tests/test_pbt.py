@@ -11,6 +11,7 @@ import pytest
 
 import hyperlaw as hl
 from hyperlaw.checkpoints import recorded
+from hyperlaw.lineage import PbtLink
 from hyperlaw.schedulers import PBT, params_at
 from hyperlaw.trial import TrialState
 
@@ -222,3 +223,77 @@ def test_synchronous_pbt_ranks_members_at_the_same_step(sqlite_url: str,
         assert boundary % 4 == 0
         donor = trials[lineage["parent"]]
         assert boundary in donor.intermediate or lineage["step"] >= boundary - 4
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:12])
+
+
+def _inheriting_child(tmp_path: Path) -> tuple[hl.Study, hl.Trial, Path, list[Path]]:
+    """A donor with checkpoints at steps 1 and 2, and a PBT child started (as a hand-off
+    starts it) from a copy of the newest; the child's inherited file and the donor's files."""
+    study = hl.create_study(space=SPACE, seed=0, checkpoint_dir=str(tmp_path / "ckpt"))
+    donor = study.ask()
+    for step in (1, 2):
+        donor.save_checkpoint({"step": step}, step=step)
+    study.tell(donor, 1.0)
+    start = study.checkpoints.inherit(donor.number, lambda: study.trials)
+    link = PbtLink(0, donor.number, start.step, 1.0, "exploit", donor.number)
+    study.store.create_trial(study.id, TrialState.WAITING, dict(donor.params),
+                             system_attrs={"resume": start.to_json(), "pbt": link.to_json()})
+    root = Path(study.checkpoints.url)
+    return study, study.ask(), root / start.path, [root / c.path
+                                                   for c in recorded(study.trials[0])]
+
+
+@pytest.mark.parametrize("damaged", ["inherited", "inherited and the donor's newest", "all"])
+def test_a_pbt_child_with_a_damaged_inherited_checkpoint_falls_back(
+        tmp_path: Path, damaged: str, caplog: pytest.LogCaptureFixture) -> None:
+    study, child, inherited, (older, newest) = _inheriting_child(tmp_path)
+    bad = {"inherited": [inherited], "all": [inherited, newest, older]}.get(
+        damaged, [inherited, newest])
+    for path in bad:
+        _truncate(path)
+    with caplog.at_level("WARNING", logger="hyperlaw"):
+        state = child.load_checkpoint()
+    warning = caplog.text
+    assert f"trial #{child.number}: " in warning
+    for path in bad:  # each damaged file is named
+        assert f"({path}) cannot be read back" in warning
+    if damaged == "all":
+        assert state is None and child.checkpoint is None
+        assert "so it trains from scratch" in warning
+    else:
+        step = 2 if damaged == "inherited" else 1
+        assert state == {"step": step} and child.checkpoint is not None
+        assert child.checkpoint.step == step and child.checkpoint.trial == 0
+        copy = Path(study.checkpoints.directory.where(child.checkpoint))
+        assert copy.parent == inherited.parent and copy != inherited  # a copy of its own
+        donor_file = newest if step == 2 else older
+        assert (f"it resumes from a copy ({copy}) of the checkpoint of trial #0 at step "
+                f"{step} ({donor_file}) instead") in warning
+    assert child.load_checkpoint() == state  # settled: loading again gives the same
+    study.tell(child, 0.5)  # the trial is not failed
+    assert study.trials[child.number].state is TrialState.COMPLETE
+
+
+def test_pbt_goes_on_when_inherited_checkpoints_are_damaged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    damaged: dict[int, Path] = {}
+
+    def damaging(trial: hl.Trial) -> float:
+        lineage = trial.system_attrs.get("pbt")
+        if lineage is not None and lineage["kind"] == "exploit":  # a copy of the donor's
+            assert trial.checkpoint is not None
+            damaged[trial.number] = Path(trial.study.checkpoints.directory.where(
+                trial.checkpoint))
+            _truncate(damaged[trial.number])
+        return objective(trial)
+
+    study = _study(None, tmp_path, PBT(population_size=4, interval=4, seed=1))
+    with caplog.at_level("WARNING", logger="hyperlaw"):
+        study.optimize(damaging, show_progress=False)
+    assert damaged and not [t for t in study.trials if t.state is TrialState.FAILED]
+    for number, path in damaged.items():
+        assert f"trial #{number}: the checkpoint of trial" in caplog.text
+        assert f"({path}) cannot be read back" in caplog.text

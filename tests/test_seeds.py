@@ -191,3 +191,47 @@ def test_each_seed_runs_as_it_would_alone_despite_global_generators() -> None:
     for trial in study.trials:
         assert trial.user_attrs["seed_values"] == pytest.approx(alone, rel=1e-12)
     assert torch.equal(torch.get_rng_state(), before)  # the caller's state is given back
+
+
+def _seed_value(trial: hl.Trial) -> float:
+    """A result that depends on the seed: reusing it on other seeds would be wrong."""
+    return trial.params["lr"] + trial.seed
+
+
+def _worst(values: list[float]) -> float:
+    return max(values)
+
+
+@pytest.mark.parametrize("storage", [None, "sqlite"])
+def test_dedup_reuses_a_multi_seed_result_only_for_the_same_seeds_and_aggregate(
+        storage: str | None, tmp_path: Path) -> None:
+    url = None if storage is None else f"sqlite:///{tmp_path / 'seeds.db'}"
+    study = hl.create_study(storage=url, space=SPACE, sampler="random", seed=0)
+    ran: list[tuple[int, int]] = []
+
+    def objective(trial: hl.Trial) -> float:
+        ran.append((trial.number, trial.seed))
+        return _seed_value(trial)
+
+    def run(seeds: int | list[int], aggregate: object = "mean") -> list[hl.TrialRecord]:
+        before = len(study.trials)
+        study.enqueue({"lr": 0.01})
+        study.optimize(objective, n_trials=1, seeds_per_config=seeds,
+                       seed_aggregate=aggregate, show_progress=False)  # type: ignore[arg-type]
+        return study.trials[before:]
+
+    (first,) = run([0, 1])
+    (other,) = run([2, 3])
+    assert "reused_from" not in other.system_attrs
+    assert other.value == pytest.approx(2.51) and other.user_attrs["seeds"] == [2, 3]
+    (same,) = run(2)  # seeds 0 and 1 again: the first result is reused
+    assert same.system_attrs["reused_from"] == first.number and same.value == first.value
+    (median,) = run([0, 1], "max")  # the same seeds under another aggregate
+    assert "reused_from" not in median.system_attrs and median.value == pytest.approx(1.01)
+    (named,) = run([0, 1], _worst)
+    assert "reused_from" not in named.system_attrs
+    (again,) = run([0, 1], _worst)  # a module-level function is known by its name
+    assert again.system_attrs["reused_from"] == named.number
+    (anonymous,) = run([0, 1], lambda v: max(v))  # a lambda is not told from another
+    assert "reused_from" not in anonymous.system_attrs
+    assert [n for n, _ in ran] == [0, 0, 1, 1, 3, 3, 4, 4, 6, 6]

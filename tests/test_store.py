@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
+import random
 import time
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import hyperlaw as hl
 from hyperlaw.history import History
 from hyperlaw.store import MemoryStore, Store, open_store
 from hyperlaw.transfer import copy_study, read_all
-from hyperlaw.trial import TrialState
+from hyperlaw.trial import TrialExtras, TrialRecord, TrialState
 
 RUNNING = TrialState.RUNNING
 
@@ -135,6 +137,86 @@ def test_best_trial_ties_and_direction(store: Store) -> None:
     assert best is not None and (best.number, best.value) == (1, 1.0)
     top = store.best_trial(info.id, maximize=True)
     assert top is not None and top.number == 0
+
+
+def _best_by_scan(trials: list[TrialRecord], maximize: bool) -> TrialRecord | None:
+    """The best trial by brute force: complete, feasible, with a value; the first in number
+    order wins ties."""
+    best = None
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state is not TrialState.COMPLETE or t.value is None or not t.feasible:
+            continue
+        if best is None or (t.value > best.value if maximize else t.value < best.value):
+            best = t
+    return best
+
+
+def _random_outcome(rng: random.Random) -> tuple[TrialState, float | None, TrialExtras]:
+    """A random finish: mostly complete, often tied, some infeasible, pruned, failed, NaN,
+    infinite, with one or two objectives."""
+    state = rng.choice([TrialState.COMPLETE] * 6 + [TrialState.PRUNED, TrialState.FAILED])
+    value = None if state is TrialState.FAILED else rng.choice(
+        [-1.0, 0.0, 0.5, 0.5, 1.0, 1.0, 2.0, math.inf, -math.inf, math.nan])
+    several = None if value is None or rng.random() < 0.5 else (value, rng.random())
+    constraints = {"c0": (rng.choice([-1.0, 0.0, 2.0]), None, 0.0)} if rng.random() < 0.3 \
+        else {}
+    return state, value, TrialExtras(several, constraints)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_memory_store_keeps_the_best_trial_as_a_scan_finds_it(seed: int) -> None:
+    rng = random.Random(seed)
+    store = MemoryStore()
+    info = store.create_study("s", "minimize", None, {})
+    running: list[int] = []
+    for _ in range(400):
+        count = len(read_all(store, info.id))
+        finished = [n for n in range(count) if n not in running]
+        move = rng.random()
+        if move < 0.35 or not (running or finished):
+            running.append(store.create_trial(info.id, RUNNING, {}).number)
+        elif move < 0.75 and running:
+            number = running.pop(rng.randrange(len(running)))
+            state, value, extras = _random_outcome(rng)
+            store.finish_trial(info.id, number, state, value, extras=extras)
+        elif move < 0.8 and running:  # its worker died: failed, and retried (WAITING)
+            number = running.pop(rng.randrange(len(running)))
+            store.fail_stale(info.id, reason="stale", retry_limit=1, numbers=[number])
+        elif move < 0.9 and finished:  # a finished trial re-imported with another outcome
+            old = store.get_trial(info.id, rng.choice(finished))
+            state, value, extras = _random_outcome(rng)
+            store.import_trial(info.id, TrialRecord(
+                old.number, state, old.params, value, {}, {}, {}, None, old.created_at,
+                old.started_at, old.finished_at, extras.values, {}, extras.constraints))
+        elif finished:
+            store.set_trial_user_attr(info.id, rng.choice(finished), "seen", True)
+        trials = read_all(store, info.id)
+        for maximize in (False, True):
+            found, wanted = store.best_trial(info.id, maximize), _best_by_scan(trials, maximize)
+            assert (found and found.number) == (wanted and wanted.number), (maximize, trials)
+
+
+class _CountingScans(list):  # type: ignore[type-arg]
+    """A study's trial list that counts the walks over it."""
+
+    scans = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        type(self).scans += 1
+        return super().__iter__()
+
+
+def test_the_memory_store_finds_the_best_trial_without_walking_the_study() -> None:
+    store = MemoryStore()
+    info = store.create_study("s", "minimize", None, {})
+    data = store._by_id[info.id]  # the store's own list, to count walks over it
+    data.trials = _CountingScans(data.trials)
+    for i in range(300):
+        t = store.create_trial(info.id, RUNNING, {})
+        store.finish_trial(info.id, t.number, TrialState.COMPLETE, float((i * 7) % 11))
+        best = store.best_trial(info.id, maximize=False)
+        assert best is not None and best.value == 0.0 and best.number == 0
+    assert _CountingScans.scans == 0
 
 
 def test_stale_trials_are_failed_and_retried_up_to_the_limit(store: Store) -> None:

@@ -5,16 +5,20 @@ parameters only (a conditional parameter whose condition does not hold is droppe
 value in its domain's own form (a stepped float snapped to its grid point, an int as an int,
 a categorical value as the declared choice), then whatever the study's `canonical` function
 makes of that dict (user-declared equivalences, e.g. rounding a float or dropping a parameter
-that does not change the result), plus the trial's seed (`trial.user_attrs["seed"]`, see
-`hyperlaw.noise`): runs on different seeds are different evaluations.
+that does not change the result), plus how the trial is evaluated: its seed
+(`trial.user_attrs["seed"]`, see `hyperlaw.noise`) and, for a multi-seed trial, its tuning
+seeds and their aggregate (`user_attrs["seeds"]` and `["seed_aggregate"]`, see
+`hyperlaw.seeds`): runs on different seeds are different evaluations.
 
 A study with `dedup` on (the default; see `create_study`) runs its objective through
 `Reusing`: a trial whose configuration an earlier complete trial already evaluated is
-completed with that trial's values, cost, constraints and user attributes, and marked with
-`system_attrs["reused_from"]` (the number of the trial that ran). When the equivalent trial
-is still running (another worker took it a moment earlier), the later trial waits for its
-outcome; the trial with the lowest number always runs, so at most one evaluation happens
-however many workers race.
+completed with that trial's values, constraints and user attributes, and marked with
+`system_attrs["reused_from"]` (the number of the trial that ran). It spent no compute, so it
+copies none of that trial's cost: its cost is its own wall time only ("seconds"), and cost
+analyses (`hyperlaw.analysis.cost`) count the evaluation once, on the trial that ran. When
+the equivalent trial is still running (another worker took it a moment earlier), the later
+trial waits for its outcome; the trial with the lowest number always runs, so at most one
+evaluation happens however many workers race.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hyperlaw.errors import InvalidValueError
-from hyperlaw.lineage import PBT, PROMOTED_FROM, RESUME
+from hyperlaw.lineage import PBT, PROMOTED_FROM, RESUME, REUSED_FROM
 from hyperlaw.space import Float, Int, Param, Space
 from hyperlaw.trial import TrialRecord, TrialState
 
@@ -36,9 +40,6 @@ if TYPE_CHECKING:
 #: a user's equivalence: the canonical params (active, in their domains' form) -> the dict
 #: (or any JSON-serializable value) that identifies the configuration
 Canonical = Callable[[dict[str, Any]], Any]
-
-#: system attribute of a trial completed with an equivalent trial's result: that trial's number
-REUSED_FROM = "reused_from"
 
 #: system attributes of trials that continue another trial's training: never equivalent
 _CONTINUATIONS = (RESUME, PBT, PROMOTED_FROM)
@@ -97,9 +98,18 @@ def canonical_key(space: Space, params: Mapping[str, Any], seed: Any = None,
             "the canonical function return dicts, lists, strings and numbers") from exc
 
 
+#: user attributes of a multi-seed trial that its result depends on (see `hyperlaw.seeds`)
+_SEEDS_ATTRS = ("seeds", "seed_aggregate")
+
+
 def trial_seed(record: TrialRecord | Trial) -> Any:
-    """The seed a trial runs on (`user_attrs["seed"]`, the `hyperlaw.noise` protocol)."""
-    return record.user_attrs.get("seed")
+    """What a trial's result depends on besides its configuration: the seed it runs on
+    (`user_attrs["seed"]`, the `hyperlaw.noise` protocol), and for a multi-seed trial its
+    tuning seeds and their aggregate (`hyperlaw.seeds`)."""
+    seed = record.user_attrs.get("seed")
+    if not any(k in record.user_attrs for k in _SEEDS_ATTRS):
+        return seed
+    return [seed, *(record.user_attrs.get(k) for k in _SEEDS_ATTRS)]
 
 
 def is_continuation(system_attrs: Mapping[str, Any]) -> bool:
@@ -117,21 +127,28 @@ class Reusing:
     """An objective that runs only for configurations no earlier trial evaluated (see the
     module docstring). Picklable when the objective and `canonical` are, so it travels to
     worker processes and Ray actors with the objective. It keeps an index of the complete
-    trials' keys, so looking a trial up costs the trials that changed since the last one."""
+    trials' keys, so looking a trial up costs the trials that changed since the last one.
+
+    `attrs`: user attributes that the objective records on every trial and that its result
+    depends on (a multi-seed objective's tuning seeds and aggregate); they are set on the
+    trial before it is looked up, so they are part of its key, even while it runs."""
 
     def __init__(self, objective: Callable[[Trial], Any],
-                 canonical: Canonical | None = None) -> None:
+                 canonical: Canonical | None = None,
+                 attrs: Mapping[str, Any] | None = None) -> None:
         self.objective = objective
         self.canonical = canonical
+        self.attrs = dict(attrs or {})
         self._complete: dict[str, int] = {}  # key -> a complete trial holding its result
         self._open: set[int] = set()  # trials seen waiting or running
         self._scanned = 0  # trials below this number were seen
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"objective": self.objective, "canonical": self.canonical}
+        return {"objective": self.objective, "canonical": self.canonical, "attrs": self.attrs}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["objective"], state["canonical"])  # type: ignore[misc]
+        self.__init__(state["objective"], state["canonical"],  # type: ignore[misc]
+                      state.get("attrs"))
 
     def key(self, space: Space, record: TrialRecord | Trial) -> str:
         """The canonical key of a trial's configuration and seed."""
@@ -139,6 +156,9 @@ class Reusing:
 
     def __call__(self, trial: Trial) -> Any:
         study = trial.study
+        for k, v in self.attrs.items():
+            if trial.user_attrs.get(k) != v:
+                trial.set_user_attr(k, v)
         if not trial.params or is_continuation(trial.system_attrs):
             return self.objective(trial)
         key = self.key(study.space, trial)
@@ -180,8 +200,9 @@ class Reusing:
 
 
 def _reuse(trial: Trial, original: TrialRecord) -> Any:
-    """Complete `trial` with `original`'s result: its values (returned), cost, the user
-    attributes `trial` does not set itself, and `reused_from` (the trial that ran)."""
+    """Complete `trial` with `original`'s result: its values (returned), constraints, the
+    user attributes `trial` does not set itself, and `reused_from` (the trial that ran).
+    Not its cost: `trial` spent none of it (its "seconds" are its own wall time)."""
     study = trial.study
     root = original.system_attrs.get(REUSED_FROM, original.number)
     study.store.set_trial_system_attr(study.id, trial.number, REUSED_FROM, root)
@@ -189,7 +210,6 @@ def _reuse(trial: Trial, original: TrialRecord) -> Any:
     for k, v in original.user_attrs.items():
         if k not in trial.user_attrs:
             trial.set_user_attr(k, v)
-    trial._cost.update(original.cost)
     trial._constraints.update(original.constraints)
     values = original.values or (original.value,)
     return values if len(values) > 1 else values[0]

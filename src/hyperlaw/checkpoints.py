@@ -323,27 +323,71 @@ class StudyCheckpoints:
         raises CheckpointCorruptError (CheckpointError when every file is missing) naming
         trial `number` and every checkpoint tried.
         """
-        failures: list[tuple[Checkpoint, CheckpointError]] = []
-        for checkpoint in candidates:
-            try:
-                state = self.load(checkpoint)
-            except CheckpointError as exc:
-                failures.append((checkpoint, exc))
-                continue
-            if failures:
-                log.warning("trial #%d: %s; it resumes from %s instead", number,
-                            "; ".join(self._failure(*f) for f in failures),
-                            self._describe(checkpoint))
+        checkpoint, state, failures = self._first_that_loads(candidates)
+        if checkpoint is not None:
+            self._warn_skipped(number, failures, checkpoint)
             return checkpoint, state
         if len(failures) == 1:
             raise failures[0][1]
         corrupt = any(isinstance(exc, CheckpointCorruptError) for _, exc in failures)
         raise (CheckpointCorruptError if corrupt else CheckpointError)(
             f"trial #{number} cannot resume: none of its {len(failures)} checkpoints loads: "
-            f"{'; '.join(self._failure(*f) for f in failures)}. Restore the files from a "
+            f"{self._failures(failures)}. Restore the files from a "
             "backup, or catch hyperlaw.CheckpointError in the objective to train the trial "
             "from scratch"
         )
+
+    def load_inherited(self, number: int, candidates: list[Checkpoint],
+                       donor: Callable[[], list[Checkpoint]]) -> tuple[Checkpoint | None, Any]:
+        """`load_newest` for a PBT child, which can start over rather than fail: when none
+        of `candidates` loads (its inherited copy is damaged or missing), a fresh copy of the
+        first of `donor()` (the donor's other checkpoints up to the inherited step, newest
+        first) that loads, else a start from scratch (None, None). A warning names trial
+        `number`, every file that did not load and what it starts from instead."""
+        checkpoint, state, failures = self._first_that_loads(candidates)
+        if checkpoint is not None:
+            self._warn_skipped(number, failures, checkpoint)
+            return checkpoint, state
+        for source in donor():
+            copy = Checkpoint(source.trial, source.step, f"inherited/{uuid.uuid4().hex}",
+                              source.kind, source.value, time.time())
+            try:  # a copy: the donor's retention may delete its file while this one runs
+                self.directory.copy(source, copy.path)
+                state = self.load(copy)
+            except (CheckpointError, OSError) as exc:
+                self.directory.delete([copy])
+                failures.append((source, exc if isinstance(exc, CheckpointError)
+                                 else CheckpointError(str(exc))))
+                continue
+            log.warning("trial #%d: %s; it resumes from a copy (%s) of %s instead", number,
+                        self._failures(failures), self.directory.where(copy),
+                        self._describe(source))
+            return copy, state
+        log.warning("trial #%d: %s; no older checkpoint of its donor loads either, so it "
+                    "trains from scratch", number, self._failures(failures))
+        return None, None
+
+    def _first_that_loads(self, candidates: list[Checkpoint]
+                          ) -> tuple[Checkpoint | None, Any,
+                                     list[tuple[Checkpoint, CheckpointError]]]:
+        """The first of `candidates` that loads and its state (None, None when none does),
+        and the ones before it that did not, with why."""
+        failures: list[tuple[Checkpoint, CheckpointError]] = []
+        for checkpoint in candidates:
+            try:
+                return checkpoint, self.load(checkpoint), failures
+            except CheckpointError as exc:
+                failures.append((checkpoint, exc))
+        return None, None, failures
+
+    def _warn_skipped(self, number: int, failures: list[tuple[Checkpoint, CheckpointError]],
+                      used: Checkpoint) -> None:
+        if failures:
+            log.warning("trial #%d: %s; it resumes from %s instead", number,
+                        self._failures(failures), self._describe(used))
+
+    def _failures(self, failures: list[tuple[Checkpoint, CheckpointError]]) -> str:
+        return "; ".join(self._failure(*f) for f in failures)
 
     def _describe(self, checkpoint: Checkpoint) -> str:
         return (f"the checkpoint of trial #{checkpoint.trial} at step {checkpoint.step} "

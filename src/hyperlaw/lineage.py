@@ -32,6 +32,9 @@ RETRY_OF = "retry_of"
 RETRIES = "retries"
 #: trial system attribute (True) of a trial marked failed because its heartbeat stopped
 STALE = "stale"
+#: trial system attribute of a trial completed with an equivalent trial's result (dedup, see
+#: `hyperlaw.canonical`): the number of the trial that ran; it spent none of that cost
+REUSED_FROM = "reused_from"
 #: trial system attribute naming the worker that started the trial (see `Store.owner`)
 WORKER = "worker"
 #: trial system attribute of a define-by-run trial: the configuration proposed when it was

@@ -9,7 +9,11 @@ their values (mean by default) to the scheduler, so early stopping judges the se
 and stops them together. One run trains at a time, with its own copy of the global random
 states (Python's, NumPy's, torch's), so each seed's run gives what it would alone. The
 trial's value is the aggregate of the runs' results; the seeds and each one's result are in
-its `user_attrs` ("seeds", "seed_values"). Test seeds stay apart: `Study.reevaluate` refuses
+its `user_attrs` ("seeds", "seed_values", and "seed_aggregate": the aggregate's name, or a
+custom function's qualified name). Its result depends on the seeds and the aggregate, so a
+study's dedup (`hyperlaw.canonical`) reuses it only for the same seeds and aggregate; a lambda
+or nested function cannot be told from another of its name, so its results are reused only
+within the `optimize` call that passed it. Test seeds stay apart: `Study.reevaluate` refuses
 a seed used for tuning.
 
 Only this module's coordinator (the trial's own thread) touches the trial and its store; the
@@ -23,6 +27,7 @@ import random
 import statistics
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -76,13 +81,28 @@ class SeedGroup:
                  aggregate: str | Callable[[Sequence[float]], float] = "mean") -> None:
         self.objective = objective
         self.seeds = tuple(seeds)
-        self.aggregate_name = aggregate if isinstance(aggregate, str) else "custom"
+        self.aggregate_name = aggregate if isinstance(aggregate, str) else _name_of(aggregate)
         self.aggregate = aggregate_of(aggregate)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The user attributes every trial records: its tuning seeds and their aggregate
+        (what its result depends on besides its configuration)."""
+        return {"seeds": list(self.seeds), "seed_aggregate": self.aggregate_name}
 
     def __call__(self, trial: Trial) -> float:
         if len(trial.study.directions) > 1:
             raise HyperlawError("seeds_per_config needs a study with one objective")
         return _Lockstep(trial, self).run()
+
+
+def _name_of(function: Callable[..., Any]) -> str:
+    """A custom aggregate's name: its qualified name, with a token unique to this run for a
+    lambda or nested function (two of them can share a name and differ)."""
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", type(function).__qualname__)
+    name = f"{module}.{qualname}" if module else qualname
+    return f"{name}#{uuid.uuid4().hex[:12]}" if "<" in qualname else name
 
 
 class _Abort(Exception):
@@ -234,9 +254,8 @@ class _Lockstep:
                     f"trial #{self.trial.number}, seed {seed}: the objective returned "
                     f"{result!r}; with seeds_per_config it must return one number")
             values.append(float(result))
-        self.trial.set_user_attr("seeds", list(self.group.seeds))
-        self.trial.set_user_attr("seed_values", values)
-        self.trial.set_user_attr("seed_aggregate", self.group.aggregate_name)
+        for key, value in {**self.group.attrs, "seed_values": values}.items():
+            self.trial.set_user_attr(key, value)
         return float(self.group.aggregate(values))
 
 

@@ -43,6 +43,7 @@ from hyperlaw.lineage import (
     Checkpoint,
     PbtLink,
     is_retry,
+    pbt_link,
     recorded_checkpoints,
     resume_candidates,
     resume_point,
@@ -613,7 +614,7 @@ class Study:
         kept = self.checkpoints.save(trial.number, recorded_checkpoints(trial.system_attrs),
                                      state, step, value)
         trial.system_attrs[CHECKPOINTS] = [c.to_json() for c in kept]
-        trial._resumed_from = None  # it now continues from the checkpoint just saved
+        trial._resumed_from, trial._resumed = None, False  # it continues from this one now
         return next(c for c in reversed(kept) if c.step == step)
 
     def _resume_point(self, trial: Trial) -> Checkpoint | None:
@@ -630,7 +631,34 @@ class Study:
         candidates = self._resume_candidates(trial)
         if not candidates:
             return None, None
-        return self.checkpoints.load_newest(trial.number, candidates)
+        if pbt_link(trial.system_attrs) is None:
+            return self.checkpoints.load_newest(trial.number, candidates)
+        return self.checkpoints.load_inherited(trial.number, candidates,
+                                               lambda: self._donor_checkpoints(trial))
+
+    def _donor_checkpoints(self, trial: Trial) -> list[Checkpoint]:
+        """A PBT child's fallbacks: the checkpoints of the trial it inherited from, up to the
+        inherited step, newest first; then, up the lineage, those of the trial that one
+        started from, and so on (a donor may hold no older checkpoint of its own)."""
+        start = trial.system_attrs.get(RESUME)
+        if not start:
+            return []
+        inherited = Checkpoint.from_json(start)
+        trials = self._history.refresh().trials
+        found: list[Checkpoint] = []
+        paths, seen = {inherited.path}, set()
+        source: Checkpoint | None = inherited
+        while source is not None and source.trial not in seen and \
+                0 <= source.trial < len(trials):
+            seen.add(source.trial)
+            donor = trials[source.trial]
+            for c in resume_candidates(donor.number, donor.system_attrs, trials):
+                if c.step <= inherited.step and c.path not in paths:
+                    paths.add(c.path)
+                    found.append(c)
+            resume = donor.system_attrs.get(RESUME)
+            source = Checkpoint.from_json(resume) if resume else None
+        return found
 
     # --- staleness -----------------------------------------------------------------------
     def reload_space(self) -> None:
@@ -883,16 +911,18 @@ class Study:
         """
         from hyperlaw.executors import SimulatedExecutor, run_optimize
 
+        attrs: dict[str, Any] = {}  # what the objective's results depend on (for dedup)
         if seeds_per_config is not None:
             from hyperlaw.seeds import SeedGroup, tuning_seeds
 
-            objective = SeedGroup(objective, tuning_seeds(seeds_per_config), seed_aggregate)
+            group = SeedGroup(objective, tuning_seeds(seeds_per_config), seed_aggregate)
+            objective, attrs = group, group.attrs
         constraints = constraints if constraints is not None else self.constraints
         if constraints is not None:
             objective = Constrained(objective, constraints)
         replays = executor == "simulated" or isinstance(executor, SimulatedExecutor)
         if self.dedup and self._declared and not replays:  # a replay runs no objective
-            objective = Reusing(objective, self.canonical)
+            objective = Reusing(objective, self.canonical, attrs)
         run_optimize(self, objective, n_trials=n_trials, timeout=timeout, n_workers=n_workers,
                      catch=catch if isinstance(catch, tuple) else (catch,),
                      show_progress=show_progress, callbacks=callbacks,
@@ -1083,8 +1113,9 @@ def create_study(name: str | None = None, *, storage: str | Store | None = None,
             priors it was created with.
         dedup: Run each configuration once: a trial equivalent to a complete one (same
             canonical key, see `hyperlaw.canonical`: active parameters only, values in their
-            domain's form, the same `user_attrs["seed"]`) is completed with its result,
-            marked `system_attrs["reused_from"]`, instead of running the objective (declared
+            domain's form, the same `user_attrs["seed"]`, or tuning seeds and aggregate)
+            is completed with its result (not its cost), marked
+            `system_attrs["reused_from"]`, instead of running the objective (declared
             spaces; stored with the study). Pass False for an objective whose result varies
             from run to run on one configuration and seed.
         canonical: User-declared equivalences: a function of the canonical params (a dict)

@@ -231,7 +231,8 @@ class Trial:
     """
 
     __slots__ = ("_constraints", "_cost", "_finished", "_last_report", "_last_values",
-                 "_pending_params", "_proposal", "_resumed_from", "_stopped", "_study",
+                 "_pending_params", "_proposal", "_resumed", "_resumed_from", "_stopped",
+                 "_study",
                  "number", "params", "system_attrs", "user_attrs")
 
     def __init__(self, study: Study, number: int, params: dict[str, Any],
@@ -253,8 +254,10 @@ class Trial:
         self._last_values: tuple[float, ...] | None = None
         self._constraints: dict[str, tuple[float, float | None, float | None]] = {}
         self._cost: dict[str, float] = {}
-        #: the checkpoint `load_checkpoint` loaded, until the trial saves another
+        #: the checkpoint `load_checkpoint` loaded (None: a fresh start), until the trial
+        #: saves another; `_resumed` says whether it was loaded
         self._resumed_from: Checkpoint | None = None
+        self._resumed = False
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params})"
@@ -463,8 +466,9 @@ class Trial:
     def checkpoint(self) -> Checkpoint | None:
         """The checkpoint this trial continues from (its own newest; for a retried, promoted
         or PBT-exploited trial the one it inherited), or None for a fresh start. Once
-        `load_checkpoint` has skipped a damaged checkpoint, the older one it loaded."""
-        if self._resumed_from is not None:
+        `load_checkpoint` has skipped a damaged checkpoint, the older one it loaded (None
+        when a PBT child found none that loads and starts afresh)."""
+        if self._resumed:
             return self._resumed_from
         return self._study._resume_point(self)
 
@@ -472,7 +476,9 @@ class Trial:
         """The state of the newest checkpoint this trial can continue from that loads.
 
         A damaged checkpoint is skipped with a warning naming it and the one used. Training
-        continues after `trial.checkpoint.step`, read after this call.
+        continues after `trial.checkpoint.step`, read after this call. A PBT child whose
+        inherited checkpoint does not load starts from its donor's newest older checkpoint
+        that does, else from scratch (None), with a warning naming the trial and the files.
 
         Returns:
             The saved object (or a local path for a saved file or directory), or None when
@@ -481,10 +487,11 @@ class Trial:
         Raises:
             CheckpointCorruptError: No checkpoint loads (it names the trial, steps and files).
         """
-        if self._resumed_from is not None:
-            return self._study.checkpoints.load(self._resumed_from)
+        if self._resumed:
+            return None if self._resumed_from is None else \
+                self._study.checkpoints.load(self._resumed_from)
         checkpoint, state = self._study._load_resume_point(self)
-        self._resumed_from = checkpoint
+        self._resumed_from, self._resumed = checkpoint, True
         return state
 
     def set_user_attr(self, key: str, value: Any) -> None:

@@ -7,7 +7,9 @@
 
 Cost is `TrialRecord.cost` (wall seconds on every finished trial; tokens, FLOPs or any amount
 the objective added with `Trial.add_cost`). Only complete, feasible trials with that cost and
-a finite value are on the frontier.
+a finite value are on the frontier. A trial that reused an equivalent trial's result (dedup,
+`system_attrs["reused_from"]`) bought nothing with its own cost: the evaluation counts once,
+on the trial that ran it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperlaw.errors import HyperlawError
+from hyperlaw.lineage import REUSED_FROM
 from hyperlaw.trial import TrialRecord, TrialState
 
 
@@ -32,9 +35,10 @@ class FrontierPoint:
 
 
 def trial_cost(trial: TrialRecord, cost: str) -> float | None:
-    """The trial's cost named `cost` as a positive finite number, or None."""
+    """What the trial's result cost (named `cost`) as a positive finite number, or None;
+    None for a trial that reused another's result (its cost did not buy it)."""
     found = trial.cost.get(cost)
-    if found is None:
+    if found is None or REUSED_FROM in trial.system_attrs:
         return None
     amount = float(found)
     return amount if math.isfinite(amount) and amount > 0 else None

@@ -35,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 
-from hyperlaw.curves.ensemble import check_curve, resolve_bounds
+from hyperlaw.curves.ensemble import Calibration, check_curve, resolve_bounds, stage_of
 from hyperlaw.errors import HyperlawError
 
 HORIZON = 100
@@ -44,14 +44,22 @@ HORIZON = 100
 BELOW_SPANS = 2.0
 #: ... and this many above them (room for the improvement still to come).
 ABOVE_SPANS = 4.0
-#: Recalibration of real curves (they stray from the prior's families): the predictive CDF F
-#: becomes R(F), R piecewise linear through these (probability, R) knots, the empirical CDF of
-#: F(truth) on the build tasks (`python benchmarks/curves.py --calibrate`).
-Knots = tuple[tuple[float, ...], tuple[float, ...]]
-CALIBRATION: Knots = (
-    (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995, 1.0),
-    (0.0, 0.0057, 0.0143, 0.025, 0.0446, 0.1097, 0.1661, 0.2459, 0.3322, 0.4149, 0.4865,
-     0.5876, 0.7197, 0.7946, 0.8547, 0.9088, 1.0),
+#: Recalibration of real curves (they stray from the prior's families), of the same kind as the
+#: ensemble's (`ensemble.Calibration`: one map of the predictive CDF per stage of the curve
+#: seen), fitted on the build tasks by `python benchmarks/curves.py --calibrate lcpfn`.
+CALIBRATION = Calibration(
+    stages=(0.4, 0.7, 1.0),
+    levels=(0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
+            0.925, 0.95, 0.975, 0.99, 1.0),
+    pits=(
+        (0.0, 1e-12, 9.666e-05, 0.001341, 0.003187, 0.004022, 0.007479, 0.01399, 0.05468, 0.1209,
+         0.2042, 0.3079, 0.4745, 0.6219, 0.7128, 0.8114, 0.8485, 0.8755, 0.9409, 0.9832, 1.0),
+        (0.0, 3.975e-06, 5.513e-05, 0.0002664, 0.0008623, 0.001879, 0.006239, 0.01618, 0.06651,
+         0.1666, 0.2646, 0.3665, 0.4925, 0.6038, 0.6774, 0.7525, 0.8171, 0.8963, 0.9821, 0.9979,
+         1.0),
+        (0.0, 0.000595, 0.002416, 0.008557, 0.02238, 0.0332, 0.07208, 0.1173, 0.2261, 0.2747,
+         0.3701, 0.4679, 0.535, 0.6185, 0.6761, 0.7767, 0.8083, 0.8961, 0.9877, 0.9978, 1.0),
+    ),
 )
 
 Bounds = tuple[float | None, float | None]
@@ -207,7 +215,7 @@ def _ends(z: np.ndarray, bad_bound: float | None, good_bound: float | None) -> t
 def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
             at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
             increasing: bool | None = None,
-            calibration: Knots | None = CALIBRATION) -> BarPrediction:
+            calibration: Calibration | None = CALIBRATION) -> BarPrediction:
     """The LC-PFN's predictive distribution of the curve's value at `at_step`.
 
     `steps` are increasing numbers in any unit and `at_step` lies after the last of them.
@@ -235,9 +243,9 @@ def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
                       None if good_bound is None else sign * good_bound)
     probs = forward(grid_t, np.clip((z - bad) / (good - bad), -0.5, 1.5),
                     np.array([float(HORIZON)]))[0]
-    if calibration is not None:
-        knots, mapped = calibration
-        probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), knots, mapped))
+    if calibration is not None:  # probs run along z, the rising orientation
+        knots = calibration.knots(stage_of(t, float(at_step)), rising=True)
+        probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), *knots))
     borders = sign * (bad + (good - bad) * np.linspace(0.0, 1.0, probs.size + 1))
     if not rising:
         borders, probs = borders[::-1], probs[::-1]

@@ -41,13 +41,22 @@ def check_url(url: str) -> None:
             "':', '/', '?', '#' and '%' likewise, with urllib.parse.quote(password, safe=''))")
 
 
+def ranked_value(trial: TrialRecord) -> float | None:
+    """The value `trial` is ranked by for the best trial (its first objective's), or None
+    when it cannot be best (not complete, no value, or infeasible)."""
+    value = trial.value
+    if trial.state is not TrialState.COMPLETE or value is None or not trial.feasible:
+        return None
+    return value
+
+
 def best_of(trials: Iterable[TrialRecord], maximize: bool) -> TrialRecord | None:
     """The complete feasible trial with the best value; the lowest number wins ties."""
     best: TrialRecord | None = None
     best_value = 0.0  # read only once `best` is set
     for t in trials:
-        value = t.value
-        if t.state is not TrialState.COMPLETE or value is None or not t.feasible:
+        value = ranked_value(t)
+        if value is None:
             continue
         if best is None or (value > best_value if maximize else value < best_value):
             best, best_value = t, value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,12 +26,56 @@ from hyperlaw.store.common import (
     missing_study_error,
     not_running_error,
     owned,
+    ranked_value,
     retry_attrs,
 )
 from hyperlaw.trial import TrialExtras, TrialRecord, TrialState
 
 _RUNNING = TrialState.RUNNING
 _WAITING = TrialState.WAITING
+
+
+@dataclass(slots=True)
+class _Best:
+    """The best trial of a study in one direction (`best_of`'s answer), kept as trials are
+    stored so that `best_trial` does not scan the study. A change it cannot settle from the
+    best alone (the best trial got worse, a NaN value) marks it unknown: the next read
+    scans once."""
+
+    maximize: bool
+    number: int | None = None  # None: no trial can be best yet
+    value: float = math.nan
+    known: bool = True
+
+    def update(self, record: TrialRecord) -> None:
+        """Account for `record`, the new version of its trial."""
+        if not self.known:
+            return
+        value = ranked_value(record)
+        if record.number == self.number:  # the best changed: still best if no worse
+            self.known = value is not None and self._improves(value, record.number)
+            self.value = self.value if value is None else value
+        elif value is not None and (self.number is None or math.isnan(value)
+                                    or self._improves(value, record.number)):
+            self.known = not math.isnan(value)
+            self.number, self.value = record.number, value
+
+    def _improves(self, value: float, number: int) -> bool:
+        """Whether a trial valued `value` ranks at least as well as the best (no NaN)."""
+        if math.isnan(value) or math.isnan(self.value):
+            return False
+        if value == self.value:
+            return number <= (self.number if self.number is not None else number)
+        return value > self.value if self.maximize else value < self.value
+
+    def get(self, trials: Sequence[TrialRecord]) -> TrialRecord | None:
+        """The best trial among `trials` (the study's current versions)."""
+        if not self.known:
+            best = best_of(trials, self.maximize)
+            self.number = None if best is None else best.number
+            self.value = math.nan if best is None or best.value is None else best.value
+            self.known = not math.isnan(self.value) or best is None
+        return None if self.number is None else trials[self.number]
 
 
 @dataclass(slots=True)
@@ -46,6 +91,9 @@ class _StudyData:
     # a heap of the numbers of WAITING trials, so that a claim never walks the study; an
     # entry whose trial left WAITING since is dropped when it reaches the top
     waiting: list[int] = field(default_factory=list)
+    #: the best trial, when minimizing (False) and maximizing (True)
+    best: dict[bool, _Best] = field(
+        default_factory=lambda: {False: _Best(False), True: _Best(True)})
 
     def keep(self, record: TrialRecord) -> None:
         """Store `record` as the current version of its trial (appended when it is new)."""
@@ -57,6 +105,8 @@ class _StudyData:
             self.trials[number] = record
         if record.state is _WAITING and not was_waiting:
             heapq.heappush(self.waiting, number)
+        for best in self.best.values():
+            best.update(record)
 
     def oldest_waiting(self) -> TrialRecord | None:
         """The WAITING trial with the lowest number, or None."""
@@ -121,7 +171,7 @@ class MemoryStore(Store):
                     stamp = t.finished_at or t.started_at or t.created_at
                     if stamp is not None and (last is None or stamp > last):
                         last = stamp
-                best = best_of(data.trials, data.info.direction == "maximize")
+                best = data.best[data.info.direction == "maximize"].get(data.trials)
                 several = len(data.info.directions) > 1
                 out.append(StudySummary(data.info.name, data.info.direction,
                                         data.info.created_at, counts,
@@ -301,7 +351,7 @@ class MemoryStore(Store):
     def best_trial(self, study_id: int, maximize: bool) -> TrialRecord | None:
         with self._lock:
             data = self._study(study_id)
-            best = best_of(data.trials, maximize)
+            best = data.best[maximize].get(data.trials)
             return None if best is None else _with_reports(data, best)
 
     # --- helpers -------------------------------------------------------------------------
