@@ -56,7 +56,7 @@ def _job(key: str) -> tuple[str, dict[str, Any]]:
     eval_every = int(extra[0].removeprefix("eval")) if extra else 0
     run = st.train(int(width), float(tokens), float(lr), schedule=kind, eval_every=eval_every)
     result = asdict(run)
-    if kind == "wsd" and float(tokens) == TOKENS:  # curves only where the annealing law needs them
+    if kind == "wsd" and not eval_every:  # curves only where the annealing law needs them
         result.pop("train_losses")
         result.pop("lrs")
     return key, result
