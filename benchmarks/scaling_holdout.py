@@ -38,6 +38,7 @@ WIDTHS = (16, 24, 32, 48, 64)
 BUDGETS = (2.5e5, 5e5)
 LRS = tuple(2e-3 * 2.0 ** (k / 2) for k in range(1, 8))  # 2.83e-3 .. 2.26e-2
 MAX_LRS = 10
+SEEDS = 2  # each run's loss is the mean of this many seeds
 TRANSFORMER_RUNS = RESULTS.with_name("scaling_holdout_transformer_runs.json")
 
 
@@ -48,26 +49,35 @@ def load_runs() -> pd.DataFrame:
                          "loss": df["smooth loss"]})
 
 
-def transformer_runs(cache: Path = TRANSFORMER_RUNS) -> pd.DataFrame:
-    """Train (or read from `cache`) the tiny-transformer grid; one row per run."""
+def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS) -> pd.DataFrame:
+    """Train (or read from `cache`) the tiny-transformer grid; one row per (width, tokens, lr)
+    with the loss averaged over `seeds` seeds."""
     import scaling  # benchmarks/scaling.py: its trainer jobs and JSON run cache
 
     runner = scaling.Runner(cache)
     sweeps = {(w, d): list(LRS) for w in WIDTHS for d in BUDGETS}
-    while True:  # widest first, so that the two workers finish together
-        keys = {cell: [scaling.key("wsd", cell[0], cell[1], lr) for lr in grid]
-                for cell, grid in sorted(sweeps.items(), reverse=True)}
-        runner.run([k for ks in keys.values() for k in ks])
+
+    def runs(cell: tuple[int, float], lr: float) -> list[str]:
+        return [scaling.key("wsd", cell[0], cell[1], lr, seed=s) for s in range(seeds)]
+
+    def loss(cell: tuple[int, float], lr: float) -> float:
+        return float(np.mean([runner.loss(k) for k in runs(cell, lr)]))
+
+    while True:  # seed by seed, widest first, so that the two workers finish together
+        runner.run([k for s in range(seeds) for cell, grid in sorted(sweeps.items(), reverse=True)
+                    for lr in grid for k in runs(cell, lr)[s:s + 1]])
         extended = False
         for cell, grid in sweeps.items():
-            best = int(np.argmin([runner.loss(k) for k in keys[cell]]))
+            best = int(np.argmin([loss(cell, lr) for lr in grid]))
             if len(grid) < MAX_LRS and best in (0, len(grid) - 1):
                 grid.insert(len(grid) if best else 0,
                             grid[-1] * 2**0.5 if best else grid[0] / 2**0.5)
                 extended = True
         if not extended:
-            rows = scaling.records(runner, [k for ks in keys.values() for k in ks])
-            return pd.DataFrame(rows).assign(batch_size=16.0)
+            return pd.DataFrame([
+                {"n_params": float(scaling.st.non_embedding_params(cell[0])),
+                 "n_tokens": cell[1], "lr": lr, "batch_size": 16.0, "loss": loss(cell, lr)}
+                for cell, grid in sweeps.items() for lr in grid])
 
 
 def sparse_sweeps(runs: pd.DataFrame) -> pd.DataFrame:
