@@ -49,35 +49,49 @@ def load_runs() -> pd.DataFrame:
                          "loss": df["smooth loss"]})
 
 
-def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS) -> pd.DataFrame:
+def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
+                     train: bool = True) -> pd.DataFrame:
     """Train (or read from `cache`) the tiny-transformer grid; one row per (width, tokens, lr)
-    with the loss averaged over `seeds` seeds."""
+    with the loss averaged over `seeds` seeds. With `train=False`, only the cached runs (of
+    the first `seeds` seeds), averaged over the seeds there are."""
     import scaling  # benchmarks/scaling.py: its trainer jobs and JSON run cache
 
     runner = scaling.Runner(cache)
     sweeps = {(w, d): list(LRS) for w in WIDTHS for d in BUDGETS}
 
     def runs(cell: tuple[int, float], lr: float) -> list[str]:
-        return [scaling.key("wsd", cell[0], cell[1], lr, seed=s) for s in range(seeds)]
+        keys = [scaling.key("wsd", cell[0], cell[1], lr, seed=s) for s in range(seeds)]
+        return keys if train else [k for k in keys if k in runner.runs]
 
     def loss(cell: tuple[int, float], lr: float) -> float:
         return float(np.mean([runner.loss(k) for k in runs(cell, lr)]))
 
-    while True:  # seed by seed, widest first, so that the two workers finish together
+    pending = train
+    while pending:  # seed by seed, widest first, so that the two workers finish together
         runner.run([k for s in range(seeds) for cell, grid in sorted(sweeps.items(), reverse=True)
                     for lr in grid for k in runs(cell, lr)[s:s + 1]])
-        extended = False
+        pending = False
         for cell, grid in sweeps.items():
             best = int(np.argmin([loss(cell, lr) for lr in grid]))
             if len(grid) < MAX_LRS and best in (0, len(grid) - 1):
                 grid.insert(len(grid) if best else 0,
                             grid[-1] * 2**0.5 if best else grid[0] / 2**0.5)
-                extended = True
-        if not extended:
-            return pd.DataFrame([
-                {"n_params": float(scaling.st.non_embedding_params(cell[0])),
-                 "n_tokens": cell[1], "lr": lr, "batch_size": 16.0, "loss": loss(cell, lr)}
-                for cell, grid in sweeps.items() for lr in grid])
+                pending = True
+    if not train:  # every cached rate of the grid's cells
+        for k in runner.runs:
+            _, width, tokens, lr = k.split("|")[:4]
+            grid = sweeps.get((int(width), float(tokens)), [])
+            if lr not in {f"{g:.6g}" for g in grid}:  # the key's spelling of a rate
+                grid.append(float(lr))
+    frame = pd.DataFrame([
+        {"n_params": float(scaling.st.non_embedding_params(cell[0])), "n_tokens": cell[1],
+         "lr": lr, "batch_size": 16.0, "loss": loss(cell, lr)}
+        for cell, grid in sweeps.items() for lr in sorted(grid) if runs(cell, lr)])
+    # how far apart the seeds of one run land: the noise floor of "the best measured"
+    spread = [np.ptp([runner.loss(k) for k in runs(cell, lr)]) / loss(cell, lr)
+              for cell, grid in sweeps.items() for lr in grid if len(runs(cell, lr)) > 1]
+    frame.attrs["seed_spread"] = float(np.median(spread)) if spread else math.nan
+    return frame
 
 
 def sparse_sweeps(runs: pd.DataFrame) -> pd.DataFrame:
@@ -182,12 +196,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                         help="the paper's released runs, or the tiny-transformer grid trained "
                              "here (runs cached in --cache; an interrupted grid resumes)")
     parser.add_argument("--cache", type=Path, default=TRANSFORMER_RUNS)
+    parser.add_argument("--cached-only", action="store_true",
+                        help="transformer grid: train nothing, score the cached runs")
     parser.add_argument("--methods", nargs="+", default=["tolerance", "parabola"])
     parser.add_argument("--intervals", nargs="+", default=["confidence", "prediction"])
     args = parser.parse_args(argv)
     if args.grid == "transformer":
-        runs, results = transformer_runs(args.cache), RESULTS.with_name(
-            "scaling_holdout_transformer.json")
+        runs = transformer_runs(args.cache, train=not args.cached_only)
+        results = RESULTS.with_name("scaling_holdout_transformer.json")
+        print(f"{len(runs)} (width, tokens, lr) points of {SEEDS} seeds; median spread of a "
+              f"point's seeds {runs.attrs['seed_spread']:.2%} of its loss")
     else:
         runs, results = load_runs(), RESULTS
     out: dict[str, object] = {}
