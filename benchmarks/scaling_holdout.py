@@ -10,7 +10,14 @@ held-out size, and compare with that cell's measured runs:
 - loss gap: the smoothed loss of the run nearest the recommendation (in log lr and log batch
   size) against the cell's best. Goal: within 0.5% on average.
 
-    python benchmarks/scaling_holdout.py [--methods tolerance parabola] [--intervals ...]
+With `--grid transformer`, the same protocol on a grid of tiny transformers trained here
+(`examples/scaling_transformer.py`: widths 16 to 64, 0.25M and 0.5M tokens, batch size 16,
+learning rates x1.41 apart, two seeds per run). The runs are cached in
+`results/scaling_holdout_transformer_runs.json`; an interrupted grid resumes, and
+`--cached-only` scores the cached runs in seconds without training.
+
+    python benchmarks/scaling_holdout.py [--grid steplaw|transformer] [--cached-only]
+        [--methods tolerance parabola] [--intervals confidence prediction]
 """
 
 from __future__ import annotations
