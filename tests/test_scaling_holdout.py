@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "scaling_holdout.py"
 SIZES = (1e4, 2e4, 4e4, 8e4)
@@ -54,3 +56,22 @@ def test_flat_then_dropping_warns() -> None:
     largest = [r for r in rows if r["n_params"] == 8e4]
     assert largest and all(r["warned"] for r in largest)
     assert all(r["loss_gap"] > 0 for r in largest)
+
+
+def test_cached_runs_are_scored_without_training(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--cached-only`: the cached runs of the grid's cells, each rate's loss the mean of its
+    seeds (a rate added by an edge extension included, a cell outside the grid left out)."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # scaling_holdout imports scaling.py
+    module = holdout()
+    cache = tmp_path / "runs.json"
+    cache.write_text(json.dumps({
+        "wsd|16|250000|0.004": {"val_loss": 3.0},
+        "wsd|16|250000|0.004|seed1": {"val_loss": 3.2},
+        "wsd|16|250000|0.032": {"val_loss": 2.9},  # beyond the grid's rates, one seed
+        "wsd|999|250000|0.004": {"val_loss": 1.0},  # not a width of the grid
+    }))
+    frame = module.transformer_runs(cache, train=False)
+    assert frame["lr"].round(6).tolist() == [0.004, 0.032]
+    assert frame["loss"].tolist() == pytest.approx([3.1, 2.9])
+    assert frame.attrs["seed_spread"] == pytest.approx(0.2 / 3.1)
