@@ -15,6 +15,9 @@ final hypervolume of random search at the full budget (the issue's goal: at most
 median over seeds, and how often a run at a third of the budget is at least a full-budget
 random run (all pairs of seeds). "ASHA on the loss only" is the single-objective ASHA in a
 study of the loss alone (the size is still scored): it shows what ranking by both buys.
+The "tpe" rows choose new configurations with multi-objective TPE, which fits the highest
+rung with enough configurations by their (loss, size) vectors there; "tpe (no rung fit)"
+turns that off; "auto" rows use the default sampler.
 
     python benchmarks/mo_asha.py                        # 10 seeds, mlp_digits and cnn_digits
     python benchmarks/mo_asha.py --seeds 3 --families mlp_digits
@@ -38,6 +41,7 @@ from multifidelity import DATA, Table, checkpoint_root
 import hyperlaw as hl
 from hyperlaw.executors.simulated import Simulation, StudyTuner, simulate
 from hyperlaw.pareto import hypervolume
+from hyperlaw.samplers import TPESampler
 from hyperlaw.schedulers import ASHA, Hyperband, Scheduler
 from hyperlaw.trial import Trial, TrialRecord, TrialState
 
@@ -84,11 +88,15 @@ class TwoObjectiveTuner(StudyTuner):
 
 
 def make_method(scheduler: Callable[[Table], Scheduler | None], both: bool = True,
-                checkpoints: bool = False) -> Callable[[Table, int], StudyTuner]:
-    """A random-search study of both objectives (or of the loss alone), with a scheduler."""
+                checkpoints: bool = False, sampler: str = "random",
+                rungs: bool = True) -> Callable[[Table, int], StudyTuner]:
+    """A study of both objectives (or of the loss alone) with a sampler and a scheduler.
+    `rungs=False`: a TPE sampler that fits the complete and pruned trials only, not the
+    values at the highest rung with enough configurations (`multi_fidelity=False`)."""
     def make(table: Table, seed: int) -> StudyTuner:
+        chosen: Any = sampler if rungs else TPESampler(seed, multi_fidelity=False)
         common: dict[str, Any] = {
-            "space": table.space, "sampler": "random", "seed": seed,
+            "space": table.space, "sampler": chosen, "seed": seed,
             "scheduler": scheduler(table), "keep_last_checkpoints": 1,
             "checkpoint_dir": checkpoint_root().name if checkpoints else None}
         if not both:
@@ -127,6 +135,17 @@ METHODS: dict[str, Callable[[Table, int], StudyTuner]] = {
                                                        checkpoints=True),
     "random + MO-ASHA (first rung 3)": make_method(partial(asha, rate=1)),
     "random + ASHA on the loss only": make_method(asha, both=False),
+    # model-based: multi-objective TPE (and "auto") choosing the new configurations, fitting the
+    # highest rung with enough configurations (BOHB's rule, `samplers/budgets.py`)
+    "tpe, full budget": make_method(lambda t: None, sampler="tpe"),
+    "tpe + MO-ASHA": make_method(asha, sampler="tpe"),
+    "tpe + MO-ASHA (promotion)": make_method(partial(asha, promotion=True), checkpoints=True,
+                                             sampler="tpe"),
+    "tpe (no rung fit) + MO-ASHA (promotion)": make_method(
+        partial(asha, promotion=True), checkpoints=True, rungs=False),
+    "auto + MO-ASHA": make_method(asha, sampler="auto"),
+    "auto + MO-ASHA (promotion)": make_method(partial(asha, promotion=True), checkpoints=True,
+                                              sampler="auto"),
 }
 
 
@@ -202,13 +221,18 @@ def print_family(table: Table, found: dict[str, Any], seeds: int) -> None:
     print(f"median hypervolume over {seeds} seeds at fractions of the budget "
           f"({found['budget']:.0f} step units); reach: median fraction of the budget at which "
           "a run first reaches the target; P(33% >= full): over all pairs of seeds")
-    print(f"{'method':<34}{header}{'reach':>8}{'P(33% >= full)':>16}")
+    print(f"{'method':<42}{header}{'reach':>8}{'P(33% >= full)':>16}")
     for name, m in found["methods"].items():
         medians = np.median(np.array(m["hypervolume_at"]), axis=0)
         reach = m["median_fraction_to_reach"]
-        print(f"{name:<34}" + "".join(f"{v:>8.4f}" for v in medians)
+        print(f"{name:<42}" + "".join(f"{v:>8.4f}" for v in medians)
               + f"{'never' if math.isinf(reach) else f'{reach:.0%}':>8}"
               + f"{m['p_third_at_least_full']:>16.0%}")
+
+
+def keeps(pattern: str, name: str) -> bool:
+    """Does `--methods pattern` keep the method `name`: its exact name, else a substring."""
+    return name == pattern if pattern in METHODS else pattern in name
 
 
 def main() -> None:
@@ -219,20 +243,23 @@ def main() -> None:
     parser.add_argument("--full-trials", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--methods", nargs="*", default=None,
-                        help="substrings of the method names to keep (full budget always)")
+                        help="method names, or substrings of names, to keep (random search "
+                        "at the full budget, the target, always)")
     parser.add_argument("--save", type=Path, default=RESULTS / "mo_asha.json")
     args = parser.parse_args()
     import logging
 
     logging.getLogger("hyperlaw").setLevel(logging.ERROR)
     data = np.load(args.data)
-    methods = {k: v for k, v in METHODS.items() if not args.methods or "full" in k
-               or any(s in k for s in args.methods)}
+    methods = {k: v for k, v in METHODS.items() if not args.methods or k == "random, full budget"
+               or any(keeps(s, k) for s in args.methods)}
     saved: dict[str, Any] = {"command": "python benchmarks/mo_asha.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in (("seeds", args.seeds),
                                                    ("full_trials", args.full_trials),
-                                                   ("workers", args.workers))),
-        "families": {}}
+                                                   ("workers", args.workers)))
+        + " --families " + " ".join(args.families)
+        + ("" if not args.methods else " --methods " + " ".join(
+            repr(m) for m in args.methods)), "families": {}}
     for family in args.families:
         table = Table.load(data, family)
         found = run_family(table, methods, args.seeds, args.full_trials, args.workers)

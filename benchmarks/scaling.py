@@ -53,18 +53,23 @@ FIT_WINDOWS = (None, 0.25, 0.5)
 
 def _job(key: str) -> tuple[str, dict[str, Any]]:
     kind, width, tokens, lr, *extra = key.split("|")
-    eval_every = int(extra[0].removeprefix("eval")) if extra else 0
-    run = st.train(int(width), float(tokens), float(lr), schedule=kind, eval_every=eval_every)
+    tags = {tag.rstrip("0123456789"): int(tag.lstrip("abcdefghijklmnopqrstuvwxyz"))
+            for tag in extra}  # "eval20", "seed1"
+    eval_every = tags.get("eval", 0)
+    run = st.train(int(width), float(tokens), float(lr), schedule=kind, eval_every=eval_every,
+                   seed=tags.get("seed", 0))
     result = asdict(run)
-    if kind == "wsd" and float(tokens) == TOKENS:  # curves only where the annealing law needs them
+    if kind == "wsd" and not eval_every:  # curves only where the annealing law needs them
         result.pop("train_losses")
         result.pop("lrs")
     return key, result
 
 
-def key(kind: str, width: int, tokens: float, lr: float, eval_every: int = 0) -> str:
+def key(kind: str, width: int, tokens: float, lr: float, eval_every: int = 0,
+        seed: int = 0) -> str:
     """The cache key of one run."""
-    return f"{kind}|{width}|{tokens:g}|{lr:.6g}" + (f"|eval{eval_every}" if eval_every else "")
+    return (f"{kind}|{width}|{tokens:g}|{lr:.6g}" + (f"|eval{eval_every}" if eval_every else "")
+            + (f"|seed{seed}" if seed else ""))
 
 
 class Runner:
@@ -128,7 +133,7 @@ def records(runner: Runner, keys: list[str]) -> list[dict[str, float]]:
     """Runs as the plain records `hl.scaling.fit` takes."""
     rows = []
     for k in keys:
-        _, width, tokens, lr = k.split("|")
+        _, width, tokens, lr = k.split("|")[:4]
         rows.append({"n_params": st.non_embedding_params(int(width)), "n_tokens": float(tokens),
                      "lr": float(lr), "loss": runner.loss(k)})
     return rows

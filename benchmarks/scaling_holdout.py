@@ -10,13 +10,21 @@ held-out size, and compare with that cell's measured runs:
 - loss gap: the smoothed loss of the run nearest the recommendation (in log lr and log batch
   size) against the cell's best. Goal: within 0.5% on average.
 
-    python benchmarks/scaling_holdout.py [--methods tolerance parabola] [--intervals ...]
+With `--grid transformer`, the same protocol on a grid of tiny transformers trained here
+(`examples/scaling_transformer.py`: widths 16 to 64, 0.25M and 0.5M tokens, batch size 16,
+learning rates x1.41 apart, two seeds per run). The runs are cached in
+`results/scaling_holdout_transformer_runs.json`; an interrupted grid resumes, and
+`--cached-only` scores the cached runs in seconds without training.
+
+    python benchmarks/scaling_holdout.py [--grid steplaw|transformer] [--cached-only]
+        [--methods tolerance parabola] [--intervals confidence prediction]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -30,12 +38,67 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "examples" / "data" / "steplaw" / "dense_lr_bs_loss.csv"
 RESULTS = Path(__file__).resolve().parent / "results" / "scaling_holdout.json"
 
+# The tiny-transformer grid (`examples/scaling_transformer.py`, batch size 16, WSD schedule):
+# every width at both token budgets, learning rates x1.41 apart (the sweep grid of
+# benchmarks/scaling.py), extended while a cell's best rate is on an edge of its sweep.
+WIDTHS = (16, 24, 32, 48, 64)
+BUDGETS = (2.5e5, 5e5)
+LRS = tuple(2e-3 * 2.0 ** (k / 2) for k in range(1, 8))  # 2.83e-3 .. 2.26e-2
+MAX_LRS = 10
+SEEDS = 2  # each run's loss is the mean of this many seeds
+TRANSFORMER_RUNS = RESULTS.with_name("scaling_holdout_transformer_runs.json")
+
 
 def load_runs() -> pd.DataFrame:
     df = pd.read_csv(RUNS)
     return pd.DataFrame({"n_params": df["N"].astype(float), "n_tokens": df["D"].astype(float),
                          "lr": df["lr"], "batch_size": df["bs"] * 2048.0,
                          "loss": df["smooth loss"]})
+
+
+def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
+                     train: bool = True) -> pd.DataFrame:
+    """Train (or read from `cache`) the tiny-transformer grid; one row per (width, tokens, lr)
+    with the loss averaged over `seeds` seeds. With `train=False`, only the cached runs (of
+    the first `seeds` seeds), averaged over the seeds there are."""
+    import scaling  # benchmarks/scaling.py: its trainer jobs and JSON run cache
+
+    runner = scaling.Runner(cache)
+    sweeps = {(w, d): list(LRS) for w in WIDTHS for d in BUDGETS}
+
+    def runs(cell: tuple[int, float], lr: float) -> list[str]:
+        keys = [scaling.key("wsd", cell[0], cell[1], lr, seed=s) for s in range(seeds)]
+        return keys if train else [k for k in keys if k in runner.runs]
+
+    def loss(cell: tuple[int, float], lr: float) -> float:
+        return float(np.mean([runner.loss(k) for k in runs(cell, lr)]))
+
+    pending = train
+    while pending:  # seed by seed, widest first, so that the two workers finish together
+        runner.run([k for s in range(seeds) for cell, grid in sorted(sweeps.items(), reverse=True)
+                    for lr in grid for k in runs(cell, lr)[s:s + 1]])
+        pending = False
+        for cell, grid in sweeps.items():
+            best = int(np.argmin([loss(cell, lr) for lr in grid]))
+            if len(grid) < MAX_LRS and best in (0, len(grid) - 1):
+                grid.insert(len(grid) if best else 0,
+                            grid[-1] * 2**0.5 if best else grid[0] / 2**0.5)
+                pending = True
+    if not train:  # every cached rate of the grid's cells
+        for k in runner.runs:
+            _, width, tokens, lr = k.split("|")[:4]
+            grid = sweeps.get((int(width), float(tokens)), [])
+            if lr not in {f"{g:.6g}" for g in grid}:  # the key's spelling of a rate
+                grid.append(float(lr))
+    frame = pd.DataFrame([
+        {"n_params": float(scaling.st.non_embedding_params(cell[0])), "n_tokens": cell[1],
+         "lr": lr, "batch_size": 16.0, "loss": loss(cell, lr)}
+        for cell, grid in sweeps.items() for lr in sorted(grid) if runs(cell, lr)])
+    # how far apart the seeds of one run land: the noise floor of "the best measured"
+    spread = [np.ptp([runner.loss(k) for k in runs(cell, lr)]) / loss(cell, lr)
+              for cell, grid in sweeps.items() for lr in grid if len(runs(cell, lr)) > 1]
+    frame.attrs["seed_spread"] = float(np.median(spread)) if spread else math.nan
+    return frame
 
 
 def sparse_sweeps(runs: pd.DataFrame) -> pd.DataFrame:
@@ -51,24 +114,35 @@ def sparse_sweeps(runs: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate(runs: pd.DataFrame, method: str, interval: str,
              sparse: bool = False) -> list[dict[str, object]]:
-    """One row per held-out cell, for every held-out size."""
+    """One row per held-out cell, for every size with at least two smaller ones.
+
+    The batch-size law is fitted only where the cells' runs vary the batch size; where they do
+    not (1-D sweeps, or a grid at one batch size), lr is judged at the cell's best batch size.
+    A row's `warned` says whether the learning-rate prediction raised an ExtrapolationWarning.
+    """
     sizes = sorted(runs["n_params"].unique())
     rows: list[dict[str, object]] = []
     for held in sizes[2:]:
         train = runs[runs["n_params"] < held]
         if sparse:
             train = sparse_sweeps(train)
+        # batch size is tuned only where some cell tried more than one
+        tune_bs = bool(train.groupby(["n_params", "n_tokens"])["batch_size"].nunique().max() > 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", hl.scaling.ScalingWarning)
             lr_law = hl.scaling.fit(train, target="lr", features=("n_params", "n_tokens"),
                                     method=method, interval=interval)  # type: ignore[arg-type]
             bs_law = hl.scaling.fit(train, target="batch_size", features=("n_tokens",),
-                                    method=method, interval=interval)  # type: ignore[arg-type]
+                                    method=method, interval=interval,  # type: ignore[arg-type]
+                                    ) if tune_bs else None
         for n_tokens, cell in runs[runs["n_params"] == held].groupby("n_tokens"):
             best = cell.loc[cell["loss"].idxmin()]
-            lr = lr_law.predict(n_params=held, n_tokens=n_tokens)
-            bs = bs_law.predict(n_tokens=n_tokens)
-            if sparse:  # a 1-D sweep says nothing about batch size: judge lr at the best one
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", hl.scaling.ExtrapolationWarning)
+                lr = lr_law.predict(n_params=held, n_tokens=n_tokens)
+            if bs_law is not None:
+                bs = bs_law.predict(n_tokens=n_tokens)
+            else:  # nothing to say about batch size: judge lr at the best one
                 cell = cell[cell["batch_size"] == best["batch_size"]]
                 bs = hl.scaling.Prediction(best["batch_size"], best["batch_size"],
                                            best["batch_size"], 0.9)
@@ -80,33 +154,72 @@ def evaluate(runs: pd.DataFrame, method: str, interval: str,
                     train["n_params"].unique()),
                 "lr": lr.value, "lr_low": lr.low, "lr_high": lr.high, "best_lr": best["lr"],
                 "bs": bs.value, "bs_low": bs.low, "bs_high": bs.high,
-                "best_bs": best["batch_size"],
+                "best_bs": best["batch_size"], "bs_tuned": tune_bs,
                 "lr_covered": bool(lr.low <= best["lr"] <= lr.high),
                 "bs_covered": bool(bs.low <= best["batch_size"] <= bs.high),
+                "nearest_lr": float(nearest["lr"]), "loss": float(nearest["loss"]),
+                "best_loss": float(best["loss"]),
                 "loss_gap": float(nearest["loss"] / best["loss"] - 1.0),
+                "warned": any(issubclass(w.category, hl.scaling.ExtrapolationWarning)
+                              for w in caught),
             })
     return rows
 
 
 def summarize(rows: list[dict[str, object]]) -> dict[str, float]:
+    """Coverage, mean loss gap and median interval widths over the held-out cells."""
     frame = pd.DataFrame(rows)
+    tuned = frame[frame["bs_tuned"]]
     return {"cells": len(frame), "lr_coverage": float(frame["lr_covered"].mean()),
-            "bs_coverage": float(frame["bs_covered"].mean()),
+            "bs_coverage": float(tuned["bs_covered"].mean()) if len(tuned) else math.nan,
             "mean_loss_gap": float(frame["loss_gap"].mean()),
             "median_lr_width": float(np.median(frame["lr_high"] / frame["lr_low"])),
-            "median_bs_width": float(np.median(frame["bs_high"] / frame["bs_low"]))}
+            "median_bs_width": float(np.median(tuned["bs_high"] / tuned["bs_low"]))
+            if len(tuned) else math.nan,
+            "warned": int(frame["warned"].sum())}
+
+
+def fmt(value: float, spec: str) -> str:
+    """`value` formatted, or "n/a" where there is nothing to measure."""
+    return "n/a" if math.isnan(value) else format(value, spec)
+
+
+def print_cells(rows: list[dict[str, object]]) -> None:
+    """The held-out cells one by one."""
+    print("| held-out size | tokens | fitted sizes | recommended lr (90% interval) | best lr "
+          "| covered | nearest run's loss | best loss | gap | ExtrapolationWarning |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['n_params']:.3g} | {r['n_tokens']:.3g} | {r['train_sizes']} "
+              f"| {r['lr']:.4g} ({r['lr_low']:.4g} .. {r['lr_high']:.4g}) | {r['best_lr']:.4g} "
+              f"| {'yes' if r['lr_covered'] else 'no'} | {r['loss']:.4f} | {r['best_loss']:.4f} "
+              f"| {r['loss_gap']:+.2%} | {'yes' if r['warned'] else 'no'} |")
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
+    """Print the held-out table of the chosen grid and write its per-cell rows."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--grid", choices=("steplaw", "transformer"), default="steplaw",
+                        help="the paper's released runs, or the tiny-transformer grid trained "
+                             "here (runs cached in --cache; an interrupted grid resumes)")
+    parser.add_argument("--cache", type=Path, default=TRANSFORMER_RUNS)
+    parser.add_argument("--cached-only", action="store_true",
+                        help="transformer grid: train nothing, score the cached runs")
     parser.add_argument("--methods", nargs="+", default=["tolerance", "parabola"])
     parser.add_argument("--intervals", nargs="+", default=["confidence", "prediction"])
     args = parser.parse_args(argv)
-    runs = load_runs()
+    if args.grid == "transformer":
+        runs = transformer_runs(args.cache, train=not args.cached_only)
+        results = RESULTS.with_name("scaling_holdout_transformer.json")
+        print(f"{len(runs)} (width, tokens, lr) points of {SEEDS} seeds; median spread of a "
+              f"point's seeds {runs.attrs['seed_spread']:.2%} of its loss")
+    else:
+        runs, results = load_runs(), RESULTS
     out: dict[str, object] = {}
     print("| training runs | method | interval | held-out cells | lr covered | batch covered "
-          "| mean loss gap | median lr interval (high/low) | median batch interval |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| mean loss gap | median lr interval (high/low) | median batch interval "
+          "| ExtrapolationWarning |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for sparse in (False, True):
         for method in args.methods:
             for interval in args.intervals:
@@ -115,12 +228,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 kind = "1-D sweeps" if sparse else "full grid"
                 out[f"{kind}/{method}/{interval}"] = {"summary": s, "cells": rows}
                 print(f"| {kind} | {method} | {interval} | {s['cells']} | "
-                      f"{s['lr_coverage']:.0%} | "
-                      + ("n/a" if sparse else f"{s['bs_coverage']:.0%}")
-                      + f" | {s['mean_loss_gap']:+.2%} | {s['median_lr_width']:.2f}x | "
-                      + ("n/a" if sparse else f"{s['median_bs_width']:.2f}x") + " |")
-    RESULTS.write_text(json.dumps(out, indent=1))
-    print(f"\nper-cell rows: {RESULTS}", file=sys.stderr)
+                      f"{s['lr_coverage']:.0%} | {fmt(s['bs_coverage'], '.0%')} "
+                      f"| {s['mean_loss_gap']:+.2%} | {s['median_lr_width']:.2f}x "
+                      f"| {fmt(s['median_bs_width'], '.2f')}"
+                      f"{'' if math.isnan(s['median_bs_width']) else 'x'} "
+                      f"| {s['warned']} of {s['cells']} |")
+    default = f"full grid/{hl.scaling.fit.__kwdefaults__['method']}/" \
+              f"{hl.scaling.fit.__kwdefaults__['interval']}"
+    if default in out:
+        print(f"\nheld-out cells, {default}:")
+        print_cells(out[default]["cells"])  # type: ignore[index]
+    results.write_text(json.dumps(out, indent=1))
+    print(f"\nper-cell rows: {results}", file=sys.stderr)
     return out
 
 

@@ -93,6 +93,45 @@ def test_auto_falls_back_to_plain_once_enough_trials_complete() -> None:
     assert fidelity(SPACE, history, obs, True, n_complete).budget == TOP
 
 
+def test_several_objectives_fit_the_rung_vectors() -> None:
+    """Under MO-ASHA, MOTPE fits the highest rung with enough configurations, by their
+    vectors of values there, signed like the scheduler's (lower is better)."""
+    sampler = TPESampler(seed=3, n_startup_trials=12, multi_fidelity="auto")
+    scheduler = ASHA(min_budget=1, max_budget=9, reduction_factor=3)
+    study = hl.create_study(space=SPACE, directions=["minimize", "maximize"], sampler=sampler,
+                            scheduler=scheduler)
+    for _ in range(30):  # the loss falls to floor_of(params); the second objective is y
+        trial = study.ask()
+        floor, y = floor_of(trial.params), trial.params["y"]
+        for step in range(1, 10):
+            try:
+                trial.report((floor + 1.0 / step, y), step)
+            except hl.TrialPruned:
+                study.tell(trial, state=TrialState.PRUNED)
+                break
+        else:
+            study.tell(trial, (floor + 1.0 / 9, y))
+    history = study._history.refresh()
+    obs = observations(SPACE, history)
+    rungs = {r.budget: r for r in scheduler.rungs(history)}
+    assert np.count_nonzero(obs.state == COMPLETE) < 12 <= len(rungs[3].vectors)
+    fit = sampler.fit_observations(SPACE, history, obs)
+    assert fit is not obs and fit.objectives is not None and fit.objectives.shape[1] == 2
+    done = fit.state == COMPLETE
+    expected = {tuple(encode_row(SPACE, history.trials[n].params)): (v[0], -v[1])
+                for n, v in rungs[3].vectors.items()}
+    assert int(done.sum()) == len(expected)
+    for row, vector in zip(fit.x[done], fit.objectives[done], strict=True):
+        assert tuple(vector) == pytest.approx(expected[tuple(row)])
+    assert np.isnan(fit.objectives[~done]).all()
+    # the good group is the rung's leading front: no configuration there dominates one of it
+    good, _ = sampler.split(fit)
+    y = fit.objectives
+    rest = np.setdiff1d(np.flatnonzero(done), good)
+    assert not any(((y[r] <= y[g]).all() and (y[r] < y[g]).any()) for r in rest for g in good)
+    assert set(study.ask().params) == {"x", "y"}
+
+
 def promoted_objective(trial: hl.Trial) -> float:
     """A deterministic curve with floor `q` that resumes exactly from its checkpoint."""
     q = trial.params["q"]

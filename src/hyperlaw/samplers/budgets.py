@@ -21,6 +21,11 @@ The fit set marks the configurations observed at the chosen budget as complete (
 there as the loss); configurations that stopped below it and failed trials are marked failed
 (TPE puts them in its "bad" density, as it does with pruned trials; the GP ignores them);
 running trials stay running (constant liar, fantasies).
+
+With several objectives (MO-ASHA) a level holds each configuration's vector of values there
+(`Rung.vectors`; the final values for the complete trials), signed so that lower is better,
+as the fit set's `objectives`: a sampler that ranks by non-dominated sorting (MOTPE) ranks the
+rung as the scheduler does.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from hyperlaw.history.observations import (
     Observations,
     encode_row,
 )
-from hyperlaw.history.rungs import RungIndex, chains
+from hyperlaw.history.rungs import RungIndex, chains, objective_signs
 from hyperlaw.space import Space
 from hyperlaw.trial import TrialState
 
@@ -129,8 +134,8 @@ class _State:
                n_min: int) -> Fidelity | None:
         found = chains(history)
         roots, continued = found.roots, found.continued
-        sign = history.sign()
-        complete: dict[int, float] = {}
+        signs = objective_signs(history) or (history.sign(),)
+        complete: dict[int, tuple[float, ...]] = {}
         ended: list[int] = []  # the last trial of each chain that stopped
         failed: list[int] = []
         running: list[int] = []
@@ -138,40 +143,58 @@ class _State:
             if not t.params:
                 continue
             state = t.state
-            if state is TrialState.COMPLETE and t.value is not None:
-                complete[roots.get(t.number, t.number)] = sign * float(t.value)
+            if state is TrialState.COMPLETE and t.values is not None:
+                complete[roots.get(t.number, t.number)] = _signed(t.values, signs)
             elif state is TrialState.PRUNED and t.number not in continued:
                 ended.append(t.number)
             elif state is TrialState.FAILED:
                 failed.append(t.number)
             elif state is TrialState.RUNNING:
                 running.append(t.number)
-        level: tuple[float, dict[int, float], float] | None = None
+        level: tuple[float, dict[int, tuple[float, ...]]] | None = None
         if len(complete) >= n_min:
             if mode == "auto":
                 return None
-            level = (TOP, complete, 1.0)
+            level = (TOP, complete)
         else:
-            budgets = self.rung_budgets(history, obs)
-            if budgets:
-                index = history.memoized(("rungs", tuple(budgets)),
-                                         lambda: RungIndex(budgets))
-                for rung in reversed(index.refresh(history).rungs):
-                    if len(rung.values) >= n_min:
-                        level = (rung.budget, rung.values, sign)
-                        break
+            level = self.rung_level(history, obs, signs, n_min)
         if level is None:
             return None
-        budget, values, scale = level
+        budget, values = level
         observed = list(values)
         below = [n for n in ended if roots.get(n, n) not in values]
         numbers = observed + below + failed + running
         x = np.array([self.row(space, history, n) for n in numbers]).reshape(-1, space.dim)
-        loss = np.concatenate([np.fromiter(values.values(), float, len(values)) * scale,
-                               np.full(len(numbers) - len(observed), np.nan)])
+        y = np.full((len(numbers), len(signs)), np.nan)
+        if observed:
+            y[:len(observed)] = np.array(list(values.values()), dtype=float)
         states = np.concatenate([np.full(len(observed), COMPLETE),
                                  np.full(len(below) + len(failed), FAILED),
                                  np.full(len(running), RUNNING)]).astype(np.int64)
-        fit = Observations(x, loss, states, np.full(len(numbers), -1, dtype=np.int64),
-                           obs.keys)
+        fit = Observations(x, y[:, 0].copy(), states,
+                           np.full(len(numbers), -1, dtype=np.int64), obs.keys,
+                           objectives=y if len(signs) > 1 else None)
         return Fidelity(budget, len(observed), fit)
+
+    def rung_level(self, history: History, obs: Observations, signs: tuple[float, ...],
+                   n_min: int) -> tuple[float, dict[int, tuple[float, ...]]] | None:
+        """The highest rung with at least `n_min` configurations: its budget and their
+        signed values there (all objectives' with several), or None."""
+        budgets = self.rung_budgets(history, obs)
+        if not budgets:
+            return None
+        index = history.memoized(("rungs", tuple(budgets)), lambda: RungIndex(budgets))
+        for rung in reversed(index.refresh(history).rungs):
+            if len(signs) > 1:
+                found = {n: _signed(v, signs) for n, v in rung.vectors.items()
+                         if len(v) == len(signs)}
+            else:
+                found = {n: (signs[0] * v,) for n, v in rung.values.items()}
+            if len(found) >= n_min:
+                return rung.budget, found
+        return None
+
+
+def _signed(values: tuple[float, ...], signs: tuple[float, ...]) -> tuple[float, ...]:
+    """Values signed so that lower is better."""
+    return tuple(s * float(v) for s, v in zip(signs, values, strict=False))

@@ -204,7 +204,7 @@ class GPSampler(ReplicaSalt, Sampler):
     Constraints: a second GP fits the violation (feasible trials below the threshold,
     infeasible ones above it by the log of their violation) and the acquisition adds the log
     probability of feasibility; the incumbent is the best mean among feasible trials.
-    Multi-fidelity levels are not used in such studies (they hold the first objective only).
+    Multi-fidelity levels are not used in such studies (MOTPE fits them, `budgets.py`).
     """
 
     name = "gp"

@@ -14,8 +14,9 @@ non-dominated rank, the front that straddles the split by hypervolume contributi
 infeasible ones by violation. Infeasible trials thus fall into the bad density unless fewer
 than `gamma(n)` trials are feasible, when the least violating fill the good one and pull the
 search towards the feasible region. (c-TPE's one split per constraint needs each
-constraint's value; the violation is what every trial has.) The intermediate budgets of
-`multi_fidelity` hold the first objective only: they are not used in such studies.
+constraint's value; the violation is what every trial has.) Under MO-ASHA `multi_fidelity`
+fits the rung with enough configurations, ranked by their vectors of values there, as BOHB
+does for one objective; the rungs hold no constraints, so constrained studies fit `obs`.
 """
 
 from __future__ import annotations
@@ -121,8 +122,10 @@ class TPESampler(ReplicaSalt, Sampler):
 
     def fit_observations(self, space: Space, history: History,
                          obs: Observations) -> Observations:
-        """What the model fits: `obs`, or the observations of an intermediate budget."""
-        if ranks_by_domination(obs):
+        """What the model fits: `obs`, or the observations of an intermediate budget (with
+        several objectives, their vectors there; not with constraints, which the rungs do not
+        hold)."""
+        if is_constrained(violation_of(obs)):
             return obs
         found = fidelity(space, history, obs, self.multi_fidelity,
                          min_observations(space, self.n_startup_trials))
