@@ -123,6 +123,8 @@ class FreezeThaw(Scheduler):
         if len(history.directions) > 1:
             raise HyperlawError("FreezeThaw schedules studies of one objective; use ASHA "
                                 "(MO-ASHA) for several")
+        # budget-aware samplers fit the values at these steps, as under ASHA's rungs
+        history.rung_budgets = [*self.budgets(top), top]
         sign = -1.0 if history.maximize else 1.0
         configs = _configurations(history)
         # a configuration's prediction is redone when its curve grew, except while another
