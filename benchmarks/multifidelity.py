@@ -318,6 +318,9 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
             found[f"hl {sampler} + curve"] = hyperlaw_method(sampler, curve)
             found[f"hl {sampler} + freeze-thaw"] = hyperlaw_method(
                 sampler, freeze_thaw, checkpoints=True)
+            for h in (1, 2):  # the predicted improvement h increments ahead (DyHPO: 1)
+                found[f"hl {sampler} + freeze-thaw (horizon {h})"] = hyperlaw_method(
+                    sampler, partial(freeze_thaw, horizon=h), checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (LC-PFN)"] = hyperlaw_method(
                 sampler, partial(freeze_thaw, curve_model="hyperlaw.curves.pfn:predict"),
                 checkpoints=True)
