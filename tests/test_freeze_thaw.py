@@ -210,3 +210,18 @@ def test_a_budget_aware_sampler_fits_the_values_at_the_increment_ends(tmp_path: 
     assert len(rows) == level.n and len({tuple(r) for r in rows}) == len(rows)
     for row, loss in zip(rows, level.obs.loss[level.obs.state == COMPLETE], strict=True):
         assert loss == pytest.approx(row[0] + 1.0 / level.budget)  # the curve at that step
+
+
+def test_a_horizon_judges_a_configuration_a_number_of_increments_ahead() -> None:
+    ahead = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2, horizon=1)
+    assert [ahead.target(s, 16) for s in (2, 3, 4, 8, 12)] == [4, 4, 8, 16, 16]
+    assert FreezeThaw(min_budget=2, max_budget=16, horizon=2).target(2, 16) == 8
+    assert FreezeThaw(min_budget=2, max_budget=16).target(2, 16) == 16
+    study = _history("minimize", {0: (DONE, True), 1: (PROMISING, False),
+                                  2: (HOPELESS, False)})
+    history = study._history.refresh()
+    worth = ahead.worth(history)
+    assert worth.paused[1] > worth.paused[2] >= 0 and ahead.promoted(history) == 1
+    assert make_scheduler(None, ahead.spec()).options()["horizon"] == 1
+    with pytest.raises(hl.HyperlawError, match="horizon must be a number of increments"):
+        FreezeThaw(horizon=0)
