@@ -316,6 +316,14 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
             found[f"hl {sampler} + ASHA (promotion)"] = hyperlaw_method(
                 sampler, partial(asha, promotion=True), checkpoints=True)
             found[f"hl {sampler} + curve"] = hyperlaw_method(sampler, curve)
+            found[f"hl {sampler} + freeze-thaw"] = hyperlaw_method(
+                sampler, freeze_thaw, checkpoints=True)
+            for h in (1, 2):  # the predicted improvement h increments ahead (DyHPO: 1)
+                found[f"hl {sampler} + freeze-thaw (horizon {h})"] = hyperlaw_method(
+                    sampler, partial(freeze_thaw, horizon=h), checkpoints=True)
+            found[f"hl {sampler} + freeze-thaw (LC-PFN)"] = hyperlaw_method(
+                sampler, partial(freeze_thaw, curve_model="hyperlaw.curves.pfn:predict"),
+                checkpoints=True)
     for sampler in ("tpe", "gp"):  # learning from rung values (BOHB's rule) or not at all
         if sampler in SAMPLERS:
             found[f"hl {sampler} + ASHA (budget-aware)"] = hyperlaw_method(

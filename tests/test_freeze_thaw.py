@@ -15,7 +15,11 @@ from crossprocess import first_to_create
 
 import hyperlaw as hl
 from hyperlaw.curves import extrapolate
+from hyperlaw.history.observations import COMPLETE, observations
+from hyperlaw.history.rungs import chains
 from hyperlaw.lineage import SUSPENDED
+from hyperlaw.samplers import TPESampler
+from hyperlaw.samplers.budgets import fidelity
 from hyperlaw.schedulers import FreezeThaw, make_scheduler
 from hyperlaw.trial import TrialState
 
@@ -185,3 +189,39 @@ def test_a_worker_killed_mid_increment_loses_no_acknowledged_report(
     assert min(retry[0].intermediate) == 5  # resumed after the dead trial's checkpoint
     assert retry[0].state is not TrialState.FAILED
 
+
+
+def test_a_budget_aware_sampler_fits_the_values_at_the_increment_ends(tmp_path: Path) -> None:
+    """The sampler learns from the paused configurations as under ASHA's rungs: each chain
+    once, at the first value it reported at or after an increment's end."""
+    space = hl.Space({"q": hl.Float(0.0, 1.0)})
+    study = hl.create_study(space=space, seed=4, scheduler=_scheduler(),
+                            sampler=TPESampler(seed=4, n_startup_trials=4, multi_fidelity=True),
+                            checkpoint_dir=str(tmp_path / "c"))
+    study.optimize(objective, n_trials=30, show_progress=False)
+    history = study._history.refresh()
+    assert history.rung_budgets == [3, 6, 12, MAX_STEP]
+    found = chains(history)
+    n_complete = len({found.roots.get(t.number, t.number) for t in history.trials
+                      if t.state is TrialState.COMPLETE})
+    level = fidelity(space, history, observations(space, history), True, n_complete + 1)
+    assert level is not None and level.budget in (3, 6, 12)
+    rows = level.obs.x[level.obs.state == COMPLETE]
+    assert len(rows) == level.n and len({tuple(r) for r in rows}) == len(rows)
+    for row, loss in zip(rows, level.obs.loss[level.obs.state == COMPLETE], strict=True):
+        assert loss == pytest.approx(row[0] + 1.0 / level.budget)  # the curve at that step
+
+
+def test_a_horizon_judges_a_configuration_a_number_of_increments_ahead() -> None:
+    ahead = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2, horizon=1)
+    assert [ahead.target(s, 16) for s in (2, 3, 4, 8, 12)] == [4, 4, 8, 16, 16]
+    assert FreezeThaw(min_budget=2, max_budget=16, horizon=2).target(2, 16) == 8
+    assert FreezeThaw(min_budget=2, max_budget=16).target(2, 16) == 16
+    study = _history("minimize", {0: (DONE, True), 1: (PROMISING, False),
+                                  2: (HOPELESS, False)})
+    history = study._history.refresh()
+    worth = ahead.worth(history)
+    assert worth.paused[1] > worth.paused[2] >= 0 and ahead.promoted(history) == 1
+    assert make_scheduler(None, ahead.spec()).options()["horizon"] == 1
+    with pytest.raises(hl.HyperlawError, match="horizon must be a number of increments"):
+        FreezeThaw(horizon=0)

@@ -16,6 +16,11 @@ objective):
   first look (its prediction from its first increment, at least three reports) per full
   budget: a draw of the sampler is valued as the draws before it looked when they were new.
 
+With `horizon` h (DyHPO looks one increment ahead), both are read at a nearer budget: a
+configuration at step s at the h-th increment end after s (at most `max_budget`), its EI over
+the best value any configuration reported there, per step unit to get there; a new one at the
+h-th increment end, per step unit from scratch.
+
 Costs are step units. The predictive distribution is read through `quantiles` only, so any
 model returning such a prediction plugs in (`curve_model`).
 """
@@ -65,7 +70,8 @@ class FreezeThaw(Scheduler):
     at least three reports), every trial pauses at its increment's end and new trials start.
     `curve_model(steps, values, at_step)` predicts a curve's final value (default
     `hyperlaw.curves.extrapolate`; a "module:function" string names one).
-    `new_trial_weight` scales a new trial's worth (above 1 explores more).
+    `new_trial_weight` scales a new trial's worth (above 1 explores more). `horizon` (None:
+    `max_budget`) reads the predicted improvement that many increments ahead.
 
     A trial pauses only with a checkpoint at or after its increment's end; one without goes on
     when it is worth at least a new trial and stops otherwise. One objective only.
@@ -76,12 +82,16 @@ class FreezeThaw(Scheduler):
     def __init__(self, min_budget: float = 1, max_budget: float | None = None,
                  growth: float = 2.0, curve_model: CurveModel | str | None = None,
                  n_startup_trials: int = 8, new_trial_weight: float = 1.0,
-                 n_quantiles: int = 12) -> None:
+                 n_quantiles: int = 12, horizon: int | None = None) -> None:
         check_budgets(min_budget, max_budget, growth, type(self).__name__)
         if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
             raise HyperlawError("FreezeThaw needs n_startup_trials >= 1, n_quantiles >= 4 and "
                                 f"new_trial_weight > 0, got {n_startup_trials!r}, "
                                 f"{n_quantiles!r}, {new_trial_weight!r}")
+        if horizon is not None and not (isinstance(horizon, int) and horizon >= 1):
+            raise HyperlawError("FreezeThaw: horizon must be a number of increments >= 1, or "
+                                f"None for max_budget, got {horizon!r}")
+        self.horizon = horizon
         self.min_budget = min_budget
         self.max_budget = max_budget
         self.growth = growth
@@ -96,7 +106,8 @@ class FreezeThaw(Scheduler):
         return {"min_budget": self.min_budget, "max_budget": self.max_budget,
                 "growth": self.growth, "curve_model": name,
                 "n_startup_trials": self.n_startup_trials,
-                "new_trial_weight": self.new_trial_weight, "n_quantiles": self.n_quantiles}
+                "new_trial_weight": self.new_trial_weight, "n_quantiles": self.n_quantiles,
+                "horizon": self.horizon}
 
     # --- structure -----------------------------------------------------------------------
     def resolved_max_budget(self, history: History) -> float | None:
@@ -113,6 +124,15 @@ class FreezeThaw(Scheduler):
             budget *= self.growth
         return found
 
+    def target(self, step: float, top: float) -> float:
+        """The budget a configuration at `step` is judged at: the `horizon`-th increment end
+        after it, at most `top`."""
+        if self.horizon is None:
+            return top
+        ends = [*self.budgets(top), top]
+        i = bisect.bisect_right(ends, step + 1e-9) + self.horizon - 1
+        return ends[min(i, len(ends) - 1)]
+
     # --- the rule ------------------------------------------------------------------------
     def worth(self, history: History, deciding: int | None = None) -> Worth:
         """Every configuration's predicted improvement per unit of cost, and a new one's
@@ -123,14 +143,17 @@ class FreezeThaw(Scheduler):
         if len(history.directions) > 1:
             raise HyperlawError("FreezeThaw schedules studies of one objective; use ASHA "
                                 "(MO-ASHA) for several")
+        # budget-aware samplers fit the values at these steps, as under ASHA's rungs
+        history.rung_budgets = [*self.budgets(top), top]
         sign = -1.0 if history.maximize else 1.0
         configs = _configurations(history)
         # a configuration's prediction is redone when its curve grew, except while another
         # worker trains it (then its last one stands in, until it pauses or decides); its
         # first look (from its first increment) is made once
-        cache: dict[Any, tuple[int, tuple[float, ...]]] = history.memoized(
-            ("freeze-thaw", self.curve_model, self.n_quantiles, self.min_budget, top), dict)
-        incumbent = _incumbent(configs.values(), sign)
+        cache: dict[Any, tuple[int, float, tuple[float, ...]]] = history.memoized(
+            ("freeze-thaw", self.curve_model, self.n_quantiles, self.min_budget, top,
+             self.horizon), dict)
+        incumbents = _Incumbents(configs.values(), sign, top)
         per_cost: dict[int, float] = {}
         first_gains: list[float] = []
         for root, config in configs.items():
@@ -139,28 +162,31 @@ class FreezeThaw(Scheduler):
                 continue
             first = cache.get(("first", root))
             if first is None:
-                first = cache["first", root] = (upto, self._final(config, top, sign, upto))
-            first_gains.append(_gain(incumbent, first[1]))
+                at = self.target(self.min_budget, top)
+                first = cache["first", root] = (upto, at, self._final(config, at, sign, upto))
+            first_gains.append(_gain(incumbents.at(first[1]), first[2]) / first[1])
             if config.complete or config.steps[-1] >= top:
                 continue
             known = cache.get(root)
             if known is None or (known[0] != len(config.steps) and
                                  (not config.running or root == deciding)):
-                known = cache[root] = (len(config.steps),
-                                       self._final(config, top, sign, len(config.steps)))
-            per_cost[root] = _gain(incumbent, known[1]) / max(top - config.steps[-1], 1e-12)
+                at = self.target(config.steps[-1], top)
+                known = cache[root] = (len(config.steps), at,
+                                       self._final(config, at, sign, len(config.steps)))
+            per_cost[root] = _gain(incumbents.at(known[1]), known[2]) / max(
+                known[1] - config.steps[-1], 1e-12)
         paused = {c.paused: per_cost.get(root, 0.0) for root, c in configs.items()
                   if c.paused is not None}
-        new = self.new_trial_weight * float(np.mean(first_gains)) / top if first_gains else 0.0
+        new = self.new_trial_weight * float(np.mean(first_gains)) if first_gains else 0.0
         started = len(first_gains)
         return Worth(per_cost, paused, new, started)
 
-    def _final(self, config: _Configuration, top: float, sign: float, upto: int
+    def _final(self, config: _Configuration, at: float, sign: float, upto: int
                ) -> tuple[float, ...]:
-        """Quantiles of the configuration's value at `top` predicted from its first `upto`
-        reports (sign-adjusted)."""
+        """Quantiles of the configuration's value at step `at` predicted from its first
+        `upto` reports (sign-adjusted)."""
         levels = (np.arange(self.n_quantiles) + 0.5) / self.n_quantiles
-        prediction = self.curve_model(config.steps[:upto], config.values[:upto], top)
+        prediction = self.curve_model(config.steps[:upto], config.values[:upto], at)
         return tuple(np.sort(sign * np.asarray(prediction.quantiles(levels), dtype=float)).tolist())
 
     def decide(self, trial: TrialRecord, step: int, history: History) -> Decision | HandOff:
@@ -240,12 +266,29 @@ def _configurations(history: History) -> dict[int, _Configuration]:
     return configs
 
 
-def _incumbent(configs: Iterable[_Configuration], sign: float) -> float:
-    """The value to beat (sign-adjusted): the best complete one, else the best reported."""
-    finals = [sign * c.values[-1] for c in configs if c.complete and c.values]
-    if finals:
-        return min(finals)
-    return min((sign * v for c in configs for v in c.values), default=math.inf)
+class _Incumbents:
+    """The values to beat (sign-adjusted). At the full budget: the best complete value, else
+    the best reported. At a budget below: the best value reported at the first step at or
+    after it, else the one at the full budget."""
+
+    def __init__(self, configs: Iterable[_Configuration], sign: float, top: float) -> None:
+        self.configs = list(configs)
+        self.sign = sign
+        self.top = top
+        self.known: dict[float, float] = {}
+        finals = [sign * c.values[-1] for c in self.configs if c.complete and c.values]
+        self.final = min(finals) if finals else min(
+            (sign * v for c in self.configs for v in c.values), default=math.inf)
+
+    def at(self, budget: float) -> float:
+        if budget >= self.top - 1e-9:
+            return self.final
+        found = self.known.get(budget)
+        if found is None:
+            reached = [self.sign * c.values[i] for c in self.configs
+                       if (i := bisect.bisect_left(c.steps, budget - 1e-9)) < len(c.steps)]
+            found = self.known[budget] = min(reached, default=self.final)
+        return found
 
 
 def _gain(incumbent: float, final: tuple[float, ...]) -> float:
