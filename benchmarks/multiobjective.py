@@ -30,8 +30,10 @@ ask/tell interface; the hypervolume after 50, 100 and 200 evaluations is read fr
 Printed: mean hypervolume per problem and budget, the mean rank of each optimizer per budget
 (ranked per problem and seed; ties averaged), and seconds per suggestion with 200 complete
 trials on ZDT1 (median of 3 asks). JSON: benchmarks/results/multiobjective.json. Finished
-runs are appended to benchmarks/results/multiobjective-runs.jsonl and reused by a later
-start (delete the file after changing a sampler).
+runs are appended to benchmarks/results/multiobjective-runs.jsonl, which is kept in the
+repository: a later start runs only what is missing (the full grid takes hours, mostly
+Optuna's GPSampler), and `--cached-only` remakes the tables from it in seconds. Delete the
+lines of an optimizer after changing it.
 
 Optuna: NSGAIISampler, TPESampler and GPSampler with their defaults and the seed, the
 constraint set by `trial.set_constraint` (Optuna 5's replacement of `constraints_func`, which
