@@ -23,6 +23,8 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --calibrate lcpfn # only the LC-PFN's
     python benchmarks/curves.py --only hyperlaw today --fractions 0.1 0.5
     python benchmarks/curves.py --every 5         # every 5th curve of each task (iteration)
+    python benchmarks/curves.py --calibrate --per-kind  # maps per kind of metric (not shipped)
+    python benchmarks/curves.py --per-kind        # evaluate them on the held-out tasks
 """
 
 from __future__ import annotations
@@ -144,19 +146,23 @@ def today(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds)
     return extrapolate(steps, values, at_step, **ensemble.UNBOUNDED_UNCALIBRATED)
 
 
-#: Per held-out family, the constants fitted without it (read from CONSTANTS), by predictor.
+#: Per predictor, the recalibration of each held-out family's fold (fitted without it) as
+#: CONSTANTS stores it; with "shipped" too, that entry serves every other task.
 FOLDS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
-def load_folds() -> dict[str, dict[str, dict[str, Any]]]:
-    """The fold constants of "hyperlaw" and "lcpfn" from CONSTANTS (written by --calibrate)."""
+def load_folds(per_kind: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+    """The fold recalibrations of "hyperlaw" and "lcpfn" from CONSTANTS (written by
+    --calibrate); `per_kind`: the maps per kind of metric of PER_KIND_CONSTANTS instead, with
+    their "shipped" entry for the tasks of no fold (the library ships one map per model)."""
     import json
 
-    if not CONSTANTS.exists():
-        raise SystemExit(f"{CONSTANTS} is missing: run `python benchmarks/curves.py --calibrate`")
-    folds = json.loads(CONSTANTS.read_text())
-    return {name: {family: options_of(c) for family, c in folds[name].items()
-                   if family != "shipped"}
+    path = PER_KIND_CONSTANTS if per_kind else CONSTANTS
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run `python benchmarks/curves.py --calibrate"
+                         f"{' --per-kind' if per_kind else ''}`")
+    folds = json.loads(path.read_text())
+    return {name: {fold: c for fold, c in folds[name].items() if per_kind or fold != "shipped"}
             for name in ("hyperlaw", "lcpfn")}
 
 
@@ -180,9 +186,10 @@ def evaluate(name: str, tasks: list[Task], fractions: tuple[float, ...], every: 
     |mean − truth|, low, high, truth, |median − truth|."""
     out: dict[tuple[str, float], list] = {}
     for task in tasks:
-        predictor = PREDICTORS[name]
-        if task.name in FOLDS.get(name, {}):
-            predictor = functools.partial(predictor, **FOLDS[name][task.name])
+        predictor, folds = PREDICTORS[name], FOLDS.get(name, {})
+        table = folds.get(task.name, folds.get("shipped"))
+        if table is not None:
+            predictor = functools.partial(predictor, **options_of(table, task.bounds))
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             rows = out.setdefault((task.group, fraction), [])
@@ -252,6 +259,12 @@ def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]
 
 # --- calibration -------------------------------------------------------------------------------
 CONSTANTS = HERE / "results" / "curves_constants.json"
+#: `--per-kind`: maps per kind of metric (a declared range, a loss), tried and not shipped.
+PER_KIND_CONSTANTS = HERE / "results" / "curves_constants_per_kind.json"
+KINDS = ("bounded", "loss")
+#: Under --per-kind, candidate weights of the other kind's groups in a kind's maps, relative
+#: to the kind's own groups (0: its own curves only; 1: the groups weigh as in one map).
+OTHER_KIND_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 
 
 def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
@@ -300,74 +313,123 @@ LAYOUTS: tuple[tuple[float, ...], ...] = ((1.0,), (0.4, 0.7, 1.0), (0.25, 0.4, 0
            (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
 
 
-def fit_bins(cases: dict[str, np.ndarray], group_of: dict[str, str],
-             bins: tuple[float, ...]) -> ensemble.Calibration:
+def kind_of(bounds: Bounds) -> str:
+    """The kind of metric with maps of its own under --per-kind: "bounded" for a declared
+    two-sided range (an error rate), "loss" for one bound or none."""
+    return "bounded" if bounds[0] is not None and bounds[1] is not None else "loss"
+
+
+def fit_bins(cases: dict[str, np.ndarray], group_of: dict[str, str], bins: tuple[float, ...],
+             weight_of: dict[str, float] | None = None) -> ensemble.Calibration:
     """ensemble.Calibration.fit on the cases of these tasks with these stage bins, each group
-    of tasks (LCDB, each family) weighing the same, so that LCDB's many curves do not set the
-    maps alone."""
+    of tasks (LCDB, each family) weighing the same times `weight_of[group]` (default 1), so
+    that LCDB's many curves do not set the maps alone. Groups of weight 0 are left out."""
+    scale = weight_of or {}
     groups = [group_of[task] for task, rows in cases.items() for _ in rows]
     counts = {group: groups.count(group) for group in set(groups)}
+    weights = np.array([scale.get(group, 1.0) / counts[group] for group in groups])
     table = np.concatenate(list(cases.values()))
-    return ensemble.Calibration.fit(table[:, 0], table[:, 1],
-                                    [1.0 / counts[group] for group in groups], bins)
+    keep = weights > 0
+    return ensemble.Calibration.fit(table[keep, 0], table[keep, 1], weights[keep], bins)
 
 
-def group_out_error(cases: dict[str, np.ndarray], group_of: dict[str, str],
-                    bins: tuple[float, ...]) -> float:
-    """Leave one group out: the mean |coverage − LEVEL| of the 80% interval over each group
-    and fraction, recalibrated with bins fitted on the other groups."""
-    errors = []
-    for group in sorted({group_of[task] for task in cases}):
-        fitted = fit_bins({t: c for t, c in cases.items() if group_of[t] != group}, group_of,
-                          bins)
-        table = np.concatenate([c for t, c in cases.items() if group_of[t] == group])
-        mapped = np.array([np.interp(pit, *fitted.knots(stage)) for stage, pit, _ in table])
-        hit = np.abs(mapped - 0.5) <= LEVEL / 2
-        errors += [abs(float(np.mean(hit[table[:, 2] == f])) - LEVEL)
-                   for f in np.unique(table[:, 2])]
-    return float(np.mean(errors))
+def mapped_pits(calibration: ensemble.Calibration, table: np.ndarray) -> np.ndarray:
+    """The recalibrated PIT of each case (rows: stage, oriented PIT, fraction)."""
+    rows = np.minimum(np.searchsorted(calibration.stages, table[:, 0]), len(calibration.pits) - 1)
+    out = np.empty(len(table))
+    for row in np.unique(rows):
+        chosen = rows == row
+        out[chosen] = np.interp(table[chosen, 1], calibration.pits[row], calibration.levels)
+    return out
 
 
-def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str]) -> dict[str, Any]:
-    """The recalibration of these cases with the stage bins of LAYOUTS that transfer best to
-    a group left out (`group_out_error`; the fewer bins on a tie), as CONSTANTS stores it."""
-    errors = {bins: round(group_out_error(cases, group_of, bins), 4) for bins in LAYOUTS}
-    bins = min(LAYOUTS, key=lambda b: (errors[b], len(b)))
-    print(f"  {len(bins)} stage bins (left-out group's mean |coverage - {LEVEL}|: "
-          + ", ".join(f"{len(b)} bins {e:.3f}" for b, e in errors.items()) + ")", flush=True)
-    fitted = fit_bins(cases, group_of, bins)
-    return {"stages": fitted.stages, "levels": fitted.levels, "pits": fitted.pits}
+def left_out_error(cases: dict[str, np.ndarray], group_of: dict[str, str], own: set[str],
+                   bins: tuple[float, ...], other: float = 1.0) -> float:
+    """Leave one out: the mean |coverage − LEVEL| of the 80% interval over the groups of
+    `own` and the fractions, each group recalibrated with maps fitted without it (the other
+    groups of `own` at weight 1, the rest at `other`). With one group in `own` (LCDB alone)
+    one of its tasks is left out at a time instead, its coverage pooled per fraction."""
+    weight_of = {group_of[t]: 1.0 if group_of[t] in own else other for t in cases}
+    units = ([[t for t in cases if group_of[t] == group] for group in sorted(own)]
+             if len(own) > 1 else [[t] for t in cases if group_of[t] in own])
+    hits: dict[tuple[str, float], list[np.ndarray]] = {}
+    for unit in units:
+        fitted = fit_bins({t: c for t, c in cases.items() if t not in unit}, group_of, bins,
+                          weight_of)
+        table = np.concatenate([cases[t] for t in unit])
+        hit = np.abs(mapped_pits(fitted, table) - 0.5) <= LEVEL / 2
+        for fraction in np.unique(table[:, 2]):
+            hits.setdefault((group_of[unit[0]], fraction), []).append(hit[table[:, 2] == fraction])
+    return float(np.mean([abs(float(np.mean(np.concatenate(h))) - LEVEL)
+                          for h in hits.values()]))
+
+
+def fit_maps(cases: dict[str, np.ndarray], group_of: dict[str, str], own: set[str],
+             others: tuple[float, ...]) -> dict[str, Any]:
+    """The recalibration for the groups of `own` with the stage bins of LAYOUTS and the
+    weight of the other groups of `others` that transfer best to a group of `own` left out
+    (`left_out_error`; fewer bins, then the larger weight, on a tie), as CONSTANTS stores it."""
+    choices = [(bins, other) for bins in LAYOUTS for other in others]
+    errors = {c: round(left_out_error(cases, group_of, own, *c), 4) for c in choices}
+    bins, other = min(choices, key=lambda c: (errors[c], len(c[0]), -c[1]))
+    print(f"  {', '.join(sorted(own))}: {len(bins)} stage bins, other groups at weight {other} "
+          f"(left-out mean |coverage - {LEVEL}|: "
+          + ", ".join(f"{len(b)} bins/{o} {e:.3f}" for (b, o), e in errors.items()) + ")",
+          flush=True)
+    fitted = fit_bins(cases, group_of, bins, {g: 1.0 if g in own else other
+                                              for g in group_of.values()})
+    return {"stages": fitted.stages, "levels": fitted.levels, "pits": fitted.pits,
+            **({"other_groups_weight": other} if len(others) > 1 else {})}
+
+
+def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str],
+                    kinds: dict[str, str] | None = None) -> dict[str, Any]:
+    """One recalibration of these cases (every group its own), or, given the kind of metric
+    of each group (`kind_of`), one per kind, the other kind's groups at a weight of
+    OTHER_KIND_WEIGHTS."""
+    groups = {group_of[task] for task in cases}
+    if kinds is None:
+        return fit_maps(cases, group_of, groups, (1.0,))
+    return {kind: fit_maps(cases, group_of, {g for g in groups if kinds[g] == kind},
+                           OTHER_KIND_WEIGHTS) for kind in KINDS}
 
 
 CALIBRATED = {"hyperlaw": ensemble_pit, "lcpfn": pfn_pit}
 
 
-def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
-              ) -> dict[str, Any]:
+def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str],
+              per_kind: bool = False) -> dict[str, Any]:
     """Per model of `models` ("hyperlaw": the ensemble, "lcpfn"), the shipped recalibration
     (fitted on the even LCDB datasets and the three families) and, per family, that of its
-    fold (fitted without that family)."""
+    fold (fitted without that family); `per_kind`: maps per kind of metric."""
     build = [task for task in tasks if task.build or task.group != "lcdb"]
     group_of = {task.name: task.group for task in build}
+    kinds = {task.group: kind_of(task.bounds) for task in build} if per_kind else None
     families = [task.name for task in build if task.group != "lcdb"]
     out = {}
     for name in models:
         print(f"{name}:")
         cases = raw_cases(build, fractions, CALIBRATED[name])
-        folds = {"shipped": fit_calibration(cases, group_of)}
+        folds = {"shipped": fit_calibration(cases, group_of, kinds)}
         for family in families:
             print(f" fold without {family}:")
             folds[family] = fit_calibration(
-                {task: c for task, c in cases.items() if task != family}, group_of)
+                {task: c for task, c in cases.items() if task != family}, group_of, kinds)
         out[name] = folds
     return out
 
 
-def options_of(table: dict[str, Any]) -> dict[str, Any]:
+def calibration_of(table: dict[str, Any]) -> ensemble.Calibration:
+    """The recalibration stored in CONSTANTS."""
+    return ensemble.Calibration(tuple(table["stages"]), tuple(table["levels"]),
+                                tuple(tuple(r) for r in table["pits"]))
+
+
+def options_of(table: dict[str, Any], bounds: Bounds) -> dict[str, Any]:
     """The keyword arguments of extrapolate and pfn.predict for a recalibration read from
-    CONSTANTS."""
-    return {"calibration": ensemble.Calibration(
-        tuple(table["stages"]), tuple(table["levels"]), tuple(tuple(r) for r in table["pits"]))}
+    CONSTANTS (of PER_KIND_CONSTANTS: the map of the kind of these bounds)."""
+    return {"calibration": calibration_of(table[kind_of(bounds)] if "loss" in table
+                                          else table)}
 
 
 def main() -> None:
@@ -380,22 +442,30 @@ def main() -> None:
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--every", type=int, default=1,
                         help="evaluate every N-th curve of each task only (quicker, noisier)")
+    parser.add_argument("--per-kind", action="store_true",
+                        help=f"fit (with --calibrate) or evaluate maps per kind of metric, "
+                             f"{PER_KIND_CONSTANTS.name}, instead of the shipped kind")
     args = parser.parse_args()
     tasks = load_tasks()
     fractions = tuple(args.fractions)
     if args.calibrate is not None:
         import json
 
-        folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
-        folds.update(calibrate(tasks, fractions, args.calibrate or sorted(CALIBRATED)))
-        CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
-        print(f"\nwrote {CONSTANTS}; paste the shipped entries into hyperlaw/curves/:")
+        path = PER_KIND_CONSTANTS if args.per_kind else CONSTANTS
+        folds = json.loads(path.read_text()) if path.exists() else {}
+        folds.update(calibrate(tasks, fractions, args.calibrate or sorted(CALIBRATED),
+                               args.per_kind))
+        path.write_text(json.dumps(folds, indent=1) + "\n")
+        if args.per_kind:
+            print(f"\nwrote {path} (evaluate with --per-kind)")
+            return
+        print(f"\nwrote {path}; paste the shipped entries into hyperlaw/curves/:")
         if "hyperlaw" in folds:
             print(f"ensemble.py: CALIBRATION = Calibration(**{folds['hyperlaw']['shipped']})")
         if "lcpfn" in folds:
             print(f"pfn.py: CALIBRATION = Calibration(**{folds['lcpfn']['shipped']})")
         return
-    FOLDS.update(load_folds())
+    FOLDS.update(load_folds(args.per_kind))
     held_out = [task for task in tasks if not task.build]  # the families: by their folds
     print(f"held-out tasks: {len(held_out)} ({sum(len(t.curves) for t in held_out)} curves); "
           f"shipped constants: evidence_weight={ensemble.EVIDENCE_WEIGHT}, "
