@@ -21,6 +21,12 @@ configuration at step s at the h-th increment end after s (at most `max_budget`)
 the best value any configuration reported there, per step unit to get there; a new one at the
 h-th increment end, per step unit from scratch.
 
+With `screen` b (a step before `min_budget`), a new configuration is first ranked at step b, where
+the curve model has too few points to predict from: it goes on to its first look only if its
+value there is among the best 1/`SCREEN_REDUCTION` of the values reported at b (ASHA's rule,
+`rungs.kept`), so a first look costs about b + (min_budget - b) / 3 steps instead of
+min_budget.
+
 Costs are step units. The predictive distribution is read through `quantiles` only, so any
 model returning such a prediction plugs in (`curve_model`).
 """
@@ -42,7 +48,7 @@ from hyperlaw.history import History
 from hyperlaw.history.rungs import chains
 from hyperlaw.lineage import RESUME, RETRY_OF, SUSPENDED, Checkpoint, resume_point
 from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
-from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, crossed
+from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, crossed, kept
 from hyperlaw.trial import TrialRecord, TrialState
 
 
@@ -54,6 +60,9 @@ class Predictive(Protocol):
 
 #: reports a configuration needs before its first look counts (a curve needs three points)
 MIN_POINTS = 3
+
+#: under `screen`, a new configuration goes on to its first look when among the best 1/this
+SCREEN_REDUCTION = 3.0
 
 #: (steps, values, at_step) -> the predictive distribution of the value at at_step
 CurveModel = Callable[[Sequence[float], Sequence[float], float], Predictive]
@@ -71,7 +80,9 @@ class FreezeThaw(Scheduler):
     `curve_model(steps, values, at_step)` predicts a curve's final value (default
     `hyperlaw.curves.extrapolate`; a "module:function" string names one).
     `new_trial_weight` scales a new trial's worth (above 1 explores more). `horizon` (None:
-    `max_budget`) reads the predicted improvement that many increments ahead.
+    `max_budget`) reads the predicted improvement that many increments ahead. `screen` (None:
+    off) is a step before `min_budget` where a new configuration is ranked against the values
+    reported there and stopped unless among the best third.
 
     A trial pauses only with a checkpoint at or after its increment's end; one without goes on
     when it is worth at least a new trial and stops otherwise. One objective only.
@@ -82,7 +93,8 @@ class FreezeThaw(Scheduler):
     def __init__(self, min_budget: float = 1, max_budget: float | None = None,
                  growth: float = 2.0, curve_model: CurveModel | str | None = None,
                  n_startup_trials: int = 8, new_trial_weight: float = 1.0,
-                 n_quantiles: int = 12, horizon: int | None = None) -> None:
+                 n_quantiles: int = 12, horizon: int | None = None,
+                 screen: float | None = None) -> None:
         check_budgets(min_budget, max_budget, growth, type(self).__name__)
         if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
             raise HyperlawError("FreezeThaw needs n_startup_trials >= 1, n_quantiles >= 4 and "
@@ -91,7 +103,11 @@ class FreezeThaw(Scheduler):
         if horizon is not None and not (isinstance(horizon, int) and horizon >= 1):
             raise HyperlawError("FreezeThaw: horizon must be a number of increments >= 1, or "
                                 f"None for max_budget, got {horizon!r}")
+        if screen is not None and not 0 < screen < min_budget:
+            raise HyperlawError("FreezeThaw: screen must be a step between 0 and min_budget "
+                                f"({min_budget!r}), or None, got {screen!r}")
         self.horizon = horizon
+        self.screen = screen
         self.min_budget = min_budget
         self.max_budget = max_budget
         self.growth = growth
@@ -107,7 +123,7 @@ class FreezeThaw(Scheduler):
                 "growth": self.growth, "curve_model": name,
                 "n_startup_trials": self.n_startup_trials,
                 "new_trial_weight": self.new_trial_weight, "n_quantiles": self.n_quantiles,
-                "horizon": self.horizon}
+                "horizon": self.horizon, "screen": self.screen}
 
     # --- structure -----------------------------------------------------------------------
     def resolved_max_budget(self, history: History) -> float | None:
@@ -144,7 +160,8 @@ class FreezeThaw(Scheduler):
             raise HyperlawError("FreezeThaw schedules studies of one objective; use ASHA "
                                 "(MO-ASHA) for several")
         # budget-aware samplers fit the values at these steps, as under ASHA's rungs
-        history.rung_budgets = [*self.budgets(top), top]
+        history.rung_budgets = [*([] if self.screen is None else [self.screen]),
+                                *self.budgets(top), top]
         sign = -1.0 if history.maximize else 1.0
         configs = _configurations(history)
         # a configuration's prediction is redone when its curve grew, except while another
@@ -195,6 +212,8 @@ class FreezeThaw(Scheduler):
             return Decision.CONTINUE
         start = trial.system_attrs.get(RESUME)
         after = None if start is None else Checkpoint.from_json(start).step
+        if self.screen is not None and crossed(trial.intermediate, step, [self.screen], after):
+            return self._screened(trial, step, history)
         if not crossed(trial.intermediate, step, self.budgets(top), after):
             return Decision.CONTINUE
         root = _root(trial, chains(history).roots)
@@ -208,6 +227,19 @@ class FreezeThaw(Scheduler):
                                                              if b <= step + 1e-9):
             return HandOff("suspend", trial.number, root, trial.intermediate[step])
         return Decision.STOP if not startup and own < worth.new else Decision.CONTINUE
+
+    def _screened(self, trial: TrialRecord, step: int, history: History) -> Decision:
+        """Continue a new configuration at the screen step when its value there is among the
+        best 1/SCREEN_REDUCTION of every configuration's value there, else stop it."""
+        sign = -1.0 if history.maximize else 1.0
+        own = _root(trial, chains(history).roots)
+        mine = sign * trial.intermediate[step]
+        others = [sign * c.values[i] for root, c in _configurations(history).items()
+                  if root != own and (i := bisect.bisect_left(c.steps, self.screen - 1e-9))
+                  < len(c.steps) and c.steps[i] <= step]
+        better = sum(v < mine for v in others)
+        return Decision.CONTINUE if kept(better, len(others) + 1, SCREEN_REDUCTION) \
+            else Decision.STOP
 
     @property
     def reads_history_to_start(self) -> bool:
