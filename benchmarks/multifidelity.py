@@ -321,6 +321,8 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
             for h in (1, 2):  # the predicted improvement h increments ahead (DyHPO: 1)
                 found[f"hl {sampler} + freeze-thaw (horizon {h})"] = hyperlaw_method(
                     sampler, partial(freeze_thaw, horizon=h), checkpoints=True)
+            found[f"hl {sampler} + freeze-thaw (first looks)"] = hyperlaw_method(
+                sampler, partial(freeze_thaw, new_trial_value="first"), checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (screen)"] = hyperlaw_method(
                 sampler, lambda t: freeze_thaw(t, screen=int(t.steps[0])), checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (LC-PFN)"] = hyperlaw_method(

@@ -94,7 +94,7 @@ class FreezeThaw(Scheduler):
                  growth: float = 2.0, curve_model: CurveModel | str | None = None,
                  n_startup_trials: int = 8, new_trial_weight: float = 1.0,
                  n_quantiles: int = 12, horizon: int | None = None,
-                 screen: float | None = None) -> None:
+                 screen: float | None = None, new_trial_value: str = "latest") -> None:
         check_budgets(min_budget, max_budget, growth, type(self).__name__)
         if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
             raise HyperlawError("FreezeThaw needs n_startup_trials >= 1, n_quantiles >= 4 and "
@@ -106,8 +106,13 @@ class FreezeThaw(Scheduler):
         if screen is not None and not 0 < screen < min_budget:
             raise HyperlawError("FreezeThaw: screen must be a step between 0 and min_budget "
                                 f"({min_budget!r}), or None, got {screen!r}")
+        if new_trial_value not in ("latest", "first"):
+            raise HyperlawError("FreezeThaw: new_trial_value must be 'latest' (every "
+                                "configuration as known now) or 'first' (their first looks), "
+                                f"got {new_trial_value!r}")
         self.horizon = horizon
         self.screen = screen
+        self.new_trial_value = new_trial_value
         self.min_budget = min_budget
         self.max_budget = max_budget
         self.growth = growth
@@ -123,7 +128,8 @@ class FreezeThaw(Scheduler):
                 "growth": self.growth, "curve_model": name,
                 "n_startup_trials": self.n_startup_trials,
                 "new_trial_weight": self.new_trial_weight, "n_quantiles": self.n_quantiles,
-                "horizon": self.horizon, "screen": self.screen}
+                "horizon": self.horizon, "screen": self.screen,
+                "new_trial_value": self.new_trial_value}
 
     # --- structure -----------------------------------------------------------------------
     def resolved_max_budget(self, history: History) -> float | None:
@@ -173,6 +179,7 @@ class FreezeThaw(Scheduler):
         incumbents = _Incumbents(configs.values(), sign, top)
         per_cost: dict[int, float] = {}
         first_gains: list[float] = []
+        draw_gains: list[float] = []  # each configuration's gain as known now, per full cost
         for root, config in configs.items():
             upto = max(bisect.bisect_right(config.steps, self.min_budget + 1e-9), MIN_POINTS)
             if len(config.steps) < upto and not config.complete:
@@ -182,6 +189,10 @@ class FreezeThaw(Scheduler):
                 at = self.target(self.min_budget, top)
                 first = cache["first", root] = (upto, at, self._final(config, at, sign, upto))
             first_gains.append(_gain(incumbents.at(first[1]), first[2]) / first[1])
+            reached = bisect.bisect_left(config.steps, first[1] - 1e-9)
+            if reached < len(config.steps):  # its value there is known
+                draw_gains.append(_gain(incumbents.at(first[1]),
+                                        (sign * config.values[reached],)) / first[1])
             if config.complete or config.steps[-1] >= top:
                 continue
             known = cache.get(root)
@@ -192,11 +203,25 @@ class FreezeThaw(Scheduler):
                                        self._final(config, at, sign, len(config.steps)))
             per_cost[root] = _gain(incumbents.at(known[1]), known[2]) / max(
                 known[1] - config.steps[-1], 1e-12)
+            if reached >= len(config.steps):
+                latest = known[2] if known[1] == first[1] else self._latest(
+                    cache, root, config, first[1], sign)
+                draw_gains.append(_gain(incumbents.at(first[1]), latest) / first[1])
         paused = {c.paused: per_cost.get(root, 0.0) for root, c in configs.items()
                   if c.paused is not None}
-        new = self.new_trial_weight * float(np.mean(first_gains)) if first_gains else 0.0
+        gains = draw_gains if self.new_trial_value == "latest" else first_gains
+        new = self.new_trial_weight * float(np.mean(gains)) if gains else 0.0
         started = len(first_gains)
         return Worth(per_cost, paused, new, started)
+
+    def _latest(self, cache: dict[Any, Any], root: int, config: _Configuration, at: float,
+                sign: float) -> tuple[float, ...]:
+        """The configuration's predicted value at `at` from all its reports (cached)."""
+        known = cache.get(("latest", root))
+        if known is None or (known[0] != len(config.steps) and not config.running):
+            known = cache["latest", root] = (
+                len(config.steps), self._final(config, at, sign, len(config.steps)))
+        return known[1]
 
     def _final(self, config: _Configuration, at: float, sign: float, upto: int
                ) -> tuple[float, ...]:
@@ -220,7 +245,7 @@ class FreezeThaw(Scheduler):
         worth = self.worth(history, root)
         own = worth.per_cost.get(root, 0.0)
         startup = worth.started < self.n_startup_trials
-        if not startup and own >= max(worth.new, *worth.paused.values(), 0.0):
+        if not startup and own > 0 and own >= max(worth.new, *worth.paused.values()):
             return Decision.CONTINUE
         checkpoint = resume_point(trial.number, trial.system_attrs, history.trials)
         if checkpoint is not None and checkpoint.step >= max(b for b in self.budgets(top)
