@@ -238,7 +238,7 @@ class FreezeThaw(Scheduler):
         start = trial.system_attrs.get(RESUME)
         after = None if start is None else Checkpoint.from_json(start).step
         if self.screen is not None and crossed(trial.intermediate, step, [self.screen], after):
-            return self._screened(trial, step, history)
+            return self._screened(trial, step, self.screen, history)
         if not crossed(trial.intermediate, step, self.budgets(top), after):
             return Decision.CONTINUE
         root = _root(trial, chains(history).roots)
@@ -253,14 +253,15 @@ class FreezeThaw(Scheduler):
             return HandOff("suspend", trial.number, root, trial.intermediate[step])
         return Decision.STOP if not startup and own < worth.new else Decision.CONTINUE
 
-    def _screened(self, trial: TrialRecord, step: int, history: History) -> Decision:
-        """Continue a new configuration at the screen step when its value there is among the
-        best 1/SCREEN_REDUCTION of every configuration's value there, else stop it."""
+    @staticmethod
+    def _screened(trial: TrialRecord, step: int, at: float, history: History) -> Decision:
+        """Continue a new configuration at the screen step `at` when its value there is among
+        the best 1/SCREEN_REDUCTION of every configuration's value there, else stop it."""
         sign = -1.0 if history.maximize else 1.0
         own = _root(trial, chains(history).roots)
         mine = sign * trial.intermediate[step]
         others = [sign * c.values[i] for root, c in _configurations(history).items()
-                  if root != own and (i := bisect.bisect_left(c.steps, self.screen - 1e-9))
+                  if root != own and (i := bisect.bisect_left(c.steps, at - 1e-9))
                   < len(c.steps) and c.steps[i] <= step]
         better = sum(v < mine for v in others)
         return Decision.CONTINUE if kept(better, len(others) + 1, SCREEN_REDUCTION) \
