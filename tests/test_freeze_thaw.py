@@ -200,12 +200,12 @@ def test_a_budget_aware_sampler_fits_the_values_at_the_increment_ends(tmp_path: 
                             checkpoint_dir=str(tmp_path / "c"))
     study.optimize(objective, n_trials=30, show_progress=False)
     history = study._history.refresh()
-    assert history.rung_budgets == [3, 6, 12, MAX_STEP]
+    assert history.rung_budgets == [1, 3, 6, 12, MAX_STEP]  # the screen (min_budget / 3) too
     found = chains(history)
     n_complete = len({found.roots.get(t.number, t.number) for t in history.trials
                       if t.state is TrialState.COMPLETE})
     level = fidelity(space, history, observations(space, history), True, n_complete + 1)
-    assert level is not None and level.budget in (3, 6, 12)
+    assert level is not None and level.budget in (1, 3, 6, 12)
     rows = level.obs.x[level.obs.state == COMPLETE]
     assert len(rows) == level.n and len({tuple(r) for r in rows}) == len(rows)
     for row, loss in zip(rows, level.obs.loss[level.obs.state == COMPLETE], strict=True):
@@ -238,8 +238,7 @@ def test_a_screen_stops_new_configurations_ranked_below_the_best_third_before_th
             trial.report(sign * (q + 1.0 / step), step, checkpoint={"step": step})
         return sign * (q + 1.0 / MAX_STEP)
 
-    scheduler = FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4,
-                           screen=1)
+    scheduler = FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4)
     study = hl.create_study(storage=sqlite_url, space={"q": hl.Float(0.0, 1.0)},
                             sampler="random", seed=5, scheduler=scheduler, direction=direction,
                             checkpoint_dir=str(tmp_path / "c"))
@@ -254,7 +253,8 @@ def test_a_screen_stops_new_configurations_ranked_below_the_best_third_before_th
     best_q = min(t.params["q"] for t in firsts)
     assert study.best_trial.params["q"] == pytest.approx(best_q)
     assert study.best_trial.last_step == MAX_STEP
-    assert make_scheduler(None, study.scheduler.spec()).options()["screen"] == 1
+    assert make_scheduler(None, study.scheduler.spec()).options()["screen"] == "auto"
+    assert scheduler.screen_step == 1 and FreezeThaw(min_budget=3, screen=None).screen_step is None
     assert 1 in study._history.refresh().rung_budgets
     with pytest.raises(hl.HyperlawError, match="screen must be a step between 0 and min_budget"):
         FreezeThaw(min_budget=3, screen=3)

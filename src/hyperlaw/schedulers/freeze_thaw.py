@@ -12,20 +12,27 @@ objective):
 
 - a paused configuration at step s is worth EI / (max_budget - s): the expected improvement of
   its predicted final value over y*, per step unit still to train;
-- a new configuration is worth `new_trial_weight` times the mean EI of every configuration's
-  first look (its prediction from its first increment, at least three reports) per full
-  budget: a draw of the sampler is valued as the draws before it looked when they were new.
+- a new configuration is worth `new_trial_weight` times the mean EI, per full budget, of
+  every configuration that had its first look (its first increment, at least three reports),
+  each predicted from all its reports now: a draw of the sampler is valued as the draws
+  before it turned out so far.
 
 With `horizon` h (DyHPO looks one increment ahead), both are read at a nearer budget: a
 configuration at step s at the h-th increment end after s (at most `max_budget`), its EI over
 the best value any configuration reported there, per step unit to get there; a new one at the
 h-th increment end, per step unit from scratch.
 
-With `screen` b (a step before `min_budget`), a new configuration is first ranked at step b, where
-the curve model has too few points to predict from: it goes on to its first look only if its
-value there is among the best 1/`SCREEN_REDUCTION` of the values reported at b (ASHA's rule,
-`rungs.kept`), so a first look costs about b + (min_budget - b) / 3 steps instead of
-min_budget.
+With `screen` b (a step before `min_budget`; by default min_budget / 3), a new configuration is
+first ranked at step b, where the curve model has too few points to predict from: it goes on
+to its first look only if its value there is among the best 1/`SCREEN_REDUCTION` of the values
+reported at b (ASHA's rule, `rungs.kept`), so a first look costs about b + (min_budget - b) / 3
+steps instead of min_budget, and about twice as many configurations get one.
+
+A new configuration is worth what the configurations drawn so far offer as known now: the
+mean, over them, of the expected improvement of the value at the first look's budget predicted
+from all their reports (the value itself once reached), per full budget. Valued by their first
+looks instead (`new_trial_value="first"`, the former rule), new draws carry the width of a
+three-point prediction, which outweighs any later, narrower one.
 
 Costs are step units. The predictive distribution is read through `quantiles` only, so any
 model returning such a prediction plugs in (`curve_model`).
@@ -80,9 +87,12 @@ class FreezeThaw(Scheduler):
     `curve_model(steps, values, at_step)` predicts a curve's final value (default
     `hyperlaw.curves.extrapolate`; a "module:function" string names one).
     `new_trial_weight` scales a new trial's worth (above 1 explores more). `horizon` (None:
-    `max_budget`) reads the predicted improvement that many increments ahead. `screen` (None:
-    off) is a step before `min_budget` where a new configuration is ranked against the values
-    reported there and stopped unless among the best third.
+    `max_budget`) reads the predicted improvement that many increments ahead. `screen` ("auto":
+    `min_budget` / 3; None: off) is a step before `min_budget` where a new configuration is
+    ranked against the values reported there and stopped unless among the best third (a
+    configuration whose first report is past it is not screened). `new_trial_value` ("latest"
+    or "first") values a new configuration by what earlier ones offer as known now, or by
+    their first looks.
 
     A trial pauses only with a checkpoint at or after its increment's end; one without goes on
     when it is worth at least a new trial and stops otherwise. One objective only.
@@ -94,7 +104,8 @@ class FreezeThaw(Scheduler):
                  growth: float = 2.0, curve_model: CurveModel | str | None = None,
                  n_startup_trials: int = 8, new_trial_weight: float = 1.0,
                  n_quantiles: int = 12, horizon: int | None = None,
-                 screen: float | None = None, new_trial_value: str = "latest") -> None:
+                 screen: float | str | None = "auto", new_trial_value: str = "latest"
+                 ) -> None:
         check_budgets(min_budget, max_budget, growth, type(self).__name__)
         if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
             raise HyperlawError("FreezeThaw needs n_startup_trials >= 1, n_quantiles >= 4 and "
@@ -103,9 +114,10 @@ class FreezeThaw(Scheduler):
         if horizon is not None and not (isinstance(horizon, int) and horizon >= 1):
             raise HyperlawError("FreezeThaw: horizon must be a number of increments >= 1, or "
                                 f"None for max_budget, got {horizon!r}")
-        if screen is not None and not 0 < screen < min_budget:
+        if screen not in (None, "auto") and not (
+                isinstance(screen, int | float) and 0 < screen < min_budget):
             raise HyperlawError("FreezeThaw: screen must be a step between 0 and min_budget "
-                                f"({min_budget!r}), or None, got {screen!r}")
+                                f"({min_budget!r}), 'auto' or None, got {screen!r}")
         if new_trial_value not in ("latest", "first"):
             raise HyperlawError("FreezeThaw: new_trial_value must be 'latest' (every "
                                 "configuration as known now) or 'first' (their first looks), "
@@ -132,6 +144,13 @@ class FreezeThaw(Scheduler):
                 "new_trial_value": self.new_trial_value}
 
     # --- structure -----------------------------------------------------------------------
+    @property
+    def screen_step(self) -> float | None:
+        """The step new configurations are ranked at before their first look (None: none)."""
+        if self.screen == "auto":
+            return self.min_budget / SCREEN_REDUCTION
+        return None if self.screen is None else float(self.screen)
+
     def resolved_max_budget(self, history: History) -> float | None:
         """max_budget, or the last step of the first complete trials when it was not given."""
         if self.max_budget is not None:
@@ -166,8 +185,8 @@ class FreezeThaw(Scheduler):
             raise HyperlawError("FreezeThaw schedules studies of one objective; use ASHA "
                                 "(MO-ASHA) for several")
         # budget-aware samplers fit the values at these steps, as under ASHA's rungs
-        history.rung_budgets = [*([] if self.screen is None else [self.screen]),
-                                *self.budgets(top), top]
+        screen = self.screen_step
+        history.rung_budgets = [*([] if screen is None else [screen]), *self.budgets(top), top]
         sign = -1.0 if history.maximize else 1.0
         configs = _configurations(history)
         # a configuration's prediction is redone when its curve grew, except while another
@@ -237,8 +256,10 @@ class FreezeThaw(Scheduler):
             return Decision.CONTINUE
         start = trial.system_attrs.get(RESUME)
         after = None if start is None else Checkpoint.from_json(start).step
-        if self.screen is not None and crossed(trial.intermediate, step, [self.screen], after):
-            return self._screened(trial, step, self.screen, history)
+        screen = self.screen_step
+        if screen is not None and step < self.min_budget - 1e-9 and \
+                crossed(trial.intermediate, step, [screen], after):
+            return self._screened(trial, step, screen, history)
         if not crossed(trial.intermediate, step, self.budgets(top), after):
             return Decision.CONTINUE
         root = _root(trial, chains(history).roots)
