@@ -274,7 +274,11 @@ def curve(table: Table) -> CurveStopping:
 
 
 def freeze_thaw(table: Table, **options: Any) -> FreezeThaw:
-    options = {"min_budget": int(table.steps[2]), **options}  # a first look at three points
+    """Freeze-thaw with a first look at three points; unless told otherwise, under the former
+    rule (no screen, a new configuration valued by the first looks), which the saved rows
+    named without "(screen)" ran."""
+    options = {"min_budget": int(table.steps[2]), "screen": None, "new_trial_value": "first",
+               **options}
     return FreezeThaw(max_budget=int(table.steps[-1]), **options)
 
 
@@ -321,6 +325,13 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
             for h in (1, 2):  # the predicted improvement h increments ahead (DyHPO: 1)
                 found[f"hl {sampler} + freeze-thaw (horizon {h})"] = hyperlaw_method(
                     sampler, partial(freeze_thaw, horizon=h), checkpoints=True)
+            # FreezeThaw's defaults: a screen at min_budget / 3 (the first step here) and a
+            # new configuration valued by what the earlier ones offer as known now
+            found[f"hl {sampler} + freeze-thaw (screen)"] = hyperlaw_method(
+                sampler, partial(freeze_thaw, screen="auto", new_trial_value="latest"),
+                checkpoints=True)
+            found[f"hl {sampler} + freeze-thaw (latest, no screen)"] = hyperlaw_method(
+                sampler, partial(freeze_thaw, new_trial_value="latest"), checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (LC-PFN)"] = hyperlaw_method(
                 sampler, partial(freeze_thaw, curve_model="hyperlaw.curves.pfn:predict"),
                 checkpoints=True)

@@ -200,12 +200,12 @@ def test_a_budget_aware_sampler_fits_the_values_at_the_increment_ends(tmp_path: 
                             checkpoint_dir=str(tmp_path / "c"))
     study.optimize(objective, n_trials=30, show_progress=False)
     history = study._history.refresh()
-    assert history.rung_budgets == [3, 6, 12, MAX_STEP]
+    assert history.rung_budgets == [1, 3, 6, 12, MAX_STEP]  # the screen (min_budget / 3) too
     found = chains(history)
     n_complete = len({found.roots.get(t.number, t.number) for t in history.trials
                       if t.state is TrialState.COMPLETE})
     level = fidelity(space, history, observations(space, history), True, n_complete + 1)
-    assert level is not None and level.budget in (3, 6, 12)
+    assert level is not None and level.budget in (1, 3, 6, 12)
     rows = level.obs.x[level.obs.state == COMPLETE]
     assert len(rows) == level.n and len({tuple(r) for r in rows}) == len(rows)
     for row, loss in zip(rows, level.obs.loss[level.obs.state == COMPLETE], strict=True):
@@ -225,3 +225,75 @@ def test_a_horizon_judges_a_configuration_a_number_of_increments_ahead() -> None
     assert make_scheduler(None, ahead.spec()).options()["horizon"] == 1
     with pytest.raises(hl.HyperlawError, match="horizon must be a number of increments"):
         FreezeThaw(horizon=0)
+
+
+def test_a_screen_stops_new_configurations_ranked_below_the_best_third_before_the_first_look(
+        sqlite_url: str, tmp_path: Path) -> None:
+    sign, direction = 1.0, "minimize"
+
+    def signed(trial: hl.Trial) -> float:
+        q = trial.params["q"]
+        start = trial.checkpoint.step if trial.checkpoint is not None else 0
+        for step in range(start + 1, MAX_STEP + 1):
+            trial.report(sign * (q + 1.0 / step), step, checkpoint={"step": step})
+        return sign * (q + 1.0 / MAX_STEP)
+
+    scheduler = FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4)
+    study = hl.create_study(storage=sqlite_url, space={"q": hl.Float(0.0, 1.0)},
+                            sampler="random", seed=5, scheduler=scheduler, direction=direction,
+                            checkpoint_dir=str(tmp_path / "c"))
+    study.optimize(signed, n_trials=30, show_progress=False)
+    firsts = [t for t in study.trials if "promoted_from" not in t.system_attrs]
+    screened = [t for t in firsts if t.last_step == 1]
+    assert screened and not [t for t in firsts if t.last_step == 2]
+    for trial in screened:  # ranked at step 1 (q + 1) against the configurations before it
+        earlier = [t.params["q"] for t in firsts if t.number < trial.number]
+        better = sum(q < trial.params["q"] for q in earlier)
+        assert better >= max((len(earlier) + 1) // 3, 1)
+    best_q = min(t.params["q"] for t in firsts)
+    assert study.best_trial.params["q"] == pytest.approx(best_q)
+    assert study.best_trial.last_step == MAX_STEP
+    assert make_scheduler(None, study.scheduler.spec()).options()["screen"] == "auto"
+    assert scheduler.screen_step == 1 and FreezeThaw(min_budget=3, screen=None).screen_step is None
+    assert 1 in study._history.refresh().rung_budgets
+    with pytest.raises(hl.HyperlawError, match="screen must be a step between 0 and min_budget"):
+        FreezeThaw(min_budget=3, screen=3)
+
+
+class _WideFirstLook:
+    """A curve model wide at a first look (three points: uniform within 1 of the last value)
+    and sure later (the last value): first looks promise improvements later points withdraw."""
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.last = float(values[-1])
+        self.width = 1.0 if len(values) <= 3 else 0.0
+
+    def quantiles(self, q: Sequence[float] | np.ndarray) -> np.ndarray:
+        return self.last + self.width * (2 * np.asarray(q, dtype=float) - 1)
+
+
+def wide_first_look(steps: Sequence[float], values: Sequence[float], at_step: float
+                    ) -> _WideFirstLook:
+    """A `curve_model` returning `_WideFirstLook`."""
+    return _WideFirstLook(values)
+
+
+def test_a_new_configuration_is_valued_by_what_earlier_draws_turned_out_to_offer() -> None:
+    withdrawn = [0.5, 0.5, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6]  # first look 0.5, then flat at 0.6
+    promising = [0.4, 0.4, 0.4, 0.35, 0.32, 0.31, 0.30, 0.30]  # now below the incumbent
+    study = _history("minimize", {0: (DONE, True), 1: (withdrawn, False),
+                                  2: (withdrawn, False), 3: (withdrawn, False),
+                                  4: (promising, False)})
+    history = study._history.refresh()
+    latest = FreezeThaw(min_budget=3, max_budget=16, n_startup_trials=2,
+                        curve_model=wide_first_look)
+    worth = latest.worth(history)
+    assert worth.paused[4] > worth.new > 0 and worth.paused[1] == 0
+    assert latest.promoted(history) == 4  # continue the one still ahead of the incumbent
+    # valued by the first looks alone, new draws look better than anything paused
+    first = FreezeThaw(min_budget=3, max_budget=16, n_startup_trials=2,
+                       curve_model=wide_first_look, new_trial_value="first")
+    assert first.worth(history).new > worth.paused[4] and first.promoted(history) is None
+    assert make_scheduler(None, latest.spec()).options()["new_trial_value"] == "latest"
+    with pytest.raises(hl.HyperlawError, match="new_trial_value must be"):
+        FreezeThaw(new_trial_value="mean")

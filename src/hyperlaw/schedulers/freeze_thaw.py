@@ -12,14 +12,27 @@ objective):
 
 - a paused configuration at step s is worth EI / (max_budget - s): the expected improvement of
   its predicted final value over y*, per step unit still to train;
-- a new configuration is worth `new_trial_weight` times the mean EI of every configuration's
-  first look (its prediction from its first increment, at least three reports) per full
-  budget: a draw of the sampler is valued as the draws before it looked when they were new.
+- a new configuration is worth `new_trial_weight` times the mean EI, per full budget, of
+  every configuration that had its first look (its first increment, at least three reports),
+  each predicted from all its reports now: a draw of the sampler is valued as the draws
+  before it turned out so far.
 
 With `horizon` h (DyHPO looks one increment ahead), both are read at a nearer budget: a
 configuration at step s at the h-th increment end after s (at most `max_budget`), its EI over
 the best value any configuration reported there, per step unit to get there; a new one at the
 h-th increment end, per step unit from scratch.
+
+With `screen` b (a step before `min_budget`; by default min_budget / 3), a new configuration is
+first ranked at step b, where the curve model has too few points to predict from: it goes on
+to its first look only if its value there is among the best 1/`SCREEN_REDUCTION` of the values
+reported at b (ASHA's rule, `rungs.kept`), so a first look costs about b + (min_budget - b) / 3
+steps instead of min_budget, and about twice as many configurations get one.
+
+A new configuration is worth what the configurations drawn so far offer as known now: the
+mean, over them, of the expected improvement of the value at the first look's budget predicted
+from all their reports (the value itself once reached), per full budget. Valued by their first
+looks instead (`new_trial_value="first"`, the former rule), new draws carry the width of a
+three-point prediction, which outweighs any later, narrower one.
 
 Costs are step units. The predictive distribution is read through `quantiles` only, so any
 model returning such a prediction plugs in (`curve_model`).
@@ -42,7 +55,7 @@ from hyperlaw.history import History
 from hyperlaw.history.rungs import chains
 from hyperlaw.lineage import RESUME, RETRY_OF, SUSPENDED, Checkpoint, resume_point
 from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
-from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, crossed
+from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, crossed, kept
 from hyperlaw.trial import TrialRecord, TrialState
 
 
@@ -54,6 +67,9 @@ class Predictive(Protocol):
 
 #: reports a configuration needs before its first look counts (a curve needs three points)
 MIN_POINTS = 3
+
+#: under `screen`, a new configuration goes on to its first look when among the best 1/this
+SCREEN_REDUCTION = 3.0
 
 #: (steps, values, at_step) -> the predictive distribution of the value at at_step
 CurveModel = Callable[[Sequence[float], Sequence[float], float], Predictive]
@@ -71,7 +87,12 @@ class FreezeThaw(Scheduler):
     `curve_model(steps, values, at_step)` predicts a curve's final value (default
     `hyperlaw.curves.extrapolate`; a "module:function" string names one).
     `new_trial_weight` scales a new trial's worth (above 1 explores more). `horizon` (None:
-    `max_budget`) reads the predicted improvement that many increments ahead.
+    `max_budget`) reads the predicted improvement that many increments ahead. `screen` ("auto":
+    `min_budget` / 3; None: off) is a step before `min_budget` where a new configuration is
+    ranked against the values reported there and stopped unless among the best third (a
+    configuration whose first report is past it is not screened). `new_trial_value` ("latest"
+    or "first") values a new configuration by what earlier ones offer as known now, or by
+    their first looks.
 
     A trial pauses only with a checkpoint at or after its increment's end; one without goes on
     when it is worth at least a new trial and stops otherwise. One objective only.
@@ -82,7 +103,9 @@ class FreezeThaw(Scheduler):
     def __init__(self, min_budget: float = 1, max_budget: float | None = None,
                  growth: float = 2.0, curve_model: CurveModel | str | None = None,
                  n_startup_trials: int = 8, new_trial_weight: float = 1.0,
-                 n_quantiles: int = 12, horizon: int | None = None) -> None:
+                 n_quantiles: int = 12, horizon: int | None = None,
+                 screen: float | str | None = "auto", new_trial_value: str = "latest"
+                 ) -> None:
         check_budgets(min_budget, max_budget, growth, type(self).__name__)
         if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
             raise HyperlawError("FreezeThaw needs n_startup_trials >= 1, n_quantiles >= 4 and "
@@ -91,7 +114,17 @@ class FreezeThaw(Scheduler):
         if horizon is not None and not (isinstance(horizon, int) and horizon >= 1):
             raise HyperlawError("FreezeThaw: horizon must be a number of increments >= 1, or "
                                 f"None for max_budget, got {horizon!r}")
+        if screen not in (None, "auto") and not (
+                isinstance(screen, int | float) and 0 < screen < min_budget):
+            raise HyperlawError("FreezeThaw: screen must be a step between 0 and min_budget "
+                                f"({min_budget!r}), 'auto' or None, got {screen!r}")
+        if new_trial_value not in ("latest", "first"):
+            raise HyperlawError("FreezeThaw: new_trial_value must be 'latest' (every "
+                                "configuration as known now) or 'first' (their first looks), "
+                                f"got {new_trial_value!r}")
         self.horizon = horizon
+        self.screen = screen
+        self.new_trial_value = new_trial_value
         self.min_budget = min_budget
         self.max_budget = max_budget
         self.growth = growth
@@ -107,9 +140,17 @@ class FreezeThaw(Scheduler):
                 "growth": self.growth, "curve_model": name,
                 "n_startup_trials": self.n_startup_trials,
                 "new_trial_weight": self.new_trial_weight, "n_quantiles": self.n_quantiles,
-                "horizon": self.horizon}
+                "horizon": self.horizon, "screen": self.screen,
+                "new_trial_value": self.new_trial_value}
 
     # --- structure -----------------------------------------------------------------------
+    @property
+    def screen_step(self) -> float | None:
+        """The step new configurations are ranked at before their first look (None: none)."""
+        if self.screen == "auto":
+            return self.min_budget / SCREEN_REDUCTION
+        return None if self.screen is None else float(self.screen)
+
     def resolved_max_budget(self, history: History) -> float | None:
         """max_budget, or the last step of the first complete trials when it was not given."""
         if self.max_budget is not None:
@@ -144,7 +185,8 @@ class FreezeThaw(Scheduler):
             raise HyperlawError("FreezeThaw schedules studies of one objective; use ASHA "
                                 "(MO-ASHA) for several")
         # budget-aware samplers fit the values at these steps, as under ASHA's rungs
-        history.rung_budgets = [*self.budgets(top), top]
+        screen = self.screen_step
+        history.rung_budgets = [*([] if screen is None else [screen]), *self.budgets(top), top]
         sign = -1.0 if history.maximize else 1.0
         configs = _configurations(history)
         # a configuration's prediction is redone when its curve grew, except while another
@@ -156,6 +198,7 @@ class FreezeThaw(Scheduler):
         incumbents = _Incumbents(configs.values(), sign, top)
         per_cost: dict[int, float] = {}
         first_gains: list[float] = []
+        draw_gains: list[float] = []  # each configuration's gain as known now, per full cost
         for root, config in configs.items():
             upto = max(bisect.bisect_right(config.steps, self.min_budget + 1e-9), MIN_POINTS)
             if len(config.steps) < upto and not config.complete:
@@ -165,6 +208,10 @@ class FreezeThaw(Scheduler):
                 at = self.target(self.min_budget, top)
                 first = cache["first", root] = (upto, at, self._final(config, at, sign, upto))
             first_gains.append(_gain(incumbents.at(first[1]), first[2]) / first[1])
+            reached = bisect.bisect_left(config.steps, first[1] - 1e-9)
+            if reached < len(config.steps):  # its value there is known
+                draw_gains.append(_gain(incumbents.at(first[1]),
+                                        (sign * config.values[reached],)) / first[1])
             if config.complete or config.steps[-1] >= top:
                 continue
             known = cache.get(root)
@@ -175,11 +222,25 @@ class FreezeThaw(Scheduler):
                                        self._final(config, at, sign, len(config.steps)))
             per_cost[root] = _gain(incumbents.at(known[1]), known[2]) / max(
                 known[1] - config.steps[-1], 1e-12)
+            if reached >= len(config.steps):
+                latest = known[2] if known[1] == first[1] else self._latest(
+                    cache, root, config, first[1], sign)
+                draw_gains.append(_gain(incumbents.at(first[1]), latest) / first[1])
         paused = {c.paused: per_cost.get(root, 0.0) for root, c in configs.items()
                   if c.paused is not None}
-        new = self.new_trial_weight * float(np.mean(first_gains)) if first_gains else 0.0
+        gains = draw_gains if self.new_trial_value == "latest" else first_gains
+        new = self.new_trial_weight * float(np.mean(gains)) if gains else 0.0
         started = len(first_gains)
         return Worth(per_cost, paused, new, started)
+
+    def _latest(self, cache: dict[Any, Any], root: int, config: _Configuration, at: float,
+                sign: float) -> tuple[float, ...]:
+        """The configuration's predicted value at `at` from all its reports (cached)."""
+        known = cache.get(("latest", root))
+        if known is None or (known[0] != len(config.steps) and not config.running):
+            known = cache["latest", root] = (
+                len(config.steps), self._final(config, at, sign, len(config.steps)))
+        return known[1]
 
     def _final(self, config: _Configuration, at: float, sign: float, upto: int
                ) -> tuple[float, ...]:
@@ -195,19 +256,37 @@ class FreezeThaw(Scheduler):
             return Decision.CONTINUE
         start = trial.system_attrs.get(RESUME)
         after = None if start is None else Checkpoint.from_json(start).step
+        screen = self.screen_step
+        if screen is not None and step < self.min_budget - 1e-9 and \
+                crossed(trial.intermediate, step, [screen], after):
+            return self._screened(trial, step, screen, history)
         if not crossed(trial.intermediate, step, self.budgets(top), after):
             return Decision.CONTINUE
         root = _root(trial, chains(history).roots)
         worth = self.worth(history, root)
         own = worth.per_cost.get(root, 0.0)
         startup = worth.started < self.n_startup_trials
-        if not startup and own >= max(worth.new, *worth.paused.values(), 0.0):
+        if not startup and own > 0 and own >= max(worth.new, *worth.paused.values()):
             return Decision.CONTINUE
         checkpoint = resume_point(trial.number, trial.system_attrs, history.trials)
         if checkpoint is not None and checkpoint.step >= max(b for b in self.budgets(top)
                                                              if b <= step + 1e-9):
             return HandOff("suspend", trial.number, root, trial.intermediate[step])
         return Decision.STOP if not startup and own < worth.new else Decision.CONTINUE
+
+    @staticmethod
+    def _screened(trial: TrialRecord, step: int, at: float, history: History) -> Decision:
+        """Continue a new configuration at the screen step `at` when its value there is among
+        the best 1/SCREEN_REDUCTION of every configuration's value there, else stop it."""
+        sign = -1.0 if history.maximize else 1.0
+        own = _root(trial, chains(history).roots)
+        mine = sign * trial.intermediate[step]
+        others = [sign * c.values[i] for root, c in _configurations(history).items()
+                  if root != own and (i := bisect.bisect_left(c.steps, at - 1e-9))
+                  < len(c.steps) and c.steps[i] <= step]
+        better = sum(v < mine for v in others)
+        return Decision.CONTINUE if kept(better, len(others) + 1, SCREEN_REDUCTION) \
+            else Decision.STOP
 
     @property
     def reads_history_to_start(self) -> bool:
