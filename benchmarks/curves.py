@@ -25,11 +25,14 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --every 5         # every 5th curve of each task (iteration)
     python benchmarks/curves.py --calibrate --per-kind  # maps per kind of metric (not shipped)
     python benchmarks/curves.py --per-kind        # evaluate them on the held-out tasks
+    python benchmarks/curves.py --calibrate --unbounded  # the maps of unbounded metrics
+    python benchmarks/curves.py --unbounded       # held-out tasks as if bounds=None
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import math
 import time
@@ -141,6 +144,14 @@ def lcpfn(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds,
     return pfn.predict(steps, values, at_step, bounds=bounds, **constants)
 
 
+def bounded_maps(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds,
+                 **constants: Any) -> Any:
+    """hl.curves.extrapolate with the bounded geometry's maps (CALIBRATION, or the fold's)
+    whatever the bounds: what it did to unbounded curves before they had maps of their own."""
+    return extrapolate(steps, values, at_step, bounds=bounds,
+                       **{"calibration": ensemble.CALIBRATION, **constants})
+
+
 def today(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) -> Any:
     """The model as first released: no bounds, no recalibration, its two constants."""
     return extrapolate(steps, values, at_step, **ensemble.UNBOUNDED_UNCALIBRATED)
@@ -170,6 +181,7 @@ PREDICTORS: dict[str, Predictor] = {
     "hyperlaw": hyperlaw,
     "lcpfn": lcpfn,
     "today": today,
+    "bounded maps": bounded_maps,
     "last value": last_value,
     "pow3": pow3,
 }
@@ -320,17 +332,20 @@ def kind_of(bounds: Bounds) -> str:
 
 
 def fit_bins(cases: dict[str, np.ndarray], group_of: dict[str, str], bins: tuple[float, ...],
-             weight_of: dict[str, float] | None = None) -> ensemble.Calibration:
+             weight_of: dict[str, float] | None = None, keep_median: bool = False
+             ) -> ensemble.Calibration:
     """ensemble.Calibration.fit on the cases of these tasks with these stage bins, each group
     of tasks (LCDB, each family) weighing the same times `weight_of[group]` (default 1), so
-    that LCDB's many curves do not set the maps alone. Groups of weight 0 are left out."""
+    that LCDB's many curves do not set the maps alone. Groups of weight 0 are left out.
+    `keep_median`: maps that keep the model's median (the unbounded geometry's)."""
     scale = weight_of or {}
     groups = [group_of[task] for task, rows in cases.items() for _ in rows]
     counts = {group: groups.count(group) for group in set(groups)}
     weights = np.array([scale.get(group, 1.0) / counts[group] for group in groups])
     table = np.concatenate(list(cases.values()))
     keep = weights > 0
-    return ensemble.Calibration.fit(table[keep, 0], table[keep, 1], weights[keep], bins)
+    return ensemble.Calibration.fit(table[keep, 0], table[keep, 1], weights[keep], bins,
+                                    keep_median=keep_median)
 
 
 def mapped_pits(calibration: ensemble.Calibration, table: np.ndarray) -> np.ndarray:
@@ -344,7 +359,8 @@ def mapped_pits(calibration: ensemble.Calibration, table: np.ndarray) -> np.ndar
 
 
 def left_out_error(cases: dict[str, np.ndarray], group_of: dict[str, str], own: set[str],
-                   bins: tuple[float, ...], other: float = 1.0) -> float:
+                   bins: tuple[float, ...], other: float = 1.0, keep_median: bool = False
+                   ) -> float:
     """Leave one out: the mean |coverage − LEVEL| of the 80% interval over the groups of
     `own` and the fractions, each group recalibrated with maps fitted without it (the other
     groups of `own` at weight 1, the rest at `other`). With one group in `own` (LCDB alone)
@@ -355,7 +371,7 @@ def left_out_error(cases: dict[str, np.ndarray], group_of: dict[str, str], own: 
     hits: dict[tuple[str, float], list[np.ndarray]] = {}
     for unit in units:
         fitted = fit_bins({t: c for t, c in cases.items() if t not in unit}, group_of, bins,
-                          weight_of)
+                          weight_of, keep_median)
         table = np.concatenate([cases[t] for t in unit])
         hit = np.abs(mapped_pits(fitted, table) - 0.5) <= LEVEL / 2
         for fraction in np.unique(table[:, 2]):
@@ -365,31 +381,33 @@ def left_out_error(cases: dict[str, np.ndarray], group_of: dict[str, str], own: 
 
 
 def fit_maps(cases: dict[str, np.ndarray], group_of: dict[str, str], own: set[str],
-             others: tuple[float, ...]) -> dict[str, Any]:
+             others: tuple[float, ...], keep_median: bool = False) -> dict[str, Any]:
     """The recalibration for the groups of `own` with the stage bins of LAYOUTS and the
     weight of the other groups of `others` that transfer best to a group of `own` left out
     (`left_out_error`; fewer bins, then the larger weight, on a tie), as CONSTANTS stores it."""
     choices = [(bins, other) for bins in LAYOUTS for other in others]
-    errors = {c: round(left_out_error(cases, group_of, own, *c), 4) for c in choices}
+    errors = {c: round(left_out_error(cases, group_of, own, *c, keep_median), 4)
+              for c in choices}
     bins, other = min(choices, key=lambda c: (errors[c], len(c[0]), -c[1]))
     print(f"  {', '.join(sorted(own))}: {len(bins)} stage bins, other groups at weight {other} "
           f"(left-out mean |coverage - {LEVEL}|: "
           + ", ".join(f"{len(b)} bins/{o} {e:.3f}" for (b, o), e in errors.items()) + ")",
           flush=True)
     fitted = fit_bins(cases, group_of, bins, {g: 1.0 if g in own else other
-                                              for g in group_of.values()})
+                                              for g in group_of.values()}, keep_median)
     return {"stages": fitted.stages, "levels": fitted.levels, "pits": fitted.pits,
             **({"other_groups_weight": other} if len(others) > 1 else {})}
 
 
 def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str],
-                    kinds: dict[str, str] | None = None) -> dict[str, Any]:
+                    kinds: dict[str, str] | None = None, keep_median: bool = False
+                    ) -> dict[str, Any]:
     """One recalibration of these cases (every group its own), or, given the kind of metric
     of each group (`kind_of`), one per kind, the other kind's groups at a weight of
-    OTHER_KIND_WEIGHTS."""
+    OTHER_KIND_WEIGHTS. `keep_median`: maps that keep the model's median."""
     groups = {group_of[task] for task in cases}
     if kinds is None:
-        return fit_maps(cases, group_of, groups, (1.0,))
+        return fit_maps(cases, group_of, groups, (1.0,), keep_median)
     return {kind: fit_maps(cases, group_of, {g for g in groups if kinds[g] == kind},
                            OTHER_KIND_WEIGHTS) for kind in KINDS}
 
@@ -398,10 +416,11 @@ CALIBRATED = {"hyperlaw": ensemble_pit, "lcpfn": pfn_pit}
 
 
 def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str],
-              per_kind: bool = False) -> dict[str, Any]:
+              per_kind: bool = False, keep_median: bool = False) -> dict[str, Any]:
     """Per model of `models` ("hyperlaw": the ensemble, "lcpfn"), the shipped recalibration
     (fitted on the even LCDB datasets and the three families) and, per family, that of its
-    fold (fitted without that family); `per_kind`: maps per kind of metric."""
+    fold (fitted without that family); `per_kind`: maps per kind of metric; `keep_median`:
+    maps that keep the model's median (`--unbounded` passes unbounded tasks)."""
     build = [task for task in tasks if task.build or task.group != "lcdb"]
     group_of = {task.name: task.group for task in build}
     kinds = {task.group: kind_of(task.bounds) for task in build} if per_kind else None
@@ -410,11 +429,12 @@ def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
     for name in models:
         print(f"{name}:")
         cases = raw_cases(build, fractions, CALIBRATED[name])
-        folds = {"shipped": fit_calibration(cases, group_of, kinds)}
+        folds = {"shipped": fit_calibration(cases, group_of, kinds, keep_median)}
         for family in families:
             print(f" fold without {family}:")
             folds[family] = fit_calibration(
-                {task: c for task, c in cases.items() if task != family}, group_of, kinds)
+                {task: c for task, c in cases.items() if task != family}, group_of, kinds,
+                keep_median)
         out[name] = folds
     return out
 
@@ -432,22 +452,38 @@ def options_of(table: dict[str, Any], bounds: Bounds) -> dict[str, Any]:
                                           else table)}
 
 
+#: The key of CONSTANTS holding the ensemble's maps of the unbounded geometry.
+UNBOUNDED_KEY = "hyperlaw unbounded"
+
+
+def without_bounds(tasks: list[Task]) -> list[Task]:
+    """The tasks as if their metric had no declared bound (bounds=None for every group)."""
+    return [dataclasses.replace(task, bounds=(None, None)) for task in tasks]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate", nargs="*", choices=sorted(CALIBRATED), default=None,
                         help="fit the constants of these models (default: both) on the build "
                              "tasks and print them")
-    parser.add_argument("--only", nargs="+", choices=sorted(PREDICTORS),
-                        default=list(PREDICTORS))
+    parser.add_argument("--only", nargs="+", choices=sorted(PREDICTORS), default=None,
+                        help="predictors to evaluate (default: all; 'bounded maps' only "
+                             "with --unbounded)")
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--every", type=int, default=1,
                         help="evaluate every N-th curve of each task only (quicker, noisier)")
     parser.add_argument("--per-kind", action="store_true",
                         help=f"fit (with --calibrate) or evaluate maps per kind of metric, "
                              f"{PER_KIND_CONSTANTS.name}, instead of the shipped kind")
+    parser.add_argument("--unbounded", action="store_true",
+                        help="treat every task as unbounded (bounds=None): fit (with "
+                             "--calibrate) or evaluate the ensemble's maps of that geometry")
     args = parser.parse_args()
-    tasks = load_tasks()
+    tasks = without_bounds(load_tasks()) if args.unbounded else load_tasks()
     fractions = tuple(args.fractions)
+    if args.calibrate is not None and args.unbounded:
+        calibrate_unbounded(tasks, fractions)
+        return
     if args.calibrate is not None:
         import json
 
@@ -466,12 +502,17 @@ def main() -> None:
             print(f"pfn.py: CALIBRATION = Calibration(**{folds['lcpfn']['shipped']})")
         return
     FOLDS.update(load_folds(args.per_kind))
+    if args.unbounded:
+        FOLDS["bounded maps"] = FOLDS["hyperlaw"]
+        FOLDS["hyperlaw"] = load_unbounded_folds()
+    only = args.only or [name for name in PREDICTORS
+                         if args.unbounded or name != "bounded maps"]
     held_out = [task for task in tasks if not task.build]  # the families: by their folds
     print(f"held-out tasks: {len(held_out)} ({sum(len(t.curves) for t in held_out)} curves); "
           f"shipped constants: evidence_weight={ensemble.EVIDENCE_WEIGHT}, "
           f"discrepancy={ensemble.DISCREPANCY}\n")
     results, timing = {}, {}
-    for name in args.only:
+    for name in only:
         started = time.perf_counter()
         results[name] = with_all(evaluate(name, held_out, fractions, args.every))
         count = sum(len(v) for (g, _), v in results[name].items() if g != "all")
@@ -479,6 +520,29 @@ def main() -> None:
     print("\n".join(report(results)))
     print("\nms per prediction (with its 80% interval): "
           + ", ".join(f"{name} {ms:.2f}" for name, ms in timing.items()))
+
+
+def calibrate_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> None:
+    """Fit the ensemble's maps of the unbounded geometry (median kept) on the build tasks
+    taken as unbounded, and store them under UNBOUNDED_KEY of CONSTANTS."""
+    import json
+
+    folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
+    folds[UNBOUNDED_KEY] = calibrate(tasks, fractions, ["hyperlaw"], keep_median=True)["hyperlaw"]
+    CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
+    print(f"\nwrote {CONSTANTS}; paste the shipped entry into hyperlaw/curves/:\n"
+          f"ensemble.py: UNBOUNDED_CALIBRATION = Calibration(**{folds[UNBOUNDED_KEY]['shipped']})")
+
+
+def load_unbounded_folds() -> dict[str, dict[str, Any]]:
+    """The fold maps of the unbounded geometry (written by --calibrate --unbounded)."""
+    import json
+
+    folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
+    if UNBOUNDED_KEY not in folds:
+        raise SystemExit(f"{CONSTANTS} has no {UNBOUNDED_KEY!r} entry: run `python "
+                         f"benchmarks/curves.py --calibrate --unbounded`")
+    return {fold: c for fold, c in folds[UNBOUNDED_KEY].items() if fold != "shipped"}
 
 
 if __name__ == "__main__":

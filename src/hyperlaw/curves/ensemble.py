@@ -89,13 +89,17 @@ class Calibration:
     @classmethod
     def fit(cls, stages: Sequence[float] | np.ndarray, pits: Sequence[float] | np.ndarray,
             weights: Sequence[float] | np.ndarray | None = None,
-            bins: Sequence[float] = STAGE_BINS, levels: Sequence[float] = LEVELS
-            ) -> Calibration:
+            bins: Sequence[float] = STAGE_BINS, levels: Sequence[float] = LEVELS,
+            keep_median: bool = False) -> Calibration:
         """The recalibration of build cases: per bin of stage (`bins`, upper edges), the
         weighted quantiles at `levels` of the oriented PITs of the cases in it (see the class
         docstring), kept strictly increasing from 0 to 1. `weights` (default equal) let each
         task group count the same however many curves it has. A bin with fewer than
-        `MIN_CASES` cases borrows the quantiles of all cases."""
+        `MIN_CASES` cases borrows the quantiles of all cases.
+
+        `keep_median` fits maps that keep the model's median and widen its central intervals
+        instead (see `_median_kept`): what the unbounded geometry ships, where moving the
+        median by the map raised its error on the build tasks."""
         stage = np.asarray(stages, dtype=float)
         pit = np.asarray(pits, dtype=float)
         weight = np.ones_like(pit) if weights is None else np.asarray(weights, dtype=float)
@@ -107,13 +111,17 @@ class Calibration:
                 and np.any(weight > 0)):
             raise HyperlawError("Calibration.fit: PITs must lie in [0, 1] and weights be "
                                 "non-negative, not all zero")
+        if keep_median and not np.allclose(np.sort(levels), 1.0 - np.sort(levels)[::-1]):
+            raise HyperlawError(f"Calibration.fit: keep_median needs levels symmetric about "
+                                f"1/2, got {tuple(levels)}")
         pit = np.clip(pit, 0.0, 1.0)  # rounding of a CDF may overshoot by an ulp
         row_of = np.minimum(np.searchsorted(bins, stage), len(bins) - 1)
         rows = []
         for row in range(len(bins)):
             chosen = row_of == row if np.sum(row_of == row) >= MIN_CASES else np.ones_like(pit,
                                                                                         bool)
-            rows.append(_weighted_quantiles(pit[chosen], weight[chosen], levels))
+            quantiles = _median_kept if keep_median else _weighted_quantiles
+            rows.append(quantiles(pit[chosen], weight[chosen], levels))
         return cls(tuple(float(b) for b in bins), tuple(float(q) for q in levels), tuple(rows))
 
 
@@ -121,10 +129,40 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, levels: Sequenc
                         ) -> tuple[float, ...]:
     """Quantiles at `levels` of weighted values (midpoint rule), rounded to 4 significant
     digits, the ends set to 0 and 1, strictly increasing."""
+    cumulative, values = _weighted_cdf(values, weights)
+    return _tidy(np.interp(np.asarray(levels, dtype=float), cumulative, values))
+
+
+def _weighted_cdf(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative share, sorted values) of weighted values, by the midpoint rule."""
     order = np.argsort(values)
     values, weights = values[order], weights[order]
-    cumulative = (np.cumsum(weights) - 0.5 * weights) / np.sum(weights)
-    row = np.interp(np.asarray(levels, dtype=float), cumulative, values)
+    return (np.cumsum(weights) - 0.5 * weights) / np.sum(weights), values
+
+
+def _median_kept(values: np.ndarray, weights: np.ndarray, levels: Sequence[float]
+                 ) -> tuple[float, ...]:
+    """A map row (as `_weighted_quantiles`) that keeps the model's median (0.5 maps to 0.5)
+    and gives every central interval of the `levels` its share of the weighted PITs `values`.
+    Its upper end at level l is the PIT quantile at l, but never below l (the raw model's,
+    when few cases went that side of the median); its lower end at 1 − l is then the PIT
+    quantile that leaves the interval's share between the two. `levels` must be symmetric
+    about 1/2."""
+    cumulative, values = _weighted_cdf(values, weights)
+    grid = np.asarray(levels, dtype=float)
+    upper = np.maximum(np.interp(grid, cumulative, values), grid)
+    mass_below_upper = np.interp(upper, values, cumulative, left=0.0, right=1.0)
+    lower = np.interp(np.maximum(mass_below_upper - (2.0 * grid - 1.0), 0.0), cumulative, values)
+    # level l < 1/2 takes the lower end of the interval whose upper end is at 1 − l
+    row = np.where(grid >= 0.5, upper, lower[::-1])
+    row[np.isclose(grid, 0.5)] = 0.5
+    return _tidy(row)
+
+
+def _tidy(row: np.ndarray) -> tuple[float, ...]:
+    """A map row rounded to 4 significant digits, the ends set to 0 and 1, strictly
+    increasing."""
+    row = np.array(row, dtype=float)
     row[0], row[-1] = 0.0, 1.0
     out = [float(f"{v:.4g}") for v in row]
     for j in range(1, len(out) - 1):
@@ -177,6 +215,28 @@ CALIBRATION = Calibration(
         (0.0, 1.475e-07, 2.465e-05, 6.873e-05, 0.0001446, 0.0002562, 0.0006529, 0.002114, 0.02356,
          0.09126, 0.1692, 0.2619, 0.3505, 0.4673, 0.5293, 0.6188, 0.6915, 0.8227, 0.9285, 0.9893,
          1.0),
+    ),
+)
+#: The recalibration of unbounded predictions (bounds None, or "auto" on a curve with a
+#: negative value), fitted by `python benchmarks/curves.py --calibrate --unbounded` on the same
+#: build tasks taken as unbounded, with `keep_median`: the maps of CALIBRATION, fitted in the
+#: warped geometries, shift the median of the unbounded model's long-tailed distribution far
+#: from clean curves; these keep its median and widen its central intervals.
+UNBOUNDED_CALIBRATION = Calibration(
+    stages=(0.25, 0.4, 0.55, 0.7, 1.0),
+    levels=(0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
+            0.925, 0.95, 0.975, 0.99, 1.0),
+    pits=(
+        (0.0, 1e-12, 2.981e-05, 0.0007343, 0.004122, 0.0103, 0.03, 0.05796, 0.1731, 0.3555, 0.5,
+         0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.9972, 0.999999999999, 1.0),
+        (0.0, 4.253e-07, 4.202e-05, 0.0001466, 0.0001867, 0.0004509, 0.005597, 0.03956, 0.1954,
+         0.3954, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+        (0.0, 1.926e-05, 9.174e-05, 0.0003051, 0.0004706, 0.002569, 0.0574, 0.1621, 0.3642, 0.4826,
+         0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+        (0.0, 8.322e-05, 0.000232, 0.0006955, 0.0008713, 0.002156, 0.04944, 0.182, 0.3817, 0.4918,
+         0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+        (0.0, 0.0003641, 0.001749, 0.004815, 0.006188, 0.01204, 0.1641, 0.227, 0.3889, 0.4757, 0.5,
+         0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
     ),
 )
 #: The model before bounds and recalibration (the constants of the first release): the
@@ -477,7 +537,8 @@ DEFAULT_MODEL: Literal["pfn", "ensemble"] = "ensemble"
 def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
                 at_step: float, *, bounds: Bounds | Literal["auto"] | None = ...,
                 model: Literal["auto", "ensemble"] = ..., evidence_weight: float = ...,
-                discrepancy: float = ..., calibration: Calibration | None = ...,
+                discrepancy: float = ...,
+                calibration: Calibration | Literal["auto"] | None = ...,
                 family_prior: Sequence[float] = ...) -> Prediction:
     ...
 
@@ -486,7 +547,8 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
 def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
                 at_step: float, *, bounds: Bounds | Literal["auto"] | None = ...,
                 model: Literal["pfn"], evidence_weight: float = ...,
-                discrepancy: float = ..., calibration: Calibration | None = ...,
+                discrepancy: float = ...,
+                calibration: Calibration | Literal["auto"] | None = ...,
                 family_prior: Sequence[float] = ...) -> BarPrediction:
     ...
 
@@ -494,7 +556,8 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
 def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
                 at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
                 model: Model = "auto", evidence_weight: float = EVIDENCE_WEIGHT,
-                discrepancy: float = DISCREPANCY, calibration: Calibration | None = CALIBRATION,
+                discrepancy: float = DISCREPANCY,
+                calibration: Calibration | Literal["auto"] | None = "auto",
                 family_prior: Sequence[float] = FAMILY_PRIOR) -> Prediction | BarPrediction:
     """The predictive distribution of the curve's value at `at_step`, given its values so far.
 
@@ -511,7 +574,9 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     `mean`, `std`, `cdf`, `quantiles`, `interval`; `at_step` must lie after the last step);
     "auto" (default), `DEFAULT_MODEL`, the ensemble, the better of the two on held-out tasks
     (benchmarks/curves.py). The ensemble's `evidence_weight`, `discrepancy` and
-    `calibration` (None: the raw model) default to the constants calibrated on real curves.
+    `calibration` (None: the raw model) default to the constants calibrated on real curves;
+    `calibration="auto"` picks CALIBRATION for a bounded metric and UNBOUNDED_CALIBRATION,
+    which keeps the model's median, for an unbounded one.
     """
     if model not in ("auto", "pfn", "ensemble"):
         raise HyperlawError(f"extrapolate: model={model!r} is not understood; pass 'auto', "
@@ -523,7 +588,13 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     t, y = check_curve(steps, values)
     if not math.isfinite(at_step):
         raise HyperlawError(f"extrapolate: at_step must be a finite number, got {at_step!r}")
-    warp = _warp_for(resolve_bounds(bounds, y), y)
+    resolved = resolve_bounds(bounds, y)
+    warp = _warp_for(resolved, y)
+    if isinstance(calibration, str):
+        if calibration != "auto":
+            raise HyperlawError(f"extrapolate: calibration={calibration!r} is not understood; "
+                                f"pass 'auto', a Calibration, or None for the raw model")
+        calibration = UNBOUNDED_CALIBRATION if resolved == (None, None) else CALIBRATION
     y = warp.forward(y)
     origin, unit = _progress(t)
     u = (t - origin) / unit + 1.0
