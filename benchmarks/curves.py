@@ -523,15 +523,68 @@ def main() -> None:
 
 
 def calibrate_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> None:
-    """Fit the ensemble's maps of the unbounded geometry (median kept) on the build tasks
-    taken as unbounded, and store them under UNBOUNDED_KEY of CONSTANTS."""
+    """Compare the candidates on the build tasks taken as unbounded (`compare_unbounded`),
+    then fit the ensemble's maps of the unbounded geometry (median kept) on them and store
+    them under UNBOUNDED_KEY of CONSTANTS."""
     import json
 
     folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
+    print("candidates on the build tasks (maps fitted without the task measured):\n"
+          + "\n".join(compare_unbounded(tasks, fractions)) + "\n", flush=True)
     folds[UNBOUNDED_KEY] = calibrate(tasks, fractions, ["hyperlaw"], keep_median=True)["hyperlaw"]
     CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
     print(f"\nwrote {CONSTANTS}; paste the shipped entry into hyperlaw/curves/:\n"
           f"ensemble.py: UNBOUNDED_CALIBRATION = Calibration(**{folds[UNBOUNDED_KEY]['shipped']})")
+
+
+def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> list[str]:
+    """The recalibrations of unbounded predictions compared on the build tasks (taken as
+    unbounded), each map fitted without the LCDB dataset or the family it is measured on
+    (5 stage bins): none (the raw model), the bounded geometry's CALIBRATION, maps fitted in
+    the unbounded geometry, and those maps keeping the median. Per fraction, pooled: coverage
+    of the 80% interval, its median width, the median error of the median / last value and /
+    pow3."""
+    build = [task for task in tasks if task.build or task.group != "lcdb"]
+    cases: dict[str, list[tuple[Any, ...]]] = {}
+    for task in build:
+        for fraction in fractions:
+            seen = seen_points(len(task.steps), fraction)
+            steps, at_step = task.steps[:seen], float(task.steps[-1])
+            for curve in task.curves[::1 if task.group == "lcdb" else 3]:
+                raw = extrapolate(steps, curve[:seen], at_step, bounds=None, calibration=None)
+                rising = bool(curve[seen - 1] > curve[0])
+                cases.setdefault(task.name, []).append((
+                    ensemble.stage_of(steps, at_step), oriented_pit(raw, curve[-1], rising),
+                    fraction, raw, rising, curve[-1], curve[seen - 1],
+                    pow3(steps, curve[:seen], at_step, task.bounds).mean))
+    group_of = {task.name: task.group for task in build}
+    units = [[t] for t in cases if group_of[t] == "lcdb"] + [
+        [t for t in cases if group_of[t] == g] for g in sorted(set(group_of.values()) - {"lcdb"})]
+    pits = {t: np.array([c[:3] for c in rows]) for t, rows in cases.items()}
+    lines = [f"{'candidate':<13} {'seen':>5} {'cover80':>8} {'width':>8} {'m/last':>7} "
+             f"{'m/pow3':>7}"]
+    for name, keep in (("raw", None), ("bounded maps", None), ("fitted maps", False),
+                       ("median kept", True)):
+        rows = []
+        for unit in units:
+            fitted = (ensemble.CALIBRATION if name == "bounded maps" else None if keep is None
+                      else fit_bins({t: v for t, v in pits.items() if t not in unit}, group_of,
+                                    ensemble.STAGE_BINS, keep_median=keep))
+            for stage, _, fraction, raw, rising, truth, last, forecast in (
+                    c for t in unit for c in cases[t]):
+                prediction = raw if fitted is None else dataclasses.replace(
+                    raw, calibration=fitted.knots(stage, rising))
+                low, median, high = np.asarray(prediction.quantiles([0.1, 0.5, 0.9]))
+                rows.append((fraction, low <= truth <= high, high - low, abs(median - truth),
+                             abs(last - truth), abs(forecast - truth)))
+        table = np.array(rows, dtype=float)
+        for fraction in fractions:
+            t = table[table[:, 0] == fraction]
+            lines.append(f"{name:<13} {fraction:>5.0%} {t[:, 1].mean():>8.3f} "
+                         f"{np.median(t[:, 2]):>8.4f} "
+                         f"{np.median(t[:, 3]) / np.median(t[:, 4]):>7.2f} "
+                         f"{np.median(t[:, 3]) / np.median(t[:, 5]):>7.2f}")
+    return lines
 
 
 def load_unbounded_folds() -> dict[str, dict[str, Any]]:
