@@ -16,7 +16,8 @@ accuracy); every quantile maps back inside the bounds. A curve heading away from
 bound (a loss that rises) is modelled as it is and its quantiles clipped to the bound. A last
 recalibration step maps the model's probabilities through the empirical distribution of its
 PIT values on real build curves, one map per stage of the curve seen, which removes the
-over-confidence and the skew of the raw model.
+over-confidence and the skew of the raw model. An unbounded prediction has maps of its own
+(UNBOUNDED_CALIBRATION) that keep its median and set its central intervals.
 """
 
 from __future__ import annotations
