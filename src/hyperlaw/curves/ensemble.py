@@ -117,11 +117,11 @@ class Calibration:
                                 f"1/2, got {tuple(levels)}")
         pit = np.clip(pit, 0.0, 1.0)  # rounding of a CDF may overshoot by an ulp
         row_of = np.minimum(np.searchsorted(bins, stage), len(bins) - 1)
+        quantiles = _median_kept if keep_median else _weighted_quantiles
         rows = []
         for row in range(len(bins)):
             chosen = row_of == row if np.sum(row_of == row) >= MIN_CASES else np.ones_like(pit,
                                                                                         bool)
-            quantiles = _median_kept if keep_median else _weighted_quantiles
             rows.append(quantiles(pit[chosen], weight[chosen], levels))
         return cls(tuple(float(b) for b in bins), tuple(float(q) for q in levels), tuple(rows))
 

@@ -25,7 +25,7 @@ h-th increment end, per step unit from scratch.
 With `screen` b (a step before `min_budget`; by default min_budget / 3), a new configuration is
 first ranked at step b, where the curve model has too few points to predict from: it goes on
 to its first look only if its value there is among the best 1/`SCREEN_REDUCTION` of the values
-reported at b (ASHA's rule, `rungs.kept`), so a first look costs about b + (min_budget - b) / 3
+reported at b (ASHA's rule, `rungs.within_top`), so a first look costs about b + (min_budget - b) / 3
 steps instead of min_budget, and about twice as many configurations get one.
 
 A new configuration is worth what the configurations drawn so far offer as known now: the
@@ -55,7 +55,7 @@ from hyperlaw.history import History
 from hyperlaw.history.rungs import chains
 from hyperlaw.lineage import RESUME, RETRY_OF, SUSPENDED, Checkpoint, resume_point
 from hyperlaw.schedulers.base import Decision, HandOff, Scheduler
-from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, crossed, kept
+from hyperlaw.schedulers.rungs import CompletedSteps, check_budgets, crossed, within_top
 from hyperlaw.trial import TrialRecord, TrialState
 
 
@@ -278,15 +278,13 @@ class FreezeThaw(Scheduler):
     def _screened(trial: TrialRecord, step: int, at: float, history: History) -> Decision:
         """Continue a new configuration at the screen step `at` when its value there is among
         the best 1/SCREEN_REDUCTION of every configuration's value there, else stop it."""
-        sign = -1.0 if history.maximize else 1.0
         own = _root(trial, chains(history).roots)
-        mine = sign * trial.intermediate[step]
-        others = [sign * c.values[i] for root, c in _configurations(history).items()
-                  if root != own and (i := bisect.bisect_left(c.steps, at - 1e-9))
-                  < len(c.steps) and c.steps[i] <= step]
-        better = sum(v < mine for v in others)
-        return Decision.CONTINUE if kept(better, len(others) + 1, SCREEN_REDUCTION) \
-            else Decision.STOP
+        mine = trial.intermediate[step]
+        rivals = [mine, *(c.values[i] for root, c in _configurations(history).items()
+                          if root != own and (i := bisect.bisect_left(c.steps, at - 1e-9))
+                          < len(c.steps) and c.steps[i] <= step)]
+        kept = within_top(mine, rivals, SCREEN_REDUCTION, history.maximize)
+        return Decision.CONTINUE if kept else Decision.STOP
 
     @property
     def reads_history_to_start(self) -> bool:
