@@ -25,8 +25,9 @@ h-th increment end, per step unit from scratch.
 With `screen` b (a step before `min_budget`; by default min_budget / 3), a new configuration is
 first ranked at step b, where the curve model has too few points to predict from: it goes on
 to its first look only if its value there is among the best 1/`SCREEN_REDUCTION` of the values
-reported at b (ASHA's rule, `rungs.within_top`), so a first look costs about b + (min_budget - b) / 3
-steps instead of min_budget, and about twice as many configurations get one.
+reported at b (ASHA's rule, `rungs.within_top`), so a first look costs about
+b + (min_budget - b) / 3 steps instead of min_budget, and about twice as many configurations
+get one.
 
 A new configuration is worth what the configurations drawn so far offer as known now: the
 mean, over them, of the expected improvement of the value at the first look's budget predicted
