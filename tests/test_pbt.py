@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from pathlib import Path
@@ -11,8 +12,12 @@ import pytest
 
 import hyperlaw as hl
 from hyperlaw.checkpoints import recorded
-from hyperlaw.lineage import PbtLink
+from hyperlaw.history import History
+from hyperlaw.lineage import CHECKPOINTS, RETRIES, RETRY_OF, STALE, Checkpoint, PbtLink, pbt_link
+from hyperlaw.lineage import PBT as PBT_ATTR
 from hyperlaw.schedulers import PBT, params_at
+from hyperlaw.schedulers.base import Decision
+from hyperlaw.schedulers.pbt import Population
 from hyperlaw.trial import TrialState
 
 STEPS = 16
@@ -297,3 +302,56 @@ def test_pbt_goes_on_when_inherited_checkpoints_are_damaged(
     for number, path in damaged.items():
         assert f"trial #{number}: the checkpoint of trial" in caplog.text
         assert f"({path}) cannot be read back" in caplog.text
+
+
+def _retry_after_a_kill(sqlite_url: str) -> tuple[PBT, History, hl.TrialRecord]:
+    """Two members: #0 killed at step 9 (checkpoint there) and retried by #3, which has just
+    reported step 10; #1 paused at step 4, its continuation #2 waiting behind boundary 8."""
+    study = hl.create_study(storage=sqlite_url, space=SPACE, seed=0)
+    store, sid = study.store, study.id
+    params = {"lr": 0.1, "momentum": 0.5, "kind": "a"}
+    for _ in range(2):
+        store.create_trial(sid, TrialState.RUNNING, params)
+    for step in range(10):
+        store.report(sid, 0, step, 10.0 - step)
+    for step in range(5):
+        store.report(sid, 1, step, 20.0 - step)
+    for number, step in ((0, 9), (1, 4)):
+        ckpt = Checkpoint(number, step, f"{number}/{step}", "pickle")
+        store.set_trial_system_attr(sid, number, CHECKPOINTS, [ckpt.to_json()])
+    pause = PbtLink(member=1, parent=1, step=4, score=16.0, kind="pause", source=1)
+    store.create_trial(sid, TrialState.WAITING, params,
+                       system_attrs={PBT_ATTR: pause.to_json()})
+    store.finish_trial(sid, 1, TrialState.PRUNED, None)
+    store.finish_trial(sid, 0, TrialState.FAILED, None, system_attrs={STALE: True})
+    store.create_trial(sid, TrialState.RUNNING, params, system_attrs={RETRY_OF: 0, RETRIES: 1})
+    store.report(sid, 3, 10, 0.5)
+    history = History(store, sid, False).refresh()
+    return PBT(population_size=2, interval=4, seed=0), history, history.trials[3]
+
+
+def test_a_retry_is_not_ranked_again_at_a_boundary_its_killed_trial_passed(
+        sqlite_url: str) -> None:
+    # the killed trial reached step 9, past boundary 8: the retry's first report (step 10)
+    # crosses no boundary. It was once ranked at 8 with no score of its own there, and the
+    # pause it then handed off carried a NaN score that the store refused.
+    scheduler, history, retry = _retry_after_a_kill(sqlite_url)
+    assert scheduler.decide(retry, 10, history) is Decision.CONTINUE
+
+
+def test_a_member_being_retried_keeps_its_score_from_the_trial_that_died(
+        sqlite_url: str) -> None:
+    _, history, _ = _retry_after_a_kill(sqlite_url)
+    scores = Population.of(history).scores(8)
+    assert scores == {0: 2.0, 1: 16.0}  # #0's value at step 8; #1's recorded at its pause
+
+
+def test_a_pbt_link_without_a_score_is_stored_and_read_back(sqlite_url: str) -> None:
+    study = hl.create_study(storage=sqlite_url, space=SPACE, seed=0)
+    link = PbtLink(member=0, parent=0, step=4, score=math.nan, kind="pause", source=0)
+    study.store.create_trial(study.id, TrialState.WAITING, {"lr": 0.1, "momentum": 0.5,
+                                                             "kind": "a"},
+                             system_attrs={PBT_ATTR: link.to_json()})
+    stored = pbt_link(study.store.get_trial(study.id, 0).system_attrs)
+    assert stored is not None and math.isnan(stored.score)
+    assert stored.member == 0 and stored.step == 4 and stored.kind == "pause"

@@ -20,6 +20,7 @@ promotion or population-based training.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -92,13 +93,15 @@ class PbtLink:
     source: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        score = None if math.isnan(self.score) else self.score  # JSON has no NaN
         return {"member": self.member, "parent": self.parent, "step": self.step,
-                "score": self.score, "kind": self.kind, "from": self.source}
+                "score": score, "kind": self.kind, "from": self.source}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PbtLink:
-        return cls(int(data["member"]), int(data["parent"]), int(data["step"]),
-                   float(data["score"]), str(data["kind"]),
+        score = math.nan if data["score"] is None else float(data["score"])
+        return cls(int(data["member"]), int(data["parent"]), int(data["step"]), score,
+                   str(data["kind"]),
                    None if data.get("from") is None else int(data["from"]))
 
 
@@ -134,14 +137,21 @@ def resume_candidates(number: int, system_attrs: Mapping[str, Any],
     started from. A trial resumes from the first of them that loads. `trials` is needed only
     for a retry (with `RETRY_OF`)."""
     own = recorded_checkpoints(system_attrs)[::-1]
-    origin = system_attrs.get(RETRY_OF)
-    if origin is not None:
-        chain = [t for t in trials if t.number != number and (
-            t.number == origin or t.system_attrs.get(RETRY_OF) == origin)]
-        found = [c for t in chain for c in recorded(t)]
-        own += sorted(found, key=lambda c: (c.step, c.saved_at), reverse=True)
+    found = [c for t in retried_trials(number, system_attrs, trials) for c in recorded(t)]
+    own += sorted(found, key=lambda c: (c.step, c.saved_at), reverse=True)
     start = system_attrs.get(RESUME)
     return [*own, Checkpoint.from_json(start)] if start else own
+
+
+def retried_trials(number: int, system_attrs: Mapping[str, Any],
+                   trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """For a retry (with `RETRY_OF`), the trials whose workers died that it retries, oldest
+    first; else nothing."""
+    origin = system_attrs.get(RETRY_OF)
+    if origin is None:
+        return []
+    return [t for t in trials if t.number != number and (
+        t.number == origin or t.system_attrs.get(RETRY_OF) == origin)]
 
 
 def is_retry(system_attrs: Mapping[str, Any]) -> bool:

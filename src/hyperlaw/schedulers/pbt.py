@@ -27,7 +27,7 @@ import numpy as np
 
 from hyperlaw.errors import HyperlawError
 from hyperlaw.history import History
-from hyperlaw.lineage import RETRY_OF, Checkpoint, pbt_link, resume_point
+from hyperlaw.lineage import RETRY_OF, Checkpoint, pbt_link, recorded, resume_point, retried_trials
 from hyperlaw.schedulers.base import Decision, HandOff, NewTrials, Scheduler
 from hyperlaw.space import Choice, Const, Float, Int, Param, Space
 from hyperlaw.trial import TrialRecord, TrialState
@@ -125,7 +125,7 @@ class PBT(Scheduler):
 
     # --- decision ------------------------------------------------------------------------
     def decide(self, trial: TrialRecord, step: int, history: History) -> Decision | HandOff:
-        boundary = self._boundary(trial, step)
+        boundary = self._boundary(trial, step, history.trials)
         if boundary is None:
             return Decision.CONTINUE
         resumed = boundary == self._paused_at(trial)  # ranked again just after resuming
@@ -146,20 +146,21 @@ class PBT(Scheduler):
             return HandOff("pause", trial.number, member, scores.get(member, math.nan))
         return Decision.CONTINUE
 
-    def _boundary(self, trial: TrialRecord, step: int) -> int | None:
+    def _boundary(self, trial: TrialRecord, step: int,
+                  trials: Sequence[TrialRecord]) -> int | None:
         """The boundary at which the trial is ranked after its report at `step`, or None.
 
         A trial is ready when the report crosses a multiple of `interval`. A member that
         paused at a boundary is ranked again at its first report after resuming: by then
-        the members that were behind it have caught up, so the ranking is fair.
+        the members that were behind it have caught up, so the ranking is fair. A trial's
+        first report counts from the step it started after (see `_start_step`).
         """
         earlier = [s for s in trial.intermediate if s < step]
         paused_at = self._paused_at(trial)
         if not earlier and paused_at is not None and paused_at % self.interval == 0 \
                 and paused_at >= self.interval:
             return paused_at
-        link = pbt_link(trial.system_attrs)
-        previous = max(earlier) if earlier else (link.step if link else -1)
+        previous = max(earlier) if earlier else _start_step(trial, trials)
         if step >= self.interval and step // self.interval > previous // self.interval:
             return step - step % self.interval
         return None
@@ -302,16 +303,21 @@ class Population:
         return population
 
     def scores(self, at: int) -> dict[int, float]:
-        """Each live member's latest value at step `at` or before."""
+        """Each live member's latest value at step `at` or before: its head trial's, else
+        (for a retry) that of the trials it retries, else the score its lineage recorded."""
         out: dict[int, float] = {}
         for m, t in self.head.items():
             if t.state is TrialState.FAILED:
                 continue
-            steps = [s for s in t.intermediate if s <= at]
-            if steps:
-                out[m] = t.intermediate[max(steps)]
-            elif (link := pbt_link(t.system_attrs)) is not None and not math.isnan(link.score):
-                out[m] = link.score
+            for source in (t, *retried_trials(t.number, t.system_attrs, self.trials)[::-1]):
+                steps = [s for s in source.intermediate if s <= at]
+                if steps:
+                    out[m] = source.intermediate[max(steps)]
+                    break
+            else:
+                link = pbt_link(t.system_attrs)
+                if link is not None and not math.isnan(link.score):
+                    out[m] = link.score
         return out
 
     @staticmethod
@@ -325,6 +331,18 @@ class Population:
 
 def _newest_checkpoint(trial: TrialRecord, trials: list[TrialRecord]) -> Checkpoint | None:
     return resume_point(trial.number, trial.system_attrs, trials)
+
+
+def _start_step(trial: TrialRecord, trials: Sequence[TrialRecord]) -> int:
+    """The step a trial starts after: for a retry, the newest checkpoint of the trials it
+    retries (they were ranked up to there before their worker died); for a PBT child, the
+    step it was handed off at; else -1 (from scratch)."""
+    inherited = [c.step for t in retried_trials(trial.number, trial.system_attrs, trials)
+                 for c in recorded(t)]
+    if inherited:
+        return max(inherited)
+    link = pbt_link(trial.system_attrs)
+    return link.step if link else -1
 
 
 @dataclass(frozen=True, slots=True)
