@@ -199,7 +199,21 @@ def test_lengthscales_follow_how_fast_each_input_matters() -> None:
     y = np.sin(12 * x[:, 0]) + 0.3 * x[:, 1]  # fast in x0, slow in x1, x2 irrelevant
     y = (y - y.mean()) / y.std()
     ls = np.exp(fit_hyper(x, y, np.zeros(3, dtype=bool), None, max_iter=200).log_ls)
-    assert ls[0] < 0.3 < ls[1] and ls[1] < ls[2]
+    assert ls[0] < 0.3 < ls[1] <= ls[2]
+
+
+def test_an_ordered_input_keeps_a_lengthscale_within_its_range() -> None:
+    # x1 and the choice x2 do not matter: the choice may be called irrelevant (a long
+    # lengthscale), the ordered input only as far as a lengthscale of its whole range, 1
+    rng = np.random.default_rng(3)
+    x = rng.random((40, 3))
+    x[:, 2] = np.floor(x[:, 2] * 3) / 2
+    y = np.sin(6 * x[:, 0])
+    y = (y - y.mean()) / y.std()
+    ls = np.exp(fit_hyper(x, y, np.array([False, False, True]), None, max_iter=200).log_ls)
+    assert ls[0] < 0.5
+    assert 0.5 < ls[1] <= 1.0 + 1e-9
+    assert ls[2] > 2.0
 
 
 def test_blas_is_single_threaded_for_scipy_too() -> None:

@@ -16,8 +16,15 @@ import numpy as np
 from hyperlaw.models.linalg import factor, gaussian_nll, single_threaded_blas
 
 _SQRT5 = math.sqrt(5.0)
-#: bounds of the log hyperparameters: lengthscales, signal variance, noise variance
+#: bounds of the log hyperparameters: lengthscales, signal variance, noise variance. An
+#: ordered input spans [0, 1], so a lengthscale above 1 would call it nearly linear over its
+#: whole range; capped there, the model keeps some doubt along every such input and the
+#: acquisition keeps exploring it (unordered choices may still be found irrelevant).
 _LOG_LS = (math.log(1e-2), math.log(30.0))
+_LOG_LS_ORDERED = (math.log(1e-2), 0.0)
+#: L-BFGS-B stops when a step improves the log posterior by less than this, relatively: far
+#: finer than the posterior's own uncertainty about the hyperparameters
+_FIT_FTOL = 1e-6
 _LOG_SCALE = (math.log(5e-2), math.log(20.0))
 _LOG_NOISE = (math.log(1e-6), math.log(1.0))
 
@@ -223,10 +230,10 @@ def fit_hyper(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Hyper | None
     d = x.shape[1]
     d2 = sq_dists(x, x, cat) if d2 is None else d2
     h0 = (start if start is not None and len(start.log_ls) == d else Hyper.initial(d)).vector()
-    bounds = [_LOG_LS] * d + [_LOG_SCALE, _LOG_NOISE]
+    bounds = [_LOG_LS if c else _LOG_LS_ORDERED for c in cat] + [_LOG_SCALE, _LOG_NOISE]
     h0 = np.clip(h0, [b[0] for b in bounds], [b[1] for b in bounds])
     with single_threaded_blas():
         res = minimize(neg_log_posterior, h0, args=(d2, y), jac=True, method="L-BFGS-B",
-                       bounds=bounds, options={"maxiter": max_iter})
+                       bounds=bounds, options={"maxiter": max_iter, "ftol": _FIT_FTOL})
     best = res.x if np.all(np.isfinite(res.x)) and res.fun < 1e9 else h0
     return Hyper.from_vector(best)
