@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -87,7 +88,10 @@ class Runner:
         with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
             for k, result in pool.map(_job, todo):
                 self.runs[k] = result
-                self.path.write_text(json.dumps(self.runs))
+                # written whole and renamed: a kill mid-write leaves the cache as it was
+                partial = self.path.with_suffix(f".{os.getpid()}.tmp")
+                partial.write_text(json.dumps(self.runs))
+                os.replace(partial, self.path)
                 print(f"  {k}: val loss {result['val_loss']:.4f} ({result['seconds']:.0f} s)",
                       flush=True)
 
