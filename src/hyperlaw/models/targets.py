@@ -1,24 +1,60 @@
-"""Targets for a Gaussian process: losses standardized, heavy tails compressed first."""
+"""Targets for a Gaussian process: losses standardized, heavy tails compressed first when the
+model's evidence says so."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from hyperlaw.models.gp import Hyper, fit_hyper, neg_log_posterior
 
 
 def transform_targets(loss: np.ndarray) -> np.ndarray:
     """Standardized losses; heavy upper tails are compressed first (Yeo-Johnson) so that a few
-    very bad trials do not flatten the model where the good ones are."""
-    y = loss - np.median(loss)
-    spread = np.std(y)
+    very bad trials do not flatten the model where the good ones are (the last candidate of
+    `target_candidates`, without asking the evidence)."""
+    return target_candidates(loss)[-1][0]
+
+
+def target_candidates(loss: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """Standardized targets and the log Jacobian of the map from the losses to them: the
+    standardized losses, then, when their skew exceeds 1, the Yeo-Johnson warped ones. The
+    GP's evidence plus the log Jacobian compares the two on the scale of the losses."""
+    centred = loss - np.median(loss)
+    spread = float(np.std(centred))
     if spread <= 0 or not np.isfinite(spread):
-        return np.zeros_like(loss)
-    y = y / spread
+        return [(np.zeros_like(loss), 0.0)]
+    n = len(loss)
+    y = centred / spread
+    plain = (y - y.mean()) / y.std()
+    out = [(plain, -n * math.log(spread * float(y.std())))]
     skew = float(np.mean(y**3) - 3 * np.mean(y) * np.var(y) - np.mean(y) ** 3)
     if abs(skew) > 1.0 and len(y) >= 8:
-        y = yeo_johnson(y)
-    y = y - y.mean()
-    sd = y.std()
-    return y / sd if sd > 0 else y
+        t, lam = yeo_johnson_fit(y)
+        sd = float(t.std())
+        if sd > 0:
+            out.append(((t - t.mean()) / sd,
+                        float(yj_log_slope(y, lam).sum()) - n * math.log(spread * sd)))
+    return out
+
+
+def fit_targets(x: np.ndarray, loss: np.ndarray, cat: np.ndarray, start: Hyper | None,
+                max_iter: int, d2: np.ndarray) -> tuple[Hyper, np.ndarray, int]:
+    """MAP hyperparameters and targets of the candidate of `target_candidates` whose fit
+    explains the losses best (log posterior plus log Jacobian), and that candidate's index.
+
+    Warping the targets helps a GP where a few very bad trials would flatten it (Rosenbrock's
+    tails) and hurts where the losses are near Gaussian already (Branin with noise); the
+    evidence on the losses' own scale decides per fit instead of a fixed rule."""
+    best: tuple[float, Hyper, np.ndarray, int] | None = None
+    for i, (y, log_jacobian) in enumerate(target_candidates(loss)):
+        hyper = fit_hyper(x, y, cat, start, max_iter=max_iter, d2=d2)
+        evidence = log_jacobian - neg_log_posterior(hyper.vector(), d2, y)[0]
+        if best is None or evidence > best[0]:
+            best = (evidence, hyper, y, i)
+    assert best is not None  # target_candidates returns at least one
+    return best[1], best[2], best[3]
 
 
 #: exponents tried by `yeo_johnson` (a 0.05 grid is finer than the fit can tell apart)
@@ -36,11 +72,24 @@ def _yj_transform(y: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return np.where(pos[None, :], up, -down)
 
 
+def yj_log_slope(y: np.ndarray, lam: float) -> np.ndarray:
+    """log d/dy of the Yeo-Johnson transform with exponent lam, elementwise."""
+    a = np.log1p(np.abs(y))
+    return np.where(y >= 0, (lam - 1.0) * a, (1.0 - lam) * a)
+
+
 def yeo_johnson(y: np.ndarray) -> np.ndarray:
-    """y transformed by the Yeo-Johnson power of maximum likelihood (on a grid of exponents;
-    one batch instead of scipy's scalar search, which costs tens of ms per call)."""
+    """y transformed by the Yeo-Johnson power of maximum likelihood."""
+    return yeo_johnson_fit(y)[0]
+
+
+def yeo_johnson_fit(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """y transformed by the Yeo-Johnson power of maximum likelihood, and that power (on a grid
+    of exponents; one batch instead of scipy's scalar search, which costs tens of ms per
+    call)."""
     t = _yj_transform(y, _YJ_LAMBDAS)
     var = t.var(axis=1)
     llf = np.where(var > 0, -0.5 * len(y) * np.log(np.where(var > 0, var, 1.0)), -np.inf)
     llf += (_YJ_LAMBDAS - 1.0) * float(np.sum(np.sign(y) * np.log1p(np.abs(y))))
-    return t[int(np.argmax(llf))]
+    i = int(np.argmax(llf))
+    return t[i], float(_YJ_LAMBDAS[i])

@@ -30,7 +30,7 @@ from hyperlaw.models.ehvi import log_ehvi
 from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper, sq_dists
 from hyperlaw.models.linalg import single_threaded_blas
 from hyperlaw.models.optimizer import maximize
-from hyperlaw.models.targets import transform_targets
+from hyperlaw.models.targets import fit_targets, target_candidates
 from hyperlaw.pareto import improvement_boxes, pareto_mask
 from hyperlaw.samplers.base import ReplicaSalt, Sampler
 from hyperlaw.samplers.budgets import (
@@ -272,22 +272,25 @@ class GPSampler(ReplicaSalt, Sampler):
         x = np.nan_to_num(obs.x[done], nan=0.5)
         loss = self.targets(obs, done, rng)
         keep = self.subset(x, loss, rng)
-        x, y = x[keep], transform_targets(loss[keep])
+        x = x[keep]
         tag = "hl.gp.hyper" if objectives_of(obs).shape[1] == 1 else "hl.gp.hyper.scalarized"
         memo_key = (tag, space.hash) if budget == TOP else (tag, space.hash, budget)
-        previous: tuple[Hyper, int] | None = history.memo.get(memo_key)
+        previous: tuple[Hyper, int, int] | None = history.memo.get(memo_key)
         n = len(done)
         if previous is not None and n > 100 and n - previous[1] < n // 20:
             hyper = previous[0]  # under 5% new data since the last fit: keep it
+            warps = target_candidates(loss[keep])  # the fit's choice among them, kept too
+            y = warps[min(previous[2], len(warps) - 1)][0]
             gp = GaussianProcess(x, y, cat, hyper)
         else:
             d2 = sq_dists(x, x, cat)
             start = previous[0] if previous is not None else None
-            hyper = fit_hyper(x, y, cat, start,
-                              max_iter=15 if start is not None and len(y) > 50 else 60, d2=d2)
+            hyper, y, choice = fit_targets(
+                x, loss[keep], cat, start,
+                max_iter=15 if start is not None and len(keep) > 50 else 60, d2=d2)
             if self.deterministic_objective:
                 hyper.log_noise = min(hyper.log_noise, math.log(1e-5))
-            history.memo[memo_key] = (hyper, n)
+            history.memo[memo_key] = (hyper, n, choice)
             gp = GaussianProcess(x, y, cat, hyper, d2=d2)
         mean, _ = gp.predict(x)
         ok = feasible(violation_of(obs)[done][keep])

@@ -1,0 +1,58 @@
+"""The GP's targets: standardized, or warped (Yeo-Johnson) where the model's evidence on the
+losses' own scale says so."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hyperlaw.models.gp import sq_dists
+from hyperlaw.models.targets import (
+    _yj_transform,
+    fit_targets,
+    target_candidates,
+    transform_targets,
+    yj_log_slope,
+)
+
+
+def _branin(u: np.ndarray) -> np.ndarray:
+    x0, x1 = u[:, 0] * 15 - 5, u[:, 1] * 15
+    return ((x1 - 5.1 / (4 * math.pi**2) * x0**2 + 5 / math.pi * x0 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * np.cos(x0) + 10)
+
+
+def test_the_log_jacobians_are_those_of_the_maps_to_the_targets() -> None:
+    loss = np.exp(3 * np.random.default_rng(1).random(30))
+    (plain, plain_log_j), (warped, warped_log_j) = target_candidates(loss)
+    # plain: an affine map, slope 1 / sd(loss)
+    assert math.isclose(plain_log_j, -len(loss) * math.log(loss.std()), rel_tol=1e-9)
+    np.testing.assert_allclose(plain, (loss - loss.mean()) / loss.std(), atol=1e-12)
+    # warped: the slope of each target in its own loss, the other constants held
+    assert warped.std() > 0 and warped_log_j != plain_log_j
+    for lam in (-1.0, 0.0, 0.5, 2.0, 3.0):
+        y = np.linspace(-3, 3, 13)
+        h = 1e-6
+        slope = (_yj_transform(y + h, np.array([lam]))[0]
+                 - _yj_transform(y - h, np.array([lam]))[0]) / (2 * h)
+        np.testing.assert_allclose(yj_log_slope(y, lam), np.log(slope), atol=1e-6)
+
+
+def test_the_warp_is_kept_only_where_it_explains_the_losses_better() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 3))
+    cat = np.zeros(3, dtype=bool)
+    d2 = sq_dists(x, x, cat)
+    bowl = ((x - 0.3) ** 2).sum(axis=1)
+    for loss, warped in ((np.exp(6 * bowl), True), (_branin(x), False)):
+        assert len(target_candidates(loss)) == 2  # both are skewed enough to be warped
+        _, y, choice = fit_targets(x, loss, cat, None, max_iter=60, d2=d2)
+        assert choice == (1 if warped else 0)
+        expected = transform_targets(loss) if warped else (loss - loss.mean()) / loss.std()
+        np.testing.assert_allclose(y, expected, atol=1e-9)
+
+
+def test_losses_without_spread_give_zero_targets() -> None:
+    (y, log_j), = target_candidates(np.full(5, 2.5))
+    assert np.all(y == 0) and log_j == 0.0
