@@ -277,19 +277,19 @@ class GPSampler(ReplicaSalt, Sampler):
         memo_key = (tag, space.hash) if budget == TOP else (tag, space.hash, budget)
         previous: tuple[Hyper, int, int] | None = history.memo.get(memo_key)
         n = len(done)
-        if previous is not None and n > 100 and n - previous[1] < n // 20:
-            hyper = previous[0]  # under 5% new data since the last fit: keep it
+        if still_fresh(previous, n):
+            assert previous is not None
+            hyper = previous[0]
             warps = target_candidates(loss[keep])  # the fit's choice among them, kept too
             y = warps[min(previous[2], len(warps) - 1)][0]
             gp = GaussianProcess(x, y, cat, hyper)
         else:
             d2 = sq_dists(x, x, cat)
             start = previous[0] if previous is not None else None
-            hyper, y, choice = fit_targets(
-                x, loss[keep], cat, start,
-                max_iter=15 if start is not None and len(keep) > 50 else 60, d2=d2)
+            hyper, y, choice = fit_targets(x, loss[keep], cat, start,
+                                           max_iter=fit_iterations(start, len(keep)), d2=d2)
             if self.deterministic_objective:
-                hyper.log_noise = min(hyper.log_noise, math.log(1e-5))
+                cap_noise(hyper)
             history.memo[memo_key] = (hyper, n, choice)
             gp = GaussianProcess(x, y, cat, hyper, d2=d2)
         mean, _ = gp.predict(x)
@@ -483,11 +483,29 @@ def refit(history: History, key: tuple, x: np.ndarray, y: np.ndarray, cat: np.nd
     """GP hyperparameters for targets y, kept in the history's memo under `key`: refitted
     from the last ones unless n, the number of complete trials, grew by under 5% past 100."""
     previous: tuple[Hyper, int] | None = history.memo.get(key)
-    if previous is not None and n > 100 and n - previous[1] < n // 20:
-        return previous[0]  # under 5% new data since the last fit: keep it
-    hyper = fit_hyper(x, y, cat, previous[0] if previous else None,
-                      max_iter=15 if previous is not None and len(y) > 50 else 60, d2=d2)
+    if still_fresh(previous, n):
+        assert previous is not None
+        return previous[0]
+    start = previous[0] if previous is not None else None
+    hyper = fit_hyper(x, y, cat, start, max_iter=fit_iterations(start, len(y)), d2=d2)
     if deterministic:
-        hyper.log_noise = min(hyper.log_noise, math.log(1e-5))
+        cap_noise(hyper)
     history.memo[key] = (hyper, n)
     return hyper
+
+
+def still_fresh(previous: tuple[Any, ...] | None, n: int) -> bool:
+    """Whether a memoized fit (hyperparameters, the number of complete trials then, ...) is
+    kept: past 100 complete trials, until 5% new ones have arrived since it was made."""
+    return previous is not None and n > 100 and n - previous[1] < n // 20
+
+
+def fit_iterations(start: Hyper | None, rows: int) -> int:
+    """L-BFGS-B iterations of a hyperparameter fit: few when warm-started on many rows."""
+    return 15 if start is not None and rows > 50 else 60
+
+
+def cap_noise(hyper: Hyper) -> None:
+    """Cap the fitted noise variance of a deterministic objective at 1e-5 (the targets are
+    standardized)."""
+    hyper.log_noise = min(hyper.log_noise, math.log(1e-5))
