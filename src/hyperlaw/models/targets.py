@@ -31,7 +31,7 @@ def target_candidates(loss: np.ndarray) -> list[tuple[np.ndarray, float]]:
     out = [(plain, -n * math.log(spread * float(y.std())))]
     skew = float(np.mean(y**3) - 3 * np.mean(y) * np.var(y) - np.mean(y) ** 3)
     if abs(skew) > 1.0 and len(y) >= 8:
-        t, lam = yeo_johnson_fit(y)
+        t, lam = yeo_johnson(y)
         sd = float(t.std())
         if sd > 0:
             out.append(((t - t.mean()) / sd,
@@ -78,12 +78,7 @@ def yj_log_slope(y: np.ndarray, lam: float) -> np.ndarray:
     return np.where(y >= 0, (lam - 1.0) * a, (1.0 - lam) * a)
 
 
-def yeo_johnson(y: np.ndarray) -> np.ndarray:
-    """y transformed by the Yeo-Johnson power of maximum likelihood."""
-    return yeo_johnson_fit(y)[0]
-
-
-def yeo_johnson_fit(y: np.ndarray) -> tuple[np.ndarray, float]:
+def yeo_johnson(y: np.ndarray) -> tuple[np.ndarray, float]:
     """y transformed by the Yeo-Johnson power of maximum likelihood, and that power (on a grid
     of exponents; one batch instead of scipy's scalar search, which costs tens of ms per
     call)."""
