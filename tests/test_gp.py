@@ -179,10 +179,20 @@ def test_posterior_and_log_ei_gradients_match_finite_differences() -> None:
                          Hyper(np.array([-1.0, -0.5, 0.0]), 0.0, math.log(1e-4)))
     xs = rng.random((6, 3))
     xs[:, 2] = (np.floor(xs[:, 2] * 3) + 0.5) / 3
-    mean, std, d_mean, d_std = gp.predict_with_grad(xs)
+    mean, std, chain = gp.predict_with_grad(xs)
     np.testing.assert_allclose((mean, std), gp.predict(xs), atol=1e-10)
+    np.testing.assert_allclose(gp.predict_mean(xs), mean, atol=1e-12)
+    ones, zeros = np.ones(len(xs)), np.zeros(len(xs))
+    for u_mean, u_std, value in ((ones, zeros, lambda p: gp.predict(p)[0]),
+                                 (zeros, ones, lambda p: gp.predict(p)[1])):
+        for k in (0, 1):  # the posterior's own gradients, through the chain rule
+            step = np.zeros(3)
+            step[k] = 1e-6
+            numeric = (value(xs + step) - value(xs - step)) / 2e-6
+            np.testing.assert_allclose(chain(u_mean, u_std)[:, k], numeric, rtol=1e-4,
+                                       atol=1e-7)
     for best in (-0.5, -3.0):  # near and far in the tail of the improvement
-        _, grad = log_expected_improvement_with_grad(mean, std, d_mean, d_std, best)
+        _, grad = log_expected_improvement_with_grad(mean, std, chain, best)
         eps = 1e-6
         for k in (0, 1):
             step = np.zeros(3)
@@ -299,7 +309,7 @@ def test_fantasy_ei_gradient_matches_finite_differences() -> None:
 
     _, _, _, xs, worlds, bests = _fantasy_setup(32)
     values, grad = fantasy_log_expected_improvement_with_grad(
-        *worlds.predict_samples_with_grad(xs), bests)
+        *worlds.predict_with_grad(xs), bests)
     np.testing.assert_allclose(values, fantasy_log_expected_improvement(
         *worlds.predict(xs), bests))
     for k in (0, 1):

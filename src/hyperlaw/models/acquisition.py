@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hyperlaw.models.gp import Chain
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
@@ -45,18 +48,17 @@ def log_expected_improvement(mean: np.ndarray, std: np.ndarray,
     return np.log(std) + log_h((best - mean) / std)
 
 
-def log_expected_improvement_with_grad(mean: np.ndarray, std: np.ndarray, d_mean: np.ndarray,
-                                       d_std: np.ndarray, best: float
-                                       ) -> tuple[np.ndarray, np.ndarray]:
-    """log EI and its gradient, given the gradients (m, d) of the mean and the std."""
+def log_expected_improvement_with_grad(mean: np.ndarray, std: np.ndarray, chain: Chain,
+                                       best: float) -> tuple[np.ndarray, np.ndarray]:
+    """log EI and its gradient, given the chain rule through the mean and the std (see
+    `GaussianProcess.predict_with_grad`)."""
     from scipy.special import log_ndtr
 
     z = (best - mean) / std
     lh = log_h(z)
     # d log h / dz = Phi(z) / h(z); d z = -(d mean + z d std) / std
     ratio = np.exp(log_ndtr(z) - lh)
-    dz = -(d_mean + z[:, None] * d_std) / std[:, None]
-    return np.log(std) + lh, d_std / std[:, None] + ratio[:, None] * dz
+    return np.log(std) + lh, chain(-ratio / std, (1.0 - ratio * z) / std)
 
 
 def fantasy_log_expected_improvement(mean: np.ndarray, std: np.ndarray,
@@ -70,11 +72,10 @@ def fantasy_log_expected_improvement(mean: np.ndarray, std: np.ndarray,
 
 
 def fantasy_log_expected_improvement_with_grad(
-        mean: np.ndarray, std: np.ndarray, d_std: np.ndarray,
-        mean_gradient: Callable[[np.ndarray], np.ndarray], best: np.ndarray
+        mean: np.ndarray, std: np.ndarray, chain: Chain, best: np.ndarray
         ) -> tuple[np.ndarray, np.ndarray]:
-    """`fantasy_log_expected_improvement` and its gradient; mean_gradient(u) gives
-    sum_j u[:, j] * d mean[:, j] (m, d)."""
+    """`fantasy_log_expected_improvement` and its gradient, given the chain rule through the
+    means (m, s) and the shared std."""
     from scipy.special import log_ndtr
 
     z = (best[None, :] - mean) / std[:, None]
@@ -84,7 +85,7 @@ def fantasy_log_expected_improvement_with_grad(
     weight = np.exp(lei - total)  # each world's share of the mean EI
     u = weight * np.exp(log_ndtr(z) - lh)  # weight * d log h / dz
     # d log EI_j = d std / std + (Phi/h)_j * (-(d mean_j + z_j d std) / std)
-    grad = (d_std * (1.0 - (u * z).sum(axis=1))[:, None] - mean_gradient(u)) / std[:, None]
+    grad = chain(-u / std[:, None], (1.0 - (u * z).sum(axis=1)) / std)
     return total[:, 0] - math.log(mean.shape[1]), grad
 
 
@@ -95,15 +96,14 @@ def log_probability_below(mean: np.ndarray, std: np.ndarray, threshold: float) -
     return log_ndtr((threshold - mean) / std)
 
 
-def log_probability_below_with_grad(mean: np.ndarray, std: np.ndarray, d_mean: np.ndarray,
-                                    d_std: np.ndarray, threshold: float
-                                    ) -> tuple[np.ndarray, np.ndarray]:
-    """`log_probability_below` and its gradient, given the gradients (m, d) of the mean and
+def log_probability_below_with_grad(mean: np.ndarray, std: np.ndarray, chain: Chain,
+                                    threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """`log_probability_below` and its gradient, given the chain rule through the mean and
     the std."""
     from scipy.special import log_ndtr
 
     z = (threshold - mean) / std
     log_cdf = log_ndtr(z)
     ratio = np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_cdf)  # phi(z) / Phi(z)
-    dz = -(d_mean + z[:, None] * d_std) / std[:, None]
-    return log_cdf, ratio[:, None] * dz
+    # d z = -(d mean + z d std) / std
+    return log_cdf, chain(-ratio / std, -ratio * z / std)

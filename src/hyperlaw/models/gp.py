@@ -16,6 +16,8 @@ import numpy as np
 from hyperlaw.models.linalg import factor, gaussian_nll, single_threaded_blas
 
 _SQRT5 = math.sqrt(5.0)
+#: chain(u_mean, u_std): the gradient (m, d) of u_mean * mean + u_std * std at each row
+Chain = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: bounds of the log hyperparameters: lengthscales, signal variance, noise variance. An
 #: ordered input spans [0, 1], so a lengthscale above 1 would call it nearly linear over its
 #: whole range; capped there, the model keeps some doubt along every such input and the
@@ -116,6 +118,12 @@ class GaussianProcess:
         self.x, self.y, self.cat, self.hyper = x, y, cat, hyper
         self.inv_ls2 = np.exp(-2.0 * hyper.log_ls)
         self.scale = math.exp(hyper.log_scale)
+        # the training side of every distance, once: inputs in lengthscale units, their norms
+        self._ordered = np.flatnonzero(~cat)
+        self._choices = np.flatnonzero(cat)
+        self._ordered_ls = np.sqrt(self.inv_ls2[self._ordered])
+        self._scaled_x = x[:, self._ordered] * self._ordered_ls
+        self._scaled_x_norm = np.einsum("ij,ij->i", self._scaled_x, self._scaled_x)
         k = self.cross_kernel(x) if d2 is None else self._kernel(d2)
         noise = np.full(len(x), math.exp(hyper.log_noise))
         if exact is not None:  # nearly noise-free: two fantasies at one point stay solvable
@@ -130,8 +138,31 @@ class GaussianProcess:
 
     def cross_kernel(self, xs: np.ndarray) -> np.ndarray:
         """Kernel between the rows of xs and the training inputs."""
-        r2 = scaled_sq_dists(xs, self.x, self.cat, self.inv_ls2)
-        return self.scale * matern52(np.sqrt(r2))
+        s = self._scaled_distances(xs)
+        # scale (1 + s (1 + s / 3)) exp(-s), in place: pools of candidates are large
+        k = s * (1.0 / 3.0)
+        k += 1.0
+        k *= s
+        k += 1.0
+        np.negative(s, out=s)
+        np.exp(s, out=s)
+        k *= s
+        k *= self.scale
+        return k
+
+    def _scaled_distances(self, xs: np.ndarray) -> np.ndarray:
+        """sqrt(5) r from each row of xs to each training input (r: the distance in units of
+        the lengthscales), with the training side computed once in the constructor."""
+        sa = xs[:, self._ordered] * self._ordered_ls
+        r2 = sa @ self._scaled_x.T
+        r2 *= -2.0
+        r2 += np.einsum("ij,ij->i", sa, sa)[:, None]
+        r2 += self._scaled_x_norm[None, :]
+        np.maximum(r2, 0.0, out=r2)
+        for k in self._choices:
+            r2 += self.inv_ls2[k] * (np.abs(xs[:, k, None] - self.x[None, :, k]) > 1e-9)
+        r2 *= 5.0
+        return np.sqrt(r2, out=r2)
 
     def k_inv(self) -> np.ndarray:
         """The inverse of the training covariance (cached; variances by one product)."""
@@ -154,37 +185,35 @@ class GaussianProcess:
         prior = self.scale * matern52(np.sqrt(scaled_sq_dists(xs, xs, self.cat, self.inv_ls2)))
         return ks @ self.alpha, prior - ks @ self.k_inv() @ ks.T
 
-    def predict_with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                          np.ndarray]:
-        """Mean, standard deviation and their gradients (m, d) with respect to the
-        non-categorical coordinates of xs (zero for categorical ones)."""
-        mean, std, d_std, dk_dr2 = self._with_grad(xs)
-        return mean, std, self._weighted_gradient(xs, dk_dr2 * self.alpha[None, :]), d_std
+    def predict_mean(self, xs: np.ndarray) -> np.ndarray:
+        """Posterior mean of the latent function at rows of xs (no variance: cheaper)."""
+        return self.cross_kernel(xs) @ self.alpha
 
-    def predict_samples_with_grad(self, xs: np.ndarray) -> tuple[
-            np.ndarray, np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        """For targets given as columns (one per sample): means (m, s), the shared standard
-        deviation and its gradient, and a function mapping weights u (m, s) to the gradients
-        sum_j u[:, j] * d mean[:, j] (m, d)."""
-        mean, std, d_std, dk_dr2 = self._with_grad(xs)
-        return mean, std, d_std, lambda u: self._weighted_gradient(
-            xs, dk_dr2 * (u @ self.alpha.T))
-
-    def _with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                   np.ndarray]:
-        """Mean, standard deviation, its gradient, and d k / d r^2 at rows of xs."""
-        r2 = scaled_sq_dists(xs, self.x, self.cat, self.inv_ls2)
-        s = _SQRT5 * np.sqrt(r2)
+    def predict_with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, Chain]:
+        """Posterior mean, standard deviation, and the chain rule through them:
+        chain(u_mean, u_std) is, at each row of xs, the gradient (m, d) of
+        u_mean * mean + u_std * std with respect to its non-categorical coordinates (zero for
+        categorical ones). With target columns (fantasy worlds) the mean and u_mean have
+        one column per world. An acquisition's derivatives in the mean and the standard
+        deviation thus cost one pass over the training points, not one per output."""
+        s = self._scaled_distances(xs)
         e = np.exp(-s)
         ks = self.scale * (1.0 + s + s * s / 3.0) * e
         dk_dr2 = -self.scale * (5.0 / 6.0) * (1.0 + s) * e  # d k / d r^2
         mean = ks @ self.alpha
         v = ks @ self.k_inv()
         var = self.scale - np.einsum("ij,ij->i", v, ks)
-        std = np.sqrt(np.maximum(var, 1e-12 * self.scale))
-        d_var = -2.0 * self._weighted_gradient(xs, dk_dr2 * v)
-        d_std = np.where(var[:, None] > 1e-12 * self.scale, d_var / (2.0 * std[:, None]), 0.0)
-        return mean, std, d_std, dk_dr2
+        resolved = var > 1e-12 * self.scale
+        std = np.sqrt(np.where(resolved, var, 1e-12 * self.scale))
+
+        def chain(u_mean: np.ndarray, u_std: np.ndarray) -> np.ndarray:
+            # d mean = sum_i alpha_i d k_i; d std = d var / (2 std) = -sum_i v_i d k_i / std
+            by_mean = (u_mean[:, None] * self.alpha[None, :] if self.alpha.ndim == 1
+                       else u_mean @ self.alpha.T)
+            by_std = np.where(resolved, u_std / std, 0.0)[:, None] * v
+            return self._weighted_gradient(xs, dk_dr2 * (by_mean - by_std))
+
+        return mean, std, chain
 
     def _weighted_gradient(self, xs: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Gradient (m, d) of sum_i w[:, i] k(xs, x_i), given w = weights * d k / d r^2:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from hyperlaw.models.box_bfgs import minimize_batch
+
 Acquisition = Callable[[np.ndarray], np.ndarray]
 #: values and gradients (m, d) of the acquisition at rows of a batch
 AcquisitionGrad = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -101,35 +103,30 @@ def _local_search(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.nda
 def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.ndarray,
                      values: np.ndarray, cont: np.ndarray, scale: np.ndarray, max_iter: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """L-BFGS-B over the continuous coordinates, in units of their lengthscales. The starts
-    are independent, so one run minimizes the sum of their objectives (one batched
-    acquisition call per iteration instead of one per start)."""
-    from scipy.optimize import minimize
+    """Each start's own box-constrained BFGS over the continuous coordinates, in units of
+    their lengthscales; the starts run in lockstep, one batched acquisition call a round
+    (see `box_bfgs.py`)."""
 
-    n, k = len(xs), len(cont)
-
-    def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
-        batch = xs.copy()
-        batch[:, cont] = np.clip(z.reshape(n, k) * scale, 0.0, 1.0)
+    def objective(z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = xs[rows]
+        batch[:, cont] = np.clip(z * scale, 0.0, 1.0)
         if acq_grad is not None:
             vals, grads = acq_grad(batch)
-            return -float(vals.sum()), (-grads[:, cont] * scale).ravel()
+            return -vals, -grads[:, cont] * scale
         return _finite_difference(acq, batch, cont, scale)
 
-    res = minimize(objective, (xs[:, cont] / scale).ravel(), jac=True, method="L-BFGS-B",
-                   bounds=[(0.0, 1.0 / s) for s in scale] * n,
-                   options={"maxiter": max_iter, "gtol": 1e-4 * n})
+    res = minimize_batch(objective, xs[:, cont] / scale, np.zeros(len(cont)), 1.0 / scale,
+                         max_iter=max_iter)
     moved = xs.copy()
-    if np.all(np.isfinite(res.x)):
-        moved[:, cont] = np.clip(res.x.reshape(n, k) * scale, 0.0, 1.0)
-    new = acq(moved)
+    moved[:, cont] = np.clip(res.x * scale, 0.0, 1.0)  # the points `objective` evaluated
+    new = np.where(np.isfinite(res.fun), -res.fun, -np.inf)
     better = new > values
     return np.where(better[:, None], moved, xs), np.where(better, new, values)
 
 
 def _finite_difference(acq: Acquisition, batch: np.ndarray, cont: np.ndarray,
-                       scale: np.ndarray, h: float = 1e-6) -> tuple[float, np.ndarray]:
-    """Negative summed value and forward-difference gradient (scaled units), one batch."""
+                       scale: np.ndarray, h: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Negative values and forward-difference gradients (scaled units) of each row."""
     n, k = len(batch), len(cont)
     shifted = np.repeat(batch[:, None, :], k + 1, axis=1)  # (n, k + 1, d)
     up = np.minimum(batch[:, cont] + h, 1.0)
@@ -138,7 +135,7 @@ def _finite_difference(acq: Acquisition, batch: np.ndarray, cont: np.ndarray,
     steps = up - batch[:, cont]
     diff = values[:, 1:] - values[:, :1]
     grad = np.where(steps > 0, diff / np.where(steps > 0, steps, 1.0), 0.0)
-    return -float(values[:, 0].sum()), (-grad * scale).ravel()
+    return -values[:, 0], -grad * scale
 
 
 def _sweep(acq: Acquisition, xs: np.ndarray, values: np.ndarray, j: int,

@@ -292,7 +292,7 @@ class GPSampler(ReplicaSalt, Sampler):
                 cap_noise(hyper)
             history.memo[memo_key] = (hyper, n, choice)
             gp = GaussianProcess(x, y, cat, hyper, d2=d2)
-        mean, _ = gp.predict(x)
+        mean = gp.predict_mean(x)
         ok = feasible(violation_of(obs)[done][keep])
         best = float(mean[ok].min()) if ok.any() else float(mean.max())
         pending = obs.of_state(RUNNING)
@@ -377,7 +377,7 @@ class GPSampler(ReplicaSalt, Sampler):
             return self.propose_ehvi(space, history, obs, rng)
         gp, x, best = self.model(space, history, obs, rng, budget)
         if gp.alpha.ndim == 2:  # fantasy worlds (columns) for running trials
-            mean_at_x = gp.predict(x)[0].mean(axis=1)
+            mean_at_x = gp.predict_mean(x).mean(axis=1)
 
             def acq(points: np.ndarray) -> np.ndarray:
                 mean, std = gp.predict(points)
@@ -385,9 +385,9 @@ class GPSampler(ReplicaSalt, Sampler):
 
             def acq_grad(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 return fantasy_log_expected_improvement_with_grad(
-                    *gp.predict_samples_with_grad(points), best)
+                    *gp.predict_with_grad(points), best)
         else:
-            mean_at_x = gp.predict(x)[0]
+            mean_at_x = gp.predict_mean(x)
 
             def acq(points: np.ndarray) -> np.ndarray:
                 mean, std = gp.predict(points)
@@ -451,7 +451,7 @@ class GPSampler(ReplicaSalt, Sampler):
         pending = obs.of_state(RUNNING)
         if len(pending):  # running trials: their predicted values count as observed
             xp = np.nan_to_num(obs.x[pending], nan=0.5)
-            believed = np.column_stack([gp.predict(xp)[0] for gp in gps]) * spreads + centres
+            believed = np.column_stack([gp.predict_mean(xp) for gp in gps]) * spreads + centres
             front = np.vstack([front, believed])
         lower, upper = improvement_boxes(front, np.full(k, 1.1))
 
@@ -467,8 +467,8 @@ class GPSampler(ReplicaSalt, Sampler):
             std = np.column_stack([p[1] for p in pred]) * spreads
             value, d_mean, d_std = log_ehvi(mean, std, lower, upper, grad=True)
             grad = np.zeros_like(points)
-            for j, (_, _, mean_grad, std_grad) in enumerate(pred):
-                grad += (d_mean[:, [j]] * mean_grad + d_std[:, [j]] * std_grad) * spreads[j]
+            for j, (_, _, chain) in enumerate(pred):
+                grad += chain(d_mean[:, j] * spreads[j], d_std[:, j] * spreads[j])
             return value, grad
 
         best = np.flatnonzero(ok)[pareto_mask(y[ok])] if ok.any() else np.arange(len(y))

@@ -1,0 +1,154 @@
+"""Many small box-constrained minimizations at once: projected BFGS in lockstep.
+
+Each problem keeps its own inverse-Hessian approximation, line search and stopping test, as
+if it ran alone; every round evaluates the problems still running in one batched call. The
+objectives here (an acquisition at a few points) cost about as much for ten rows as for one,
+so a problem that converges early costs nothing more, and none waits for a shared line
+search, as happens when the sum of the objectives is minimized as one problem.
+
+Directions are those of projected quasi-Newton (Bertsekas 1982): coordinates at or within a
+small margin of a bound that their gradient pushes against are held, and take a scaled
+gradient step (onto the bound, by the projection); the others take the Newton step of the
+BFGS Hessian approximation restricted to them. The step is projected onto the box and accepted
+on sufficient decrease along the projected path (Armijo, with backtracking by quadratic
+interpolation). A step that shows no positive curvature leaves the approximation as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+#: values (m,) and gradients (m, k) at points (m, k) of the problems `rows` (m,)
+BatchObjective = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+_ARMIJO = 1e-4  # the fraction of the predicted decrease a step must achieve
+_MAX_BACKTRACKS = 20
+
+
+@dataclass
+class BatchResult:
+    """Solutions (b, k), their values (b,), and the batched objective calls made."""
+
+    x: np.ndarray
+    fun: np.ndarray
+    calls: int
+
+
+def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
+                   upper: np.ndarray, *, max_iter: int = 100, gtol: float = 1e-5,
+                   ftol: float = 1e-9) -> BatchResult:
+    """Minimize b independent problems from the rows of x0 (b, k) within lower <= x <= upper
+    (k,). A problem stops when its projected gradient is below `gtol` everywhere, when an
+    iteration improves its value by less than `ftol` relatively, when no step along its
+    direction decreases it by more than that, or after `max_iter` iterations.
+
+    Every round tries one step of each running problem: the next iterate, or a shorter step
+    of a line search under way, so rounds never wait for each other. The bookkeeping works
+    on all b rows with masks (b is small: whole-array operations cost less than gathers)."""
+    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    x = np.minimum(np.maximum(np.array(x0, dtype=float), lower), upper)
+    b, k = x.shape
+    f, g = fun(x, np.arange(b))
+    calls = 1
+    running = np.isfinite(f) & np.isfinite(g).all(axis=1)
+    f = np.where(running, f, np.inf)
+    g = np.where(running[:, None], g, 0.0)
+    # the first step is at most one unit long (a unit is one lengthscale for the acquisition)
+    hess = np.eye(k)[None, :, :] * np.maximum(np.linalg.norm(g, axis=1), 1.0)[:, None, None]
+    first = np.ones(b, dtype=bool)  # not yet scaled by an observed curvature
+    d = _direction(x, g, hess, first, running, lower, upper, gtol)
+    step = np.ones(b)
+    iterations = np.zeros(b, dtype=np.int64)
+    backtracks = np.zeros(b, dtype=np.int64)
+    while running.any():
+        rows = np.flatnonzero(running)
+        trial = np.minimum(np.maximum(x + step[:, None] * d, lower), upper)
+        predicted = ((trial - x) * g).sum(axis=1)  # < 0 along a descent direction
+        value, grad = np.full(b, np.inf), np.zeros((b, k))
+        value[rows], grad[rows] = fun(trial[rows], rows)
+        calls += 1
+        finite = np.isfinite(value) & np.isfinite(grad).all(axis=1)
+        accept = running & finite & (predicted < 0) & (value <= f + _ARMIJO * predicted)
+        reject = running & ~accept
+        tiny = ftol * np.maximum(np.abs(f), 1.0)
+        if reject.any():
+            # a shorter step: the minimum of the quadratic through f, the slope and the
+            # value found, kept within [0.1, 0.5] of the step (halved where not finite); a
+            # row gives up once its step promises less than ftol (round-off decides there)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                shorter = -predicted * step / (2.0 * (value - f - predicted))
+            shorter = np.minimum(np.maximum(np.nan_to_num(shorter, nan=0.0), 0.1 * step),
+                                 0.5 * step)
+            step = np.where(reject, shorter, step)
+            backtracks += reject
+            running &= ~reject | ((predicted < -tiny) & (backtracks <= _MAX_BACKTRACKS))
+        if accept.any():
+            with np.errstate(invalid="ignore"):  # inf - inf in rows not running
+                gain = f - value
+            _update_hessian(hess, first, accept, trial - x, grad - g)
+            x = np.where(accept[:, None], trial, x)
+            f, g = np.where(accept, value, f), np.where(accept[:, None], grad, g)
+            iterations += accept
+            running &= ~accept | ((gain > tiny) & (iterations < max_iter))
+            step, backtracks = np.where(accept, 1.0, step), np.where(accept, 0, backtracks)
+            renew = accept & running
+            d = np.where(renew[:, None],
+                         _direction(x, g, hess, first, renew, lower, upper, gtol), d)
+    return BatchResult(x, f, calls)
+
+
+def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, first: np.ndarray,
+               rows: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+               gtol: float) -> np.ndarray:
+    """Projected quasi-Newton directions. Among `rows` (a mask), those whose projected
+    gradient is below gtol are cleared from it (they are done); where round-off lost the
+    descent, a fresh approximation and a gradient step."""
+    k = x.shape[1]
+    projected = x - np.minimum(np.maximum(x - g, lower), upper)
+    rows &= np.abs(projected).max(axis=1) > gtol
+    # the margin within which a bound counts as reached (it shrinks near a stationary point)
+    margin = np.minimum(np.linalg.norm(projected, axis=1), 1e-3)[:, None]
+    held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
+    diagonal = np.einsum("bii->bi", hess)
+    reduced = np.where(held[:, :, None] | held[:, None, :], 0.0, hess)
+    reduced[:, np.arange(k), np.arange(k)] = np.where(held, 1.0, diagonal)
+    free_g = np.where(held, 0.0, g)
+    try:
+        direction = -np.linalg.solve(reduced, free_g[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:  # a singular approximation: gradient steps this round
+        direction = -g / diagonal
+    direction = np.where(held, -g / diagonal, direction)
+    lost = rows & ~((g * direction).sum(axis=1) < 0)
+    if lost.any():
+        scale = np.maximum(np.linalg.norm(g[lost], axis=1), 1.0)
+        hess[lost] = np.eye(k)[None] * scale[:, None, None]
+        first[lost] = True
+        direction[lost] = -g[lost] / scale[:, None]
+    return direction
+
+
+def _update_hessian(hess: np.ndarray, first: np.ndarray, rows: np.ndarray, s: np.ndarray,
+                    y: np.ndarray) -> None:
+    """BFGS update of the Hessian approximations hess[rows] (a mask) by steps s and gradient
+    changes y, in place: B + y y' / y's - B s s' B / s'Bs. Rows whose step shows no positive
+    curvature keep theirs. The first update starts from the identity scaled by y.y / s.y
+    (the usual initial scaling)."""
+    sy = (s * y).sum(axis=1)
+    yy = (y * y).sum(axis=1)
+    update = rows & (sy > 1e-10 * np.sqrt((s * s).sum(axis=1) * yy))
+    if not update.any():
+        return
+    scale = update & first
+    if scale.any():
+        hess[scale] = np.eye(s.shape[1])[None] * (yy[scale] / sy[scale])[:, None, None]
+        first[scale] = False
+    bs = (hess @ s[:, :, None])[:, :, 0]
+    sbs = (s * bs).sum(axis=1)
+    update &= sbs > 0
+    a = np.where(update, 1.0 / np.where(update, sy, 1.0), 0.0)
+    c = np.where(update, 1.0 / np.where(update, sbs, 1.0), 0.0)
+    hess += a[:, None, None] * y[:, :, None] * y[:, None, :]
+    hess -= c[:, None, None] * bs[:, :, None] * bs[:, None, :]

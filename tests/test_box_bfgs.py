@@ -1,0 +1,78 @@
+"""The lockstep box-constrained BFGS that maximizes acquisitions (`models/box_bfgs.py`)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+
+from hyperlaw.models.box_bfgs import minimize_batch
+
+
+def _quadratics(seed: int, b: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """b random positive definite quadratics 0.5 x'Ax - c'x, badly conditioned."""
+    rng = np.random.default_rng(seed)
+    q = np.linalg.qr(rng.standard_normal((b, k, k)))[0]
+    a = q @ (np.logspace(0, 3, k)[None, :, None] * np.transpose(q, (0, 2, 1)))
+    return a, rng.standard_normal((b, k)) * 20
+
+
+def test_bounded_quadratics_reach_the_same_minima_as_scipy() -> None:
+    a, c = _quadratics(0, 6, 5)
+
+    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ax = np.einsum("bij,bj->bi", a[rows], x)
+        return 0.5 * np.einsum("bi,bi->b", x, ax) - np.einsum("bi,bi->b", c[rows], x), \
+            ax - c[rows]
+
+    lower, upper = np.full(5, -0.2), np.full(5, 0.3)
+    res = minimize_batch(fun, np.zeros((6, 5)), lower, upper)
+    for i in range(6):
+        ref = minimize(lambda x, i=i: (0.5 * x @ a[i] @ x - c[i] @ x, a[i] @ x - c[i]),
+                       np.zeros(5), jac=True, method="L-BFGS-B",
+                       bounds=list(zip(lower, upper, strict=True)),
+                       options={"ftol": 1e-14, "gtol": 1e-10})
+        np.testing.assert_allclose(res.fun[i], ref.fun, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(res.x[i], ref.x, atol=1e-4)
+    # some coordinates end on the bounds: the box was binding
+    assert np.any(np.isclose(res.x, lower) | np.isclose(res.x, upper))
+
+
+def _rosenbrock(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    u, v = x[:, 0], x[:, 1]
+    value = (1 - u) ** 2 + 100 * (v - u * u) ** 2
+    grad = np.column_stack([-2 * (1 - u) - 400 * u * (v - u * u), 200 * (v - u * u)])
+    return value, grad
+
+
+def test_each_problem_runs_as_if_alone() -> None:
+    starts = np.array([[-1.5, 2.0], [0.0, 0.0], [1.8, -1.0], [-0.5, -1.5]])
+    lower, upper = np.full(2, -2.0), np.full(2, 2.0)
+    together = minimize_batch(_rosenbrock, starts, lower, upper, gtol=1e-8)
+    np.testing.assert_allclose(together.x, 1.0, atol=1e-4)  # the valley's end, from each
+    for i, start in enumerate(starts):
+        alone = minimize_batch(_rosenbrock, start[None, :], lower, upper, gtol=1e-8)
+        np.testing.assert_array_equal(alone.x[0], together.x[i])
+        assert alone.calls <= together.calls  # the batch costs its slowest problem's calls
+
+
+def test_points_where_the_objective_is_not_finite_are_stepped_back_from() -> None:
+    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value, grad = _rosenbrock(x, rows)
+        outside = x[:, 0] < -0.5  # undefined there, as a log of a vanishing EI can be
+        return np.where(outside, np.nan, value), np.where(outside[:, None], np.inf, grad)
+
+    res = minimize_batch(fun, np.array([[0.0, 1.5], [1.5, 0.0]]), np.full(2, -2.0),
+                         np.full(2, 2.0), gtol=1e-8)
+    assert np.all(np.isfinite(res.fun)) and np.all(res.x[:, 0] >= -0.5)
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-3)
+
+
+def test_a_start_where_the_objective_is_not_finite_stays_where_it_is() -> None:
+    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value, grad = _rosenbrock(x, rows)
+        return np.where(rows == 0, np.inf, value), grad
+
+    res = minimize_batch(fun, np.array([[0.2, 0.2], [0.3, 0.3]]), np.full(2, -2.0),
+                         np.full(2, 2.0))
+    np.testing.assert_array_equal(res.x[0], [0.2, 0.2])
+    assert res.fun[0] == np.inf and res.fun[1] < 1e-6
