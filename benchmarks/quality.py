@@ -339,13 +339,16 @@ def optuna_distribution(param: hl.space.Param) -> BaseDistribution:
     return CategoricalDistribution(list(param.values))
 
 
-Runner = Callable[[Task, int, int, int], list[Any]]  # (task, seed, budget, workers)
+#: (task, seed, budget, workers) -> the (value, params) evaluated, and seconds spent asking
+Runner = Callable[[Task, int, int, int], tuple[list[Any], float]]
 
 
 def simulate(budget: int, workers: int, ask: Callable[[], Any],
              tell: Callable[[Any], tuple[float, dict[str, Any]]],
-             exhausted: tuple[type[Exception], ...] = ()) -> list[Any]:
+             exhausted: tuple[type[Exception], ...] = ()) -> tuple[list[Any], float]:
     """Evaluate `budget` points with up to `workers` pending; the oldest is told first.
+    Returns the (value, params) evaluated and the seconds spent in `ask` (the optimizer's
+    suggestion cost, without the objective's).
 
     `ask` returns a pending trial; `tell` evaluates and reports one, returning (value, params).
     An `exhausted` exception from `ask` (an optimizer that has proposed every configuration of
@@ -354,19 +357,22 @@ def simulate(budget: int, workers: int, ask: Callable[[], Any],
     pending: list[Any] = []
     out: list[Any] = []
     more = True
+    asking = 0.0
     while len(out) < budget and (more or pending):
         while more and len(pending) < workers and len(out) + len(pending) < budget:
+            t0 = time.perf_counter()
             try:
                 pending.append(ask())
             except exhausted:
                 more = False
+            asking += time.perf_counter() - t0
         if pending:
             out.append(tell(pending.pop(0)))
-    return out
+    return out, asking
 
 
 def hyperlaw_runner(make: Callable[[int], hl.samplers.Sampler]) -> Runner:
-    def run(task: Task, seed: int, budget: int, workers: int) -> list[Any]:
+    def run(task: Task, seed: int, budget: int, workers: int) -> tuple[list[Any], float]:
         study = hl.create_study(space=task.space, sampler=make(seed))
 
         def tell(trial: hl.Trial) -> tuple[float, dict[str, Any]]:
@@ -379,7 +385,7 @@ def hyperlaw_runner(make: Callable[[int], hl.samplers.Sampler]) -> Runner:
 
 
 def optuna_runner(make: Callable[[int], optuna.samplers.BaseSampler]) -> Runner:
-    def run(task: Task, seed: int, budget: int, workers: int) -> list[Any]:
+    def run(task: Task, seed: int, budget: int, workers: int) -> tuple[list[Any], float]:
         study = optuna.create_study(sampler=make(seed))
         dists = {k: optuna_distribution(v) for k, v in task.space.items()}
 
@@ -441,7 +447,7 @@ def _plain(value: Any) -> Any:
 
 
 def smac_runner(name: str) -> Runner:
-    def run(task: Task, seed: int, budget: int, workers: int) -> list[Any]:
+    def run(task: Task, seed: int, budget: int, workers: int) -> tuple[list[Any], float]:
         """SMAC3 through ask/tell; its run directory lives in a temporary directory."""
         from smac import Scenario
         from smac.main.exceptions import ConfigurationSpaceExhaustedException
@@ -617,22 +623,27 @@ class RunCache:
         self.stale.add(id(record))
         return False
 
-    def run(self, task: Task, opt: str, workers: int, seed: int, budget: int) -> list[Any] | None:
-        """A cached run with this budget (or, budget-independent, a longer one: its start)."""
+    def run(self, task: Task, opt: str, workers: int, seed: int, budget: int
+            ) -> tuple[list[Any], float | None] | None:
+        """A cached run with this budget (or, budget-independent, a longer one: its start),
+        and its seconds spent asking (None in records made before they were kept, and for a
+        longer run's start)."""
         for record in self.records.get(("run", task.name, opt, workers, seed), []):
             fits = (record["budget"] == budget if opt in BUDGET_AWARE
                     else record["budget"] >= budget)
             if fits and self._valid(record, code=code_fingerprint(opt),
                                     task_def=task_fingerprint(task)):
                 self.loaded += 1
-                return list(zip(record["values"], record["params"], strict=True))[:budget]
+                out = list(zip(record["values"], record["params"], strict=True))[:budget]
+                return out, record.get("ask_seconds") if record["budget"] == budget else None
         return None
 
     def add_run(self, task: Task, opt: str, workers: int, seed: int, budget: int,
-                out: list[Any], seconds: float) -> None:
+                out: list[Any], seconds: float, asking: float) -> None:
         self._append({"kind": "run", "task": task.name, "optimizer": opt, "workers": workers,
                       "seed": seed, "budget": budget, "code": code_fingerprint(opt),
                       "task_def": task_fingerprint(task), "seconds": round(seconds, 3),
+                      "ask_seconds": round(asking, 3),
                       "values": [v for v, _ in out], "params": [p for _, p in out]})
 
     def timing(self, opt: str, n: int) -> float | None:
@@ -662,15 +673,16 @@ def _limit_threads() -> None:
     torch.set_num_threads(1)
 
 
-def _run_job(index: int) -> tuple[list[Any], float]:
+def _run_job(index: int) -> tuple[list[Any], float, float]:
+    """Run job `index`: its (value, params), its wall seconds and its seconds asking."""
     task, opt, workers, seed, budget = _JOBS[index]
     started = time.time()
-    out = OPTIMIZERS[opt](task, seed, budget, workers)
-    return out, time.time() - started
+    out, asking = OPTIMIZERS[opt](task, seed, budget, workers)
+    return out, time.time() - started, asking
 
 
 def run_jobs(todo: list[tuple[Task, str, int, int, int]], cache: RunCache, deadline: float,
-             n_jobs: int) -> tuple[dict[int, list[Any]], int]:
+             n_jobs: int) -> tuple[dict[int, tuple[list[Any], float]], int]:
     """Run the missing runs (`n_jobs` forked processes at a time), adding each to the cache as
     it finishes; start none after `deadline`. Returns the runs by index in `todo`, and how
     many were not started."""
@@ -678,14 +690,14 @@ def run_jobs(todo: list[tuple[Task, str, int, int, int]], cache: RunCache, deadl
     from multiprocessing import get_context
 
     _JOBS[:] = todo  # forked job processes inherit the list
-    ran: dict[int, list[Any]] = {}
+    ran: dict[int, tuple[list[Any], float]] = {}
 
-    def done(index: int, out: list[Any], seconds: float) -> None:
+    def done(index: int, out: list[Any], seconds: float, asking: float) -> None:
         task, opt, workers, seed, budget = todo[index]
-        cache.add_run(task, opt, workers, seed, budget, out, seconds)
-        ran[index] = out
+        cache.add_run(task, opt, workers, seed, budget, out, seconds, asking)
+        ran[index] = out, asking
         print(f"  {task.name:22s} {opt:14s} workers={workers} seed={seed} budget={budget} "
-              f"{seconds:7.1f} s", flush=True)
+              f"{seconds:7.1f} s ({asking:.1f} s asking)", flush=True)
 
     if n_jobs <= 1:
         for index in range(len(todo)):
@@ -710,6 +722,37 @@ def run_jobs(todo: list[tuple[Task, str, int, int, int]], cache: RunCache, deadl
 
 
 # --- reporting ------------------------------------------------------------------------------
+PEERS = (("hyperlaw-tpe", "optuna-tpe"), ("hyperlaw-gp", "optuna-gp"))
+
+
+def run_cost_table(asking: dict[tuple[str, str, int, int], float], chosen: list[Task],
+                   seeds: list[int], budget: int, report: dict[str, Any]) -> list[str]:
+    """Lines of the suggestion-cost table over whole sequential runs: per task, the median
+    over seeds of the seconds each optimizer spent asking, and the ratio of hyperlaw's to its
+    peer's (the objective's own cost left out). Tasks lacking either side are skipped."""
+    rows, ratios = [], {}
+    for mine, theirs in PEERS:
+        found = []
+        for task in chosen:
+            ours = [asking[k] for s in seeds if (k := (task.name, mine, 1, s)) in asking]
+            peer = [asking[k] for s in seeds if (k := (task.name, theirs, 1, s)) in asking]
+            if ours and peer:
+                ratio = float(np.median(ours) / np.median(peer))
+                found.append(ratio)
+                rows.append([task.name, f"{mine} / {theirs}", f"{np.median(ours):.2f}",
+                             f"{np.median(peer):.2f}", f"{ratio:.3f}"])
+        if found:
+            ratios[f"{mine}/{theirs}"] = found
+            rows.append(["all tasks (median, range)", f"{mine} / {theirs}", "", "",
+                         f"{np.median(found):.3f} ({min(found):.3f}-{max(found):.3f})"])
+    report["run_cost_ratios"] = ratios
+    if not rows:
+        return []
+    return [f"\nSeconds spent suggesting over a sequential run of {budget} evaluations (median "
+            "over seeds; the objective's time left out)",
+            table(["task", "pair", "hyperlaw", "peer", "ratio"], rows)]
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
@@ -812,16 +855,20 @@ def main() -> None:
         (o, 4) for o in args.parallel_optimizers if o in args.optimizers]
     jobs = [(task, opt, workers, seed, budget) for task in chosen for opt, workers in configs
             for seed in seeds for budget in (budgets if opt in BUDGET_AWARE else [max(budgets)])]
-    found = {i: out for i, job in enumerate(jobs) if (out := cache.run(*job)) is not None}
+    found = {i: hit for i, job in enumerate(jobs) if (hit := cache.run(*job)) is not None}
     if found:
         print(f"  {len(found)} of {len(jobs)} runs loaded from the cache", flush=True)
     missing = [i for i in range(len(jobs)) if i not in found]
     ran, not_started = run_jobs([jobs[i] for i in missing], cache, deadline, args.jobs)
-    found.update({missing[k]: out for k, out in ran.items()})
-    for i, out in found.items():
+    found.update({missing[k]: hit for k, hit in ran.items()})
+    # (task, optimizer, workers, seed) -> seconds spent asking over a run of the largest budget
+    asking: dict[tuple[str, str, int, int], float] = {}
+    for i, (out, ask_seconds) in found.items():
         task, opt, workers, seed, budget = jobs[i]
         for b in [budget] if opt in BUDGET_AWARE else budgets:
             runs[(task.name, opt, workers, seed, b)] = out[:b]
+        if ask_seconds is not None and budget == max(budgets):
+            asking[(task.name, opt, workers, seed)] = ask_seconds
     if not_started:
         print(f"  time limit: {not_started} runs not started", flush=True)
 
@@ -935,6 +982,8 @@ def main() -> None:
                   + ("continuous space" if size is None else f"{size} configurations in all")
                   for name, size in sorted(repeated_in.items())]
 
+    lines += run_cost_table(asking, chosen, seeds, max(budgets), report)
+
     timing: dict[str, dict[int, float]] = {}
     for opt in args.timing_optimizers if args.timing_sizes else []:
         timing[opt] = {}
@@ -952,7 +1001,7 @@ def main() -> None:
             print(f"  timing {opt:14s} n={n:5d} {timing[opt][n]:.4f} s", flush=True)
     rows = [[o, *[f"{timing[o][n]:.4f}" if n in timing[o] else "-"
                   for n in args.timing_sizes]] for o in timing]
-    for mine, theirs in (("hyperlaw-tpe", "optuna-tpe"), ("hyperlaw-gp", "optuna-gp")):
+    for mine, theirs in PEERS:
         if mine in timing and theirs in timing:
             rows.append([f"ratio {mine}/{theirs}", *[
                 f"{timing[mine][n] / timing[theirs][n]:.3f}"

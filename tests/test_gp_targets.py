@@ -47,7 +47,8 @@ def test_the_warp_is_kept_only_where_it_explains_the_losses_better() -> None:
     bowl = ((x - 0.3) ** 2).sum(axis=1)
     for loss, warped in ((np.exp(6 * bowl), True), (_branin(x), False)):
         assert len(target_candidates(loss)) == 2  # both are skewed enough to be warped
-        _, y, choice = fit_targets(x, loss, cat, None, max_iter=60, d2=d2)
+        _, y, choice, fits = fit_targets(x, loss, cat, [], max_iter=60, d2=d2)
+        assert len(fits) == 2  # both candidates fitted, each kept to warm-start the next fit
         assert choice == (1 if warped else 0)
         expected = transform_targets(loss) if warped else (loss - loss.mean()) / loss.std()
         np.testing.assert_allclose(y, expected, atol=1e-9)

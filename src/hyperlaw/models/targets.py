@@ -4,6 +4,7 @@ model's evidence says so."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,22 +40,28 @@ def target_candidates(loss: np.ndarray) -> list[tuple[np.ndarray, float]]:
     return out
 
 
-def fit_targets(x: np.ndarray, loss: np.ndarray, cat: np.ndarray, start: Hyper | None,
-                max_iter: int, d2: np.ndarray) -> tuple[Hyper, np.ndarray, int]:
+def fit_targets(x: np.ndarray, loss: np.ndarray, cat: np.ndarray,
+                starts: Sequence[Hyper | None], max_iter: int, d2: np.ndarray
+                ) -> tuple[Hyper, np.ndarray, int, list[Hyper]]:
     """MAP hyperparameters and targets of the candidate of `target_candidates` whose fit
-    explains the losses best (log posterior plus log Jacobian), and that candidate's index.
+    explains the losses best (log posterior plus log Jacobian), that candidate's index, and
+    every candidate's fit. `starts[i]` warm-starts candidate i (a previous fit of it; the
+    last one serves candidates beyond).
 
     Warping the targets helps a GP where a few very bad trials would flatten it (Rosenbrock's
     tails) and hurts where the losses are near Gaussian already (Branin with noise); the
     evidence on the losses' own scale decides per fit instead of a fixed rule."""
     best: tuple[float, Hyper, np.ndarray, int] | None = None
+    fits = []
     for i, (y, log_jacobian) in enumerate(target_candidates(loss)):
+        start = starts[min(i, len(starts) - 1)] if len(starts) else None
         hyper = fit_hyper(x, y, cat, start, max_iter=max_iter, d2=d2)
+        fits.append(hyper)
         evidence = log_jacobian - neg_log_posterior(hyper.vector(), d2, y)[0]
         if best is None or evidence > best[0]:
             best = (evidence, hyper, y, i)
     assert best is not None  # target_candidates returns at least one
-    return best[1], best[2], best[3]
+    return best[1], best[2], best[3], fits
 
 
 #: exponents tried by `yeo_johnson` (a 0.05 grid is finer than the fit can tell apart)

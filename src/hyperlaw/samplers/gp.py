@@ -275,7 +275,8 @@ class GPSampler(ReplicaSalt, Sampler):
         x = x[keep]
         tag = "hl.gp.hyper" if objectives_of(obs).shape[1] == 1 else "hl.gp.hyper.scalarized"
         memo_key = (tag, space.hash) if budget == TOP else (tag, space.hash, budget)
-        previous: tuple[Hyper, int, int] | None = history.memo.get(memo_key)
+        # (the chosen fit, complete trials then, the chosen target, every target's fit)
+        previous: tuple[Hyper, int, int, list[Hyper]] | None = history.memo.get(memo_key)
         n = len(done)
         if still_fresh(previous, n):
             assert previous is not None
@@ -285,12 +286,13 @@ class GPSampler(ReplicaSalt, Sampler):
             gp = GaussianProcess(x, y, cat, hyper)
         else:
             d2 = sq_dists(x, x, cat)
-            start = previous[0] if previous is not None else None
-            hyper, y, choice = fit_targets(x, loss[keep], cat, start,
-                                           max_iter=fit_iterations(start, len(keep)), d2=d2)
+            starts = previous[3] if previous is not None else []
+            hyper, y, choice, fits = fit_targets(
+                x, loss[keep], cat, starts,
+                max_iter=fit_iterations(starts[0] if starts else None, len(keep)), d2=d2)
             if self.deterministic_objective:
                 cap_noise(hyper)
-            history.memo[memo_key] = (hyper, n, choice)
+            history.memo[memo_key] = (hyper, n, choice, fits)
             gp = GaussianProcess(x, y, cat, hyper, d2=d2)
         mean = gp.predict_mean(x)
         ok = feasible(violation_of(obs)[done][keep])
