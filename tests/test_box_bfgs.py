@@ -76,3 +76,20 @@ def test_a_start_where_the_objective_is_not_finite_stays_where_it_is() -> None:
                          np.full(2, 2.0))
     np.testing.assert_array_equal(res.x[0], [0.2, 0.2])
     assert res.fun[0] == np.inf and res.fun[1] < 1e-6
+
+
+def test_a_search_that_catches_up_with_a_better_one_of_the_same_function_stops() -> None:
+    starts = np.array([[-1.2, 1.0], [-1.19, 1.01], [1.8, -1.0]])
+    lower, upper = np.full(2, -2.0), np.full(2, 2.0)
+    apart = minimize_batch(_rosenbrock, starts, lower, upper, gtol=1e-8)
+    merged = minimize_batch(_rosenbrock, starts, lower, upper, gtol=1e-8,
+                            same=np.array([0, 0, 0]), merge_within=0.05)
+    # the two neighbouring starts share a basin: the worse stops where it started, the
+    # other searches on (or stops in turn for a better one), and the valley's end is found
+    np.testing.assert_array_equal(merged.x[0], starts[0])
+    assert np.min(merged.fun) < 1e-12 and np.min(apart.fun) < 1e-12
+    assert merged.calls < apart.calls
+    # labelled as different functions, neither stops for the other
+    labelled = minimize_batch(_rosenbrock, starts, lower, upper, gtol=1e-8,
+                              same=np.array([0, 1, 2]), merge_within=0.05)
+    np.testing.assert_array_equal(labelled.x, apart.x)

@@ -39,15 +39,19 @@ class BatchResult:
 
 def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
                    upper: np.ndarray, *, max_iter: int = 100, gtol: float = 1e-5,
-                   ftol: float = 1e-9) -> BatchResult:
+                   ftol: float = 1e-9, same: np.ndarray | None = None,
+                   merge_within: float = 0.0) -> BatchResult:
     """Minimize b independent problems from the rows of x0 (b, k) within lower <= x <= upper
     (k,). A problem stops when its projected gradient is below `gtol` everywhere, when an
     iteration improves its value by less than `ftol` relatively, when no step along its
     direction decreases it by more than that, or after `max_iter` iterations.
 
     Every round tries one step of each running problem: the next iterate, or a shorter step
-    of a line search under way, so rounds never wait for each other. The bookkeeping works
-    on all b rows with masks (b is small: whole-array operations cost less than gathers)."""
+    of a line search under way, so rounds never wait for each other. With `same` (labels of
+    the problems; equal labels: one objective) and `merge_within` > 0, a problem stops once
+    within that distance of one of its kind with a lower value (see `_caught_up`). The
+    bookkeeping works on all b rows with masks (b is small: whole-array operations cost less
+    than gathers)."""
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     x = np.minimum(np.maximum(np.array(x0, dtype=float), lower), upper)
     b, k = x.shape
@@ -94,10 +98,23 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
             iterations += accept
             running &= ~accept | ((gain > tiny) & (iterations < max_iter))
             step, backtracks = np.where(accept, 1.0, step), np.where(accept, 0, backtracks)
+            if merge_within > 0 and same is not None:
+                running &= ~_caught_up(x, f, running, same, merge_within)
             renew = accept & running
             d = np.where(renew[:, None],
                          _direction(x, g, hess, first, renew, lower, upper, gtol), d)
     return BatchResult(x, f, calls)
+
+
+def _caught_up(x: np.ndarray, f: np.ndarray, running: np.ndarray, same: np.ndarray,
+               radius: float) -> np.ndarray:
+    """Running problems within `radius` of another problem of the same objective (equal
+    `same` labels) whose value is lower, or equal with a lower index: searches of one
+    function from different starts that reached one basin, where one of them is enough."""
+    close = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2) < radius * radius
+    earlier = np.tri(len(x), k=-1, dtype=bool)  # [i, j]: j < i
+    ahead = (f[None, :] < f[:, None]) | ((f[None, :] == f[:, None]) & earlier)
+    return running & (close & ahead & (same[:, None] == same[None, :])).any(axis=1)
 
 
 def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, first: np.ndarray,

@@ -2,7 +2,8 @@
 
 Random points and perturbations of the incumbents are scored in one batch. The best of them
 and a few more drawn with probability proportional to exp(acquisition) start a local search
-that alternates L-BFGS-B over the continuous coordinates (analytic gradients when given,
+that alternates a box-constrained quasi-Newton search over the continuous coordinates (each
+start its own, all in one batch per round: `box_bfgs.py`; analytic gradients when given,
 scaled by the lengthscales so that every direction has a similar curvature) with exhaustive
 sweeps over the values of each discrete coordinate (integers, steps and unordered choices),
 until neither changes the point.
@@ -22,6 +23,8 @@ AcquisitionGrad = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 _MAX_SWEEP_VALUES = 64  # discrete dimensions with more values get a subset per sweep
 _ROUNDS = 4  # continuous/discrete alternations per start
+#: a local search stops once within this distance (in lengthscales) of a better one
+_MERGE_WITHIN = 0.05
 
 
 def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -115,8 +118,10 @@ def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.
             return -vals, -grads[:, cont] * scale
         return _finite_difference(acq, batch, cont, scale)
 
+    # starts that share their discrete coordinates search one function
+    same = np.unique(np.delete(xs, cont, axis=1), axis=0, return_inverse=True)[1].ravel()
     res = minimize_batch(objective, xs[:, cont] / scale, np.zeros(len(cont)), 1.0 / scale,
-                         max_iter=max_iter)
+                         max_iter=max_iter, same=same, merge_within=_MERGE_WITHIN)
     moved = xs.copy()
     moved[:, cont] = np.clip(res.x * scale, 0.0, 1.0)  # the points `objective` evaluated
     new = np.where(np.isfinite(res.fun), -res.fun, -np.inf)
