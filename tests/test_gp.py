@@ -363,3 +363,27 @@ def test_running_trials_at_one_point_or_at_an_observed_point_are_fantasized() ->
     proposal = study.ask().params
     assert proposal not in ({"x": 0.5, "y": 0.5}, observed)
     assert 0.0 <= proposal["x"] <= 1.0 and 0.0 <= proposal["y"] <= 1.0
+
+
+def test_feasibility_weighted_log_ei_gradient_matches_finite_differences() -> None:
+    from hyperlaw.models.acquisition import log_expected_improvement_with_grad
+    from hyperlaw.samplers.gp import with_feasibility
+
+    rng = np.random.default_rng(7)
+    x = rng.random((30, 2))
+    cat = np.zeros(2, dtype=bool)
+    hyper = Hyper(np.array([-1.0, -0.7]), 0.0, math.log(1e-4))
+    objective = GaussianProcess(x, np.cos(4 * x[:, 0]) + x[:, 1], cat, hyper)
+    violation = GaussianProcess(x, x[:, 0] - x[:, 1], cat, hyper)
+    acq, acq_grad = with_feasibility(
+        lambda p: log_expected_improvement(*objective.predict(p), -0.8),
+        lambda p: log_expected_improvement_with_grad(*objective.predict_with_grad(p), -0.8),
+        violation, 0.1)
+    xs = rng.random((5, 2))
+    values, grad = acq_grad(xs)
+    np.testing.assert_allclose(values, acq(xs))
+    for k in (0, 1):
+        step = np.zeros(2)
+        step[k] = 1e-6
+        numeric = (acq(xs + step) - acq(xs - step)) / 2e-6
+        np.testing.assert_allclose(grad[:, k], numeric, rtol=1e-4, atol=1e-6)

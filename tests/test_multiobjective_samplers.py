@@ -138,3 +138,32 @@ def test_chebyshev_weights_pick_the_matching_end_of_the_front() -> None:
     assert int(np.argmin(chebyshev(y, np.array([0.99, 0.01])))) == 0
     assert int(np.argmin(chebyshev(y, np.array([0.01, 0.99])))) == 2
     assert int(np.argmin(chebyshev(y, np.array([0.5, 0.5])))) == 1
+
+
+class _CapturingGP(GPSampler):
+    """The GP sampler, keeping the acquisitions it maximizes (with their gradients)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.captured: list = []
+
+    def maximize(self, space, history, obs, rng, acq, acq_grad, incumbents, lengthscales,
+                 n_model):  # type: ignore[no-untyped-def]
+        self.captured.append((acq, acq_grad))
+        return super().maximize(space, history, obs, rng, acq, acq_grad, incumbents,
+                                lengthscales, n_model)
+
+
+def test_ehvi_acquisition_gradient_matches_finite_differences() -> None:
+    gp = _CapturingGP(seed=3, multi_objective="ehvi")
+    study = hl.create_study(space=SPACE, directions=["minimize", "minimize"], sampler=gp)
+    study.optimize(zdt1, n_trials=14, show_progress=False)
+    acq, acq_grad = gp.captured[-1]
+    xs = np.random.default_rng(0).random((6, DIM))
+    values, grad = acq_grad(xs)
+    np.testing.assert_allclose(values, acq(xs))
+    for k in range(DIM):
+        step = np.zeros(DIM)
+        step[k] = 1e-6
+        numeric = (acq(xs + step) - acq(xs - step)) / 2e-6
+        np.testing.assert_allclose(grad[:, k], numeric, rtol=1e-3, atol=1e-5)
