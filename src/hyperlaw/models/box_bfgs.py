@@ -71,8 +71,11 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
         rows = np.flatnonzero(running)
         trial = np.minimum(np.maximum(x + step[:, None] * d, lower), upper)
         predicted = ((trial - x) * g).sum(axis=1)  # < 0 along a descent direction
-        value, grad = np.full(b, np.inf), np.zeros((b, k))
-        value[rows], grad[rows] = fun(trial[rows], rows)
+        if len(rows) == b:
+            value, grad = fun(trial, rows)
+        else:
+            value, grad = np.full(b, np.inf), np.zeros((b, k))
+            value[rows], grad[rows] = fun(trial[rows], rows)
         calls += 1
         finite = np.isfinite(value) & np.isfinite(grad).all(axis=1)
         accept = running & finite & (predicted < 0) & (value <= f + _ARMIJO * predicted)
@@ -130,14 +133,17 @@ def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, first: np.ndarray
     margin = np.minimum(np.linalg.norm(projected, axis=1), 1e-3)[:, None]
     held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
     diagonal = np.einsum("bii->bi", hess)
-    reduced = np.where(held[:, :, None] | held[:, None, :], 0.0, hess)
-    reduced[:, np.arange(k), np.arange(k)] = np.where(held, 1.0, diagonal)
-    free_g = np.where(held, 0.0, g)
+    bounded = held.any()
+    if bounded:  # the Newton step on the free coordinates: their block of the Hessian
+        reduced = np.where(held[:, :, None] | held[:, None, :], 0.0, hess)
+        reduced[:, np.arange(k), np.arange(k)] = np.where(held, 1.0, diagonal)
     try:
-        direction = -np.linalg.solve(reduced, free_g[:, :, None])[:, :, 0]
+        direction = -np.linalg.solve(reduced if bounded else hess,
+                                     np.where(held, 0.0, g)[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:  # a singular approximation: gradient steps this round
         direction = -g / diagonal
-    direction = np.where(held, -g / diagonal, direction)
+    if bounded:
+        direction = np.where(held, -g / diagonal, direction)
     lost = rows & ~((g * direction).sum(axis=1) < 0)
     if lost.any():
         scale = np.maximum(np.linalg.norm(g[lost], axis=1), 1.0)
