@@ -43,10 +43,28 @@ def sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray) -> np.ndarray:
 def scaled_sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray,
                     inv_ls2: np.ndarray) -> np.ndarray:
     """sum_k inv_ls2[k] * sq_dists(a, b)[..., k] without the (len(a), len(b), d) tensor."""
-    cont = ~cat
-    w = np.sqrt(inv_ls2[cont])
-    sa, sb = a[:, cont] * w, b[:, cont] * w
-    out = (sa * sa).sum(axis=1)[:, None] + (sb * sb).sum(axis=1)[None, :] - 2.0 * sa @ sb.T
+    return _scaled_sq_dists(a, b, cat, inv_ls2, _ScaledSide(b, cat, inv_ls2))
+
+
+class _ScaledSide:
+    """One side of `scaled_sq_dists`, prepared once (a model's training inputs): ordered
+    coordinates in lengthscale units and their squared norms."""
+
+    def __init__(self, x: np.ndarray, cat: np.ndarray, inv_ls2: np.ndarray) -> None:
+        self.ordered = np.flatnonzero(~cat)
+        self.weights = np.sqrt(inv_ls2[self.ordered])
+        self.scaled = x[:, self.ordered] * self.weights
+        self.norms = np.einsum("ij,ij->i", self.scaled, self.scaled)
+
+
+def _scaled_sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray, inv_ls2: np.ndarray,
+                     side: _ScaledSide) -> np.ndarray:
+    """`scaled_sq_dists` given b's prepared side."""
+    sa = a[:, side.ordered] * side.weights
+    out = sa @ side.scaled.T
+    out *= -2.0
+    out += np.einsum("ij,ij->i", sa, sa)[:, None]
+    out += side.norms[None, :]
     np.maximum(out, 0.0, out=out)
     for k in np.flatnonzero(cat):
         out += inv_ls2[k] * (np.abs(a[:, k, None] - b[None, :, k]) > 1e-9)
@@ -54,8 +72,14 @@ def scaled_sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray,
 
 
 def matern52(r: np.ndarray) -> np.ndarray:
-    s = _SQRT5 * r
-    return (1.0 + s + s * s / 3.0) * np.exp(-s)
+    """The Matérn-5/2 correlation at distances r (in lengthscales)."""
+    return _matern52_scaled(_SQRT5 * r)[0]
+
+
+def _matern52_scaled(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1 + s + s^2 / 3) exp(-s) for s = sqrt(5) r, and exp(-s) (for derivatives)."""
+    e = np.exp(-s)
+    return (1.0 + s + s * s / 3.0) * e, e
 
 
 @dataclass
@@ -118,12 +142,7 @@ class GaussianProcess:
         self.x, self.y, self.cat, self.hyper = x, y, cat, hyper
         self.inv_ls2 = np.exp(-2.0 * hyper.log_ls)
         self.scale = math.exp(hyper.log_scale)
-        # the training side of every distance, once: inputs in lengthscale units, their norms
-        self._ordered = np.flatnonzero(~cat)
-        self._choices = np.flatnonzero(cat)
-        self._ordered_ls = np.sqrt(self.inv_ls2[self._ordered])
-        self._scaled_x = x[:, self._ordered] * self._ordered_ls
-        self._scaled_x_norm = np.einsum("ij,ij->i", self._scaled_x, self._scaled_x)
+        self._side = _ScaledSide(x, cat, self.inv_ls2)  # the training side of distances
         k = self.cross_kernel(x) if d2 is None else self._kernel(d2)
         noise = np.full(len(x), math.exp(hyper.log_noise))
         if exact is not None:  # nearly noise-free: two fantasies at one point stay solvable
@@ -138,29 +157,14 @@ class GaussianProcess:
 
     def cross_kernel(self, xs: np.ndarray) -> np.ndarray:
         """Kernel between the rows of xs and the training inputs."""
-        s = self._scaled_distances(xs)
-        # scale (1 + s (1 + s / 3)) exp(-s), in place: pools of candidates are large
-        k = s * (1.0 / 3.0)
-        k += 1.0
-        k *= s
-        k += 1.0
-        np.negative(s, out=s)
-        np.exp(s, out=s)
-        k *= s
+        k = _matern52_scaled(self._scaled_distances(xs))[0]
         k *= self.scale
         return k
 
     def _scaled_distances(self, xs: np.ndarray) -> np.ndarray:
         """sqrt(5) r from each row of xs to each training input (r: the distance in units of
-        the lengthscales), with the training side computed once in the constructor."""
-        sa = xs[:, self._ordered] * self._ordered_ls
-        r2 = sa @ self._scaled_x.T
-        r2 *= -2.0
-        r2 += np.einsum("ij,ij->i", sa, sa)[:, None]
-        r2 += self._scaled_x_norm[None, :]
-        np.maximum(r2, 0.0, out=r2)
-        for k in self._choices:
-            r2 += self.inv_ls2[k] * (np.abs(xs[:, k, None] - self.x[None, :, k]) > 1e-9)
+        the lengthscales)."""
+        r2 = _scaled_sq_dists(xs, self.x, self.cat, self.inv_ls2, self._side)
         r2 *= 5.0
         return np.sqrt(r2, out=r2)
 
@@ -197,8 +201,8 @@ class GaussianProcess:
         one column per world. An acquisition's derivatives in the mean and the standard
         deviation thus cost one pass over the training points, not one per output."""
         s = self._scaled_distances(xs)
-        e = np.exp(-s)
-        ks = self.scale * (1.0 + s + s * s / 3.0) * e
+        k, e = _matern52_scaled(s)
+        ks = self.scale * k
         dk_dr2 = -self.scale * (5.0 / 6.0) * (1.0 + s) * e  # d k / d r^2
         mean = ks @ self.alpha
         v = ks @ self.k_inv()
@@ -232,8 +236,8 @@ def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[flo
     scale, noise = math.exp(h[-2]), math.exp(h[-1])
     r = np.sqrt(np.maximum(d2 @ inv_ls2, 0.0))
     s = _SQRT5 * r
-    e = np.exp(-s)
-    k = scale * (1.0 + s + s * s / 3.0) * e
+    k, e = _matern52_scaled(s)
+    k *= scale
     kn = k.copy()
     kn[np.diag_indices(n)] += noise + 1e-9
     found = gaussian_nll(kn, y)
