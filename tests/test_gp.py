@@ -47,6 +47,22 @@ def test_log_h_matches_the_closed_form_and_stays_finite_in_the_tail() -> None:
                                - 2 * math.log(300.0), rtol=1e-6)
 
 
+def test_the_slope_of_log_h_is_phi_over_h_on_both_branches_and_far_out() -> None:
+    from scipy.special import log_ndtr
+
+    from hyperlaw.models.acquisition import _log_h_and_slope
+
+    z = np.array([3.0, 0.2, -0.99, -1.01, -6.0, -40.0, -2e3, -5e4])
+    for part in (z, z[:3], z[3:]):  # mixed, all near, all in the tail
+        value, slope = _log_h_and_slope(part)
+        np.testing.assert_allclose(value, log_h(part), rtol=1e-12)
+        np.testing.assert_allclose(slope, np.exp(log_ndtr(part) - value), rtol=1e-6)
+    step = 1e-5
+    near = z[np.abs(z) < 100]
+    numeric = (log_h(near + step) - log_h(near - step)) / (2 * step)
+    np.testing.assert_allclose(_log_h_and_slope(near)[1], numeric, rtol=1e-5)
+
+
 def test_log_ei_prefers_low_mean_and_high_uncertainty() -> None:
     values = log_expected_improvement(np.array([0.0, -1.0, 0.0]), np.array([1.0, 1.0, 2.0]),
                                       best=0.0)

@@ -16,22 +16,42 @@ _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 
 def log_h(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z Phi(z)), the log of the standardized expected improvement."""
-    from scipy.special import erfcx, ndtr
+    return _log_h_and_slope(z)[0]
 
+
+def _log_h_and_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log h(z) and its derivative Phi(z) / h(z), where h(z) = phi(z) + z Phi(z)."""
     z = np.asarray(z, dtype=float)
-    out = np.empty_like(z)
     mid = z > -1.0
-    zm = z[mid]
-    out[mid] = np.log(np.exp(-0.5 * zm * zm - _LOG_SQRT_2PI) + zm * ndtr(zm))
-    zt = z[~mid]
-    # phi(z) (1 + z Phi(z)/phi(z)), with Phi(z)/phi(z) = sqrt(pi/2) erfcx(-z/sqrt(2))
-    ratio = _SQRT_HALF_PI * erfcx(-zt / math.sqrt(2.0))
-    inner = np.log1p(zt * ratio)
+    if mid.all():
+        return _log_h_near(z)
+    if not mid.any():
+        return _log_h_tail(z)
+    out, slope = np.empty_like(z), np.empty_like(z)
+    out[mid], slope[mid] = _log_h_near(z[mid])
+    out[~mid], slope[~mid] = _log_h_tail(z[~mid])
+    return out, slope
+
+
+def _log_h_near(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.special import ndtr
+
+    cdf = ndtr(z)
+    h = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) + z * cdf
+    return np.log(h), cdf / h
+
+
+def _log_h_tail(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For z <= -1: phi(z) (1 + z r(z)) with r = Phi/phi = sqrt(pi/2) erfcx(-z/sqrt(2))."""
+    from scipy.special import erfcx
+
+    ratio = _SQRT_HALF_PI * erfcx(-z / math.sqrt(2.0))
+    inner = np.log1p(z * ratio)
     # far tail: 1 + z r(z) ~ 1/z^2 loses precision; use the asymptotic form there
-    far = zt < -1e4
-    inner[far] = -2.0 * np.log(-zt[far])
-    out[~mid] = -0.5 * zt * zt - _LOG_SQRT_2PI + inner
-    return out
+    far = z < -1e4
+    if far.any():
+        inner[far] = -2.0 * np.log(-z[far])
+    return -0.5 * z * z - _LOG_SQRT_2PI + inner, ratio / np.exp(inner)
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:
@@ -52,12 +72,9 @@ def log_expected_improvement_with_grad(mean: np.ndarray, std: np.ndarray, chain:
                                        best: float) -> tuple[np.ndarray, np.ndarray]:
     """log EI and its gradient, given the chain rule through the mean and the std (see
     `GaussianProcess.predict_with_grad`)."""
-    from scipy.special import log_ndtr
-
     z = (best - mean) / std
-    lh = log_h(z)
-    # d log h / dz = Phi(z) / h(z); d z = -(d mean + z d std) / std
-    ratio = np.exp(log_ndtr(z) - lh)
+    lh, ratio = _log_h_and_slope(z)  # ratio: d log h / dz = Phi(z) / h(z)
+    # d z = -(d mean + z d std) / std
     return np.log(std) + lh, chain(-ratio / std, (1.0 - ratio * z) / std)
 
 
@@ -76,14 +93,12 @@ def fantasy_log_expected_improvement_with_grad(
         ) -> tuple[np.ndarray, np.ndarray]:
     """`fantasy_log_expected_improvement` and its gradient, given the chain rule through the
     means (m, s) and the shared std."""
-    from scipy.special import log_ndtr
-
     z = (best[None, :] - mean) / std[:, None]
-    lh = log_h(z)
+    lh, slope = _log_h_and_slope(z)
     lei = np.log(std)[:, None] + lh
     total = _logsumexp(lei)
     weight = np.exp(lei - total)  # each world's share of the mean EI
-    u = weight * np.exp(log_ndtr(z) - lh)  # weight * d log h / dz
+    u = weight * slope  # weight * d log h / dz
     # d log EI_j = d std / std + (Phi/h)_j * (-(d mean_j + z_j d std) / std)
     grad = chain(-u / std[:, None], (1.0 - (u * z).sum(axis=1)) / std)
     return total[:, 0] - math.log(mean.shape[1]), grad

@@ -67,6 +67,10 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
     step = np.ones(b)
     iterations = np.zeros(b, dtype=np.int64)
     backtracks = np.zeros(b, dtype=np.int64)
+    merging = merge_within > 0 and same is not None and b > 1
+    if merging:  # [i, j]: i and j search one objective, and j comes first
+        kin = (np.asarray(same)[:, None] == np.asarray(same)[None, :])
+        kin_before = kin & np.tri(b, k=-1, dtype=bool)
     while running.any():
         rows = np.flatnonzero(running)
         trial = np.minimum(np.maximum(x + step[:, None] * d, lower), upper)
@@ -101,23 +105,27 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
             iterations += accept
             running &= ~accept | ((gain > tiny) & (iterations < max_iter))
             step, backtracks = np.where(accept, 1.0, step), np.where(accept, 0, backtracks)
-            if merge_within > 0 and same is not None:
-                running &= ~_caught_up(x, f, running, same, merge_within)
+            if merging:
+                running &= ~_caught_up(x, f, running, kin, kin_before, merge_within)
             renew = accept & running
             d = np.where(renew[:, None],
                          _direction(x, g, hess, first, renew, lower, upper, gtol), d)
     return BatchResult(x, f, calls)
 
 
-def _caught_up(x: np.ndarray, f: np.ndarray, running: np.ndarray, same: np.ndarray,
-               radius: float) -> np.ndarray:
-    """Running problems within `radius` of another problem of the same objective (equal
-    `same` labels) whose value is lower, or equal with a lower index: searches of one
-    function from different starts that reached one basin, where one of them is enough."""
-    close = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2) < radius * radius
-    earlier = np.tri(len(x), k=-1, dtype=bool)  # [i, j]: j < i
-    ahead = (f[None, :] < f[:, None]) | ((f[None, :] == f[:, None]) & earlier)
-    return running & (close & ahead & (same[:, None] == same[None, :])).any(axis=1)
+def _caught_up(x: np.ndarray, f: np.ndarray, running: np.ndarray, kin: np.ndarray,
+               kin_before: np.ndarray, radius: float) -> np.ndarray:
+    """Running problems within `radius` of another problem of the same objective (`kin`,
+    pairs of one objective; `kin_before`, those whose second member comes first) whose value
+    is lower, or equal with a lower index: searches of one function from different starts
+    that reached one basin, where one of them is enough."""
+    ahead = ((f[None, :] < f[:, None]) & kin) | ((f[None, :] == f[:, None]) & kin_before)
+    candidates = running & ahead.any(axis=1)
+    if not candidates.any():
+        return candidates
+    diff = x[:, None, :] - x[None, :, :]
+    close = np.einsum("ijk,ijk->ij", diff, diff) < radius * radius
+    return candidates & (close & ahead).any(axis=1)
 
 
 def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, first: np.ndarray,
