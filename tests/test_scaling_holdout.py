@@ -75,3 +75,20 @@ def test_cached_runs_are_scored_without_training(tmp_path: Path,
     assert frame["lr"].round(6).tolist() == [0.004, 0.032]
     assert frame["loss"].tolist() == pytest.approx([3.1, 2.9])
     assert frame.attrs["seed_spread"] == pytest.approx(0.2 / 3.1)
+
+
+def test_the_gap_noise_floor_crosses_the_seeds_of_held_out_cells(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate best on one seed, scored on the other against that seed's best, both ways
+    round, over the held-out widths only (width 16 is fitted, never held out)."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    module = holdout()
+    cache = tmp_path / "runs.json"
+    cache.write_text(json.dumps({
+        "wsd|32|250000|0.004": {"val_loss": 2.0}, "wsd|32|250000|0.004|seed1": {"val_loss": 2.2},
+        "wsd|32|250000|0.008": {"val_loss": 2.1}, "wsd|32|250000|0.008|seed1": {"val_loss": 2.1},
+        "wsd|16|250000|0.004": {"val_loss": 3.0}, "wsd|16|250000|0.004|seed1": {"val_loss": 9.0},
+        "wsd|16|250000|0.008": {"val_loss": 9.0}, "wsd|16|250000|0.008|seed1": {"val_loss": 3.0},
+    }))
+    frame = module.transformer_runs(cache, train=False)
+    assert frame.attrs["oracle_gap"] == pytest.approx((2.2 / 2.1 - 1 + 2.1 / 2.0 - 1) / 2)
