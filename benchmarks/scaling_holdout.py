@@ -103,8 +103,9 @@ def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
     # on the other seed against that seed's best (both ways round)
     crossed = []
     for cell, grid in sweeps.items():
-        if cell[0] in WIDTHS[2:] and all(len(runs(cell, lr)) > 1 for lr in grid):
-            pair = np.array([[runner.loss(k) for k in runs(cell, lr)[:2]] for lr in grid])
+        both = [runs(cell, lr)[:2] for lr in grid if len(runs(cell, lr)) > 1]
+        if cell[0] in WIDTHS[2:] and len(both) > 1:  # the rates run with two seeds at least
+            pair = np.array([[runner.loss(k) for k in keys] for keys in both])
             crossed += [pair[np.argmin(pair[:, a]), b] / pair[:, b].min() - 1
                         for a, b in ((0, 1), (1, 0))]
     frame.attrs["oracle_gap"] = float(np.mean(crossed)) if crossed else math.nan
