@@ -923,6 +923,12 @@ def main() -> None:
                      if table_regrets[n][o]],
                     all(len(table_regrets[n][o]) == len(seeds) for n in names))
                     for o in opts]])
+            kind_of = {t.name: t.kind for t in chosen}
+            for kind in kinds:  # the goals are per family: its mean rank too
+                picked = [i for i, (name, _) in enumerate(combos) if kind_of[name] == kind]
+                rows.append([f"mean rank ({kind})", *[
+                    f"{np.mean([ranks[o][i] for i in picked]):.2f}" if picked else "-"
+                    for o in opts]])
             rows.append(["MEAN RANK", *[f"{np.mean(ranks[o]):.2f}" if combos else "-"
                                         for o in opts]])
             title = (f"\nNormalized regret (mean over {len(seeds)} seeds), {budget} evaluations, "
