@@ -11,7 +11,7 @@ held-out size, and compare with that cell's measured runs:
   size) against the cell's best. Goal: within 0.5% on average.
 
 With `--grid transformer`, the same protocol on a grid of tiny transformers trained here
-(`examples/scaling_transformer.py`: widths 16 to 64, 0.25M and 0.5M tokens, batch size 16,
+(`examples/scaling_transformer.py`: widths 16 to 64, 0.25M to 2M tokens, batch size 16,
 learning rates x1.41 apart, two seeds per run; it also prints the noise floor of the loss
 gap, the gap of the rate best on half of the seeds scored on the other half; `--seeds`
 trains more seeds). The runs are cached in
@@ -44,7 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "scaling_holdout.json"
 # every width at both token budgets, learning rates x1.41 apart (the sweep grid of
 # benchmarks/scaling.py), extended while a cell's best rate is on an edge of its sweep.
 WIDTHS = (16, 24, 32, 48, 64)
-BUDGETS = (2.5e5, 5e5)
+BUDGETS = (2.5e5, 5e5, 1e6, 2e6)
 LRS = tuple(2e-3 * 2.0 ** (k / 2) for k in range(1, 8))  # 2.83e-3 .. 2.26e-2
 MAX_LRS = 10
 SEEDS = 2  # each run's loss is the mean of this many seeds
