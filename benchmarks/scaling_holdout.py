@@ -41,7 +41,7 @@ RUNS = ROOT / "examples" / "data" / "steplaw" / "dense_lr_bs_loss.csv"
 RESULTS = Path(__file__).resolve().parent / "results" / "scaling_holdout.json"
 
 # The tiny-transformer grid (`examples/scaling_transformer.py`, batch size 16, WSD schedule):
-# every width at both token budgets, learning rates x1.41 apart (the sweep grid of
+# every width at every token budget, learning rates x1.41 apart (the sweep grid of
 # benchmarks/scaling.py), extended while a cell's best rate is on an edge of its sweep.
 WIDTHS = (16, 24, 32, 48, 64)
 BUDGETS = (2.5e5, 5e5, 1e6, 2e6)
