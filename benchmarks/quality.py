@@ -924,7 +924,7 @@ def main() -> None:
                     all(len(table_regrets[n][o]) == len(seeds) for n in names))
                     for o in opts]])
             kind_of = {t.name: t.kind for t in chosen}
-            for kind in kinds:  # the goals are per family: its mean rank too
+            for kind in kinds:  # each family's mean rank too: quality is judged per family
                 picked = [i for i, (name, _) in enumerate(combos) if kind_of[name] == kind]
                 rows.append([f"mean rank ({kind})", *[
                     f"{np.mean([ranks[o][i] for i in picked]):.2f}" if picked else "-"
