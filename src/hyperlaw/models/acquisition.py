@@ -16,32 +16,45 @@ _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 
 def log_h(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z Phi(z)), the log of the standardized expected improvement."""
-    return _log_h_and_slope(z)[0]
+    return _log_h(z, slope=False)[0]
 
 
 def _log_h_and_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """log h(z) and its derivative Phi(z) / h(z), where h(z) = phi(z) + z Phi(z)."""
+    value, slope = _log_h(z, slope=True)
+    assert slope is not None
+    return value, slope
+
+
+def _log_h(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """log h(z), and with `slope` its derivative (left out on the large pools scored
+    without gradients)."""
     z = np.asarray(z, dtype=float)
     mid = z > -1.0
     if mid.all():
-        return _log_h_near(z)
+        return _log_h_near(z, slope)
     if not mid.any():
-        return _log_h_tail(z)
-    out, slope = np.empty_like(z), np.empty_like(z)
-    out[mid], slope[mid] = _log_h_near(z[mid])
-    out[~mid], slope[~mid] = _log_h_tail(z[~mid])
-    return out, slope
+        return _log_h_tail(z, slope)
+    near, tail = _log_h_near(z[mid], slope), _log_h_tail(z[~mid], slope)
+    out = np.empty_like(z)
+    out[mid], out[~mid] = near[0], tail[0]
+    if not slope:
+        return out, None
+    slopes = np.empty_like(z)
+    slopes[mid], slopes[~mid] = near[1], tail[1]
+    return out, slopes
 
 
-def _log_h_near(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _log_h_near(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """For z > -1: directly."""
     from scipy.special import ndtr
 
     cdf = ndtr(z)
     h = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) + z * cdf
-    return np.log(h), cdf / h
+    return np.log(h), cdf / h if slope else None
 
 
-def _log_h_tail(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _log_h_tail(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """For z <= -1: phi(z) (1 + z r(z)) with r = Phi/phi = sqrt(pi/2) erfcx(-z/sqrt(2))."""
     from scipy.special import erfcx
 
@@ -51,7 +64,8 @@ def _log_h_tail(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     far = z < -1e4
     if far.any():
         inner[far] = -2.0 * np.log(-z[far])
-    return -0.5 * z * z - _LOG_SQRT_2PI + inner, ratio / np.exp(inner)
+    value = -0.5 * z * z - _LOG_SQRT_2PI + inner
+    return value, ratio / np.exp(inner) if slope else None
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:

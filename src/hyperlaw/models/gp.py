@@ -43,31 +43,32 @@ def sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray) -> np.ndarray:
 def scaled_sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray,
                     inv_ls2: np.ndarray) -> np.ndarray:
     """sum_k inv_ls2[k] * sq_dists(a, b)[..., k] without the (len(a), len(b), d) tensor."""
-    return _scaled_sq_dists(a, b, cat, inv_ls2, _ScaledSide(b, cat, inv_ls2))
+    return _scaled_sq_dists(a, _ScaledSide(b, cat, inv_ls2))
 
 
 class _ScaledSide:
     """One side of `scaled_sq_dists`, prepared once (a model's training inputs): ordered
-    coordinates in lengthscale units and their squared norms."""
+    coordinates in lengthscale units and their squared norms, and the choices' columns."""
 
     def __init__(self, x: np.ndarray, cat: np.ndarray, inv_ls2: np.ndarray) -> None:
+        self.x, self.inv_ls2 = x, inv_ls2
+        self.choices = np.flatnonzero(cat)
         self.ordered = np.flatnonzero(~cat)
         self.weights = np.sqrt(inv_ls2[self.ordered])
         self.scaled = x[:, self.ordered] * self.weights
         self.norms = np.einsum("ij,ij->i", self.scaled, self.scaled)
 
 
-def _scaled_sq_dists(a: np.ndarray, b: np.ndarray, cat: np.ndarray, inv_ls2: np.ndarray,
-                     side: _ScaledSide) -> np.ndarray:
-    """`scaled_sq_dists` given b's prepared side."""
+def _scaled_sq_dists(a: np.ndarray, side: _ScaledSide) -> np.ndarray:
+    """`scaled_sq_dists` from the rows of a to a prepared side."""
     sa = a[:, side.ordered] * side.weights
     out = sa @ side.scaled.T
     out *= -2.0
     out += np.einsum("ij,ij->i", sa, sa)[:, None]
     out += side.norms[None, :]
     np.maximum(out, 0.0, out=out)
-    for k in np.flatnonzero(cat):
-        out += inv_ls2[k] * (np.abs(a[:, k, None] - b[None, :, k]) > 1e-9)
+    for k in side.choices:
+        out += side.inv_ls2[k] * (np.abs(a[:, k, None] - side.x[None, :, k]) > 1e-9)
     return out
 
 
@@ -79,7 +80,12 @@ def matern52(r: np.ndarray) -> np.ndarray:
 def _matern52_scaled(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(1 + s + s^2 / 3) exp(-s) for s = sqrt(5) r, and exp(-s) (for derivatives)."""
     e = np.exp(-s)
-    return (1.0 + s + s * s / 3.0) * e, e
+    k = 1.0 + s  # 1 + s + s^2/3, with two temporaries (pools of candidates are large)
+    square = s * s
+    square /= 3.0
+    k += square
+    k *= e
+    return k, e
 
 
 @dataclass
@@ -164,7 +170,7 @@ class GaussianProcess:
     def _scaled_distances(self, xs: np.ndarray) -> np.ndarray:
         """sqrt(5) r from each row of xs to each training input (r: the distance in units of
         the lengthscales)."""
-        r2 = _scaled_sq_dists(xs, self.x, self.cat, self.inv_ls2, self._side)
+        r2 = _scaled_sq_dists(xs, self._side)
         r2 *= 5.0
         return np.sqrt(r2, out=r2)
 
