@@ -22,7 +22,7 @@ from hyperlaw.models.gp import (
 )
 from hyperlaw.models.optimizer import maximize
 from hyperlaw.samplers import GPSampler
-from hyperlaw.samplers.gp import fantasize
+from hyperlaw.samplers.gp import fantasize, still_fresh
 
 
 def branin(trial: hl.Trial) -> float:
@@ -403,3 +403,21 @@ def test_feasibility_weighted_log_ei_gradient_matches_finite_differences() -> No
         step[k] = 1e-6
         numeric = (acq(xs + step) - acq(xs - step)) / 2e-6
         np.testing.assert_allclose(grad[:, k], numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_hyperparameters_refit_every_trial_early_then_once_5_percent_new_trials_arrived() -> None:
+    def refits(until: int) -> list[int]:
+        fitted_at: list[int] = []
+        memo: tuple[None, int] | None = None
+        for n in range(1, until + 1):
+            if not still_fresh(memo, n):
+                memo = (None, n)
+                fitted_at.append(n)
+        return fitted_at
+
+    fitted = refits(200)
+    assert fitted[:39] == list(range(1, 40))  # every trial while the data are few
+    gaps = np.diff(fitted)
+    assert set(gaps[(np.array(fitted[1:]) >= 40) & (np.array(fitted[1:]) < 60)]) == {2}
+    assert all(gap >= n // 20 for gap, n in zip(gaps, fitted[1:], strict=True))
+    assert len(fitted) < 90  # against 200 refits, one a trial

@@ -28,6 +28,10 @@ _MERGE_WITHIN = 0.05
 #: a local search stops at an iteration that gains less than this share of the (log)
 #: acquisition; tighter tolerances spent a fifth more rounds for gains of about 1e-6
 _FTOL = 1e-5
+#: BFGS iterations per local search: at 200 evaluations, a cap of 40 instead of 100 cut the
+#: rounds of a 10-dimensional search by a third and left the best value found unchanged in
+#: 98% of the suggestions (by more than 1e-2 in log acquisition in the rest)
+_MAX_ITER = 40
 
 
 def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -43,8 +47,8 @@ def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
 def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
              incumbents: np.ndarray, rng: np.random.Generator, *,
              acq_grad: AcquisitionGrad | None = None, lengthscales: np.ndarray | None = None,
-             n_random: int = 2048, n_local: int = 256, n_starts: int = 8, max_iter: int = 100,
-             n_backup: int = 64) -> np.ndarray:
+             n_random: int = 2048, n_local: int = 256, n_starts: int = 8,
+             max_iter: int = _MAX_ITER, n_backup: int = 64) -> np.ndarray:
     """Candidate points, best acquisition first: the local-search results, then the best
     `n_backup` scored points (fallbacks when the best ones were already tried)."""
     pool = [rng.random((n_random, d))]

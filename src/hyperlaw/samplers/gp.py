@@ -483,7 +483,8 @@ class GPSampler(ReplicaSalt, Sampler):
 def refit(history: History, key: tuple, x: np.ndarray, y: np.ndarray, cat: np.ndarray,
           n: int, d2: np.ndarray | None = None, deterministic: bool = False) -> Hyper:
     """GP hyperparameters for targets y, kept in the history's memo under `key`: refitted
-    from the last ones unless n, the number of complete trials, grew by under 5% past 100."""
+    from the last ones unless n, the number of complete trials, grew by under 5% (see
+    `still_fresh`)."""
     previous: tuple[Hyper, int] | None = history.memo.get(key)
     if still_fresh(previous, n):
         assert previous is not None
@@ -498,8 +499,9 @@ def refit(history: History, key: tuple, x: np.ndarray, y: np.ndarray, cat: np.nd
 
 def still_fresh(previous: tuple[Any, ...] | None, n: int) -> bool:
     """Whether a memoized fit (hyperparameters, the number of complete trials then, ...) is
-    kept: past 100 complete trials, until 5% new ones have arrived since it was made."""
-    return previous is not None and n > 100 and n - previous[1] < n // 20
+    kept until 5% new complete trials have arrived since it was made (every trial refits up
+    to 39 trials, every other one from 40, every fifth from 100)."""
+    return previous is not None and n - previous[1] < n // 20
 
 
 def fit_iterations(start: Hyper | None, rows: int) -> int:
