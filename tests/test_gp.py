@@ -417,7 +417,7 @@ def test_hyperparameters_refit_every_trial_early_then_once_5_percent_new_trials_
 
     fitted = refits(200)
     assert fitted[:39] == list(range(1, 40))  # every trial while the data are few
-    gaps = np.diff(fitted)
-    assert set(gaps[(np.array(fitted[1:]) >= 40) & (np.array(fitted[1:]) < 60)]) == {2}
-    assert all(gap >= n // 20 for gap, n in zip(gaps, fitted[1:], strict=True))
+    gaps, later = np.diff(fitted), np.array(fitted[1:])
+    assert set(gaps[(later >= 40) & (later < 60)]) == {2}
+    assert all(gap >= n // 20 for gap, n in zip(gaps, later, strict=True))
     assert len(fitted) < 90  # against 200 refits, one a trial
