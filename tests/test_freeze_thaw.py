@@ -78,6 +78,30 @@ def test_paused_trials_resume_from_their_checkpoints_and_hopeless_ones_stay_paus
     assert make_scheduler(None, study.scheduler.spec()).options() == _scheduler().options()
 
 
+def test_without_checkpoints_trials_go_on_or_stop_and_none_fails(sqlite_url: str) -> None:
+    """With nothing paused (no checkpoint to pause at) a trial worth more than a new one goes
+    on; the comparison once failed every such trial (a TypeError, no paused trial to weigh)."""
+
+    def uncheckpointed(trial: hl.Trial) -> float:
+        loss = 1.0
+        for step in range(1, MAX_STEP + 1):
+            loss = trial.params["q"] + 1.0 / step
+            trial.report(loss, step)
+            if trial.should_prune():
+                raise hl.TrialPruned()
+        return loss
+
+    study = hl.create_study(storage=sqlite_url, space={"q": hl.Float(0.0, 1.0)},
+                            sampler="random", seed=3, scheduler=_scheduler())
+    study.optimize(uncheckpointed, n_trials=30, show_progress=False)
+    states = Counter(t.state for t in study.trials)
+    assert states[TrialState.FAILED] == 0
+    assert states[TrialState.PRUNED] > 0
+    # past the startup, some trial was judged worth going on and trained to the end
+    assert any(t.state is TrialState.COMPLETE for t in study.trials[_scheduler().n_startup_trials:])
+    assert not [t for t in study.trials if SUSPENDED in t.system_attrs]
+
+
 def _history(direction: str, curves: dict[int, tuple[list[float], bool]]) -> hl.Study:
     """A study holding one trial per curve, told complete (True) or paused at its last step."""
     study = hl.create_study(space={"q": hl.Float(0.0, 1.0)}, direction=direction)

@@ -267,7 +267,7 @@ class FreezeThaw(Scheduler):
         worth = self.worth(history, root)
         own = worth.per_cost.get(root, 0.0)
         startup = worth.started < self.n_startup_trials
-        if not startup and own > 0 and own >= max(worth.new, *worth.paused.values()):
+        if not startup and own > 0 and own >= max([worth.new, *worth.paused.values()]):
             return Decision.CONTINUE
         checkpoint = resume_point(trial.number, trial.system_attrs, history.trials)
         if checkpoint is not None and checkpoint.step >= max(b for b in self.budgets(top)
