@@ -78,6 +78,25 @@ def test_paused_trials_resume_from_their_checkpoints_and_hopeless_ones_stay_paus
     assert make_scheduler(None, study.scheduler.spec()).options() == _scheduler().options()
 
 
+def test_a_new_configuration_never_outweighs_finishing_the_first_one(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """However much a new configuration is weighed, configurations are continued until one
+    completes: before, a heavy weight kept every configuration paused at its first increment
+    and the study never learned a value at the full budget."""
+    scheduler = FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4,
+                           new_trial_weight=10)
+    study = hl.create_study(storage=sqlite_url, space={"q": hl.Float(0.0, 1.0)},
+                            sampler="random", seed=3, scheduler=scheduler,
+                            checkpoint_dir=str(tmp_path / "c"))
+    study.optimize(objective, n_trials=30, show_progress=False)
+    complete = [t for t in study.trials if t.state is TrialState.COMPLETE]
+    assert complete and all(t.last_step == MAX_STEP for t in complete)
+    assert study.best_trial.state is TrialState.COMPLETE
+    # and the weight still shows: most configurations stop at their first look
+    firsts = [t for t in study.trials if "promoted_from" not in t.system_attrs]
+    assert sum(t.last_step <= 6 for t in firsts) > len(firsts) / 2
+
+
 def test_without_checkpoints_trials_go_on_or_stop_and_none_fails(sqlite_url: str) -> None:
     """With nothing paused (no checkpoint to pause at) a trial worth more than a new one goes
     on; the comparison once failed every such trial (a TypeError, no paused trial to weigh)."""

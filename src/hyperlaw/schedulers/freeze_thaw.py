@@ -15,7 +15,9 @@ objective):
 - a new configuration is worth `new_trial_weight` times the mean EI, per full budget, of
   every configuration that had its first look (its first increment, at least three reports),
   each predicted from all its reports now: a draw of the sampler is valued as the draws
-  before it turned out so far.
+  before it turned out so far; until some configuration has completed it is worth nothing,
+  so paused ones are continued until the full budget's incumbent is known (a heavy weight
+  or a near horizon otherwise kept every configuration paused for good).
 
 With `horizon` h (DyHPO looks one increment ahead), both are read at a nearer budget: a
 configuration at step s at the h-th increment end after s (at most `max_budget`), its EI over
@@ -231,6 +233,8 @@ class FreezeThaw(Scheduler):
                   if c.paused is not None}
         gains = draw_gains if self.new_trial_value == "latest" else first_gains
         new = self.new_trial_weight * float(np.mean(gains)) if gains else 0.0
+        if not any(c.complete for c in configs.values()):
+            new = 0.0  # until one completes: the full budget's incumbent comes first
         started = len(first_gains)
         return Worth(per_cost, paused, new, started)
 
