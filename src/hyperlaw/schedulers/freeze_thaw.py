@@ -232,9 +232,10 @@ class FreezeThaw(Scheduler):
         paused = {c.paused: per_cost.get(root, 0.0) for root, c in configs.items()
                   if c.paused is not None}
         gains = draw_gains if self.new_trial_value == "latest" else first_gains
-        new = self.new_trial_weight * float(np.mean(gains)) if gains else 0.0
-        if not any(c.complete for c in configs.values()):
-            new = 0.0  # until one completes: the full budget's incumbent comes first
+        # until one completes, a new configuration is worth nothing: the full budget's
+        # incumbent comes first
+        completed = any(c.complete for c in configs.values())
+        new = self.new_trial_weight * float(np.mean(gains)) if gains and completed else 0.0
         started = len(first_gains)
         return Worth(per_cost, paused, new, started)
 
