@@ -204,10 +204,11 @@ def test_ask_tell_grid_partial_fixed_max_trials_and_stop() -> None:
     pruned = study.ask()
     pruned.report(0.5, 1)
     assert study.tell(pruned, state=TrialState.PRUNED).value == 0.5
-    study.add_trial(optuna.create_trial(params={"x": 0.9, "k": 2}, value=0.9,
+    # the added trial's value is above any x the unseeded ask can draw: it must be the best
+    study.add_trial(optuna.create_trial(params={"x": 0.9, "k": 2}, value=1.5,
                                         distributions={"x": FloatDistribution(0, 1),
                                                        "k": IntDistribution(1, 3)}))
-    assert study.best_value == 0.9
+    assert study.best_value == 1.5
 
     grid = optuna.create_study(sampler=GridSampler({"a": [1, 2, 3], "b": ["x", "y"]}, seed=0))
     grid.optimize(lambda t: t.suggest_int("a", 1, 3) + len(t.suggest_categorical(
