@@ -42,3 +42,34 @@ def test_mup_groups_scale_hidden_matrices_only() -> None:
     x = torch.randn(3, e2e.INPUTS)
     assert torch.count_nonzero(model(x)) == 0  # the readout starts at zero
     assert model[-1].scale == pytest.approx(0.25)
+
+
+def test_a_schedule_keeps_mup_rates_apart() -> None:
+    """`lr_scheduler` drives every μP group at the schedule's rate times its own scale; it
+    used to set every group to the schedule's rate, undoing μP."""
+    from hyperlaw.lr_schedules import WSD
+    from hyperlaw.lr_schedules.torch import lr_scheduler
+    from hyperlaw.scaling.mup import mup_param_groups
+
+    model, base = e2e.student(128, 32), e2e.student(32, 32)
+    optimizer = torch.optim.AdamW(mup_param_groups(model, base, lr=1e-2, weight_decay=0.1))
+    schedule = WSD(peak_lr=1e-2, warmup_steps=2, total_steps=10, decay_fraction=0.5)
+    scheduler = lr_scheduler(optimizer, schedule)
+    for step in range(10):
+        rates = sorted(group["lr"] for group in optimizer.param_groups)
+        assert rates == pytest.approx([schedule(step) / 4, schedule(step)])
+        optimizer.step()
+        scheduler.step()
+
+
+def test_a_schedule_refuses_groups_of_different_rates_without_a_scale() -> None:
+    from hyperlaw.errors import ScheduleError
+    from hyperlaw.lr_schedules import Constant
+    from hyperlaw.lr_schedules.torch import lr_scheduler
+
+    model = e2e.student(16)
+    optimizer = torch.optim.AdamW([{"params": model[0].parameters(), "lr": 1e-4},
+                                   {"params": model[2].parameters()}], lr=1e-3)
+    with pytest.raises(ScheduleError, match=r"different learning rates .*lr_scale"):
+        lr_scheduler(optimizer, Constant(peak_lr=1e-3))
+    assert [group["lr"] for group in optimizer.param_groups] == [1e-4, 1e-3]  # untouched

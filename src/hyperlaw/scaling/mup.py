@@ -80,7 +80,10 @@ def mup_param_groups(model: nn.Module, base: nn.Module, lr: float,
                      weight_decay: float = 0.0) -> list[dict[str, Any]]:
     """Parameter groups for `torch.optim.Adam`/`AdamW` under μP: one group per width
     multiplier of the hidden matrices (lr / multiplier, weight_decay * multiplier) and one of
-    everything else (lr, weight_decay). `base` is the model at the width `lr` was tuned at."""
+    everything else (lr, weight_decay). `base` is the model at the width `lr` was tuned at.
+
+    Each group also carries its `"lr_scale"` (1 / multiplier), which
+    `hyperlaw.lr_schedules.torch.lr_scheduler` multiplies the schedule's rate by."""
     multipliers = width_multipliers(model, base)
     groups: dict[float, list[nn.Parameter]] = {}
     others: list[nn.Parameter] = []
@@ -89,10 +92,10 @@ def mup_param_groups(model: nn.Module, base: nn.Module, lr: float,
             groups.setdefault(multipliers[name], []).append(p)
         else:
             others.append(p)
-    out = [{"params": ps, "lr": lr / m, "weight_decay": weight_decay * m}
+    out = [{"params": ps, "lr": lr / m, "lr_scale": 1.0 / m, "weight_decay": weight_decay * m}
            for m, ps in groups.items()]
     if others:
-        out.append({"params": others, "lr": lr, "weight_decay": weight_decay})
+        out.append({"params": others, "lr": lr, "lr_scale": 1.0, "weight_decay": weight_decay})
     return out
 
 
