@@ -423,6 +423,62 @@ def test_adamw_timescale_round_trips_and_keeps_the_averaging_across_scale() -> N
         adamw_timescale(lr=3e-4, weight_decay=0.0, batch_tokens=1e6, n_tokens=1e10)
 
 
+def test_critical_batch_size_gives_kaplans_published_law() -> None:
+    """B_crit = 2e8 / L^(1/0.21) tokens (arXiv 2001.08361, eq. 1.4): about 1.1M tokens at a
+    loss of 3 nats, and 2.1x more for every 0.5 nats lower near there."""
+    from hyperlaw.scaling import critical_batch_size
+
+    assert critical_batch_size(3.0) == pytest.approx(2e8 / 3.0 ** (1 / 0.21))
+    assert critical_batch_size(3.0) == pytest.approx(1.07e6, rel=0.01)
+    assert critical_batch_size(2.5) / critical_batch_size(3.0) == pytest.approx(
+        1.2 ** (1 / 0.21))
+    with pytest.raises(hl.HyperlawError, match="loss must be a positive number"):
+        critical_batch_size(-1.0)
+
+
+def test_batch_tradeoff_doubles_steps_and_data_at_the_critical_batch() -> None:
+    from hyperlaw.scaling import batch_tradeoff
+
+    at = batch_tradeoff(1e6, critical_batch=1e6)
+    assert (at.steps_factor, at.tokens_factor) == (2.0, 2.0)
+    for batch in (1e4, 3e5, 1e7):  # (S/S_min - 1)(E/E_min - 1) = 1 everywhere
+        t = batch_tradeoff(batch, critical_batch=1e6)
+        assert (t.steps_factor - 1) * (t.tokens_factor - 1) == pytest.approx(1.0)
+    small, big = batch_tradeoff(1e4, 1e6), batch_tradeoff(1e8, 1e6)
+    assert small.tokens_factor == pytest.approx(1.01) and small.steps_factor == 101.0
+    assert big.steps_factor == pytest.approx(1.01) and big.tokens_factor == 101.0
+
+
+def test_gradient_noise_scale_recovers_the_exact_one_from_batch_gradients() -> None:
+    """Least squares on scikit-learn's diabetes data: the exact tr(Σ)/|G|² of the per-example
+    gradients at a point, against the estimate from squared norms of batch gradients."""
+    from sklearn.datasets import load_diabetes
+
+    from hyperlaw.scaling import gradient_noise_scale
+
+    x, y = load_diabetes(return_X_y=True)
+    x = np.hstack([x / x.std(axis=0), np.ones((len(x), 1))])
+    y = (y - y.mean()) / y.std()
+    w = np.full(x.shape[1], 0.1)
+    per_example = (x @ w - y)[:, None] * x  # gradient of each example's squared error / 2
+    mean = per_example.mean(axis=0)
+    exact = float(np.trace(np.cov(per_example.T, bias=True)) / (mean @ mean))
+    rng = np.random.default_rng(0)
+
+    def mean_sq_norm(batch: int) -> float:
+        picks = rng.integers(0, len(x), size=(4000, batch))
+        grads = per_example[picks].mean(axis=1)
+        return float(np.mean(np.sum(grads**2, axis=1)))
+
+    estimate = gradient_noise_scale(4, mean_sq_norm(4), 64, mean_sq_norm(64))
+    assert estimate == pytest.approx(exact, rel=0.1)
+    assert 1.0 < exact < 1000.0  # a noise scale between the two batch sizes' orders
+    with pytest.raises(hl.HyperlawError, match="must fall as the batch grows"):
+        gradient_noise_scale(4, 1.0, 64, 2.0)
+    with pytest.raises(hl.HyperlawError, match="must exceed small_batch"):
+        gradient_noise_scale(64, 1.0, 4, 2.0)
+
+
 def _flat_then_unknown(noise: float = 0.002) -> list[dict[str, float]]:
     """Cells whose best learning rate does not move with size (lr* = 1e-2 at every N)."""
     rng = np.random.default_rng(5)

@@ -26,9 +26,13 @@ from hyperlaw.scaling.losslaw import LossLaw
 from hyperlaw.scaling.multipower import MultiPowerLaw
 from hyperlaw.scaling.plot import plot_law
 from hyperlaw.scaling.priors import (
+    BatchTradeoff,
     ComputeLawPrior,
     adamw_timescale,
+    batch_tradeoff,
     compute_law,
+    critical_batch_size,
+    gradient_noise_scale,
     weight_decay_for_timescale,
 )
 from hyperlaw.scaling.steplaw import StepLawPrior, StepLawRangeWarning, step_law
@@ -37,6 +41,7 @@ from hyperlaw.scaling.study import ScalingStudy, cell_study_name, scaling_record
 __all__ = [
     "AnnealingFitError",
     "AnnealingLaw",
+    "BatchTradeoff",
     "CellOptimum",
     "ComputeLawPrior",
     "ExtrapolationWarning",
@@ -51,11 +56,14 @@ __all__ = [
     "StepLawPrior",
     "StepLawRangeWarning",
     "adamw_timescale",
+    "batch_tradeoff",
     "cell_study_name",
     "compute_law",
+    "critical_batch_size",
     "fit",
     "fit_laws",
     "frontier_records",
+    "gradient_noise_scale",
     "lr_areas",
     "plot_law",
     "scaling_records",

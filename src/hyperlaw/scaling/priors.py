@@ -13,6 +13,18 @@ fitted on your own runs.
   optimal tau a power law in tokens per parameter; "How to set AdamW's weight decay as you
   scale model and dataset size" holds it constant as model and data grow). Holding tau while
   lr, B or D change gives the weight decay that keeps the same averaging.
+- `critical_batch_size(loss)`: the critical batch size in tokens as a power law of the loss
+  (Kaplan et al. 2020, "Scaling Laws for Neural Language Models", arXiv 2001.08361, eq. 1.4):
+  B_crit = 2e8 / L^(1/0.21) tokens, L the training loss in nats per token. Fitted on
+  transformers trained on WebText2 with GPT-2's byte-pair tokenizer; another tokenizer or data
+  set moves L, so the constants do not carry over, but the form does, and the critical batch
+  can be measured on your own run with `gradient_noise_scale`.
+- `gradient_noise_scale`: McCandlish et al. 2018 ("An Empirical Model of Large-Batch
+  Training", arXiv 1812.06162, appendix A.1), the simple noise scale tr(Σ)/|G|², the critical
+  batch's estimate, from squared gradient norms measured at two batch sizes.
+- `batch_tradeoff(batch, critical_batch)`: the steps and the data a batch size costs relative
+  to the least possible, (S/S_min − 1)(E/E_min − 1) = 1 with B_crit = E_min/S_min (the same
+  two papers): at the critical batch, twice the minimal steps and twice the minimal data.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from hyperlaw.errors import HyperlawError
 
 DEEPSEEK_LR = (0.3118, -0.1250)  # (prefactor, exponent of C)
 DEEPSEEK_BATCH = (0.2920, 0.3271)  # in tokens
+KAPLAN_CRITICAL_BATCH = (2e8, 0.21)  # (B* in tokens, alpha_B): B_crit = B* / L^(1/alpha_B)
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,58 @@ def weight_decay_for_timescale(tau: float, lr: float, batch_tokens: float,
     training tokens): weight_decay = B / (lr * tau * D)."""
     return _positive("batch_tokens", batch_tokens) / (
         _positive("lr", lr) * _positive("tau", tau) * _positive("n_tokens", n_tokens))
+
+
+def critical_batch_size(loss: float) -> float:
+    """Kaplan et al.'s critical batch size in tokens at training loss `loss` (nats per token):
+    B_crit = 2e8 / loss^(1/0.21). See the module's description for where it holds."""
+    b_star, alpha = KAPLAN_CRITICAL_BATCH
+    return b_star / _positive("loss", loss) ** (1.0 / alpha)
+
+
+def gradient_noise_scale(small_batch: float, small_sq_norm: float, big_batch: float,
+                         big_sq_norm: float) -> float:
+    """The simple gradient noise scale tr(Σ)/|G|² (McCandlish et al. 2018), an estimate of the
+    critical batch size, in the unit of the batch sizes (examples, or tokens).
+
+    `small_sq_norm` and `big_sq_norm` are mean squared norms of the gradient of the mean loss
+    over batches of `small_batch` and `big_batch` (in data parallelism: one worker's gradient
+    and the all-reduced one). Since E|G_B|² = |G|² + tr(Σ)/B, two sizes give unbiased
+    estimates of |G|² and tr(Σ); average many measurements of each norm before the ratio.
+    """
+    small, big = _positive("small_batch", small_batch), _positive("big_batch", big_batch)
+    if big <= small:
+        raise HyperlawError(f"gradient_noise_scale: big_batch ({big:g}) must exceed "
+                            f"small_batch ({small:g})")
+    small_sq = _positive("small_sq_norm", small_sq_norm)
+    big_sq = _positive("big_sq_norm", big_sq_norm)
+    signal = (big * big_sq - small * small_sq) / (big - small)
+    noise = (small_sq - big_sq) / (1.0 / small - 1.0 / big)
+    if signal <= 0 or noise <= 0:
+        raise HyperlawError(
+            f"gradient_noise_scale: these norms (|G|² {small_sq:g} at batch {small:g}, "
+            f"{big_sq:g} at batch {big:g}) give a {'signal' if signal <= 0 else 'noise'} "
+            f"estimate of {signal if signal <= 0 else noise:g}; the squared norm must fall as "
+            f"the batch grows, more slowly than 1/batch: average more measurements, or measure "
+            f"batch sizes further apart")
+    return noise / signal
+
+
+@dataclass(frozen=True)
+class BatchTradeoff:
+    """What a batch size costs relative to the least possible: `steps_factor` = S/S_min and
+    `tokens_factor` = E/E_min (data, and so compute)."""
+
+    steps_factor: float
+    tokens_factor: float
+
+
+def batch_tradeoff(batch: float, critical_batch: float) -> BatchTradeoff:
+    """The steps and data a batch of `batch` needs to reach a loss, relative to the minimum,
+    given the critical batch at that loss (same unit): S/S_min = 1 + B_crit/B and
+    E/E_min = 1 + B/B_crit (McCandlish et al. 2018; Kaplan et al. 2020, eq. 5.4)."""
+    ratio = _positive("critical_batch", critical_batch) / _positive("batch", batch)
+    return BatchTradeoff(steps_factor=1.0 + ratio, tokens_factor=1.0 + 1.0 / ratio)
 
 
 def _positive(name: str, value: float) -> float:
