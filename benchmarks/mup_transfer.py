@@ -1,14 +1,24 @@
-"""Width transfer with and without μP: how far the optimal learning rate drifts from width 24
-to 128, and what the rate tuned at width 24 costs at width 128.
+"""Width transfer with and without μP: how far the optimal learning rate drifts from the
+smallest width to the largest, and what the rate tuned at the smallest costs at the largest.
 
-The MLPs and the teacher-student task of `examples/scaling_end_to_end.py` (AdamW, warmup then
-linear decay, fresh samples every step). For each parametrization ("standard", and μP relative
-to width 24 via `hyperlaw.scaling.mup`) and width, a learning-rate sweep over a few seeds; each
-width's optimum is the vertex of the parabola of the seed-mean loss in log(lr) (`hl.scaling.fit`,
-method "parabola"). Then the width-24 optimum is trained at width 128 and compared with the
-best rate of the width-128 sweep.
+Two tasks:
+
+- `--task mlp` (the default): the MLPs and the teacher-student task of
+  `examples/scaling_end_to_end.py` (AdamW, warmup then linear decay, fresh samples every step);
+- `--task transformer`: the tiny transformers of the scaling grid
+  (`examples/scaling_transformer.py`, batch size 16, WSD schedule) at one token budget, their
+  runs cached with the grid's (`results/scaling_holdout_transformer_runs.json`), so the
+  standard parametrization's runs are the grid's own; each sweep is extended x1.41 past an
+  edge while its best rate lies on it.
+
+For each parametrization ("standard", and μP relative to the smallest width via
+`hyperlaw.scaling.mup`) and width, a learning-rate sweep over a few seeds; each width's optimum
+is the vertex of the parabola of the seed-mean loss in log(lr) (`hl.scaling.fit`, method
+"parabola"). Then the smallest width's optimum is trained at the largest width and compared
+with the best rate of that width's sweep.
 
     nice -n 10 python benchmarks/mup_transfer.py     # writes results/mup_transfer.json
+    python benchmarks/mup_transfer.py --task transformer --widths 24 48 64 128 --seeds 4
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,37 +50,85 @@ def optimum(lrs: list[float], losses: list[float]) -> float:
     return float(law.coefficients["prefactor"])
 
 
-def main() -> dict[str, object]:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--widths", type=int, nargs="+", default=[24, 32, 48, 64, 96, 128])
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--samples", type=float, default=2**13)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lrs", type=int, default=9, help="points from 3e-4 to 1e-1, log")
-    args = parser.parse_args()
+Sweeps = dict[int, dict[float, float]]  # width -> learning rate -> seed-mean loss
+
+
+def mlp_task(args: argparse.Namespace, mup: bool) -> tuple[Sweeps, Callable[[float], float]]:
+    """The MLP sweeps on a fixed grid of rates, and the loss of a rate at the largest width."""
     lrs = np.geomspace(3e-4, 1e-1, args.lrs).tolist()
     base, top = args.widths[0], args.widths[-1]
-    out: dict[str, object] = {"args": vars(args), "lrs": lrs}
 
-    def loss(width: int, lr: float, mup: bool) -> float:
+    def loss(width: int, lr: float) -> float:
         return float(np.mean([e2e.train(width, lr, args.batch, args.samples, seed=s,
                                         mup_base=base if mup else None)
                               for s in range(args.seeds)]))
 
+    return {w: {r: loss(w, r) for r in lrs} for w in args.widths}, lambda lr: loss(top, lr)
+
+
+def transformer_task(args: argparse.Namespace,
+                     mup: bool) -> tuple[Sweeps, Callable[[float], float]]:
+    """The transformer sweeps (grid of the scaling benchmark, extended at its edges) and the
+    loss of a rate at the largest width; every run through the grid's run cache."""
+    import scaling  # benchmarks/scaling.py: the trainer jobs and the JSON run cache
+    import scaling_holdout as holdout
+
+    runner = scaling.Runner(args.cache)
+    base, top = args.widths[0], args.widths[-1]
+
+    def keys(width: int, lr: float) -> list[str]:  # at the base width μP is the standard model
+        return [scaling.key("wsd", width, args.tokens, lr, seed=s,
+                            mup_base=base if mup and width != base else None)
+                for s in range(args.seeds)]
+
+    def loss(width: int, lr: float) -> float:
+        runner.run(keys(width, lr))
+        return float(np.mean([runner.loss(k) for k in keys(width, lr)]))
+
+    grids = {w: list(holdout.LRS) for w in args.widths}
+    scaling.extend_sweeps(runner, grids, keys, holdout.MAX_LRS)
+    return {w: {r: loss(w, r) for r in grid} for w, grid in grids.items()}, lambda lr: loss(top, lr)
+
+
+def main() -> dict[str, object]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--task", choices=("mlp", "transformer"), default="mlp")
+    parser.add_argument("--widths", type=int, nargs="+", default=[24, 32, 48, 64, 96, 128])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--samples", type=float, default=2**13, help="mlp: training samples")
+    parser.add_argument("--batch", type=int, default=16, help="mlp: batch size")
+    parser.add_argument("--lrs", type=int, default=9,
+                        help="mlp: points from 3e-4 to 1e-1, log")
+    parser.add_argument("--tokens", type=float, default=5e5, help="transformer: tokens")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="transformer: run cache (default: the scaling grid's)")
+    args = parser.parse_args()
+    if args.task == "transformer":
+        import scaling_holdout as holdout
+
+        args.cache = args.cache or holdout.TRANSFORMER_RUNS
+    base, top = args.widths[0], args.widths[-1]
+    task = transformer_task if args.task == "transformer" else mlp_task
+    out: dict[str, object] = {"args": {k: str(v) if isinstance(v, Path) else v
+                                       for k, v in vars(args).items()}}
+
     for name, mup in (("standard", False), ("mup", True)):
-        sweeps = {w: [loss(w, r, mup) for r in lrs] for w in args.widths}
-        optima = {w: optimum(lrs, sweeps[w]) for w in args.widths}
-        transferred = loss(top, optima[base], mup)
-        best = min(sweeps[top])
-        out[name] = {"sweeps": sweeps, "optima": optima,
-                     "drift": optima[top] / optima[base], "transferred_loss": transferred,
-                     "best_loss_top": best, "gap": transferred / best - 1.0}
+        sweeps, loss_at_top = task(args, mup)
+        optima = {w: optimum(list(sweeps[w]), list(sweeps[w].values())) for w in args.widths}
+        transferred = loss_at_top(optima[base])
+        best = min(sweeps[top].values())
+        out[name] = {"sweeps": {w: {f"{r:.6g}": v for r, v in s.items()}
+                                for w, s in sweeps.items()},
+                     "optima": optima, "drift": optima[top] / optima[base],
+                     "transferred_loss": transferred, "best_loss_top": best,
+                     "gap": transferred / best - 1.0}
         print(f"{name}: optimal lr " + ", ".join(f"w{w} {o:.3g}" for w, o in optima.items())
               + f"; drift {base}->{top}: {optima[top] / optima[base]:.2f}x; the width-{base} "
               f"rate at width {top}: loss {transferred:.4f} vs best of the sweep {best:.4f} "
               f"({transferred / best - 1:+.2%})", flush=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1))
+    results = RESULTS if args.task == "mlp" else RESULTS.with_name("mup_transfer_transformer.json")
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(out, indent=1))
     return out
 
 

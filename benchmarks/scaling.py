@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from multiprocessing import get_context
@@ -55,10 +56,10 @@ FIT_WINDOWS = (None, 0.25, 0.5)
 def _job(key: str) -> tuple[str, dict[str, Any]]:
     kind, width, tokens, lr, *extra = key.split("|")
     tags = {tag.rstrip("0123456789"): int(tag.lstrip("abcdefghijklmnopqrstuvwxyz"))
-            for tag in extra}  # "eval20", "seed1"
+            for tag in extra}  # "eval20", "seed1", "mup24"
     eval_every = tags.get("eval", 0)
     run = st.train(int(width), float(tokens), float(lr), schedule=kind, eval_every=eval_every,
-                   seed=tags.get("seed", 0))
+                   seed=tags.get("seed", 0), mup_base=tags.get("mup"))
     result = asdict(run)
     if kind == "wsd" and not eval_every:  # curves only where the annealing law needs them
         result.pop("train_losses")
@@ -67,10 +68,10 @@ def _job(key: str) -> tuple[str, dict[str, Any]]:
 
 
 def key(kind: str, width: int, tokens: float, lr: float, eval_every: int = 0,
-        seed: int = 0) -> str:
-    """The cache key of one run."""
+        seed: int = 0, mup_base: int | None = None) -> str:
+    """The cache key of one run (`mup_base`: in μP relative to that width)."""
     return (f"{kind}|{width}|{tokens:g}|{lr:.6g}" + (f"|eval{eval_every}" if eval_every else "")
-            + (f"|seed{seed}" if seed else ""))
+            + (f"|seed{seed}" if seed else "") + (f"|mup{mup_base}" if mup_base else ""))
 
 
 class Runner:
@@ -112,20 +113,34 @@ def proxy_keys(runner: Runner) -> list[str]:
     return first + second
 
 
+def extend_sweeps(runner: Runner, grids: dict[Any, list[float]],
+                  keys: Callable[[Any, float], list[str]], max_lrs: int) -> None:
+    """Train every rate of every cell's grid (its runs `keys(cell, lr)`, one per seed), then
+    extend a grid by x1.41 past an edge while its best rate (mean over the seeds) lies on that
+    edge, up to `max_lrs` rates. Seed by seed, largest cell first, so the workers end together."""
+    def loss(cell: Any, lr: float) -> float:
+        return float(np.mean([runner.loss(k) for k in keys(cell, lr)]))
+
+    pending = True
+    while pending:
+        batches = [keys(cell, lr) for cell, grid in sorted(grids.items(), reverse=True)
+                   for lr in grid]
+        runner.run([b[s] for s in range(max(map(len, batches), default=0))
+                    for b in batches if s < len(b)])
+        pending = False
+        for cell, grid in grids.items():
+            best = int(np.argmin([loss(cell, lr) for lr in grid]))
+            if len(grid) < max_lrs and best in (0, len(grid) - 1):
+                grid.insert(len(grid) if best else 0,
+                            grid[-1] * 2**0.5 if best else grid[0] / 2**0.5)
+                pending = True
+
+
 def sweep_keys(runner: Runner) -> list[str]:
     """The full sweep at the target width, extended while its best point is on an edge."""
-    grid = list(SWEEP_GRID)
-    while True:
-        keys = [key("wsd", TARGET_WIDTH, TOKENS, lr) for lr in grid]
-        runner.run(keys)
-        losses = [runner.loss(k) for k in keys]
-        best = int(np.argmin(losses))
-        if best == 0 and len(grid) < 12:
-            grid.insert(0, grid[0] / 2**0.5)
-        elif best == len(grid) - 1 and len(grid) < 12:
-            grid.append(grid[-1] * 2**0.5)
-        else:
-            return keys
+    grids = {TARGET_WIDTH: list(SWEEP_GRID)}
+    extend_sweeps(runner, grids, lambda cell, lr: [key("wsd", cell, TOKENS, lr)], 12)
+    return [key("wsd", TARGET_WIDTH, TOKENS, lr) for lr in grids[TARGET_WIDTH]]
 
 
 def anneal_keys(lr: float, width: int, tokens: float) -> dict[str, str]:

@@ -75,18 +75,9 @@ def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
     def loss(cell: tuple[int, float], lr: float) -> float:
         return float(np.mean([runner.loss(k) for k in runs(cell, lr)]))
 
-    pending = train
-    while pending:  # seed by seed, widest first, so that the two workers finish together
-        runner.run([k for s in range(seeds) for cell, grid in sorted(sweeps.items(), reverse=True)
-                    for lr in grid for k in runs(cell, lr)[s:s + 1]])
-        pending = False
-        for cell, grid in sweeps.items():
-            best = int(np.argmin([loss(cell, lr) for lr in grid]))
-            if len(grid) < MAX_LRS and best in (0, len(grid) - 1):
-                grid.insert(len(grid) if best else 0,
-                            grid[-1] * 2**0.5 if best else grid[0] / 2**0.5)
-                pending = True
-    if not train:  # every cached rate of the grid's cells
+    if train:
+        scaling.extend_sweeps(runner, sweeps, runs, MAX_LRS)
+    else:  # every cached rate of the grid's cells
         for k in runner.runs:
             _, width, tokens, lr = k.split("|")[:4]
             grid = sweeps.get((int(width), float(tokens)), [])

@@ -30,6 +30,7 @@ import hyperlaw as hl
 from hyperlaw.lr_schedules import WSD, Schedule
 from hyperlaw.lr_schedules.torch import lr_scheduler
 from hyperlaw.samplers import GridSampler
+from hyperlaw.scaling.mup import width_multipliers
 
 CONTEXT = 128
 LAYERS = 4
@@ -82,10 +83,16 @@ class Block(nn.Module):
 
 
 class TinyLM(nn.Module):
-    """A byte-level decoder-only transformer with tied input and output embeddings."""
+    """A byte-level decoder-only transformer with tied input and output embeddings.
 
-    def __init__(self, vocab: int, width: int, layers: int = LAYERS) -> None:
+    `readout_scale` multiplies the logits: 1 in the standard parametrization, base width /
+    width in μP (the tied embedding as μP's readout).
+    """
+
+    def __init__(self, vocab: int, width: int, layers: int = LAYERS,
+                 readout_scale: float = 1.0) -> None:
         super().__init__()
+        self.readout_scale = readout_scale
         heads = max(h for h in range(1, max(1, width // 16) + 1) if width % h == 0)
         self.embed = nn.Embedding(vocab, width)
         self.position = nn.Parameter(torch.zeros(CONTEXT, width))
@@ -98,7 +105,7 @@ class TinyLM(nn.Module):
         x = self.embed(ids) + self.position[: ids.shape[1]]
         for block in self.blocks:
             x = block(x)
-        return self.norm(x) @ self.embed.weight.T
+        return (self.norm(x) @ self.embed.weight.T) * self.readout_scale
 
 
 @dataclass
@@ -133,7 +140,7 @@ def evaluate(model: TinyLM, val: np.ndarray) -> float:
 
 def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
           schedule: str | Schedule = "wsd", warmup_steps: int = 50, seed: int = 0,
-          eval_every: int = 0) -> Run:
+          eval_every: int = 0, mup_base: int | None = None) -> Run:
     """Train `TinyLM(width)` on `n_tokens` training tokens with AdamW; return what it measured.
 
     With `eval_every > 0` the validation loss is also measured after every `eval_every` steps
@@ -141,6 +148,11 @@ def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
 
     `schedule` is "wsd" (20% linear cooldown), "cosine", "constant", or a hyperlaw schedule
     whose counter is the optimizer step (its peak is the learning rate; `lr` is then ignored).
+
+    With `mup_base`, the model is in μP relative to width `mup_base` (`hyperlaw.scaling.mup`):
+    `lr` is the base width's rate, each hidden matrix's rate is divided by its width multiplier
+    (its weight decay multiplied by it) and the logits scaled by mup_base / width. Attention
+    keeps its 1/sqrt(d_head) scale: heads are 16 wide from width 32 up, so d_head does not grow.
     """
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -148,12 +160,15 @@ def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
     train_ids, val_ids, vocab = corpus()
     steps = max(1, int(n_tokens // (batch_size * CONTEXT)))
     sched = _schedule(schedule, lr, steps, warmup_steps)
-    model = TinyLM(vocab, width)
-    matrices = [p for n, p in model.named_parameters() if p.ndim == 2 and n != "position"]
-    others = [p for n, p in model.named_parameters() if p.ndim != 2 or n == "position"]
-    optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": 0.1},
-                                   {"params": others, "weight_decay": 0.0}],
-                                  lr=sched.peak_lr, betas=(0.9, 0.95))
+    model = TinyLM(vocab, width, readout_scale=mup_base / width if mup_base else 1.0)
+    multipliers = width_multipliers(model, TinyLM(vocab, mup_base)) if mup_base else {}
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():  # weight decay on the matrices but the positions
+        decay = 0.1 if p.ndim == 2 and name != "position" else 0.0
+        groups.setdefault((multipliers.get(name, 1.0), decay), []).append(p)
+    optimizer = torch.optim.AdamW(
+        [{"params": ps, "lr_scale": 1.0 / m, "weight_decay": decay * m}
+         for (m, decay), ps in groups.items()], lr=sched.peak_lr, betas=(0.9, 0.95))
     scheduler = lr_scheduler(optimizer, sched)
     losses: list[float] = []
     lrs: list[float] = []
