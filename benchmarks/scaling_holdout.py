@@ -59,14 +59,14 @@ def load_runs() -> pd.DataFrame:
 
 
 def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
-                     train: bool = True) -> pd.DataFrame:
-    """Train (or read from `cache`) the tiny-transformer grid; one row per (width, tokens, lr)
-    with the loss averaged over `seeds` seeds. With `train=False`, only the cached runs (of
-    the first `seeds` seeds), averaged over the seeds there are."""
+                     train: bool = True, budgets: tuple[float, ...] = BUDGETS) -> pd.DataFrame:
+    """Train (or read from `cache`) the tiny-transformer grid at the token `budgets`; one row
+    per (width, tokens, lr) with the loss averaged over `seeds` seeds. With `train=False`,
+    only the cached runs (of the first `seeds` seeds), averaged over the seeds there are."""
     import scaling  # benchmarks/scaling.py: its trainer jobs and JSON run cache
 
     runner = scaling.Runner(cache)
-    sweeps = {(w, d): list(LRS) for w in WIDTHS for d in BUDGETS}
+    sweeps = {(w, d): list(LRS) for w in WIDTHS for d in budgets}
 
     def runs(cell: tuple[int, float], lr: float) -> list[str]:
         keys = [scaling.key("wsd", cell[0], cell[1], lr, seed=s) for s in range(seeds)]
@@ -213,12 +213,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                         help="transformer grid: train nothing, score the cached runs")
     parser.add_argument("--seeds", type=int, default=SEEDS,
                         help="transformer grid: seeds per run (the loss is their mean)")
+    parser.add_argument("--budgets", type=float, nargs="+", default=list(BUDGETS),
+                        help="transformer grid: the token budgets (cells) to train and score")
     parser.add_argument("--methods", nargs="+", default=["tolerance", "parabola"])
     parser.add_argument("--intervals", nargs="+", default=["confidence", "prediction"])
     args = parser.parse_args(argv)
     if args.grid == "transformer":
-        runs = transformer_runs(args.cache, args.seeds, train=not args.cached_only)
-        results = RESULTS.with_name("scaling_holdout_transformer.json")
+        runs = transformer_runs(args.cache, args.seeds, train=not args.cached_only,
+                                budgets=tuple(args.budgets))
+        label = "" if args.seeds == SEEDS and tuple(args.budgets) == BUDGETS else \
+            f"_{args.seeds}seeds_" + "_".join(f"{b:g}" for b in args.budgets)
+        results = RESULTS.with_name(f"scaling_holdout_transformer{label}.json")
         print(f"{len(runs)} (width, tokens, lr) points of {args.seeds} seeds; median spread of a "
               f"point's seeds {runs.attrs['seed_spread']:.2%} of its loss; the rate best on "
               f"half of the seeds lands {runs.attrs['oracle_gap']:+.2%} above the best of the "
