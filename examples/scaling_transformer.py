@@ -30,7 +30,7 @@ import hyperlaw as hl
 from hyperlaw.lr_schedules import WSD, Schedule
 from hyperlaw.lr_schedules.torch import lr_scheduler
 from hyperlaw.samplers import GridSampler
-from hyperlaw.scaling.mup import width_multipliers
+from hyperlaw.scaling.mup import mup_param_groups
 
 CONTEXT = 128
 LAYERS = 4
@@ -161,14 +161,10 @@ def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
     steps = max(1, int(n_tokens // (batch_size * CONTEXT)))
     sched = _schedule(schedule, lr, steps, warmup_steps)
     model = TinyLM(vocab, width, readout_scale=mup_base / width if mup_base else 1.0)
-    multipliers = width_multipliers(model, TinyLM(vocab, mup_base)) if mup_base else {}
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-    for name, p in model.named_parameters():  # weight decay on the matrices but the positions
-        decay = 0.1 if p.ndim == 2 and name != "position" else 0.0
-        groups.setdefault((multipliers.get(name, 1.0), decay), []).append(p)
-    optimizer = torch.optim.AdamW(
-        [{"params": ps, "lr_scale": 1.0 / m, "weight_decay": decay * m}
-         for (m, decay), ps in groups.items()], lr=sched.peak_lr, betas=(0.9, 0.95))
+    base = TinyLM(vocab, mup_base) if mup_base else model
+    groups = mup_param_groups(model, base, sched.peak_lr, weight_decay=0.1,  # matrices only
+                              no_decay=lambda name, p: p.ndim != 2 or name == "position")
+    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95))
     scheduler = lr_scheduler(optimizer, sched)
     losses: list[float] = []
     lrs: list[float] = []

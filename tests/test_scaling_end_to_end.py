@@ -44,6 +44,22 @@ def test_mup_groups_scale_hidden_matrices_only() -> None:
     assert model[-1].scale == pytest.approx(0.25)
 
 
+def test_mup_groups_leave_chosen_parameters_without_weight_decay() -> None:
+    from hyperlaw.scaling.mup import mup_param_groups
+
+    model, base = e2e.student(128, 32), e2e.student(32, 32)
+    groups = mup_param_groups(model, base, lr=1e-2, weight_decay=0.1,
+                              no_decay=lambda name, p: p.ndim == 1)
+    decay = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        expected = 0.0 if p.ndim == 1 else (0.4 if name == "2.weight" else 0.1)
+        assert decay[id(p)] == pytest.approx(expected), name
+    # the model as its own base: the standard parametrization, every rate the same
+    standard = mup_param_groups(model, model, lr=1e-2, weight_decay=0.1)
+    assert [(g["lr"], g["lr_scale"], len(g["params"])) for g in standard] == [
+        (1e-2, 1.0, len(list(model.parameters())))]
+
+
 def test_a_schedule_keeps_mup_rates_apart() -> None:
     """`lr_scheduler` drives every μP group at the schedule's rate times its own scale; it
     used to set every group to the schedule's rate, undoing μP."""

@@ -23,6 +23,7 @@ the model's own code and not done here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -77,26 +78,26 @@ def width_multipliers(model: nn.Module, base: nn.Module) -> dict[str, float]:
 
 
 def mup_param_groups(model: nn.Module, base: nn.Module, lr: float,
-                     weight_decay: float = 0.0) -> list[dict[str, Any]]:
+                     weight_decay: float = 0.0, *,
+                     no_decay: Callable[[str, nn.Parameter], bool] | None = None
+                     ) -> list[dict[str, Any]]:
     """Parameter groups for `torch.optim.Adam`/`AdamW` under μP: one group per width
     multiplier of the hidden matrices (lr / multiplier, weight_decay * multiplier) and one of
-    everything else (lr, weight_decay). `base` is the model at the width `lr` was tuned at.
+    everything else (lr, weight_decay). `base` is the model at the width `lr` was tuned at
+    (`base=model` gives the standard parametrization's groups). `no_decay(name, parameter)`,
+    when given, picks parameters left without weight decay (norms, biases), in groups of their
+    own.
 
     Each group also carries its `"lr_scale"` (1 / multiplier), which
     `hyperlaw.lr_schedules.torch.lr_scheduler` multiplies the schedule's rate by."""
     multipliers = width_multipliers(model, base)
-    groups: dict[float, list[nn.Parameter]] = {}
-    others: list[nn.Parameter] = []
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
-        if name in multipliers:
-            groups.setdefault(multipliers[name], []).append(p)
-        else:
-            others.append(p)
-    out = [{"params": ps, "lr": lr / m, "lr_scale": 1.0 / m, "weight_decay": weight_decay * m}
-           for m, ps in groups.items()]
-    if others:
-        out.append({"params": others, "lr": lr, "lr_scale": 1.0, "weight_decay": weight_decay})
-    return out
+        decays = no_decay is None or not no_decay(name, p)
+        groups.setdefault((multipliers.get(name, 1.0), decays), []).append(p)
+    return [{"params": ps, "lr": lr / m, "lr_scale": 1.0 / m,
+             "weight_decay": weight_decay * m if decays else 0.0}
+            for (m, decays), ps in groups.items()]
 
 
 __all__ = ["MuReadout", "mup_param_groups", "width_multipliers"]
