@@ -510,3 +510,20 @@ def test_a_law_with_no_trend_in_size_warns_when_asked_beyond_it() -> None:
         clear.predict(n_params=3e6, n_tokens=3e8)  # 2x beyond, with a clear exponent
     with pytest.warns(ExtrapolationWarning, match="beyond the largest fitted"):
         clear.predict(n_params=1e8, n_tokens=1e8)  # 60x beyond
+
+
+def test_a_law_on_two_sizes_warns_when_asked_beyond_them() -> None:
+    """Two sizes fit a power law whatever the optimum does: a prediction beyond them names
+    that, however clear the trend between the two; between them it does not warn."""
+    from hyperlaw.scaling import ExtrapolationWarning
+
+    rows = [r for r in _synthetic(np.random.default_rng(0), noise=0.0)
+            if r["n_params"] in (1e5, 4e5)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        law = fit(rows, target="lr", n_bootstrap=50)
+    with pytest.warns(ExtrapolationWarning, match=r"two values of 'n_params' \(1e\+05, 4e\+05\)"):
+        law.predict(n_params=8e5, n_tokens=1e8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        law.predict(n_params=2e5, n_tokens=1e8)

@@ -144,7 +144,9 @@ class PowerLaw:
 
     def _warn_beyond(self, largest: Mapping[str, float]) -> None:
         """An ExtrapolationWarning for each feature asked beyond the fitted cells where the
-        exponent's interval holds 0 (the small sizes show no trend to carry), or far beyond."""
+        exponent's interval holds 0 (the small sizes show no trend to carry), where the cells
+        hold only two of its values (nothing shows the optimum follows a power law), or far
+        beyond."""
         tail = (1.0 - self.confidence) / 2.0
         for j, name in enumerate(self.features):
             fitted = [c.cell[name] for c in self.cells if name in c.cell]
@@ -161,6 +163,14 @@ class PowerLaw:
                     f"{high:.3g}): the law cannot say whether it moves at this size. Sweep "
                     f"{self.target!r} there, or fit on cells that reach closer to it",
                     ExtrapolationWarning, stacklevel=3)
+            elif len(set(fitted)) < 3:
+                values = ", ".join(f"{v:.3g}" for v in sorted(set(fitted)))
+                warnings.warn(
+                    f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
+                    f"the largest fitted, and the law rests on two values of {name!r} "
+                    f"({values}): a power law passes through any two optima, so nothing shows "
+                    f"that the optimum follows one. Fit on a third {name!r}, or sweep "
+                    f"{self.target!r} there", ExtrapolationWarning, stacklevel=3)
             elif factor > FAR_BEYOND:
                 warnings.warn(
                     f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
