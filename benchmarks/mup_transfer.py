@@ -73,7 +73,7 @@ def transformer_task(args: argparse.Namespace,
     import scaling  # benchmarks/scaling.py: the trainer jobs and the JSON run cache
     import scaling_holdout as holdout
 
-    runner = scaling.Runner(args.cache)
+    runner = scaling.Runner(args.cache or holdout.TRANSFORMER_RUNS)
     base, top = args.widths[0], args.widths[-1]
 
     def keys(width: int, lr: float) -> list[str]:  # at the base width μP is the standard model
@@ -103,10 +103,6 @@ def main() -> dict[str, object]:
     parser.add_argument("--cache", type=Path, default=None,
                         help="transformer: run cache (default: the scaling grid's)")
     args = parser.parse_args()
-    if args.task == "transformer":
-        import scaling_holdout as holdout
-
-        args.cache = args.cache or holdout.TRANSFORMER_RUNS
     base, top = args.widths[0], args.widths[-1]
     task = transformer_task if args.task == "transformer" else mlp_task
     out: dict[str, object] = {"args": {k: str(v) if isinstance(v, Path) else v
