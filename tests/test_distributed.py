@@ -5,6 +5,8 @@ plain-torch trial imports this module and needs only torch.)"""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,17 @@ def torch_train(trial: hl.Trial | None, params: dict[str, Any], number: int,
     return loss.item() / world
 
 
+def torch_train_counting_leftovers(trial: hl.Trial | None, params: dict[str, Any],
+                                   number: int, log_dir: str) -> float:
+    """`torch_train`; the other rank also writes, as it exits, how many DDP modules it
+    still holds."""
+    if trial is None:
+        path = Path(log_dir, f"trial-{number}-ddp-alive-at-exit.json")
+        atexit.register(lambda: path.write_text(json.dumps(
+            sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects()))))
+    return torch_train(trial, params, number, log_dir)
+
+
 def two_trials(tmp_path: Path, objective: Any, n_trials: int = 2,
                promotion: bool = False) -> hl.Study:
     """Enqueue a good and a useless learning rate under ASHA (η = 2, judged at epoch 1)."""
@@ -88,6 +101,19 @@ def test_ddp_with_plain_torch_rank_0_reports_and_rank_1_follows(tmp_path: Path) 
     assert epochs_of(tmp_path, good.number) == [[0, 1, 2]] * 2
     assert epochs_of(tmp_path, poor.number) == [[0, 1]] * 2  # rank 1 stopped with rank 0
     assert not dist.is_initialized()  # nothing left behind for the next trial
+
+
+def test_the_other_ranks_free_their_model_before_the_interpreter_shuts_down(
+        tmp_path: Path) -> None:
+    # TrialPruned's traceback holds the DDP module in a reference cycle; freed only by the
+    # interpreter's shutdown, gloo's threads could abort the rank (exit code -6).
+    study = two_trials(tmp_path, lambda trial: run_processes(
+        trial, torch_train_counting_leftovers, 2, dict(trial.params), trial.number,
+        str(tmp_path)))
+    assert [t.state for t in study.trials] == [hl.TrialState.COMPLETE, hl.TrialState.PRUNED]
+    for trial in study.trials:
+        alive = tmp_path / f"trial-{trial.number}-ddp-alive-at-exit.json"
+        assert json.loads(alive.read_text()) == 0, trial.number
 
 
 def lightning_train(trial: hl.Trial | None, params: dict[str, Any], number: int,

@@ -24,6 +24,7 @@ broadcasts the scheduler's decision, so all ranks stop at the same step.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -114,6 +115,10 @@ def _follow(train: Callable[..., Any], rank: int, env: dict[str, str],
         pass
     finally:
         _destroy_process_group()
+        # DDP's reducer keeps the model and the process group in a reference cycle; freed
+        # at interpreter shutdown, gloo's threads may still hold tensors and abort the
+        # process (SIGABRT). Free them now, while the interpreter is whole.
+        gc.collect()
 
 
 def _destroy_process_group() -> None:
