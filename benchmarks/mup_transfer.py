@@ -19,6 +19,8 @@ with the best rate of that width's sweep.
 
     nice -n 10 python benchmarks/mup_transfer.py     # writes results/mup_transfer.json
     python benchmarks/mup_transfer.py --task transformer --widths 24 48 64 128 --seeds 4
+    python benchmarks/mup_transfer.py --task transformer --widths 24 48 64 128 --seeds 4 \
+        --output-mults 1 2 4 8     # μP with its logit multiplier tuned at the base
 """
 
 from __future__ import annotations
@@ -69,25 +71,39 @@ def mlp_task(args: argparse.Namespace, mup: bool) -> tuple[Sweeps, Callable[[flo
 def transformer_task(args: argparse.Namespace,
                      mup: bool) -> tuple[Sweeps, Callable[[float], float]]:
     """The transformer sweeps (grid of the scaling benchmark, extended at its edges) and the
-    loss of a rate at the largest width; every run through the grid's run cache."""
+    loss of a rate at the largest width; every run through the grid's run cache. Under μP the
+    logits' multiplier is the best of `args.output_mults` at the base width."""
     import scaling  # benchmarks/scaling.py: the trainer jobs and the JSON run cache
     import scaling_holdout as holdout
 
     runner = scaling.Runner(args.cache or holdout.TRANSFORMER_RUNS)
     base, top = args.widths[0], args.widths[-1]
 
-    def keys(width: int, lr: float) -> list[str]:  # at the base width μP is the standard model
-        return [scaling.key("wsd", width, args.tokens, lr, seed=s,
-                            mup_base=base if mup and width != base else None)
-                for s in range(args.seeds)]
+    def sweeps(widths: list[int], mult: float) -> tuple[Sweeps, Callable[[int, float], float]]:
+        def keys(width: int, lr: float) -> list[str]:  # at the base μP is the standard model
+            return [scaling.key("wsd", width, args.tokens, lr, seed=s,
+                                mup_base=base if mup and width != base else None,
+                                output_mult=mult)
+                    for s in range(args.seeds)]
 
-    def loss(width: int, lr: float) -> float:
-        runner.run(keys(width, lr))
-        return float(np.mean([runner.loss(k) for k in keys(width, lr)]))
+        def loss(width: int, lr: float) -> float:
+            runner.run(keys(width, lr))
+            return float(np.mean([runner.loss(k) for k in keys(width, lr)]))
 
-    grids = {w: list(holdout.LRS) for w in args.widths}
-    scaling.extend_sweeps(runner, grids, keys, holdout.MAX_LRS)
-    return {w: {r: loss(w, r) for r in grid} for w, grid in grids.items()}, lambda lr: loss(top, lr)
+        grids = {w: list(holdout.LRS) for w in widths}
+        scaling.extend_sweeps(runner, grids, keys, holdout.MAX_LRS)
+        return {w: {r: loss(w, r) for r in grid} for w, grid in grids.items()}, loss
+
+    mult = 1.0
+    if mup and len(args.output_mults) > 1:
+        at_base = {m: min(sweeps([base], m)[0][base].values()) for m in args.output_mults}
+        mult = min(at_base, key=at_base.__getitem__)
+        print("the base's best loss by logit multiplier: " + ", ".join(
+            f"x{m:g} {v:.4f}" for m, v in at_base.items()) + f"; μP runs at x{mult:g}")
+    elif mup:
+        mult = args.output_mults[0]
+    found, loss = sweeps(args.widths, mult)
+    return found, lambda lr: loss(top, lr)
 
 
 def main() -> dict[str, object]:
@@ -100,6 +116,9 @@ def main() -> dict[str, object]:
     parser.add_argument("--lrs", type=int, default=9,
                         help="mlp: points from 3e-4 to 1e-1, log")
     parser.add_argument("--tokens", type=float, default=5e5, help="transformer: tokens")
+    parser.add_argument("--output-mults", type=float, nargs="+", default=[1.0],
+                        help="transformer: logit multipliers tried at the base width; μP "
+                        "runs at the best (the standard parametrization keeps 1)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="transformer: run cache (default: the scaling grid's)")
     args = parser.parse_args()
@@ -122,7 +141,9 @@ def main() -> dict[str, object]:
               + f"; drift {base}->{top}: {optima[top] / optima[base]:.2f}x; the width-{base} "
               f"rate at width {top}: loss {transferred:.4f} vs best of the sweep {best:.4f} "
               f"({transferred / best - 1:+.2%})", flush=True)
-    results = RESULTS if args.task == "mlp" else RESULTS.with_name("mup_transfer_transformer.json")
+    results = (RESULTS if args.task == "mlp" else RESULTS.with_name(
+        "mup_transfer_transformer" + ("_output_mult" if args.output_mults != [1.0] else "")
+        + ".json"))
     results.parent.mkdir(exist_ok=True)
     results.write_text(json.dumps(out, indent=1))
     return out

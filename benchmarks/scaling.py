@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -55,11 +56,12 @@ FIT_WINDOWS = (None, 0.25, 0.5)
 
 def _job(key: str) -> tuple[str, dict[str, Any]]:
     kind, width, tokens, lr, *extra = key.split("|")
-    tags = {tag.rstrip("0123456789"): int(tag.lstrip("abcdefghijklmnopqrstuvwxyz"))
-            for tag in extra}  # "eval20", "seed1", "mup24"
-    eval_every = tags.get("eval", 0)
+    tags = dict(_tag(tag) for tag in extra)  # "eval20", "seed1", "mup24", "out4"
+    eval_every = int(tags.get("eval", 0))
     run = st.train(int(width), float(tokens), float(lr), schedule=kind, eval_every=eval_every,
-                   seed=tags.get("seed", 0), mup_base=tags.get("mup"))
+                   seed=int(tags.get("seed", 0)),
+                   mup_base=int(tags["mup"]) if "mup" in tags else None,
+                   output_mult=tags.get("out", 1.0))
     result = asdict(run)
     if kind == "wsd" and not eval_every:  # curves only where the annealing law needs them
         result.pop("train_losses")
@@ -67,11 +69,20 @@ def _job(key: str) -> tuple[str, dict[str, Any]]:
     return key, result
 
 
+def _tag(tag: str) -> tuple[str, float]:
+    match = re.fullmatch(r"([a-z]+)([0-9.e+-]+)", tag)
+    if match is None:
+        raise ValueError(f"run key tag {tag!r} is not a name and a number")
+    return match[1], float(match[2])
+
+
 def key(kind: str, width: int, tokens: float, lr: float, eval_every: int = 0,
-        seed: int = 0, mup_base: int | None = None) -> str:
-    """The cache key of one run (`mup_base`: in μP relative to that width)."""
+        seed: int = 0, mup_base: int | None = None, output_mult: float = 1.0) -> str:
+    """The cache key of one run (`mup_base`: in μP relative to that width; `output_mult`:
+    the logits' multiplier)."""
     return (f"{kind}|{width}|{tokens:g}|{lr:.6g}" + (f"|eval{eval_every}" if eval_every else "")
-            + (f"|seed{seed}" if seed else "") + (f"|mup{mup_base}" if mup_base else ""))
+            + (f"|seed{seed}" if seed else "") + (f"|mup{mup_base}" if mup_base else "")
+            + (f"|out{output_mult:g}" if output_mult != 1.0 else ""))
 
 
 class Runner:

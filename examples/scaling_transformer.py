@@ -140,7 +140,7 @@ def evaluate(model: TinyLM, val: np.ndarray) -> float:
 
 def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
           schedule: str | Schedule = "wsd", warmup_steps: int = 50, seed: int = 0,
-          eval_every: int = 0, mup_base: int | None = None) -> Run:
+          eval_every: int = 0, mup_base: int | None = None, output_mult: float = 1.0) -> Run:
     """Train `TinyLM(width)` on `n_tokens` training tokens with AdamW; return what it measured.
 
     With `eval_every > 0` the validation loss is also measured after every `eval_every` steps
@@ -153,6 +153,8 @@ def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
     `lr` is the base width's rate, each hidden matrix's rate is divided by its width multiplier
     (its weight decay multiplied by it) and the logits scaled by mup_base / width. Attention
     keeps its 1/sqrt(d_head) scale: heads are 16 wide from width 32 up, so d_head does not grow.
+    `output_mult` multiplies the logits at every width: a hyperparameter of the base model,
+    tuned there like its learning rate (μP's output multiplier).
     """
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -160,7 +162,8 @@ def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
     train_ids, val_ids, vocab = corpus()
     steps = max(1, int(n_tokens // (batch_size * CONTEXT)))
     sched = _schedule(schedule, lr, steps, warmup_steps)
-    model = TinyLM(vocab, width, readout_scale=mup_base / width if mup_base else 1.0)
+    model = TinyLM(vocab, width,
+                   readout_scale=output_mult * (mup_base / width if mup_base else 1.0))
     base = TinyLM(vocab, mup_base) if mup_base else model
     groups = mup_param_groups(model, base, sched.peak_lr, weight_decay=0.1,  # matrices only
                               no_decay=lambda name, p: p.ndim != 2 or name == "position")
