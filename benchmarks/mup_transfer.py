@@ -97,9 +97,12 @@ def transformer_task(args: argparse.Namespace,
     mult = 1.0
     if mup and len(args.output_mults) > 1:
         at_base = {m: min(sweeps([base], m)[0][base].values()) for m in args.output_mults}
+        while max(at_base) == min(at_base, key=at_base.__getitem__):  # best on the top edge
+            top_mult = 2 * max(at_base)
+            at_base[top_mult] = min(sweeps([base], top_mult)[0][base].values())
         mult = min(at_base, key=at_base.__getitem__)
         print("the base's best loss by logit multiplier: " + ", ".join(
-            f"x{m:g} {v:.4f}" for m, v in at_base.items()) + f"; μP runs at x{mult:g}")
+            f"x{m:g} {v:.4f}" for m, v in sorted(at_base.items())) + f"; μP runs at x{mult:g}")
     elif mup:
         mult = args.output_mults[0]
     found, loss = sweeps(args.widths, mult)
@@ -117,8 +120,9 @@ def main() -> dict[str, object]:
                         help="mlp: points from 3e-4 to 1e-1, log")
     parser.add_argument("--tokens", type=float, default=5e5, help="transformer: tokens")
     parser.add_argument("--output-mults", type=float, nargs="+", default=[1.0],
-                        help="transformer: logit multipliers tried at the base width; μP "
-                        "runs at the best (the standard parametrization keeps 1)")
+                        help="transformer: logit multipliers tried at the base width (x2 "
+                        "past the largest while it is the best); μP runs at the best (the "
+                        "standard parametrization keeps 1)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="transformer: run cache (default: the scaling grid's)")
     args = parser.parse_args()
