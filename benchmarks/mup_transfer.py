@@ -72,7 +72,8 @@ def transformer_task(args: argparse.Namespace,
                      mup: bool) -> tuple[Sweeps, Callable[[float], float]]:
     """The transformer sweeps (grid of the scaling benchmark, extended at its edges) and the
     loss of a rate at the largest width; every run through the grid's run cache. Under μP the
-    logits' multiplier is the best of `args.output_mults` at the base width."""
+    logits' multiplier is the best of `args.output_mults` at the base width; the standard
+    model's is `args.standard_output_mult`."""
     import scaling  # benchmarks/scaling.py: the trainer jobs and the JSON run cache
     import scaling_holdout as holdout
 
@@ -94,7 +95,7 @@ def transformer_task(args: argparse.Namespace,
         scaling.extend_sweeps(runner, grids, keys, holdout.MAX_LRS)
         return {w: {r: loss(w, r) for r in grid} for w, grid in grids.items()}, loss
 
-    mult = 1.0
+    mult = args.standard_output_mult
     if mup and len(args.output_mults) > 1:
         at_base = {m: min(sweeps([base], m)[0][base].values()) for m in args.output_mults}
         while max(at_base) == min(at_base, key=at_base.__getitem__):  # best on the top edge
@@ -123,6 +124,8 @@ def main() -> dict[str, object]:
                         help="transformer: logit multipliers tried at the base width (x2 "
                         "past the largest while it is the best); μP runs at the best (the "
                         "standard parametrization keeps 1)")
+    parser.add_argument("--standard-output-mult", type=float, default=1.0,
+                        help="transformer: the standard parametrization's logit multiplier")
     parser.add_argument("--cache", type=Path, default=None,
                         help="transformer: run cache (default: the scaling grid's)")
     args = parser.parse_args()
@@ -147,7 +150,8 @@ def main() -> dict[str, object]:
               f"({transferred / best - 1:+.2%})", flush=True)
     results = (RESULTS if args.task == "mlp" else RESULTS.with_name(
         "mup_transfer_transformer" + ("_output_mult" if args.output_mults != [1.0] else "")
-        + ".json"))
+        + (f"_standard_x{args.standard_output_mult:g}"
+           if args.standard_output_mult != 1.0 else "") + ".json"))
     results.parent.mkdir(exist_ok=True)
     results.write_text(json.dumps(out, indent=1))
     return out
