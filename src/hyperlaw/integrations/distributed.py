@@ -115,9 +115,9 @@ def _follow(train: Callable[..., Any], rank: int, env: dict[str, str],
         pass
     finally:
         _destroy_process_group()
-        # DDP's reducer keeps the model and the process group in a reference cycle; freed
-        # at interpreter shutdown, gloo's threads may still hold tensors and abort the
-        # process (SIGABRT). Free them now, while the interpreter is whole.
+        # Garbage (a pruning's traceback, for one) can hold the model and the process group;
+        # freed at interpreter shutdown, a gloo thread still holding tensors takes the GIL
+        # and aborts the process (SIGABRT). Free them now, while the interpreter is whole.
         gc.collect()
 
 
