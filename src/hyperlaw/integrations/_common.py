@@ -53,18 +53,28 @@ def report_on_rank_zero(trial: Trial | None, value: Callable[[], float], step: i
     return None
 
 
+#: the latest decision's tensor, held until the next: a gloo worker thread that dropped the
+#: last reference to it would need the GIL, and during an exiting interpreter's shutdown
+#: that kills the thread and aborts the process
+_LAST_SENT: list[Any] = []
+
+
 def process_group_broadcast(src: int = 0) -> Callable[[int], int] | None:
     """A `broadcast` for `report_on_rank_zero` over torch.distributed's default process group
     (rank `src`'s int, on every rank), or None when no group of several processes runs."""
+    import torch
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return None
+    device = (torch.device("cuda", torch.cuda.current_device())
+              if dist.get_backend() == "nccl" else torch.device("cpu"))
 
     def send(code: int) -> int:
-        box = [code]
-        dist.broadcast_object_list(box, src=src)
-        return int(box[0])
+        box = torch.tensor([code], dtype=torch.int64, device=device)
+        dist.broadcast(box, src=src)
+        _LAST_SENT[:] = [box]
+        return int(box.item())
 
     return send
 
