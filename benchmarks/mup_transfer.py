@@ -95,12 +95,15 @@ def transformer_task(args: argparse.Namespace,
         scaling.extend_sweeps(runner, grids, keys, holdout.MAX_LRS)
         return {w: {r: loss(w, r) for r in grid} for w, grid in grids.items()}, loss
 
+    def best_at_base(mult: float) -> float:
+        return min(sweeps([base], mult)[0][base].values())
+
     mult = args.standard_output_mult
     if mup and len(args.output_mults) > 1:
-        at_base = {m: min(sweeps([base], m)[0][base].values()) for m in args.output_mults}
+        at_base = {m: best_at_base(m) for m in args.output_mults}
         while max(at_base) == min(at_base, key=at_base.__getitem__):  # best on the top edge
-            top_mult = 2 * max(at_base)
-            at_base[top_mult] = min(sweeps([base], top_mult)[0][base].values())
+            doubled = 2 * max(at_base)
+            at_base[doubled] = best_at_base(doubled)
         mult = min(at_base, key=at_base.__getitem__)
         print("the base's best loss by logit multiplier: " + ", ".join(
             f"x{m:g} {v:.4f}" for m, v in sorted(at_base.items())) + f"; μP runs at x{mult:g}")
