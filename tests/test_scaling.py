@@ -182,6 +182,27 @@ def test_intervals_cover_the_truth_under_noise() -> None:
     assert grid.value.shape == (2,) and np.all(grid.low < grid.high)
 
 
+def test_the_size_exponents_interval_counts_sizes_not_cells() -> None:
+    # Each size strays from the law by its own offset, shared by all of its token budgets (as
+    # a model's optimum does); 36 cells, but only 6 sizes' worth of evidence about the size
+    # exponent. Its bootstrap spread must match how much the fitted exponent really varies
+    # from grid to grid; resampling cells as if independent made it about 3x too small.
+    rng = np.random.default_rng(7)
+    sizes, budgets = np.geomspace(1e6, 1e8, 6), np.geomspace(1e9, 1e11, 6)
+    spreads, exponents = [], []
+    for replicate in range(30):
+        offsets = rng.normal(0.0, 0.25, len(sizes))
+        rows = [{"n_params": n, "n_tokens": d, "loss": 1.0,
+                 "lr": 2.0 * n**-0.5 * d**0.1 * np.exp(offset + rng.normal(0.0, 0.03))}
+                for n, offset in zip(sizes, offsets, strict=True) for d in budgets]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScalingWarning)
+            law = fit(rows, target="lr", n_bootstrap=200, seed=replicate)
+        spreads.append(law.bootstrap[:, 1].std())
+        exponents.append(law.exponents[0])
+    assert 0.6 < np.median(spreads) / np.std(exponents) < 1.6
+
+
 def test_law_round_trips_through_a_dict() -> None:
     law = fit(_synthetic(np.random.default_rng(2)), target="lr", n_bootstrap=20)
     again = hl.scaling.PowerLaw.from_dict(law.to_dict())

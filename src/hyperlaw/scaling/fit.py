@@ -40,6 +40,9 @@ class ExtrapolationWarning(ScalingWarning):
 #: past this factor beyond the largest fitted value of a feature, a prediction warns even
 #: when the law's exponent is clear
 FAR_BEYOND = 8.0
+# an exponent this close to 0 is 0 up to rounding (optima equal across the cells fit to
+# exponents of about 1e-15, of either sign)
+_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ class PowerLaw:
                 continue
             factor = largest[name] / max(fitted)
             low, high = np.quantile(self.bootstrap[:, j + 1], [tail, 1.0 - tail])
-            if low <= 0.0 <= high:
+            if low <= _ROUNDING and high >= -_ROUNDING:
                 warnings.warn(
                     f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
                     f"the largest fitted ({max(fitted):.3g}), and across the fitted cells the "
@@ -267,12 +270,13 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
     `tolerance` is then unused) and regresses on one optimum per cell.
 
     Intervals come from `n_bootstrap` resamples. `interval="prediction"` (the default) says
-    where the best value of a new cell falls: it resamples whole cells (runs of one cell are
-    not independent evidence about the law) and adds, to each resampled law, the scatter of a
-    cell's near-optimal runs around the law, drawn from the fit's residuals. That is what a
-    recommendation for an untuned run needs. `interval="confidence"` is the interval of the
-    law's own value (resampling runs), which narrows as runs are added however far single cells
-    stray from it.
+    where the best value of a new cell falls: it resamples the cells' sizes and token budgets,
+    each independently, and keeps every run of the cells drawn (runs of one cell, and cells of
+    one size, are not independent evidence about the law), and adds, to each resampled law,
+    the scatter of a cell's near-optimal runs around the law, drawn from the fit's residuals.
+    That is what a recommendation for an untuned run needs. `interval="confidence"` is the
+    interval of the law's own value (resampling runs), which narrows as runs are added however
+    far single cells stray from it.
     """
     rows = as_rows(records)
     features = tuple(features)
@@ -320,9 +324,10 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
         if interval == "prediction":
             kept_of = [np.flatnonzero(kept[m]) for m in groups]  # each cell's kept rows
             index_of = np.cumsum(kept) - 1  # position of a kept row among the kept rows
-            boot = _cell_bootstrap([index_of[m][k] for m, k in zip(groups, kept_of,
-                                                                   strict=True)],
-                                   design, logy[kept], n_bootstrap, rng)
+            boot = _crossed_bootstrap([index_of[m][k] for m, k in zip(groups, kept_of,
+                                                                      strict=True)],
+                                      np.array([keys[good][m[0]] for m in groups]),
+                                      design, logy[kept], n_bootstrap, rng)
             residuals = logy[kept] - design @ coef
         else:
             boot = np.array([_lstsq(design[i], logy[kept][i])
@@ -363,19 +368,36 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
                     n_rows=n_rows, scatter=scatter)
 
 
-def _cell_bootstrap(rows_of_cell: list[NDArray[np.intp]], design: NDArray[np.float64],
-                    logy: NDArray[np.float64], n_bootstrap: int,
-                    rng: np.random.Generator) -> NDArray[np.float64]:
-    """Least-squares fits on resamples of whole cells (a resample whose cells do not separate
-    the features is drawn again)."""
+def _crossed_bootstrap(rows_of_cell: list[NDArray[np.intp]], cell_keys: NDArray[np.float64],
+                       design: NDArray[np.float64], logy: NDArray[np.float64],
+                       n_bootstrap: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Weighted least-squares fits on resamples of the cells' coordinates.
+
+    Each cell column's values (the sizes, the token budgets) are drawn with replacement, each
+    column independently, and a cell's runs weigh the product of how often its values were
+    drawn: the pigeonhole bootstrap for crossed factors (Owen, Ann. Appl. Stat. 1(2), 2007).
+    The cells of one size share that size's deviation from the law, so the independent
+    evidence about a size exponent is the number of sizes, not of cells; resampling cells as
+    if independent made the law's interval too narrow exactly where a new size is predicted.
+    A resample whose cells do not separate the features is drawn again.
+    """
+    levels = [np.unique(column, return_inverse=True)[1].reshape(-1) for column in cell_keys.T]
+    if not levels:  # no cell columns: the cells themselves are the units
+        levels = [np.arange(len(rows_of_cell))]
+    rows = np.concatenate(rows_of_cell)
+    cell_of_row = np.concatenate([np.full(len(r), c) for c, r in enumerate(rows_of_cell)])
+    design, logy = design[rows], logy[rows]
     fits: list[NDArray[np.float64]] = []
-    width = design.shape[1]
     while len(fits) < n_bootstrap:
-        picked = rng.integers(0, len(rows_of_cell), len(rows_of_cell))
-        rows = np.concatenate([rows_of_cell[c] for c in picked])
-        if np.linalg.matrix_rank(design[rows]) < width:
+        weight = np.ones(len(rows_of_cell))
+        for level in levels:
+            count = int(level.max()) + 1
+            weight *= np.bincount(rng.integers(0, count, count), minlength=count)[level]
+        used = weight[cell_of_row] > 0
+        if np.linalg.matrix_rank(design[used]) < design.shape[1]:
             continue
-        fits.append(_lstsq(design[rows], logy[rows]))
+        root = np.sqrt(weight[cell_of_row][used])
+        fits.append(_lstsq(design[used] * root[:, None], logy[used] * root))
     return np.array(fits)
 
 
