@@ -65,20 +65,23 @@ def test_flat_then_dropping_warns() -> None:
 def test_cached_runs_are_scored_without_training(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """`--cached-only`: the cached runs of the grid's cells, each rate's loss the mean of its
-    seeds (a rate added by an edge extension included, a cell outside the grid left out)."""
+    seeds (a rate added by an edge extension included when all its seeds are cached, as an
+    extension at these seeds would have trained it; a cell outside the grid left out)."""
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # scaling_holdout imports scaling.py
     module = holdout()
     cache = tmp_path / "runs.json"
     cache.write_text(json.dumps({
         "wsd|16|250000|0.004": {"val_loss": 3.0},
         "wsd|16|250000|0.004|seed1": {"val_loss": 3.2},
-        "wsd|16|250000|0.032": {"val_loss": 2.9},  # beyond the grid's rates, one seed
+        "wsd|16|250000|0.032": {"val_loss": 2.9},  # beyond the grid's rates, both seeds
+        "wsd|16|250000|0.032|seed1": {"val_loss": 2.7},
+        "wsd|16|250000|0.045": {"val_loss": 2.0},  # beyond the grid's rates, one seed
         "wsd|999|250000|0.004": {"val_loss": 1.0},  # not a width of the grid
     }))
     frame = module.transformer_runs(cache, train=False)
     assert frame["lr"].round(6).tolist() == [0.004, 0.032]
-    assert frame["loss"].tolist() == pytest.approx([3.1, 2.9])
-    assert frame.attrs["seed_spread"] == pytest.approx(0.2 / 3.1)
+    assert frame["loss"].tolist() == pytest.approx([3.1, 2.8])
+    assert frame.attrs["seed_spread"] == pytest.approx((0.2 / 3.1 + 0.2 / 2.8) / 2)  # median
 
 
 def test_the_gap_noise_floor_crosses_the_seeds_of_held_out_cells(
