@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hyperlaw as hl
-from hyperlaw.scaling.annealing import AnnealingFitError, LossCurve
+from hyperlaw.scaling.annealing import AnnealingFitError, LossCurve, binned_points
 from hyperlaw.scaling.multipower import MultiPowerLaw
 
 TRUTH = MultiPowerLaw(l0=2.0, a=0.6, alpha=0.5, b=40.0, c=2.0, beta=0.6, gamma=0.6)
@@ -84,7 +84,7 @@ def test_fit_on_noisy_cosine_and_constant_predicts_the_wsd_final_loss() -> None:
 
 def test_fit_on_long_curves_is_bounded_and_accurate() -> None:
     """Two curves of 10,000 points each (a loss at every step, as a training log gives): the
-    fit runs on a bounded problem (spread points, drops summed in bins) instead of pairing
+    fit runs on a bounded problem (binned points, drops summed in bins) instead of pairing
     every step with every drop, and still predicts an unseen WSD run closely."""
     total = 10_000
     steps = np.arange(total)
@@ -100,6 +100,35 @@ def test_fit_on_long_curves_is_bounded_and_accurate() -> None:
     # steps it matches the exact sum (few enough steps to pair with every drop)
     assert law.predict(wsd, steps)[-50:] == pytest.approx(law.predict(wsd, steps[-50:]),
                                                           rel=1e-5)
+
+
+def test_a_long_noisy_log_is_fitted_on_all_its_points() -> None:
+    """10,000 steps logged at 0.2% noise. Fitted on a few hundred points picked from each
+    curve, the WSD prediction was off by 0.6% to 1.2% on 3 of these 4 seeds; binning
+    neighbouring points keeps every point's noise averaging into the fit."""
+    total = 10_000
+    steps = np.arange(total)
+    cosine = hl.lr_schedules.Cosine(peak_lr=8e-3, warmup_steps=625, total_steps=total,
+                                    min_lr=8e-4)
+    constant = hl.lr_schedules.Constant(peak_lr=8e-3, warmup_steps=625)
+    wsd = hl.lr_schedules.WSD(peak_lr=8e-3, warmup_steps=625, total_steps=total,
+                              decay_fraction=0.2)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        law = MultiPowerLaw.fit([LossCurve(lrs=s, steps=steps, losses=TRUTH.predict(s, steps)
+                                           * (1 + 2e-3 * rng.standard_normal(total)))
+                                 for s in (cosine, constant)])
+        assert law.final_loss(wsd, total) == pytest.approx(TRUTH.final_loss(wsd, total),
+                                                           rel=5e-3), seed
+
+
+def test_binned_points_stand_at_their_middle_step_with_the_geometric_mean() -> None:
+    index = np.arange(10, 20)
+    losses = np.exp(np.arange(10.0))
+    middle, binned = binned_points(index, losses, 4)  # bins of 2, 3, 3 and 2 points
+    assert middle.tolist() == [10, 13, 16, 18]
+    assert binned == pytest.approx(np.exp([0.5, 3.0, 6.0, 8.5]))
+    assert binned_points(index, losses, 10)[0] is index  # short curves stay as they are
 
 
 def test_fit_takes_dicts_and_tuples() -> None:

@@ -25,6 +25,9 @@ from hyperlaw.lr_schedules.base import Schedule
 DEFAULT_DECAY = 0.999  # the paper's value, used when the curves cannot tell decay factors apart
 DECAY_RANGE = (0.9, 0.9999)  # decay factors a fit considers
 HUBER_DELTA = 1e-3
+# past this many points per curve the fit bins neighbouring points: a law of five parameters
+# needs no more, and the fit's cost grows with the points
+FIT_POINTS = 1024
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ class AnnealingLaw:
         decay factors 0.9 .. 0.9999 (an annealing effect delayed by 10 to 10,000 steps) and the
         best fit is kept. Curves without any annealing cannot tell decay factors apart; they get
         0.999. Points before `min_step` are ignored; by default each curve's warmup (the steps
-        before its learning rate first peaks) is.
+        before its learning rate first peaks) is. A curve of more than 1,024 points
+        (`FIT_POINTS`) is fitted on 1,024 bins of neighbouring points.
         """
         from hyperlaw.models.linalg import single_threaded_blas
 
@@ -126,7 +130,8 @@ class AnnealingLaw:
         if decay is not None and not 0 < decay < 1:
             raise AnnealingFitError(f"decay must lie in (0, 1) or be None (fitted), "
                                     f"got {decay!r}")
-        points = [_curve_points(raw, min_step) for raw in curves]
+        points = [(eta, *binned_points(index, losses, FIT_POINTS))
+                  for eta, index, losses in (_curve_points(raw, min_step) for raw in curves)]
         if sum(len(index) for _, index, _ in points) < 4:
             raise AnnealingFitError(f"only {sum(len(i) for _, i, _ in points)} points after "
                                     "warmup; record more of the curve (the law has 4 parameters)")
@@ -180,6 +185,18 @@ def _curve_points(raw: Any, min_step: int | None) -> tuple[NDArray[np.float64],
     start = int(np.argmax(eta)) if min_step is None else min_step
     keep = index >= start
     return eta, index[keep], losses[keep]
+
+
+def binned_points(index: NDArray[np.int_], losses: NDArray[np.float64],
+            n: int) -> tuple[NDArray[np.int_], NDArray[np.float64]]:
+    """At most `n` points of a curve: runs of consecutive points binned, each bin standing at
+    its middle step with the geometric mean of its losses, so that every point's noise still
+    averages into the fit."""
+    if len(index) <= n:
+        return index, losses
+    edges = np.round(np.linspace(0, len(index), n + 1)).astype(int)
+    middle = index[(edges[:-1] + edges[1:] - 1) // 2]
+    return middle, np.exp(np.add.reduceat(np.log(losses), edges[:-1]) / np.diff(edges))
 
 
 def _fit_fixed_decay(s1: NDArray[np.float64], s2: NDArray[np.float64],

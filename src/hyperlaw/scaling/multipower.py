@@ -29,6 +29,7 @@ from hyperlaw.scaling.annealing import (
     _curve_points,
     _linear_start,
     _rates,
+    binned_points,
 )
 
 N_PARAMS = 7
@@ -36,7 +37,8 @@ START_C = (0.1, 1.0, 10.0)  # the paper starts at C = 1; its scale depends on th
 START_SHAPE = 0.5  # the paper's start for beta and gamma
 RATE_FLOOR = 1e-12  # relative to the peak: keeps lr_k^-gamma finite for steps at rate 0
 # Cost bounds. The decay term pairs every fitted step with every step that lowered the rate;
-# past these sizes the fit uses evenly spread points of each curve, and the drops are summed in
+# past these sizes the fit bins neighbouring points of each curve (each bin at its middle step,
+# the geometric mean of its losses), and the drops are summed in
 # bins (each holding at most 1/bins of the total drop, none across a fitted step), where a
 # bin's rate and area are its drop-weighted means: a quadrature of a smooth sum. The starts are
 # compared on a coarse version of the problem; the best is then fitted on the fine one.
@@ -99,15 +101,6 @@ def _binned(k: NDArray[np.int_], drops: NDArray[np.float64], rates: NDArray[np.f
     return k[first], summed, np.exp(log_rate), mean_before
 
 
-def _spread(index: NDArray[np.int_], losses: NDArray[np.float64],
-            n: int) -> tuple[NDArray[np.int_], NDArray[np.float64]]:
-    """At most `n` of a curve's points, evenly spread over it (first and last kept)."""
-    if len(index) <= n:
-        return index, losses
-    keep = np.unique(np.round(np.linspace(0, len(index) - 1, n)).astype(int))
-    return index[keep], losses[keep]
-
-
 @dataclass(frozen=True)
 class MultiPowerLaw:
     """A fitted multi-power law; `predict(schedule, steps)` gives the loss curve."""
@@ -156,9 +149,10 @@ class MultiPowerLaw:
         scipy's trust-region least squares (Huber loss, analytic Jacobian) does, from the best
         three simple fits times three starting C (0.1, 1, 10): each start is fitted (100
         evaluations at most) on a coarse version of the problem (64 points per curve, drops
-        summed in 64 bins), and the best is fitted to convergence on at most 256 evenly spread
-        points per curve, drops in 128 bins (the exact sums below those sizes), so the cost
-        stays flat however long the curves.
+        summed in 64 bins), and the best is fitted to convergence on at most 256 points per
+        curve (bins of neighbouring points: each at its middle step, the geometric mean of its
+        losses, so every point's noise still averages into the fit), drops in 128 bins (the
+        exact sums below those sizes), so the cost stays flat however long the curves.
         At least one curve must lower its learning rate after the peak, or nothing tells the
         decay term's parameters.
         """
@@ -233,11 +227,11 @@ class _Problem:
     def of(cls, points: list[tuple[NDArray[np.float64], NDArray[np.int_], NDArray[np.float64]]],
            n_points: int, n_bins: int) -> _Problem:
         """The problem on at most `n_points` points and `n_bins` bins of drops per curve."""
-        spread = [(eta, *_spread(index, losses, n_points)) for eta, index, losses in points]
+        binned = [(eta, *binned_points(index, losses, n_points)) for eta, index, losses in points]
         # exact sums while they cost no more than the bins would (few points, long curves)
-        return cls(spread, [_DropTerms.build(eta, index,
+        return cls(binned, [_DropTerms.build(eta, index,
                                              max_bins=max(n_bins, n_points * n_bins // len(index)))
-                            for eta, index, _ in spread])
+                            for eta, index, _ in binned])
 
     @property
     def losses(self) -> NDArray[np.float64]:
