@@ -188,7 +188,7 @@ def _curve_points(raw: Any, min_step: int | None) -> tuple[NDArray[np.float64],
 
 
 def binned_points(index: NDArray[np.int_], losses: NDArray[np.float64],
-            n: int) -> tuple[NDArray[np.int_], NDArray[np.float64]]:
+                  n: int) -> tuple[NDArray[np.int_], NDArray[np.float64]]:
     """At most `n` points of a curve: runs of consecutive points binned, each bin standing at
     its middle step with the geometric mean of its losses, so that every point's noise still
     averages into the fit."""

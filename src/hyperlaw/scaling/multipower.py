@@ -38,10 +38,10 @@ START_SHAPE = 0.5  # the paper's start for beta and gamma
 RATE_FLOOR = 1e-12  # relative to the peak: keeps lr_k^-gamma finite for steps at rate 0
 # Cost bounds. The decay term pairs every fitted step with every step that lowered the rate;
 # past these sizes the fit bins neighbouring points of each curve (each bin at its middle step,
-# the geometric mean of its losses), and the drops are summed in
-# bins (each holding at most 1/bins of the total drop, none across a fitted step), where a
-# bin's rate and area are its drop-weighted means: a quadrature of a smooth sum. The starts are
-# compared on a coarse version of the problem; the best is then fitted on the fine one.
+# the geometric mean of its losses), and the drops are summed in bins (each holding at most
+# 1/bins of the total drop, none across a fitted step), where a bin's rate and area are its
+# drop-weighted means: a quadrature of a smooth sum. The starts are compared on a coarse
+# version of the problem; the best is then fitted on the fine one.
 FIT_POINTS, FIT_BINS = 256, 128  # per curve, at most
 SCREEN_POINTS, SCREEN_BINS, SCREEN_NFEV = 64, 64, 100
 EXACT_CELLS = 1 << 20  # step-by-drop pairs evaluated exactly in `predict`
