@@ -82,17 +82,22 @@ def test_fit_on_noisy_cosine_and_constant_predicts_the_wsd_final_loss() -> None:
     assert law.final_loss(runs["wsd"], TOTAL) < law.final_loss(runs["constant"], TOTAL) - 0.05
 
 
+def long_runs(total: int, warmup: int) -> tuple[hl.lr_schedules.Schedule, ...]:
+    """Cosine, constant and WSD schedules of `total` steps (peak 8e-3)."""
+    return (hl.lr_schedules.Cosine(peak_lr=8e-3, warmup_steps=warmup, total_steps=total,
+                                   min_lr=8e-4),
+            hl.lr_schedules.Constant(peak_lr=8e-3, warmup_steps=warmup),
+            hl.lr_schedules.WSD(peak_lr=8e-3, warmup_steps=warmup, total_steps=total,
+                                decay_fraction=0.2))
+
+
 def test_fit_on_long_curves_is_bounded_and_accurate() -> None:
     """Two curves of 10,000 points each (a loss at every step, as a training log gives): the
     fit runs on a bounded problem (binned points, drops summed in bins) instead of pairing
     every step with every drop, and still predicts an unseen WSD run closely."""
     total = 10_000
     steps = np.arange(total)
-    cosine = hl.lr_schedules.Cosine(peak_lr=8e-3, warmup_steps=500, total_steps=total,
-                                    min_lr=8e-4)
-    constant = hl.lr_schedules.Constant(peak_lr=8e-3, warmup_steps=500)
-    wsd = hl.lr_schedules.WSD(peak_lr=8e-3, warmup_steps=500, total_steps=total,
-                              decay_fraction=0.2)
+    cosine, constant, wsd = long_runs(total, warmup=500)
     law = MultiPowerLaw.fit([LossCurve(lrs=s, steps=steps, losses=TRUTH.predict(s, steps))
                              for s in (cosine, constant)])
     assert law.final_loss(wsd, total) == pytest.approx(TRUTH.final_loss(wsd, total), rel=1e-3)
@@ -108,11 +113,7 @@ def test_a_long_noisy_log_is_fitted_on_all_its_points() -> None:
     neighbouring points keeps every point's noise averaging into the fit."""
     total = 10_000
     steps = np.arange(total)
-    cosine = hl.lr_schedules.Cosine(peak_lr=8e-3, warmup_steps=625, total_steps=total,
-                                    min_lr=8e-4)
-    constant = hl.lr_schedules.Constant(peak_lr=8e-3, warmup_steps=625)
-    wsd = hl.lr_schedules.WSD(peak_lr=8e-3, warmup_steps=625, total_steps=total,
-                              decay_fraction=0.2)
+    cosine, constant, wsd = long_runs(total, warmup=625)
     for seed in range(4):
         rng = np.random.default_rng(seed)
         law = MultiPowerLaw.fit([LossCurve(lrs=s, steps=steps, losses=TRUTH.predict(s, steps)
