@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                         help="curve lengths (points per curve)")
     parser.add_argument("--repeats", type=int, default=3, help="fits per row (median time)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the curves' noise")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the rows go (JSON)")
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
     print("| points per curve | truth | law | fit (s, median) | WSD final loss error "
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                                      if r["law"] == law and r["steps"] == total)
         print(f"{law}: fit time x{seconds(longest) / seconds(shortest):.1f} from {shortest:,} "
               f"to {longest:,} points per curve ({longest / shortest:.0f}x the points)")
-    RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
+    args.out.write_text(json.dumps(rows, indent=1) + "\n")
     return rows
 
 
