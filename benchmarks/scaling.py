@@ -56,12 +56,13 @@ FIT_WINDOWS = (None, 0.25, 0.5)
 
 def _job(key: str) -> tuple[str, dict[str, Any]]:
     kind, width, tokens, lr, *extra = key.split("|")
-    tags = dict(_tag(tag) for tag in extra)  # "eval20", "seed1", "mup24", "out4"
+    tags = dict(_tag(tag) for tag in extra)  # "eval20", "seed1", "mup24", "out4", "head8"
     eval_every = int(tags.get("eval", 0))
     run = st.train(int(width), float(tokens), float(lr), schedule=kind, eval_every=eval_every,
                    seed=int(tags.get("seed", 0)),
                    mup_base=int(tags["mup"]) if "mup" in tags else None,
-                   output_mult=tags.get("out", 1.0))
+                   output_mult=tags.get("out", 1.0),
+                   head_width=int(tags["head"]) if "head" in tags else None)
     result = asdict(run)
     if kind == "wsd" and not eval_every:  # curves only where the annealing law needs them
         result.pop("train_losses")
@@ -77,12 +78,14 @@ def _tag(tag: str) -> tuple[str, float]:
 
 
 def key(kind: str, width: int, tokens: float, lr: float, eval_every: int = 0,
-        seed: int = 0, mup_base: int | None = None, output_mult: float = 1.0) -> str:
+        seed: int = 0, mup_base: int | None = None, output_mult: float = 1.0,
+        head_width: int | None = None) -> str:
     """The cache key of one run (`mup_base`: in μP relative to that width; `output_mult`:
-    the logits' multiplier)."""
+    the logits' multiplier; `head_width`: every attention head that wide)."""
     return (f"{kind}|{width}|{tokens:g}|{lr:.6g}" + (f"|eval{eval_every}" if eval_every else "")
             + (f"|seed{seed}" if seed else "") + (f"|mup{mup_base}" if mup_base else "")
-            + (f"|out{output_mult:g}" if output_mult != 1.0 else ""))
+            + (f"|out{output_mult:g}" if output_mult != 1.0 else "")
+            + (f"|head{head_width}" if head_width else ""))
 
 
 class Runner:

@@ -62,9 +62,11 @@ def load_runs() -> pd.DataFrame:
 
 
 def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
-                     train: bool = True, budgets: tuple[float, ...] = BUDGETS) -> pd.DataFrame:
-    """Train (or read from `cache`) the tiny-transformer grid at the token `budgets`; one row
-    per (width, tokens, lr) with the loss averaged over `seeds` seeds. With `train=False`,
+                     train: bool = True, budgets: tuple[float, ...] = BUDGETS,
+                     head_width: int | None = None) -> pd.DataFrame:
+    """Train (or read from `cache`) the tiny-transformer grid at the token `budgets` (with
+    `head_width`: every attention head that wide); one row per (width, tokens, lr) with the
+    loss averaged over `seeds` seeds. With `train=False`,
     only the cached runs (of the first `seeds` seeds), averaged over the seeds there are; a
     rate beyond the grid's counts only if all `seeds` of its seeds are cached."""
     import scaling  # benchmarks/scaling.py: its trainer jobs and JSON run cache
@@ -73,7 +75,8 @@ def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
     sweeps = {(w, d): list(LRS) for w in WIDTHS for d in budgets}
 
     def runs(cell: tuple[int, float], lr: float) -> list[str]:
-        keys = [scaling.key("wsd", cell[0], cell[1], lr, seed=s) for s in range(seeds)]
+        keys = [scaling.key("wsd", cell[0], cell[1], lr, seed=s, head_width=head_width)
+                for s in range(seeds)]
         return keys if train else [k for k in keys if k in runner.runs]
 
     def loss(cell: tuple[int, float], lr: float) -> float:
@@ -227,14 +230,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                         help="transformer grid: seeds per run (the loss is their mean)")
     parser.add_argument("--budgets", type=float, nargs="+", default=list(BUDGETS),
                         help="transformer grid: the token budgets (cells) to train and score")
+    parser.add_argument("--head-width", type=int, default=None,
+                        help="transformer grid: every attention head this wide (default: "
+                             "heads 16 wide, width 24 one head 24 wide)")
     parser.add_argument("--methods", nargs="+", default=["tolerance", "parabola"])
     parser.add_argument("--intervals", nargs="+", default=["confidence", "prediction"])
     args = parser.parse_args(argv)
     if args.grid == "transformer":
         runs = transformer_runs(args.cache, args.seeds, train=not args.cached_only,
-                                budgets=tuple(args.budgets))
+                                budgets=tuple(args.budgets), head_width=args.head_width)
         label = "" if args.seeds == SEEDS and tuple(args.budgets) == BUDGETS else \
             f"_{args.seeds}seeds_" + "_".join(f"{b:g}" for b in args.budgets)
+        label += f"_head{args.head_width}" if args.head_width else ""
         results = RESULTS.with_name(f"scaling_holdout_transformer{label}.json")
         print(f"{len(runs)} (width, tokens, lr) points of {args.seeds} seeds; median spread of a "
               f"point's seeds {runs.attrs['seed_spread']:.2%} of its loss; the rate best on "

@@ -86,14 +86,20 @@ class TinyLM(nn.Module):
     """A byte-level decoder-only transformer with tied input and output embeddings.
 
     `readout_scale` multiplies the logits: 1 in the standard parametrization, base width /
-    width in μP (the tied embedding as μP's readout).
+    width in μP (the tied embedding as μP's readout). Attention heads are `head_width` wide;
+    by default as many heads as fit 16 wide (width 24: one head, 24 wide).
     """
 
     def __init__(self, vocab: int, width: int, layers: int = LAYERS,
-                 readout_scale: float = 1.0) -> None:
+                 readout_scale: float = 1.0, head_width: int | None = None) -> None:
         super().__init__()
         self.readout_scale = readout_scale
-        heads = max(h for h in range(1, max(1, width // 16) + 1) if width % h == 0)
+        if head_width is None:
+            heads = max(h for h in range(1, max(1, width // 16) + 1) if width % h == 0)
+        elif width % head_width:
+            raise ValueError(f"width {width} is not a multiple of head_width {head_width}")
+        else:
+            heads = width // head_width
         self.embed = nn.Embedding(vocab, width)
         self.position = nn.Parameter(torch.zeros(CONTEXT, width))
         self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
@@ -140,7 +146,8 @@ def evaluate(model: TinyLM, val: np.ndarray) -> float:
 
 def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
           schedule: str | Schedule = "wsd", warmup_steps: int = 50, seed: int = 0,
-          eval_every: int = 0, mup_base: int | None = None, output_mult: float = 1.0) -> Run:
+          eval_every: int = 0, mup_base: int | None = None, output_mult: float = 1.0,
+          head_width: int | None = None) -> Run:
     """Train `TinyLM(width)` on `n_tokens` training tokens with AdamW; return what it measured.
 
     With `eval_every > 0` the validation loss is also measured after every `eval_every` steps
@@ -154,7 +161,8 @@ def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
     (its weight decay multiplied by it) and the logits scaled by mup_base / width. Attention
     keeps its 1/sqrt(d_head) scale: heads are 16 wide from width 32 up, so d_head does not grow.
     `output_mult` multiplies the logits at every width: a hyperparameter of the base model,
-    tuned there like its learning rate (μP's output multiplier).
+    tuned there like its learning rate (μP's output multiplier). `head_width` sets the width
+    of every attention head (see `TinyLM`).
     """
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -162,9 +170,9 @@ def train(width: int, n_tokens: float, lr: float, *, batch_size: int = 16,
     train_ids, val_ids, vocab = corpus()
     steps = max(1, int(n_tokens // (batch_size * CONTEXT)))
     sched = _schedule(schedule, lr, steps, warmup_steps)
-    model = TinyLM(vocab, width,
+    model = TinyLM(vocab, width, head_width=head_width,
                    readout_scale=output_mult * (mup_base / width if mup_base else 1.0))
-    base = TinyLM(vocab, mup_base) if mup_base else model
+    base = TinyLM(vocab, mup_base, head_width=head_width) if mup_base else model
     groups = mup_param_groups(model, base, sched.peak_lr, weight_decay=0.1,  # matrices only
                               no_decay=lambda name, p: p.ndim != 2 or name == "position")
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95))
