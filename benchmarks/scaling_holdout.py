@@ -66,9 +66,9 @@ def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
                      head_width: int | None = None) -> pd.DataFrame:
     """Train (or read from `cache`) the tiny-transformer grid at the token `budgets` (with
     `head_width`: every attention head that wide); one row per (width, tokens, lr) with the
-    loss averaged over `seeds` seeds. With `train=False`,
-    only the cached runs (of the first `seeds` seeds), averaged over the seeds there are; a
-    rate beyond the grid's counts only if all `seeds` of its seeds are cached."""
+    loss averaged over `seeds` seeds. With `train=False`, only the cached runs (of the first
+    `seeds` seeds), averaged over the seeds there are; a rate beyond the grid's counts only if
+    all `seeds` of its seeds are cached."""
     import scaling  # benchmarks/scaling.py: its trainer jobs and JSON run cache
 
     runner = scaling.Runner(cache)
@@ -90,8 +90,8 @@ def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
             _, width, tokens, lr = k.split("|")[:4]
             cell = (int(width), float(tokens))
             grid = sweeps.get(cell, [])
-            if cell in sweeps and lr not in {f"{g:.6g}" for g in grid} \
-                    and len(runs(cell, float(lr))) == seeds:  # the key's spelling of a rate
+            spelled = {f"{g:.6g}" for g in grid}  # the keys' spelling of the rates
+            if cell in sweeps and lr not in spelled and len(runs(cell, float(lr))) == seeds:
                 grid.append(float(lr))
     frame = pd.DataFrame([
         {"n_params": float(scaling.st.non_embedding_params(cell[0])), "n_tokens": cell[1],
