@@ -384,6 +384,7 @@ def _crossed_bootstrap(rows_of_cell: list[NDArray[np.intp]], cell_keys: NDArray[
     levels = [np.unique(column, return_inverse=True)[1].reshape(-1) for column in cell_keys.T]
     if not levels:  # no cell columns: the cells themselves are the units
         levels = [np.arange(len(rows_of_cell))]
+    cell_design = design[[int(r[0]) for r in rows_of_cell]]  # a cell's runs share one row
     rows = np.concatenate(rows_of_cell)
     cell_of_row = np.concatenate([np.full(len(r), c) for c, r in enumerate(rows_of_cell)])
     design, logy = design[rows], logy[rows]
@@ -393,10 +394,11 @@ def _crossed_bootstrap(rows_of_cell: list[NDArray[np.intp]], cell_keys: NDArray[
         for level in levels:
             count = int(level.max()) + 1
             weight *= np.bincount(rng.integers(0, count, count), minlength=count)[level]
-        used = weight[cell_of_row] > 0
-        if np.linalg.matrix_rank(design[used]) < design.shape[1]:
+        if np.linalg.matrix_rank(cell_design[weight > 0]) < design.shape[1]:
             continue
-        root = np.sqrt(weight[cell_of_row][used])
+        row_weight = weight[cell_of_row]
+        used = row_weight > 0
+        root = np.sqrt(row_weight[used])
         fits.append(_lstsq(design[used] * root[:, None], logy[used] * root))
     return np.array(fits)
 
