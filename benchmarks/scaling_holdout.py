@@ -21,13 +21,18 @@ trains more seeds). The runs are cached in
 `results/scaling_holdout_transformer_runs.json`; an interrupted grid resumes, and
 `--cached-only` scores the cached runs in seconds without training.
 
+Each fit is made with the Step Law's exponents as a prior (the default of `hl.scaling.fit`)
+and without (the runs alone).
+
     python benchmarks/scaling_holdout.py [--grid steplaw|transformer] [--cached-only]
         [--methods tolerance parabola] [--intervals confidence prediction]
+        [--priors steplaw none]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -63,19 +68,24 @@ def load_runs() -> pd.DataFrame:
 
 def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
                      train: bool = True, budgets: tuple[float, ...] = BUDGETS,
-                     head_width: int | None = None) -> pd.DataFrame:
-    """Train (or read from `cache`) the tiny-transformer grid at the token `budgets` (with
-    `head_width`: every attention head that wide); one row per (width, tokens, lr) with the
-    loss averaged over `seeds` seeds. With `train=False`, only the cached runs (of the first
-    `seeds` seeds), averaged over the seeds there are; a rate beyond the grid's counts only if
-    all `seeds` of its seeds are cached."""
+                     head_width: int | None = None, widths: tuple[int, ...] = WIDTHS,
+                     mup_base: int | None = None, output_mult: float = 1.0) -> pd.DataFrame:
+    """Train (or read from `cache`) the tiny-transformer grid of `widths` at the token
+    `budgets` (with `head_width`: every attention head that wide; with `mup_base`: in μP
+    relative to that width, the standard model at the base; `output_mult`: the logits'
+    multiplier); one row per (width, tokens, lr) with the loss averaged over `seeds` seeds.
+    With `train=False`, only the cached runs (of the first `seeds` seeds), averaged over the
+    seeds there are; a rate beyond the grid's counts only if all `seeds` of its seeds are
+    cached."""
     import scaling  # benchmarks/scaling.py: its trainer jobs and JSON run cache
 
     runner = scaling.Runner(cache)
-    sweeps = {(w, d): list(LRS) for w in WIDTHS for d in budgets}
+    sweeps = {(w, d): list(LRS) for w in widths for d in budgets}
 
     def runs(cell: tuple[int, float], lr: float) -> list[str]:
-        keys = [scaling.key("wsd", cell[0], cell[1], lr, seed=s, head_width=head_width)
+        keys = [scaling.key("wsd", cell[0], cell[1], lr, seed=s, head_width=head_width,
+                            mup_base=mup_base if cell[0] != mup_base else None,
+                            output_mult=output_mult)
                 for s in range(seeds)]
         return keys if train else [k for k in keys if k in runner.runs]
 
@@ -107,7 +117,7 @@ def transformer_runs(cache: Path = TRANSFORMER_RUNS, seeds: int = SEEDS,
     for cell, grid in sweeps.items():
         seeded = [runs(cell, lr) for lr in grid if len(runs(cell, lr)) > 1]
         count = min((len(keys) for keys in seeded), default=0) // 2 * 2
-        if cell[0] in WIDTHS[2:] and len(seeded) > 1 and count:
+        if cell[0] in sorted(widths)[2:] and len(seeded) > 1 and count:
             losses = np.array([[runner.loss(k) for k in keys[:count]] for keys in seeded])
             halves = np.stack([losses[:, :count // 2].mean(axis=1),
                                losses[:, count // 2:].mean(axis=1)], axis=1)
@@ -128,9 +138,10 @@ def sparse_sweeps(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(kept)
 
 
-def evaluate(runs: pd.DataFrame, method: str, interval: str,
-             sparse: bool = False) -> list[dict[str, object]]:
-    """One row per held-out cell, for every size with at least two smaller ones.
+def evaluate(runs: pd.DataFrame, method: str, interval: str, sparse: bool = False,
+             prior: str | None = "steplaw") -> list[dict[str, object]]:
+    """One row per held-out cell, for every size with at least two smaller ones, the laws
+    fitted with `prior` on their exponents (None: the runs alone).
 
     The batch-size law is fitted only where the cells' runs vary the batch size; where they do
     not (1-D sweeps, or a grid at one batch size), lr is judged at the cell's best batch size.
@@ -146,16 +157,20 @@ def evaluate(runs: pd.DataFrame, method: str, interval: str,
         tune_bs = bool(train.groupby(["n_params", "n_tokens"])["batch_size"].nunique().max() > 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", hl.scaling.ScalingWarning)
-            lr_law = hl.scaling.fit(train, target="lr", features=("n_params", "n_tokens"),
-                                    method=method, interval=interval)  # type: ignore[arg-type]
+            lr_law = hl.scaling.fit(train, target="lr", features=tuple(  # those that vary
+                f for f in ("n_params", "n_tokens") if train[f].nunique() > 1),
+                                    method=method, interval=interval,  # type: ignore[arg-type]
+                                    prior=prior)
             bs_law = hl.scaling.fit(train, target="batch_size", features=("n_tokens",),
                                     method=method, interval=interval,  # type: ignore[arg-type]
-                                    ) if tune_bs else None
+                                    prior=prior) if tune_bs else None
         for n_tokens, cell in runs[runs["n_params"] == held].groupby("n_tokens"):
             best = cell.loc[cell["loss"].idxmin()]
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", hl.scaling.ExtrapolationWarning)
-                lr = lr_law.predict(n_params=held, n_tokens=n_tokens)
+                lr = lr_law.predict(**{f: v for f, v in (("n_params", held),
+                                                         ("n_tokens", n_tokens))
+                                       if f in lr_law.features})
             if bs_law is not None:
                 bs = bs_law.predict(n_tokens=n_tokens)
             else:  # nothing to say about batch size: judge lr at the best one
@@ -233,15 +248,32 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--head-width", type=int, default=None,
                         help="transformer grid: every attention head this wide (default: "
                              "heads 16 wide, width 24 one head 24 wide)")
+    parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS),
+                        help="transformer grid: the widths (the largest is held out alone)")
+    parser.add_argument("--mup-base", type=int, default=None,
+                        help="transformer grid: μP relative to this width (the standard "
+                             "model at it)")
+    parser.add_argument("--output-mult", type=float, default=1.0,
+                        help="transformer grid: the logits' multiplier")
     parser.add_argument("--methods", nargs="+", default=["tolerance", "parabola"])
     parser.add_argument("--intervals", nargs="+", default=["confidence", "prediction"])
+    parser.add_argument("--priors", nargs="+", choices=("steplaw", "mup", "none"),
+                        default=["steplaw", "none"],
+                        help="the prior on the laws' exponents: the Step Law's (the "
+                             "default of hl.scaling.fit), μP's, or none (the runs alone)")
     args = parser.parse_args(argv)
     if args.grid == "transformer":
         runs = transformer_runs(args.cache, args.seeds, train=not args.cached_only,
-                                budgets=tuple(args.budgets), head_width=args.head_width)
+                                budgets=tuple(args.budgets), head_width=args.head_width,
+                                widths=tuple(args.widths), mup_base=args.mup_base,
+                                output_mult=args.output_mult)
         label = "" if args.seeds == SEEDS and tuple(args.budgets) == BUDGETS else \
             f"_{args.seeds}seeds_" + "_".join(f"{b:g}" for b in args.budgets)
         label += f"_head{args.head_width}" if args.head_width else ""
+        label += "" if tuple(args.widths) == WIDTHS else "_widths" + "_".join(
+            str(w) for w in args.widths)
+        label += f"_mup{args.mup_base}" if args.mup_base else ""
+        label += f"_out{args.output_mult:g}" if args.output_mult != 1.0 else ""
         results = RESULTS.with_name(f"scaling_holdout_transformer{label}.json")
         print(f"{len(runs)} (width, tokens, lr) points of {args.seeds} seeds; median spread of a "
               f"point's seeds {runs.attrs['seed_spread']:.2%} of its loss; the rate best on "
@@ -250,25 +282,28 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     else:
         runs, results = load_runs(), RESULTS
     out: dict[str, object] = {}
-    print("| training runs | method | interval | held-out cells | lr covered | batch covered "
-          "| mean loss gap | median lr interval (high/low) | median batch interval "
-          "| ExtrapolationWarning | largest size: lr covered, mean loss gap |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for sparse in (False, True):
-        for method in args.methods:
-            for interval in args.intervals:
-                rows = evaluate(runs, method, interval, sparse)
-                s = summarize(rows)
-                kind = "1-D sweeps" if sparse else "full grid"
-                out[f"{kind}/{method}/{interval}"] = {"summary": s, "cells": rows}
-                print(f"| {kind} | {method} | {interval} | {s['cells']} | "
-                      f"{s['lr_coverage']:.0%} | {fmt(s['bs_coverage'], '.0%')} "
-                      f"| {s['mean_loss_gap']:+.2%} | {s['median_lr_width']:.2f}x "
-                      f"| {fmt(s['median_bs_width'], '.2f')}"
-                      f"{'' if math.isnan(s['median_bs_width']) else 'x'} "
-                      f"| {s['warned']} of {s['cells']} "
-                      f"| {s['largest_lr_coverage']:.0%} of {s['largest_cells']}, "
-                      f"{s['largest_loss_gap']:+.2%} |")
+    print("| training runs | method | interval | prior | held-out cells | lr covered "
+          "| batch covered | mean loss gap | median lr interval (high/low) "
+          "| median batch interval | ExtrapolationWarning "
+          "| largest size: lr covered, mean loss gap |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for sparse, method, interval, prior in itertools.product(
+            (False, True), args.methods, args.intervals, args.priors):
+        rows = evaluate(runs, method, interval, sparse,
+                        prior=None if prior == "none" else prior)
+        s = summarize(rows)
+        kind = "1-D sweeps" if sparse else "full grid"
+        out[f"{kind}/{method}/{interval}" + {"steplaw": "", "none": "/no prior"}.get(
+            prior, f"/{prior} prior")] = {
+            "summary": s, "cells": rows}
+        print(f"| {kind} | {method} | {interval} | {prior} | {s['cells']} | "
+              f"{s['lr_coverage']:.0%} | {fmt(s['bs_coverage'], '.0%')} "
+              f"| {s['mean_loss_gap']:+.2%} | {s['median_lr_width']:.2f}x "
+              f"| {fmt(s['median_bs_width'], '.2f')}"
+              f"{'' if math.isnan(s['median_bs_width']) else 'x'} "
+              f"| {s['warned']} of {s['cells']} "
+              f"| {s['largest_lr_coverage']:.0%} of {s['largest_cells']}, "
+              f"{s['largest_loss_gap']:+.2%} |")
     default = f"full grid/{hl.scaling.fit.__kwdefaults__['method']}/" \
               f"{hl.scaling.fit.__kwdefaults__['interval']}"
     if default in out:

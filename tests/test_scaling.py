@@ -79,7 +79,8 @@ def test_step_law_warns_outside_its_range() -> None:
 
 
 def test_fit_on_the_paper_runs_matches_an_independent_least_squares(paper) -> None:
-    law = fit(paper, target="lr", features=("n_params", "n_tokens"), n_bootstrap=200)
+    law = fit(paper, target="lr", features=("n_params", "n_tokens"), n_bootstrap=200,
+              prior=None)
     cell_best = paper.groupby(["n_params", "n_tokens"])["loss"].transform("min")
     kept = paper[paper["loss"] <= cell_best * 1.0025]
     design = np.column_stack([np.ones(len(kept)), np.log(kept["n_params"]),
@@ -115,8 +116,8 @@ def test_prediction_intervals_hold_the_best_run_of_a_larger_model(paper) -> None
     small = paper[paper["n_params"] < 1e9]
     large = paper[paper["n_params"] > 1e9]
     with pytest.warns(ScalingWarning):
-        law = fit(small, target="lr", n_bootstrap=300)
-        narrow = fit(small, target="lr", interval="confidence", n_bootstrap=300)
+        law = fit(small, target="lr", n_bootstrap=300, prior=None)
+        narrow = fit(small, target="lr", interval="confidence", n_bootstrap=300, prior=None)
     assert law.interval == "prediction" and narrow.interval == "confidence"
     missed = 0
     for n_tokens, runs in large.groupby("n_tokens"):
@@ -140,7 +141,8 @@ def test_the_parabola_vertex_is_exact_and_quiet() -> None:
                 [0.5, 0.9, 0.9 * (1 + 1e-15), 1.7])]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        law = fit(rows, target="lr", features=("n_params",), method="parabola", n_bootstrap=20)
+        law = fit(rows, target="lr", features=("n_params",), method="parabola", n_bootstrap=20,
+                  prior=None)
     assert law.coefficients["n_params"] == pytest.approx(-0.5, abs=1e-9)
     assert law.coefficients["prefactor"] == pytest.approx(3e-4 * 1e6**0.5, rel=1e-9)
 
@@ -197,7 +199,7 @@ def test_the_size_exponents_interval_counts_sizes_not_cells() -> None:
                 for n, offset in zip(sizes, offsets, strict=True) for d in budgets]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScalingWarning)
-            law = fit(rows, target="lr", n_bootstrap=200, seed=replicate)
+            law = fit(rows, target="lr", n_bootstrap=200, seed=replicate, prior=None)
         spreads.append(law.bootstrap[:, 1].std())
         exponents.append(law.exponents[0])
     assert 0.6 < np.median(spreads) / np.std(exponents) < 1.6
@@ -214,9 +216,17 @@ def test_law_round_trips_through_a_dict() -> None:
     ([], {}, "no records"),
     ({"lr": 1}, {}, "list of dicts"),
     ([{"n_params": 1e6, "n_tokens": 1e8, "loss": 3.0}], {}, "'lr'"),
-    ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {}, "cell"),
+    ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {"prior": None}, "cell"),
     ([{"n_params": n, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0} for n in (1e6, 1e7, 1e8)],
-     {}, "same 'n_tokens'"),
+     {"prior": None}, "same 'n_tokens'"),
+    ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {"prior": "chinchilla"},
+     "unknown prior"),
+    ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {"prior": {"width": -1}},
+     "not features"),
+    ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {"prior_sd": 0.0},
+     "prior_sd"),
+    ([{"n_params": n, "n_tokens": -1.0, "lr": 1e-3, "loss": 3.0} for n in (1e6, 1e7, 1e8)],
+     {}, "must be positive"),
     ([{"n_params": 1e6, "n_tokens": 1e8, "lr": 1e-3, "loss": 3.0}], {"method": "best"},
      "unknown method"),
 ])
@@ -548,3 +558,88 @@ def test_a_law_on_two_sizes_warns_when_asked_beyond_them() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", ExtrapolationWarning)
         law.predict(n_params=2e5, n_tokens=1e8)
+
+
+def _flat_then_dropping(rng: np.random.Generator, sizes: tuple[float, ...],
+                        budgets: tuple[float, ...]) -> list[dict[str, float]]:
+    """Runs whose best rate follows lr* = 0.3 N^-0.6 D^0.25 up to a size-level offset (the
+    scatter of small models' optima), on rates x1.41 apart."""
+    offsets = dict(zip(sizes, rng.normal(0.0, 0.3, len(sizes)), strict=True))
+    rows = []
+    for n in sizes:
+        for d in budgets:
+            best = 0.3 * n**-0.6 * d**0.25 * np.exp(offsets[n])
+            for k in range(-4, 5):
+                lr = best * 2 ** (k / 2) * np.exp(rng.normal(0.0, 0.05))
+                rows.append({"n_params": n, "n_tokens": d, "lr": lr,
+                             "loss": 2.0 + 0.1 * np.log(lr / best) ** 2})
+    return rows
+
+
+def test_an_exponent_the_cells_cannot_measure_is_the_priors() -> None:
+    """Two token budgets cannot show a power law in tokens, and one cannot show any trend: the
+    exponent is the prior's (its draws spread by prior_sd), the runs set the rest, and the
+    cells' optima are reported in the target's own units. Without a prior, two budgets give
+    whatever line passes through them, and one budget is an error."""
+    rows = _flat_then_dropping(np.random.default_rng(0), (1e6, 4e6, 1.6e7), (1e9, 4e9))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        law = fit(rows, target="lr", n_bootstrap=400)
+        alone = fit(rows, target="lr", n_bootstrap=400, prior=None)
+    assert law.prior == {"n_params": -0.713, "n_tokens": 0.307}
+    assert law.exponents[1] == pytest.approx(0.307)
+    assert alone.exponents[1] != pytest.approx(0.307, abs=0.01)
+    assert law.bootstrap[:, 2].std() == pytest.approx(0.3, rel=0.15)
+    assert law.trend[1] is None and law.trend[0] is not None
+    # the optima the fit reports are the target's, not the target divided by the prior's part
+    measured = {(c.cell["n_params"], c.cell["n_tokens"]): c.value for c in alone.cells}
+    for c in law.cells:
+        assert c.value == pytest.approx(measured[(c.cell["n_params"], c.cell["n_tokens"])])
+    # predicted beyond the one budget fitted, it says the prior carries the prediction
+    one_budget = [r for r in rows if r["n_tokens"] == 1e9]
+    law = fit(one_budget, target="lr", n_bootstrap=100)
+    assert law.exponents[1] == pytest.approx(0.307)
+    with pytest.warns(hl.scaling.ExtrapolationWarning, match="leans on the prior"):
+        law.predict(n_params=1e6, n_tokens=4e9)
+
+
+def test_the_prior_weighs_against_how_well_the_runs_pin_an_exponent() -> None:
+    """Many sizes on a clean law: the runs decide (the prior moves the exponent by under
+    0.01). Three noisy sizes: the exponent lands between the runs' and the prior's, and its
+    interval is narrower than the runs' alone."""
+    budgets = (1e9, 3e9, 1e10)
+    clean = _flat_then_dropping(np.random.default_rng(1), tuple(np.geomspace(1e6, 1e9, 8)),
+                                budgets)
+    for r in clean:  # no size-level offsets: every cell on the law
+        r["loss"] = 2.0 + 0.1 * np.log(r["lr"] / (0.3 * r["n_params"]**-0.6
+                                                  * r["n_tokens"]**0.25)) ** 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        law = fit(clean, target="lr", n_bootstrap=300)
+        alone = fit(clean, target="lr", n_bootstrap=300, prior=None)
+    assert abs(law.exponents[0] - alone.exponents[0]) < 0.01
+    assert law.exponents[0] == pytest.approx(-0.6, abs=0.02)
+    noisy = _flat_then_dropping(np.random.default_rng(4), (1e6, 3e6, 1e7), budgets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        law = fit(noisy, target="lr", n_bootstrap=600)
+        alone = fit(noisy, target="lr", n_bootstrap=600, prior=None)
+    runs, prior = alone.exponents[0], -0.713
+    assert min(runs, prior) < law.exponents[0] < max(runs, prior)
+    assert abs(law.exponents[0] - runs) > 0.01  # the prior moved it
+    assert law.bootstrap[:, 1].std() < alone.bootstrap[:, 1].std()
+    again = hl.scaling.PowerLaw.from_dict(law.to_dict())
+    assert again.prior == law.prior and again.trend == law.trend
+    assert again.predict(n_params=3e7, n_tokens=1e10) == law.predict(n_params=3e7,
+                                                                     n_tokens=1e10)
+
+
+def test_a_target_without_a_published_law_gets_no_prior() -> None:
+    rows = _flat_then_dropping(np.random.default_rng(2), (1e6, 4e6, 1.6e7), (1e9, 4e9, 1.6e10))
+    for r in rows:
+        r["warmup"] = r["lr"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        law = fit(rows, target="warmup", n_bootstrap=50)
+        alone = fit(rows, target="warmup", n_bootstrap=50, prior=None)
+    assert law.prior == {} and law.exponents == alone.exponents

@@ -120,6 +120,16 @@ def test_recommendation_lands_in_the_empirically_good_region(mlp: DigitsMLP,
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["lr"]["value"] == pytest.approx(lr.value)
     assert json.loads(result.output)["lr"]["low"] == pytest.approx(lr.low)
+    # without the Step Law's exponents as a prior: the runs' own law, in both
+    alone = hl.scaling.fit_laws(hl.scaling.scaling_records(storage, "scaling"), ["lr"],
+                                n_bootstrap=200, prior=None)["lr"]
+    assert alone.prior == {} and law.prior
+    result = CliRunner().invoke(cli, ["scaling", "recommend", "--storage", storage,
+                                      "--bootstrap", "200", "--params", str(target[0]),
+                                      "--tokens", str(target[1]), "--prior", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["lr"]["value"] == pytest.approx(
+        alone.predict(n_params=target[0], n_tokens=target[1]).value)
 
 
 def test_scaling_study_rejects_bad_setups(mlp: DigitsMLP) -> None:

@@ -23,6 +23,7 @@ from hyperlaw.errors import HyperlawError
 from hyperlaw.scaling.fit import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_METHOD,
+    DEFAULT_PRIOR_SD,
     DEFAULT_TOLERANCE,
     PowerLaw,
     fit_laws,
@@ -92,6 +93,13 @@ def _fit_options(f: Any) -> Any:
     f = click.option("--interval", type=click.Choice(["prediction", "confidence"]),
                      default="prediction", show_default=True,
                      help="Where a new cell's best value falls, or where the law lies.")(f)
+    f = click.option("--prior", type=click.Choice(["steplaw", "mup", "none"]),
+                     default="steplaw", show_default=True,
+                     help="Prior on the exponents: the Step Law's (standard parametrization), "
+                          "μP's (lr flat in size), or none (the runs alone).")(f)
+    f = click.option("--prior-sd", type=click.FloatRange(0, min_open=True),
+                     default=DEFAULT_PRIOR_SD, show_default=True,
+                     help="Standard deviation of the prior on each exponent.")(f)
     f = click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=1),
                      default=DEFAULT_BOOTSTRAP, show_default=True,
                      help="Bootstrap resamples for the intervals.")(f)
@@ -147,10 +155,12 @@ def _fit_all(rows: list[dict[str, Any]], targets: Sequence[str], features: str |
 @click.option("--json", "as_json", is_flag=True, help="Print the laws as JSON.")
 def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: tuple[str, ...],
                 features: str | None, method: str, tolerance: float, interval: str,
-                n_bootstrap: int, seed: int, out: Path | None, as_json: bool) -> None:
+                prior: str, prior_sd: float, n_bootstrap: int, seed: int, out: Path | None,
+                as_json: bool) -> None:
     """Fit a power law of each target's optimum in n_params and n_tokens."""
     laws = _fit_all(_records(storage, name, csv_path), targets, features, method=method,
-                    tolerance=tolerance, interval=interval, n_bootstrap=n_bootstrap, seed=seed)
+                    tolerance=tolerance, interval=interval, n_bootstrap=n_bootstrap, seed=seed,
+                    prior=None if prior == "none" else prior, prior_sd=prior_sd)
     data = {t: law.to_dict() for t, law in laws.items()}
     if out is not None:
         out.write_text(json.dumps(data))
@@ -176,15 +186,17 @@ def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: 
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
 def recommend(storage: str | None, name: str, csv_path: Path | None, targets: tuple[str, ...],
               features: str | None, method: str, tolerance: float, interval: str,
-              n_bootstrap: int, seed: int, law_path: Path | None, n_params: float,
-              n_tokens: float, as_json: bool) -> None:
+              prior: str, prior_sd: float, n_bootstrap: int, seed: int,
+              law_path: Path | None, n_params: float, n_tokens: float,
+              as_json: bool) -> None:
     """Each target's predicted optimum (with its confidence interval) for one (N, D)."""
     if law_path is not None:
         laws = {t: PowerLaw.from_dict(d) for t, d in json.loads(law_path.read_text()).items()}
     else:
         laws = _fit_all(_records(storage, name, csv_path), targets, features, method=method,
                         tolerance=tolerance, interval=interval, n_bootstrap=n_bootstrap,
-                        seed=seed)
+                        seed=seed, prior=None if prior == "none" else prior,
+                        prior_sd=prior_sd)
     given = {"n_params": n_params, "n_tokens": n_tokens}
     predictions = {t: law.predict(**{f: given[f] for f in law.features})
                    for t, law in laws.items()}

@@ -10,13 +10,20 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hyperlaw.errors import ScalingFitError
+from hyperlaw.scaling.exponent_prior import (
+    DEFAULT_PRIOR_SD,
+    check_sd,
+    combine,
+    prior_exponents,
+    unmeasured,
+)
 
 CELL_COLUMNS = ("n_params", "n_tokens")
 Method = Literal["tolerance", "parabola"]
@@ -92,6 +99,12 @@ class PowerLaw:
     tolerance: float = 0.0025
     cells: tuple[CellOptimum, ...] = field(default=(), repr=False)
     n_rows: int = 0  # rows the least squares ran on
+    # the prior's exponent per feature it covers (empty: the runs alone) and its sd
+    prior: dict[str, float] = field(default_factory=dict)
+    prior_sd: float = DEFAULT_PRIOR_SD
+    # per feature, the interval of its exponent from the runs alone (None: not measured,
+    # the prior's); empty: read it from `bootstrap`
+    trend: tuple[tuple[float, float] | None, ...] = field(default=(), repr=False)
 
     @property
     def coefficients(self) -> dict[str, float]:
@@ -142,6 +155,8 @@ class PowerLaw:
         draws = np.exp(draws)
         tail = (1.0 - self.confidence) / 2.0
         low, high = np.quantile(draws, [tail, 1.0 - tail], axis=-1)
+        # a law whose draws all agree can put its point outside them by rounding
+        low, high = np.minimum(low, point), np.maximum(high, point)
         return Prediction(value=_scalar(point), low=_scalar(low), high=_scalar(high),
                           confidence=self.confidence)
 
@@ -156,24 +171,30 @@ class PowerLaw:
             if not fitted or largest[name] <= max(fitted):
                 continue
             factor = largest[name] / max(fitted)
-            low, high = np.quantile(self.bootstrap[:, j + 1], [tail, 1.0 - tail])
-            if low <= _ROUNDING and high >= -_ROUNDING:
+            measured = self.trend[j] if self.trend else tuple(
+                np.quantile(self.bootstrap[:, j + 1], [tail, 1.0 - tail]))
+            leaning = (f"; the prediction leans on the prior's exponent ({self.prior[name]:.3g}"
+                       f" ± {self.prior_sd:.2g})" if name in self.prior else "")
+            if measured is not None and measured[0] <= _ROUNDING and measured[1] >= -_ROUNDING:
+                low, high = measured
                 warnings.warn(
                     f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
                     f"the largest fitted ({max(fitted):.3g}), and across the fitted cells the "
                     f"optimum shows no clear trend in {name!r} (exponent "
                     f"{self.exponents[j]:.3g}, {self.confidence:.0%} interval {low:.3g} .. "
-                    f"{high:.3g}): the law cannot say whether it moves at this size. Sweep "
-                    f"{self.target!r} there, or fit on cells that reach closer to it",
+                    f"{high:.3g}): the runs cannot say whether it moves at this size"
+                    f"{leaning}. Sweep {self.target!r} there, or fit on cells that reach closer "
+                    "to it",
                     ExtrapolationWarning, stacklevel=3)
             elif len(set(fitted)) < 3:
                 values = ", ".join(f"{v:.3g}" for v in sorted(set(fitted)))
+                count = "two values" if len(set(fitted)) == 2 else "one value"
                 warnings.warn(
                     f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
-                    f"the largest fitted, and the law rests on two values of {name!r} "
+                    f"the largest fitted, and the law rests on {count} of {name!r} "
                     f"({values}): a power law passes through any two optima, so nothing shows "
-                    f"that the optimum follows one. Fit on a third {name!r}, or sweep "
-                    f"{self.target!r} there", ExtrapolationWarning, stacklevel=3)
+                    f"that the optimum follows one{leaning}. Fit on a third {name!r}, or "
+                    f"sweep {self.target!r} there", ExtrapolationWarning, stacklevel=3)
             elif factor > FAR_BEYOND:
                 warnings.warn(
                     f"{self.target!r} at {name}={largest[name]:.3g} lies {factor:.2g}x beyond "
@@ -187,7 +208,9 @@ class PowerLaw:
                 "coefficients": self.coefficients, "confidence": self.confidence,
                 "method": self.method, "tolerance": self.tolerance, "n_rows": self.n_rows,
                 "bootstrap": self.bootstrap.tolist(), "scatter": self.scatter.tolist(),
-                "cells": [c.__dict__ for c in self.cells]}
+                "cells": [c.__dict__ for c in self.cells], "prior": dict(self.prior),
+                "prior_sd": self.prior_sd,
+                "trend": [list(t) if t is not None else None for t in self.trend]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PowerLaw:
@@ -200,7 +223,11 @@ class PowerLaw:
                    confidence=float(data["confidence"]), method=data["method"],
                    tolerance=float(data["tolerance"]), n_rows=int(data["n_rows"]),
                    scatter=np.asarray(data.get("scatter", ()), dtype=float),
-                   cells=tuple(CellOptimum(**c) for c in data.get("cells", ())))
+                   cells=tuple(CellOptimum(**c) for c in data.get("cells", ())),
+                   prior={k: float(v) for k, v in data.get("prior", {}).items()},
+                   prior_sd=float(data.get("prior_sd", DEFAULT_PRIOR_SD)),
+                   trend=tuple((float(t[0]), float(t[1])) if t is not None else None
+                               for t in data.get("trend", ())))
 
 
 def _scalar(x: Any) -> Any:
@@ -259,7 +286,9 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
         loss: str = "loss", cell: Sequence[str] | None = None,
         tolerance: float = DEFAULT_TOLERANCE, method: Method = DEFAULT_METHOD,
         interval: Interval = "prediction", n_bootstrap: int = DEFAULT_BOOTSTRAP,
-        confidence: float = 0.9, seed: int | None = 0) -> PowerLaw:
+        confidence: float = 0.9, seed: int | None = 0,
+        prior: str | Mapping[str, float] | None = "steplaw",
+        prior_sd: float = DEFAULT_PRIOR_SD) -> PowerLaw:
     """Fit log(target) = c + sum_i e_i log(feature_i) on the near-optimal runs of each cell.
 
     Runs are grouped into cells by `cell` (default: those of n_params and n_tokens that the
@@ -277,6 +306,14 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
     That is what a recommendation for an untuned run needs. `interval="confidence"` is the
     interval of the law's own value (resampling runs), which narrows as runs are added however
     far single cells stray from it.
+
+    `prior` is a normal prior on the exponents (`exponent_prior`): "steplaw" (the default;
+    the Step Law's exponents for lr and batch size, measured in the standard
+    parametrization), "mup" (lr flat in model size: for models widened under μP), a mapping
+    {feature: exponent}, or None (the runs alone), with standard deviation `prior_sd`. It
+    weighs against the runs' own bootstrap spread, so it matters where the cells pin an
+    exponent poorly, and an exponent whose feature takes fewer than three values in the
+    cells is the prior's. Without a prior such a law runs through two points.
     """
     rows = as_rows(records)
     features = tuple(features)
@@ -299,6 +336,78 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
         if name not in cell:
             raise ScalingFitError(f"feature {name!r} must be constant within a cell; add it "
                                   "to cell=(...)")
+    means = prior_exponents(prior, target, features)
+    sd = check_sd(prior_sd)
+    rng = np.random.default_rng(seed)
+    settings: dict[str, Any] = {"loss": loss, "cell": cell, "tolerance": tolerance,
+                                "method": method, "interval": interval,
+                                "confidence": confidence}
+    if not means:
+        return _fit_data(rows, target, features, n_bootstrap=n_bootstrap, rng=rng, **settings)
+    levels = {f: len({r[f] for r in rows if f in r}) for f in features}
+    fixed = unmeasured(levels, means)
+    free = tuple(f for f in features if f not in fixed)
+    data = _fit_data(_divide_out(rows, target, {f: means[f] for f in fixed}), target, free,
+                     n_bootstrap=n_bootstrap, rng=rng, **settings)
+    coef = np.array([data.intercept, *data.exponents])
+    boot = data.bootstrap
+    tail = (1.0 - confidence) / 2.0
+    measured: dict[str, tuple[float, float]] = {}
+    for k, f in enumerate(free):
+        low, high = np.quantile(boot[:, k + 1], [tail, 1.0 - tail])
+        measured[f] = (float(low), float(high))
+    if any(f in means for f in free):
+        coef, boot = combine(coef, boot, np.array([means.get(f, np.nan) for f in free]),
+                             np.array([sd if f in means else np.inf for f in free]), rng)
+    exponent_draws = {}
+    for f in fixed:  # the prior's exponent; the rest of the law moves with each draw of it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScalingWarning)
+            along = _fit_data(_with_target(rows, f), "__feature", free, n_bootstrap=1,
+                              rng=rng, **{**settings, "interval": "confidence"})
+        delta = rng.standard_normal(len(boot)) * sd
+        boot = boot - delta[:, None] * np.array([along.intercept, *along.exponents])[None, :]
+        exponent_draws[f] = means[f] + delta
+    column = {f: k + 1 for k, f in enumerate(free)}
+    return replace(
+        data, features=features, intercept=float(coef[0]),
+        exponents=tuple(float(coef[column[f]]) if f in column else means[f] for f in features),
+        bootstrap=np.column_stack([boot[:, 0], *(boot[:, column[f]] if f in column
+                                                  else exponent_draws[f] for f in features)]),
+        cells=tuple(replace(c, value=c.value * math.prod(
+            c.cell[f] ** means[f] for f in fixed if f in c.cell)) for c in data.cells),
+        prior=means, prior_sd=sd, trend=tuple(measured.get(f) for f in features))
+
+
+def _divide_out(rows: list[dict[str, Any]], target: str,
+                exponents: Mapping[str, float]) -> list[dict[str, Any]]:
+    """`rows` with the target divided by prod(feature ** exponent): the law's part that is
+    not fitted."""
+    if not exponents:
+        return rows
+    out = []
+    for r in rows:
+        r = dict(r)
+        if target in r and all(f in r for f in exponents):
+            if any(not float(r[f]) > 0 for f in exponents):
+                raise ScalingFitError(f"features {list(exponents)} must be positive")
+            r[target] = float(r[target]) / math.prod(float(r[f]) ** e
+                                                     for f, e in exponents.items())
+        out.append(r)
+    return out
+
+
+def _with_target(rows: list[dict[str, Any]], feature: str) -> list[dict[str, Any]]:
+    """`rows` whose target ("__feature") is `feature`'s value: fitted as the law is, it gives
+    how the law's coefficients move per unit of `feature`'s exponent."""
+    return [{**r, "__feature": r[feature]} for r in rows]
+
+
+def _fit_data(rows: list[dict[str, Any]], target: str, features: tuple[str, ...], *,
+              loss: str, cell: tuple[str, ...], tolerance: float, method: Method,
+              interval: Interval, n_bootstrap: int, confidence: float,
+              rng: np.random.Generator) -> PowerLaw:
+    """The law the runs alone give (see `fit`)."""
     y = _column(rows, target)
     losses = _column(rows, loss)
     keys = np.stack([_column(rows, c) for c in cell], axis=1) if cell else np.zeros((len(rows), 0))
@@ -312,7 +421,6 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
     groups = _groups(keys[good])
     logx, logy, losses = np.log(x[good]), np.log(y[good]), losses[good]
     _check_identifiable(logx, groups, features)
-    rng = np.random.default_rng(seed)
     if method == "tolerance":
         kept = np.zeros(len(logy), dtype=bool)
         for members in groups:

@@ -24,13 +24,14 @@ from importlib import resources
 import numpy as np
 
 from hyperlaw.errors import HyperlawError
+from hyperlaw.scaling.exponent_prior import STEP_LAW_EXPONENTS
 from hyperlaw.scaling.losslaw import LossLaw
 
 LR_PREFACTOR = 1.79
-LR_EXPONENT_N = -0.713
-LR_EXPONENT_D = 0.307
+LR_EXPONENT_N = STEP_LAW_EXPONENTS["lr"]["n_params"]
+LR_EXPONENT_D = STEP_LAW_EXPONENTS["lr"]["n_tokens"]
 BATCH_PREFACTOR = 0.58
-BATCH_EXPONENT_D = 0.571
+BATCH_EXPONENT_D = STEP_LAW_EXPONENTS["batch_size"]["n_tokens"]
 FITTED_N = (2.1e8, 1.07e9)
 FITTED_D = (4e9, 1e11)
 

@@ -23,6 +23,7 @@ from hyperlaw.scaling.fit import (
     CELL_COLUMNS,
     DEFAULT_BOOTSTRAP,
     DEFAULT_METHOD,
+    DEFAULT_PRIOR_SD,
     DEFAULT_TOLERANCE,
     Interval,
     Method,
@@ -81,7 +82,8 @@ class ScalingStudy:
                  scheduler: str | Scheduler | None = None, seed: int | None = 0,
                  method: Method = DEFAULT_METHOD, tolerance: float = DEFAULT_TOLERANCE,
                  interval: Interval = "prediction", n_bootstrap: int = DEFAULT_BOOTSTRAP,
-                 n_workers: int = 1) -> None:
+                 prior: str | Mapping[str, float] | None = "steplaw",
+                 prior_sd: float = DEFAULT_PRIOR_SD, n_workers: int = 1) -> None:
         self.space = space if isinstance(space, Space) else Space(space)
         missing = [t for t in targets if t not in self.space]
         if missing:
@@ -106,6 +108,7 @@ class ScalingStudy:
         self.sampler, self.scheduler, self.seed = sampler, scheduler, seed
         self.method, self.tolerance, self.n_bootstrap = method, tolerance, n_bootstrap
         self.interval = interval
+        self.prior, self.prior_sd = prior, prior_sd
         self.n_workers = n_workers
 
     def _varying(self) -> tuple[str, ...]:
@@ -178,7 +181,8 @@ class ScalingStudy:
 
     def _settings(self) -> dict[str, Any]:
         return {"method": self.method, "tolerance": self.tolerance, "interval": self.interval,
-                "n_bootstrap": self.n_bootstrap, "seed": self.seed}
+                "n_bootstrap": self.n_bootstrap, "seed": self.seed, "prior": self.prior,
+                "prior_sd": self.prior_sd}
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete trial of this study's cells, with its cell's n_params and n_tokens."""
