@@ -643,3 +643,19 @@ def test_a_target_without_a_published_law_gets_no_prior() -> None:
         law = fit(rows, target="warmup", n_bootstrap=50)
         alone = fit(rows, target="warmup", n_bootstrap=50, prior=None)
     assert law.prior == {} and law.exponents == alone.exponents
+
+
+def test_the_mup_prior_keeps_the_rate_flat_in_size() -> None:
+    """Under μP the optimal rate does not move with width: `prior="mup"` puts the size
+    exponent's prior at 0, so two widths give a flat law, and it says nothing of batch size."""
+    rows = _flat_then_dropping(np.random.default_rng(5), (1e6, 4e6), (1e9, 4e9, 1.6e10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        law = fit(rows, target="lr", n_bootstrap=200, prior="mup")
+        for r in rows:
+            r["batch_size"] = 32.0
+        batch = fit(rows, target="batch_size", features=("n_tokens",), n_bootstrap=50,
+                    prior="mup")
+    assert law.prior == {"n_params": 0.0} and law.exponents[0] == 0.0
+    assert law.trend[0] is None and law.trend[1] is not None
+    assert batch.prior == {}
