@@ -344,6 +344,14 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
                                 "confidence": confidence}
     if not means:
         return _fit_data(rows, target, features, n_bootstrap=n_bootstrap, rng=rng, **settings)
+    return _fit_with_prior(rows, target, features, means, sd, n_bootstrap, rng, settings)
+
+
+def _fit_with_prior(rows: list[dict[str, Any]], target: str, features: tuple[str, ...],
+                    means: Mapping[str, float], sd: float, n_bootstrap: int,
+                    rng: np.random.Generator, settings: Mapping[str, Any]) -> PowerLaw:
+    """The runs' law combined with a normal prior N(means, sd²) on the exponents it names
+    (see `fit` and `exponent_prior`)."""
     levels = {f: len({r[f] for r in rows if f in r}) for f in features}
     fixed = unmeasured(levels, means)
     free = tuple(f for f in features if f not in fixed)
@@ -351,7 +359,7 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
                      n_bootstrap=n_bootstrap, rng=rng, **settings)
     coef = np.array([data.intercept, *data.exponents])
     boot = data.bootstrap
-    tail = (1.0 - confidence) / 2.0
+    tail = (1.0 - settings["confidence"]) / 2.0
     measured: dict[str, tuple[float, float]] = {}
     for k, f in enumerate(free):
         low, high = np.quantile(boot[:, k + 1], [tail, 1.0 - tail])
@@ -376,7 +384,7 @@ def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS
                                                   else exponent_draws[f] for f in features)]),
         cells=tuple(replace(c, value=c.value * math.prod(
             c.cell[f] ** means[f] for f in fixed if f in c.cell)) for c in data.cells),
-        prior=means, prior_sd=sd, trend=tuple(measured.get(f) for f in features))
+        prior=dict(means), prior_sd=sd, trend=tuple(measured.get(f) for f in features))
 
 
 def _divide_out(rows: list[dict[str, Any]], target: str,
