@@ -174,8 +174,11 @@ def records(runner: Runner, keys: list[str]) -> list[dict[str, float]]:
 
 def predict_target(runner: Runner, proxies: list[str]) -> tuple[hl.scaling.PowerLaw, str]:
     """The law fitted on the proxies and the cache key of the run at its predicted rate."""
+    # the runs alone (as when its result was recorded; with two proxies the default's prior
+    # would set the exponent itself)
     law = hl.scaling.fit(records(runner, proxies), target="lr", features=("n_params",),
-                         method="parabola", tolerance=TOLERANCE, n_bootstrap=500, seed=0)
+                         method="parabola", tolerance=TOLERANCE, n_bootstrap=500, seed=0,
+                         prior=None)
     predicted = law.predict(n_params=st.non_embedding_params(TARGET_WIDTH))
     return law, key("wsd", TARGET_WIDTH, TOKENS, float(f"{predicted.value:.6g}"))
 
