@@ -398,6 +398,17 @@ def test_cli_scaling_fit_and_recommend(paper, tmp_path: Path) -> None:
                   "batch_size", "--bootstrap", "50", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "lr = " in result.stdout and "batch_size = " in result.stdout
+    # where each exponent comes from: the runs measure both, and the prior weighs in
+    assert "n_params from the runs (" in result.stdout and "prior -0.713 ± 0.3" in result.stdout
+    one_budget = tmp_path / "one_budget.csv"
+    paper[paper["n_tokens"] == paper["n_tokens"].max()].to_csv(one_budget, index=False)
+    result = _cli("scaling", "fit", "--csv", str(one_budget), "--target", "lr", "--features",
+                  "n_params,n_tokens", "--bootstrap", "20")
+    assert result.exit_code == 0, result.output
+    assert "n_tokens the prior's (prior 0.307" in result.stdout
+    result = _cli("scaling", "fit", "--csv", str(csv), "--target", "lr", "--bootstrap", "20",
+                  "--prior", "none")
+    assert "exponents:" not in result.stdout
     rec = _cli("scaling", "recommend", "--law", str(out), "--params", "1.07e9", "--tokens",
                "2e10", "--json")
     data = json.loads(rec.stdout)

@@ -172,6 +172,22 @@ def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: 
         click.echo(f"{law.formula()}   ({law.n_rows} rows, {len(law.cells)} cells, "
                    f"{law.method})")
         click.echo("  bootstrap means: " + ", ".join(f"{k} {v:.4g}" for k, v in boot.items()))
+        if law.prior:
+            click.echo("  exponents: " + "; ".join(_evidence(law, j, f)
+                                                    for j, f in enumerate(law.features)))
+
+
+def _evidence(law: PowerLaw, j: int, feature: str) -> str:
+    """Where the exponent of `feature` comes from: the runs (their interval), the runs and
+    the prior, or the prior alone."""
+    measured = law.trend[j] if law.trend else None
+    if feature not in law.prior:
+        return f"{feature} from the runs"
+    prior = f"prior {law.prior[feature]:.3g} ± {law.prior_sd:.2g}"
+    if measured is None:
+        return f"{feature} the prior's ({prior}; too few values in the cells)"
+    return (f"{feature} from the runs ({law.confidence:.0%}: {measured[0]:.3g} .. "
+            f"{measured[1]:.3g}) and the {prior}")
 
 
 @scaling.command()
