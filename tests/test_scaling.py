@@ -670,3 +670,19 @@ def test_the_mup_prior_keeps_the_rate_flat_in_size() -> None:
     assert law.prior == {"n_params": 0.0} and law.exponents[0] == 0.0
     assert law.trend[0] is None and law.trend[1] is not None
     assert batch.prior == {}
+
+
+def test_a_prior_mapping_serves_each_law_that_has_the_feature() -> None:
+    """fit_laws (ScalingStudy, the CLI) fits laws of different features: a prior on the size
+    exponent goes to the learning rate's law and leaves the batch size's (in tokens) alone; a
+    name no law has is an error."""
+    rows = _flat_then_dropping(np.random.default_rng(6), (1e6, 4e6, 1.6e7), (1e9, 4e9, 1.6e10))
+    for r in rows:
+        r["batch_size"] = 32.0 * (r["n_tokens"] / 1e9) ** 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        laws = hl.scaling.fit_laws(rows, ("lr", "batch_size"), n_bootstrap=50,
+                                   prior={"n_params": -0.5})
+    assert laws["lr"].prior == {"n_params": -0.5} and laws["batch_size"].prior == {}
+    with pytest.raises(ScalingFitError, match="no law has"):
+        hl.scaling.fit_laws(rows, ("lr",), n_bootstrap=10, prior={"width": -1.0})

@@ -274,12 +274,22 @@ def fit_laws(records: Any, targets: Sequence[str] = ("lr",),
              features: Mapping[str, Sequence[str]] | None = None,
              **settings: Any) -> dict[str, PowerLaw]:
     """One law per target, each on its given features or `default_features`; `settings` go
-    to `fit`. `ScalingStudy.fit` and `hyperlaw scaling fit` both call this, so they agree."""
+    to `fit`. `ScalingStudy.fit` and `hyperlaw scaling fit` both call this, so they agree.
+    A `prior` mapping {feature: exponent} serves every law that has the feature."""
     rows = as_rows(records)
     varying = varying_columns(rows)
-    return {t: fit(rows, target=t, features=tuple(features[t]) if features and t in features
-                   else default_features(t, varying), **settings)
-            for t in targets}
+    chosen = {t: tuple(features[t]) if features and t in features
+              else default_features(t, varying) for t in targets}
+    prior = settings.pop("prior", "steplaw")
+    if isinstance(prior, Mapping):
+        unused = [f for f in prior if not any(f in fs for fs in chosen.values())]
+        if unused:
+            raise ScalingFitError(f"prior names {unused}, which no law has as a feature "
+                                  f"({chosen}); name only their features")
+    return {t: fit(rows, target=t, features=fs, prior={f: e for f, e in prior.items()
+                                                      if f in fs}
+                   if isinstance(prior, Mapping) else prior, **settings)
+            for t, fs in chosen.items()}
 
 
 def fit(records: Any, target: str = "lr", features: Sequence[str] = CELL_COLUMNS, *,
