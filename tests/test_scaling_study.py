@@ -140,3 +140,7 @@ def test_scaling_study_rejects_bad_setups(mlp: DigitsMLP) -> None:
         hl.scaling.ScalingStudy(mlp, cells=[], space=space)
     with pytest.raises(hl.HyperlawError, match="positive"):
         hl.scaling.ScalingStudy(mlp, cells=[(0, 100)], space=space)
+    with pytest.raises(hl.HyperlawError, match="unknown prior 'chinchilla'"):
+        hl.scaling.ScalingStudy(mlp, cells=[(100, 100)], space=space, prior="chinchilla")
+    with pytest.raises(hl.HyperlawError, match="prior_sd"):
+        hl.scaling.ScalingStudy(mlp, cells=[(100, 100)], space=space, prior_sd=-1.0)

@@ -19,6 +19,7 @@ from typing import Any
 
 from hyperlaw.errors import HyperlawError
 from hyperlaw.samplers.base import Sampler
+from hyperlaw.scaling.exponent_prior import NAMED_PRIORS, check_sd
 from hyperlaw.scaling.fit import (
     CELL_COLUMNS,
     DEFAULT_BOOTSTRAP,
@@ -108,7 +109,11 @@ class ScalingStudy:
         self.sampler, self.scheduler, self.seed = sampler, scheduler, seed
         self.method, self.tolerance, self.n_bootstrap = method, tolerance, n_bootstrap
         self.interval = interval
-        self.prior, self.prior_sd = prior, prior_sd
+        if isinstance(prior, str) and prior not in NAMED_PRIORS:
+            raise HyperlawError(f"ScalingStudy: unknown prior {prior!r}; use one of "
+                                f"{sorted(NAMED_PRIORS)}, a mapping {{feature: exponent}}, or "
+                                "None")
+        self.prior, self.prior_sd = prior, check_sd(prior_sd)
         self.n_workers = n_workers
 
     def _varying(self) -> tuple[str, ...]:
