@@ -262,18 +262,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                         help="the prior on the laws' exponents: the Step Law's (the "
                              "default of hl.scaling.fit), μP's, or none (the runs alone)")
     args = parser.parse_args(argv)
-    if args.grid == "transformer" and len(args.widths) < 3:  # train them, hold nothing out
-        transformer_runs(args.cache, args.seeds, train=not args.cached_only,
-                         budgets=tuple(args.budgets), head_width=args.head_width,
-                         widths=tuple(args.widths), mup_base=args.mup_base,
-                         output_mult=args.output_mult)
-        print("fewer than three widths: their runs are cached, no width is held out")
-        return {}
     if args.grid == "transformer":
         runs = transformer_runs(args.cache, args.seeds, train=not args.cached_only,
                                 budgets=tuple(args.budgets), head_width=args.head_width,
                                 widths=tuple(args.widths), mup_base=args.mup_base,
                                 output_mult=args.output_mult)
+        if len(args.widths) < 3:  # trained (or read), nothing to hold out
+            print("fewer than three widths: their runs are cached, no width is held out")
+            return {}
         label = "" if args.seeds == SEEDS and tuple(args.budgets) == BUDGETS else \
             f"_{args.seeds}seeds_" + "_".join(f"{b:g}" for b in args.budgets)
         label += f"_head{args.head_width}" if args.head_width else ""

@@ -139,7 +139,10 @@ def _cell(text: str) -> float | str:
 
 def _fit_all(rows: list[dict[str, Any]], targets: Sequence[str], features: str | None,
              **settings: Any) -> dict[str, PowerLaw]:
-    """The laws as `ScalingStudy.fit` fits them (one shared function, the same defaults)."""
+    """The laws as `ScalingStudy.fit` fits them (one shared function, the same defaults);
+    the option's `prior="none"` is no prior."""
+    if settings.get("prior") == "none":
+        settings["prior"] = None
     given = None
     if features:
         chosen = tuple(f.strip() for f in features.split(",") if f.strip())
@@ -160,7 +163,7 @@ def fit_command(storage: str | None, name: str, csv_path: Path | None, targets: 
     """Fit a power law of each target's optimum in n_params and n_tokens."""
     laws = _fit_all(_records(storage, name, csv_path), targets, features, method=method,
                     tolerance=tolerance, interval=interval, n_bootstrap=n_bootstrap, seed=seed,
-                    prior=None if prior == "none" else prior, prior_sd=prior_sd)
+                    prior=prior, prior_sd=prior_sd)
     data = {t: law.to_dict() for t, law in laws.items()}
     if out is not None:
         out.write_text(json.dumps(data))
@@ -211,8 +214,7 @@ def recommend(storage: str | None, name: str, csv_path: Path | None, targets: tu
     else:
         laws = _fit_all(_records(storage, name, csv_path), targets, features, method=method,
                         tolerance=tolerance, interval=interval, n_bootstrap=n_bootstrap,
-                        seed=seed, prior=None if prior == "none" else prior,
-                        prior_sd=prior_sd)
+                        seed=seed, prior=prior, prior_sd=prior_sd)
     given = {"n_params": n_params, "n_tokens": n_tokens}
     predictions = {t: law.predict(**{f: given[f] for f in law.features})
                    for t, law in laws.items()}

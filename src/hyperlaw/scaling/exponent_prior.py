@@ -48,16 +48,21 @@ def prior_exponents(prior: str | Mapping[str, float] | None, target: str,
     if prior is None:
         return {}
     if isinstance(prior, str):
-        if prior not in NAMED_PRIORS:
-            raise ScalingFitError(f"unknown prior {prior!r}; use one of {sorted(NAMED_PRIORS)}"
-                                  ", a mapping {feature: exponent}, or None")
-        table = NAMED_PRIORS[prior].get(target, {})
+        table = named_prior(prior).get(target, {})
         return {f: table[f] for f in features if f in table}
     unknown = [f for f in prior if f not in features]
     if unknown:
         raise ScalingFitError(f"prior names {unknown}, which are not features of the law "
                               f"({list(features)}); name only its features")
     return {f: float(e) for f, e in prior.items()}
+
+
+def named_prior(name: str) -> dict[str, dict[str, float]]:
+    """The exponents per target of the prior called `name`, or a clear error."""
+    if name not in NAMED_PRIORS:
+        raise ScalingFitError(f"unknown prior {name!r}; use one of {sorted(NAMED_PRIORS)}, a "
+                              "mapping {feature: exponent}, or None")
+    return NAMED_PRIORS[name]
 
 
 def combine(coef: NDArray[np.float64], boot: NDArray[np.float64],

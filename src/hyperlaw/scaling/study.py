@@ -19,7 +19,7 @@ from typing import Any
 
 from hyperlaw.errors import HyperlawError
 from hyperlaw.samplers.base import Sampler
-from hyperlaw.scaling.exponent_prior import NAMED_PRIORS, check_sd
+from hyperlaw.scaling.exponent_prior import check_sd, named_prior
 from hyperlaw.scaling.fit import (
     CELL_COLUMNS,
     DEFAULT_BOOTSTRAP,
@@ -109,10 +109,8 @@ class ScalingStudy:
         self.sampler, self.scheduler, self.seed = sampler, scheduler, seed
         self.method, self.tolerance, self.n_bootstrap = method, tolerance, n_bootstrap
         self.interval = interval
-        if isinstance(prior, str) and prior not in NAMED_PRIORS:
-            raise HyperlawError(f"ScalingStudy: unknown prior {prior!r}; use one of "
-                                f"{sorted(NAMED_PRIORS)}, a mapping {{feature: exponent}}, or "
-                                "None")
+        if isinstance(prior, str):
+            named_prior(prior)  # an unknown name fails here, not at the first fit
         self.prior, self.prior_sd = prior, check_sd(prior_sd)
         self.n_workers = n_workers
 
