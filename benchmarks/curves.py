@@ -25,6 +25,7 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --every 5         # every 5th curve of each task (iteration)
     python benchmarks/curves.py --calibrate --per-kind  # maps per kind of metric (not shipped)
     python benchmarks/curves.py --per-kind        # evaluate them on the held-out tasks
+    python benchmarks/curves.py --choose-variance # the coefficient prior, on the build tasks
     python benchmarks/curves.py --calibrate --unbounded  # the maps of unbounded metrics
     python benchmarks/curves.py --unbounded       # held-out tasks as if bounds=None
 """
@@ -286,10 +287,11 @@ def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
     return 1.0 - pit if rising else pit
 
 
-def ensemble_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
-    """(stage, oriented PIT) of the truth under the raw ensemble."""
+def ensemble_pit(task: Task, seen: int, curve: np.ndarray, **constants: Any
+                 ) -> tuple[float, float]:
+    """(stage, oriented PIT) of the truth under the raw ensemble (with these constants)."""
     prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
-                             bounds=task.bounds, calibration=None)
+                             bounds=task.bounds, calibration=None, **constants)
     return (ensemble.stage_of(task.steps[:seen], float(task.steps[-1])),
             oriented_pit(prediction, curve[-1], bool(curve[seen - 1] > curve[0])))
 
@@ -439,6 +441,66 @@ def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
     return out
 
 
+#: The coefficient prior variances `--choose-variance` compares (100: the first release's).
+VARIANCES = (1e2, 3e2, 1e3, 3e3, 1e4, 3e4, 1e5)
+
+
+def choose_variance(tasks: list[Task], fractions: tuple[float, ...]) -> float:
+    """The ensemble's coefficient prior variance, chosen on the build tasks only: for each of
+    VARIANCES the maps are fitted as `--calibrate` fits them (every build group, and each
+    family's fold without it), then every build case is predicted with them (an LCDB build
+    dataset with the maps of all groups, a family with its fold's; every second LCDB curve,
+    every third family curve). Score per fraction: the mean over groups of |coverage − 0.8|
+    of the 80% interval plus the geometric mean over groups of the median's error ÷ pow3's;
+    the variance of the lowest mean score over the fractions wins."""
+    build = [task for task in tasks if task.build or task.group != "lcdb"]
+    group_of = {task.name: task.group for task in build}
+    families = [task.name for task in build if task.group != "lcdb"]
+    scores = {}
+    print(f"{'variance':>9} {'seen':>5} {'cover80':>8} {'|cov-0.8|':>10} {'m/pow3':>7} "
+          f"{'gm m/pow3':>10}")
+    for variance in VARIANCES:
+        cases = raw_cases(build, fractions,
+                          functools.partial(ensemble_pit, coefficient_variance=variance))
+        folds = {"shipped": fit_calibration(cases, group_of)}
+        for family in families:
+            folds[family] = fit_calibration({t: c for t, c in cases.items() if t != family},
+                                            group_of)
+        rows = []
+        for task in build:
+            options = {"coefficient_variance": variance,
+                       **options_of(folds.get(task.name, folds["shipped"]), task.bounds)}
+            for fraction in fractions:
+                seen = seen_points(len(task.steps), fraction)
+                steps, at_step = task.steps[:seen], float(task.steps[-1])
+                for curve in task.curves[::2 if task.group == "lcdb" else 3]:
+                    low, median, high = np.asarray(extrapolate(
+                        steps, curve[:seen], at_step, bounds=task.bounds, **options
+                    ).quantiles([(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]))
+                    rows.append((task.group, fraction, low <= curve[-1] <= high,
+                                 abs(median - curve[-1]),
+                                 abs(pow3(steps, curve[:seen], at_step, task.bounds).mean
+                                     - curve[-1])))
+        per_fraction = []
+        for fraction in fractions:
+            chosen = [r for r in rows if r[1] == fraction]
+            groups = sorted({r[0] for r in chosen})
+            cover = {g: np.mean([r[2] for r in chosen if r[0] == g]) for g in groups}
+            ratio = {g: np.median([r[3] for r in chosen if r[0] == g])
+                     / np.median([r[4] for r in chosen if r[0] == g]) for g in groups}
+            miss = float(np.mean([abs(c - LEVEL) for c in cover.values()]))
+            geometric = float(np.exp(np.mean(np.log(list(ratio.values())))))
+            per_fraction.append(miss + geometric)
+            pooled = np.median([r[3] for r in chosen]) / np.median([r[4] for r in chosen])
+            print(f"{variance:>9g} {fraction:>5.0%} {np.mean([r[2] for r in chosen]):>8.3f} "
+                  f"{miss:>10.3f} {pooled:>7.3f} {geometric:>10.3f}", flush=True)
+        scores[variance] = float(np.mean(per_fraction))
+    best = min(scores, key=lambda v: scores[v])
+    print("mean score (|cov-0.8| + gm m/pow3): "
+          + ", ".join(f"{v:g} {s:.4f}" for v, s in scores.items()) + f"; chosen {best:g}")
+    return best
+
+
 def calibration_of(table: dict[str, Any]) -> ensemble.Calibration:
     """The recalibration stored in CONSTANTS."""
     return ensemble.Calibration(tuple(table["stages"]), tuple(table["levels"]),
@@ -475,12 +537,18 @@ def main() -> None:
     parser.add_argument("--per-kind", action="store_true",
                         help=f"fit (with --calibrate) or evaluate maps per kind of metric, "
                              f"{PER_KIND_CONSTANTS.name}, instead of the shipped kind")
+    parser.add_argument("--choose-variance", action="store_true",
+                        help="compare the ensemble's coefficient prior variances of VARIANCES "
+                             "on the build tasks (maps fitted for each) and print the choice")
     parser.add_argument("--unbounded", action="store_true",
                         help="treat every task as unbounded (bounds=None): fit (with "
                              "--calibrate) or evaluate the ensemble's maps of that geometry")
     args = parser.parse_args()
     tasks = without_bounds(load_tasks()) if args.unbounded else load_tasks()
     fractions = tuple(args.fractions)
+    if args.choose_variance:
+        choose_variance(tasks, fractions)
+        return
     if args.calibrate is not None and args.unbounded:
         calibrate_unbounded(tasks, fractions)
         return
@@ -510,6 +578,7 @@ def main() -> None:
     held_out = [task for task in tasks if not task.build]  # the families: by their folds
     print(f"held-out tasks: {len(held_out)} ({sum(len(t.curves) for t in held_out)} curves); "
           f"shipped constants: evidence_weight={ensemble.EVIDENCE_WEIGHT}, "
+          f"coefficient_variance={ensemble.COEFFICIENT_VARIANCE:g}, "
           f"discrepancy={ensemble.DISCREPANCY}\n")
     results, timing = {}, {}
     for name in only:

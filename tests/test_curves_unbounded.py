@@ -71,6 +71,16 @@ def test_fit_keep_median_maps_one_half_to_one_half_and_covers_central_intervals(
         assert np.mean((low <= pits) & (pits <= high)) == pytest.approx(level, abs=0.03)
 
 
+def test_keep_median_keeps_it_where_most_truths_lie_above_the_median() -> None:
+    rng = np.random.default_rng(2)
+    pits = 1.0 - rng.uniform(size=2000) ** 4  # truths far above the model's median
+    fitted = ensemble.Calibration.fit(np.full(pits.size, 0.5), pits, keep_median=True)
+    probs, levels = fitted.knots(0.5)
+    # the lower ends of the central intervals would lie above 1/2; they stop below it
+    assert np.interp(0.5, levels, probs) == pytest.approx(0.5, abs=1e-9)
+    assert np.all(np.diff(probs) > 0)
+
+
 def test_keep_median_and_a_bad_calibration_name_the_problem() -> None:
     with pytest.raises(HyperlawError, match="symmetric about 1/2"):
         ensemble.Calibration.fit(np.full(40, 0.5), np.linspace(0, 1, 40),

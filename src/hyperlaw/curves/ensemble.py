@@ -49,6 +49,12 @@ EVIDENCE_WEIGHT = 0.5
 #: Model-discrepancy std per unit of log extrapolation distance, as a fraction of the observed
 #: change of the (warped) curve.
 DISCREPANCY = 0.3
+#: Prior variance of a particle's coefficients w per unit of noise variance, in the curve's
+#: normalised units: w | σ² ~ N(0, σ²·v₀·I). Chosen on the build tasks among 100 (the first
+#: release's) to 1e5 by `python benchmarks/curves.py --choose-variance`: at 100 the prior
+#: pulled the slope of every slow shape (a column g that moves a few percent over the seen
+#: steps) toward 0, and with it every forecast toward the last value seen.
+COEFFICIENT_VARIANCE = 1e4
 
 
 #: Prior mass of each family of FITTED_FAMILIES (normalised; spread evenly over its grid).
@@ -154,8 +160,9 @@ def _median_kept(values: np.ndarray, weights: np.ndarray, levels: Sequence[float
     upper = np.maximum(np.interp(grid, cumulative, values), grid)
     mass_below_upper = np.interp(upper, values, cumulative, left=0.0, right=1.0)
     lower = np.interp(np.maximum(mass_below_upper - (2.0 * grid - 1.0), 0.0), cumulative, values)
-    # level l < 1/2 takes the lower end of the interval whose upper end is at 1 − l
-    row = np.where(grid >= 0.5, upper, lower[::-1])
+    # level l < 1/2 takes the lower end of the interval whose upper end is at 1 − l, below
+    # the median even where most cases lie above it (the median is kept first)
+    row = np.where(grid >= 0.5, upper, np.minimum(lower[::-1], 0.5))
     row[np.isclose(grid, 0.5)] = 0.5
     return _tidy(row)
 
@@ -189,33 +196,29 @@ CALIBRATION = Calibration(
     levels=(0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
             0.925, 0.95, 0.975, 0.99, 1.0),
     pits=(
-        (0.0, 1.475e-07, 2.465e-05, 6.873e-05, 0.0001446, 0.0002562, 0.0006529, 0.002114, 0.02356,
-         0.09126, 0.1692, 0.2619, 0.3505, 0.4673, 0.5293, 0.6188, 0.6915, 0.8227, 0.9285, 0.9893,
+        (0.0, 1.723e-05, 0.0002692, 0.0009641, 0.001802, 0.003481, 0.01011, 0.03375, 0.1408, 0.2786,
+         0.3959, 0.4846, 0.563, 0.6663, 0.7189, 0.7943, 0.8304, 0.8789, 0.9484, 0.981, 1.0),
+        (0.0, 0.0002539, 0.001979, 0.009454, 0.01412, 0.02985, 0.05086, 0.07569, 0.1262, 0.2223,
+         0.2998, 0.4118, 0.5277, 0.6634, 0.7456, 0.8389, 0.8893, 0.9493, 0.9986, 0.999999999999,
          1.0),
-        (0.0, 3.986e-06, 9.122e-05, 0.0005309, 0.001209, 0.002001, 0.007474, 0.01702, 0.03416,
-         0.06649, 0.1065, 0.1997, 0.3334, 0.4789, 0.6308, 0.8257, 0.8809, 0.9703, 0.9999,
-         0.999999999999, 1.0),
-        (0.0, 1e-12, 2.058e-05, 0.0001705, 0.0006584, 0.001481, 0.004739, 0.009196, 0.01866,
-         0.03944, 0.07646, 0.1303, 0.2843, 0.4038, 0.5139, 0.5685, 0.6614, 0.9143, 0.9907, 0.9998,
+        (0.0, 1e-12, 0.0005534, 0.004213, 0.008654, 0.01161, 0.02053, 0.05338, 0.1094, 0.1758,
+         0.2717, 0.3678, 0.5417, 0.687, 0.7332, 0.7859, 0.816, 0.8668, 0.9434, 0.9975, 1.0),
+        (0.0, 1.076e-07, 4.699e-05, 0.000538, 0.0007633, 0.001066, 0.001666, 0.002748, 0.03158,
+         0.1075, 0.2535, 0.4112, 0.5201, 0.6158, 0.6742, 0.7581, 0.8096, 0.8597, 0.9093, 0.9737,
          1.0),
-        (0.0, 3.067e-09, 4.856e-06, 2.876e-05, 6.315e-05, 0.0001053, 0.0001589, 0.0002899, 0.002386,
-         0.02483, 0.07699, 0.1512, 0.2448, 0.3891, 0.4712, 0.559, 0.6812, 0.7884, 0.9237, 0.965,
+        (0.0, 2.562e-05, 0.0002455, 0.0006037, 0.001194, 0.002846, 0.00448, 0.005579, 0.05635,
+         0.2106, 0.3781, 0.4816, 0.5905, 0.6847, 0.7526, 0.8057, 0.844, 0.8815, 0.9243, 0.9542,
          1.0),
-        (0.0, 1.283e-07, 1.547e-05, 5.021e-05, 6.753e-05, 0.0001323, 0.0002901, 0.0003948, 0.003542,
-         0.05021, 0.1095, 0.2175, 0.2857, 0.3997, 0.4911, 0.5852, 0.6352, 0.7139, 0.8588, 0.9136,
-         1.0),
-        (0.0, 1.278e-08, 0.008793, 0.0426, 0.06484, 0.1012, 0.1509, 0.2101, 0.2881, 0.3492, 0.3961,
-         0.4506, 0.4913, 0.5092, 0.5304, 0.5984, 0.7751, 0.9014, 0.9766, 0.9972, 1.0),
-        (0.0, 1.811e-05, 4.508e-05, 7.007e-05, 0.0001574, 0.0004055, 0.0006586, 0.001169, 0.03532,
-         0.141, 0.2349, 0.304, 0.3707, 0.4999, 0.5502, 0.6254, 0.6601, 0.7767, 0.9288, 0.9499, 1.0),
-        (0.0, 1.475e-07, 2.465e-05, 6.873e-05, 0.0001446, 0.0002562, 0.0006529, 0.002114, 0.02356,
-         0.09126, 0.1692, 0.2619, 0.3505, 0.4673, 0.5293, 0.6188, 0.6915, 0.8227, 0.9285, 0.9893,
-         1.0),
-        (0.0, 4.43e-05, 0.0002239, 0.00127, 0.002397, 0.004375, 0.005665, 0.01138, 0.1237, 0.1819,
-         0.2583, 0.3252, 0.394, 0.5131, 0.5884, 0.6605, 0.7145, 0.8012, 0.9223, 0.987, 1.0),
-        (0.0, 1.475e-07, 2.465e-05, 6.873e-05, 0.0001446, 0.0002562, 0.0006529, 0.002114, 0.02356,
-         0.09126, 0.1692, 0.2619, 0.3505, 0.4673, 0.5293, 0.6188, 0.6915, 0.8227, 0.9285, 0.9893,
-         1.0),
+        (0.0, 0.006658, 0.06707, 0.1574, 0.2353, 0.298, 0.3691, 0.4157, 0.4697, 0.5005, 0.5141,
+         0.5508, 0.5867, 0.654, 0.6828, 0.7688, 0.7992, 0.8415, 0.965, 0.9903, 1.0),
+        (0.0, 9.244e-05, 0.0002397, 0.001856, 0.003762, 0.008671, 0.01114, 0.02019, 0.2002, 0.3506,
+         0.4346, 0.5402, 0.5904, 0.6999, 0.7461, 0.8167, 0.8554, 0.8888, 0.9493, 0.9836, 1.0),
+        (0.0, 1.723e-05, 0.0002692, 0.0009641, 0.001802, 0.003481, 0.01011, 0.03375, 0.1408, 0.2786,
+         0.3959, 0.4846, 0.563, 0.6663, 0.7189, 0.7943, 0.8304, 0.8789, 0.9484, 0.981, 1.0),
+        (0.0, 0.000389, 0.004576, 0.01527, 0.04011, 0.07552, 0.1156, 0.1555, 0.2789, 0.3546, 0.4148,
+         0.4721, 0.5368, 0.6772, 0.731, 0.7981, 0.8138, 0.861, 0.9725, 0.989, 1.0),
+        (0.0, 1.723e-05, 0.0002692, 0.0009641, 0.001802, 0.003481, 0.01011, 0.03375, 0.1408, 0.2786,
+         0.3959, 0.4846, 0.563, 0.6663, 0.7189, 0.7943, 0.8304, 0.8789, 0.9484, 0.981, 1.0),
     ),
 )
 #: The recalibration of unbounded predictions (bounds None, or "auto" on a curve with a
@@ -224,30 +227,39 @@ CALIBRATION = Calibration(
 #: warped geometries, shift the median of the unbounded model's long-tailed distribution far
 #: from clean curves; these keep its median and widen its central intervals.
 UNBOUNDED_CALIBRATION = Calibration(
-    stages=(0.25, 0.4, 0.55, 0.7, 1.0),
+    stages=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     levels=(0.0, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9,
             0.925, 0.95, 0.975, 0.99, 1.0),
     pits=(
-        (0.0, 1e-12, 2.981e-05, 0.0007343, 0.004122, 0.0103, 0.03, 0.05796, 0.1731, 0.3555, 0.5,
-         0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.9972, 0.999999999999, 1.0),
-        (0.0, 4.253e-07, 4.202e-05, 0.0001466, 0.0001867, 0.0004509, 0.005597, 0.03956, 0.1954,
-         0.3954, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
-        (0.0, 1.926e-05, 9.174e-05, 0.0003051, 0.0004706, 0.002569, 0.0574, 0.1621, 0.3642, 0.4826,
+        (0.0, 0.0004219, 0.00137, 0.004591, 0.01151, 0.038, 0.137, 0.2555, 0.4134, 0.4833, 0.5, 0.6,
+         0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+        (0.0, 0.001143, 0.00549, 0.01908, 0.0417, 0.06388, 0.1344, 0.197, 0.3615, 0.4297, 0.5, 0.6,
+         0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.9968, 0.999999999999, 1.0),
+        (0.0, 1e-12, 0.001718, 0.02368, 0.04677, 0.07847, 0.1242, 0.1772, 0.317, 0.4093, 0.5, 0.6,
+         0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.9952, 1.0),
+        (0.0, 0.0001384, 0.0008293, 0.001634, 0.002106, 0.004073, 0.0486, 0.1369, 0.3208, 0.4454,
          0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
-        (0.0, 8.322e-05, 0.000232, 0.0006955, 0.0008713, 0.002156, 0.04944, 0.182, 0.3817, 0.4918,
+        (0.0, 0.0009599, 0.001861, 0.004029, 0.005068, 0.006819, 0.03944, 0.1554, 0.328, 0.4282,
          0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
-        (0.0, 0.0003641, 0.001749, 0.004815, 0.006188, 0.01204, 0.1641, 0.227, 0.3889, 0.4757, 0.5,
+        (0.0, 0.003061, 0.1576, 0.3024, 0.3816, 0.443, 0.4836, 0.5, 0.500000000001, 0.500000000002,
+         0.500000000003, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.9904, 1.0),
+        (0.0, 0.0008251, 0.003467, 0.009723, 0.01306, 0.02884, 0.1769, 0.3057, 0.4345, 0.4989, 0.5,
          0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+        (0.0, 0.0004219, 0.00137, 0.004591, 0.01151, 0.038, 0.137, 0.2555, 0.4134, 0.4833, 0.5, 0.6,
+         0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+        (0.0, 0.0008753, 0.01985, 0.08868, 0.1099, 0.1289, 0.2687, 0.3465, 0.4134, 0.4898, 0.5, 0.6,
+         0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
+        (0.0, 0.0004219, 0.00137, 0.004591, 0.01151, 0.038, 0.137, 0.2555, 0.4134, 0.4833, 0.5, 0.6,
+         0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.0),
     ),
 )
 #: The model before bounds and recalibration (the constants of the first release): the
 #: baseline of benchmarks/curves.py.
 UNBOUNDED_UNCALIBRATED = {"evidence_weight": 0.25, "discrepancy": 1.0, "bounds": None,
-                          "calibration": None}
+                          "calibration": None, "coefficient_variance": 100.0}
 #: Long curves are averaged into this many points before fitting.
 MAX_POINTS = 64
 
-_PRIOR_COEF_VARIANCE = 100.0  # w | σ² ~ N(0, σ²·v₀·I) in the curve's normalised units
 _PRIOR_A, _PRIOR_B = 1.0, 1e-4  # σ² ~ InvGamma(a₀, b₀): a noise floor of ~1% of the range
 
 
@@ -285,7 +297,7 @@ class Warp:
         if not self.stretch:
             return np.clip(z, -np.inf if low is None else low, np.inf if high is None else high)
         if low is not None and high is not None:
-            share = (1.0 + 2.0 * margin) / (1.0 + np.exp(-z)) - margin
+            share = (1.0 + 2.0 * margin) / (1.0 + np.exp(-np.clip(z, -700.0, 700.0))) - margin
             return low + (high - low) * np.clip(share, 0.0, 1.0)
         if low is not None:
             return low + np.maximum(np.exp(np.minimum(z, 700.0)) - margin, 0.0)
@@ -538,7 +550,7 @@ DEFAULT_MODEL: Literal["pfn", "ensemble"] = "ensemble"
 def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
                 at_step: float, *, bounds: Bounds | Literal["auto"] | None = ...,
                 model: Literal["auto", "ensemble"] = ..., evidence_weight: float = ...,
-                discrepancy: float = ...,
+                discrepancy: float = ..., coefficient_variance: float = ...,
                 calibration: Calibration | Literal["auto"] | None = ...,
                 family_prior: Sequence[float] = ...) -> Prediction:
     ...
@@ -548,7 +560,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
 def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray,
                 at_step: float, *, bounds: Bounds | Literal["auto"] | None = ...,
                 model: Literal["pfn"], evidence_weight: float = ...,
-                discrepancy: float = ...,
+                discrepancy: float = ..., coefficient_variance: float = ...,
                 calibration: Calibration | Literal["auto"] | None = ...,
                 family_prior: Sequence[float] = ...) -> BarPrediction:
     ...
@@ -558,6 +570,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                 at_step: float, *, bounds: Bounds | Literal["auto"] | None = "auto",
                 model: Model = "auto", evidence_weight: float = EVIDENCE_WEIGHT,
                 discrepancy: float = DISCREPANCY,
+                coefficient_variance: float = COEFFICIENT_VARIANCE,
                 calibration: Calibration | Literal["auto"] | None = "auto",
                 family_prior: Sequence[float] = FAMILY_PRIOR) -> Prediction | BarPrediction:
     """The predictive distribution of the curve's value at `at_step`, given its values so far.
@@ -574,10 +587,10 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     "pfn", the LC-PFN network of `hyperlaw.curves.pfn` (its `BarPrediction` reads the same:
     `mean`, `std`, `cdf`, `quantiles`, `interval`; `at_step` must lie after the last step);
     "auto" (default), `DEFAULT_MODEL`, the ensemble, the better of the two on held-out tasks
-    (benchmarks/curves.py). The ensemble's `evidence_weight`, `discrepancy` and
-    `calibration` (None: the raw model) default to the constants calibrated on real curves;
-    `calibration="auto"` picks CALIBRATION for a bounded metric and UNBOUNDED_CALIBRATION,
-    which keeps the model's median, for an unbounded one.
+    (benchmarks/curves.py). The ensemble's `evidence_weight`, `discrepancy`,
+    `coefficient_variance` and `calibration` (None: the raw model) default to the constants
+    calibrated on real curves; `calibration="auto"` picks CALIBRATION for a bounded metric and
+    UNBOUNDED_CALIBRATION, which keeps the model's median, for an unbounded one.
     """
     if model not in ("auto", "pfn", "ensemble"):
         raise HyperlawError(f"extrapolate: model={model!r} is not understood; pass 'auto', "
@@ -589,6 +602,10 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     t, y = check_curve(steps, values)
     if not math.isfinite(at_step):
         raise HyperlawError(f"extrapolate: at_step must be a finite number, got {at_step!r}")
+    if not (math.isfinite(coefficient_variance) and coefficient_variance > 0):
+        raise HyperlawError(f"extrapolate: coefficient_variance must be a positive finite "
+                            f"number, got {coefficient_variance!r}; the default is "
+                            f"{COEFFICIENT_VARIANCE:g}")
     resolved = resolve_bounds(bounds, y)
     warp = _warp_for(resolved, y)
     if isinstance(calibration, str):
@@ -621,7 +638,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     g, g_star = g_all[:, :n], g_all[:, n]
 
     lam = evidence_weight
-    inv_v0 = 1.0 / _PRIOR_COEF_VARIANCE
+    inv_v0 = 1.0 / coefficient_variance
     s11 = lam * n + inv_v0
     s12 = lam * g.sum(axis=1)
     s22 = lam * np.einsum("kn,kn->k", g, g) + inv_v0
