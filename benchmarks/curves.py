@@ -23,8 +23,8 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --calibrate lcpfn # only the LC-PFN's
     python benchmarks/curves.py --only hyperlaw today --fractions 0.1 0.5
     python benchmarks/curves.py --every 5         # every 5th curve of each task (iteration)
-    python benchmarks/curves.py --calibrate --per-kind  # maps per kind of metric (not shipped)
-    python benchmarks/curves.py --per-kind        # evaluate them on the held-out tasks
+    python benchmarks/curves.py --calibrate --maps shared  # one map per model (not shipped)
+    python benchmarks/curves.py --maps shared     # evaluate them on the held-out tasks
     python benchmarks/curves.py --choose-variance # the coefficient prior, on the build tasks
     python benchmarks/curves.py --calibrate --unbounded  # the maps of unbounded metrics
     python benchmarks/curves.py --unbounded       # held-out tasks as if bounds=None
@@ -163,19 +163,20 @@ def today(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds)
 FOLDS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
-def load_folds(per_kind: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+def load_folds(maps: str = "shipped") -> dict[str, dict[str, dict[str, Any]]]:
     """The fold recalibrations of "hyperlaw" and "lcpfn" from CONSTANTS (written by
-    --calibrate); `per_kind`: the maps per kind of metric of PER_KIND_CONSTANTS instead, with
-    their "shipped" entry for the tasks of no fold (the library ships one map per model)."""
+    --calibrate; the library's own constants serve the tasks of no fold); `maps` "shared" or
+    "per-kind": those of ALTERNATIVE_CONSTANTS instead, with their "shipped" entry for the tasks
+    of no fold."""
     import json
 
-    path = PER_KIND_CONSTANTS if per_kind else CONSTANTS
+    path = constants_path(maps)
     if not path.exists():
         raise SystemExit(f"{path} is missing: run `python benchmarks/curves.py --calibrate"
-                         f"{' --per-kind' if per_kind else ''}`")
+                         f"{'' if maps == 'shipped' else ' --maps ' + maps}`")
     folds = json.loads(path.read_text())
-    return {name: {fold: c for fold, c in folds[name].items() if per_kind or fold != "shipped"}
-            for name in ("hyperlaw", "lcpfn")}
+    return {name: {fold: c for fold, c in folds[name].items()
+                   if maps != "shipped" or fold != "shipped"} for name in ("hyperlaw", "lcpfn")}
 
 
 PREDICTORS: dict[str, Predictor] = {
@@ -272,12 +273,26 @@ def report(results: dict[str, dict[tuple[str, float], np.ndarray]]) -> list[str]
 
 # --- calibration -------------------------------------------------------------------------------
 CONSTANTS = HERE / "results" / "curves_constants.json"
-#: `--per-kind`: maps per kind of metric (a declared range, a loss), tried and not shipped.
-PER_KIND_CONSTANTS = HERE / "results" / "curves_constants_per_kind.json"
+#: Per model, whether it ships maps per kind of metric (a declared range, a loss) or one map
+#: for both, each the better on the build tasks (benchmarks/README.md).
+SHIPPED_PER_KIND = {"hyperlaw": True, "lcpfn": False}
+#: `--maps shared` / `--maps per-kind`: every model with one map, or with maps per kind.
+ALTERNATIVE_CONSTANTS = {"shared": HERE / "results" / "curves_constants_shared.json",
+                         "per-kind": HERE / "results" / "curves_constants_per_kind.json"}
 KINDS = ("bounded", "loss")
-#: Under --per-kind, candidate weights of the other kind's groups in a kind's maps, relative
+#: With maps per kind, candidate weights of the other kind's groups in a kind's maps, relative
 #: to the kind's own groups (0: its own curves only; 1: the groups weigh as in one map).
 OTHER_KIND_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
+
+
+def constants_path(maps: str) -> Path:
+    """Where the constants of these maps ("shipped", "shared", "per-kind") are kept."""
+    return CONSTANTS if maps == "shipped" else ALTERNATIVE_CONSTANTS[maps]
+
+
+def per_kind_of(name: str, maps: str) -> bool:
+    """Whether model `name` gets maps per kind of metric under `maps`."""
+    return SHIPPED_PER_KIND[name] if maps == "shipped" else maps == "per-kind"
 
 
 def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
@@ -328,8 +343,8 @@ LAYOUTS: tuple[tuple[float, ...], ...] = ((1.0,), (0.4, 0.7, 1.0), (0.25, 0.4, 0
 
 
 def kind_of(bounds: Bounds) -> str:
-    """The kind of metric with maps of its own under --per-kind: "bounded" for a declared
-    two-sided range (an error rate), "loss" for one bound or none."""
+    """The kind of metric a map per kind serves: "bounded" for a declared two-sided range (an
+    error rate), "loss" for one bound or none."""
     return "bounded" if bounds[0] is not None and bounds[1] is not None else "loss"
 
 
@@ -411,61 +426,71 @@ def fit_calibration(cases: dict[str, np.ndarray], group_of: dict[str, str],
     if kinds is None:
         return fit_maps(cases, group_of, groups, (1.0,), keep_median)
     return {kind: fit_maps(cases, group_of, {g for g in groups if kinds[g] == kind},
-                           OTHER_KIND_WEIGHTS) for kind in KINDS}
+                           OTHER_KIND_WEIGHTS, keep_median) for kind in KINDS}
 
 
 CALIBRATED = {"hyperlaw": ensemble_pit, "lcpfn": pfn_pit}
 
 
-def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str],
-              per_kind: bool = False, keep_median: bool = False) -> dict[str, Any]:
-    """Per model of `models` ("hyperlaw": the ensemble, "lcpfn"), the shipped recalibration
-    (fitted on the even LCDB datasets and the three families) and, per family, that of its
-    fold (fitted without that family); `per_kind`: maps per kind of metric; `keep_median`:
-    maps that keep the model's median (`--unbounded` passes unbounded tasks)."""
-    build = [task for task in tasks if task.build or task.group != "lcdb"]
+def build_tasks(tasks: list[Task]) -> list[Task]:
+    """The tasks the constants are fitted on: the even LCDB datasets and the three families
+    (each family measured with the fold that left it out)."""
+    return [task for task in tasks if task.build or task.group != "lcdb"]
+
+
+def fit_folds(cases: dict[str, np.ndarray], build: list[Task], per_kind: bool,
+              keep_median: bool = False) -> dict[str, Any]:
+    """The recalibration fitted on all these build cases ("shipped") and, per family, that of
+    its fold (fitted without that family); `per_kind`: maps per kind of metric."""
     group_of = {task.name: task.group for task in build}
     kinds = {task.group: kind_of(task.bounds) for task in build} if per_kind else None
-    families = [task.name for task in build if task.group != "lcdb"]
+    folds = {"shipped": fit_calibration(cases, group_of, kinds, keep_median)}
+    for family in (task.name for task in build if task.group != "lcdb"):
+        print(f" fold without {family}:")
+        folds[family] = fit_calibration({task: c for task, c in cases.items() if task != family},
+                                        group_of, kinds, keep_median)
+    return folds
+
+
+def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str],
+              maps: str = "shipped", keep_median: bool = False) -> dict[str, Any]:
+    """Per model of `models` ("hyperlaw": the ensemble, "lcpfn"), its recalibrations (see
+    `fit_folds`), per kind of metric or one map as `maps` says (`per_kind_of`);
+    `keep_median`: maps that keep the model's median (`--unbounded` passes unbounded tasks)."""
+    build = build_tasks(tasks)
     out = {}
     for name in models:
         print(f"{name}:")
-        cases = raw_cases(build, fractions, CALIBRATED[name])
-        folds = {"shipped": fit_calibration(cases, group_of, kinds, keep_median)}
-        for family in families:
-            print(f" fold without {family}:")
-            folds[family] = fit_calibration(
-                {task: c for task, c in cases.items() if task != family}, group_of, kinds,
-                keep_median)
-        out[name] = folds
+        out[name] = fit_folds(raw_cases(build, fractions, CALIBRATED[name]), build,
+                              per_kind_of(name, maps), keep_median)
     return out
 
 
 #: The coefficient prior variances `--choose-variance` compares (100: the first release's).
-VARIANCES = (1e2, 3e2, 1e3, 3e3, 1e4, 3e4, 1e5)
+VARIANCES = (1e2, 3e2, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6)
+#: Scores within this of the best are not told apart: the smallest such variance is chosen
+#: (a wider prior lets a shape that barely moves over the steps seen swing its forecast far).
+SCORE_TOLERANCE = 0.01
 
 
-def choose_variance(tasks: list[Task], fractions: tuple[float, ...]) -> float:
+def choose_variance(tasks: list[Task], fractions: tuple[float, ...], maps: str = "shipped"
+                    ) -> float:
     """The ensemble's coefficient prior variance, chosen on the build tasks only: for each of
-    VARIANCES the maps are fitted as `--calibrate` fits them (every build group, and each
-    family's fold without it), then every build case is predicted with them (an LCDB build
-    dataset with the maps of all groups, a family with its fold's; every second LCDB curve,
-    every third family curve). Score per fraction: the mean over groups of |coverage − 0.8|
-    of the 80% interval plus the geometric mean over groups of the median's error ÷ pow3's;
-    the variance of the lowest mean score over the fractions wins."""
-    build = [task for task in tasks if task.build or task.group != "lcdb"]
-    group_of = {task.name: task.group for task in build}
-    families = [task.name for task in build if task.group != "lcdb"]
+    VARIANCES the maps (of `maps`) are fitted as `--calibrate` fits them (every build group,
+    and each family's fold without it), then every build case is predicted with them (an LCDB
+    build dataset with the maps of all groups, a family with its fold's; every second LCDB
+    curve, every third family curve). Score per fraction: the mean over groups of |coverage −
+    0.8| of the 80% interval plus the geometric mean over groups of the median's error ÷
+    pow3's, averaged over the fractions. The smallest variance within SCORE_TOLERANCE of the
+    lowest score wins."""
+    build = build_tasks(tasks)
     scores = {}
     print(f"{'variance':>9} {'seen':>5} {'cover80':>8} {'|cov-0.8|':>10} {'m/pow3':>7} "
           f"{'gm m/pow3':>10}")
     for variance in VARIANCES:
         cases = raw_cases(build, fractions,
                           functools.partial(ensemble_pit, coefficient_variance=variance))
-        folds = {"shipped": fit_calibration(cases, group_of)}
-        for family in families:
-            folds[family] = fit_calibration({t: c for t, c in cases.items() if t != family},
-                                            group_of)
+        folds = fit_folds(cases, build, per_kind_of("hyperlaw", maps))
         rows = []
         for task in build:
             options = {"coefficient_variance": variance,
@@ -495,7 +520,8 @@ def choose_variance(tasks: list[Task], fractions: tuple[float, ...]) -> float:
             print(f"{variance:>9g} {fraction:>5.0%} {np.mean([r[2] for r in chosen]):>8.3f} "
                   f"{miss:>10.3f} {pooled:>7.3f} {geometric:>10.3f}", flush=True)
         scores[variance] = float(np.mean(per_fraction))
-    best = min(scores, key=lambda v: scores[v])
+    lowest = min(scores.values())
+    best = min(v for v, score in scores.items() if score <= lowest + SCORE_TOLERANCE)
     print("mean score (|cov-0.8| + gm m/pow3): "
           + ", ".join(f"{v:g} {s:.4f}" for v, s in scores.items()) + f"; chosen {best:g}")
     return best
@@ -509,7 +535,7 @@ def calibration_of(table: dict[str, Any]) -> ensemble.Calibration:
 
 def options_of(table: dict[str, Any], bounds: Bounds) -> dict[str, Any]:
     """The keyword arguments of extrapolate and pfn.predict for a recalibration read from
-    CONSTANTS (of PER_KIND_CONSTANTS: the map of the kind of these bounds)."""
+    CONSTANTS or ALTERNATIVE_CONSTANTS (maps per kind: the map of the kind of these bounds)."""
     return {"calibration": calibration_of(table[kind_of(bounds)] if "loss" in table
                                           else table)}
 
@@ -534,9 +560,10 @@ def main() -> None:
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--every", type=int, default=1,
                         help="evaluate every N-th curve of each task only (quicker, noisier)")
-    parser.add_argument("--per-kind", action="store_true",
-                        help=f"fit (with --calibrate) or evaluate maps per kind of metric, "
-                             f"{PER_KIND_CONSTANTS.name}, instead of the shipped kind")
+    parser.add_argument("--maps", choices=("shipped", "shared", "per-kind"), default="shipped",
+                        help="fit (with --calibrate) or evaluate these recalibrations: the "
+                             "shipped ones (maps per kind for the ensemble, one map for the "
+                             "LC-PFN), one map per model, or maps per kind for both")
     parser.add_argument("--choose-variance", action="store_true",
                         help="compare the ensemble's coefficient prior variances of VARIANCES "
                              "on the build tasks (maps fitted for each) and print the choice")
@@ -547,7 +574,7 @@ def main() -> None:
     tasks = without_bounds(load_tasks()) if args.unbounded else load_tasks()
     fractions = tuple(args.fractions)
     if args.choose_variance:
-        choose_variance(tasks, fractions)
+        choose_variance(tasks, fractions, args.maps)
         return
     if args.calibrate is not None and args.unbounded:
         calibrate_unbounded(tasks, fractions)
@@ -555,21 +582,23 @@ def main() -> None:
     if args.calibrate is not None:
         import json
 
-        path = PER_KIND_CONSTANTS if args.per_kind else CONSTANTS
+        path = constants_path(args.maps)
         folds = json.loads(path.read_text()) if path.exists() else {}
         folds.update(calibrate(tasks, fractions, args.calibrate or sorted(CALIBRATED),
-                               args.per_kind))
+                               args.maps))
         path.write_text(json.dumps(folds, indent=1) + "\n")
-        if args.per_kind:
-            print(f"\nwrote {path} (evaluate with --per-kind)")
+        if args.maps != "shipped":
+            print(f"\nwrote {path} (evaluate with --maps {args.maps})")
             return
         print(f"\nwrote {path}; paste the shipped entries into hyperlaw/curves/:")
         if "hyperlaw" in folds:
-            print(f"ensemble.py: CALIBRATION = Calibration(**{folds['hyperlaw']['shipped']})")
+            shipped = folds["hyperlaw"]["shipped"]
+            print(f"ensemble.py: CALIBRATION = Calibration(**{shipped['loss']})\n"
+                  f"ensemble.py: RANGE_CALIBRATION = Calibration(**{shipped['bounded']})")
         if "lcpfn" in folds:
             print(f"pfn.py: CALIBRATION = Calibration(**{folds['lcpfn']['shipped']})")
         return
-    FOLDS.update(load_folds(args.per_kind))
+    FOLDS.update(load_folds(args.maps))
     if args.unbounded:
         FOLDS["bounded maps"] = FOLDS["hyperlaw"]
         FOLDS["hyperlaw"] = load_unbounded_folds()
@@ -600,7 +629,8 @@ def calibrate_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> None
     folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
     print("candidates on the build tasks (maps fitted without the task measured):\n"
           + "\n".join(compare_unbounded(tasks, fractions)) + "\n", flush=True)
-    folds[UNBOUNDED_KEY] = calibrate(tasks, fractions, ["hyperlaw"], keep_median=True)["hyperlaw"]
+    folds[UNBOUNDED_KEY] = calibrate(tasks, fractions, ["hyperlaw"], "shared",
+                                     keep_median=True)["hyperlaw"]
     CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
     print(f"\nwrote {CONSTANTS}; paste the shipped entry into hyperlaw/curves/:\n"
           f"ensemble.py: UNBOUNDED_CALIBRATION = Calibration(**{folds[UNBOUNDED_KEY]['shipped']})")
@@ -613,7 +643,7 @@ def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> list[s
     the unbounded geometry, and those maps keeping the median. Per fraction, pooled: coverage
     of the 80% interval, its median width, the median error of the median / last value and /
     pow3."""
-    build = [task for task in tasks if task.build or task.group != "lcdb"]
+    build = build_tasks(tasks)
     cases: dict[str, list[tuple[Any, ...]]] = {}
     for task in build:
         for fraction in fractions:

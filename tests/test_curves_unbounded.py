@@ -45,12 +45,12 @@ def test_a_rising_negative_curve_seen_three_times_keeps_rising_towards_the_truth
     assert low <= truth <= high
 
 
-def test_bounded_predictions_keep_the_bounded_maps() -> None:
+def test_bounded_predictions_keep_the_maps_of_their_kind() -> None:
     t = np.arange(1.0, 11.0)
-    for bounds in ((0.0, None), (0.0, 1.0), "auto"):
+    for bounds, maps in (((0.0, None), ensemble.CALIBRATION),
+                         ((0.0, 1.0), ensemble.RANGE_CALIBRATION), ("auto", ensemble.CALIBRATION)):
         auto = extrapolate(t, 0.2 + 0.5 * t**-0.7, 60.0, bounds=bounds)
-        shipped = extrapolate(t, 0.2 + 0.5 * t**-0.7, 60.0, bounds=bounds,
-                              calibration=ensemble.CALIBRATION)
+        shipped = extrapolate(t, 0.2 + 0.5 * t**-0.7, 60.0, bounds=bounds, calibration=maps)
         np.testing.assert_allclose(auto.quantiles([0.1, 0.5, 0.9]),
                                    shipped.quantiles([0.1, 0.5, 0.9]))
     unbounded = extrapolate(t, 0.2 + 0.5 * t**-0.7, 60.0, bounds=None)
