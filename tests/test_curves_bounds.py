@@ -97,6 +97,22 @@ def test_bad_bounds_name_the_problem_and_the_fix(bounds: object, words: str) -> 
     assert "bounds" in str(caught.value)
 
 
+@pytest.mark.parametrize("variance", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_bad_coefficient_variance_names_the_argument(variance: float) -> None:
+    with pytest.raises(hl.HyperlawError, match="coefficient_variance must be a positive"):
+        extrapolate([1, 2, 3], [0.9, 0.6, 0.4], at_step=10, coefficient_variance=variance)
+
+
+def test_a_declared_range_reads_the_maps_of_a_range() -> None:
+    steps, values = [1, 2, 3, 4, 5], [0.61, 0.42, 0.33, 0.29, 0.27]
+    auto = extrapolate(steps, values, at_step=100, bounds=(0.0, 1.0))
+    ranged = extrapolate(steps, values, at_step=100, bounds=(0.0, 1.0),
+                         calibration=ensemble.RANGE_CALIBRATION)
+    as_loss = extrapolate(steps, values, at_step=100, bounds=(0.0, 1.0),
+                          calibration=ensemble.CALIBRATION)
+    assert auto.median == ranged.median != as_loss.median
+
+
 def test_negative_curves_are_unbounded_by_default() -> None:
     prediction = extrapolate([1, 2, 3, 4], [-0.1, -0.5, -0.7, -0.8], at_step=20)
     assert prediction.quantiles(0.5) < -0.8
