@@ -477,12 +477,8 @@ def choose_variance(tasks: list[Task], fractions: tuple[float, ...], maps: str =
                     ) -> float:
     """The ensemble's coefficient prior variance, chosen on the build tasks only: for each of
     VARIANCES the maps (of `maps`) are fitted as `--calibrate` fits them (every build group,
-    and each family's fold without it), then every build case is predicted with them (an LCDB
-    build dataset with the maps of all groups, a family with its fold's; every second LCDB
-    curve, every third family curve). Score per fraction: the mean over groups of |coverage −
-    0.8| of the 80% interval plus the geometric mean over groups of the median's error ÷
-    pow3's, averaged over the fractions. The smallest variance within SCORE_TOLERANCE of the
-    lowest score wins."""
+    and each family's fold without it) and the build cases scored with them (`build_score`).
+    The smallest variance within SCORE_TOLERANCE of the lowest score wins."""
     build = build_tasks(tasks)
     scores = {}
     print(f"{'variance':>9} {'seen':>5} {'cover80':>8} {'|cov-0.8|':>10} {'m/pow3':>7} "
@@ -491,40 +487,50 @@ def choose_variance(tasks: list[Task], fractions: tuple[float, ...], maps: str =
         cases = raw_cases(build, fractions,
                           functools.partial(ensemble_pit, coefficient_variance=variance))
         folds = fit_folds(cases, build, per_kind_of("hyperlaw", maps))
-        rows = []
-        for task in build:
-            options = {"coefficient_variance": variance,
-                       **options_of(folds.get(task.name, folds["shipped"]), task.bounds)}
-            for fraction in fractions:
-                seen = seen_points(len(task.steps), fraction)
-                steps, at_step = task.steps[:seen], float(task.steps[-1])
-                for curve in task.curves[::2 if task.group == "lcdb" else 3]:
-                    low, median, high = np.asarray(extrapolate(
-                        steps, curve[:seen], at_step, bounds=task.bounds, **options
-                    ).quantiles([(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]))
-                    rows.append((task.group, fraction, low <= curve[-1] <= high,
-                                 abs(median - curve[-1]),
-                                 abs(pow3(steps, curve[:seen], at_step, task.bounds).mean
-                                     - curve[-1])))
-        per_fraction = []
-        for fraction in fractions:
-            chosen = [r for r in rows if r[1] == fraction]
-            groups = sorted({r[0] for r in chosen})
-            cover = {g: np.mean([r[2] for r in chosen if r[0] == g]) for g in groups}
-            ratio = {g: np.median([r[3] for r in chosen if r[0] == g])
-                     / np.median([r[4] for r in chosen if r[0] == g]) for g in groups}
-            miss = float(np.mean([abs(c - LEVEL) for c in cover.values()]))
-            geometric = float(np.exp(np.mean(np.log(list(ratio.values())))))
-            per_fraction.append(miss + geometric)
-            pooled = np.median([r[3] for r in chosen]) / np.median([r[4] for r in chosen])
-            print(f"{variance:>9g} {fraction:>5.0%} {np.mean([r[2] for r in chosen]):>8.3f} "
-                  f"{miss:>10.3f} {pooled:>7.3f} {geometric:>10.3f}", flush=True)
-        scores[variance] = float(np.mean(per_fraction))
+        scores[variance] = build_score(build, fractions, folds, variance)
     lowest = min(scores.values())
     best = min(v for v, score in scores.items() if score <= lowest + SCORE_TOLERANCE)
     print("mean score (|cov-0.8| + gm m/pow3): "
           + ", ".join(f"{v:g} {s:.4f}" for v, s in scores.items()) + f"; chosen {best:g}")
     return best
+
+
+def build_score(build: list[Task], fractions: tuple[float, ...], folds: dict[str, Any],
+                variance: float) -> float:
+    """Every build case predicted with these maps (an LCDB build dataset with the maps of all
+    groups, a family with its fold's; every second LCDB curve, every third family curve),
+    scored per fraction as the mean over groups of |coverage − 0.8| of the 80% interval plus
+    the geometric mean over groups of the median's error ÷ pow3's, averaged over the
+    fractions; each fraction's figures are printed."""
+    rows = []
+    for task in build:
+        options = {"coefficient_variance": variance,
+                   **options_of(folds.get(task.name, folds["shipped"]), task.bounds)}
+        for fraction in fractions:
+            seen = seen_points(len(task.steps), fraction)
+            steps, at_step = task.steps[:seen], float(task.steps[-1])
+            for curve in task.curves[::2 if task.group == "lcdb" else 3]:
+                low, median, high = np.asarray(extrapolate(
+                    steps, curve[:seen], at_step, bounds=task.bounds, **options
+                ).quantiles([(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]))
+                rows.append((task.group, fraction, low <= curve[-1] <= high,
+                             abs(median - curve[-1]),
+                             abs(pow3(steps, curve[:seen], at_step, task.bounds).mean
+                                 - curve[-1])))
+    per_fraction = []
+    for fraction in fractions:
+        chosen = [r for r in rows if r[1] == fraction]
+        groups = sorted({r[0] for r in chosen})
+        cover = {g: np.mean([r[2] for r in chosen if r[0] == g]) for g in groups}
+        ratio = {g: np.median([r[3] for r in chosen if r[0] == g])
+                 / np.median([r[4] for r in chosen if r[0] == g]) for g in groups}
+        miss = float(np.mean([abs(c - LEVEL) for c in cover.values()]))
+        geometric = float(np.exp(np.mean(np.log(list(ratio.values())))))
+        per_fraction.append(miss + geometric)
+        pooled = np.median([r[3] for r in chosen]) / np.median([r[4] for r in chosen])
+        print(f"{variance:>9g} {fraction:>5.0%} {np.mean([r[2] for r in chosen]):>8.3f} "
+              f"{miss:>10.3f} {pooled:>7.3f} {geometric:>10.3f}", flush=True)
+    return float(np.mean(per_fraction))
 
 
 def calibration_of(table: dict[str, Any]) -> ensemble.Calibration:
