@@ -26,7 +26,6 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --calibrate --maps shared  # one map per model (not shipped)
     python benchmarks/curves.py --maps shared     # evaluate them on the held-out tasks
     python benchmarks/curves.py --choose-variance # the coefficient prior, on the build tasks
-    python benchmarks/curves.py --choose-few-points  # maps of their own for 3-point curves?
     python benchmarks/curves.py --calibrate --unbounded  # the maps of unbounded metrics
     python benchmarks/curves.py --unbounded       # held-out tasks as if bounds=None
 """
@@ -281,11 +280,6 @@ SHIPPED_PER_KIND = {"hyperlaw": True, "lcpfn": False}
 ALTERNATIVE_CONSTANTS = {"shared": HERE / "results" / "curves_constants_shared.json",
                          "per-kind": HERE / "results" / "curves_constants_per_kind.json"}
 KINDS = ("bounded", "loss")
-#: Per model, the predictions from at most this many points that get maps of their own
-#: (`ensemble.Calibration.few`; 0: one set of maps), chosen on the build tasks by
-#: `--choose-few-points` among FEW_POINTS_CHOICES.
-SHIPPED_FEW_POINTS = {"hyperlaw": 3, "lcpfn": 0}
-FEW_POINTS_CHOICES = (0, 3, 4, 5)
 #: With maps per kind, candidate weights of the other kind's groups in a kind's maps, relative
 #: to the kind's own groups (0: its own curves only; 1: the groups weigh as in one map).
 OTHER_KIND_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
@@ -328,16 +322,15 @@ def pfn_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
 def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
               pit: Callable[[Task, int, np.ndarray], tuple[float, float]] = ensemble_pit
               ) -> dict[str, np.ndarray]:
-    """Per task, rows (stage, oriented PIT, fraction, points seen) of a raw model (no
-    recalibration) for every curve and fraction. A family (300 curves) is thinned to every
-    third curve."""
+    """Per task, rows (stage, oriented PIT, fraction) of a raw model (no recalibration) for
+    every curve and fraction. A family (300 curves) is thinned to every third curve."""
     out = {}
     for task in tasks:
         rows = []
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             for curve in task.curves[::1 if task.group == "lcdb" else 3]:
-                rows.append((*pit(task, seen, curve), fraction, seen))
+                rows.append((*pit(task, seen, curve), fraction))
         out[task.name] = np.array(rows)
         print(f"  {task.name}: {len(rows)} cases", flush=True)
     return out
@@ -445,57 +438,31 @@ def build_tasks(tasks: list[Task]) -> list[Task]:
     return [task for task in tasks if task.build or task.group != "lcdb"]
 
 
-def fit_split(cases: dict[str, np.ndarray], group_of: dict[str, str],
-              kinds: dict[str, str] | None, keep_median: bool = False, few_points: int = 0
-              ) -> dict[str, Any]:
-    """`fit_calibration`, and with `few_points` > 0 the cases from at most that many points
-    fitted apart: their maps are stored under "few" of each map of the others."""
-    if not few_points:
-        return fit_calibration(cases, group_of, kinds, keep_median)
-    print(f"  cases from more than {few_points} points:")
-    table = fit_calibration({t: c[c[:, 3] > few_points] for t, c in cases.items()}, group_of,
-                            kinds, keep_median)
-    print(f"  cases from at most {few_points} points:")
-    few = fit_calibration({t: c[c[:, 3] <= few_points] for t, c in cases.items()}, group_of,
-                          kinds, keep_median)
-    for kind in KINDS if kinds is not None else (None,):
-        many_map, few_map = (table, few) if kind is None else (table[kind], few[kind])
-        many_map.update(few=few_map, few_points=few_points)
-    return table
-
-
 def fit_folds(cases: dict[str, np.ndarray], build: list[Task], per_kind: bool,
-              keep_median: bool = False, few_points: int = 0, every_task: bool = False
-              ) -> dict[str, Any]:
+              keep_median: bool = False) -> dict[str, Any]:
     """The recalibration fitted on all these build cases ("shipped") and, per family, that of
-    its fold (fitted without that family); `per_kind`: maps per kind of metric; `few_points`:
-    see `fit_split`; `every_task`: each LCDB build dataset gets a fold without it too, so
-    that `build_score` predicts no build case with maps fitted on it."""
+    its fold (fitted without that family); `per_kind`: maps per kind of metric."""
     group_of = {task.name: task.group for task in build}
     kinds = {task.group: kind_of(task.bounds) for task in build} if per_kind else None
-    folds = {"shipped": fit_split(cases, group_of, kinds, keep_median, few_points)}
-    for left_out in (task.name for task in build if every_task or task.group != "lcdb"):
-        print(f" fold without {left_out}:")
-        folds[left_out] = fit_split({task: c for task, c in cases.items() if task != left_out},
-                                    group_of, kinds, keep_median, few_points)
+    folds = {"shipped": fit_calibration(cases, group_of, kinds, keep_median)}
+    for family in (task.name for task in build if task.group != "lcdb"):
+        print(f" fold without {family}:")
+        folds[family] = fit_calibration({task: c for task, c in cases.items() if task != family},
+                                        group_of, kinds, keep_median)
     return folds
 
 
 def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str],
-              maps: str = "shipped", keep_median: bool = False,
-              few_points: dict[str, int] | None = None) -> dict[str, Any]:
+              maps: str = "shipped", keep_median: bool = False) -> dict[str, Any]:
     """Per model of `models` ("hyperlaw": the ensemble, "lcpfn"), its recalibrations (see
-    `fit_folds`), per kind of metric or one map as `maps` says (`per_kind_of`), with maps of
-    their own for predictions from few points as `few_points` says (default
-    SHIPPED_FEW_POINTS); `keep_median`: maps that keep the model's median (`--unbounded`
-    passes unbounded tasks)."""
+    `fit_folds`), per kind of metric or one map as `maps` says (`per_kind_of`);
+    `keep_median`: maps that keep the model's median (`--unbounded` passes unbounded tasks)."""
     build = build_tasks(tasks)
-    few = SHIPPED_FEW_POINTS if few_points is None else few_points
     out = {}
     for name in models:
         print(f"{name}:")
         out[name] = fit_folds(raw_cases(build, fractions, CALIBRATED[name]), build,
-                              per_kind_of(name, maps), keep_median, few.get(name, 0))
+                              per_kind_of(name, maps), keep_median)
     return out
 
 
@@ -519,8 +486,7 @@ def choose_variance(tasks: list[Task], fractions: tuple[float, ...], maps: str =
     for variance in VARIANCES:
         cases = raw_cases(build, fractions,
                           functools.partial(ensemble_pit, coefficient_variance=variance))
-        folds = fit_folds(cases, build, per_kind_of("hyperlaw", maps),
-                          few_points=SHIPPED_FEW_POINTS["hyperlaw"])
+        folds = fit_folds(cases, build, per_kind_of("hyperlaw", maps))
         scores[variance] = build_score(build, fractions, folds, variance)
     lowest = min(scores.values())
     best = min(v for v, score in scores.items() if score <= lowest + SCORE_TOLERANCE)
@@ -529,39 +495,13 @@ def choose_variance(tasks: list[Task], fractions: tuple[float, ...], maps: str =
     return best
 
 
-def choose_few_points(tasks: list[Task], fractions: tuple[float, ...], maps: str = "shipped"
-                      ) -> int:
-    """Whether predictions from few points get maps of their own, chosen on the build tasks
-    only: for each of FEW_POINTS_CHOICES (0: one set of maps) the maps are fitted as
-    `--calibrate` fits them and the build cases scored with them (`build_score`, the shipped
-    coefficient prior), every build task with maps fitted without it (an LCDB dataset too).
-    The first choice within SCORE_TOLERANCE of the lowest score wins."""
-    build = build_tasks(tasks)
-    cases = raw_cases(build, fractions)
-    scores = {}
-    print(f"{'points':>9} {'seen':>5} {'cover80':>8} {'|cov-0.8|':>10} {'m/pow3':>7} "
-          f"{'gm m/pow3':>10}")
-    for few_points in FEW_POINTS_CHOICES:
-        folds = fit_folds(cases, build, per_kind_of("hyperlaw", maps), few_points=few_points,
-                          every_task=True)
-        scores[few_points] = build_score(build, fractions, folds,
-                                         ensemble.COEFFICIENT_VARIANCE, f"<={few_points}")
-    lowest = min(scores.values())
-    best = next(p for p, score in scores.items() if score <= lowest + SCORE_TOLERANCE)
-    print("mean score (|cov-0.8| + gm m/pow3), maps of their own for predictions from at most "
-          "N points (0: none): " + ", ".join(f"{p} {s:.4f}" for p, s in scores.items())
-          + f"; chosen {best}")
-    return best
-
-
 def build_score(build: list[Task], fractions: tuple[float, ...], folds: dict[str, Any],
-                variance: float, label: str | None = None) -> float:
-    """Every build case predicted with these maps (a task with the maps of its fold, fitted
-    without it, when `folds` has one, else with those of all groups: an LCDB dataset unless
-    `fit_folds(every_task=True)`; every second LCDB curve, every third family curve),
+                variance: float) -> float:
+    """Every build case predicted with these maps (an LCDB build dataset with the maps of all
+    groups, a family with its fold's; every second LCDB curve, every third family curve),
     scored per fraction as the mean over groups of |coverage − 0.8| of the 80% interval plus
     the geometric mean over groups of the median's error ÷ pow3's, averaged over the
-    fractions; each fraction's figures are printed (after `label`, default the variance)."""
+    fractions; each fraction's figures are printed."""
     rows = []
     for task in build:
         options = {"coefficient_variance": variance,
@@ -588,18 +528,15 @@ def build_score(build: list[Task], fractions: tuple[float, ...], folds: dict[str
         geometric = float(np.exp(np.mean(np.log(list(ratio.values())))))
         per_fraction.append(miss + geometric)
         pooled = np.median([r[3] for r in chosen]) / np.median([r[4] for r in chosen])
-        pooled_cover = float(np.mean([r[2] for r in chosen]))
-        print(f"{label or f'{variance:g}':>9} {fraction:>5.0%} {pooled_cover:>8.3f} "
+        print(f"{variance:>9g} {fraction:>5.0%} {np.mean([r[2] for r in chosen]):>8.3f} "
               f"{miss:>10.3f} {pooled:>7.3f} {geometric:>10.3f}", flush=True)
     return float(np.mean(per_fraction))
 
 
 def calibration_of(table: dict[str, Any]) -> ensemble.Calibration:
-    """The recalibration stored in CONSTANTS (with its maps for few points, if any)."""
-    few = {"few": calibration_of(table["few"]), "few_points": table["few_points"]} if (
-        "few" in table) else {}
+    """The recalibration stored in CONSTANTS."""
     return ensemble.Calibration(tuple(table["stages"]), tuple(table["levels"]),
-                                tuple(tuple(r) for r in table["pits"]), **few)
+                                tuple(tuple(r) for r in table["pits"]))
 
 
 def options_of(table: dict[str, Any], bounds: Bounds) -> dict[str, Any]:
@@ -636,9 +573,6 @@ def main() -> None:
     parser.add_argument("--choose-variance", action="store_true",
                         help="compare the ensemble's coefficient prior variances of VARIANCES "
                              "on the build tasks (maps fitted for each) and print the choice")
-    parser.add_argument("--choose-few-points", action="store_true",
-                        help="compare maps of their own for predictions from few points "
-                             "(FEW_POINTS_CHOICES) on the build tasks and print the choice")
     parser.add_argument("--unbounded", action="store_true",
                         help="treat every task as unbounded (bounds=None): fit (with "
                              "--calibrate) or evaluate the ensemble's maps of that geometry")
@@ -647,9 +581,6 @@ def main() -> None:
     fractions = tuple(args.fractions)
     if args.choose_variance:
         choose_variance(tasks, fractions, args.maps)
-        return
-    if args.choose_few_points:
-        choose_few_points(tasks, fractions, args.maps)
         return
     if args.calibrate is not None and args.unbounded:
         calibrate_unbounded(tasks, fractions)
@@ -669,9 +600,7 @@ def main() -> None:
         if "hyperlaw" in folds:
             shipped = folds["hyperlaw"]["shipped"]
             print(f"ensemble.py: CALIBRATION = Calibration(**{shipped['loss']})\n"
-                  f"ensemble.py: RANGE_CALIBRATION = Calibration(**{shipped['bounded']})\n"
-                  "(each with its entry \"few\" as FEW_POINTS_CALIBRATION and "
-                  "FEW_POINTS_RANGE_CALIBRATION)")
+                  f"ensemble.py: RANGE_CALIBRATION = Calibration(**{shipped['bounded']})")
         if "lcpfn" in folds:
             print(f"pfn.py: CALIBRATION = Calibration(**{folds['lcpfn']['shipped']})")
         return
@@ -707,7 +636,7 @@ def calibrate_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> None
     print("candidates on the build tasks (maps fitted without the task measured):\n"
           + "\n".join(compare_unbounded(tasks, fractions)) + "\n", flush=True)
     folds[UNBOUNDED_KEY] = calibrate(tasks, fractions, ["hyperlaw"], "shared",
-                                     keep_median=True, few_points={})["hyperlaw"]
+                                     keep_median=True)["hyperlaw"]
     CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
     print(f"\nwrote {CONSTANTS}; paste the shipped entry into hyperlaw/curves/:\n"
           f"ensemble.py: UNBOUNDED_CALIBRATION = Calibration(**{folds[UNBOUNDED_KEY]['shipped']})")
