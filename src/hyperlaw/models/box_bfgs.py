@@ -51,7 +51,8 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
     the problems; equal labels: one objective) and `merge_within` > 0, a problem stops once
     within that distance of one of its kind with a lower value (see `_caught_up`). The
     bookkeeping works on all b rows with masks (b is small: whole-array operations cost less
-    than gathers)."""
+    than gathers), except the directions: a solve costs per matrix, so only the rows that
+    moved get new ones."""
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     x = np.minimum(np.maximum(np.array(x0, dtype=float), lower), upper)
     b, k = x.shape
@@ -63,7 +64,8 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
     # the first step is at most one unit long (a unit is one lengthscale for the acquisition)
     hess = np.eye(k)[None, :, :] * np.maximum(np.linalg.norm(g, axis=1), 1.0)[:, None, None]
     first = np.ones(b, dtype=bool)  # not yet scaled by an observed curvature
-    d = _direction(x, g, hess, first, running, lower, upper, gtol)
+    d = np.zeros((b, k))
+    running[_renew_directions(d, x, g, hess, first, running, lower, upper, gtol)] = False
     step = np.ones(b)
     iterations = np.zeros(b, dtype=np.int64)
     backtracks = np.zeros(b, dtype=np.int64)
@@ -74,7 +76,8 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
     while running.any():
         rows = np.flatnonzero(running)
         trial = np.minimum(np.maximum(x + step[:, None] * d, lower), upper)
-        predicted = ((trial - x) * g).sum(axis=1)  # < 0 along a descent direction
+        move = trial - x
+        predicted = (move * g).sum(axis=1)  # < 0 along a descent direction
         if len(rows) == b:
             value, grad = fun(trial, rows)
         else:
@@ -83,33 +86,31 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
         calls += 1
         finite = np.isfinite(value) & np.isfinite(grad).all(axis=1)
         accept = running & finite & (predicted < 0) & (value <= f + _ARMIJO * predicted)
-        reject = running & ~accept
+        reject = running ^ accept
         tiny = ftol * np.maximum(np.abs(f), 1.0)
         if reject.any():
             # a shorter step: the minimum of the quadratic through f, the slope and the
-            # value found, kept within [0.1, 0.5] of the step (halved where not finite); a
-            # row gives up once its step promises less than ftol (round-off decides there)
+            # value found, kept within [0.1, 0.5] of the step (0.1 of it where not a number);
+            # a row gives up once its step promises less than ftol (round-off decides there)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 shorter = -predicted * step / (2.0 * (value - f - predicted))
-            shorter = np.minimum(np.maximum(np.nan_to_num(shorter, nan=0.0), 0.1 * step),
-                                 0.5 * step)
+            shorter = np.minimum(np.fmax(shorter, 0.1 * step), 0.5 * step)
             step = np.where(reject, shorter, step)
             backtracks += reject
             running &= ~reject | ((predicted < -tiny) & (backtracks <= _MAX_BACKTRACKS))
         if accept.any():
             with np.errstate(invalid="ignore"):  # inf - inf in rows not running
                 gain = f - value
-            _update_hessian(hess, first, accept, trial - x, grad - g)
+            _update_hessian(hess, first, accept, move, grad - g)
             x = np.where(accept[:, None], trial, x)
             f, g = np.where(accept, value, f), np.where(accept[:, None], grad, g)
             iterations += accept
             running &= ~accept | ((gain > tiny) & (iterations < max_iter))
-            step, backtracks = np.where(accept, 1.0, step), np.where(accept, 0, backtracks)
+            step[accept], backtracks[accept] = 1.0, 0
             if merging:
                 running &= ~_caught_up(x, f, running, kin, kin_before, merge_within)
-            renew = accept & running
-            d = np.where(renew[:, None],
-                         _direction(x, g, hess, first, renew, lower, upper, gtol), d)
+            # a row whose projected gradient vanished keeps its last direction here
+            _renew_directions(d, x, g, hess, first, accept & running, lower, upper, gtol)
     return BatchResult(x, f, calls)
 
 
@@ -128,15 +129,34 @@ def _caught_up(x: np.ndarray, f: np.ndarray, running: np.ndarray, kin: np.ndarra
     return candidates & (close & ahead).any(axis=1)
 
 
-def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, first: np.ndarray,
-               rows: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-               gtol: float) -> np.ndarray:
-    """Projected quasi-Newton directions. Among `rows` (a mask), those whose projected
-    gradient is below gtol are cleared from it (they are done); where round-off lost the
-    descent, a fresh approximation and a gradient step."""
+def _renew_directions(d: np.ndarray, x: np.ndarray, g: np.ndarray, hess: np.ndarray,
+                      first: np.ndarray, rows: np.ndarray, lower: np.ndarray,
+                      upper: np.ndarray, gtol: float) -> np.ndarray:
+    """New projected quasi-Newton directions d (in place) of the problems `rows` (a mask)
+    whose projected gradient exceeds gtol; returns the indices of the others (they are
+    done). Where round-off lost the descent, a fresh approximation and a gradient step."""
+    index = np.flatnonzero(rows)
+    if not len(index):
+        return index
+    xs, gs = x[index], g[index]
+    projected = xs - np.minimum(np.maximum(xs - gs, lower), upper)
+    active = np.abs(projected).max(axis=1) > gtol
+    direction = _direction(xs, gs, hess[index], projected, lower, upper)
+    lost = active & ~((gs * direction).sum(axis=1) < 0)
+    if lost.any():
+        scale = np.maximum(np.linalg.norm(gs[lost], axis=1), 1.0)
+        hess[index[lost]] = np.eye(x.shape[1])[None] * scale[:, None, None]
+        first[index[lost]] = True
+        direction[lost] = -gs[lost] / scale[:, None]
+    d[index[active]] = direction[active]
+    return index[~active]
+
+
+def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, projected: np.ndarray,
+               lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Projected quasi-Newton directions at x, given the gradients g, the Hessian
+    approximations and the projected gradients x - P(x - g)."""
     k = x.shape[1]
-    projected = x - np.minimum(np.maximum(x - g, lower), upper)
-    rows &= np.abs(projected).max(axis=1) > gtol
     # the margin within which a bound counts as reached (it shrinks near a stationary point)
     margin = np.minimum(np.linalg.norm(projected, axis=1), 1e-3)[:, None]
     held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
@@ -144,7 +164,7 @@ def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, first: np.ndarray
     bounded = held.any()
     if bounded:  # the Newton step on the free coordinates: their block of the Hessian
         reduced = np.where(held[:, :, None] | held[:, None, :], 0.0, hess)
-        reduced[:, np.arange(k), np.arange(k)] = np.where(held, 1.0, diagonal)
+        reduced.reshape(len(x), k * k)[:, :: k + 1] = np.where(held, 1.0, diagonal)
     try:
         direction = -np.linalg.solve(reduced if bounded else hess,
                                      np.where(held, 0.0, g)[:, :, None])[:, :, 0]
@@ -152,12 +172,6 @@ def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, first: np.ndarray
         direction = -g / diagonal
     if bounded:
         direction = np.where(held, -g / diagonal, direction)
-    lost = rows & ~((g * direction).sum(axis=1) < 0)
-    if lost.any():
-        scale = np.maximum(np.linalg.norm(g[lost], axis=1), 1.0)
-        hess[lost] = np.eye(k)[None] * scale[:, None, None]
-        first[lost] = True
-        direction[lost] = -g[lost] / scale[:, None]
     return direction
 
 
