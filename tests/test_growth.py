@@ -164,6 +164,25 @@ def test_sobol_points_are_scipys(dim: int) -> None:
         assert np.array_equal(np.array([ours.point(999_990 + k) for k in range(20)]), far)
 
 
+@pytest.mark.parametrize("dim", [0, 1, 17, 32])
+def test_sobol_points_from_a_generator_are_scipys(dim: int) -> None:
+    import warnings
+
+    from scipy.stats import qmc
+
+    from hyperlaw.samplers.sobol import ScrambledSobol
+
+    for n in (1, 5, 32):
+        ours, theirs = np.random.default_rng(n), np.random.default_rng(n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            expected = qmc.Sobol(dim, scramble=True, seed=theirs).random(n)
+        assert np.array_equal(ScrambledSobol(dim, ours).first(n), expected)
+        # both draw from a spawned child: the generators go on alike
+        assert np.array_equal(ours.spawn(1)[0].random(4), theirs.spawn(1)[0].random(4))
+        assert np.array_equal(ours.random(4), theirs.random(4))
+
+
 _FIRST_ASK = """
 import sys
 import hyperlaw as hl

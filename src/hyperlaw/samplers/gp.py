@@ -51,6 +51,7 @@ from hyperlaw.samplers.multiobjective import (
     violation_of,
 )
 from hyperlaw.samplers.priors import SpacePrior, pibo_weight, space_prior
+from hyperlaw.samplers.sobol import ScrambledSobol
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
 
@@ -93,7 +94,7 @@ def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
     value, never a lucky noisy observation; the rows to redraw are those that can hold the
     incumbent (the best posterior means).
     """
-    from scipy.stats import norm, qmc
+    from scipy.special import ndtri
 
     rows = np.zeros(0, dtype=np.int64) if redraw is None else np.asarray(redraw)
     at = np.vstack([gp.x[rows], xp])
@@ -103,8 +104,7 @@ def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
     eigval, eigvec = np.linalg.eigh(0.5 * (cov + cov.T))
     chol = eigvec * np.sqrt(np.clip(eigval, 0.0, None))
     if len(at) <= _SOBOL_MAX_DIM:
-        z = norm.ppf(np.clip(qmc.Sobol(len(at), scramble=True, seed=rng).random(n), 1e-12,
-                             1 - 1e-12))
+        z = ndtri(np.clip(ScrambledSobol(len(at), rng).first(n), 1e-12, 1 - 1e-12))
     else:
         half = rng.standard_normal(((n + 1) // 2, len(at)))
         z = np.vstack([half, -half])[:n]

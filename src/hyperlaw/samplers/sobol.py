@@ -64,8 +64,11 @@ class ScrambledSobol:
     sequence up to it.
     """
 
-    def __init__(self, dim: int, seed: int | None) -> None:
-        rng = np.random.default_rng(seed)
+    def __init__(self, dim: int, seed: int | np.random.Generator | None) -> None:
+        # from a Generator, the draws come from a child it spawns, as scipy's do (the
+        # Generator's own stream is left as it was)
+        rng = (seed.spawn(1)[0] if isinstance(seed, np.random.Generator)
+               else np.random.default_rng(seed))
         self.dim = dim
         # the same draws, in the same order and width, as scipy's LMS + shift scrambling
         shift_bits = rng.integers(0, 2, size=(dim, _BITS), dtype=np.uint32)
@@ -85,10 +88,20 @@ class ScrambledSobol:
         quasi = self._shift ^ np.bitwise_xor.reduce(self._directions[:, used], axis=1)
         return quasi.astype(np.float64) * (1.0 / 2**_BITS)
 
+    def first(self, n: int) -> np.ndarray:
+        """The first n points (n, dim), as `qmc.Sobol(...).random(n)` draws them."""
+        gray = np.arange(n, dtype=np.uint64)
+        gray ^= gray >> np.uint64(1)
+        quasi = np.repeat(self._shift[None, :], n, axis=0)
+        for bit in range(max(n - 1, 0).bit_length()):
+            quasi[(gray >> np.uint64(bit)) & np.uint64(1) == 1] ^= self._directions[:, bit]
+        return quasi.astype(np.float64) * (1.0 / 2**_BITS)
 
+
+@functools.cache
 def _directions(dim: int) -> np.ndarray:
     """Direction numbers (dim, bits), each scaled to its bit (Bratley and Fox's recurrence
-    on Joe and Kuo's primitive polynomials and initial numbers)."""
+    on Joe and Kuo's primitive polynomials and initial numbers); read-only, as cached."""
     poly, initial = _joe_kuo()
     if dim > len(poly):
         raise SearchExhaustedError(
@@ -106,23 +119,25 @@ def _directions(dim: int) -> np.ndarray:
                     new ^= row[j - k - 1] << (k + 1)
             row.append(new)
         out[d] = row
-    return out << _MSB_FIRST
+    out <<= _MSB_FIRST
+    out.flags.writeable = False
+    return out
 
 
 def _scrambled(directions: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """Left-multiply each direction number's bits (most significant first) by its
     dimension's lower-triangular matrix with a unit diagonal, over GF(2)."""
-    lower = np.tril(matrices).astype(np.int64)
-    lower[:, np.arange(_BITS), np.arange(_BITS)] = 1
-    bits = ((directions[:, :, None] >> _MSB_FIRST) & 1).astype(np.int64)
-    product = np.einsum("dpk,djk->djp", lower, bits) % 2
-    return (product.astype(np.uint64) << _MSB_FIRST).sum(axis=2)
+    lower = np.tril(matrices).astype(np.float64)
+    lower[:, np.arange(_BITS), np.arange(_BITS)] = 1.0
+    bits = ((directions[:, :, None] >> _MSB_FIRST) & 1).astype(np.float64)
+    # sums of at most 30 products of 0 and 1: exact in floating point, by one batched product
+    product = (bits @ lower.transpose(0, 2, 1)).astype(np.uint64) & np.uint64(1)
+    return (product << _MSB_FIRST).sum(axis=2)
 
 
-@functools.cache
 def _joe_kuo() -> tuple[np.ndarray, np.ndarray]:
     """The primitive polynomials and initial direction numbers scipy ships, read from its
-    data file without importing `scipy.stats`."""
+    data file without importing `scipy.stats` (3 MB: not kept, `_directions` is)."""
     spec = importlib.util.find_spec("scipy")
     roots = spec.submodule_search_locations if spec is not None else None
     path = Path(roots[0], "stats", "_sobol_direction_numbers.npz") if roots else None
