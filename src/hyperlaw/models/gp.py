@@ -156,6 +156,7 @@ class GaussianProcess:
         k[np.diag_indices_from(k)] += noise + 1e-9 * self.scale
         self._chol, self.alpha = factor(k, y)
         self._k_inv: np.ndarray | None = None
+        self._gradient_terms: tuple[np.ndarray, np.ndarray] | None = None
 
     def _kernel(self, d2: np.ndarray) -> np.ndarray:
         r = np.sqrt(np.maximum(d2 @ self.inv_ls2, 0.0))
@@ -229,9 +230,11 @@ class GaussianProcess:
         """Gradient (m, d) of sum_i w[:, i] k(xs, x_i), given w = weights * d k / d r^2:
         d r^2 / d xs_k = 2 inv_ls2_k (xs_k - x_ik); zero for categorical coordinates."""
         cont = ~self.cat
+        if self._gradient_terms is None:  # 2 inv_ls2 and the training inputs, where ordered
+            self._gradient_terms = (2.0 * self.inv_ls2[cont], self.x[:, cont])
+        twice_inv_ls2, x_ordered = self._gradient_terms
         out = np.zeros_like(xs)
-        out[:, cont] = 2.0 * self.inv_ls2[cont] * (
-            xs[:, cont] * w.sum(axis=1)[:, None] - w @ self.x[:, cont])
+        out[:, cont] = twice_inv_ls2 * (xs[:, cont] * w.sum(axis=1)[:, None] - w @ x_ordered)
         return out
 
 
