@@ -18,10 +18,11 @@ def transform_targets(loss: np.ndarray) -> np.ndarray:
     return target_candidates(loss)[-1][0]
 
 
-def target_candidates(loss: np.ndarray) -> list[tuple[np.ndarray, float]]:
+def target_candidates(loss: np.ndarray, warped: bool = True) -> list[tuple[np.ndarray, float]]:
     """Standardized targets and the log Jacobian of the map from the losses to them: the
-    standardized losses, then, when their skew exceeds 1, the Yeo-Johnson warped ones. The
-    GP's evidence plus the log Jacobian compares the two on the scale of the losses."""
+    standardized losses, then, when their skew exceeds 1 (and `warped`), the Yeo-Johnson
+    warped ones. The GP's evidence plus the log Jacobian compares the two on the scale of the
+    losses."""
     centred = loss - np.median(loss)
     spread = float(np.std(centred))
     if spread <= 0 or not np.isfinite(spread):
@@ -30,6 +31,8 @@ def target_candidates(loss: np.ndarray) -> list[tuple[np.ndarray, float]]:
     y = centred / spread
     plain = (y - y.mean()) / y.std()
     out = [(plain, -n * math.log(spread * float(y.std())))]
+    if not warped:
+        return out
     skew = float(np.mean(y**3) - 3 * np.mean(y) * np.var(y) - np.mean(y) ** 3)
     if abs(skew) > 1.0 and len(y) >= 8:
         t, lam = yeo_johnson(y)

@@ -281,7 +281,8 @@ class GPSampler(ReplicaSalt, Sampler):
         if still_fresh(previous, n):
             assert previous is not None
             hyper = previous[0]
-            warps = target_candidates(loss[keep])  # the fit's choice among them, kept too
+            # the fit's choice among them, kept too (the warped one only when chosen)
+            warps = target_candidates(loss[keep], warped=previous[2] > 0)
             y = warps[min(previous[2], len(warps) - 1)][0]
             gp = GaussianProcess(x, y, cat, hyper)
         else:
