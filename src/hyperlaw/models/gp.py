@@ -144,12 +144,20 @@ class GaussianProcess:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, cat: np.ndarray, hyper: Hyper,
                  d2: np.ndarray | None = None, exact: np.ndarray | None = None,
-                 exact_noise: float = _EXACT_NOISE) -> None:
+                 exact_noise: float = _EXACT_NOISE,
+                 kernel_at_x: np.ndarray | None = None) -> None:
         self.x, self.y, self.cat, self.hyper = x, y, cat, hyper
         self.inv_ls2 = np.exp(-2.0 * hyper.log_ls)
         self.scale = math.exp(hyper.log_scale)
         self._side = _ScaledSide(x, cat, self.inv_ls2)  # the training side of distances
-        k = self.cross_kernel(x) if d2 is None else self._kernel(d2)
+        #: the kernel between the training inputs as `cross_kernel(x)` gives it (None when
+        #: built from `d2`); `kernel_at_x` passes it when known already (not copied)
+        self.kernel_at_x: np.ndarray | None = None
+        if kernel_at_x is None and d2 is not None:
+            k = self._kernel(d2)
+        else:
+            self.kernel_at_x = self.cross_kernel(x) if kernel_at_x is None else kernel_at_x
+            k = self.kernel_at_x.copy()
         noise = np.full(len(x), math.exp(hyper.log_noise))
         if exact is not None:  # nearly noise-free: two fantasies at one point stay solvable
             noise[exact] = exact_noise * self.scale
@@ -198,6 +206,8 @@ class GaussianProcess:
 
     def predict_mean(self, xs: np.ndarray) -> np.ndarray:
         """Posterior mean of the latent function at rows of xs (no variance: cheaper)."""
+        if xs is self.x and self.kernel_at_x is not None:
+            return self.kernel_at_x @ self.alpha
         return self.cross_kernel(xs) @ self.alpha
 
     def predict_with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, Chain]:

@@ -112,17 +112,18 @@ def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
     ys = np.vstack([np.broadcast_to(gp.y[:, None], (len(gp.y), n)), worlds[len(rows):]])
     ys[rows] = worlds[: len(rows)]
     exact = np.concatenate([rows, np.arange(len(gp.y), len(gp.y) + len(xp))])
-    x = np.vstack([gp.x, xp])
+    # without pending points, the model's inputs and kernel serve the worlds as they are
+    x, kernel = (np.vstack([gp.x, xp]), None) if len(xp) else (gp.x, gp.kernel_at_x)
     conditioned = None
     for jitter in _DRAW_JITTERS:  # draws at close points can make the kernel matrix singular
         try:
             conditioned = GaussianProcess(x, ys, gp.cat, gp.hyper, exact=exact,
-                                          exact_noise=jitter)
+                                          exact_noise=jitter, kernel_at_x=kernel)
             break
         except np.linalg.LinAlgError:
             continue
     if conditioned is None:  # the model's own noise at every row
-        conditioned = GaussianProcess(x, ys, gp.cat, gp.hyper)
+        conditioned = GaussianProcess(x, ys, gp.cat, gp.hyper, kernel_at_x=kernel)
     incumbent = worlds.min(axis=0) if len(at) else np.full(n, np.inf)
     return conditioned, np.minimum(incumbent, best if not len(rows) else np.inf)
 
