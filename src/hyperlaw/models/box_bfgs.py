@@ -120,7 +120,8 @@ def _caught_up(x: np.ndarray, f: np.ndarray, running: np.ndarray, kin: np.ndarra
     pairs of one objective; `kin_before`, those whose second member comes first) whose value
     is lower, or equal with a lower index: searches of one function from different starts
     that reached one basin, where one of them is enough."""
-    ahead = ((f[None, :] < f[:, None]) & kin) | ((f[None, :] == f[:, None]) & kin_before)
+    # kin_before lies within kin: a lower value, or an equal one that comes first
+    ahead = np.where(kin_before, f[None, :] <= f[:, None], (f[None, :] < f[:, None]) & kin)
     candidates = running & ahead.any(axis=1)
     if not candidates.any():
         return candidates
@@ -158,7 +159,7 @@ def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, projected: np.nda
     approximations and the projected gradients x - P(x - g)."""
     k = x.shape[1]
     # the margin within which a bound counts as reached (it shrinks near a stationary point)
-    margin = np.minimum(np.linalg.norm(projected, axis=1), 1e-3)[:, None]
+    margin = np.minimum(np.sqrt((projected * projected).sum(axis=1)), 1e-3)[:, None]
     held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
     diagonal = np.einsum("bii->bi", hess)
     bounded = held.any()
@@ -193,7 +194,7 @@ def _update_hessian(hess: np.ndarray, first: np.ndarray, rows: np.ndarray, s: np
     bs = (hess @ s[:, :, None])[:, :, 0]
     sbs = (s * bs).sum(axis=1)
     update &= sbs > 0
-    a = np.where(update, 1.0 / np.where(update, sy, 1.0), 0.0)
-    c = np.where(update, 1.0 / np.where(update, sbs, 1.0), 0.0)
+    a = update / np.where(update, sy, 1.0)  # 1 / sy where updated, else 0
+    c = update / np.where(update, sbs, 1.0)
     hess += a[:, None, None] * y[:, :, None] * y[:, None, :]
     hess -= c[:, None, None] * bs[:, :, None] * bs[:, None, :]
