@@ -74,14 +74,17 @@ def _scaled_sq_dists(a: np.ndarray, side: _ScaledSide) -> np.ndarray:
 
 def matern52(r: np.ndarray) -> np.ndarray:
     """The Matérn-5/2 correlation at distances r (in lengthscales)."""
-    return _matern52_scaled(_SQRT5 * r)[0]
+    return _matern52_scaled(_SQRT5 * r, overwrite=True)[0]
 
 
-def _matern52_scaled(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(1 + s + s^2 / 3) exp(-s) for s = sqrt(5) r, and exp(-s) (for derivatives)."""
-    e = np.exp(-s)
-    k = 1.0 + s  # 1 + s + s^2/3, with two temporaries (pools of candidates are large)
-    square = s * s
+def _matern52_scaled(s: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(1 + s + s^2 / 3) exp(-s) for s = sqrt(5) r, and exp(-s) (for derivatives). With
+    `overwrite`, s (a temporary of the caller) holds s^2 / 3 on return: pools of candidates
+    are large, and every temporary of their size costs memory traffic."""
+    e = np.negative(s)
+    np.exp(e, out=e)
+    k = 1.0 + s
+    square = np.multiply(s, s, out=s if overwrite else None)
     square /= 3.0
     k += square
     k *= e
@@ -172,7 +175,7 @@ class GaussianProcess:
 
     def cross_kernel(self, xs: np.ndarray) -> np.ndarray:
         """Kernel between the rows of xs and the training inputs."""
-        k = _matern52_scaled(self._scaled_distances(xs))[0]
+        k = _matern52_scaled(self._scaled_distances(xs), overwrite=True)[0]
         k *= self.scale
         return k
 
