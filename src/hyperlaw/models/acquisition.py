@@ -51,7 +51,11 @@ def _log_h_near(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | No
     from scipy.special import ndtr
 
     cdf = ndtr(z)
-    h = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) + z * cdf
+    h = -0.5 * z  # phi(z) + z cdf, in place (pools of candidates are large)
+    h *= z
+    h -= _LOG_SQRT_2PI
+    np.exp(h, out=h)
+    h += z * cdf
     return np.log(h), cdf / h if slope else None
 
 
@@ -59,13 +63,20 @@ def _log_h_tail(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | No
     """For z <= -1: phi(z) (1 + z r(z)) with r = Phi/phi = sqrt(pi/2) erfcx(-z/sqrt(2))."""
     from scipy.special import erfcx
 
-    ratio = _SQRT_HALF_PI * erfcx(-z / math.sqrt(2.0))
-    inner = np.log1p(z * ratio)
+    ratio = np.negative(z)  # in place from here on (pools of candidates are large)
+    ratio /= math.sqrt(2.0)
+    erfcx(ratio, out=ratio)
+    ratio *= _SQRT_HALF_PI
+    inner = z * ratio
+    np.log1p(inner, out=inner)
     # far tail: 1 + z r(z) ~ 1/z^2 loses precision; use the asymptotic form there
     far = z < -1e4
     if far.any():
         inner[far] = -2.0 * np.log(-z[far])
-    value = -0.5 * z * z - _LOG_SQRT_2PI + inner
+    value = -0.5 * z
+    value *= z
+    value -= _LOG_SQRT_2PI
+    value += inner
     return value, ratio / np.exp(inner) if slope else None
 
 
@@ -74,7 +85,9 @@ def _logsumexp(a: np.ndarray) -> np.ndarray:
     call than the sum itself at these sizes)."""
     top = a.max(axis=-1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
-    return top + np.log(np.exp(a - top).sum(axis=-1, keepdims=True))
+    shifted = a - top
+    np.exp(shifted, out=shifted)
+    return top + np.log(shifted.sum(axis=-1, keepdims=True))
 
 
 def log_expected_improvement(mean: np.ndarray, std: np.ndarray,
@@ -99,7 +112,10 @@ def fantasy_log_expected_improvement(mean: np.ndarray, std: np.ndarray,
     to world j, std (m,) is shared. With the worlds drawn from the joint posterior at the
     pending points (and best[j] their incumbent), this is the part of the batch expected
     improvement (q-EI) that depends on the new point, integrated exactly over its value."""
-    lei = np.log(std)[:, None] + log_h((best[None, :] - mean) / std[:, None])
+    z = best[None, :] - mean
+    z /= std[:, None]
+    lei = log_h(z)
+    lei += np.log(std)[:, None]
     return _logsumexp(lei)[:, 0] - math.log(mean.shape[1])
 
 
