@@ -256,8 +256,10 @@ def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[flo
     n, d = y.shape[0], d2.shape[2]
     inv_ls2 = np.exp(-2.0 * h[:-2])
     scale, noise = math.exp(h[-2]), math.exp(h[-1])
-    r = np.sqrt(np.maximum(d2 @ inv_ls2, 0.0))
-    s = _SQRT5 * r
+    s = d2 @ inv_ls2  # sqrt(5) r, in place (as are the products below: n x n each)
+    np.maximum(s, 0.0, out=s)
+    np.sqrt(s, out=s)
+    s *= _SQRT5
     k, e = _matern52_scaled(s)
     k *= scale
     kn = k.copy()
@@ -269,9 +271,13 @@ def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[flo
     k_inv = k_inv + np.tril(k_inv, -1).T  # the lower triangle only: mirror it
     w = np.outer(alpha, alpha) - k_inv
     grad = np.empty_like(h)
-    g = scale * (5.0 / 3.0) * (1.0 + s) * e  # d k / d log ls_k = g * d2_k / ls_k^2
-    grad[:-2] = -0.5 * np.einsum("ij,ijk->k", w * g, d2) * inv_ls2
-    grad[-2] = -0.5 * float(np.sum(w * k))
+    g = 1.0 + s  # scale 5/3 (1 + s) e: d k / d log ls_k = g * d2_k / ls_k^2
+    g *= scale * (5.0 / 3.0)
+    g *= e
+    g *= w
+    grad[:-2] = -0.5 * np.einsum("ij,ijk->k", g, d2) * inv_ls2
+    k *= w
+    grad[-2] = -0.5 * float(np.sum(k))
     grad[-1] = -0.5 * noise * float(np.trace(w))
     lp, lp_grad = log_prior(h, d)
     return nll - lp, grad - lp_grad
