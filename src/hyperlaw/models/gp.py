@@ -16,6 +16,8 @@ import numpy as np
 from hyperlaw.models.linalg import factor, gaussian_nll, single_threaded_blas
 
 _SQRT5 = math.sqrt(5.0)
+#: entries of a distance or kernel matrix transformed at a time (128 KiB: in cache)
+_BLOCK_CELLS = 2**14
 #: chain(u_mean, u_std): the gradient (m, d) of u_mean * mean + u_std * std at each row
 Chain = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: bounds of the log hyperparameters: lengthscales, signal variance, noise variance. An
@@ -59,17 +61,33 @@ class _ScaledSide:
         self.norms = np.einsum("ij,ij->i", self.scaled, self.scaled)
 
 
-def _scaled_sq_dists(a: np.ndarray, side: _ScaledSide) -> np.ndarray:
-    """`scaled_sq_dists` from the rows of a to a prepared side."""
+def _scaled_sq_dists(a: np.ndarray, side: _ScaledSide,
+                     then: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+    """`scaled_sq_dists` from the rows of a to a prepared side, and `then` (in place) on
+    them. The elementwise passes run on blocks of `_BLOCK_CELLS` entries, which stay in
+    cache: a pool of candidates times the training inputs does not."""
     sa = a[:, side.ordered] * side.weights
     out = sa @ side.scaled.T
-    out *= -2.0
-    out += np.einsum("ij,ij->i", sa, sa)[:, None]
-    out += side.norms[None, :]
-    np.maximum(out, 0.0, out=out)
-    for k in side.choices:
-        out += side.inv_ls2[k] * (np.abs(a[:, k, None] - side.x[None, :, k]) > 1e-9)
+    norms = np.einsum("ij,ij->i", sa, sa)
+    step = max(_BLOCK_CELLS // max(out.shape[1], 1), 1)
+    for start in range(0, len(out), step):
+        rows = slice(start, start + step)
+        block = out[rows]
+        block *= -2.0
+        block += norms[rows, None]
+        block += side.norms[None, :]
+        np.maximum(block, 0.0, out=block)
+        for k in side.choices:
+            block += side.inv_ls2[k] * (np.abs(a[rows, k, None] - side.x[None, :, k]) > 1e-9)
+        if then is not None:
+            then(block)
     return out
+
+
+def _sqrt5_root(r2: np.ndarray) -> None:
+    """Squared distances to sqrt(5) r, in place."""
+    r2 *= 5.0
+    np.sqrt(r2, out=r2)
 
 
 def matern52(r: np.ndarray) -> np.ndarray:
@@ -175,16 +193,18 @@ class GaussianProcess:
 
     def cross_kernel(self, xs: np.ndarray) -> np.ndarray:
         """Kernel between the rows of xs and the training inputs."""
-        k = _matern52_scaled(self._scaled_distances(xs), overwrite=True)[0]
-        k *= self.scale
-        return k
+
+        def kernel(block: np.ndarray) -> None:  # squared distances to the kernel, in place
+            _sqrt5_root(block)
+            block[...] = _matern52_scaled(block, overwrite=True)[0]
+            block *= self.scale
+
+        return _scaled_sq_dists(xs, self._side, kernel)
 
     def _scaled_distances(self, xs: np.ndarray) -> np.ndarray:
         """sqrt(5) r from each row of xs to each training input (r: the distance in units of
         the lengthscales)."""
-        r2 = _scaled_sq_dists(xs, self._side)
-        r2 *= 5.0
-        return np.sqrt(r2, out=r2)
+        return _scaled_sq_dists(xs, self._side, _sqrt5_root)
 
     def k_inv(self) -> np.ndarray:
         """The inverse of the training covariance (cached; variances by one product)."""
