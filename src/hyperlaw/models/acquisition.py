@@ -35,14 +35,14 @@ def _log_h(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
         return _log_h_near(z, slope)
     if not mid.any():
         return _log_h_tail(z, slope)
-    far = ~mid
-    near, tail = _log_h_near(z[mid], slope), _log_h_tail(z[far], slope)
+    low = ~mid  # z <= -1
+    near, tail = _log_h_near(z[mid], slope), _log_h_tail(z[low], slope)
     out = np.empty_like(z)
-    out[mid], out[far] = near[0], tail[0]
+    out[mid], out[low] = near[0], tail[0]
     if not slope:
         return out, None
     slopes = np.empty_like(z)
-    slopes[mid], slopes[far] = near[1], tail[1]
+    slopes[mid], slopes[low] = near[1], tail[1]
     return out, slopes
 
 
