@@ -46,14 +46,20 @@ def _log_h(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
     return out, slopes
 
 
+def _log_phi(z: np.ndarray) -> np.ndarray:
+    """log phi(z), the log of the standard normal density, as a new array."""
+    out = -0.5 * z
+    out *= z
+    out -= _LOG_SQRT_2PI
+    return out
+
+
 def _log_h_near(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """For z > -1: directly."""
     from scipy.special import ndtr
 
     cdf = ndtr(z)
-    h = -0.5 * z  # phi(z) + z cdf, in place (pools of candidates are large)
-    h *= z
-    h -= _LOG_SQRT_2PI
+    h = _log_phi(z)  # phi(z) + z cdf, in place (pools of candidates are large)
     np.exp(h, out=h)
     h += z * cdf
     return np.log(h), cdf / h if slope else None
@@ -73,9 +79,7 @@ def _log_h_tail(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | No
     far = z < -1e4
     if far.any():
         inner[far] = -2.0 * np.log(-z[far])
-    value = -0.5 * z
-    value *= z
-    value -= _LOG_SQRT_2PI
+    value = _log_phi(z)
     value += inner
     return value, ratio / np.exp(inner) if slope else None
 
