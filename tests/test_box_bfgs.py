@@ -93,3 +93,17 @@ def test_a_search_that_catches_up_with_a_better_one_of_the_same_function_stops()
     labelled = minimize_batch(_rosenbrock, starts, lower, upper, gtol=1e-8,
                               same=np.array([0, 1, 2]), merge_within=0.05)
     np.testing.assert_array_equal(labelled.x, apart.x)
+
+
+def test_a_problem_whose_projected_gradient_vanishes_stops_there() -> None:
+    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (x * x).sum(axis=1), 2.0 * x
+
+    # the first step lands on the minimum, where the gradient is exactly 0: no further call
+    res = minimize_batch(fun, np.array([[1.0]]), np.full(1, -2.0), np.full(1, 2.0))
+    np.testing.assert_array_equal(res.x, [[0.0]])
+    assert res.calls == 2
+    # on the bound, with the gradient pushing outward: the projected gradient is 0 too
+    res = minimize_batch(fun, np.array([[1.0]]), np.full(1, 0.5), np.full(1, 2.0))
+    np.testing.assert_array_equal(res.x, [[0.5]])
+    assert res.calls == 2

@@ -109,8 +109,8 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
             step[accept], backtracks[accept] = 1.0, 0
             if merging:
                 running &= ~_caught_up(x, f, running, kin, kin_before, merge_within)
-            # a row whose projected gradient vanished keeps its last direction here
-            _renew_directions(d, x, g, hess, first, accept & running, lower, upper, gtol)
+            running[_renew_directions(d, x, g, hess, first, accept & running, lower, upper,
+                                      gtol)] = False
     return BatchResult(x, f, calls)
 
 
