@@ -421,3 +421,16 @@ def test_hyperparameters_refit_every_trial_early_then_once_5_percent_new_trials_
     assert set(gaps[(later >= 40) & (later < 60)]) == {2}
     assert all(gap >= n // 20 for gap, n in zip(gaps, later, strict=True))
     assert len(fitted) < 90  # against 200 refits, one a trial
+
+
+def test_difference_gradients_on_the_upper_bound_look_backward() -> None:
+    from hyperlaw.models.optimizer import _finite_difference
+
+    def acq(points: np.ndarray) -> np.ndarray:
+        return -((points[:, 0] - 0.8) ** 2) + points[:, 1]
+
+    batch = np.array([[1.0, 1.0], [0.5, 0.0]])
+    values, grad = _finite_difference(acq, batch, np.arange(2), np.ones(2))
+    np.testing.assert_allclose(values, [0.04 - 1.0, 0.09])
+    # gradients of -acq: 2 (x - 0.8) and -1, on the bound as inside it
+    np.testing.assert_allclose(grad, [[0.4, -1.0], [-0.6, -1.0]], atol=1e-5)

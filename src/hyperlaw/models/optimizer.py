@@ -141,15 +141,15 @@ def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.
 
 def _finite_difference(acq: Acquisition, batch: np.ndarray, cont: np.ndarray,
                        scale: np.ndarray, h: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Negative values and forward-difference gradients (scaled units) of each row."""
+    """Negative values and one-sided difference gradients (scaled units) of each row: forward,
+    or backward on the upper bound."""
     n, k = len(batch), len(cont)
     shifted = np.repeat(batch[:, None, :], k + 1, axis=1)  # (n, k + 1, d)
-    up = np.minimum(batch[:, cont] + h, 1.0)
-    shifted[:, np.arange(1, k + 1), cont] = up
+    at = batch[:, cont]
+    moved = np.where(at + h <= 1.0, at + h, at - h)
+    shifted[:, np.arange(1, k + 1), cont] = moved
     values = acq(shifted.reshape(n * (k + 1), -1)).reshape(n, k + 1)
-    steps = up - batch[:, cont]
-    diff = values[:, 1:] - values[:, :1]
-    grad = np.where(steps > 0, diff / np.where(steps > 0, steps, 1.0), 0.0)
+    grad = (values[:, 1:] - values[:, :1]) / (moved - at)
     return -values[:, 0], -grad * scale
 
 
