@@ -434,3 +434,24 @@ def test_difference_gradients_on_the_upper_bound_look_backward() -> None:
     np.testing.assert_allclose(values, [0.04 - 1.0, 0.09])
     # gradients of -acq: 2 (x - 0.8) and -1, on the bound as inside it
     np.testing.assert_allclose(grad, [[0.4, -1.0], [-0.6, -1.0]], atol=1e-5)
+
+
+def test_the_posterior_agrees_with_the_textbook_formulas() -> None:
+    # the inverse from the Cholesky factor, the joint covariance by a triangular solve and the
+    # variances by the cached inverse: all one posterior, k** - k*' K^-1 k*
+    rng = np.random.default_rng(4)
+    x = rng.random((60, 3))
+    y = np.sin(5 * x[:, 0]) + x[:, 1] * x[:, 2]
+    gp = GaussianProcess(x, (y - y.mean()) / y.std(), np.zeros(3, dtype=bool),
+                         Hyper(np.array([-1.0, -0.5, 0.0]), 0.2, math.log(1e-3)))
+    ks_train = gp.cross_kernel(x)
+    k = ks_train + (math.exp(gp.hyper.log_noise) + 1e-9 * gp.scale) * np.eye(60)
+    np.testing.assert_allclose(k @ gp.k_inv(), np.eye(60), atol=1e-8)
+    xs = rng.random((7, 3))
+    ks = gp.cross_kernel(xs)
+    prior = gp.cross_kernel(xs) @ np.linalg.solve(k, ks.T)  # k*' K^-1 k*
+    mean, cov = gp.posterior_covariance(xs)
+    k_star = GaussianProcess(xs, np.zeros(7), gp.cat, gp.hyper).cross_kernel(xs)
+    np.testing.assert_allclose(cov, k_star - prior, atol=1e-9)
+    np.testing.assert_allclose(mean, ks @ np.linalg.solve(k, gp.y), atol=1e-9)
+    np.testing.assert_allclose(gp.predict(xs)[1] ** 2, np.diag(cov), atol=1e-9)
