@@ -455,3 +455,20 @@ def test_the_posterior_agrees_with_the_textbook_formulas() -> None:
     np.testing.assert_allclose(cov, k_star - prior, atol=1e-9)
     np.testing.assert_allclose(mean, ks @ np.linalg.solve(k, gp.y), atol=1e-9)
     np.testing.assert_allclose(gp.predict(xs)[1] ** 2, np.diag(cov), atol=1e-9)
+
+
+def test_a_screen_scores_the_pool_and_the_searches_climb_the_acquisition() -> None:
+    # the screen (a cheaper stand-in) prefers 0.2, the acquisition 0.8: the searches start
+    # where the screen points and end at the acquisition's maximum; the fallbacks after them
+    # are the pool's best by the screen
+    def acq(points: np.ndarray) -> np.ndarray:
+        return -((points[:, 0] - 0.8) ** 2)
+
+    def screen(points: np.ndarray) -> np.ndarray:
+        return -((points[:, 0] - 0.2) ** 2)
+
+    points = maximize(acq, 1, np.zeros(1, dtype=bool), np.zeros(1, dtype=np.int64),
+                      np.zeros((0, 1)), np.random.default_rng(0), n_starts=2, n_backup=4,
+                      screen=screen)
+    assert abs(points[0, 0] - 0.8) < 1e-3
+    assert np.all(np.abs(points[-4:, 0] - 0.2) < 0.01)

@@ -50,9 +50,12 @@ def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
              incumbents: np.ndarray, rng: np.random.Generator, *,
              acq_grad: AcquisitionGrad | None = None, lengthscales: np.ndarray | None = None,
              n_random: int = 2048, n_local: int = 256, n_starts: int = 8,
-             max_iter: int = _MAX_ITER, n_backup: int = 64) -> np.ndarray:
+             max_iter: int = _MAX_ITER, n_backup: int = 64,
+             screen: Acquisition | None = None) -> np.ndarray:
     """Candidate points, best acquisition first: the local-search results, then the best
-    `n_backup` scored points (fallbacks when the best ones were already tried)."""
+    `n_backup` scored points (fallbacks when the best ones were already tried). `screen`
+    scores the pool in place of `acq` when given (a cheaper approximation of it); the local
+    searches, which start from the best of the pool, climb `acq` itself."""
     pool = [rng.random((n_random, d))]
     if len(incumbents):
         centres = incumbents[rng.integers(len(incumbents), size=n_local)]
@@ -64,7 +67,7 @@ def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
     candidates = snap(np.vstack(pool), bins)
     if np.any(bins > 0):  # discrete spaces repeat points: keep one of each
         candidates = np.unique(candidates, axis=0)
-    scores = acq(candidates)
+    scores = (acq if screen is None else screen)(candidates)
     finite = np.isfinite(scores)
     candidates, scores = candidates[finite], scores[finite]
     if not len(candidates):

@@ -58,6 +58,9 @@ from hyperlaw.space import Space
 #: fantasy worlds averaged over when trials are running (quasi-random draws cover the
 #: posterior evenly; the acquisition's cost grows only linearly with their number)
 _FANTASY_WORLDS = 32
+#: the worlds that score the pool of random candidates, whose best start the local searches:
+#: the first 8 (of scrambled Sobol' points, an evenly spread subset of the 32)
+_SCREEN_WORLDS = 8
 #: numbers of objectives log EHVI handles (its boxes grow as n^(k - 1) for n front points;
 #: with more objectives the GP falls back to ParEGO)
 _EHVI_OBJECTIVES = (2, 3)
@@ -380,12 +383,17 @@ class GPSampler(ReplicaSalt, Sampler):
         if ehvi and budget == TOP:
             return self.propose_ehvi(space, history, obs, rng)
         gp, x, best = self.model(space, history, obs, rng, budget)
+        screen: Acq | None = None
         if gp.alpha.ndim == 2:  # fantasy worlds (columns) for running trials
             mean_at_x = gp.predict_mean(x).mean(axis=1)
 
             def acq(points: np.ndarray) -> np.ndarray:
                 mean, std = gp.predict(points)
                 return fantasy_log_expected_improvement(mean, std, best)
+
+            def screen(points: np.ndarray) -> np.ndarray:
+                mean, std = gp.predict(points, columns=_SCREEN_WORLDS)
+                return fantasy_log_expected_improvement(mean, std, best[:_SCREEN_WORLDS])
 
             def acq_grad(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 return fantasy_log_expected_improvement_with_grad(
@@ -402,28 +410,35 @@ class GPSampler(ReplicaSalt, Sampler):
                                                           float(best[0]))
         incumbents = x[np.argsort(mean_at_x)[:8]]
         return self.maximize(space, history, obs, rng, acq, acq_grad, incumbents,
-                             np.exp(gp.hyper.log_ls), len(gp.x))
+                             np.exp(gp.hyper.log_ls), len(gp.x), screen)
 
     def maximize(self, space: Space, history: History, obs: Observations,
                  rng: np.random.Generator, acq: Acq, acq_grad: AcqGrad,
-                 incumbents: np.ndarray, lengthscales: np.ndarray, n_model: int) -> np.ndarray:
+                 incumbents: np.ndarray, lengthscales: np.ndarray, n_model: int,
+                 screen: Acq | None = None) -> np.ndarray:
         """Candidate points, best first, of the acquisition times the probability of
-        feasibility (when some trial is infeasible)."""
-        score: Acq = acq
-        score_grad: AcqGrad = acq_grad
+        feasibility (when some trial is infeasible); `screen`, a cheaper approximation of
+        the acquisition, scores the random pool when given."""
         constraint = self.feasibility(space, history, obs, rng)
-        if constraint is not None:
-            score, score_grad = with_feasibility(acq, acq_grad, *constraint)
         prior = space_prior(space)
-        if prior is not None:  # πBO: weigh by the prior^(β/n); start some searches from it
-            weight = pibo_weight(len(obs.of_state(COMPLETE)))
-            score, score_grad = with_prior(score, score_grad, prior, weight)
+        weight = pibo_weight(len(obs.of_state(COMPLETE)))
+
+        def weighed(value: Acq, grad: AcqGrad) -> tuple[Acq, AcqGrad]:
+            if constraint is not None:
+                value, grad = with_feasibility(value, grad, *constraint)
+            if prior is not None:  # πBO: weigh by the prior^(β/n)
+                value, grad = with_prior(value, grad, prior, weight)
+            return value, grad
+
+        score, score_grad = weighed(acq, acq_grad)
+        screen = None if screen is None else weighed(screen, acq_grad)[0]
+        if prior is not None:  # start some searches from the prior
             incumbents = np.vstack([incumbents, prior.sample(rng, 8)])
         # the random pool shrinks as the model grows: its cost is pool size x model size
         n_random = int(np.clip(2048 * 64 // n_model, 512, 2048))
         points = maximize(score, space.dim, categorical_mask(space), n_bins(space), incumbents,
                           rng, acq_grad=score_grad, lengthscales=lengthscales,
-                          n_random=n_random)
+                          n_random=n_random, screen=screen)
         if any(space[name].when for name in space.dims):
             # a point's inactive coordinates are dropped when decoded: score what will run
             points = np.nan_to_num(space.encode_many([space.decode(p) for p in points]),
