@@ -26,7 +26,6 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --calibrate --maps shared  # one map per model (not shipped)
     python benchmarks/curves.py --maps shared     # evaluate them on the held-out tasks
     python benchmarks/curves.py --choose-variance # the coefficient prior, on the build tasks
-    python benchmarks/curves.py --choose-anchor   # the anchor toward pow3, on the build tasks
     python benchmarks/curves.py --calibrate --unbounded  # the maps of unbounded metrics
     python benchmarks/curves.py --unbounded       # held-out tasks as if bounds=None
 """
@@ -111,13 +110,22 @@ def last_value(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bo
     return Point(float(values[-1]))
 
 
+_ALPHAS = np.geomspace(0.01, 4.0, 200)[:, None]
+
+
 def pow3(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) -> Point:
     """The least-squares fit of c − a·t^(−α) (t counted from 1 at the first step, α on a fine
-    grid, c and a linear: `ensemble.least_squares_pow3`), clipped into the bounds."""
+    grid, c and a linear), clipped into the bounds."""
     unit = float(np.min(np.diff(steps)))
     t = (steps - steps[0]) / unit + 1.0
     t_star = (at_step - steps[0]) / unit + 1.0
-    forecast = ensemble.least_squares_pow3(t, values, t_star)
+    g = t**-_ALPHAS  # alphas x points
+    g_mean, y_mean = g.mean(axis=1, keepdims=True), values.mean()
+    slope = ((g - g_mean) @ (values - y_mean)) / np.maximum(
+        np.sum((g - g_mean) ** 2, axis=1), 1e-300)
+    residual = np.sum((y_mean + slope[:, None] * (g - g_mean) - values) ** 2, axis=1)
+    best = int(np.argmin(residual))
+    forecast = y_mean + slope[best] * (t_star ** -_ALPHAS[best, 0] - g_mean[best, 0])
     low, high = bounds
     return Point(float(np.clip(forecast, -np.inf if low is None else low,
                                np.inf if high is None else high)))
@@ -458,32 +466,28 @@ def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
     return out
 
 
-#: The ensemble's constants that `--choose-variance` and `--choose-anchor` compare: the
-#: coefficient prior variance (100: the first release's) and the anchor (0: none).
-CHOICES: dict[str, tuple[float, ...]] = {
-    "coefficient_variance": (1e2, 3e2, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6),
-    "anchor": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
-}
-#: Scores within this of the best are not told apart: the smallest such value is chosen (a
-#: wider prior lets a shape that barely moves over the steps seen swing its forecast far; a
-#: larger anchor moves further from the model).
+#: The coefficient prior variances `--choose-variance` compares (100: the first release's).
+VARIANCES = (1e2, 3e2, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6)
+#: Scores within this of the best are not told apart: the smallest such variance is chosen
+#: (a wider prior lets a shape that barely moves over the steps seen swing its forecast far).
 SCORE_TOLERANCE = 0.01
 
 
-def choose_constant(tasks: list[Task], fractions: tuple[float, ...], name: str,
-                    maps: str = "shipped") -> float:
-    """The ensemble's constant `name` (a keyword of extrapolate), chosen on the build tasks
-    only: for each of its CHOICES the maps (of `maps`) are fitted as `--calibrate` fits them
-    (every build group, and each family's fold without it) and the build cases scored with
-    them (`build_score`). The smallest value within SCORE_TOLERANCE of the lowest score wins."""
+def choose_variance(tasks: list[Task], fractions: tuple[float, ...], maps: str = "shipped"
+                    ) -> float:
+    """The ensemble's coefficient prior variance, chosen on the build tasks only: for each of
+    VARIANCES the maps (of `maps`) are fitted as `--calibrate` fits them (every build group,
+    and each family's fold without it) and the build cases scored with them (`build_score`).
+    The smallest variance within SCORE_TOLERANCE of the lowest score wins."""
     build = build_tasks(tasks)
     scores = {}
-    print(f"{name:>9} {'seen':>5} {'cover80':>8} {'|cov-0.8|':>10} {'m/pow3':>7} "
+    print(f"{'variance':>9} {'seen':>5} {'cover80':>8} {'|cov-0.8|':>10} {'m/pow3':>7} "
           f"{'gm m/pow3':>10}")
-    for value in CHOICES[name]:
-        cases = raw_cases(build, fractions, functools.partial(ensemble_pit, **{name: value}))
+    for variance in VARIANCES:
+        cases = raw_cases(build, fractions,
+                          functools.partial(ensemble_pit, coefficient_variance=variance))
         folds = fit_folds(cases, build, per_kind_of("hyperlaw", maps))
-        scores[value] = build_score(build, fractions, folds, {name: value})
+        scores[variance] = build_score(build, fractions, folds, variance)
     lowest = min(scores.values())
     best = min(v for v, score in scores.items() if score <= lowest + SCORE_TOLERANCE)
     print("mean score (|cov-0.8| + gm m/pow3): "
@@ -492,7 +496,7 @@ def choose_constant(tasks: list[Task], fractions: tuple[float, ...], name: str,
 
 
 def build_score(build: list[Task], fractions: tuple[float, ...], folds: dict[str, Any],
-                constants: dict[str, float]) -> float:
+                variance: float) -> float:
     """Every build case predicted with these maps (an LCDB build dataset with the maps of all
     groups, a family with its fold's; every second LCDB curve, every third family curve),
     scored per fraction as the mean over groups of |coverage − 0.8| of the 80% interval plus
@@ -500,7 +504,7 @@ def build_score(build: list[Task], fractions: tuple[float, ...], folds: dict[str
     fractions; each fraction's figures are printed."""
     rows = []
     for task in build:
-        options = {**constants,
+        options = {"coefficient_variance": variance,
                    **options_of(folds.get(task.name, folds["shipped"]), task.bounds)}
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
@@ -524,8 +528,7 @@ def build_score(build: list[Task], fractions: tuple[float, ...], folds: dict[str
         geometric = float(np.exp(np.mean(np.log(list(ratio.values())))))
         per_fraction.append(miss + geometric)
         pooled = np.median([r[3] for r in chosen]) / np.median([r[4] for r in chosen])
-        value = next(iter(constants.values()))
-        print(f"{value:>9g} {fraction:>5.0%} {np.mean([r[2] for r in chosen]):>8.3f} "
+        print(f"{variance:>9g} {fraction:>5.0%} {np.mean([r[2] for r in chosen]):>8.3f} "
               f"{miss:>10.3f} {pooled:>7.3f} {geometric:>10.3f}", flush=True)
     return float(np.mean(per_fraction))
 
@@ -568,21 +571,16 @@ def main() -> None:
                              "shipped ones (maps per kind for the ensemble, one map for the "
                              "LC-PFN), one map per model, or maps per kind for both")
     parser.add_argument("--choose-variance", action="store_true",
-                        help="compare the ensemble's coefficient prior variances of CHOICES "
+                        help="compare the ensemble's coefficient prior variances of VARIANCES "
                              "on the build tasks (maps fitted for each) and print the choice")
-    parser.add_argument("--choose-anchor", action="store_true",
-                        help="compare the ensemble's anchors of CHOICES (the share of the way "
-                             "its median moves toward a least-squares pow3 forecast) on the "
-                             "build tasks, as --choose-variance does")
     parser.add_argument("--unbounded", action="store_true",
                         help="treat every task as unbounded (bounds=None): fit (with "
                              "--calibrate) or evaluate the ensemble's maps of that geometry")
     args = parser.parse_args()
     tasks = without_bounds(load_tasks()) if args.unbounded else load_tasks()
     fractions = tuple(args.fractions)
-    if args.choose_variance or args.choose_anchor:
-        name = "coefficient_variance" if args.choose_variance else "anchor"
-        choose_constant(tasks, fractions, name, args.maps)
+    if args.choose_variance:
+        choose_variance(tasks, fractions, args.maps)
         return
     if args.calibrate is not None and args.unbounded:
         calibrate_unbounded(tasks, fractions)

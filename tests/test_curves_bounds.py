@@ -126,33 +126,3 @@ def test_curve_stopping_takes_bounds_and_keeps_them_in_its_options() -> None:
     assert CurveStopping().options()["bounds"] == "auto"
     with pytest.raises(hl.HyperlawError, match="CurveStopping: bounds"):
         CurveStopping(bounds=(1.0, 0.0))
-
-
-@pytest.mark.parametrize("anchor", [-0.1, 1.5, float("nan")])
-def test_a_bad_anchor_names_the_argument(anchor: float) -> None:
-    with pytest.raises(hl.HyperlawError, match="anchor must lie in"):
-        extrapolate([1, 2, 3], [0.9, 0.6, 0.4], at_step=10, anchor=anchor)
-
-
-def test_least_squares_pow3_recovers_a_pow3_curve() -> None:
-    u = np.arange(1.0, 21.0)
-    assert ensemble.least_squares_pow3(u, 0.3 + 1.2 * u**-0.6, 200.0) == pytest.approx(
-        0.3 + 1.2 * 200.0**-0.6, rel=2e-3)  # the exponent grid is fine, not exact
-
-
-@pytest.mark.parametrize("bounds", [(0.0, None), (0.0, 1.0)])
-def test_the_anchor_moves_the_raw_median_toward_the_least_squares_forecast(
-        bounds: tuple[float, float | None]) -> None:
-    # a curve that flattens more slowly than the ensemble's families fitted in the warped
-    # space expect; the raw model's median moves the given share of the way to pow3's
-    steps = np.arange(1.0, 9.0)
-    values = 0.05 + 0.6 * steps**-0.3
-    forecast = ensemble.least_squares_pow3(steps, values, 200.0)
-    free = extrapolate(steps, values, 200, bounds=bounds, calibration=None, anchor=0.0)
-    assert abs(free.median - forecast) > 0.01  # there is a way to go
-    for anchor in (0.25, 1.0):
-        moved = extrapolate(steps, values, 200, bounds=bounds, calibration=None, anchor=anchor)
-        target = (1 - anchor) * free.median + anchor * forecast
-        assert moved.median == pytest.approx(target, abs=2e-3 * abs(forecast - free.median))
-        low, high = moved.interval(0.98)  # still inside the bounds
-        assert low >= 0.0 and (bounds[1] is None or high <= 1.0)

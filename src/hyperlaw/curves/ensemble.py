@@ -63,13 +63,6 @@ COEFFICIENT_VARIANCE = 3e3
 #: Prior mass of each family of FITTED_FAMILIES (normalised; spread evenly over its grid).
 FAMILY_PRIOR = (1.0, 1.0, 1.0, 1.0, 1.0)
 
-#: Share of the way the raw model's median moves toward the least-squares pow3 forecast of the
-#: raw values (`least_squares_pow3`), by shifting every component in the warped space, before
-#: the recalibration. The families are fitted in the warped space, where they share a bias that
-#: a fit on the metric's own scale does not have. Chosen on the build tasks by
-#: `python benchmarks/curves.py --choose-anchor`.
-ANCHOR = 0.0
-
 
 #: Upper edges of the stage bins of a fitted Calibration.
 STAGE_BINS = (0.25, 0.4, 0.55, 0.7, 1.0)
@@ -415,8 +408,7 @@ class Prediction:
         if self.calibration is not None:
             probs = np.clip(np.interp(probs, self.calibration[1], self.calibration[0]),
                             1e-9, 1 - 1e-9)
-        result = self.warp.inverse(_mixture_quantiles(self.weights, self.locs, self.scales,
-                                                      self.dof, probs))
+        result = self.warp.inverse(_mixture_quantiles(self, probs))
         return float(result) if result.ndim == 0 else result
 
     def interval(self, level: float = 0.8) -> tuple[float, float]:
@@ -442,13 +434,13 @@ def _tabulated_cdf(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, do
     return mixture_cdf
 
 
-def _mixture_quantiles(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: float,
-                       probs: np.ndarray) -> np.ndarray:
+def _mixture_quantiles(prediction: Prediction, probs: np.ndarray) -> np.ndarray:
     """Quantiles of the Student-t mixture itself (in the warped space), by bisection."""
     from scipy import special
 
-    mixture_cdf = _tabulated_cdf(weights, locs, scales, dof)
-    tail = special.stdtrit(dof, np.clip(probs, 1e-9, 1 - 1e-9))
+    locs, scales = prediction.locs, prediction.scales
+    mixture_cdf = _tabulated_cdf(prediction.weights, locs, scales, prediction.dof)
+    tail = special.stdtrit(prediction.dof, np.clip(probs, 1e-9, 1 - 1e-9))
     start = float(np.min(locs) + min(np.min(tail), 0.0) * np.max(scales)) - 1e-12
     stop = float(np.max(locs) + max(np.max(tail), 0.0) * np.max(scales)) + 1e-12
     # bracket every probability on a coarse grid (one pass), then bisect within the bracket
@@ -597,7 +589,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                 model: Literal["auto", "ensemble"] = ..., evidence_weight: float = ...,
                 discrepancy: float = ..., coefficient_variance: float = ...,
                 calibration: Calibration | Literal["auto"] | None = ...,
-                family_prior: Sequence[float] = ..., anchor: float = ...) -> Prediction:
+                family_prior: Sequence[float] = ...) -> Prediction:
     ...
 
 
@@ -607,7 +599,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                 model: Literal["pfn"], evidence_weight: float = ...,
                 discrepancy: float = ..., coefficient_variance: float = ...,
                 calibration: Calibration | Literal["auto"] | None = ...,
-                family_prior: Sequence[float] = ..., anchor: float = ...) -> BarPrediction:
+                family_prior: Sequence[float] = ...) -> BarPrediction:
     ...
 
 
@@ -617,8 +609,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                 discrepancy: float = DISCREPANCY,
                 coefficient_variance: float = COEFFICIENT_VARIANCE,
                 calibration: Calibration | Literal["auto"] | None = "auto",
-                family_prior: Sequence[float] = FAMILY_PRIOR,
-                anchor: float = ANCHOR) -> Prediction | BarPrediction:
+                family_prior: Sequence[float] = FAMILY_PRIOR) -> Prediction | BarPrediction:
     """The predictive distribution of the curve's value at `at_step`, given its values so far.
 
     `steps` are increasing numbers in any unit (epochs, iterations, tokens); the first one
@@ -634,11 +625,10 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     `mean`, `std`, `cdf`, `quantiles`, `interval`; `at_step` must lie after the last step);
     "auto" (default), `DEFAULT_MODEL`, the ensemble, the better of the two on held-out tasks
     (benchmarks/curves.py). The ensemble's `evidence_weight`, `discrepancy`,
-    `coefficient_variance`, `anchor` (the share of the way its median moves toward a
-    least-squares pow3 fit, see ANCHOR) and `calibration` (None: the raw model) default to the
-    constants calibrated on real curves; `calibration="auto"` picks CALIBRATION for a metric
-    with one bound, RANGE_CALIBRATION for a declared range and UNBOUNDED_CALIBRATION, which
-    keeps the model's median, for an unbounded one.
+    `coefficient_variance` and `calibration` (None: the raw model) default to the constants
+    calibrated on real curves; `calibration="auto"` picks CALIBRATION for a metric with one
+    bound, RANGE_CALIBRATION for a declared range and UNBOUNDED_CALIBRATION, which keeps the
+    model's median, for an unbounded one.
     """
     if model not in ("auto", "pfn", "ensemble"):
         raise HyperlawError(f"extrapolate: model={model!r} is not understood; pass 'auto', "
@@ -654,10 +644,6 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
         raise HyperlawError(f"extrapolate: coefficient_variance must be a positive finite "
                             f"number, got {coefficient_variance!r}; the default is "
                             f"{COEFFICIENT_VARIANCE:g}")
-    if not 0.0 <= anchor <= 1.0:
-        raise HyperlawError(f"extrapolate: anchor must lie in [0, 1] (the share of the way "
-                            f"toward a least-squares pow3 forecast), got {anchor!r}; the "
-                            f"default is {ANCHOR:g}")
     resolved = resolve_bounds(bounds, y)
     warp = _warp_for(resolved, y)
     if isinstance(calibration, str):
@@ -666,7 +652,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                                 f"pass 'auto', a Calibration, or None for the raw model")
         calibration = (UNBOUNDED_CALIBRATION if resolved == (None, None) else RANGE_CALIBRATION
                        if None not in resolved else CALIBRATION)
-    raw, y = y, warp.forward(y)
+    y = warp.forward(y)
     origin, unit = _progress(t)
     u = (t - origin) / unit + 1.0
     u_star = max((float(at_step) - origin) / unit + 1.0, 1.0)
@@ -719,41 +705,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     scales = np.sqrt(variances + drift**2)
     locs = center + scale * locs
     scales = scale * scales
-    if anchor > 0:
-        forecast = least_squares_pow3(u, raw, u_star)
-        locs = _anchored(weights, locs, scales, float(dof), warp, forecast, anchor)
     return _prediction(weights, locs, scales, float(dof), warp, knots)
-
-
-#: Exponents of `least_squares_pow3` (a fine grid: the fit has no prior to lean on).
-_LEAST_SQUARES_ALPHAS = np.geomspace(0.01, 4.0, 200)[:, None]
-
-
-def least_squares_pow3(u: np.ndarray, y: np.ndarray, u_star: float) -> float:
-    """The least-squares fit of c − a·u^(−α) to the values y at progress u (α on a fine grid,
-    c and a linear), evaluated at u_star; unbounded."""
-    g = u**-_LEAST_SQUARES_ALPHAS  # alphas x points
-    g_mean, y_mean = g.mean(axis=1, keepdims=True), y.mean()
-    slope = ((g - g_mean) @ (y - y_mean)) / np.maximum(
-        np.sum((g - g_mean) ** 2, axis=1), 1e-300)
-    residual = np.sum((y_mean + slope[:, None] * (g - g_mean) - y) ** 2, axis=1)
-    best = int(np.argmin(residual))
-    return float(y_mean + slope[best] * (u_star ** -_LEAST_SQUARES_ALPHAS[best, 0]
-                                         - g_mean[best, 0]))
-
-
-def _anchored(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: float,
-              warp: Warp, forecast: float, anchor: float) -> np.ndarray:
-    """The components' locations shifted alike so that the mixture's median moves `anchor` of
-    the way (on the metric's scale) toward `forecast` (clipped into the bounds)."""
-    # the median of the components a warped or recalibrated `_prediction` keeps
-    median = float(_mixture_quantiles(*_significant(weights, locs, scales), dof,
-                                      np.array([0.5]))[0])
-    start = float(warp.inverse(np.array(median)))
-    low, high = warp.low, warp.high
-    target = (1.0 - anchor) * start + anchor * float(
-        np.clip(forecast, -np.inf if low is None else low, np.inf if high is None else high))
-    return locs + (float(warp.forward(np.array(target))) - median)
 
 
 def _log_prior(shapes: list[np.ndarray], family_prior: Sequence[float]) -> np.ndarray:
@@ -771,13 +723,6 @@ def _log_prior(shapes: list[np.ndarray], family_prior: Sequence[float]) -> np.nd
                                for share, shape in zip(prior, shapes, strict=True)])
 
 
-def _significant(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The mixture without its negligible components (they only cost time), reweighted."""
-    keep = weights > 1e-3 * weights.max()
-    return weights[keep] / weights[keep].sum(), locs[keep], scales[keep]
-
-
 def _prediction(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: float,
                 warp: Warp, calibration: tuple[np.ndarray, np.ndarray] | None) -> Prediction:
     """The prediction of this mixture. When warped or recalibrated its mean is an average over
@@ -787,7 +732,8 @@ def _prediction(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: 
 
     if warp == _IDENTITY and calibration is None:
         return Prediction(float(np.sum(weights * locs)), weights, locs, scales, dof)
-    weights, locs, scales = _significant(weights, locs, scales)
+    keep = weights > 1e-3 * weights.max()  # negligible components only cost time
+    weights, locs, scales = weights[keep] / weights[keep].sum(), locs[keep], scales[keep]
     points = locs[:, None] + scales[:, None] * special.stdtrit(dof, _GRID)
     mass = np.repeat(weights[:, None], _GRID.size, axis=1)
     if calibration is not None:
