@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperlaw.models.linalg import factor, gaussian_nll, single_threaded_blas
+from hyperlaw.models.linalg import (
+    cholesky_inverse,
+    factor,
+    gaussian_nll,
+    single_threaded_blas,
+)
 
 _SQRT5 = math.sqrt(5.0)
 #: entries of a distance or kernel matrix transformed at a time (128 KiB: in cache)
@@ -208,15 +213,9 @@ class GaussianProcess:
 
     def k_inv(self) -> np.ndarray:
         """The inverse of the training covariance (cached; variances by one product), from
-        the Cholesky factor (a third of the work of solving for the identity)."""
+        the Cholesky factor."""
         if self._k_inv is None:
-            from scipy.linalg.lapack import dpotri
-
-            # dpotri writes the lower triangle and leaves what lies above it
-            inverse, info = dpotri(self._chol[0], lower=1)
-            if info != 0:
-                raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
-            self._k_inv = np.tril(inverse) + np.tril(inverse, -1).T
+            self._k_inv = cholesky_inverse(self._chol[0])
         return self._k_inv
 
     def predict(self, xs: np.ndarray, columns: int | None = None

@@ -32,6 +32,17 @@ def factor(k: np.ndarray, y: np.ndarray) -> tuple[tuple[np.ndarray, bool], np.nd
     return chol, cho_solve(chol, y, check_finite=False)
 
 
+def cholesky_inverse(lower: np.ndarray) -> np.ndarray:
+    """The inverse of a matrix from its lower Cholesky factor (what lies above the diagonal
+    is ignored), symmetric: a third of the work of solving for the identity."""
+    from scipy.linalg.lapack import dpotri
+
+    inverse, info = dpotri(lower, lower=1)  # writes the lower triangle only
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
+    return np.tril(inverse) + np.tril(inverse, -1).T
+
+
 def gaussian_nll(k: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
     """For y ~ N(0, k): the negative log marginal likelihood, alpha = k^-1 y and the lower
     triangle of k^-1 (zeros above), which the gradients in the kernel's hyperparameters need;
