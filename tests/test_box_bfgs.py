@@ -107,3 +107,26 @@ def test_a_problem_whose_projected_gradient_vanishes_stops_there() -> None:
     res = minimize_batch(fun, np.array([[1.0]]), np.full(1, 0.5), np.full(1, 2.0))
     np.testing.assert_array_equal(res.x, [[0.5]])
     assert res.calls == 2
+
+
+def test_a_problem_that_trails_the_best_by_the_margin_stops_once_the_race_is_on() -> None:
+    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # problem 0: a bowl whose bottom (-5) lies below all of Rosenbrock's (problem 1)
+        bowl = ((x - 0.5) ** 2).sum(axis=1) - 5.0, 2.0 * (x - 0.5)
+        value, grad = _rosenbrock(x, rows)
+        first = (rows == 0)[:, None]
+        return np.where(first[:, 0], bowl[0], value), np.where(first, bowl[1], grad)
+
+    starts = np.array([[0.0, 0.0], [-1.2, 1.0]])
+    lower, upper = np.full(2, -2.0), np.full(2, 2.0)
+    apart = minimize_batch(fun, starts, lower, upper, gtol=1e-8)
+    raced = minimize_batch(fun, starts, lower, upper, gtol=1e-8, trail_by=1.0, trail_after=3)
+    assert apart.fun[1] < 1e-12  # alone, Rosenbrock's valley is followed to its end
+    # raced, the trailing search stops after round 3; the leader's result is unchanged
+    np.testing.assert_array_equal(raced.x[0], apart.x[0])
+    assert raced.fun[1] > 1.0 and raced.calls < apart.calls
+    # before `trail_after` rounds nothing stops: a race that starts late changes nothing
+    late = minimize_batch(fun, starts, lower, upper, gtol=1e-8, trail_by=1.0,
+                          trail_after=apart.calls)
+    np.testing.assert_array_equal(late.x, apart.x)
+    assert late.calls == apart.calls

@@ -40,7 +40,8 @@ class BatchResult:
 def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
                    upper: np.ndarray, *, max_iter: int = 100, gtol: float = 1e-5,
                    ftol: float = 1e-9, same: np.ndarray | None = None,
-                   merge_within: float = 0.0) -> BatchResult:
+                   merge_within: float = 0.0, trail_by: float = np.inf,
+                   trail_after: int = 0) -> BatchResult:
     """Minimize b independent problems from the rows of x0 (b, k) within lower <= x <= upper
     (k,). A problem stops when its projected gradient is below `gtol` everywhere, when an
     iteration improves its value by less than `ftol` relatively, when no step along its
@@ -49,10 +50,14 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
     Every round tries one step of each running problem: the next iterate, or a shorter step
     of a line search under way, so rounds never wait for each other. With `same` (labels of
     the problems; equal labels: one objective) and `merge_within` > 0, a problem stops once
-    within that distance of one of its kind with a lower value (see `_caught_up`). The
-    bookkeeping works on all b rows with masks (b is small: whole-array operations cost less
-    than gathers), except the directions: a solve costs per matrix, so only the rows that
-    moved get new ones."""
+    within that distance of one of its kind with a lower value (see `_caught_up`). With a
+    finite `trail_by`, the problems race (one objective from several starts, or objectives on
+    one scale): after `trail_after` rounds, a problem stops once its value exceeds the lowest
+    value of all problems by more than `trail_by`.
+
+    The bookkeeping works on all b rows with masks (b is small: whole-array operations cost
+    less than gathers), except the directions: a solve costs per matrix, so only the rows
+    that moved get new ones."""
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     x = np.minimum(np.maximum(np.array(x0, dtype=float), lower), upper)
     b, k = x.shape
@@ -111,6 +116,8 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
                 running &= ~_caught_up(x, f, running, kin, kin_before, merge_within)
             running[_renew_directions(d, x, g, hess, first, accept & running, lower, upper,
                                       gtol)] = False
+        if trail_by < np.inf and calls > trail_after:
+            running &= f <= f.min() + trail_by
     return BatchResult(x, f, calls)
 
 

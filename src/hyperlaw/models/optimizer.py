@@ -34,6 +34,12 @@ _FTOL = 1e-4
 #: rounds of a 10-dimensional search by a third; the best value found fell by more than 1e-2
 #: in log acquisition on 2% of the suggestions, and not at all at the median
 _MAX_ITER = 40
+#: a local search stops once its log acquisition trails the best search's by more than
+#: `_TRAIL_BY` after `_TRAIL_AFTER` rounds (a climb that far behind rarely ends on top).
+#: Every search of 200-evaluation runs of 14 tasks made both ways: 1-24% fewer rounds; the
+#: best value found fell by more than 1e-2 on at most 1.6% of a run's suggestions
+_TRAIL_BY = 2.0
+_TRAIL_AFTER = 6
 
 
 def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -134,7 +140,8 @@ def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.
     same = np.unique(np.delete(xs, cont, axis=1), axis=0, return_inverse=True)[1].ravel()
     res = minimize_batch(objective, xs[:, cont] / scale, np.zeros(len(cont)), 1.0 / scale,
                          max_iter=max_iter, ftol=_FTOL, same=same,
-                         merge_within=_MERGE_WITHIN)
+                         merge_within=_MERGE_WITHIN, trail_by=_TRAIL_BY,
+                         trail_after=_TRAIL_AFTER)
     moved = xs.copy()
     moved[:, cont] = np.clip(res.x * scale, 0.0, 1.0)  # the points `objective` evaluated
     new = np.where(np.isfinite(res.fun), -res.fun, -np.inf)
