@@ -57,3 +57,22 @@ def test_the_warp_is_kept_only_where_it_explains_the_losses_better() -> None:
 def test_losses_without_spread_give_zero_targets() -> None:
     (y, log_j), = target_candidates(np.full(5, 2.5))
     assert np.all(y == 0) and log_j == 0.0
+
+
+def test_a_rival_far_behind_keeps_its_last_fit_and_a_close_one_is_refitted() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 3))
+    cat = np.zeros(3, dtype=bool)
+    d2 = sq_dists(x, x, cat)
+    loss = np.exp(6 * ((x - 0.3) ** 2).sum(axis=1))  # the warp wins by far
+    _, y, choice, fits = fit_targets(x, loss, cat, [], max_iter=60, d2=d2)
+    assert choice == 1
+    again = fit_targets(x, loss, cat, fits, max_iter=60, d2=d2, chosen=choice)
+    assert again[3][0] is fits[0]  # the plain targets lose by more than the margin: kept
+    assert again[3][1] is not fits[1] and again[2] == 1  # the chosen one is refitted
+    np.testing.assert_array_equal(again[1], y)
+    # without the last choice every candidate is refitted
+    assert fit_targets(x, loss, cat, fits, max_iter=60, d2=d2)[3][0] is not fits[0]
+    # a rival ahead of the named choice is refitted, and wins
+    swapped = fit_targets(x, loss, cat, fits, max_iter=60, d2=d2, chosen=0)
+    assert swapped[2] == 1 and swapped[3][0] is not fits[0]

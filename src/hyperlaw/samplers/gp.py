@@ -294,7 +294,8 @@ class GPSampler(ReplicaSalt, Sampler):
             starts = previous[3] if previous is not None else []
             hyper, y, choice, fits = fit_targets(
                 x, loss[keep], cat, starts,
-                max_iter=fit_iterations(starts[0] if starts else None, len(keep)), d2=d2)
+                max_iter=fit_iterations(starts[0] if starts else None, len(keep)), d2=d2,
+                chosen=None if previous is None else previous[2])
             if self.deterministic_objective:
                 cap_noise(hyper)
             history.memo[memo_key] = (hyper, n, choice, fits)
