@@ -73,9 +73,7 @@ def fit_targets(x: np.ndarray, loss: np.ndarray, cat: np.ndarray,
     for i in order:
         y, log_jacobian = candidates[i]
         start = starts[min(i, len(starts) - 1)] if len(starts) else None
-        own_start = start is not None and i < len(starts)
-        if best is not None and chosen is not None and own_start:
-            assert start is not None
+        if best is not None and chosen is not None and i < len(starts) and start is not None:
             evidence = log_jacobian - neg_log_posterior(start.vector(), d2, y)[0]
             if evidence < best[0] - RIVAL_MARGIN:
                 fits[i] = start
