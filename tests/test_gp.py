@@ -472,3 +472,25 @@ def test_a_screen_scores_the_pool_and_the_searches_climb_the_acquisition() -> No
                       screen=screen)
     assert abs(points[0, 0] - 0.8) < 1e-3
     assert np.all(np.abs(points[-4:, 0] - 0.2) < 0.01)
+
+
+def test_the_pool_is_the_given_spread_of_points_and_the_incumbents_perturbations() -> None:
+    # the pool scored first is exactly `uniform`, then n_local perturbations of the incumbent
+    # (and the incumbent itself); a narrow peak that only a given point lies on is found
+    scored: list[np.ndarray] = []
+    peak = np.array([0.123, 0.877])
+
+    def acq(points: np.ndarray) -> np.ndarray:
+        scored.append(points.copy())
+        return -np.sum((points - peak) ** 2, axis=1) / 1e-4
+
+    uniform = np.array([[0.9, 0.1], [0.124, 0.876], [0.5, 0.5]])
+    incumbent = np.array([[0.4, 0.4]])
+    cat, bins = np.zeros(2, dtype=bool), np.zeros(2, dtype=np.int64)
+    best = maximize(acq, 2, cat, bins, incumbent, np.random.default_rng(0), uniform=uniform,
+                    n_local=5)[0]
+    pool = scored[0]
+    assert len(pool) == len(uniform) + 5 + 1
+    assert np.array_equal(pool[:3], uniform) and np.array_equal(pool[-1], incumbent[0])
+    assert np.all(np.abs(pool[3:8] - incumbent[0]) < 1.0)
+    assert np.allclose(best, peak, atol=1e-4)

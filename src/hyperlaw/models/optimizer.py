@@ -55,14 +55,16 @@ def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
 def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
              incumbents: np.ndarray, rng: np.random.Generator, *,
              acq_grad: AcquisitionGrad | None = None, lengthscales: np.ndarray | None = None,
-             n_random: int = 2048, n_local: int = 256, n_starts: int = 8,
+             uniform: np.ndarray | None = None, n_local: int = 256, n_starts: int = 8,
              max_iter: int = _MAX_ITER, n_backup: int = 64,
              screen: Acquisition | None = None) -> np.ndarray:
     """Candidate points, best acquisition first: the local-search results, then the best
-    `n_backup` scored points (fallbacks when the best ones were already tried). `screen`
-    scores the pool in place of `acq` when given (a cheaper approximation of it); the local
-    searches, which start from the best of the pool, climb `acq` itself."""
-    pool = [rng.random((n_random, d))]
+    `n_backup` scored points (fallbacks when the best ones were already tried). The pool
+    holds `uniform` (points spread over the cube; by default 2048 uniform random ones) and
+    `n_local` perturbations of the incumbents. `screen` scores the pool in place of `acq`
+    when given (a cheaper approximation of it); the local searches, which start from the
+    best of the pool, climb `acq` itself."""
+    pool = [rng.random((2048, d)) if uniform is None else uniform]
     if len(incumbents):
         centres = incumbents[rng.integers(len(incumbents), size=n_local)]
         local = centres + rng.normal(scale=rng.choice([0.01, 0.05, 0.15], size=(n_local, 1)),
