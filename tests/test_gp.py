@@ -494,3 +494,20 @@ def test_the_pool_is_the_given_spread_of_points_and_the_incumbents_perturbations
     assert np.array_equal(pool[:3], uniform) and np.array_equal(pool[-1], incumbent[0])
     assert np.all(np.abs(pool[3:8] - incumbent[0]) < 1.0)
     assert np.allclose(best, peak, atol=1e-4)
+
+
+def test_a_model_built_from_distances_keeps_its_kernel_for_the_training_inputs() -> None:
+    # the kernel computed from `d2` serves the means at the training inputs and the
+    # models conditioned on them (fantasy worlds), as the cross kernel would
+    rng = np.random.default_rng(3)
+    x = rng.random((30, 3))
+    cat = np.array([False, False, True])
+    x[:, 2] = np.floor(x[:, 2] * 3) / 3
+    y = np.sin(4 * x[:, 0]) + x[:, 1]
+    hyper = Hyper(np.log(np.array([0.3, 0.5, 1.0])), 0.0, math.log(1e-3))
+    gp = GaussianProcess(x, (y - y.mean()) / y.std(), cat, hyper, d2=sq_dists(x, x, cat))
+    assert gp.kernel_at_x is not None
+    assert np.allclose(gp.kernel_at_x, gp.cross_kernel(x), rtol=0, atol=1e-12)
+    assert np.allclose(gp.predict_mean(x), gp.cross_kernel(x) @ gp.alpha, rtol=0, atol=1e-10)
+    worlds, _ = fantasize(gp, np.zeros((0, 3)), 0.0, 4, rng, redraw=np.array([0, 1]))
+    assert worlds.kernel_at_x is gp.kernel_at_x

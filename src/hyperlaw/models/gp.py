@@ -176,14 +176,14 @@ class GaussianProcess:
         self.inv_ls2 = np.exp(-2.0 * hyper.log_ls)
         self.scale = math.exp(hyper.log_scale)
         self._side = _ScaledSide(x, cat, self.inv_ls2)  # the training side of distances
-        #: the kernel between the training inputs as `cross_kernel(x)` gives it (None when
-        #: built from `d2`); `kernel_at_x` passes it when known already (not copied)
-        self.kernel_at_x: np.ndarray | None = None
-        if kernel_at_x is None and d2 is not None:
-            k = self._kernel(d2)
-        else:
-            self.kernel_at_x = self.cross_kernel(x) if kernel_at_x is None else kernel_at_x
-            k = self.kernel_at_x.copy()
+        #: the kernel between the training inputs (from `d2` when given, else as
+        #: `cross_kernel(x)` gives it); `kernel_at_x` passes it when known already (not
+        #: copied). It serves the means at the training inputs and models conditioned on more
+        #: values at them (`fantasize`) without another pass over the distances
+        if kernel_at_x is None:
+            kernel_at_x = self.cross_kernel(x) if d2 is None else self._kernel(d2)
+        self.kernel_at_x = kernel_at_x
+        k = kernel_at_x.copy()
         noise = np.full(len(x), math.exp(hyper.log_noise))
         if exact is not None:  # nearly noise-free: two fantasies at one point stay solvable
             noise[exact] = exact_noise * self.scale
@@ -239,7 +239,7 @@ class GaussianProcess:
 
     def predict_mean(self, xs: np.ndarray) -> np.ndarray:
         """Posterior mean of the latent function at rows of xs (no variance: cheaper)."""
-        if xs is self.x and self.kernel_at_x is not None:
+        if xs is self.x:
             return self.kernel_at_x @ self.alpha
         return self.cross_kernel(xs) @ self.alpha
 
