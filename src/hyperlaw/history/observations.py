@@ -99,44 +99,51 @@ def observations(space: Space, history: History) -> Observations:
     cached = memo.get(tag)
     if cached is not None and cached[0] == history.version:
         return cached[1]
-    rows_tag = ("hl.rows", space.hash)
-    rows: dict[int, tuple[np.ndarray, str]] = memo.setdefault(rows_tag, {})
-    xs: list[np.ndarray] = []
-    loss: list[float] = []
-    objectives: list[tuple[float, ...]] = []
-    violation: list[float] = []
-    state: list[int] = []
-    step: list[int] = []
-    keys: set[str] = set()
     signs = history.signs()
+    # a finished trial's row, kept with the (frozen) record it was read from and its number
+    # of reports (a pruned trial's last step): reused while the history holds that very
+    # record with as many reports, so a study's every ask encodes only what changed
+    rows_tag = ("hl.rows", space.hash, signs)
+    rows: dict[int, tuple[TrialRecord, int, _Row]] = memo.setdefault(rows_tag, {})
+    found: list[_Row] = []
     for t in history.trials:
-        code = _CODE.get(t.state)
-        params = held_params(t) if code == RUNNING else t.params
-        if code is None or not params:
+        kept = rows.get(t.number)
+        if kept is not None and kept[0] is t and kept[1] == len(t.intermediate):
+            found.append(kept[2])
             continue
-        entry = rows.get(t.number)
-        if entry is None:
-            entry = (encode_row(space, params), params_key(params))
-            if t.state in _FINISHED:
-                rows[t.number] = entry
-        xs.append(entry[0])
-        keys.add(entry[1])
-        signed = _signed(t, signs)
-        objectives.append(signed)
-        loss.append(signed[0])
-        violation.append(_violation(t))
-        state.append(code)
-        step.append(t.last_step if code == PRUNED and t.last_step is not None else -1)
-    x = np.array(xs) if xs else np.empty((0, space.dim))
+        row = _row(space, t, signs)
+        if row is None:
+            continue
+        if t.state in _FINISHED:
+            rows[t.number] = (t, len(t.intermediate), row)
+        found.append(row)
+    n = len(found)
+    xs, keys, objectives, violation, state, step = zip(*found, strict=True) if n else ((),) * 6
+    x = np.array(xs) if n else np.empty((0, space.dim))
+    signed = np.array(objectives, dtype=float).reshape(n, len(signs))
     violations = np.array(violation, dtype=float)
-    obs = Observations(x.reshape(len(xs), space.dim),
-                       _feasible_first(np.array(loss, dtype=float), violations),
+    obs = Observations(x.reshape(n, space.dim), _feasible_first(signed[:, 0].copy(), violations),
                        np.array(state, dtype=np.int64), np.array(step, dtype=np.int64),
-                       frozenset(keys),
-                       np.array(objectives, dtype=float).reshape(len(xs), len(signs)),
-                       violations)
+                       frozenset(keys), signed, violations)
     memo[tag] = (history.version, obs)
     return obs
+
+
+#: a trial's row: unit-cube point, configuration key, signed objectives, violation, state
+#: code and last step (see `_row`)
+_Row = tuple[np.ndarray, str, tuple[float, ...], float, int, int]
+
+
+def _row(space: Space, t: TrialRecord, signs: tuple[float, ...]) -> _Row | None:
+    """What `observations` holds of trial t (None for trials it leaves out: waiting ones,
+    and those without parameters yet)."""
+    code = _CODE.get(t.state)
+    params = held_params(t) if code == RUNNING else t.params
+    if code is None or not params:
+        return None
+    step = t.last_step if code == PRUNED and t.last_step is not None else -1
+    return (encode_row(space, params), params_key(params), _signed(t, signs), _violation(t),
+            code, step)
 
 
 def _signed(t: TrialRecord, signs: tuple[float, ...]) -> tuple[float, ...]:
