@@ -443,8 +443,7 @@ class GPSampler(ReplicaSalt, Sampler):
         if prior is not None:  # start some searches from the prior
             incumbents = np.vstack([incumbents, prior.sample(rng, 8)])
         # the pool shrinks as the model grows (its cost is pool size x model size); its
-        # spread-out part is a scrambled Sobol' sample, which covers the cube as well as
-        # twice as many uniform random points (see `_POOL`)
+        # spread-out part is a scrambled Sobol' sample (see `_POOL`)
         n_uniform = int(np.clip(_POOL * 64 // n_model, _POOL // 4, _POOL))
         points = maximize(score, space.dim, categorical_mask(space), n_bins(space), incumbents,
                           rng, acq_grad=score_grad, lengthscales=lengthscales,
