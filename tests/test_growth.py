@@ -172,7 +172,7 @@ def test_sobol_points_from_a_generator_are_scipys(dim: int) -> None:
 
     from hyperlaw.samplers.sobol import ScrambledSobol
 
-    for n in (1, 5, 32):
+    for n in (1, 5, 32, 1000):
         ours, theirs = np.random.default_rng(n), np.random.default_rng(n)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -181,6 +181,25 @@ def test_sobol_points_from_a_generator_are_scipys(dim: int) -> None:
         # both draw from a spawned child: the generators go on alike
         assert np.array_equal(ours.spawn(1)[0].random(4), theirs.spawn(1)[0].random(4))
         assert np.array_equal(ours.random(4), theirs.random(4))
+
+
+def test_sobol_points_stay_scipys_as_the_scrambled_bits_grow() -> None:
+    """The scrambled direction numbers are computed for the bits used so far: later, larger
+    draws from the same engine extend them (a stale cache would repeat the first points)."""
+    import warnings
+
+    from scipy.stats import qmc
+
+    from hyperlaw.samplers.sobol import ScrambledSobol
+
+    ours = ScrambledSobol(3, 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        theirs = qmc.Sobol(3, scramble=True, seed=7).random(1024)
+    assert np.array_equal(ours.first(4), theirs[:4])
+    assert np.array_equal(ours.point(700), theirs[700])
+    assert np.array_equal(ours.first(1024), theirs)
+    assert np.array_equal(ours.first(2), theirs[:2])
 
 
 _FIRST_ASK = """

@@ -72,10 +72,18 @@ class ScrambledSobol:
         self.dim = dim
         # the same draws, in the same order and width, as scipy's LMS + shift scrambling
         shift_bits = rng.integers(0, 2, size=(dim, _BITS), dtype=np.uint32)
-        matrices = rng.integers(0, 2, size=(dim, _BITS, _BITS), dtype=np.uint32)
+        self._matrices = rng.integers(0, 2, size=(dim, _BITS, _BITS), dtype=np.uint32)
         self._shift = (shift_bits.astype(np.uint64)
                        << np.arange(_BITS, dtype=np.uint64)).sum(axis=1)
-        self._directions = _scrambled(_directions(dim), matrices)
+        # scrambled direction numbers, (dim, bits), computed for the bits points have used
+        self._directions = np.zeros((dim, 0), dtype=np.uint64)
+
+    def _scrambled_directions(self, bits: int) -> np.ndarray:
+        """The first `bits` scrambled direction numbers of each dimension: the first 2**bits
+        points need no more (most draws use a few, not all 30)."""
+        if self._directions.shape[1] < bits:
+            self._directions = _scrambled(_directions(self.dim)[:, :bits], self._matrices)
+        return self._directions
 
     def point(self, index: int) -> np.ndarray:
         """Point `index` of the sequence (0 is the first)."""
@@ -84,17 +92,22 @@ class ScrambledSobol:
                 f"the Sobol' sequence has 2**{_BITS} points; trial #{index} is past its end: "
                 "use the random sampler for studies this large")
         gray = index ^ (index >> 1)
-        used = ((gray >> np.arange(_BITS)) & 1).astype(bool)
-        quasi = self._shift ^ np.bitwise_xor.reduce(self._directions[:, used], axis=1)
+        directions = self._scrambled_directions(gray.bit_length())
+        used = ((gray >> np.arange(directions.shape[1])) & 1).astype(bool)
+        quasi = self._shift ^ np.bitwise_xor.reduce(directions[:, used], axis=1)
         return quasi.astype(np.float64) * (1.0 / 2**_BITS)
 
     def first(self, n: int) -> np.ndarray:
         """The first n points (n, dim), as `qmc.Sobol(...).random(n)` draws them."""
-        gray = np.arange(n, dtype=np.uint64)
-        gray ^= gray >> np.uint64(1)
-        quasi = np.repeat(self._shift[None, :], n, axis=0)
-        for bit in range(max(n - 1, 0).bit_length()):
-            quasi[(gray >> np.uint64(bit)) & np.uint64(1) == 1] ^= self._directions[:, bit]
+        if n <= 0:
+            return np.zeros((0, self.dim))
+        # in Gray-code order, point k differs from point k - 1 by the direction number of
+        # k's lowest set bit: the points are running XORs of those direction numbers
+        k = np.arange(1, n, dtype=np.int64)
+        lowest_bit = np.frexp((k & -k).astype(np.float64))[1] - 1
+        directions = self._scrambled_directions(max(n - 1, 0).bit_length())
+        steps = np.vstack([self._shift[None, :], directions[:, lowest_bit].T])
+        quasi = np.bitwise_xor.accumulate(steps, axis=0)
         return quasi.astype(np.float64) * (1.0 / 2**_BITS)
 
 
@@ -126,7 +139,8 @@ def _directions(dim: int) -> np.ndarray:
 
 def _scrambled(directions: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """Left-multiply each direction number's bits (most significant first) by its
-    dimension's lower-triangular matrix with a unit diagonal, over GF(2)."""
+    dimension's lower-triangular matrix with a unit diagonal, over GF(2); `directions` may
+    hold the first few direction numbers of each dimension only."""
     lower = np.tril(matrices).astype(np.float64)
     lower[:, np.arange(_BITS), np.arange(_BITS)] = 1.0
     bits = ((directions[:, :, None] >> _MSB_FIRST) & 1).astype(np.float64)
