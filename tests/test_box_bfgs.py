@@ -130,3 +130,32 @@ def test_a_problem_that_trails_the_best_by_the_margin_stops_once_the_race_is_on(
                           trail_after=apart.calls)
     np.testing.assert_array_equal(late.x, apart.x)
     assert late.calls == apart.calls
+
+
+def test_once_the_leader_has_converged_a_slow_search_far_behind_stops() -> None:
+    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # problem 0: a bowl whose bottom (-5) it reaches in a few steps; problem 1:
+        # Rosenbrock's valley (bottom 0), long and slow
+        bowl = ((x - 0.5) ** 2).sum(axis=1) - 5.0, 2.0 * (x - 0.5)
+        value, grad = _rosenbrock(x, rows)
+        first = (rows == 0)[:, None]
+        return np.where(first[:, 0], bowl[0], value), np.where(first, bowl[1], grad)
+
+    starts = np.array([[0.0, 0.0], [-1.2, 1.0]])
+    lower, upper = np.full(2, -2.0), np.full(2, 2.0)
+    apart = minimize_batch(fun, starts, lower, upper, gtol=1e-8)
+    settled = minimize_batch(fun, starts, lower, upper, gtol=1e-8, settled_trail_by=0.25,
+                             settled_reach=4.0)
+    assert apart.fun[1] < 1e-12  # alone, Rosenbrock's valley is followed to its end
+    # the leader's result is unchanged; the valley's search stops once the bowl's has
+    # converged and its own steps promise too little to catch up
+    np.testing.assert_array_equal(settled.x[0], apart.x[0])
+    assert settled.fun[1] > 1e-6 and settled.calls < apart.calls
+    # a search whose next steps promise enough to close the gap goes on
+    reaching = minimize_batch(fun, starts, lower, upper, gtol=1e-8, settled_trail_by=0.25,
+                              settled_reach=1e12)
+    np.testing.assert_array_equal(reaching.x, apart.x)
+    # and so does one within the margin: the valley starts 29.2 above the bowl's bottom
+    near = minimize_batch(fun, starts, lower, upper, gtol=1e-8, settled_trail_by=30.0,
+                          settled_reach=4.0)
+    np.testing.assert_array_equal(near.x, apart.x)

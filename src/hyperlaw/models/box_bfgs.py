@@ -41,7 +41,8 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
                    upper: np.ndarray, *, max_iter: int = 100, gtol: float = 1e-5,
                    ftol: float = 1e-9, same: np.ndarray | None = None,
                    merge_within: float = 0.0, trail_by: float = np.inf,
-                   trail_after: int = 0) -> BatchResult:
+                   trail_after: int = 0, settled_trail_by: float = np.inf,
+                   settled_reach: float = 0.0) -> BatchResult:
     """Minimize b independent problems from the rows of x0 (b, k) within lower <= x <= upper
     (k,). A problem stops when its projected gradient is below `gtol` everywhere, when an
     iteration improves its value by less than `ftol` relatively, when no step along its
@@ -53,7 +54,10 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
     within that distance of one of its kind with a lower value (see `_caught_up`). With a
     finite `trail_by`, the problems race (one objective from several starts, or objectives on
     one scale): after `trail_after` rounds, a problem stops once its value exceeds the lowest
-    value of all problems by more than `trail_by`.
+    value of all problems by more than `trail_by`. Once the problem with the lowest value has
+    stopped, a problem that trails it by more than `settled_trail_by` stops too unless
+    `settled_reach` times the decrease its next full step promises (to first order) would
+    close the gap: a climb that far behind and that slow no longer ends on top.
 
     The bookkeeping works on all b rows with masks (b is small: whole-array operations cost
     less than gathers), except the directions: a solve costs per matrix, so only the rows
@@ -118,6 +122,10 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
                                       gtol)] = False
         if trail_by < np.inf and calls > trail_after:
             running &= f <= f.min() + trail_by
+        if settled_trail_by < np.inf and running.any() and not running[int(np.argmin(f))]:
+            behind = f - f.min()
+            promised = -(g * d).sum(axis=1)
+            running &= (behind <= settled_trail_by) | (settled_reach * promised >= behind)
     return BatchResult(x, f, calls)
 
 

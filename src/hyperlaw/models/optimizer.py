@@ -40,6 +40,13 @@ _MAX_ITER = 40
 #: best value found fell by more than 1e-2 on at most 1.6% of a run's suggestions
 _TRAIL_BY = 2.0
 _TRAIL_AFTER = 6
+#: once the best search has converged, a search trailing it by more than `_SETTLED_TRAIL_BY`
+#: stops unless `_SETTLED_REACH` times the gain its next full quasi-Newton step promises
+#: would close the gap. Every search of 200-evaluation runs of 10 tasks (seeds 0 and 1) made
+#: both ways: a median of 17% fewer rounds (3-35%); the best value found fell by more than
+#: 1e-2 on a median of 0.8% of a run's suggestions (at most 5.3%), by 0.002 on the mean
+_SETTLED_TRAIL_BY = 0.25
+_SETTLED_REACH = 4.0
 
 
 def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -143,7 +150,8 @@ def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.
     res = minimize_batch(objective, xs[:, cont] / scale, np.zeros(len(cont)), 1.0 / scale,
                          max_iter=max_iter, ftol=_FTOL, same=same,
                          merge_within=_MERGE_WITHIN, trail_by=_TRAIL_BY,
-                         trail_after=_TRAIL_AFTER)
+                         trail_after=_TRAIL_AFTER, settled_trail_by=_SETTLED_TRAIL_BY,
+                         settled_reach=_SETTLED_REACH)
     moved = xs.copy()
     moved[:, cont] = np.clip(res.x * scale, 0.0, 1.0)  # the points `objective` evaluated
     new = np.where(np.isfinite(res.fun), -res.fun, -np.inf)
