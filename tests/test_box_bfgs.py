@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from hyperlaw.models.box_bfgs import minimize_batch
+from hyperlaw.models.box_bfgs import BatchObjective, minimize_batch
 
 
 def _quadratics(seed: int, b: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,6 +42,19 @@ def _rosenbrock(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     value = (1 - u) ** 2 + 100 * (v - u * u) ** 2
     grad = np.column_stack([-2 * (1 - u) - 400 * u * (v - u * u), 200 * (v - u * u)])
     return value, grad
+
+
+def _bowl_and_valley() -> tuple[BatchObjective, np.ndarray, np.ndarray, np.ndarray]:
+    """Two problems, their starts and bounds: problem 0 a bowl whose bottom (-5) it reaches
+    in a few steps, below all of problem 1, Rosenbrock's long and slow valley (bottom 0)."""
+
+    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bowl = ((x - 0.5) ** 2).sum(axis=1) - 5.0, 2.0 * (x - 0.5)
+        value, grad = _rosenbrock(x, rows)
+        first = (rows == 0)[:, None]
+        return np.where(first[:, 0], bowl[0], value), np.where(first, bowl[1], grad)
+
+    return fun, np.array([[0.0, 0.0], [-1.2, 1.0]]), np.full(2, -2.0), np.full(2, 2.0)
 
 
 def test_each_problem_runs_as_if_alone() -> None:
@@ -110,15 +123,7 @@ def test_a_problem_whose_projected_gradient_vanishes_stops_there() -> None:
 
 
 def test_a_problem_that_trails_the_best_by_the_margin_stops_once_the_race_is_on() -> None:
-    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # problem 0: a bowl whose bottom (-5) lies below all of Rosenbrock's (problem 1)
-        bowl = ((x - 0.5) ** 2).sum(axis=1) - 5.0, 2.0 * (x - 0.5)
-        value, grad = _rosenbrock(x, rows)
-        first = (rows == 0)[:, None]
-        return np.where(first[:, 0], bowl[0], value), np.where(first, bowl[1], grad)
-
-    starts = np.array([[0.0, 0.0], [-1.2, 1.0]])
-    lower, upper = np.full(2, -2.0), np.full(2, 2.0)
+    fun, starts, lower, upper = _bowl_and_valley()
     apart = minimize_batch(fun, starts, lower, upper, gtol=1e-8)
     raced = minimize_batch(fun, starts, lower, upper, gtol=1e-8, trail_by=1.0, trail_after=3)
     assert apart.fun[1] < 1e-12  # alone, Rosenbrock's valley is followed to its end
@@ -133,16 +138,7 @@ def test_a_problem_that_trails_the_best_by_the_margin_stops_once_the_race_is_on(
 
 
 def test_once_the_leader_has_converged_a_slow_search_far_behind_stops() -> None:
-    def fun(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # problem 0: a bowl whose bottom (-5) it reaches in a few steps; problem 1:
-        # Rosenbrock's valley (bottom 0), long and slow
-        bowl = ((x - 0.5) ** 2).sum(axis=1) - 5.0, 2.0 * (x - 0.5)
-        value, grad = _rosenbrock(x, rows)
-        first = (rows == 0)[:, None]
-        return np.where(first[:, 0], bowl[0], value), np.where(first, bowl[1], grad)
-
-    starts = np.array([[0.0, 0.0], [-1.2, 1.0]])
-    lower, upper = np.full(2, -2.0), np.full(2, 2.0)
+    fun, starts, lower, upper = _bowl_and_valley()
     apart = minimize_batch(fun, starts, lower, upper, gtol=1e-8)
     settled = minimize_batch(fun, starts, lower, upper, gtol=1e-8, settled_trail_by=0.25,
                              settled_reach=4.0)
