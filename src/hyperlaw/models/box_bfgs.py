@@ -122,10 +122,12 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
                                       gtol)] = False
         if trail_by < np.inf and calls > trail_after:
             running &= f <= f.min() + trail_by
-        if settled_trail_by < np.inf and running.any() and not running[int(np.argmin(f))]:
-            behind = f - f.min()
-            promised = -(g * d).sum(axis=1)
-            running &= (behind <= settled_trail_by) | (settled_reach * promised >= behind)
+        if settled_trail_by < np.inf and running.any():
+            leader = int(np.argmin(f))
+            if not running[leader]:
+                behind = f - f[leader]
+                promised = -(g * d).sum(axis=1)
+                running &= (behind <= settled_trail_by) | (settled_reach * promised >= behind)
     return BatchResult(x, f, calls)
 
 

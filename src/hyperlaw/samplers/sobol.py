@@ -105,7 +105,7 @@ class ScrambledSobol:
         # k's lowest set bit: the points are running XORs of those direction numbers
         k = np.arange(1, n, dtype=np.int64)
         lowest_bit = np.frexp((k & -k).astype(np.float64))[1] - 1
-        directions = self._scrambled_directions(max(n - 1, 0).bit_length())
+        directions = self._scrambled_directions((n - 1).bit_length())
         steps = np.vstack([self._shift[None, :], directions[:, lowest_bit].T])
         quasi = np.bitwise_xor.accumulate(steps, axis=0)
         return quasi.astype(np.float64) * (1.0 / 2**_BITS)
