@@ -82,9 +82,13 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
     if merging:  # [i, j]: i and j search one objective, and j comes first
         kin = (np.asarray(same)[:, None] == np.asarray(same)[None, :])
         kin_before = kin & np.tri(b, k=-1, dtype=bool)
-    while running.any():
+    while True:
         rows = np.flatnonzero(running)
-        trial = np.minimum(np.maximum(x + step[:, None] * d, lower), upper)
+        if not len(rows):
+            break
+        trial = x + step[:, None] * d
+        np.maximum(trial, lower, out=trial)
+        np.minimum(trial, upper, out=trial)
         move = trial - x
         predicted = (move * g).sum(axis=1)  # < 0 along a descent direction
         if len(rows) == b:
@@ -95,9 +99,10 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
         calls += 1
         finite = np.isfinite(value) & np.isfinite(grad).all(axis=1)
         accept = running & finite & (predicted < 0) & (value <= f + _ARMIJO * predicted)
-        reject = running ^ accept
+        accepted = np.count_nonzero(accept)
         tiny = ftol * np.maximum(np.abs(f), 1.0)
-        if reject.any():
+        if accepted < len(rows):  # some running rows rejected their step
+            reject = running ^ accept
             # a shorter step: the minimum of the quadratic through f, the slope and the
             # value found, kept within [0.1, 0.5] of the step (0.1 of it where not a number);
             # a row gives up once its step promises less than ftol (round-off decides there)
@@ -107,9 +112,8 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
             step = np.where(reject, shorter, step)
             backtracks += reject
             running &= ~reject | ((predicted < -tiny) & (backtracks <= _MAX_BACKTRACKS))
-        if accept.any():
-            with np.errstate(invalid="ignore"):  # inf - inf in rows not running
-                gain = f - value
+        if accepted:
+            gain = np.subtract(f, value, out=np.zeros(b), where=accept)  # (inf - inf elsewhere)
             _update_hessian(hess, first, accept, move, grad - g)
             x = np.where(accept[:, None], trial, x)
             f, g = np.where(accept, value, f), np.where(accept[:, None], grad, g)
@@ -122,9 +126,9 @@ def minimize_batch(fun: BatchObjective, x0: np.ndarray, lower: np.ndarray,
                                       gtol)] = False
         if trail_by < np.inf and calls > trail_after:
             running &= f <= f.min() + trail_by
-        if settled_trail_by < np.inf and running.any():
+        if settled_trail_by < np.inf:
             leader = int(np.argmin(f))
-            if not running[leader]:
+            if not running[leader] and running.any():
                 behind = f - f[leader]
                 promised = -(g * d).sum(axis=1)
                 running &= (behind <= settled_trail_by) | (settled_reach * promised >= behind)
@@ -175,22 +179,26 @@ def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, projected: np.nda
     """Projected quasi-Newton directions at x, given the gradients g, the Hessian
     approximations and the projected gradients x - P(x - g)."""
     k = x.shape[1]
-    # the margin within which a bound counts as reached (it shrinks near a stationary point)
-    margin = np.minimum(np.sqrt((projected * projected).sum(axis=1)), 1e-3)[:, None]
-    held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
-    diagonal = np.einsum("bii->bi", hess)
-    bounded = held.any()
+    # the margin within which a bound counts as reached (it shrinks near a stationary point;
+    # at most 1e-3, so that rows farther from every bound hold nothing)
+    bounded = bool((x <= lower + 1e-3).any() or (x >= upper - 1e-3).any())
+    if bounded:
+        margin = np.minimum(np.sqrt((projected * projected).sum(axis=1)), 1e-3)[:, None]
+        held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
+        bounded = bool(held.any())
     if bounded:  # the Newton step on the free coordinates: their block of the Hessian
+        diagonal = np.einsum("bii->bi", hess)
         reduced = np.where(held[:, :, None] | held[:, None, :], 0.0, hess)
         reduced.reshape(len(x), k * k)[:, :: k + 1] = np.where(held, 1.0, diagonal)
+        try:
+            direction = -np.linalg.solve(reduced, np.where(held, 0.0, g)[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a singular approximation: gradient steps this round
+            direction = -g / diagonal
+        return np.where(held, -g / diagonal, direction)
     try:
-        direction = -np.linalg.solve(reduced if bounded else hess,
-                                     np.where(held, 0.0, g)[:, :, None])[:, :, 0]
-    except np.linalg.LinAlgError:  # a singular approximation: gradient steps this round
-        direction = -g / diagonal
-    if bounded:
-        direction = np.where(held, -g / diagonal, direction)
-    return direction
+        return -np.linalg.solve(hess, g[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        return -g / np.einsum("bii->bi", hess)
 
 
 def _update_hessian(hess: np.ndarray, first: np.ndarray, rows: np.ndarray, s: np.ndarray,
