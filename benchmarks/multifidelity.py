@@ -275,10 +275,10 @@ def curve(table: Table) -> CurveStopping:
 
 def freeze_thaw(table: Table, **options: Any) -> FreezeThaw:
     """Freeze-thaw with a first look at three points; unless told otherwise, under the former
-    rule (no screen, a new configuration valued by the first looks), which the saved rows
-    named without "(screen)" ran."""
+    rule (no screen, a new configuration valued by the first looks, no ranking at increment
+    ends), which the saved rows named without "(screen)" or "(ranked)" ran."""
     options = {"min_budget": int(table.steps[2]), "screen": None, "new_trial_value": "first",
-               **options}
+               "rank_from": None, **options}
     return FreezeThaw(max_budget=int(table.steps[-1]), **options)
 
 
@@ -330,6 +330,11 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
             found[f"hl {sampler} + freeze-thaw (screen)"] = hyperlaw_method(
                 sampler, partial(freeze_thaw, screen="auto", new_trial_value="latest"),
                 checkpoints=True)
+            # and the ranking at increment ends from a third of the full budget on (the
+            # defaults since)
+            found[f"hl {sampler} + freeze-thaw (ranked)"] = hyperlaw_method(
+                sampler, partial(freeze_thaw, screen="auto", new_trial_value="latest",
+                                 rank_from=1 / 3), checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (latest, no screen)"] = hyperlaw_method(
                 sampler, partial(freeze_thaw, new_trial_value="latest"), checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (LC-PFN)"] = hyperlaw_method(

@@ -44,8 +44,10 @@ def objective(trial: hl.Trial) -> float:
 
 
 def _scheduler() -> FreezeThaw:
+    """Pausing and continuing by predicted improvement alone (no ranking at increment ends:
+    its own test below), so that hopeless configurations stay paused."""
     return FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4,
-                      new_trial_weight=1)
+                      new_trial_weight=1, rank_from=None)
 
 
 def test_paused_trials_resume_from_their_checkpoints_and_hopeless_ones_stay_paused(
@@ -301,6 +303,68 @@ def test_a_screen_stops_new_configurations_ranked_below_the_best_third_before_th
     assert 1 in study._history.refresh().rung_budgets
     with pytest.raises(hl.HyperlawError, match="screen must be a step between 0 and min_budget"):
         FreezeThaw(min_budget=3, screen=3)
+
+
+class _Trending:
+    """A curve model of the test: the curve goes on as it went, ten times as far."""
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.at = values[-1] + 10.0 * (values[-1] - values[0])
+
+    def quantiles(self, q: Sequence[float] | np.ndarray) -> np.ndarray:
+        return self.at + 0.01 * (np.asarray(q, dtype=float) - 0.5)
+
+
+def trending(steps: Sequence[float], values: Sequence[float], at_step: float) -> _Trending:
+    """A `curve_model` returning `_Trending`."""
+    return _Trending(values)
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_past_a_third_of_the_budget_a_configuration_outside_the_best_half_stops(
+        direction: str, sqlite_url: str, tmp_path: Path) -> None:
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def signed(trial: hl.Trial) -> float:
+        q = trial.params["q"]
+        start = trial.checkpoint.step if trial.checkpoint is not None else 0
+        for step in range(start + 1, MAX_STEP + 1):
+            trial.report(sign * (q + 1.0 / step), step, checkpoint={"step": step})
+        return sign * (q + 1.0 / MAX_STEP)
+
+    def run(rank_from: float | None) -> hl.Study:
+        # every curve is predicted to go on improving fast, far past the incumbent: by the
+        # predicted improvement alone a configuration is continued or paused, never stopped
+        scheduler = FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2,
+                               n_startup_trials=4, screen=None, curve_model=trending,
+                               rank_from=rank_from)
+        study = hl.create_study(f"ranked-{rank_from}", storage=sqlite_url,
+                                space={"q": hl.Float(0.0, 1.0)}, sampler="random", seed=3,
+                                scheduler=scheduler, direction=direction,
+                                checkpoint_dir=str(tmp_path / str(rank_from)))
+        study.optimize(signed, n_trials=30, show_progress=False)
+        return study
+
+    def stopped_at_an_increment_end(study: hl.Study) -> list[hl.FrozenTrial]:
+        return [t for t in study.trials if t.state is TrialState.PRUNED
+                and SUSPENDED not in t.system_attrs and t.last_step in (3, 6, 12)]
+
+    study = run(1 / 3)  # ranked at the increment ends at or past 16 / 3: 6 and 12
+    stopped = stopped_at_an_increment_end(study)
+    assert stopped and all(t.last_step in (6, 12) for t in stopped)
+    roots = chains(study._history.refresh()).roots
+    for trial in stopped:  # outside the best half of the configurations' values there
+        at = trial.last_step
+        there = {roots.get(t.number, t.number): t.intermediate[at] for t in study.trials
+                 if t.number < trial.number and at in t.intermediate}
+        mine = trial.intermediate[at]
+        rivals = [v for root, v in there.items() if root != roots.get(trial.number)]
+        better = sum(sign * v < sign * mine for v in rivals)
+        assert better >= max((len(rivals) + 1) // 2, 1)
+    assert make_scheduler(None, study.scheduler.spec()).options()["rank_from"] == 1 / 3
+    assert not stopped_at_an_increment_end(run(None))
+    with pytest.raises(hl.HyperlawError, match="rank_from must be a fraction of max_budget"):
+        FreezeThaw(rank_from=0)
 
 
 class _WideFirstLook:

@@ -31,6 +31,12 @@ reported at b (ASHA's rule, `rungs.within_top`), so a first look costs about
 b + (min_budget - b) / 3 steps instead of min_budget, and about twice as many configurations
 get one.
 
+From `rank_from` of `max_budget` on (a third by default), a configuration also has to rank
+among the best half of the values reported at an increment's end (`RANK_REDUCTION`, ASHA's
+rule) to go on: the longer the curves, the better their order foretells the final one, while
+the expected improvement per cost keeps continuing configurations the field has passed when
+new draws are worth little.
+
 A new configuration is worth what the configurations drawn so far offer as known now: the
 mean, over them, of the expected improvement of the value at the first look's budget predicted
 from all their reports (the value itself once reached), per full budget. Valued by their first
@@ -74,6 +80,10 @@ MIN_POINTS = 3
 #: under `screen`, a new configuration goes on to its first look when among the best 1/this
 SCREEN_REDUCTION = 3.0
 
+#: from `rank_from` of the full budget on, a configuration goes on past an increment's end
+#: only when among the best 1/this of the values reported there
+RANK_REDUCTION = 2.0
+
 #: (steps, values, at_step) -> the predictive distribution of the value at at_step
 CurveModel = Callable[[Sequence[float], Sequence[float], float], Predictive]
 
@@ -95,7 +105,9 @@ class FreezeThaw(Scheduler):
     ranked against the values reported there and stopped unless among the best third (a
     configuration whose first report is past it is not screened). `new_trial_value` ("latest"
     or "first") values a new configuration by what earlier ones offer as known now, or by
-    their first looks.
+    their first looks. `rank_from` (a fraction of `max_budget`; None: off) is where the
+    ranking at increment ends starts: from there a configuration outside the best half of
+    the values reported at an increment's end stops there.
 
     A trial pauses only with a checkpoint at or after its increment's end; one without goes on
     when it is worth at least a new trial and stops otherwise. One objective only.
@@ -107,8 +119,8 @@ class FreezeThaw(Scheduler):
                  growth: float = 2.0, curve_model: CurveModel | str | None = None,
                  n_startup_trials: int = 8, new_trial_weight: float = 1.0,
                  n_quantiles: int = 12, horizon: int | None = None,
-                 screen: float | str | None = "auto", new_trial_value: str = "latest"
-                 ) -> None:
+                 screen: float | str | None = "auto", new_trial_value: str = "latest",
+                 rank_from: float | None = 1 / 3) -> None:
         check_budgets(min_budget, max_budget, growth, type(self).__name__)
         if n_startup_trials < 1 or n_quantiles < 4 or not new_trial_weight > 0:
             raise HyperlawError("FreezeThaw needs n_startup_trials >= 1, n_quantiles >= 4 and "
@@ -121,6 +133,10 @@ class FreezeThaw(Scheduler):
                 isinstance(screen, int | float) and 0 < screen < min_budget):
             raise HyperlawError("FreezeThaw: screen must be a step between 0 and min_budget "
                                 f"({min_budget!r}), 'auto' or None, got {screen!r}")
+        if rank_from is not None and not (isinstance(rank_from, int | float)
+                                          and 0 < rank_from <= 1):
+            raise HyperlawError("FreezeThaw: rank_from must be a fraction of max_budget in "
+                                f"(0, 1], or None for no ranking, got {rank_from!r}")
         if new_trial_value not in ("latest", "first"):
             raise HyperlawError("FreezeThaw: new_trial_value must be 'latest' (every "
                                 "configuration as known now) or 'first' (their first looks), "
@@ -128,6 +144,7 @@ class FreezeThaw(Scheduler):
         self.horizon = horizon
         self.screen = screen
         self.new_trial_value = new_trial_value
+        self.rank_from = None if rank_from is None else float(rank_from)
         self.min_budget = min_budget
         self.max_budget = max_budget
         self.growth = growth
@@ -144,7 +161,7 @@ class FreezeThaw(Scheduler):
                 "n_startup_trials": self.n_startup_trials,
                 "new_trial_weight": self.new_trial_weight, "n_quantiles": self.n_quantiles,
                 "horizon": self.horizon, "screen": self.screen,
-                "new_trial_value": self.new_trial_value}
+                "new_trial_value": self.new_trial_value, "rank_from": self.rank_from}
 
     # --- structure -----------------------------------------------------------------------
     @property
@@ -265,9 +282,16 @@ class FreezeThaw(Scheduler):
         screen = self.screen_step
         if screen is not None and step < self.min_budget - 1e-9 and \
                 crossed(trial.intermediate, step, [screen], after):
-            return self._screened(trial, step, screen, history)
-        if not crossed(trial.intermediate, step, self.budgets(top), after):
+            kept = self._ranked(trial, step, screen, SCREEN_REDUCTION, history)
+            return Decision.CONTINUE if kept else Decision.STOP
+        ends = self.budgets(top)
+        if not crossed(trial.intermediate, step, ends, after):
             return Decision.CONTINUE
+        if self.rank_from is not None:
+            ranked = [b for b in ends if b >= self.rank_from * top - 1e-9
+                      and crossed(trial.intermediate, step, [b], after)]
+            if ranked and not self._ranked(trial, step, ranked[-1], RANK_REDUCTION, history):
+                return Decision.STOP
         root = _root(trial, chains(history).roots)
         worth = self.worth(history, root)
         own = worth.per_cost.get(root, 0.0)
@@ -281,16 +305,16 @@ class FreezeThaw(Scheduler):
         return Decision.STOP if not startup and own < worth.new else Decision.CONTINUE
 
     @staticmethod
-    def _screened(trial: TrialRecord, step: int, at: float, history: History) -> Decision:
-        """Continue a new configuration at the screen step `at` when its value there is among
-        the best 1/SCREEN_REDUCTION of every configuration's value there, else stop it."""
+    def _ranked(trial: TrialRecord, step: int, at: float, reduction: float,
+                history: History) -> bool:
+        """Whether the trial's value at `step` (its first report at or past `at`) is among the
+        best 1/`reduction` of every configuration's first value reported at or past `at`."""
         own = _root(trial, chains(history).roots)
         mine = trial.intermediate[step]
         rivals = [mine, *(c.values[i] for root, c in _configurations(history).items()
                           if root != own and (i := bisect.bisect_left(c.steps, at - 1e-9))
                           < len(c.steps) and c.steps[i] <= step)]
-        kept = within_top(mine, rivals, SCREEN_REDUCTION, history.maximize)
-        return Decision.CONTINUE if kept else Decision.STOP
+        return within_top(mine, rivals, reduction, history.maximize)
 
     @property
     def reads_history_to_start(self) -> bool:
