@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,19 @@ def objective(trial: hl.Trial) -> float:
         loss = q + 1.0 / step
         trial.report(loss, step, checkpoint={"step": step})
     return loss
+
+
+def signed_curve(sign: float) -> Callable[[hl.Trial], float]:
+    """`objective`'s curves times `sign` (-1: to maximize), resumed from their checkpoints."""
+
+    def signed(trial: hl.Trial) -> float:
+        q = trial.params["q"]
+        start = trial.checkpoint.step if trial.checkpoint is not None else 0
+        for step in range(start + 1, MAX_STEP + 1):
+            trial.report(sign * (q + 1.0 / step), step, checkpoint={"step": step})
+        return sign * (q + 1.0 / MAX_STEP)
+
+    return signed
 
 
 def _scheduler() -> FreezeThaw:
@@ -276,18 +289,11 @@ def test_a_screen_stops_new_configurations_ranked_below_the_best_third_before_th
         sqlite_url: str, tmp_path: Path) -> None:
     sign, direction = 1.0, "minimize"
 
-    def signed(trial: hl.Trial) -> float:
-        q = trial.params["q"]
-        start = trial.checkpoint.step if trial.checkpoint is not None else 0
-        for step in range(start + 1, MAX_STEP + 1):
-            trial.report(sign * (q + 1.0 / step), step, checkpoint={"step": step})
-        return sign * (q + 1.0 / MAX_STEP)
-
     scheduler = FreezeThaw(min_budget=3, max_budget=MAX_STEP, growth=2, n_startup_trials=4)
     study = hl.create_study(storage=sqlite_url, space={"q": hl.Float(0.0, 1.0)},
                             sampler="random", seed=5, scheduler=scheduler, direction=direction,
                             checkpoint_dir=str(tmp_path / "c"))
-    study.optimize(signed, n_trials=30, show_progress=False)
+    study.optimize(signed_curve(sign), n_trials=30, show_progress=False)
     firsts = [t for t in study.trials if "promoted_from" not in t.system_attrs]
     screened = [t for t in firsts if t.last_step == 1]
     assert screened and not [t for t in firsts if t.last_step == 2]
@@ -325,13 +331,6 @@ def test_past_a_third_of_the_budget_a_configuration_outside_the_best_half_stops(
         direction: str, sqlite_url: str, tmp_path: Path) -> None:
     sign = -1.0 if direction == "maximize" else 1.0
 
-    def signed(trial: hl.Trial) -> float:
-        q = trial.params["q"]
-        start = trial.checkpoint.step if trial.checkpoint is not None else 0
-        for step in range(start + 1, MAX_STEP + 1):
-            trial.report(sign * (q + 1.0 / step), step, checkpoint={"step": step})
-        return sign * (q + 1.0 / MAX_STEP)
-
     def run(rank_from: float | None) -> hl.Study:
         # every curve is predicted to go on improving fast, far past the incumbent: by the
         # predicted improvement alone a configuration is continued or paused, never stopped
@@ -342,7 +341,7 @@ def test_past_a_third_of_the_budget_a_configuration_outside_the_best_half_stops(
                                 space={"q": hl.Float(0.0, 1.0)}, sampler="random", seed=3,
                                 scheduler=scheduler, direction=direction,
                                 checkpoint_dir=str(tmp_path / str(rank_from)))
-        study.optimize(signed, n_trials=30, show_progress=False)
+        study.optimize(signed_curve(sign), n_trials=30, show_progress=False)
         return study
 
     def stopped_at_an_increment_end(study: hl.Study) -> list[hl.FrozenTrial]:
