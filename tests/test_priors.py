@@ -11,7 +11,9 @@ import pytest
 
 import hyperlaw as hl
 from hyperlaw.errors import HyperlawError, SpaceError, SpaceMismatchError
+from hyperlaw.history.observations import observations
 from hyperlaw.samplers import PriorBandSampler
+from hyperlaw.samplers.gp import pibo_weight_of
 from hyperlaw.samplers.priors import PIBO_BETA, pibo_weight, space_prior
 from hyperlaw.schedulers import Hyperband
 
@@ -96,6 +98,19 @@ def test_a_misleading_prior_is_overcome(sampler: str, n: int, tolerance: float) 
         study = hl.create_study(space=bowl_space(0.05, 0.1), sampler=sampler, seed=seed)
         study.optimize(bowl, n_trials=n, show_progress=False)
         assert study.best_value < tolerance, (seed, study.best_params)
+
+
+def test_the_gp_stops_following_a_prior_its_best_trials_contradict() -> None:
+    """πBO's weight is β / n while the best third of the trials lie where the prior says,
+    and falls to nothing once they lie elsewhere (a misleading prior, or a warm start from an
+    unrelated study)."""
+    for prior, low, high in ((0.05, 0.0, 1e-3), (0.78, 1.0, 1.0)):
+        for seed in range(3):
+            study = hl.create_study(space=bowl_space(prior, 0.1), sampler="gp", seed=seed)
+            study.optimize(bowl, n_trials=12, show_progress=False)
+            obs = observations(study.space, study._history)
+            share = pibo_weight_of(space_prior(study.space), obs) / pibo_weight(12)
+            assert low <= share <= high, (prior, seed, share)
 
 
 def test_a_good_prior_helps_the_gp_early() -> None:

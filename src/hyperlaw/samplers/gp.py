@@ -50,7 +50,7 @@ from hyperlaw.samplers.multiobjective import (
     random_weights,
     violation_of,
 )
-from hyperlaw.samplers.priors import SpacePrior, pibo_weight, space_prior
+from hyperlaw.samplers.priors import SpacePrior, pibo_weight, prior_share, space_prior
 from hyperlaw.samplers.sobol import ScrambledSobol
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
@@ -83,6 +83,17 @@ _NOISY_EI_ROWS = 16
 _SOBOL_MAX_DIM = 32
 #: relative noise variances tried, in turn, for rows conditioned on as noise-free draws
 _DRAW_JITTERS = (1e-8, 1e-6, 1e-4)  # the first: `gp._EXACT_NOISE`
+
+
+def pibo_weight_of(prior: SpacePrior, obs: Observations) -> float:
+    """πBO's exponent of the prior (β / n after n complete trials) times min(1, 2s), s the
+    prior's share against a uniform density in explaining the best third of the complete
+    trials (by `loss`; `priors.prior_share`): the full weight while the prior explains them
+    at least as well as a uniform density, and none once they lie far from it."""
+    done = obs.of_state(COMPLETE)
+    rows = obs.x[done]
+    top = rows[np.argsort(obs.loss[done], kind="stable")[: max(2, math.ceil(len(done) / 3))]]
+    return pibo_weight(len(done)) * min(1.0, 2.0 * prior_share(prior, top, rows))
 
 
 def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,
@@ -196,8 +207,9 @@ class GPSampler(ReplicaSalt, Sampler):
     helped the GP and ended worse on one family (TPE gains from it, see TPESampler).
 
     With `prior=` on parameters (πBO, Hvarfner et al. 2022): the log acquisition gains
-    (β / n) log π(x) after n complete trials (β = 10), and the startup points follow the
-    prior in part (see `priors.py`).
+    (β / n) w log π(x) after n complete trials (β = 10; w in [0, 1] by how well the prior
+    explains the best third of them, see `pibo_weight_of`), and the startup
+    points follow the prior in part (see `priors.py`).
 
     Several objectives, by `multi_objective`: "ehvi" (with two or three objectives; more
     fall back to "parego") is the log expected hypervolume improvement (`models/ehvi.py`):
@@ -429,7 +441,7 @@ class GPSampler(ReplicaSalt, Sampler):
         the acquisition, scores the random pool when given."""
         constraint = self.feasibility(space, history, obs, rng)
         prior = space_prior(space)
-        weight = pibo_weight(len(obs.of_state(COMPLETE)))
+        weight = 0.0 if prior is None else pibo_weight_of(prior, obs)
 
         def weighed(value: Acq, grad: AcqGrad) -> tuple[Acq, AcqGrad]:
             if constraint is not None:

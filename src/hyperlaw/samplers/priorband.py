@@ -42,7 +42,7 @@ from hyperlaw.history.observations import (
 )
 from hyperlaw.samplers.base import ReplicaSalt, Sampler, avoid_tried
 from hyperlaw.samplers.budgets import TOP, Fidelity, fidelity
-from hyperlaw.samplers.priors import SpacePrior, space_prior
+from hyperlaw.samplers.priors import SpacePrior, prior_share, space_prior
 from hyperlaw.space import Space
 
 #: the sources a configuration is drawn from, in the order of `mix`
@@ -88,8 +88,8 @@ class PriorBandSampler(ReplicaSalt, Sampler):
         w_prior = 0.0
         if prior is not None:
             n_top = max(2, math.ceil(len(rows) / self.reduction_factor))
-            w_prior = self._prior_weight(prior, self._around(space, incumbent), rows[1:n_top],
-                                         rows[1:])
+            w_prior = prior_share(prior, rows[1:n_top], rows[1:],
+                                  rival=self._around(space, incumbent))
         rest = 1.0 - p_uniform
         return ({"uniform": p_uniform, "prior": rest * w_prior,
                  "incumbent": rest * (1.0 - w_prior)}, incumbent)
@@ -130,17 +130,6 @@ class PriorBandSampler(ReplicaSalt, Sampler):
             p[min(int(row[j] * k), k - 1)] += 0.5
             probs.append((int(j), p))
         return SpacePrior(mu, sigma, tuple(probs))
-
-    @staticmethod
-    def _prior_weight(prior: SpacePrior, around: SpacePrior, top: np.ndarray,
-                      rows: np.ndarray) -> float:
-        """Softmax share of the prior against the incumbent: how much more likely each makes
-        the top rows than all the rows."""
-        if not len(top):
-            return 0.5
-        a = float(prior.log_pdf(top).mean() - prior.log_pdf(rows).mean())
-        b = float(around.log_pdf(top).mean() - around.log_pdf(rows).mean())
-        return 1.0 / (1.0 + math.exp(max(min(b - a, 50.0), -50.0)))
 
     def _draw(self, space: Space, source: str, incumbent: np.ndarray | None,
               rng: np.random.Generator) -> dict[str, Any]:

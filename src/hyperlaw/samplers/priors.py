@@ -11,8 +11,10 @@ Samplers use it as follows (see the guide, "Priors and warm starts"):
 - startup points: with probability `PRIOR_SHARE` a draw from the prior, else the sampler's
   uniform (Sobol') point, so a wrong prior still leaves a third of the start exploring;
 - TPE: the prior is the Parzen estimators' prior component (instead of a flat kernel);
-- GP (πBO, Hvarfner et al. 2022): the log acquisition gains (β / n) log π(x), n the number of
-  complete trials, so the prior steers early and fades as the data grow;
+- GP (πBO, Hvarfner et al. 2022): the log acquisition gains (β / n) w log π(x), n the number
+  of complete trials, so the prior steers early and fades as the data grow; w = min(1, 2s),
+  s the prior's share against a uniform density in explaining the best third of the complete
+  trials (`prior_share`), so a prior the data contradict stops steering;
 - PriorBand (`PriorBandSampler`): new configurations mix uniform, prior and incumbent draws.
 """
 
@@ -127,3 +129,20 @@ def space_prior(space: Space) -> SpacePrior | None:
 def pibo_weight(n_complete: int, beta: float = PIBO_BETA) -> float:
     """πBO's exponent of the prior after `n_complete` trials: β / n."""
     return beta / max(n_complete, 1)
+
+
+def contrast(density: SpacePrior, top: np.ndarray, rows: np.ndarray) -> float:
+    """How much more likely `density` makes the best rows than all the rows: the mean log
+    density of `top` minus that of `rows` (so rows a density proposed itself are no evidence
+    for it)."""
+    return float(density.log_pdf(top).mean() - density.log_pdf(rows).mean())
+
+
+def prior_share(prior: SpacePrior, top: np.ndarray, rows: np.ndarray,
+                rival: SpacePrior | None = None) -> float:
+    """The prior's share against `rival` (uniform when None) in explaining the best rows
+    `top` among `rows`: the softmax of the two `contrast`s; 1/2 without top rows."""
+    if not len(top):
+        return 0.5
+    gap = (0.0 if rival is None else contrast(rival, top, rows)) - contrast(prior, top, rows)
+    return 1.0 / (1.0 + math.exp(max(min(gap, 50.0), -50.0)))
