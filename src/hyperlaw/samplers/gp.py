@@ -50,7 +50,7 @@ from hyperlaw.samplers.multiobjective import (
     random_weights,
     violation_of,
 )
-from hyperlaw.samplers.priors import SpacePrior, pibo_weight, prior_share, space_prior
+from hyperlaw.samplers.priors import SpacePrior, evidence_weight, pibo_weight, space_prior
 from hyperlaw.samplers.sobol import ScrambledSobol
 from hyperlaw.samplers.tpe import TPESampler
 from hyperlaw.space import Space
@@ -93,7 +93,7 @@ def pibo_weight_of(prior: SpacePrior, obs: Observations) -> float:
     done = obs.of_state(COMPLETE)
     rows = obs.x[done]
     top = rows[np.argsort(obs.loss[done], kind="stable")[: max(2, math.ceil(len(done) / 3))]]
-    return pibo_weight(len(done)) * min(1.0, 2.0 * prior_share(prior, top, rows))
+    return pibo_weight(len(done)) * evidence_weight(prior, top, rows)
 
 
 def fantasize(gp: GaussianProcess, xp: np.ndarray, best: float, n: int,

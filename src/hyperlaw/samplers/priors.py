@@ -138,6 +138,13 @@ def contrast(density: SpacePrior, top: np.ndarray, rows: np.ndarray) -> float:
     return float(density.log_pdf(top).mean() - density.log_pdf(rows).mean())
 
 
+def evidence_weight(prior: SpacePrior, top: np.ndarray, rows: np.ndarray) -> float:
+    """min(1, 2 `prior_share` against a uniform density): 1 while the prior explains the best
+    rows `top` among `rows` at least as well as a uniform density, falling toward 0 as they
+    lie farther from it than the rows do."""
+    return min(1.0, 2.0 * prior_share(prior, top, rows))
+
+
 def prior_share(prior: SpacePrior, top: np.ndarray, rows: np.ndarray,
                 rival: SpacePrior | None = None) -> float:
     """The prior's share against `rival` (uniform when None) in explaining the best rows
