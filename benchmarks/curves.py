@@ -546,8 +546,10 @@ def options_of(table: dict[str, Any], bounds: Bounds) -> dict[str, Any]:
                                           else table)}
 
 
-#: The key of CONSTANTS holding the ensemble's maps of the unbounded geometry.
-UNBOUNDED_KEY = "hyperlaw unbounded"
+#: The keys of CONSTANTS holding each model's maps of the unbounded geometry.
+UNBOUNDED_KEYS = {"hyperlaw": "hyperlaw unbounded", "lcpfn": "lcpfn unbounded"}
+#: Where each model's shipped unbounded maps are pasted.
+UNBOUNDED_CONSTANT = {"hyperlaw": "ensemble.py", "lcpfn": "pfn.py"}
 
 
 def without_bounds(tasks: list[Task]) -> list[Task]:
@@ -573,17 +575,23 @@ def main() -> None:
     parser.add_argument("--choose-variance", action="store_true",
                         help="compare the ensemble's coefficient prior variances of VARIANCES "
                              "on the build tasks (maps fitted for each) and print the choice")
+    parser.add_argument("--choose-above-spans", action="store_true",
+                        help="compare the LC-PFN's ABOVE_SPANS of ABOVE_SPANS_TRIED on the build "
+                             "tasks taken as unbounded (maps fitted for each) and print them")
     parser.add_argument("--unbounded", action="store_true",
                         help="treat every task as unbounded (bounds=None): fit (with "
-                             "--calibrate) or evaluate the ensemble's maps of that geometry")
+                             "--calibrate) or evaluate the models' maps of that geometry")
     args = parser.parse_args()
     tasks = without_bounds(load_tasks()) if args.unbounded else load_tasks()
     fractions = tuple(args.fractions)
     if args.choose_variance:
         choose_variance(tasks, fractions, args.maps)
         return
+    if args.choose_above_spans:
+        choose_above_spans(without_bounds(tasks), fractions)
+        return
     if args.calibrate is not None and args.unbounded:
-        calibrate_unbounded(tasks, fractions)
+        calibrate_unbounded(tasks, fractions, args.calibrate or sorted(CALIBRATED))
         return
     if args.calibrate is not None:
         import json
@@ -607,7 +615,7 @@ def main() -> None:
     FOLDS.update(load_folds(args.maps))
     if args.unbounded:
         FOLDS["bounded maps"] = FOLDS["hyperlaw"]
-        FOLDS["hyperlaw"] = load_unbounded_folds()
+        FOLDS.update({name: load_unbounded_folds(name) for name in CALIBRATED})
     only = args.only or [name for name in PREDICTORS
                          if args.unbounded or name != "bounded maps"]
     held_out = [task for task in tasks if not task.build]  # the families: by their folds
@@ -626,29 +634,73 @@ def main() -> None:
           + ", ".join(f"{name} {ms:.2f}" for name, ms in timing.items()))
 
 
-def calibrate_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> None:
-    """Compare the candidates on the build tasks taken as unbounded (`compare_unbounded`),
-    then fit the ensemble's maps of the unbounded geometry (median kept) on them and store
-    them under UNBOUNDED_KEY of CONSTANTS."""
+def calibrate_unbounded(tasks: list[Task], fractions: tuple[float, ...],
+                        models: list[str]) -> None:
+    """Per model of `models`, compare the candidates on the build tasks taken as unbounded
+    (`compare_unbounded`), then fit its maps of the unbounded geometry (median kept) on them
+    and store them under its UNBOUNDED_KEYS entry of CONSTANTS."""
     import json
 
     folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
-    print("candidates on the build tasks (maps fitted without the task measured):\n"
-          + "\n".join(compare_unbounded(tasks, fractions)) + "\n", flush=True)
-    folds[UNBOUNDED_KEY] = calibrate(tasks, fractions, ["hyperlaw"], "shared",
-                                     keep_median=True)["hyperlaw"]
+    for name in models:
+        print(f"{name}: candidates on the build tasks (maps fitted without the task "
+              "measured):\n" + "\n".join(compare_unbounded(tasks, fractions, name)) + "\n",
+              flush=True)
+        folds[UNBOUNDED_KEYS[name]] = calibrate(tasks, fractions, [name], "shared",
+                                                keep_median=True)[name]
     CONSTANTS.write_text(json.dumps(folds, indent=1) + "\n")
-    print(f"\nwrote {CONSTANTS}; paste the shipped entry into hyperlaw/curves/:\n"
-          f"ensemble.py: UNBOUNDED_CALIBRATION = Calibration(**{folds[UNBOUNDED_KEY]['shipped']})")
+    print(f"\nwrote {CONSTANTS}; paste the shipped entries into hyperlaw/curves/:")
+    for name in models:
+        print(f"{UNBOUNDED_CONSTANT[name]}: UNBOUNDED_CALIBRATION = "
+              f"Calibration(**{folds[UNBOUNDED_KEYS[name]]['shipped']})")
 
 
-def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> list[str]:
-    """The recalibrations of unbounded predictions compared on the build tasks (taken as
-    unbounded), each map fitted without the LCDB dataset or the family it is measured on
-    (5 stage bins): none (the raw model), the bounded geometry's CALIBRATION, maps fitted in
-    the unbounded geometry, and those maps keeping the median. Per fraction, pooled: coverage
-    of the 80% interval, its median width, the median error of the median / last value and /
-    pow3."""
+#: The LC-PFN's distances of an open improving end `--choose-above-spans` compares.
+ABOVE_SPANS_TRIED = (4.0, 8.0, 16.0, 24.0, 32.0)
+
+
+def choose_above_spans(tasks: list[Task], fractions: tuple[float, ...]) -> float:
+    """The LC-PFN's `ABOVE_SPANS` (how far beyond the observed values an open improving end
+    lies), chosen on the build tasks taken as unbounded: for each of ABOVE_SPANS_TRIED the
+    candidates of `compare_unbounded`, scored for maps keeping the median as the mean over
+    fractions of |coverage − 0.8| plus the median's error ÷ pow3's; the lowest wins."""
+    scores = {}
+    shipped = pfn.ABOVE_SPANS
+    try:
+        for spans in ABOVE_SPANS_TRIED:
+            pfn.ABOVE_SPANS = spans
+            lines = compare_unbounded(tasks, fractions, "lcpfn")
+            print(f"ABOVE_SPANS = {spans:g}\n" + "\n".join(lines) + "\n", flush=True)
+            kept = [line.split() for line in lines if line.startswith("median kept")]
+            scores[spans] = float(np.mean([abs(float(r[3]) - LEVEL) + float(r[6])
+                                           for r in kept]))
+    finally:
+        pfn.ABOVE_SPANS = shipped
+    best = min(scores, key=lambda s: scores[s])
+    print("score (|cov-0.8| + m/pow3, maps keeping the median): "
+          + ", ".join(f"{s:g} {v:.3f}" for s, v in scores.items()) + f"; chosen {best:g}")
+    return best
+
+
+def unbounded_prediction(name: str, steps: np.ndarray, values: np.ndarray, at_step: float,
+                         calibration: Any) -> tuple[Any, bool]:
+    """Model `name`'s prediction with no bounds under `calibration` (None: the raw model),
+    and the direction of improvement the model reads from the values."""
+    if name == "lcpfn":
+        return (pfn.predict(steps, values, at_step, bounds=None, calibration=calibration),
+                pfn._is_rising(values))
+    return (extrapolate(steps, values, at_step, bounds=None, calibration=calibration),
+            bool(values[-1] > values[0]))
+
+
+def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...],
+                      name: str = "hyperlaw") -> list[str]:
+    """The recalibrations of model `name`'s unbounded predictions compared on the build tasks
+    (taken as unbounded), each map fitted without the LCDB dataset or the family it is
+    measured on (5 stage bins): none (the raw model), the bounded geometry's maps (the
+    ensemble's CALIBRATION, the LC-PFN's one map), maps fitted in the unbounded geometry, and
+    those maps keeping the median. Per fraction, pooled: coverage of the 80% interval, its
+    median width, the median error of the median / last value and / pow3."""
     build = build_tasks(tasks)
     cases: dict[str, list[tuple[Any, ...]]] = {}
     for task in build:
@@ -656,51 +708,59 @@ def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...]) -> list[s
             seen = seen_points(len(task.steps), fraction)
             steps, at_step = task.steps[:seen], float(task.steps[-1])
             for curve in task.curves[::1 if task.group == "lcdb" else 3]:
-                raw = extrapolate(steps, curve[:seen], at_step, bounds=None, calibration=None)
-                rising = bool(curve[seen - 1] > curve[0])
+                raw, rising = unbounded_prediction(name, steps, curve[:seen], at_step, None)
                 cases.setdefault(task.name, []).append((
                     ensemble.stage_of(steps, at_step), oriented_pit(raw, curve[-1], rising),
                     fraction, raw, rising, curve[-1], curve[seen - 1],
-                    pow3(steps, curve[:seen], at_step, task.bounds).mean))
+                    pow3(steps, curve[:seen], at_step, task.bounds).mean,
+                    (steps, curve[:seen], at_step)))
     group_of = {task.name: task.group for task in build}
     units = [[t] for t in cases if group_of[t] == "lcdb"] + [
         [t for t in cases if group_of[t] == g] for g in sorted(set(group_of.values()) - {"lcdb"})]
     pits = {t: np.array([c[:3] for c in rows]) for t, rows in cases.items()}
     lines = [f"{'candidate':<13} {'seen':>5} {'cover80':>8} {'width':>8} {'m/last':>7} "
              f"{'m/pow3':>7}"]
-    for name, keep in (("raw", None), ("bounded maps", None), ("fitted maps", False),
-                       ("median kept", True)):
+    bounded = pfn.CALIBRATION if name == "lcpfn" else ensemble.CALIBRATION
+    for candidate, keep in (("raw", None), ("bounded maps", None), ("fitted maps", False),
+                            ("median kept", True)):
         rows = []
         for unit in units:
-            fitted = (ensemble.CALIBRATION if name == "bounded maps" else None if keep is None
+            fitted = (bounded if candidate == "bounded maps" else None if keep is None
                       else fit_bins({t: v for t, v in pits.items() if t not in unit}, group_of,
                                     ensemble.STAGE_BINS, keep_median=keep))
-            for stage, _, fraction, raw, rising, truth, last, forecast in (
+            for stage, _, fraction, raw, rising, truth, last, forecast, seen in (
                     c for t in unit for c in cases[t]):
-                prediction = raw if fitted is None else dataclasses.replace(
-                    raw, calibration=fitted.knots(stage, rising))
+                if fitted is None:
+                    prediction = raw
+                elif name == "lcpfn":
+                    prediction = unbounded_prediction(name, *seen, fitted)[0]
+                else:
+                    prediction = dataclasses.replace(raw,
+                                                     calibration=fitted.knots(stage, rising))
                 low, median, high = np.asarray(prediction.quantiles([0.1, 0.5, 0.9]))
                 rows.append((fraction, low <= truth <= high, high - low, abs(median - truth),
                              abs(last - truth), abs(forecast - truth)))
         table = np.array(rows, dtype=float)
         for fraction in fractions:
             t = table[table[:, 0] == fraction]
-            lines.append(f"{name:<13} {fraction:>5.0%} {t[:, 1].mean():>8.3f} "
+            lines.append(f"{candidate:<13} {fraction:>5.0%} {t[:, 1].mean():>8.3f} "
                          f"{np.median(t[:, 2]):>8.4f} "
                          f"{np.median(t[:, 3]) / np.median(t[:, 4]):>7.2f} "
                          f"{np.median(t[:, 3]) / np.median(t[:, 5]):>7.2f}")
     return lines
 
 
-def load_unbounded_folds() -> dict[str, dict[str, Any]]:
-    """The fold maps of the unbounded geometry (written by --calibrate --unbounded)."""
+def load_unbounded_folds(name: str) -> dict[str, dict[str, Any]]:
+    """Model `name`'s fold maps of the unbounded geometry (written by --calibrate
+    --unbounded)."""
     import json
 
+    key = UNBOUNDED_KEYS[name]
     folds = json.loads(CONSTANTS.read_text()) if CONSTANTS.exists() else {}
-    if UNBOUNDED_KEY not in folds:
-        raise SystemExit(f"{CONSTANTS} has no {UNBOUNDED_KEY!r} entry: run `python "
-                         f"benchmarks/curves.py --calibrate --unbounded`")
-    return {fold: c for fold, c in folds[UNBOUNDED_KEY].items() if fold != "shipped"}
+    if key not in folds:
+        raise SystemExit(f"{CONSTANTS} has no {key!r} entry: run `python "
+                         f"benchmarks/curves.py --calibrate {name} --unbounded`")
+    return {fold: c for fold, c in folds[key].items() if fold != "shipped"}
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from hyperlaw.curves import pfn
 from hyperlaw.errors import HyperlawError
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "train_lcpfn.py"
+LCDB = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "lcdb.npz"
 
 
 def training_script() -> ModuleType:
@@ -108,6 +109,36 @@ def test_a_curve_without_negative_values_is_bounded_below_by_zero_by_default() -
     assert unbounded.borders[0] < 0.0  # without bounds the support reaches below zero
     shifted = pfn.predict([1, 2, 3, 4, 5], [v - 1.0 for v in values], 30)
     assert shifted.borders[0] < -1.0  # a negative value: no bound is assumed
+
+
+def test_unbounded_predictions_take_the_unbounded_maps_by_default() -> None:
+    steps, values = np.arange(1.0, 9.0), 0.3 + 1 / np.arange(1.0, 9.0)
+    quantiles = [0.1, 0.5, 0.9]
+    for bounds, maps in ((None, pfn.UNBOUNDED_CALIBRATION), ((0.0, None), pfn.CALIBRATION)):
+        np.testing.assert_allclose(
+            pfn.predict(steps, values, 24.0, bounds=bounds).quantiles(quantiles),
+            pfn.predict(steps, values, 24.0, bounds=bounds, calibration=maps).quantiles(quantiles))
+
+
+def test_unbounded_intervals_cover_held_out_lcdb_curves() -> None:
+    """Every sixth curve of the LCDB datasets the maps were not fitted on, seen at 10, 20 and
+    30%, with no bounds: the 80% interval holds 76% of the truths. It held 22% when the
+    improving end of the support sat 4 observed spans away and the bounded maps applied
+    (most truths lay beyond that end)."""
+    data = np.load(LCDB)
+    names = sorted({key.split("/")[0] for key in data.files},
+                   key=lambda name: int(name.removeprefix("openml")))
+    hits = []
+    for name in names[1::2]:
+        steps, curves = data[f"{name}/steps"].astype(float), data[f"{name}/curves"]
+        for curve in curves[::6].astype(float):
+            for fraction in (0.1, 0.2, 0.3):
+                seen = max(3, round(fraction * len(steps)))
+                low, high = pfn.predict(steps[:seen], curve[:seen], steps[-1],
+                                        bounds=None).interval(0.8)
+                hits.append(low <= curve[-1] <= high)
+    assert len(hits) > 100
+    assert 0.6 <= np.mean(hits) <= 0.95
 
 
 def test_a_falling_curve_is_predicted_to_keep_falling_and_a_rising_one_to_keep_rising() -> None:
