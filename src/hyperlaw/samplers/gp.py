@@ -208,8 +208,8 @@ class GPSampler(ReplicaSalt, Sampler):
 
     With `prior=` on parameters (πBO, Hvarfner et al. 2022): the log acquisition gains
     (β / n) w log π(x) after n complete trials (β = 10; w in [0, 1] by how well the prior
-    explains the best third of them, see `pibo_weight_of`), and the startup
-    points follow the prior in part (see `priors.py`).
+    explains the best third of them, see `pibo_weight_of`), and the startup points follow
+    the prior in part (see `priors.py`).
 
     Several objectives, by `multi_objective`: "ehvi" (with two or three objectives; more
     fall back to "parego") is the log expected hypervolume improvement (`models/ehvi.py`):
