@@ -342,6 +342,9 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
                 checkpoints=True)
     for sampler in ("tpe", "gp"):  # learning from rung values (BOHB's rule) or not at all
         if sampler in SAMPLERS:
+            found[f"hl {sampler} + freeze-thaw (ranked, budget-aware)"] = hyperlaw_method(
+                sampler, partial(freeze_thaw, screen="auto", new_trial_value="latest",
+                                 rank_from=1 / 3), checkpoints=True, multi_fidelity="auto")
             found[f"hl {sampler} + ASHA (budget-aware)"] = hyperlaw_method(
                 sampler, asha, multi_fidelity=True)
             found[f"hl {sampler} + ASHA (plain)"] = hyperlaw_method(
