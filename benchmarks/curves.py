@@ -669,11 +669,11 @@ def choose_above_spans(tasks: list[Task], fractions: tuple[float, ...]) -> float
     try:
         for spans in ABOVE_SPANS_TRIED:
             pfn.ABOVE_SPANS = spans
-            lines = compare_unbounded(tasks, fractions, "lcpfn")
-            print(f"ABOVE_SPANS = {spans:g}\n" + "\n".join(lines) + "\n", flush=True)
-            kept = [line.split() for line in lines if line.startswith("median kept")]
-            scores[spans] = float(np.mean([abs(float(r[3]) - LEVEL) + float(r[6])
-                                           for r in kept]))
+            table = unbounded_candidates(tasks, fractions, "lcpfn")
+            print(f"ABOVE_SPANS = {spans:g}\n" + "\n".join(candidate_lines(table)) + "\n",
+                  flush=True)
+            scores[spans] = float(np.mean([abs(cover - LEVEL) + to_pow3 for (candidate, _), (
+                cover, _, _, to_pow3) in table.items() if candidate == "median kept"]))
     finally:
         pfn.ABOVE_SPANS = shipped
     best = min(scores, key=lambda s: scores[s])
@@ -682,25 +682,48 @@ def choose_above_spans(tasks: list[Task], fractions: tuple[float, ...]) -> float
     return best
 
 
-def unbounded_prediction(name: str, steps: np.ndarray, values: np.ndarray, at_step: float,
-                         calibration: Any) -> tuple[Any, bool]:
-    """Model `name`'s prediction with no bounds under `calibration` (None: the raw model),
-    and the direction of improvement the model reads from the values."""
+def raw_unbounded(name: str, steps: np.ndarray, values: np.ndarray, at_step: float
+                  ) -> tuple[Any, bool]:
+    """Model `name`'s raw prediction with no bounds, and the direction of improvement the
+    model reads from the values."""
     if name == "lcpfn":
-        return (pfn.predict(steps, values, at_step, bounds=None, calibration=calibration),
+        return (pfn.predict(steps, values, at_step, bounds=None, calibration=None),
                 pfn._is_rising(values))
-    return (extrapolate(steps, values, at_step, bounds=None, calibration=calibration),
+    return (extrapolate(steps, values, at_step, bounds=None, calibration=None),
             bool(values[-1] > values[0]))
+
+
+def with_maps(name: str, raw: Any, calibration: ensemble.Calibration, stage: float,
+              rising: bool) -> Any:
+    """Model `name`'s raw prediction through `calibration`'s map at this stage."""
+    if name == "lcpfn":
+        return pfn.recalibrated(raw, calibration, stage, rising)
+    return dataclasses.replace(raw, calibration=calibration.knots(stage, rising))
 
 
 def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...],
                       name: str = "hyperlaw") -> list[str]:
+    """`unbounded_candidates` as printed lines (`candidate_lines`)."""
+    return candidate_lines(unbounded_candidates(tasks, fractions, name))
+
+
+def candidate_lines(table: dict[tuple[str, float], tuple[float, ...]]) -> list[str]:
+    """The rows of `unbounded_candidates` as text, a header first."""
+    return [f"{'candidate':<13} {'seen':>5} {'cover80':>8} {'width':>8} {'m/last':>7} "
+            f"{'m/pow3':>7}"] + [
+        f"{candidate:<13} {fraction:>5.0%} {cover:>8.3f} {width:>8.4f} {to_last:>7.2f} "
+        f"{to_pow3:>7.2f}"
+        for (candidate, fraction), (cover, width, to_last, to_pow3) in table.items()]
+
+
+def unbounded_candidates(tasks: list[Task], fractions: tuple[float, ...],
+                         name: str = "hyperlaw") -> dict[tuple[str, float], tuple[float, ...]]:
     """The recalibrations of model `name`'s unbounded predictions compared on the build tasks
     (taken as unbounded), each map fitted without the LCDB dataset or the family it is
     measured on (5 stage bins): none (the raw model), the bounded geometry's maps (the
     ensemble's CALIBRATION, the LC-PFN's one map), maps fitted in the unbounded geometry, and
-    those maps keeping the median. Per fraction, pooled: coverage of the 80% interval, its
-    median width, the median error of the median / last value and / pow3."""
+    those maps keeping the median. Per (candidate, fraction), pooled: coverage of the 80%
+    interval, its median width, the median error of the median ÷ last value's and ÷ pow3's."""
     build = build_tasks(tasks)
     cases: dict[str, list[tuple[Any, ...]]] = {}
     for task in build:
@@ -708,18 +731,16 @@ def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...],
             seen = seen_points(len(task.steps), fraction)
             steps, at_step = task.steps[:seen], float(task.steps[-1])
             for curve in task.curves[::1 if task.group == "lcdb" else 3]:
-                raw, rising = unbounded_prediction(name, steps, curve[:seen], at_step, None)
+                raw, rising = raw_unbounded(name, steps, curve[:seen], at_step)
                 cases.setdefault(task.name, []).append((
                     ensemble.stage_of(steps, at_step), oriented_pit(raw, curve[-1], rising),
                     fraction, raw, rising, curve[-1], curve[seen - 1],
-                    pow3(steps, curve[:seen], at_step, task.bounds).mean,
-                    (steps, curve[:seen], at_step)))
+                    pow3(steps, curve[:seen], at_step, task.bounds).mean))
     group_of = {task.name: task.group for task in build}
     units = [[t] for t in cases if group_of[t] == "lcdb"] + [
         [t for t in cases if group_of[t] == g] for g in sorted(set(group_of.values()) - {"lcdb"})]
     pits = {t: np.array([c[:3] for c in rows]) for t, rows in cases.items()}
-    lines = [f"{'candidate':<13} {'seen':>5} {'cover80':>8} {'width':>8} {'m/last':>7} "
-             f"{'m/pow3':>7}"]
+    out: dict[tuple[str, float], tuple[float, ...]] = {}
     bounded = pfn.CALIBRATION if name == "lcpfn" else ensemble.CALIBRATION
     for candidate, keep in (("raw", None), ("bounded maps", None), ("fitted maps", False),
                             ("median kept", True)):
@@ -728,26 +749,20 @@ def compare_unbounded(tasks: list[Task], fractions: tuple[float, ...],
             fitted = (bounded if candidate == "bounded maps" else None if keep is None
                       else fit_bins({t: v for t, v in pits.items() if t not in unit}, group_of,
                                     ensemble.STAGE_BINS, keep_median=keep))
-            for stage, _, fraction, raw, rising, truth, last, forecast, seen in (
+            for stage, _, fraction, raw, rising, truth, last, forecast in (
                     c for t in unit for c in cases[t]):
-                if fitted is None:
-                    prediction = raw
-                elif name == "lcpfn":
-                    prediction = unbounded_prediction(name, *seen, fitted)[0]
-                else:
-                    prediction = dataclasses.replace(raw,
-                                                     calibration=fitted.knots(stage, rising))
+                prediction = (raw if fitted is None
+                              else with_maps(name, raw, fitted, stage, rising))
                 low, median, high = np.asarray(prediction.quantiles([0.1, 0.5, 0.9]))
                 rows.append((fraction, low <= truth <= high, high - low, abs(median - truth),
                              abs(last - truth), abs(forecast - truth)))
         table = np.array(rows, dtype=float)
         for fraction in fractions:
             t = table[table[:, 0] == fraction]
-            lines.append(f"{candidate:<13} {fraction:>5.0%} {t[:, 1].mean():>8.3f} "
-                         f"{np.median(t[:, 2]):>8.4f} "
-                         f"{np.median(t[:, 3]) / np.median(t[:, 4]):>7.2f} "
-                         f"{np.median(t[:, 3]) / np.median(t[:, 5]):>7.2f}")
-    return lines
+            out[candidate, fraction] = (float(t[:, 1].mean()), float(np.median(t[:, 2])),
+                                        float(np.median(t[:, 3]) / np.median(t[:, 4])),
+                                        float(np.median(t[:, 3]) / np.median(t[:, 5])))
+    return out
 
 
 def load_unbounded_folds(name: str) -> dict[str, dict[str, Any]]:

@@ -282,6 +282,12 @@ def freeze_thaw(table: Table, **options: Any) -> FreezeThaw:
     return FreezeThaw(max_budget=int(table.steps[-1]), **options)
 
 
+#: FreezeThaw's defaults (a screen, new configurations valued as known now, the ranking at
+#: increment ends past a third of the budget) with the first look at three points
+ranked_freeze_thaw = partial(freeze_thaw, screen="auto", new_trial_value="latest",
+                             rank_from=1 / 3)
+
+
 def methods() -> dict[str, Callable[[Table, int], Any]]:
     import optuna
 
@@ -333,8 +339,7 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
             # and the ranking at increment ends from a third of the full budget on (the
             # defaults since)
             found[f"hl {sampler} + freeze-thaw (ranked)"] = hyperlaw_method(
-                sampler, partial(freeze_thaw, screen="auto", new_trial_value="latest",
-                                 rank_from=1 / 3), checkpoints=True)
+                sampler, ranked_freeze_thaw, checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (latest, no screen)"] = hyperlaw_method(
                 sampler, partial(freeze_thaw, new_trial_value="latest"), checkpoints=True)
             found[f"hl {sampler} + freeze-thaw (LC-PFN)"] = hyperlaw_method(
@@ -343,8 +348,7 @@ def methods() -> dict[str, Callable[[Table, int], Any]]:
     for sampler in ("tpe", "gp"):  # learning from rung values (BOHB's rule) or not at all
         if sampler in SAMPLERS:
             found[f"hl {sampler} + freeze-thaw (ranked, budget-aware)"] = hyperlaw_method(
-                sampler, partial(freeze_thaw, screen="auto", new_trial_value="latest",
-                                 rank_from=1 / 3), checkpoints=True, multi_fidelity="auto")
+                sampler, ranked_freeze_thaw, checkpoints=True, multi_fidelity="auto")
             found[f"hl {sampler} + ASHA (budget-aware)"] = hyperlaw_method(
                 sampler, asha, multi_fidelity=True)
             found[f"hl {sampler} + ASHA (plain)"] = hyperlaw_method(

@@ -290,11 +290,22 @@ def predict(steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
                       None if good_bound is None else sign * good_bound)
     probs = forward(grid_t, np.clip((z - bad) / (good - bad), -0.5, 1.5),
                     np.array([float(HORIZON)]))[0]
-    if calibration is not None:  # probs run along z, the rising orientation
-        knots = calibration.knots(stage_of(t, float(at_step)), rising=True)
-        probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), *knots))
     borders = sign * (bad + (good - bad) * np.linspace(0.0, 1.0, probs.size + 1))
     if not rising:
         borders, probs = borders[::-1], probs[::-1]
-    return BarPrediction(borders=np.ascontiguousarray(borders),
-                         probs=np.ascontiguousarray(probs))
+    raw = BarPrediction(borders=np.ascontiguousarray(borders), probs=np.ascontiguousarray(probs))
+    if calibration is None:
+        return raw
+    return recalibrated(raw, calibration, stage_of(t, float(at_step)), rising)
+
+
+def recalibrated(raw: BarPrediction, calibration: Calibration, stage: float,
+                 rising: bool) -> BarPrediction:
+    """The network's raw prediction (`predict(..., calibration=None)`) through `calibration`'s
+    map at this stage of the curve seen; `rising`: the direction it was predicted in (the map
+    runs along the rising orientation)."""
+    probs = raw.probs if rising else raw.probs[::-1]
+    knots = calibration.knots(stage, rising=True)
+    probs = np.diff(np.interp(np.concatenate([[0.0], np.cumsum(probs)]), *knots))
+    return BarPrediction(borders=raw.borders,
+                         probs=np.ascontiguousarray(probs if rising else probs[::-1]))
