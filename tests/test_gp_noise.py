@@ -4,14 +4,17 @@ incumbent, and fits on degenerate data."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import pytest
 
 import hyperlaw as hl
 from hyperlaw.history.observations import observations
-from hyperlaw.models.gp import GaussianProcess, fit_hyper, sq_dists
+from hyperlaw.models.gp import GaussianProcess, fit_hyper, fit_map, neg_log_posterior, sq_dists
 from hyperlaw.models.targets import transform_targets
 from hyperlaw.samplers import GPSampler
+from hyperlaw.samplers import gp as gp_sampler
 
 SPACE = {"x": hl.Float(0.0, 1.0), "y": hl.Float(0.0, 1.0)}
 
@@ -36,12 +39,12 @@ def test_the_learned_noise_level_grows_with_the_injected_noise() -> None:
     assert ratios[0] < 1e-2 < ratios[2]
 
 
-def _noisy_study(lucky_drop: float) -> hl.Study:
+def _noisy_study(lucky_drop: float, sampler: GPSampler | None = None) -> hl.Study:
     """A smooth bowl (bottom 0 at (0.3, 0.3)) observed with noise of sd 0.05 at 30 random
     points and 5 around (0.8, 0.8), where it is 0.5; the last of those reports a value
     `lucky_drop` below its true one."""
     rng = np.random.default_rng(0)
-    study = hl.create_study(space=SPACE, sampler=GPSampler(seed=0))
+    study = hl.create_study(space=SPACE, sampler=sampler or GPSampler(seed=0))
     points = np.vstack([rng.random((30, 2)), 0.8 + rng.uniform(-0.03, 0.03, (5, 2))])
     for i, (x, y) in enumerate(points):
         value = (x - 0.3) ** 2 + (y - 0.3) ** 2 + 0.05 * rng.standard_normal()
@@ -84,6 +87,40 @@ def test_a_deterministic_objective_keeps_plain_ei() -> None:
     gp, _, bests = sampler.model(space, history, observations(space, history),
                                  np.random.default_rng(0))
     assert not sampler.noisy(gp.hyper) and gp.alpha.ndim == 1 and bests.shape == (1,)
+
+
+def test_noisy_ei_climbs_only_to_its_own_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Noisy EI is a mean over fantasy worlds, an estimate: its local searches stop at the
+    coarser tolerance; plain EI (a deterministic objective) keeps the default one."""
+    tolerances: list[float | None] = []
+    maximize = gp_sampler.maximize
+
+    def recording(*args: Any, **kwargs: Any) -> np.ndarray:  # the real search, its tolerance noted
+        tolerances.append(kwargs.get("ftol"))
+        return maximize(*args, **kwargs)
+
+    monkeypatch.setattr(gp_sampler, "maximize", recording)
+    _noisy_study(lucky_drop=0.0).ask()
+    assert tolerances == [gp_sampler._NOISY_EI_FTOL]
+    _noisy_study(0.0, GPSampler(seed=0, deterministic_objective=True)).ask()
+    assert tolerances[1:] == [None]
+
+
+def test_a_fit_reports_the_negative_log_posterior_where_it_ends() -> None:
+    rng = np.random.default_rng(5)
+    cat = np.zeros(2, dtype=bool)
+    for n, start in ((12, None), (40, None), (40, fit_hyper(*_bowl(40, rng), cat, None, 60))):
+        x, loss = _bowl(n, rng)
+        y, d2 = transform_targets(loss), sq_dists(x, x, cat)
+        hyper, value = fit_map(x, y, cat, start, max_iter=15, d2=d2)
+        assert value == neg_log_posterior(hyper.vector(), d2, y)[0]
+        again = fit_hyper(x, y, cat, start, max_iter=15, d2=d2)
+        assert np.array_equal(hyper.vector(), again.vector())
+
+
+def _bowl(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.random((n, 2))
+    return x, _smooth(x) + 0.1 * rng.standard_normal(n)
 
 
 def test_fits_stay_finite_on_equal_values_and_duplicate_points() -> None:

@@ -316,6 +316,13 @@ def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[flo
 def fit_hyper(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Hyper | None,
               max_iter: int, d2: np.ndarray | None = None) -> Hyper:
     """MAP hyperparameters, starting from `start` (a previous fit) or the prior mean."""
+    return fit_map(x, y, cat, start, max_iter, d2)[0]
+
+
+def fit_map(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Hyper | None,
+            max_iter: int, d2: np.ndarray | None = None) -> tuple[Hyper, float]:
+    """`fit_hyper`, and `neg_log_posterior` at the hyperparameters found (the value the fit
+    computed there: evidence without another factorization)."""
     from scipy.optimize import minimize
 
     d = x.shape[1]
@@ -323,8 +330,19 @@ def fit_hyper(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Hyper | None
     h0 = (start if start is not None and len(start.log_ls) == d else Hyper.initial(d)).vector()
     bounds = [_LOG_LS if c else _LOG_LS_ORDERED for c in cat] + [_LOG_SCALE, _LOG_NOISE]
     h0 = np.clip(h0, [b[0] for b in bounds], [b[1] for b in bounds])
+    seen: dict[bytes, float] = {}  # every value computed, by its point
+
+    def objective(h: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = neg_log_posterior(h, d2, y)
+        seen[h.tobytes()] = value
+        return value, grad
+
     with single_threaded_blas():
-        res = minimize(neg_log_posterior, h0, args=(d2, y), jac=True, method="L-BFGS-B",
-                       bounds=bounds, options={"maxiter": max_iter, "ftol": _FIT_FTOL})
+        res = minimize(objective, h0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": max_iter, "ftol": _FIT_FTOL})
     best = res.x if np.all(np.isfinite(res.x)) and res.fun < 1e9 else h0
-    return Hyper.from_vector(best)
+    hyper = Hyper.from_vector(best)
+    value = seen.get(hyper.vector().tobytes())
+    if value is None:
+        value = neg_log_posterior(hyper.vector(), d2, y)[0]
+    return hyper, value

@@ -63,14 +63,15 @@ def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
              incumbents: np.ndarray, rng: np.random.Generator, *,
              acq_grad: AcquisitionGrad | None = None, lengthscales: np.ndarray | None = None,
              uniform: np.ndarray | None = None, n_local: int = 256, n_starts: int = 8,
-             max_iter: int = _MAX_ITER, n_backup: int = 64,
+             max_iter: int = _MAX_ITER, ftol: float | None = None, n_backup: int = 64,
              screen: Acquisition | None = None) -> np.ndarray:
     """Candidate points, best acquisition first: the local-search results, then the best
     `n_backup` scored points (fallbacks when the best ones were already tried). The pool
     holds `uniform` (points spread over the cube; by default 2048 uniform random ones) and
     `n_local` perturbations of the incumbents. `screen` scores the pool in place of `acq`
     when given (a cheaper approximation of it); the local searches, which start from the
-    best of the pool, climb `acq` itself."""
+    best of the pool, climb `acq` itself, each until an iteration gains less than `ftol` of
+    its value (relatively; by default `_FTOL`)."""
     pool = [rng.random((2048, d)) if uniform is None else uniform]
     if len(incumbents):
         centres = incumbents[rng.integers(len(incumbents), size=n_local)]
@@ -96,7 +97,7 @@ def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
     disc = np.flatnonzero(bins > 0)
     scale = np.ones(len(cont)) if lengthscales is None else np.clip(lengthscales[cont], 1e-3, 1)
     points, values = _local_search(acq, acq_grad, start_points, cont, disc, bins, scale,
-                                   max_iter)
+                                   max_iter, _FTOL if ftol is None else ftol)
     order = np.argsort(-values, kind="stable")
     backup = candidates[np.argsort(-scores, kind="stable")[:n_backup]]
     return np.vstack([points[order], backup])
@@ -116,13 +117,14 @@ def _pick_starts(scores: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
 
 def _local_search(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.ndarray,
                   cont: np.ndarray, disc: np.ndarray, bins: np.ndarray, scale: np.ndarray,
-                  max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+                  max_iter: int, ftol: float) -> tuple[np.ndarray, np.ndarray]:
     """Alternate continuous and discrete moves for a batch of starts; (points, values)."""
     values = acq(xs)
     for _ in range(_ROUNDS):
         before = values.copy()
         if len(cont):
-            xs, values = _continuous_step(acq, acq_grad, xs, values, cont, scale, max_iter)
+            xs, values = _continuous_step(acq, acq_grad, xs, values, cont, scale, max_iter,
+                                          ftol)
         for j in disc:
             xs, values = _sweep(acq, xs, values, int(j), int(bins[j]))
         if not len(disc) or np.all(values <= before + 1e-9):
@@ -131,8 +133,8 @@ def _local_search(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.nda
 
 
 def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.ndarray,
-                     values: np.ndarray, cont: np.ndarray, scale: np.ndarray, max_iter: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     values: np.ndarray, cont: np.ndarray, scale: np.ndarray, max_iter: int,
+                     ftol: float) -> tuple[np.ndarray, np.ndarray]:
     """Each start's own box-constrained BFGS over the continuous coordinates, in units of
     their lengthscales; the starts run in lockstep, one batched acquisition call a round
     (see `box_bfgs.py`)."""
@@ -148,7 +150,7 @@ def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.
     # starts that share their discrete coordinates search one function
     same = np.unique(np.delete(xs, cont, axis=1), axis=0, return_inverse=True)[1].ravel()
     res = minimize_batch(objective, xs[:, cont] / scale, np.zeros(len(cont)), 1.0 / scale,
-                         max_iter=max_iter, ftol=_FTOL, same=same,
+                         max_iter=max_iter, ftol=ftol, same=same,
                          merge_within=_MERGE_WITHIN, trail_by=_TRAIL_BY,
                          trail_after=_TRAIL_AFTER, settled_trail_by=_SETTLED_TRAIL_BY,
                          settled_reach=_SETTLED_REACH)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hyperlaw.models.gp import Hyper, fit_hyper, neg_log_posterior
+from hyperlaw.models.gp import Hyper, fit_map, neg_log_posterior
 
 
 def transform_targets(loss: np.ndarray) -> np.ndarray:
@@ -78,9 +78,9 @@ def fit_targets(x: np.ndarray, loss: np.ndarray, cat: np.ndarray,
             if evidence < best[0] - RIVAL_MARGIN:
                 fits[i] = start
                 continue
-        hyper = fit_hyper(x, y, cat, start, max_iter=max_iter, d2=d2)
+        hyper, neg_log_post = fit_map(x, y, cat, start, max_iter=max_iter, d2=d2)
         fits[i] = hyper
-        evidence = log_jacobian - neg_log_posterior(hyper.vector(), d2, y)[0]
+        evidence = log_jacobian - neg_log_post
         if best is None or evidence > best[0]:
             best = (evidence, hyper, y, i)
     assert best is not None  # target_candidates returns at least one
