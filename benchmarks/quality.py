@@ -853,8 +853,11 @@ def main() -> None:
     runs: dict[tuple[str, str, int, int, int], list[Any]] = {}
     configs = [(o, 1) for o in args.optimizers] + [
         (o, 4) for o in args.parallel_optimizers if o in args.optimizers]
-    jobs = [(task, opt, workers, seed, budget) for task in chosen for opt, workers in configs
-            for seed in seeds for budget in (budgets if opt in BUDGET_AWARE else [max(budgets)])]
+    # seed by seed, every optimizer in turn: the runs whose asking times are compared follow
+    # each other, so a machine whose speed drifts over minutes slows both alike
+    jobs = [(task, opt, workers, seed, budget) for task in chosen for seed in seeds
+            for opt, workers in configs
+            for budget in (budgets if opt in BUDGET_AWARE else [max(budgets)])]
     found = {i: hit for i, job in enumerate(jobs) if (hit := cache.run(*job)) is not None}
     if found:
         print(f"  {len(found)} of {len(jobs)} runs loaded from the cache", flush=True)
