@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import erfcx, log_ndtr, ndtr
 
 if TYPE_CHECKING:
     from hyperlaw.models.gp import Chain
@@ -56,8 +57,6 @@ def _log_phi(z: np.ndarray) -> np.ndarray:
 
 def _log_h_near(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """For z > -1: directly."""
-    from scipy.special import ndtr
-
     cdf = ndtr(z)
     h = _log_phi(z)  # phi(z) + z cdf, in place (pools of candidates are large)
     np.exp(h, out=h)
@@ -67,8 +66,6 @@ def _log_h_near(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | No
 
 def _log_h_tail(z: np.ndarray, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """For z <= -1: phi(z) (1 + z r(z)) with r = Phi/phi = sqrt(pi/2) erfcx(-z/sqrt(2))."""
-    from scipy.special import erfcx
-
     ratio = np.negative(z)  # in place from here on (pools of candidates are large)
     ratio /= math.sqrt(2.0)
     erfcx(ratio, out=ratio)
@@ -141,8 +138,6 @@ def fantasy_log_expected_improvement_with_grad(
 
 def log_probability_below(mean: np.ndarray, std: np.ndarray, threshold: float) -> np.ndarray:
     """log P(f <= threshold) for f ~ N(mean, std^2) (a probability of feasibility)."""
-    from scipy.special import log_ndtr
-
     return log_ndtr((threshold - mean) / std)
 
 
@@ -150,8 +145,6 @@ def log_probability_below_with_grad(mean: np.ndarray, std: np.ndarray, chain: Ch
                                     threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """`log_probability_below` and its gradient, given the chain rule through the mean and
     the std."""
-    from scipy.special import log_ndtr
-
     z = (threshold - mean) / std
     log_cdf = log_ndtr(z)
     ratio = np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_cdf)  # phi(z) / Phi(z)

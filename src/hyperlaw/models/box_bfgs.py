@@ -160,10 +160,11 @@ def _renew_directions(d: np.ndarray, x: np.ndarray, g: np.ndarray, hess: np.ndar
     index = np.flatnonzero(rows)
     if not len(index):
         return index
-    xs, gs = x[index], g[index]
+    every = len(index) == len(x)  # then no gathers
+    xs, gs, hs = (x, g, hess) if every else (x[index], g[index], hess[index])
     projected = xs - np.minimum(np.maximum(xs - gs, lower), upper)
     active = np.abs(projected).max(axis=1) > gtol
-    direction = _direction(xs, gs, hess[index], projected, lower, upper)
+    direction = _direction(xs, gs, hs, projected, lower, upper)
     lost = active & ~((gs * direction).sum(axis=1) < 0)
     if lost.any():
         scale = np.maximum(np.linalg.norm(gs[lost], axis=1), 1.0)
@@ -181,12 +182,9 @@ def _direction(x: np.ndarray, g: np.ndarray, hess: np.ndarray, projected: np.nda
     k = x.shape[1]
     # the margin within which a bound counts as reached (it shrinks near a stationary point;
     # at most 1e-3, so that rows farther from every bound hold nothing)
-    bounded = bool((x <= lower + 1e-3).any() or (x >= upper - 1e-3).any())
-    if bounded:
-        margin = np.minimum(np.sqrt((projected * projected).sum(axis=1)), 1e-3)[:, None]
-        held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
-        bounded = bool(held.any())
-    if bounded:  # the Newton step on the free coordinates: their block of the Hessian
+    margin = np.minimum(np.sqrt((projected * projected).sum(axis=1)), 1e-3)[:, None]
+    held = ((x <= lower + margin) & (g > 0)) | ((x >= upper - margin) & (g < 0))
+    if held.any():  # the Newton step on the free coordinates: their block of the Hessian
         diagonal = np.einsum("bii->bi", hess)
         reduced = np.where(held[:, :, None] | held[:, None, :], 0.0, hess)
         reduced.reshape(len(x), k * k)[:, :: k + 1] = np.where(held, 1.0, diagonal)

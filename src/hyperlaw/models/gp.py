@@ -276,6 +276,8 @@ class GaussianProcess:
         if self._gradient_terms is None:  # 2 inv_ls2 and the training inputs, where ordered
             self._gradient_terms = (2.0 * self.inv_ls2[cont], self.x[:, cont])
         twice_inv_ls2, x_ordered = self._gradient_terms
+        if not len(self._side.choices):  # every coordinate ordered
+            return twice_inv_ls2 * (xs * w.sum(axis=1)[:, None] - w @ x_ordered)
         out = np.zeros_like(xs)
         out[:, cont] = twice_inv_ls2 * (xs[:, cont] * w.sum(axis=1)[:, None] - w @ x_ordered)
         return out

@@ -139,12 +139,17 @@ def _continuous_step(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.
     their lengthscales; the starts run in lockstep, one batched acquisition call a round
     (see `box_bfgs.py`)."""
 
+    every = len(cont) == xs.shape[1]  # all coordinates continuous: no gathers
+
     def objective(z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        batch = xs[rows]
-        batch[:, cont] = np.clip(z * scale, 0.0, 1.0)
+        if every:
+            batch = np.clip(z * scale, 0.0, 1.0)
+        else:
+            batch = xs[rows]
+            batch[:, cont] = np.clip(z * scale, 0.0, 1.0)
         if acq_grad is not None:
             vals, grads = acq_grad(batch)
-            return -vals, -grads[:, cont] * scale
+            return -vals, -(grads if every else grads[:, cont]) * scale
         return _finite_difference(acq, batch, cont, scale)
 
     # starts that share their discrete coordinates search one function
