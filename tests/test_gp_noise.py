@@ -89,9 +89,11 @@ def test_a_deterministic_objective_keeps_plain_ei() -> None:
     assert not sampler.noisy(gp.hyper) and gp.alpha.ndim == 1 and bests.shape == (1,)
 
 
-def test_noisy_ei_climbs_only_to_its_own_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Noisy EI is a mean over fantasy worlds, an estimate: its local searches stop at the
-    coarser tolerance; plain EI (a deterministic objective) keeps the default one."""
+def test_fantasy_averages_climb_only_to_their_own_resolution(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An acquisition averaged over fantasy worlds (noisy EI, or EI with running trials) is an
+    estimate: its local searches stop at the coarser tolerance; plain EI (a deterministic
+    objective, nothing running) keeps the default one."""
     tolerances: list[float | None] = []
     maximize = gp_sampler.maximize
 
@@ -101,9 +103,12 @@ def test_noisy_ei_climbs_only_to_its_own_resolution(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(gp_sampler, "maximize", recording)
     _noisy_study(lucky_drop=0.0).ask()
-    assert tolerances == [gp_sampler._NOISY_EI_FTOL]
-    _noisy_study(0.0, GPSampler(seed=0, deterministic_objective=True)).ask()
+    assert tolerances == [gp_sampler._FANTASY_FTOL]
+    study = _noisy_study(0.0, GPSampler(seed=0, deterministic_objective=True))
+    study.ask()
     assert tolerances[1:] == [None]
+    study.ask()  # one trial running: worlds with its value drawn
+    assert tolerances[2:] == [gp_sampler._FANTASY_FTOL]
 
 
 def test_a_fit_reports_the_negative_log_posterior_where_it_ends() -> None:
