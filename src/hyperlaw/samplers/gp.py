@@ -85,8 +85,8 @@ _SOBOL_MAX_DIM = 32
 #: trials) stop at an iteration that gains less than this share of the log acquisition (plain
 #: EI: `optimizer._FTOL`, 1e-4). The average is an estimate: its standard error at the point
 #: chosen is a median 0.4-0.5 in log acquisition on hartmann-6d-noisy, 0.08-0.14 with 4 running
-#: trials on four noise-free tasks (the log acquisition is about 5-7 in size): polishing it to
-#: 1e-4 of its value (5e-4 to 7e-4) resolves the estimate's noise, not the improvement
+#: trials on four noise-free tasks (the log acquisition is about 5-9 in size): polishing it to
+#: 1e-4 of its value (5e-4 to 9e-4) resolves the estimate's noise, not the improvement
 _FANTASY_FTOL = 1e-3
 #: relative noise variances tried, in turn, for rows conditioned on as noise-free draws
 _DRAW_JITTERS = (1e-8, 1e-6, 1e-4)  # the first: `gp._EXACT_NOISE`
