@@ -276,10 +276,13 @@ class GaussianProcess:
         if self._gradient_terms is None:  # 2 inv_ls2 and the training inputs, where ordered
             self._gradient_terms = (2.0 * self.inv_ls2[cont], self.x[:, cont])
         twice_inv_ls2, x_ordered = self._gradient_terms
-        if not len(self._side.choices):  # every coordinate ordered
-            return twice_inv_ls2 * (xs * w.sum(axis=1)[:, None] - w @ x_ordered)
+        every = not len(self._side.choices)  # every coordinate ordered: no gather, no scatter
+        grad = twice_inv_ls2 * ((xs if every else xs[:, cont]) * w.sum(axis=1)[:, None]
+                                - w @ x_ordered)
+        if every:
+            return grad
         out = np.zeros_like(xs)
-        out[:, cont] = twice_inv_ls2 * (xs[:, cont] * w.sum(axis=1)[:, None] - w @ x_ordered)
+        out[:, cont] = grad
         return out
 
 
