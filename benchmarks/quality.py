@@ -35,8 +35,10 @@ sizes its initial design from the budget, so it runs once per budget where the o
 once at the largest budget and are read at each smaller one. With 4 workers SMAC gets 4
 pending asks: it never proposes a pending configuration again, but does not model them.
 `smac` runs sequentially unless named in `--parallel-optimizers`, and not in `--quick`
-(about 5 minutes more there). HEBO is not compared: HEBO 0.3.6 pins numpy 1.24, which does
-not install with numpy >= 2.
+(about 5 minutes more there). `hyperlaw-gp-deterministic` (opt-in) is hyperlaw's GP told
+the objective is noise-free (`GPSampler(deterministic_objective=True)`: the fitted noise is
+capped and every observation believed). HEBO is not compared: HEBO 0.3.6 pins numpy 1.24,
+which does not install with numpy >= 2.
 
 Printed: normalized regret per task, (best - best known) / (median over seeds of random
 search's first value - best known); mean rank of each optimizer (rank per task, seed and
@@ -476,6 +478,8 @@ OPTIMIZERS: dict[str, Runner] = {
     "hyperlaw-auto": hyperlaw_runner(lambda s: AutoSampler(seed=s)),
     "hyperlaw-tpe": hyperlaw_runner(lambda s: TPESampler(seed=s)),
     "hyperlaw-gp": hyperlaw_runner(lambda s: GPSampler(seed=s)),
+    "hyperlaw-gp-deterministic": hyperlaw_runner(
+        lambda s: GPSampler(seed=s, deterministic_objective=True)),
     "optuna-tpe": optuna_runner(lambda s: optuna.samplers.TPESampler(seed=s)),
     "optuna-gp": optuna_runner(lambda s: optuna.samplers.GPSampler(seed=s)),
     "optuna-cmaes": optuna_runner(lambda s: optuna.samplers.CmaEsSampler(seed=s)),
@@ -484,6 +488,8 @@ OPTIMIZERS: dict[str, Runner] = {
 }
 # Optimizers whose behaviour depends on the budget they are given: run once per budget.
 BUDGET_AWARE = {"smac", "smac-bb"}
+# Optimizers run only when named in --optimizers.
+OPT_IN = {"smac-bb", "hyperlaw-gp-deterministic"}
 
 
 # --- suggestion cost ------------------------------------------------------------------------
@@ -786,8 +792,8 @@ def main() -> None:
     ap.add_argument("--budgets", type=int, nargs="+")
     ap.add_argument("--tasks", nargs="+", help="task names to run (default: all of the mode)")
     ap.add_argument("--optimizers", nargs="+", choices=list(OPTIMIZERS), metavar="NAME",
-                    help=f"among {', '.join(OPTIMIZERS)}; default: all but smac-bb "
-                         "(--quick: all but smac and smac-bb)")
+                    help=f"among {', '.join(OPTIMIZERS)}; default: all but "
+                         f"{' and '.join(sorted(OPT_IN))} (--quick: nor smac)")
     ap.add_argument("--parallel-optimizers", nargs="*", choices=list(OPTIMIZERS),
                     metavar="NAME", default=["hyperlaw-auto", "hyperlaw-tpe", "optuna-tpe"],
                     help="optimizers also run with 4 simulated parallel workers (none: no "
@@ -814,7 +820,7 @@ def main() -> None:
     mode = "quick" if args.quick else "full"
     label = args.label or mode
     if args.optimizers is None:
-        args.optimizers = [o for o in OPTIMIZERS if o != "smac-bb"
+        args.optimizers = [o for o in OPTIMIZERS if o not in OPT_IN
                            and not (args.quick and o.startswith("smac"))]
     smac_chosen = [o for o in args.optimizers if o.startswith("smac")]
     if smac_chosen and not smac_available():
