@@ -58,9 +58,10 @@ from hyperlaw.space import Space
 #: the acquisition's pool: up to this many scrambled Sobol' points (a quarter as many from
 #: 256 model points on) and an eighth as many perturbations of the incumbents. The first
 #: release scored 2048 random points and 256 perturbations; halving that left the best log
-#: acquisition found the same on the median suggestion, and halving again (from 1024) cut the
-#: asking time of a full 20-task sitting by 7% with every family's regret cell as before or
-#: better (benchmarks/README.md): the pool only picks where the local searches start
+#: acquisition found the same on the median suggestion. Halving again (from 1024) cut the
+#: asking time on the noisy family by 9% in a full 20-task sitting (1.4% over all 20), and
+#: every family's regret cell won before was won again (benchmarks/README.md): the pool only
+#: picks where the local searches start
 _POOL = 512
 #: fantasy worlds averaged over when trials are running (quasi-random draws cover the
 #: posterior evenly; the acquisition's cost grows only linearly with their number)
