@@ -9,7 +9,7 @@
 Runtimes are for a 2-core machine, idle (4 min) or shared with other work (32 min). The full
 mode takes hours: Optuna's GPSampler at 200 evaluations and the costlier scikit-learn tasks
 (MLP, gradient boosting, random forest) dominate. `--optimizers`, `--tasks`, `--seeds` and
-`--budgets` select a reduced configuration.
+`--budgets` select a reduced configuration; `--first-seed` runs other seeds than 0, 1, ...
 
 Every optimizer runs the same tasks with the same seeds in this one process:
 
@@ -789,6 +789,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="7 tasks, 3 seeds, 50 evaluations")
     ap.add_argument("--seeds", type=int)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds run: first-seed, first-seed + 1, ... (fresh seeds check "
+                         "whether a sitting's result was the luck of its seeds)")
     ap.add_argument("--budgets", type=int, nargs="+")
     ap.add_argument("--tasks", nargs="+", help="task names to run (default: all of the mode)")
     ap.add_argument("--optimizers", nargs="+", choices=list(OPTIMIZERS), metavar="NAME",
@@ -833,7 +836,8 @@ def main() -> None:
         args.timing_optimizers = ["hyperlaw-tpe", "optuna-tpe", "hyperlaw-gp", "optuna-gp",
                                   *[o for o in ["smac"] if o in args.optimizers]]
     args.timing_optimizers = [o for o in args.timing_optimizers if o not in NOT_RUN]
-    seeds = list(range(args.seeds or (3 if args.quick else 5)))
+    n_seeds = args.seeds or (3 if args.quick else 5)
+    seeds = list(range(args.first_seed, args.first_seed + n_seeds))
     budgets = sorted(args.budgets or ([50] if args.quick else [50, 200]))
     all_tasks = tasks(not args.quick)
     unknown = set(args.tasks or []) - {t.name for t in all_tasks}
