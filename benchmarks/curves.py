@@ -28,6 +28,11 @@ fitted on the even LCDB datasets and the two other families (results/curves_cons
     python benchmarks/curves.py --choose-variance # the coefficient prior, on the build tasks
     python benchmarks/curves.py --calibrate --unbounded  # the maps of unbounded metrics
     python benchmarks/curves.py --unbounded       # held-out tasks as if bounds=None
+    python benchmarks/curves.py --score           # the build score of the shipped maps
+    python benchmarks/curves.py --calibrate --maps improving  # maps of improving curves alone
+
+Every metric here falls as training goes on, and "hyperlaw" is told so (`direction=
+"minimize"`): a curve that rose over the steps seen is forecast around its last value.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ FAMILIES = HERE / "data" / "curves.npz"
 LCDB = HERE / "data" / "lcdb.npz"
 FRACTIONS = (0.10, 0.20, 0.30, 0.50)
 LEVEL = 0.8
+#: The way every metric here improves: LCDB's error rates and the families' losses fall.
+DIRECTION = "minimize"
 Bounds = tuple[float | None, float | None]
 
 
@@ -133,9 +140,10 @@ def pow3(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds) 
 
 def hyperlaw(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds,
              **constants: Any) -> Any:
-    """hl.curves.extrapolate with the task's bounds and the shipped constants (or those given:
-    `evaluate` passes a held-out family the constants of its fold, fitted without it)."""
-    return extrapolate(steps, values, at_step, bounds=bounds, **constants)
+    """hl.curves.extrapolate with the task's bounds and direction and the shipped constants (or
+    those given: `evaluate` passes a held-out family the constants of its fold, fitted without
+    it)."""
+    return extrapolate(steps, values, at_step, bounds=bounds, direction=DIRECTION, **constants)
 
 
 def lcpfn(steps: np.ndarray, values: np.ndarray, at_step: float, bounds: Bounds,
@@ -278,7 +286,8 @@ CONSTANTS = HERE / "results" / "curves_constants.json"
 SHIPPED_PER_KIND = {"hyperlaw": True, "lcpfn": False}
 #: `--maps shared` / `--maps per-kind`: every model with one map, or with maps per kind.
 ALTERNATIVE_CONSTANTS = {"shared": HERE / "results" / "curves_constants_shared.json",
-                         "per-kind": HERE / "results" / "curves_constants_per_kind.json"}
+                         "per-kind": HERE / "results" / "curves_constants_per_kind.json",
+                         "improving": HERE / "results" / "curves_constants_improving.json"}
 KINDS = ("bounded", "loss")
 #: With maps per kind, candidate weights of the other kind's groups in a kind's maps, relative
 #: to the kind's own groups (0: its own curves only; 1: the groups weigh as in one map).
@@ -292,7 +301,7 @@ def constants_path(maps: str) -> Path:
 
 def per_kind_of(name: str, maps: str) -> bool:
     """Whether model `name` gets maps per kind of metric under `maps`."""
-    return SHIPPED_PER_KIND[name] if maps == "shipped" else maps == "per-kind"
+    return SHIPPED_PER_KIND[name] if maps in ("shipped", "improving") else maps == "per-kind"
 
 
 def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
@@ -302,11 +311,22 @@ def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
     return 1.0 - pit if rising else pit
 
 
-def ensemble_pit(task: Task, seen: int, curve: np.ndarray, **constants: Any
-                 ) -> tuple[float, float]:
-    """(stage, oriented PIT) of the truth under the raw ensemble (with these constants)."""
+def worsened(values: np.ndarray) -> bool:
+    """Whether a curve went the wrong way over the steps seen (last value behind the first):
+    told the direction, the ensemble forecasts it around its last value, not recalibrated."""
+    return bool((values[-1] - values[0]) * (1 if DIRECTION == "minimize" else -1) > 0)
+
+
+def ensemble_pit(task: Task, seen: int, curve: np.ndarray, improving_only: bool = False,
+                 **constants: Any) -> tuple[float, float] | None:
+    """(stage, oriented PIT) of the truth under the raw ensemble (with these constants), the
+    direction unknown to it, as the shipped maps were fitted; `improving_only`: under the
+    ensemble told the direction, and None for a curve that worsened (`--maps improving`)."""
+    if improving_only and worsened(curve[:seen]):
+        return None
+    told = {"direction": DIRECTION} if improving_only else {}
     prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),
-                             bounds=task.bounds, calibration=None, **constants)
+                             bounds=task.bounds, calibration=None, **told, **constants)
     return (ensemble.stage_of(task.steps[:seen], float(task.steps[-1])),
             oriented_pit(prediction, curve[-1], bool(curve[seen - 1] > curve[0])))
 
@@ -320,17 +340,20 @@ def pfn_pit(task: Task, seen: int, curve: np.ndarray) -> tuple[float, float]:
 
 
 def raw_cases(tasks: list[Task], fractions: tuple[float, ...],
-              pit: Callable[[Task, int, np.ndarray], tuple[float, float]] = ensemble_pit
+              pit: Callable[[Task, int, np.ndarray], tuple[float, float] | None] = ensemble_pit
               ) -> dict[str, np.ndarray]:
     """Per task, rows (stage, oriented PIT, fraction) of a raw model (no recalibration) for
-    every curve and fraction. A family (300 curves) is thinned to every third curve."""
+    every curve and fraction it recalibrates (`pit` None: not). A family (300 curves) is
+    thinned to every third curve."""
     out = {}
     for task in tasks:
         rows = []
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
             for curve in task.curves[::1 if task.group == "lcdb" else 3]:
-                rows.append((*pit(task, seen, curve), fraction))
+                case = pit(task, seen, curve)
+                if case is not None:
+                    rows.append((*case, fraction))
         out[task.name] = np.array(rows)
         print(f"  {task.name}: {len(rows)} cases", flush=True)
     return out
@@ -461,7 +484,9 @@ def calibrate(tasks: list[Task], fractions: tuple[float, ...], models: list[str]
     out = {}
     for name in models:
         print(f"{name}:")
-        out[name] = fit_folds(raw_cases(build, fractions, CALIBRATED[name]), build,
+        pit = (functools.partial(ensemble_pit, improving_only=True)
+               if maps == "improving" and name == "hyperlaw" else CALIBRATED[name])
+        out[name] = fit_folds(raw_cases(build, fractions, pit), build,
                               per_kind_of(name, maps), keep_median)
     return out
 
@@ -504,7 +529,7 @@ def build_score(build: list[Task], fractions: tuple[float, ...], folds: dict[str
     fractions; each fraction's figures are printed."""
     rows = []
     for task in build:
-        options = {"coefficient_variance": variance,
+        options = {"coefficient_variance": variance, "direction": DIRECTION,
                    **options_of(folds.get(task.name, folds["shipped"]), task.bounds)}
         for fraction in fractions:
             seen = seen_points(len(task.steps), fraction)
@@ -568,10 +593,15 @@ def main() -> None:
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--every", type=int, default=1,
                         help="evaluate every N-th curve of each task only (quicker, noisier)")
-    parser.add_argument("--maps", choices=("shipped", "shared", "per-kind"), default="shipped",
+    parser.add_argument("--maps", choices=("shipped", "shared", "per-kind", "improving"),
+                        default="shipped",
                         help="fit (with --calibrate) or evaluate these recalibrations: the "
                              "shipped ones (maps per kind for the ensemble, one map for the "
-                             "LC-PFN), one map per model, or maps per kind for both")
+                             "LC-PFN), one map per model, maps per kind for both, or the "
+                             "shipped kind fitted on the ensemble's improving curves alone")
+    parser.add_argument("--score", action="store_true",
+                        help="print the build score of the ensemble with the maps of --maps "
+                             "(as --choose-variance scores each variance)")
     parser.add_argument("--choose-variance", action="store_true",
                         help="compare the ensemble's coefficient prior variances of VARIANCES "
                              "on the build tasks (maps fitted for each) and print the choice")
@@ -586,6 +616,14 @@ def main() -> None:
     fractions = tuple(args.fractions)
     if args.choose_variance:
         choose_variance(tasks, fractions, args.maps)
+        return
+    if args.score:
+        import json
+
+        folds = json.loads(constants_path(args.maps).read_text())["hyperlaw"]
+        score = build_score(build_tasks(tasks), fractions, folds,
+                            ensemble.COEFFICIENT_VARIANCE)
+        print(f"build score with the {args.maps} maps: {score:.4f}")
         return
     if args.choose_above_spans:
         choose_above_spans(without_bounds(tasks), fractions)

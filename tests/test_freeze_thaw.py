@@ -157,6 +157,7 @@ STEPS = np.arange(1, 17)
 DONE = list(0.30 + 0.5 / STEPS)  # complete: ends at 0.33
 PROMISING = list(0.05 + 1.5 / STEPS[:4])  # at step 4: 0.425, falling fast towards 0.05
 HOPELESS = list(0.95 + 0.01 / STEPS[:4])  # flat far above the incumbent
+WORSENED = [0.20, 0.22, 0.25, 0.28]  # rising, still below the incumbent
 
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
@@ -174,6 +175,21 @@ def test_the_rule_continues_a_promising_paused_trial_and_starts_new_for_hopeless
     study = _history(direction, {0: (DONE, True), 1: (HOPELESS, False),
                                  2: (HOPELESS, False)})
     assert scheduler.promoted(study._history.refresh()) is None
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_a_paused_trial_that_worsened_but_leads_keeps_its_lead_in_the_forecast(
+        direction: str) -> None:
+    """The default curve model is told the study's direction: a loss that rose but still sits
+    below the incumbent is forecast around its last value, so its expected gain is at least
+    half its lead (along the rise it was about a tenth of it)."""
+    scheduler = FreezeThaw(min_budget=2, max_budget=16, n_startup_trials=2)
+    study = _history(direction, {0: (DONE, True), 1: (WORSENED, False),
+                                 2: (HOPELESS, False)})
+    history = study._history.refresh()
+    gain = scheduler.worth(history).paused[1] * (16 - 4)  # per step unit still to train
+    assert gain >= 0.5 * (DONE[-1] - WORSENED[-1])
+    assert scheduler.promoted(history) == 1
 
 
 def test_before_enough_configurations_nothing_is_continued() -> None:

@@ -562,15 +562,15 @@ def resolve_bounds(bounds: Bounds | Literal["auto"] | None, values: np.ndarray,
     return (low, high)
 
 
-def _warp_for(bounds: Bounds, values: np.ndarray) -> Warp:
+def _warp_for(bounds: Bounds, values: np.ndarray, rising: bool) -> Warp:
     """The warp of these bounds, its margin a small share of the values' distance to them. A
-    curve heading away from its only bound (a rising loss, say) is clipped, not stretched."""
+    curve heading away from its only bound (`rising`, a loss that improves upwards, say) is
+    clipped, not stretched."""
     low, high = bounds
     if low is None and high is None:
         return _IDENTITY
     if low is not None and high is not None:
         return Warp(low, high, 1e-3)
-    rising = bool(values[-1] > values[0])
     if rising == (low is not None):
         return Warp(low, high, 0.0, stretch=False)
     gap = float(np.max(values - low)) if low is not None else float(np.max(high - values))
@@ -578,6 +578,8 @@ def _warp_for(bounds: Bounds, values: np.ndarray) -> Warp:
 
 
 Model: TypeAlias = Literal["auto", "pfn", "ensemble"]
+#: The way a metric improves: "minimize" (a loss, an error rate) or "maximize" (an accuracy).
+Direction: TypeAlias = Literal["minimize", "maximize"]
 #: The model behind model="auto": the parametric ensemble, ahead of the LC-PFN on the error of
 #: the final value at every fraction seen on the held-out tasks of benchmarks/curves.py.
 DEFAULT_MODEL: Literal["pfn", "ensemble"] = "ensemble"
@@ -589,7 +591,8 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                 model: Literal["auto", "ensemble"] = ..., evidence_weight: float = ...,
                 discrepancy: float = ..., coefficient_variance: float = ...,
                 calibration: Calibration | Literal["auto"] | None = ...,
-                family_prior: Sequence[float] = ...) -> Prediction:
+                family_prior: Sequence[float] = ...,
+                direction: Direction | None = ...) -> Prediction:
     ...
 
 
@@ -599,7 +602,8 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                 model: Literal["pfn"], evidence_weight: float = ...,
                 discrepancy: float = ..., coefficient_variance: float = ...,
                 calibration: Calibration | Literal["auto"] | None = ...,
-                family_prior: Sequence[float] = ...) -> BarPrediction:
+                family_prior: Sequence[float] = ...,
+                direction: Direction | None = ...) -> BarPrediction:
     ...
 
 
@@ -609,7 +613,8 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                 discrepancy: float = DISCREPANCY,
                 coefficient_variance: float = COEFFICIENT_VARIANCE,
                 calibration: Calibration | Literal["auto"] | None = "auto",
-                family_prior: Sequence[float] = FAMILY_PRIOR) -> Prediction | BarPrediction:
+                family_prior: Sequence[float] = FAMILY_PRIOR,
+                direction: Direction | None = None) -> Prediction | BarPrediction:
     """The predictive distribution of the curve's value at `at_step`, given its values so far.
 
     `steps` are increasing numbers in any unit (epochs, iterations, tokens); the first one
@@ -629,6 +634,14 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     calibrated on real curves; `calibration="auto"` picks CALIBRATION for a metric with one
     bound, RANGE_CALIBRATION for a declared range and UNBOUNDED_CALIBRATION, which keeps the
     model's median, for an unbounded one.
+
+    `direction` is the way the metric improves, "minimize" (a loss, an error rate) or
+    "maximize" (an accuracy); None (the default) leaves it unknown. Given it, a curve that has
+    worsened over the steps seen (its last value behind its first: a loss that rose, an
+    accuracy that fell) is forecast around its last value: the ensemble's mixture is moved, in
+    the warped space, until its median is that value. The families are shapes of improving
+    curves, and fitted to a worsening one they carry its trend far past where such curves end
+    (benchmarks/curves.py). The LC-PFN does not read it.
     """
     if model not in ("auto", "pfn", "ensemble"):
         raise HyperlawError(f"extrapolate: model={model!r} is not understood; pass 'auto', "
@@ -637,6 +650,10 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
         from hyperlaw.curves import pfn  # pfn imports this module
 
         return pfn.predict(steps, values, at_step, bounds=bounds)
+    if direction not in (None, "minimize", "maximize"):
+        raise HyperlawError(f"extrapolate: direction={direction!r} is not understood; pass "
+                            f"'minimize' (a loss, an error rate), 'maximize' (an accuracy) or "
+                            f"None when unknown")
     t, y = check_curve(steps, values)
     if not math.isfinite(at_step):
         raise HyperlawError(f"extrapolate: at_step must be a finite number, got {at_step!r}")
@@ -645,7 +662,12 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
                             f"number, got {coefficient_variance!r}; the default is "
                             f"{COEFFICIENT_VARIANCE:g}")
     resolved = resolve_bounds(bounds, y)
-    warp = _warp_for(resolved, y)
+    # the way the curve heads: the way it improves when known, else the way it went
+    rising = bool(y[-1] > y[0]) if direction is None else direction == "maximize"
+    # a worsening curve: forecast around its last value, not recalibrated (the maps hold how
+    # much further than predicted improving curves went)
+    worsened = bool(y[-1] > y[0]) != rising
+    warp = _warp_for(resolved, y, rising)
     if isinstance(calibration, str):
         if calibration != "auto":
             raise HyperlawError(f"extrapolate: calibration={calibration!r} is not understood; "
@@ -660,7 +682,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     scale = max(spread, 1e-9 * max(1.0, float(np.max(np.abs(y)))))
     horizon = max(math.log(u_star / u[-1]), 0.0)
     stage = stage_of(t, float(at_step))
-    knots = None if calibration is None else calibration.knots(stage, bool(y[-1] > y[0]))
+    knots = None if calibration is None or worsened else calibration.knots(stage, rising)
     if y.size < 3:
         loc = float(y[-1])
         width = max(scale, 0.05 * abs(loc), 1e-12) * (1.0 + horizon)
@@ -705,7 +727,8 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     scales = np.sqrt(variances + drift**2)
     locs = center + scale * locs
     scales = scale * scales
-    return _prediction(weights, locs, scales, float(dof), warp, knots)
+    return _prediction(weights, locs, scales, float(dof), warp, knots,
+                       center if worsened else None)
 
 
 def _log_prior(shapes: list[np.ndarray], family_prior: Sequence[float]) -> np.ndarray:
@@ -724,16 +747,22 @@ def _log_prior(shapes: list[np.ndarray], family_prior: Sequence[float]) -> np.nd
 
 
 def _prediction(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, dof: float,
-                warp: Warp, calibration: tuple[np.ndarray, np.ndarray] | None) -> Prediction:
-    """The prediction of this mixture. When warped or recalibrated its mean is an average over
-    fixed quantiles of each component (the back-transformed Student-t tails may have no
-    mean), each point weighted by the density ratio of the recalibration there."""
+                warp: Warp, calibration: tuple[np.ndarray, np.ndarray] | None,
+                median_at: float | None = None) -> Prediction:
+    """The prediction of this mixture, moved to a median at `median_at` (in the warped space)
+    when given. When warped or recalibrated its mean is an average over fixed quantiles of
+    each component (the back-transformed Student-t tails may have no mean), each point
+    weighted by the density ratio of the recalibration there."""
     from scipy import special
 
+    if warp != _IDENTITY or calibration is not None:
+        keep = weights > 1e-3 * weights.max()  # negligible components only cost time
+        weights, locs, scales = weights[keep] / weights[keep].sum(), locs[keep], scales[keep]
+    if median_at is not None:
+        raw = Prediction(0.0, weights, locs, scales, dof)
+        locs = locs + (median_at - float(_mixture_quantiles(raw, np.array([0.5]))[0]))
     if warp == _IDENTITY and calibration is None:
         return Prediction(float(np.sum(weights * locs)), weights, locs, scales, dof)
-    keep = weights > 1e-3 * weights.max()  # negligible components only cost time
-    weights, locs, scales = weights[keep] / weights[keep].sum(), locs[keep], scales[keep]
     points = locs[:, None] + scales[:, None] * special.stdtrit(dof, _GRID)
     mass = np.repeat(weights[:, None], _GRID.size, axis=1)
     if calibration is not None:

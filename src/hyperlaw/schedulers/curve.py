@@ -72,7 +72,9 @@ class CurveStopping(Scheduler):
         if len(steps) < self.min_points:
             return None
         values = [trial.intermediate[s] for s in steps]
-        below = extrapolate(steps, values, top, bounds=self._bounds_for(values)).cdf(best.value)
+        below = extrapolate(steps, values, top, bounds=self._bounds_for(values),
+                            direction="maximize" if history.maximize else "minimize"
+                            ).cdf(best.value)
         return float(1.0 - below) if history.maximize else float(below)
 
     def _bounds_for(self, values: list[float]) -> Bounds | Literal["auto"] | None:

@@ -98,7 +98,8 @@ class FreezeThaw(Scheduler):
     Until `n_startup_trials` configurations have had their first look (the first increment,
     at least three reports), every trial pauses at its increment's end and new trials start.
     `curve_model(steps, values, at_step)` predicts a curve's final value (default
-    `hyperlaw.curves.extrapolate`; a "module:function" string names one).
+    `hyperlaw.curves.extrapolate`, told the study's direction; a "module:function" string
+    names one).
     `new_trial_weight` scales a new trial's worth (above 1 explores more). `horizon` (None:
     `max_budget`) reads the predicted improvement that many increments ahead. `screen` ("auto":
     `min_budget` / 3; None: off) is a step before `min_budget` where a new configuration is
@@ -270,7 +271,10 @@ class FreezeThaw(Scheduler):
         """Quantiles of the configuration's value at step `at` predicted from its first
         `upto` reports (sign-adjusted)."""
         levels = (np.arange(self.n_quantiles) + 0.5) / self.n_quantiles
-        prediction = self.curve_model(config.steps[:upto], config.values[:upto], at)
+        steps, values = config.steps[:upto], config.values[:upto]
+        prediction = (extrapolate(steps, values, at, direction="maximize" if sign < 0 else
+                                  "minimize")
+                      if self.curve_model is extrapolate else self.curve_model(steps, values, at))
         return tuple(np.sort(sign * np.asarray(prediction.quantiles(levels), dtype=float)).tolist())
 
     def decide(self, trial: TrialRecord, step: int, history: History) -> Decision | HandOff:
