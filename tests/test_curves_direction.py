@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_curves_bounds import random_curve
 
 import hyperlaw as hl
 from hyperlaw.curves import extrapolate
@@ -90,3 +91,21 @@ def test_curve_stopping_tells_the_model_the_study_direction(direction: str) -> N
     record = next(t for t in history.trials if t.number == rising.number)
     chance = CurveStopping(max_budget=16).probability_of_improvement(record, history)
     assert chance is not None and chance > 0.5
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+@pytest.mark.parametrize("bounds", [(0.0, 1.0), (0.0, None), "auto", None])
+def test_noisy_curves_either_way_keep_finite_ordered_quantiles_inside_the_bounds(
+        direction: str, bounds: object) -> None:
+    """Random noisy curves, about half of them heading the wrong way for `direction`."""
+    rng = np.random.default_rng(11)
+    low, high = (0.0, None) if bounds in ("auto", None) else bounds
+    for _ in range(40):
+        steps, values = random_curve(rng, low, high)
+        prediction = extrapolate(steps, values, float(steps[-1] * rng.uniform(1.0, 50.0)),
+                                 bounds=bounds, direction=direction)  # type: ignore[arg-type]
+        quantiles = np.asarray(prediction.quantiles(LEVELS))
+        assert np.all(np.isfinite(quantiles)) and np.all(np.diff(quantiles) >= 0)
+        if bounds is not None:
+            assert np.all(quantiles >= low)
+            assert high is None or np.all(quantiles <= high)
