@@ -48,6 +48,18 @@ def test_an_improving_curve_is_predicted_as_without_the_direction(direction: str
     assert np.array_equal(np.asarray(told.quantiles(LEVELS)), np.asarray(blind.quantiles(LEVELS)))
 
 
+@pytest.mark.parametrize("values", [[0.9, 0.6, 0.5, 0.45], [0.5, 0.55, 0.6, 0.7],
+                                    [0.5, 0.4, 0.6, 0.5], [0.5, 0.5, 0.5, 0.5]])
+def test_maximizing_a_curve_mirrors_minimizing_its_negative(values: list[float]) -> None:
+    """Unbounded, a curve told "maximize" is the mirror image of its negative told "minimize",
+    whether it improved, worsened, or ended where it started (not a worsening)."""
+    v = np.asarray(values)
+    up = extrapolate([1, 2, 3, 4], v, 30, bounds=None, direction="maximize")
+    down = extrapolate([1, 2, 3, 4], -v, 30, bounds=None, direction="minimize")
+    assert np.allclose(np.asarray(up.quantiles(LEVELS)),
+                       -np.asarray(down.quantiles(1.0 - LEVELS)), atol=1e-9)
+
+
 def test_a_bad_direction_names_the_argument_and_the_choices() -> None:
     with pytest.raises(hl.HyperlawError, match=r"direction='down'.*'minimize'.*'maximize'"):
         extrapolate([1, 2, 3], [0.3, 0.2, 0.1], 10, direction="down")  # type: ignore[arg-type]

@@ -664,9 +664,10 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     resolved = resolve_bounds(bounds, y)
     # the way the curve heads: the way it improves when known, else the way it went
     rising = bool(y[-1] > y[0]) if direction is None else direction == "maximize"
-    # a worsening curve: forecast around its last value, not recalibrated (the maps hold how
-    # much further than predicted improving curves went)
-    worsened = bool(y[-1] > y[0]) != rising
+    # a worsening curve (its last value strictly behind its first): forecast around its last
+    # value, not recalibrated (the maps hold how much further than predicted improving curves
+    # went)
+    worsened = direction is not None and bool(y[-1] < y[0] if rising else y[-1] > y[0])
     warp = _warp_for(resolved, y, rising)
     if isinstance(calibration, str):
         if calibration != "auto":
