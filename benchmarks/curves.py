@@ -57,7 +57,7 @@ LCDB = HERE / "data" / "lcdb.npz"
 FRACTIONS = (0.10, 0.20, 0.30, 0.50)
 LEVEL = 0.8
 #: The way every metric here improves: LCDB's error rates and the families' losses fall.
-DIRECTION = "minimize"
+DIRECTION: ensemble.Direction = "minimize"
 Bounds = tuple[float | None, float | None]
 
 
@@ -311,18 +311,12 @@ def oriented_pit(prediction: Any, truth: float, rising: bool) -> float:
     return 1.0 - pit if rising else pit
 
 
-def worsened(values: np.ndarray) -> bool:
-    """Whether a curve went the wrong way over the steps seen (last value behind the first):
-    told the direction, the ensemble forecasts it around its last value, not recalibrated."""
-    return bool((values[-1] - values[0]) * (1 if DIRECTION == "minimize" else -1) > 0)
-
-
 def ensemble_pit(task: Task, seen: int, curve: np.ndarray, improving_only: bool = False,
                  **constants: Any) -> tuple[float, float] | None:
     """(stage, oriented PIT) of the truth under the raw ensemble (with these constants), the
     direction unknown to it, as the shipped maps were fitted; `improving_only`: under the
     ensemble told the direction, and None for a curve that worsened (`--maps improving`)."""
-    if improving_only and worsened(curve[:seen]):
+    if improving_only and ensemble.worsened(curve[:seen], DIRECTION):
         return None
     told = {"direction": DIRECTION} if improving_only else {}
     prediction = extrapolate(task.steps[:seen], curve[:seen], float(task.steps[-1]),

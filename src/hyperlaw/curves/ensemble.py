@@ -580,6 +580,15 @@ def _warp_for(bounds: Bounds, values: np.ndarray, rising: bool) -> Warp:
 Model: TypeAlias = Literal["auto", "pfn", "ensemble"]
 #: The way a metric improves: "minimize" (a loss, an error rate) or "maximize" (an accuracy).
 Direction: TypeAlias = Literal["minimize", "maximize"]
+
+
+def worsened(values: Sequence[float] | np.ndarray, direction: Direction | None) -> bool:
+    """Whether a curve went the wrong way for `direction` over the steps seen: its last value
+    strictly behind its first (never, with the direction unknown)."""
+    if direction is None:
+        return False
+    change = float(values[-1]) - float(values[0])
+    return change > 0 if direction == "minimize" else change < 0
 #: The model behind model="auto": the parametric ensemble, ahead of the LC-PFN on the error of
 #: the final value at every fraction seen on the held-out tasks of benchmarks/curves.py.
 DEFAULT_MODEL: Literal["pfn", "ensemble"] = "ensemble"
@@ -664,10 +673,9 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     resolved = resolve_bounds(bounds, y)
     # the way the curve heads: the way it improves when known, else the way it went
     rising = bool(y[-1] > y[0]) if direction is None else direction == "maximize"
-    # a worsening curve (its last value strictly behind its first): forecast around its last
-    # value, not recalibrated (the maps hold how much further than predicted improving curves
-    # went)
-    worsened = direction is not None and bool(y[-1] < y[0] if rising else y[-1] > y[0])
+    # a worsening curve: forecast around its last value, not recalibrated (the maps hold how
+    # much further than predicted improving curves went)
+    worse = worsened(y, direction)
     warp = _warp_for(resolved, y, rising)
     if isinstance(calibration, str):
         if calibration != "auto":
@@ -683,7 +691,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     scale = max(spread, 1e-9 * max(1.0, float(np.max(np.abs(y)))))
     horizon = max(math.log(u_star / u[-1]), 0.0)
     stage = stage_of(t, float(at_step))
-    knots = None if calibration is None or worsened else calibration.knots(stage, rising)
+    knots = None if calibration is None or worse else calibration.knots(stage, rising)
     if y.size < 3:
         loc = float(y[-1])
         width = max(scale, 0.05 * abs(loc), 1e-12) * (1.0 + horizon)
@@ -729,7 +737,7 @@ def extrapolate(steps: Sequence[float] | np.ndarray, values: Sequence[float] | n
     locs = center + scale * locs
     scales = scale * scales
     return _prediction(weights, locs, scales, float(dof), warp, knots,
-                       center if worsened else None)
+                       center if worse else None)
 
 
 def _log_prior(shapes: list[np.ndarray], family_prior: Sequence[float]) -> np.ndarray:
