@@ -8,6 +8,7 @@ import numpy as np
 from scipy.stats import norm
 
 import hyperlaw as hl
+from hyperlaw.history.observations import observations, params_key
 from hyperlaw.models.acquisition import (
     fantasy_log_expected_improvement,
     log_expected_improvement,
@@ -110,6 +111,44 @@ def test_acquisition_optimizer_finds_the_peak_with_mixed_dimensions() -> None:
     assert abs(best[0] - 0.37) < 1e-3
     assert best[1] == 0.5  # integer bin centre
     assert best[2] == 0.5  # the middle of three choices
+
+
+def test_unevenly_spaced_levels_are_the_only_points_scored_and_proposed() -> None:
+    levels = {0: np.array([0.05, 0.2, 0.55, 0.9])}
+    scored: list[np.ndarray] = []
+
+    def acq(points: np.ndarray) -> np.ndarray:
+        scored.append(points[:, 0].copy())
+        return -((points[:, 0] - 0.4) ** 2) - (points[:, 1] - 0.3) ** 2  # peak between levels
+
+    found = maximize(acq, 2, np.array([False, False]), np.array([0, 0]), np.empty((0, 2)),
+                     np.random.default_rng(0), levels=levels)
+    assert set(np.concatenate(scored).tolist()) <= set(levels[0].tolist())
+    assert found[0][0] == 0.55 and abs(found[0][1] - 0.3) < 1e-3  # the nearer level wins
+    assert set(found[:, 0].tolist()) <= set(levels[0].tolist())
+
+
+def test_log_integers_are_scored_where_they_round_to() -> None:
+    # the GP's candidates hold its log-scaled integers at their values' positions, so the
+    # acquisition that ranks them is the acquisition of the configuration that will run
+    space = hl.Space(leaves=hl.Int(2, 64, log=True), rate=hl.Float(1e-3, 1.0, log=True),
+                     min_leaf=hl.Int(1, 50, log=True))
+
+    def objective(trial: hl.Trial) -> float:
+        p = trial.params
+        return (math.log(p["leaves"] / 9.4) ** 2 + math.log(p["min_leaf"] / 3.3) ** 2
+                + math.log(p["rate"] / 0.1) ** 2)
+
+    sampler = GPSampler(seed=0)
+    study = hl.create_study(space=space, sampler=sampler)
+    study.optimize(objective, n_trials=12, show_progress=False)
+    for _ in range(6):
+        history = study._history.refresh()
+        candidates = sampler.propose(space, history, observations(space, history),
+                                     np.random.default_rng(0))[:9]  # the local searches'
+        on_values = np.array([space.encode(space.decode(c)) for c in candidates])
+        assert candidates[:, [0, 2]].tolist() == on_values[:, [0, 2]].tolist()
+        study.optimize(objective, n_trials=1, show_progress=False)
 
 
 def test_gp_reaches_the_branin_optimum() -> None:
@@ -265,8 +304,6 @@ def test_running_trials_are_never_proposed_again_in_a_small_discrete_space() -> 
     proposed = [(t.params["k"], t.params["kind"]) for t in batch]
     assert len(set(proposed)) == 6 and not set(proposed) & done
     # the ranked candidates hold many untried points, so no random fallback is needed
-    from hyperlaw.history.observations import observations, params_key
-
     sampler = study.sampler
     assert isinstance(sampler, GPSampler)
     history = study._history.refresh()

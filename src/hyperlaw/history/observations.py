@@ -85,10 +85,26 @@ def n_bins(space: Space) -> np.ndarray:
     """Number of equal-width cells per dimension on the unit cube: the number of values of an
     evenly spaced dimension, 0 for continuous ones and for log-scaled integers (their values
     are not evenly spaced on the cube: they are modelled as continuous and rounded when
-    decoded, so every value stays reachable)."""
+    decoded, so every value stays reachable; see `int_levels`)."""
     params = [space[n] for n in space.dims]
     return np.array([0 if isinstance(p, Int) and p.log else p.n_values or 0 for p in params],
                     dtype=np.int64)
+
+
+#: log-scaled integers with at most this many values have `int_levels`
+MAX_LEVELS = 1024
+
+
+def int_levels(space: Space) -> dict[int, np.ndarray]:
+    """Unit-cube positions of the values of each log-scaled integer dimension (by index) with
+    at most `MAX_LEVELS` values, ascending: an acquisition scored at these positions is
+    scored at what will run (between them it is scored at a point that rounds elsewhere)."""
+    out = {}
+    for j, name in enumerate(space.dims):
+        p = space[name]
+        if isinstance(p, Int) and p.log and p.n_values <= MAX_LEVELS:
+            out[j] = np.array([p.to_unit(v) for v in range(p.low, p.high + 1)])
+    return out
 
 
 def observations(space: Space, history: History) -> Observations:

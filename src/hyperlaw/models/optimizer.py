@@ -5,13 +5,13 @@ and a few more drawn with probability proportional to exp(acquisition) start a l
 that alternates a box-constrained quasi-Newton search over the continuous coordinates (each
 start its own, all in one batch per round: `box_bfgs.py`; analytic gradients when given,
 scaled by the lengthscales so that every direction has a similar curvature) with exhaustive
-sweeps over the values of each discrete coordinate (integers, steps and unordered choices),
-until neither changes the point.
+sweeps over the values of each discrete coordinate (integers, log-scaled ones at their
+`Levels`, steps and unordered choices), until neither changes the point.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -49,14 +49,37 @@ _SETTLED_TRAIL_BY = 0.25
 _SETTLED_REACH = 4.0
 
 
-def snap(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
-    """Move coordinates of discrete dimensions to the centre of their bin."""
+#: unit-cube positions of the values of discrete dimensions that are not evenly spaced
+#: (log-scaled integers), by dimension index, ascending
+Levels = Mapping[int, np.ndarray]
+
+
+def snap(x: np.ndarray, bins: np.ndarray, levels: Levels | None = None) -> np.ndarray:
+    """Move coordinates of discrete dimensions to the centre of their bin, and those of
+    dimensions with `levels` to the nearest level."""
     disc = bins > 0
+    if not disc.any() and not levels:
+        return x
+    x = x.copy()
     if disc.any():
         k = bins[disc]
-        x = x.copy()
         x[..., disc] = (np.minimum(np.floor(x[..., disc] * k), k - 1) + 0.5) / k
+    for j, at in (levels or {}).items():
+        x[..., j] = at[nearest_level(x[..., j], at)]
     return x
+
+
+def nearest_level(u: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Index of the level of `at` (ascending positions) nearest to each of `u`."""
+    return np.searchsorted(0.5 * (at[1:] + at[:-1]), u)
+
+
+def positions(bins: np.ndarray, levels: Levels | None = None) -> dict[int, np.ndarray]:
+    """Unit-cube positions of the values of every discrete ordered or unordered dimension:
+    the centres of its bins, or its levels."""
+    out = {int(j): (np.arange(bins[j]) + 0.5) / bins[j] for j in np.flatnonzero(bins > 0)}
+    out.update(levels or {})
+    return out
 
 
 def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
@@ -64,14 +87,15 @@ def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
              acq_grad: AcquisitionGrad | None = None, lengthscales: np.ndarray | None = None,
              uniform: np.ndarray | None = None, n_local: int = 256, n_starts: int = 8,
              max_iter: int = _MAX_ITER, ftol: float | None = None, n_backup: int = 64,
-             screen: Acquisition | None = None) -> np.ndarray:
+             screen: Acquisition | None = None, levels: Levels | None = None) -> np.ndarray:
     """Candidate points, best acquisition first: the local-search results, then the best
     `n_backup` scored points (fallbacks when the best ones were already tried). The pool
     holds `uniform` (points spread over the cube; by default 2048 uniform random ones) and
     `n_local` perturbations of the incumbents. `screen` scores the pool in place of `acq`
     when given (a cheaper approximation of it); the local searches, which start from the
     best of the pool, climb `acq` itself, each until an iteration gains less than `ftol` of
-    its value (relatively; by default `_FTOL`)."""
+    its value (relatively; by default `_FTOL`). `levels` makes dimensions discrete whose
+    values are not evenly spaced (see `Levels`): scored, swept and proposed only at them."""
     pool = [rng.random((2048, d)) if uniform is None else uniform]
     if len(incumbents):
         centres = incumbents[rng.integers(len(incumbents), size=n_local)]
@@ -80,23 +104,23 @@ def maximize(acq: Acquisition, d: int, cat: np.ndarray, bins: np.ndarray,
         flip = rng.random((n_local, d)) < 1.0 / max(d, 1)  # change a few choices too
         local = np.where(flip & cat, rng.random((n_local, d)), local)
         pool += [np.clip(local, 0.0, 1.0), incumbents]
-    candidates = snap(np.vstack(pool), bins)
-    if np.any(bins > 0):  # discrete spaces repeat points: keep one of each
+    candidates = snap(np.vstack(pool), bins, levels)
+    if np.any(bins > 0) or levels:  # discrete spaces repeat points: keep one of each
         candidates = np.unique(candidates, axis=0)
     scores = (acq if screen is None else screen)(candidates)
     finite = np.isfinite(scores)
     candidates, scores = candidates[finite], scores[finite]
     if not len(candidates):
-        return snap(rng.random((1, d)), bins)
+        return snap(rng.random((1, d)), bins, levels)
     starts = _pick_starts(scores, n_starts, rng)
     # the best incumbent always starts a search too (exploitation near the best point)
     start_points = candidates[starts]
     if len(incumbents):
-        start_points = np.vstack([start_points, snap(incumbents[:1], bins)])
-    cont = np.flatnonzero(bins == 0)
-    disc = np.flatnonzero(bins > 0)
+        start_points = np.vstack([start_points, snap(incumbents[:1], bins, levels)])
+    disc = positions(bins, levels)
+    cont = np.array([j for j in range(d) if j not in disc], dtype=np.int64)
     scale = np.ones(len(cont)) if lengthscales is None else np.clip(lengthscales[cont], 1e-3, 1)
-    points, values = _local_search(acq, acq_grad, start_points, cont, disc, bins, scale,
+    points, values = _local_search(acq, acq_grad, start_points, cont, disc, scale,
                                    max_iter, _FTOL if ftol is None else ftol)
     order = np.argsort(-values, kind="stable")
     backup = candidates[np.argsort(-scores, kind="stable")[:n_backup]]
@@ -116,17 +140,18 @@ def _pick_starts(scores: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
 
 
 def _local_search(acq: Acquisition, acq_grad: AcquisitionGrad | None, xs: np.ndarray,
-                  cont: np.ndarray, disc: np.ndarray, bins: np.ndarray, scale: np.ndarray,
+                  cont: np.ndarray, disc: Mapping[int, np.ndarray], scale: np.ndarray,
                   max_iter: int, ftol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Alternate continuous and discrete moves for a batch of starts; (points, values)."""
+    """Alternate continuous and discrete moves for a batch of starts; (points, values).
+    `disc`: the positions of the values of each discrete dimension (see `positions`)."""
     values = acq(xs)
     for _ in range(_ROUNDS):
         before = values.copy()
         if len(cont):
             xs, values = _continuous_step(acq, acq_grad, xs, values, cont, scale, max_iter,
                                           ftol)
-        for j in disc:
-            xs, values = _sweep(acq, xs, values, int(j), int(bins[j]))
+        for j, at in disc.items():
+            xs, values = _sweep(acq, xs, values, j, at)
         if not len(disc) or np.all(values <= before + 1e-9):
             break
     return xs, values
@@ -181,20 +206,21 @@ def _finite_difference(acq: Acquisition, batch: np.ndarray, cont: np.ndarray,
 
 
 def _sweep(acq: Acquisition, xs: np.ndarray, values: np.ndarray, j: int,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each start moved to its best value of coordinate j (all k values, or a subset: the
-    neighbours of the current one and an even spread)."""
+           at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each start moved to its best value of coordinate j, whose values lie at positions `at`
+    (all of them, or a subset: the neighbours of the current one and an even spread)."""
+    k = len(at)
     if k <= _MAX_SWEEP_VALUES:
         options = np.broadcast_to(np.arange(k), (len(xs), k))
     else:
-        current = np.minimum((xs[:, j] * k).astype(int), k - 1)
+        current = nearest_level(xs[:, j], at)
         spread = np.linspace(0, k - 1, _MAX_SWEEP_VALUES - 17).round().astype(int)
         near = current[:, None] + np.arange(-8, 9)[None, :]
         options = np.clip(np.hstack([near, np.broadcast_to(spread, (len(xs), len(spread)))]),
                           0, k - 1)
     m = options.shape[1]
     batch = np.repeat(xs[:, None, :], m, axis=1)
-    batch[:, :, j] = (options + 0.5) / k
+    batch[:, :, j] = at[options]
     scores = acq(batch.reshape(len(xs) * m, -1)).reshape(len(xs), m)
     pick = np.argmax(scores, axis=1)
     rows = np.arange(len(xs))

@@ -14,6 +14,7 @@ from hyperlaw.history.observations import (
     RUNNING,
     Observations,
     categorical_mask,
+    int_levels,
     n_bins,
     observations,
     params_key,
@@ -207,7 +208,8 @@ class GPSampler(ReplicaSalt, Sampler):
     `max_points` evaluated trials the model is fitted on a subset: the best quarter, the
     neighbours of the incumbent, and a random rest. Inactive conditional dimensions are set
     to the middle of their range, in the data and in the candidates (which are scored as
-    they will be decoded).
+    they will be decoded). Integers, log-scaled ones too, are scored and swept only at
+    their values (a point between two values would be scored where it does not run).
 
     `multi_fidelity` (True, False or "auto"): fit the values at the largest budget with
     enough observations (see `budgets.py`); "auto" does so only while few trials are complete.
@@ -470,7 +472,8 @@ class GPSampler(ReplicaSalt, Sampler):
         points = maximize(score, space.dim, categorical_mask(space), n_bins(space), incumbents,
                           rng, acq_grad=score_grad, lengthscales=lengthscales,
                           uniform=ScrambledSobol(space.dim, rng).first(n_uniform),
-                          n_local=_POOL // 8, screen=screen, ftol=ftol)
+                          n_local=_POOL // 8, screen=screen, ftol=ftol,
+                          levels=int_levels(space))
         if any(space[name].when for name in space.dims):
             # a point's inactive coordinates are dropped when decoded: score what will run
             points = np.nan_to_num(space.encode_many([space.decode(p) for p in points]),
