@@ -1,0 +1,63 @@
+"""The GP on objectives whose values come in steps (error rates counted in misclassified
+samples): exact repeats at distinct configurations make it fit them noise-free."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import hyperlaw as hl
+from hyperlaw.history.observations import observations
+from hyperlaw.samplers import GPSampler
+from hyperlaw.samplers.gp import reveals_steps
+
+SPACE = {"c": hl.Float(1e-3, 1e3, log=True), "gamma": hl.Float(1e-5, 10.0, log=True)}
+
+
+def _error_rate(p: dict[str, float]) -> float:
+    """A bowl in log C and log gamma with a rough ripple (how the folds happen to fall), read
+    as an error rate on 120 samples: the number of misclassified samples is an integer, so
+    the rate comes in steps of 1/120."""
+    u, v = math.log10(p["c"]) - 0.5, math.log10(p["gamma"]) + 1.5
+    rate = 0.04 + 0.02 * (u * u + 2.0 * v * v) + 0.01 * math.sin(40 * u) * math.cos(53 * v)
+    return round(min(max(rate, 0.0), 0.37) * 120) / 120
+
+
+def test_repeats_at_distinct_configurations_reveal_steps() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 3))
+    loss = np.round(np.sum((x - 0.5) ** 2, axis=1) * 20) / 20  # steps of 0.05
+    assert reveals_steps(x, loss)
+    noisy = np.sum((x - 0.5) ** 2, axis=1) + 0.05 * rng.standard_normal(40)
+    assert not reveals_steps(x, noisy)
+
+
+def test_repeats_that_are_not_steps_do_not_count() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((40, 3))
+    loss = np.sum((x - 0.5) ** 2, axis=1)
+    # near-duplicates of the better configurations repeating their values (a converged search)
+    best = np.argsort(loss)[:15]
+    near = x[best] + 1e-4
+    assert not reveals_steps(np.vstack([x, near]), np.concatenate([loss, loss[best]]))
+    # a plateau of equal values among the worse half only (bad corners, a failed fit's score)
+    worst = np.argsort(loss)[20:]
+    flat = loss.copy()
+    flat[worst] = 10.0
+    assert not reveals_steps(x, flat)
+    assert not reveals_steps(x[:1], loss[:1])
+
+
+def test_a_stepped_objective_is_fitted_noise_free_without_being_told() -> None:
+    study = hl.create_study(space=SPACE, sampler=GPSampler(seed=0))
+    study.optimize(lambda t: _error_rate(t.params), n_trials=40, show_progress=False)
+    space, history = hl.Space(SPACE), study._history.refresh()
+    obs = observations(space, history)
+    sampler = study.sampler
+    assert isinstance(sampler, GPSampler)
+    gp, _, bests = sampler.model(space, history, obs, np.random.default_rng(0))
+    # the ripple and the steps would be fitted as noise (a variance about 1e-3 of the
+    # signal's); the noise is capped as for a told objective...
+    assert gp.hyper.log_noise <= math.log(1e-5)
+    assert gp.alpha.ndim == 1 and bests.shape == (1,)  # ...and EI is plain, not noisy EI
