@@ -84,8 +84,8 @@ def categorical_mask(space: Space) -> np.ndarray:
 def n_bins(space: Space) -> np.ndarray:
     """Number of equal-width cells per dimension on the unit cube: the number of values of an
     evenly spaced dimension, 0 for continuous ones and for log-scaled integers (their values
-    are not evenly spaced on the cube: they are modelled as continuous and rounded when
-    decoded, so every value stays reachable; see `int_levels`)."""
+    are not evenly spaced on the cube: TPE and NSGA-II model them as continuous and round them
+    when decoded, so every value stays reachable; the GP's acquisition takes `int_levels`)."""
     params = [space[n] for n in space.dims]
     return np.array([0 if isinstance(p, Int) and p.log else p.n_values or 0 for p in params],
                     dtype=np.int64)

@@ -588,9 +588,7 @@ def reveals_steps(x: np.ndarray, loss: np.ndarray) -> bool:
     smooths away the small islands below a plateau, which a noise-free fit keeps (see
     `deterministic_objective`)."""
     half = np.argsort(loss, kind="stable")[: (len(loss) + 1) // 2]
-    values, rows = loss[half], x[half]
-    order = np.argsort(values, kind="stable")
-    values, rows = values[order], rows[order]
+    values, rows = loss[half], x[half]  # ascending: equal values are neighbours
     starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
     ends = np.r_[starts[1:], len(values)]
     repeated = 0
