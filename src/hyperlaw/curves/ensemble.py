@@ -580,6 +580,9 @@ def _warp_for(bounds: Bounds, values: np.ndarray, rising: bool) -> Warp:
 Model: TypeAlias = Literal["auto", "pfn", "ensemble"]
 #: The way a metric improves: "minimize" (a loss, an error rate) or "maximize" (an accuracy).
 Direction: TypeAlias = Literal["minimize", "maximize"]
+#: The model behind model="auto": the parametric ensemble, ahead of the LC-PFN on the error of
+#: the final value at every fraction seen on the held-out tasks of benchmarks/curves.py.
+DEFAULT_MODEL: Literal["pfn", "ensemble"] = "ensemble"
 
 
 def worsened(values: Sequence[float] | np.ndarray, direction: Direction | None) -> bool:
@@ -589,9 +592,6 @@ def worsened(values: Sequence[float] | np.ndarray, direction: Direction | None) 
         return False
     change = float(values[-1]) - float(values[0])
     return change > 0 if direction == "minimize" else change < 0
-#: The model behind model="auto": the parametric ensemble, ahead of the LC-PFN on the error of
-#: the final value at every fraction seen on the held-out tasks of benchmarks/curves.py.
-DEFAULT_MODEL: Literal["pfn", "ensemble"] = "ensemble"
 
 
 @overload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +104,17 @@ def int_levels(space: Space) -> dict[int, np.ndarray]:
     for j, name in enumerate(space.dims):
         p = space[name]
         if isinstance(p, Int) and p.log and p.n_values <= MAX_LEVELS:
-            out[j] = np.array([p.to_unit(v) for v in range(p.low, p.high + 1)])
+            out[j] = _unit_levels(p)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _unit_levels(p: Int) -> np.ndarray:
+    """The unit-cube positions of every value of `p`, read-only (computed once per parameter,
+    not on every ask)."""
+    at = np.array([p.to_unit(v) for v in range(p.low, p.high + 1)])
+    at.setflags(write=False)
+    return at
 
 
 def observations(space: Space, history: History) -> Observations:
