@@ -4,11 +4,12 @@ samples): exact repeats at distinct configurations make it fit them noise-free."
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 import hyperlaw as hl
-from hyperlaw.history.observations import observations
+from hyperlaw.history.observations import COMPLETE, observations
 from hyperlaw.samplers import GPSampler
 from hyperlaw.samplers.gp import reveals_steps
 
@@ -49,15 +50,28 @@ def test_repeats_that_are_not_steps_do_not_count() -> None:
     assert not reveals_steps(x[:1], loss[:1])
 
 
-def test_a_stepped_objective_is_fitted_noise_free_without_being_told() -> None:
+def _stepped_model(n_trials: int) -> tuple[Any, np.ndarray]:
+    """The GP's model after `n_trials` of the stepped error rate (the study's own sampler)."""
     study = hl.create_study(space=SPACE, sampler=GPSampler(seed=0))
-    study.optimize(lambda t: _error_rate(t.params), n_trials=40, show_progress=False)
+    study.optimize(lambda t: _error_rate(t.params), n_trials=n_trials, show_progress=False)
     space, history = hl.Space(SPACE), study._history.refresh()
     obs = observations(space, history)
     sampler = study.sampler
     assert isinstance(sampler, GPSampler)
+    assert reveals_steps(obs.x[obs.of_state(COMPLETE)], obs.loss[obs.of_state(COMPLETE)])
     gp, _, bests = sampler.model(space, history, obs, np.random.default_rng(0))
+    return gp, bests
+
+
+def test_a_stepped_objective_is_fitted_noise_free_without_being_told() -> None:
+    gp, bests = _stepped_model(60)
     # the ripple and the steps would be fitted as noise (a variance about 1e-3 of the
     # signal's); the noise is capped as for a told objective...
     assert gp.hyper.log_noise <= math.log(1e-5)
     assert gp.alpha.ndim == 1 and bests.shape == (1,)  # ...and EI is plain, not noisy EI
+
+
+def test_the_first_trials_of_a_stepped_objective_keep_their_learned_noise() -> None:
+    # the steps show already, but a smooth model spreads the early suggestions better
+    gp, _ = _stepped_model(40)
+    assert gp.hyper.log_noise > math.log(1e-5)
