@@ -4,12 +4,12 @@ samples): exact repeats at distinct configurations make it fit them noise-free."
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 import hyperlaw as hl
 from hyperlaw.history.observations import COMPLETE, observations
+from hyperlaw.models.gp import GaussianProcess
 from hyperlaw.samplers import GPSampler
 from hyperlaw.samplers.gp import reveals_steps
 
@@ -50,7 +50,7 @@ def test_repeats_that_are_not_steps_do_not_count() -> None:
     assert not reveals_steps(x[:1], loss[:1])
 
 
-def _stepped_model(n_trials: int) -> tuple[Any, np.ndarray]:
+def _stepped_model(n_trials: int) -> tuple[GaussianProcess, np.ndarray]:
     """The GP's model after `n_trials` of the stepped error rate (the study's own sampler)."""
     study = hl.create_study(space=SPACE, sampler=GPSampler(seed=0))
     study.optimize(lambda t: _error_rate(t.params), n_trials=n_trials, show_progress=False)
