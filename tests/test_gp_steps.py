@@ -58,7 +58,8 @@ def _stepped_model(n_trials: int) -> tuple[GaussianProcess, np.ndarray]:
     obs = observations(space, history)
     sampler = study.sampler
     assert isinstance(sampler, GPSampler)
-    assert reveals_steps(obs.x[obs.of_state(COMPLETE)], obs.loss[obs.of_state(COMPLETE)])
+    done = obs.of_state(COMPLETE)
+    assert reveals_steps(obs.x[done], obs.loss[done])
     gp, _, bests = sampler.model(space, history, obs, np.random.default_rng(0))
     return gp, bests
 
