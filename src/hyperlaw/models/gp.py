@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperlaw.models.linalg import (
-    cholesky_inverse,
     factor,
     gaussian_nll,
     single_threaded_blas,
+    times_triangular,
+    triangular_inverse,
 )
 
 _SQRT5 = math.sqrt(5.0)
@@ -189,7 +190,7 @@ class GaussianProcess:
             noise[exact] = exact_noise * self.scale
         k[np.diag_indices_from(k)] += noise + 1e-9 * self.scale
         self._chol, self.alpha = factor(k, y)
-        self._k_inv: np.ndarray | None = None
+        self._chol_inv: np.ndarray | None = None
         self._gradient_terms: tuple[np.ndarray, np.ndarray] | None = None
 
     def _kernel(self, d2: np.ndarray) -> np.ndarray:
@@ -211,12 +212,20 @@ class GaussianProcess:
         the lengthscales)."""
         return _scaled_sq_dists(xs, self._side, _sqrt5_root)
 
-    def k_inv(self) -> np.ndarray:
-        """The inverse of the training covariance (cached; variances by one product), from
-        the Cholesky factor."""
-        if self._k_inv is None:
-            self._k_inv = cholesky_inverse(self._chol[0])
-        return self._k_inv
+    def chol_inv(self) -> np.ndarray:
+        """The inverse of the lower Cholesky factor L of the training covariance (cached):
+        K^-1 = L^-T L^-1, and a variance is k** - |L^-1 k*|^2 by one triangular product."""
+        if self._chol_inv is None:
+            self._chol_inv = triangular_inverse(self._chol[0])
+        return self._chol_inv
+
+    def _whitened(self, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of k* L^-T and the variances k** - |L^-1 k*|^2. Near the data the two terms
+        nearly cancel: an explicit K^-1 there, conditioned as badly as K (1e8 and more once
+        trials crowd a basin with little noise), gives variances wrong by factors, which the
+        log acquisition turns into noise; L^-1 is conditioned as the square root of K."""
+        w = times_triangular(ks, self.chol_inv(), transposed=True)
+        return w, self.scale - np.einsum("ij,ij->i", w, w)
 
     def predict(self, xs: np.ndarray, columns: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +233,7 @@ class GaussianProcess:
         target columns, the means of the first `columns` only when given)."""
         ks = self.cross_kernel(xs)
         mean = ks @ (self.alpha if columns is None else self.alpha[:, :columns])
-        var = self.scale - np.einsum("ij,ij->i", ks @ self.k_inv(), ks)
+        var = self._whitened(ks)[1]
         return mean, np.sqrt(np.maximum(var, 1e-12 * self.scale))
 
     def posterior_covariance(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -255,8 +264,8 @@ class GaussianProcess:
         ks = self.scale * k
         dk_dr2 = -self.scale * (5.0 / 6.0) * (1.0 + s) * e  # d k / d r^2
         mean = ks @ self.alpha
-        v = ks @ self.k_inv()
-        var = self.scale - np.einsum("ij,ij->i", v, ks)
+        w, var = self._whitened(ks)
+        v = times_triangular(w, self.chol_inv(), transposed=False)  # k*' K^-1
         resolved = var > 1e-12 * self.scale
         std = np.sqrt(np.where(resolved, var, 1e-12 * self.scale))
 

@@ -32,15 +32,23 @@ def factor(k: np.ndarray, y: np.ndarray) -> tuple[tuple[np.ndarray, bool], np.nd
     return chol, cho_solve(chol, y, check_finite=False)
 
 
-def cholesky_inverse(lower: np.ndarray) -> np.ndarray:
-    """The inverse of a matrix from its lower Cholesky factor (what lies above the diagonal
-    is ignored), symmetric: a third of the work of solving for the identity."""
-    from scipy.linalg.lapack import dpotri
+def triangular_inverse(lower: np.ndarray) -> np.ndarray:
+    """The inverse of a lower Cholesky factor (what lies above its diagonal is ignored), lower
+    triangular. Raises numpy.linalg.LinAlgError when the factor is singular."""
+    from scipy.linalg.lapack import dtrtri
 
-    inverse, info = dpotri(lower, lower=1)  # writes the lower triangle only
+    inverse, info = dtrtri(lower, lower=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
-    return np.tril(inverse) + np.tril(inverse, -1).T
+        raise np.linalg.LinAlgError(f"dtrtri failed (info {info})")
+    return np.tril(inverse)
+
+
+def times_triangular(rows: np.ndarray, lower: np.ndarray, transposed: bool) -> np.ndarray:
+    """rows @ lower.T (or rows @ lower when not `transposed`) for a lower triangular matrix:
+    half the work of a full product."""
+    from scipy.linalg.blas import dtrmm
+
+    return dtrmm(1.0, lower, rows, side=1, lower=1, trans_a=int(transposed))
 
 
 def gaussian_nll(k: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
