@@ -16,8 +16,8 @@ import numpy as np
 from hyperlaw.models.linalg import (
     factor,
     gaussian_nll,
+    lower_times,
     single_threaded_blas,
-    times_triangular,
     triangular_inverse,
 )
 
@@ -220,12 +220,13 @@ class GaussianProcess:
         return self._chol_inv
 
     def _whitened(self, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of k* L^-T and the variances k** - |L^-1 k*|^2. Near the data the two terms
-        nearly cancel: an explicit K^-1 there, conditioned as badly as K (1e8 and more once
-        trials crowd a basin with little noise), gives variances wrong by factors, which the
-        log acquisition turns into noise; L^-1 is conditioned as the square root of K."""
-        w = times_triangular(ks, self.chol_inv(), transposed=True)
-        return w, self.scale - np.einsum("ij,ij->i", w, w)
+        """L^-1 k* (one column per row of ks) and the variances k** - |L^-1 k*|^2. Near the
+        data the two terms nearly cancel: an explicit K^-1 there, conditioned as badly as K
+        (1e8 and more once trials crowd a basin with little noise), gives variances wrong by
+        factors, which the log acquisition turns into noise; L^-1 is conditioned as the
+        square root of K."""
+        w = lower_times(self.chol_inv(), ks.T)
+        return w, self.scale - np.einsum("ij,ij->j", w, w)
 
     def predict(self, xs: np.ndarray, columns: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +266,7 @@ class GaussianProcess:
         dk_dr2 = -self.scale * (5.0 / 6.0) * (1.0 + s) * e  # d k / d r^2
         mean = ks @ self.alpha
         w, var = self._whitened(ks)
-        v = times_triangular(w, self.chol_inv(), transposed=False)  # k*' K^-1
+        v = lower_times(self.chol_inv(), w, transposed=True).T  # rows k*' K^-1
         resolved = var > 1e-12 * self.scale
         std = np.sqrt(np.where(resolved, var, 1e-12 * self.scale))
 

@@ -34,21 +34,23 @@ def factor(k: np.ndarray, y: np.ndarray) -> tuple[tuple[np.ndarray, bool], np.nd
 
 def triangular_inverse(lower: np.ndarray) -> np.ndarray:
     """The inverse of a lower Cholesky factor (what lies above its diagonal is ignored), lower
-    triangular. Raises numpy.linalg.LinAlgError when the factor is singular."""
+    triangular, in column-major order (as `lower_times` takes it without a copy). Raises
+    numpy.linalg.LinAlgError when the factor is singular."""
     from scipy.linalg.lapack import dtrtri
 
     inverse, info = dtrtri(lower, lower=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"dtrtri failed (info {info})")
-    return np.tril(inverse)
+    return np.asfortranarray(np.tril(inverse))
 
 
-def times_triangular(rows: np.ndarray, lower: np.ndarray, transposed: bool) -> np.ndarray:
-    """rows @ lower.T (or rows @ lower when not `transposed`) for a lower triangular matrix:
-    half the work of a full product."""
+def lower_times(lower: np.ndarray, columns: np.ndarray, transposed: bool = False) -> np.ndarray:
+    """lower @ columns (lower.T @ columns when `transposed`) for a lower triangular matrix: half
+    the work of a full product. Column-major operands (the transpose of a row-major block of
+    rows) go in without a copy."""
     from scipy.linalg.blas import dtrmm
 
-    return dtrmm(1.0, lower, rows, side=1, lower=1, trans_a=int(transposed))
+    return dtrmm(1.0, lower, columns, side=0, lower=1, trans_a=int(transposed))
 
 
 def gaussian_nll(k: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
