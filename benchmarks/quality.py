@@ -42,8 +42,10 @@ which does not install with numpy >= 2.
 
 Printed: normalized regret per task, (best - best known) / (median over seeds of random
 search's first value - best known); mean rank of each optimizer (rank per task, seed and
-budget; ties averaged); duplicates in parallel runs; seconds per suggestion at 10, 100, 300
-and 1,000 trials on a 10-dimensional history. Raw numbers go to
+budget; ties averaged); each family's mean regret, hyperlaw's minus its peer's, paired over
+seeds with its standard error (a gap smaller than that is the seeds' noise); duplicates in
+parallel runs; seconds per suggestion at 10, 100, 300 and 1,000 trials on a 10-dimensional
+history. Raw numbers go to
 benchmarks/results/quality-<label>.json and .md.
 
 Every finished run (task, optimizer, workers, seed, budget) and timing is appended to
@@ -759,6 +761,43 @@ def run_cost_table(asking: dict[tuple[str, str, int, int], float], chosen: list[
             table(["task", "pair", "hyperlaw", "peer", "ratio"], rows)]
 
 
+def paired_gap_table(regrets: dict[tuple[int, int], dict[str, dict[str, dict[int, float]]]],
+                     chosen: list[Task], seeds: list[int], budgets: list[int],
+                     report: dict[str, Any]) -> list[str]:
+    """Lines of a table of each family's mean regret, hyperlaw's minus its peer's, paired over
+    seeds (sequential runs): the mean of the per-seed differences of the family means, and
+    its standard error, which tells a gap from the seeds' noise. Seeds missing a run of
+    either side on a task of the family are left out."""
+    rows, gaps = [], {}
+    kinds = [k for k in ("synthetic", "bbob", "sklearn", "noisy")
+             if any(t.kind == k for t in chosen)]
+    for mine, theirs in PEERS:
+        for kind in kinds:
+            names = [t.name for t in chosen if t.kind == kind]
+            cells = []
+            for budget in budgets:
+                by_task = regrets.get((1, budget), {})
+                diffs = [np.mean([by_task[n][mine][s] - by_task[n][theirs][s] for n in names])
+                         for s in seeds
+                         if all(s in by_task.get(n, {}).get(o, {}) for n in names
+                                for o in (mine, theirs))]
+                if len(diffs) < 2:
+                    cells.append("-")
+                    continue
+                mean = float(np.mean(diffs))
+                error = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+                gaps[f"{mine}/{theirs}|{kind}|{budget}"] = [mean, error, len(diffs)]
+                cells.append(f"{mean:+.4f} ± {error:.4f} ({len(diffs)})")
+            if any(c != "-" for c in cells):
+                rows.append([kind, f"{mine} - {theirs}", *cells])
+    report["paired_family_gaps"] = gaps
+    if not rows:
+        return []
+    return ["\nFamily mean regret, hyperlaw minus peer, paired over seeds (mean ± standard "
+            "error (seeds); below zero: hyperlaw lower)",
+            table(["family", "pair", *[f"{b} evaluations" for b in budgets]], rows)]
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
@@ -954,6 +993,8 @@ def main() -> None:
                 "regret": {t: {o: list(v.values()) for o, v in r.items()}
                            for t, r in table_regrets.items()},
                 "ranks": ranks, "complete_task_seeds": len(combos)}
+    if chosen:
+        lines += paired_gap_table(regrets, chosen, seeds, budgets, report)
     sequential_only = [o for o, w in configs if o.startswith("smac") and (o, 4) not in configs]
     if sequential_only and chosen:
         lines.append(f"\n{', '.join(sequential_only)}: sequential only in this run (SMAC's "
