@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
-import pytest
 from scipy.stats import norm
 
 import hyperlaw as hl
@@ -501,7 +501,6 @@ def test_variances_keep_their_accuracy_where_trials_crowd_a_basin() -> None:
     # number is about 4e7, and next to the crowd the variance is 1e-7 of the prior's. Taken
     # through an explicit K^-1 such variances were off by up to 7%, so that the log
     # acquisition near the incumbents was noise; exact values computed at 40 digits
-    mpmath = pytest.importorskip("mpmath")
     rng = np.random.default_rng(0)
     centre = np.array([0.6, 0.05])
     x = np.vstack([centre + rng.normal(scale=1e-3, size=(40, 2)), rng.random((20, 2))])
