@@ -761,6 +761,12 @@ def run_cost_table(asking: dict[tuple[str, str, int, int], float], chosen: list[
             table(["task", "pair", "hyperlaw", "peer", "ratio"], rows)]
 
 
+def families(chosen: list[Task]) -> list[str]:
+    """The task families among `chosen`, in the tables' order."""
+    return [k for k in ("synthetic", "bbob", "sklearn", "noisy")
+            if any(t.kind == k for t in chosen)]
+
+
 def paired_gap_table(regrets: dict[tuple[int, int], dict[str, dict[str, dict[int, float]]]],
                      chosen: list[Task], seeds: list[int], budgets: list[int],
                      report: dict[str, Any]) -> list[str]:
@@ -769,10 +775,8 @@ def paired_gap_table(regrets: dict[tuple[int, int], dict[str, dict[str, dict[int
     its standard error, which tells a gap from the seeds' noise. Seeds missing a run of
     either side on a task of the family are left out."""
     rows, gaps = [], {}
-    kinds = [k for k in ("synthetic", "bbob", "sklearn", "noisy")
-             if any(t.kind == k for t in chosen)]
     for mine, theirs in PEERS:
-        for kind in kinds:
+        for kind in families(chosen):
             names = [t.name for t in chosen if t.kind == kind]
             cells = []
             for budget in budgets:
@@ -949,8 +953,7 @@ def main() -> None:
             if done < len(seeds):
                 name = opt if workers == 1 else f"{opt} (4 workers)"
                 missing.setdefault(task.name, {})[name] = done
-    kinds = [k for k in ("synthetic", "bbob", "sklearn", "noisy")
-             if any(t.kind == k for t in chosen)]
+    kinds = families(chosen)
     for workers in (1, 4):
         opts = [o for o, w in configs if w == workers]
         if not opts or not chosen:
