@@ -34,7 +34,7 @@ _LOG_LS = (math.log(1e-2), math.log(30.0))
 _LOG_LS_ORDERED = (math.log(1e-2), 0.0)
 #: L-BFGS-B stops when a step improves the log posterior by less than this, relatively: far
 #: finer than the posterior's own uncertainty about the hyperparameters
-_FIT_FTOL = 1e-6
+FIT_FTOL = 1e-6
 _LOG_SCALE = (math.log(5e-2), math.log(20.0))
 _LOG_NOISE = (math.log(1e-6), math.log(1.0))
 
@@ -298,6 +298,13 @@ class GaussianProcess:
 
 def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood minus log prior, and its gradient."""
+    return neg_log_posterior_with_distance_grad(h, d2, y)[:2]
+
+
+def neg_log_posterior_with_distance_grad(h: np.ndarray, d2: np.ndarray, y: np.ndarray
+                                         ) -> tuple[float, np.ndarray, np.ndarray]:
+    """`neg_log_posterior`, and q (n, n): its derivative in each squared scaled distance r_ij^2
+    (what a learned warp of the inputs needs: d r_ij^2 / d d2_ijk = 1 / ls_k^2)."""
     n, d = y.shape[0], d2.shape[2]
     inv_ls2 = np.exp(-2.0 * h[:-2])
     scale, noise = math.exp(h[-2]), math.exp(h[-1])
@@ -311,7 +318,7 @@ def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[flo
     kn[np.diag_indices(n)] += noise + 1e-9
     found = gaussian_nll(kn, y)
     if found is None:
-        return 1e10, np.zeros_like(h)
+        return 1e10, np.zeros_like(h), np.zeros((n, n))
     nll, alpha, k_inv = found
     k_inv = k_inv + np.tril(k_inv, -1).T  # the lower triangle only: mirror it
     w = np.outer(alpha, alpha) - k_inv
@@ -325,7 +332,13 @@ def neg_log_posterior(h: np.ndarray, d2: np.ndarray, y: np.ndarray) -> tuple[flo
     grad[-2] = -0.5 * float(np.sum(k))
     grad[-1] = -0.5 * noise * float(np.trace(w))
     lp, lp_grad = log_prior(h, d)
-    return nll - lp, grad - lp_grad
+    g *= 0.25  # d nll / d r^2 (d r^2 / d log ls_k = -2 d2_k / ls_k^2)
+    return nll - lp, grad - lp_grad, g
+
+
+def hyper_bounds(cat: np.ndarray) -> list[tuple[float, float]]:
+    """Bounds of `Hyper.vector()` for a space with unordered choices `cat`."""
+    return [_LOG_LS if c else _LOG_LS_ORDERED for c in cat] + [_LOG_SCALE, _LOG_NOISE]
 
 
 def fit_hyper(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Hyper | None,
@@ -343,7 +356,7 @@ def fit_map(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Hyper | None,
     d = x.shape[1]
     d2 = sq_dists(x, x, cat) if d2 is None else d2
     h0 = (start if start is not None and len(start.log_ls) == d else Hyper.initial(d)).vector()
-    bounds = [_LOG_LS if c else _LOG_LS_ORDERED for c in cat] + [_LOG_SCALE, _LOG_NOISE]
+    bounds = hyper_bounds(cat)
     h0 = np.clip(h0, [b[0] for b in bounds], [b[1] for b in bounds])
     seen: dict[bytes, float] = {}  # every value computed, by its point
 
@@ -354,7 +367,7 @@ def fit_map(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Hyper | None,
 
     with single_threaded_blas():
         res = minimize(objective, h0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": max_iter, "ftol": _FIT_FTOL})
+                       options={"maxiter": max_iter, "ftol": FIT_FTOL})
     best = res.x if np.all(np.isfinite(res.x)) and res.fun < 1e9 else h0
     hyper = Hyper.from_vector(best)
     value = seen.get(hyper.vector().tobytes())

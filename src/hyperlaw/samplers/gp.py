@@ -31,7 +31,8 @@ from hyperlaw.models.ehvi import log_ehvi
 from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper, sq_dists
 from hyperlaw.models.linalg import single_threaded_blas
 from hyperlaw.models.optimizer import maximize
-from hyperlaw.models.targets import fit_targets, target_candidates
+from hyperlaw.models.targets import Choice, fit_targets, target_candidates
+from hyperlaw.models.warp import Fit, WarpedGP
 from hyperlaw.pareto import improvement_boxes, pareto_mask
 from hyperlaw.samplers.base import ReplicaSalt, Sampler
 from hyperlaw.samplers.budgets import (
@@ -104,6 +105,9 @@ _DISTINCT = 0.01
 #: trials instead of 10 took the mean normalized regret at 50 evaluations from 0.069 to 0.045
 #: (Optuna's GP 0.078) and left it level at 200 (0.026; benchmarks/README.md)
 _STEP_MIN_TRIALS = 50
+#: models with warped inputs compete from this many complete trials on (two exponents per
+#: input: fitted on fewer trials they cost regret at 50 evaluations on four synthetic tasks)
+_WARP_MIN_TRIALS = 50
 #: relative noise variances tried, in turn, for rows conditioned on as noise-free draws
 _DRAW_JITTERS = (1e-8, 1e-6, 1e-4)  # the first: `gp._EXACT_NOISE`
 
@@ -210,6 +214,12 @@ def with_feasibility(acq: Acq, acq_grad: AcqGrad, model: GaussianProcess,
 class GPSampler(ReplicaSalt, Sampler):
     """Matérn-5/2 ARD GP with learned noise and MAP hyperparameters; log-EI acquisition.
 
+    From the 50th complete trial on, the ordered inputs may pass through a learned warp (a
+    Kumaraswamy CDF per input, fitted with the kernel, `models/warp.py`), so that one
+    stationary kernel can model a function that changes quickly in one part of a range,
+    such as an optimum on a face of the box; the warped model is chosen when its evidence
+    gains more than the price of its exponents (`targets.warp_penalty`).
+
     The incumbent of the expected improvement is the best posterior mean among evaluated
     points, which keeps the acquisition sensible for noisy objectives. With running trials
     the acquisition is the new point's share of the batch expected improvement (q-EI): EI
@@ -311,11 +321,11 @@ class GPSampler(ReplicaSalt, Sampler):
 
     def model(self, space: Space, history: History, obs: Observations,
               rng: np.random.Generator, budget: float = TOP
-              ) -> tuple[GaussianProcess, np.ndarray, np.ndarray]:
-        """The fitted GP, its inputs and the incumbent (the best mean) as a 1-array; with
-        running trials the GP holds fantasy worlds as target columns and the incumbent has
-        one entry per world (see `fantasize`). `budget` names the level `obs` holds
-        (hyperparameters are kept per level)."""
+              ) -> tuple[WarpedGP, np.ndarray, np.ndarray]:
+        """The fitted GP (on warped inputs, see `models/warp.py`), its inputs and the
+        incumbent (the best mean) as a 1-array; with running trials the GP holds fantasy
+        worlds as target columns and the incumbent has one entry per world (see `fantasize`).
+        `budget` names the level `obs` holds (hyperparameters are kept per level)."""
         cat = categorical_mask(space)
         done = obs.of_state(COMPLETE)
         x = np.nan_to_num(obs.x[done], nan=0.5)
@@ -324,29 +334,30 @@ class GPSampler(ReplicaSalt, Sampler):
         x = x[keep]
         tag = "hl.gp.hyper" if objectives_of(obs).shape[1] == 1 else "hl.gp.hyper.scalarized"
         memo_key = (tag, space.hash) if budget == TOP else (tag, space.hash, budget)
-        # (the chosen fit, complete trials then, the chosen target, every target's fit)
-        previous: tuple[Hyper, int, int, list[Hyper]] | None = history.memo.get(memo_key)
+        # (the chosen fit, complete trials then, the chosen model, every model's fit)
+        previous: tuple[Fit, int, Choice, dict[Choice, Fit]] | None = history.memo.get(
+            memo_key)
         n = len(done)
         deterministic = self.deterministic_objective or (
             n >= _STEP_MIN_TRIALS and reveals_steps(x, loss[keep]))
         if still_fresh(previous, n):
             assert previous is not None
-            hyper = capped(previous[0]) if deterministic else previous[0]
+            (hyper, warp), target = previous[0], previous[2][0]
             # the fit's choice among them, kept too (the warped one only when chosen)
-            warps = target_candidates(loss[keep], warped=previous[2] > 0)
-            y = warps[min(previous[2], len(warps) - 1)][0]
-            gp = GaussianProcess(x, y, cat, hyper)
+            warps = target_candidates(loss[keep], warped=target > 0)
+            y = warps[min(target, len(warps) - 1)][0]
         else:
-            d2 = sq_dists(x, x, cat)
-            starts = previous[3] if previous is not None else []
-            hyper, y, choice, fits = fit_targets(
+            starts = previous[3] if previous is not None else {}
+            (hyper, warp), y, choice, fits = fit_targets(
                 x, loss[keep], cat, starts,
-                max_iter=fit_iterations(starts[0] if starts else None, len(keep)), d2=d2,
-                chosen=None if previous is None else previous[2])
-            if deterministic:
-                hyper = capped(hyper)
-            history.memo[memo_key] = (hyper, n, choice, fits)
-            gp = GaussianProcess(x, y, cat, hyper, d2=d2)
+                max_iter=fit_iterations(previous[0][0] if previous else None, len(keep)),
+                chosen=None if previous is None else previous[2],
+                warp=n >= _WARP_MIN_TRIALS)
+            history.memo[memo_key] = ((hyper, warp), n, choice, fits)
+        if deterministic:
+            hyper = capped(hyper)
+        inner = GaussianProcess(warp.apply(x), y, cat, hyper)
+        gp = WarpedGP(inner, warp)
         mean = gp.predict_mean(x)
         ok = feasible(violation_of(obs)[done][keep])
         best = float(mean[ok].min()) if ok.any() else float(mean.max())
@@ -361,8 +372,9 @@ class GPSampler(ReplicaSalt, Sampler):
             if noisy and ok.any():  # the rows that may hold the incumbent: the best means
                 candidates = np.flatnonzero(ok)
                 redraw = candidates[np.argsort(mean[candidates])[:_NOISY_EI_ROWS]]
-            worlds, bests = fantasize(gp, xp, best, _FANTASY_WORLDS, rng, redraw)
-            return worlds, x, bests
+            worlds, bests = fantasize(inner, warp.apply(xp), best, _FANTASY_WORLDS, rng,
+                                      redraw)
+            return WarpedGP(worlds, warp), x, bests
         return gp, x, np.array([best])
 
     def noisy(self, hyper: Hyper) -> bool:
