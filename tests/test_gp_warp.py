@@ -96,3 +96,23 @@ def test_the_sampler_warps_its_inputs_from_the_50th_trial_on() -> None:
     study.optimize(objective, n_trials=11)
     assert warp().log_b[1] < 0.0  # the top of l1's range stretched
     assert study.best_value < -1.9  # the edge's optimum, -2 + sin(3 a) near a = 0
+
+
+def test_running_trials_are_fantasized_through_the_warp() -> None:
+    def objective(trial: hl.Trial) -> float:
+        point = np.array([[trial.suggest_float("a", 0.0, 1.0),
+                           trial.suggest_float("l1", 0.0, 1.0)]])
+        return float(_edge_cliff(point)[0])
+
+    study = hl.create_study(sampler=GPSampler(seed=1))
+    study.optimize(objective, n_trials=60)
+    (fit,) = [value[0] for key, value in study._history.memo.items() if key[0] == "hl.gp.hyper"]
+    assert not fit[1].is_identity()
+    running = []
+    for _ in range(4):  # each suggested while the ones before it run
+        trial = study.ask()
+        running.append((trial, objective(trial)))
+    assert len({(t.params["a"], t.params["l1"]) for t, _ in running}) == 4
+    for trial, value in running:
+        study.tell(trial, value)
+    assert len(study.trials) == 64
