@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 import hyperlaw as hl
-from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper
-from hyperlaw.models.warp import InputWarp, WarpedGP, fit_warped, warped_objective
+from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper, neg_log_posterior, sq_dists
+from hyperlaw.models.warp import (
+    InputWarp,
+    WarpedGP,
+    fit_warped,
+    neg_log_posterior_of,
+    warped_objective,
+)
 from hyperlaw.samplers import GPSampler
 
 
@@ -116,3 +122,13 @@ def test_running_trials_are_fantasized_through_the_warp() -> None:
     for trial, value in running:
         study.tell(trial, value)
     assert len(study.trials) == 64
+
+
+def test_a_model_without_warp_is_scored_on_its_plain_inputs() -> None:
+    x, y = _data(30, 5)
+    cat = np.zeros(2, dtype=bool)
+    (hyper, warp), value = fit_warped(x, y, cat, None, max_iter=60, warped=False)
+    assert warp.is_identity()
+    # exactly the value the plain fit reports: rivals are compared on one footing
+    assert neg_log_posterior_of(x, y, cat, (hyper, warp)) == value
+    assert value == neg_log_posterior(hyper.vector(), sq_dists(x, x, cat), y)[0]

@@ -23,6 +23,7 @@ from hyperlaw.models.gp import (
     Hyper,
     fit_map,
     hyper_bounds,
+    neg_log_posterior,
     neg_log_posterior_with_distance_grad,
     sq_dists,
 )
@@ -155,8 +156,11 @@ def fit_warped(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Fit | None,
 
 
 def neg_log_posterior_of(x: np.ndarray, y: np.ndarray, cat: np.ndarray, fit: Fit) -> float:
-    """The negative log posterior of a fit for inputs x and targets y."""
+    """The negative log posterior of a fit for inputs x and targets y (of the plain inputs
+    when the warp is the identity, as `fit_warped` fits them then)."""
     hyper, warp = fit
+    if warp.is_identity():
+        return neg_log_posterior(hyper.vector(), sq_dists(x, x, cat), y)[0]
     return warped_objective(x, y, cat, warp)(np.concatenate([hyper.vector(),
                                                              warp.vector()]))[0]
 
