@@ -343,9 +343,9 @@ class GPSampler(ReplicaSalt, Sampler):
         if still_fresh(previous, n):
             assert previous is not None
             (hyper, warp), target = previous[0], previous[2][0]
-            # the fit's choice among them, kept too (the warped one only when chosen)
-            warps = target_candidates(loss[keep], warped=target > 0)
-            y = warps[min(target, len(warps) - 1)][0]
+            # the targets the fit chose (the Yeo-Johnson ones only when it chose them)
+            candidates = target_candidates(loss[keep], warped=target > 0)
+            y = candidates[min(target, len(candidates) - 1)][0]
         else:
             starts = previous[3] if previous is not None else {}
             (hyper, warp), y, choice, fits = fit_targets(
