@@ -344,8 +344,8 @@ class GPSampler(ReplicaSalt, Sampler):
             assert previous is not None
             (hyper, warp), target = previous[0], previous[2][0]
             # the targets the fit chose (the Yeo-Johnson ones only when it chose them)
-            candidates = target_candidates(loss[keep], warped=target > 0)
-            y = candidates[min(target, len(candidates) - 1)][0]
+            targets = target_candidates(loss[keep], warped=target > 0)
+            y = targets[min(target, len(targets) - 1)][0]
         else:
             starts = previous[3] if previous is not None else {}
             (hyper, warp), y, choice, fits = fit_targets(
