@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from hyperlaw.models.gp import sq_dists
 from hyperlaw.models.warp import Fit, fit_warped, neg_log_posterior_of
 
 
@@ -86,6 +87,7 @@ def fit_targets(x: np.ndarray, loss: np.ndarray, cat: np.ndarray,
     if chosen is not None and chosen in order:
         order.insert(0, order.pop(order.index(chosen)))
     penalty = warp_penalty(2 * int(np.sum(~cat)), len(loss))
+    d2 = sq_dists(x, x, cat)  # the plain inputs', for every model without warp
     best: tuple[float, Fit, np.ndarray, Choice] | None = None
     fits: dict[Choice, Fit] = {}
     for choice in order:
@@ -93,13 +95,13 @@ def fit_targets(x: np.ndarray, loss: np.ndarray, cat: np.ndarray,
         prior_score = log_jacobian - (penalty if choice[1] else 0.0)
         start = starts.get(choice)
         if best is not None and chosen is not None and start is not None:
-            score = prior_score - neg_log_posterior_of(x, y, cat, start)
+            score = prior_score - neg_log_posterior_of(x, y, cat, start, d2)
             if score < best[0] - RIVAL_MARGIN:
                 fits[choice] = start
                 continue
         if start is None:
             start = fits.get((choice[0], False)) or next(iter(starts.values()), None)
-        fit, neg_log_post = fit_warped(x, y, cat, start, max_iter, choice[1])
+        fit, neg_log_post = fit_warped(x, y, cat, start, max_iter, choice[1], d2)
         fits[choice] = fit
         score = prior_score - neg_log_post
         if best is None or score > best[0]:

@@ -131,15 +131,17 @@ Fit = tuple[Hyper, InputWarp]
 
 
 def fit_warped(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Fit | None,
-               max_iter: int, warped: bool = True) -> tuple[Fit, float]:
+               max_iter: int, warped: bool = True, d2: np.ndarray | None = None
+               ) -> tuple[Fit, float]:
     """MAP kernel hyperparameters and warp exponents, fitted together from `start` (the prior's
     centre, no warp, when None or of another space), and the negative log posterior there.
-    Without `warped`, the kernel alone is fitted (the warp is the identity)."""
+    Without `warped`, the kernel alone is fitted (the warp is the identity), on `d2`, the
+    plain inputs' `sq_dists`, when given."""
     from scipy.optimize import minimize
 
     hyper = start[0] if start is not None and len(start[0].log_ls) == len(cat) else None
     if not warped:
-        kernel, value = fit_map(x, y, cat, hyper, max_iter)
+        kernel, value = fit_map(x, y, cat, hyper, max_iter, d2)
         return (kernel, InputWarp.identity(cat)), value
     warp = start[1] if hyper is not None and start is not None else InputWarp.identity(cat)
     v0 = np.concatenate([(hyper or Hyper.initial(len(cat))).vector(), warp.vector()])
@@ -155,12 +157,14 @@ def fit_warped(x: np.ndarray, y: np.ndarray, cat: np.ndarray, start: Fit | None,
     return (Hyper.from_vector(best[:n_hyper]), warp.with_vector(best[n_hyper:])), value
 
 
-def neg_log_posterior_of(x: np.ndarray, y: np.ndarray, cat: np.ndarray, fit: Fit) -> float:
+def neg_log_posterior_of(x: np.ndarray, y: np.ndarray, cat: np.ndarray, fit: Fit,
+                         d2: np.ndarray | None = None) -> float:
     """The negative log posterior of a fit for inputs x and targets y (of the plain inputs
-    when the warp is the identity, as `fit_warped` fits them then)."""
+    when the warp is the identity, as `fit_warped` fits them then, on `d2` when given)."""
     hyper, warp = fit
     if warp.is_identity():
-        return neg_log_posterior(hyper.vector(), sq_dists(x, x, cat), y)[0]
+        return neg_log_posterior(hyper.vector(), sq_dists(x, x, cat) if d2 is None else d2,
+                                 y)[0]
     return warped_objective(x, y, cat, warp)(np.concatenate([hyper.vector(),
                                                              warp.vector()]))[0]
 
@@ -181,6 +185,8 @@ class WarpedGP:
         return self.gp.predict(self.warp.apply(xs), columns=columns)
 
     def predict_with_grad(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, Chain]:
+        if self.warp.is_identity():  # the local searches' hot path: no slopes to apply
+            return self.gp.predict_with_grad(xs)
         warped, slope = self.warp.apply_with_slope(xs)
         mean, std, chain = self.gp.predict_with_grad(warped)
 
