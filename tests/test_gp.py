@@ -325,7 +325,7 @@ def test_fantasies_remove_the_improvement_at_running_points() -> None:
     space = study.space
     history = study._history.refresh()
     obs = observations(space, history)
-    gp, _, best = sampler.model(space, history, obs, np.random.default_rng(0))
+    gp, _, best, _ = sampler.model(space, history, obs, np.random.default_rng(0))
     point = space.encode(running.params)[None, :]
     mean, std = gp.predict(point)
     assert std[0] < 1e-3 and fantasy_log_expected_improvement(mean, std, best)[0] < -8

@@ -60,7 +60,7 @@ def test_noisy_ei_takes_its_incumbent_from_the_model_not_a_lucky_observation() -
     assert isinstance(sampler, GPSampler)
     space, history = hl.Space(SPACE), study._history.refresh()
     obs = observations(space, history)
-    worlds, x, bests = sampler.model(space, history, obs, np.random.default_rng(0))
+    worlds, x, bests, _ = sampler.model(space, history, obs, np.random.default_rng(0))
     assert sampler.noisy(worlds.hyper)
     assert bests.shape == (32,) and np.all(np.isfinite(bests))
     y = transform_targets(np.array([t.value for t in study.trials]))
@@ -84,8 +84,8 @@ def test_a_deterministic_objective_keeps_plain_ei() -> None:
     study = _noisy_study(lucky_drop=0.6)
     sampler = GPSampler(seed=0, deterministic_objective=True)
     space, history = hl.Space(SPACE), study._history.refresh()
-    gp, _, bests = sampler.model(space, history, observations(space, history),
-                                 np.random.default_rng(0))
+    gp, _, bests, _ = sampler.model(space, history, observations(space, history),
+                                    np.random.default_rng(0))
     assert not sampler.noisy(gp.hyper) and gp.alpha.ndim == 1 and bests.shape == (1,)
 
 

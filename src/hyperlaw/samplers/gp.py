@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from hyperlaw.models.acquisition import (
     log_probability_below_with_grad,
 )
 from hyperlaw.models.ehvi import log_ehvi
-from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper, sq_dists
+from hyperlaw.models.gp import GaussianProcess, Hyper, fit_hyper, scaled_sq_dists, sq_dists
 from hyperlaw.models.linalg import single_threaded_blas
 from hyperlaw.models.optimizer import maximize
 from hyperlaw.models.targets import Choice, fit_targets, target_candidates
@@ -105,11 +105,28 @@ _DISTINCT = 0.01
 #: trials instead of 10 took the mean normalized regret at 50 evaluations from 0.069 to 0.045
 #: (Optuna's GP 0.078) and left it level at 200 (0.026; benchmarks/README.md)
 _STEP_MIN_TRIALS = 50
+#: while the values come in steps, a candidate closer than this many lengthscales (the
+#: kernel's distance, on the warped inputs) to a tried or running configuration is not
+#: proposed (`resolvable`). A cross-validated error can jump between neighbouring steps at
+#: any change of a learning rate; fitted noise-free, such jumps between near-duplicates bend
+#: the posterior mean below every observed value, and the search kept sampling there: on
+#: `quality.py`'s gradient boosting, up to 110 of 200 evaluations within 0.4% of one
+#: learning rate (benchmarks/README.md)
+_RESOLUTION = 1e-3
 #: models with warped inputs compete from this many complete trials on (two exponents per
 #: input: fitted on fewer trials they cost regret at 50 evaluations on four synthetic tasks)
 _WARP_MIN_TRIALS = 50
 #: relative noise variances tried, in turn, for rows conditioned on as noise-free draws
 _DRAW_JITTERS = (1e-8, 1e-6, 1e-4)  # the first: `gp._EXACT_NOISE`
+
+
+class Model(NamedTuple):
+    """The GP a suggestion scores candidates with (`GPSampler.model`)."""
+
+    gp: WarpedGP  #: the fitted GP, on warped inputs; with fantasy worlds as target columns
+    x: np.ndarray  #: its inputs in the unit cube
+    best: np.ndarray  #: the incumbent (the best mean), one entry per fantasy world
+    steps: bool  #: whether the values come in steps (`reveals_steps`), so fitted noise-free
 
 
 def pibo_weight_of(prior: SpacePrior, obs: Observations) -> float:
@@ -230,7 +247,10 @@ class GPSampler(ReplicaSalt, Sampler):
     sequential runs fell from about +50% to +10% (`benchmarks/quality.py`). Already tried or
     running points are never proposed again (the next best candidate is taken).
     `deterministic_objective=True` caps the fitted noise and keeps plain EI; the GP does so by
-    itself while the values come in steps (`reveals_steps`), from the 50th complete trial on.
+    itself while the values come in steps (`reveals_steps`), from the 50th complete trial on,
+    and then proposes no point within a thousandth of a lengthscale of a tried one
+    (`resolvable`): a stepped value can jump at any digit of a learning rate, and a
+    noise-free model would chase those jumps.
     Above `max_points` evaluated trials the model is fitted on a subset: the best quarter, the
     neighbours of the incumbent, and a random rest. Inactive conditional dimensions are set
     to the middle of their range, in the data and in the candidates (which are scored as
@@ -320,8 +340,7 @@ class GPSampler(ReplicaSalt, Sampler):
         return self._startup.startup_point(space, history, number)
 
     def model(self, space: Space, history: History, obs: Observations,
-              rng: np.random.Generator, budget: float = TOP
-              ) -> tuple[WarpedGP, np.ndarray, np.ndarray]:
+              rng: np.random.Generator, budget: float = TOP) -> Model:
         """The fitted GP (on warped inputs, see `models/warp.py`), its inputs and the
         incumbent (the best mean) as a 1-array; with running trials the GP holds fantasy
         worlds as target columns and the incumbent has one entry per world (see `fantasize`).
@@ -338,8 +357,8 @@ class GPSampler(ReplicaSalt, Sampler):
         previous: tuple[Fit, int, Choice, dict[Choice, Fit]] | None = history.memo.get(
             memo_key)
         n = len(done)
-        deterministic = self.deterministic_objective or (
-            n >= _STEP_MIN_TRIALS and reveals_steps(x, loss[keep]))
+        steps = n >= _STEP_MIN_TRIALS and reveals_steps(x, loss[keep])
+        deterministic = self.deterministic_objective or steps
         if still_fresh(previous, n):
             assert previous is not None
             (hyper, warp), target = previous[0], previous[2][0]
@@ -374,8 +393,8 @@ class GPSampler(ReplicaSalt, Sampler):
                 redraw = candidates[np.argsort(mean[candidates])[:_NOISY_EI_ROWS]]
             worlds, bests = fantasize(inner, warp.apply(xp), best, _FANTASY_WORLDS, rng,
                                       redraw)
-            return WarpedGP(worlds, warp), x, bests
-        return gp, x, np.array([best])
+            return Model(WarpedGP(worlds, warp), x, bests, steps)
+        return Model(gp, x, np.array([best]), steps)
 
     def noisy(self, hyper: Hyper) -> bool:
         """Whether the fit finds the objective noisy enough for noisy expected improvement."""
@@ -442,7 +461,7 @@ class GPSampler(ReplicaSalt, Sampler):
             k == 2 and self.multi_objective == "auto")
         if ehvi and budget == TOP:
             return self.propose_ehvi(space, history, obs, rng)
-        gp, x, best = self.model(space, history, obs, rng, budget)
+        gp, x, best, steps = self.model(space, history, obs, rng, budget)
         screen: Acq | None = None
         if gp.alpha.ndim == 2:  # fantasy worlds (columns) for running trials
             mean_at_x = gp.predict_mean(x).mean(axis=1)
@@ -469,9 +488,10 @@ class GPSampler(ReplicaSalt, Sampler):
                 return log_expected_improvement_with_grad(*gp.predict_with_grad(points),
                                                           float(best[0]))
         incumbents = x[np.argsort(mean_at_x)[:8]]
-        return self.maximize(space, history, obs, rng, acq, acq_grad, incumbents,
-                             np.exp(gp.hyper.log_ls), len(gp.x), screen,
-                             ftol=_FANTASY_FTOL if gp.alpha.ndim == 2 else None)
+        points = self.maximize(space, history, obs, rng, acq, acq_grad, incumbents,
+                               np.exp(gp.hyper.log_ls), len(gp.x), screen,
+                               ftol=_FANTASY_FTOL if gp.alpha.ndim == 2 else None)
+        return resolvable(points, np.nan_to_num(obs.x, nan=0.5), gp) if steps else points
 
     def maximize(self, space: Space, history: History, obs: Observations,
                  rng: np.random.Generator, acq: Acq, acq_grad: AcqGrad,
@@ -595,6 +615,16 @@ def capped(hyper: Hyper) -> Hyper:
     """`hyper` with its noise variance capped at 1e-5 (the targets are standardized), for a
     deterministic objective."""
     return Hyper(hyper.log_ls, hyper.log_scale, min(hyper.log_noise, math.log(1e-5)))
+
+
+def resolvable(points: np.ndarray, tried: np.ndarray, gp: WarpedGP) -> np.ndarray:
+    """The candidate `points`, in their order, that lie more than `_RESOLUTION` lengthscales
+    of `gp`'s kernel from every configuration in `tried` (unit-cube rows)."""
+    if not len(points) or not len(tried):
+        return points
+    r2 = scaled_sq_dists(gp.warp.apply(points), gp.warp.apply(tried), gp.gp.cat,
+                         np.exp(-2.0 * gp.hyper.log_ls))
+    return points[r2.min(axis=1) >= _RESOLUTION**2]
 
 
 def reveals_steps(x: np.ndarray, loss: np.ndarray) -> bool:
