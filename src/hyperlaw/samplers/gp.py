@@ -341,10 +341,11 @@ class GPSampler(ReplicaSalt, Sampler):
 
     def model(self, space: Space, history: History, obs: Observations,
               rng: np.random.Generator, budget: float = TOP) -> Model:
-        """The fitted GP (on warped inputs, see `models/warp.py`), its inputs and the
-        incumbent (the best mean) as a 1-array; with running trials the GP holds fantasy
-        worlds as target columns and the incumbent has one entry per world (see `fantasize`).
-        `budget` names the level `obs` holds (hyperparameters are kept per level)."""
+        """The fitted GP (on warped inputs, see `models/warp.py`), its inputs, the
+        incumbent (the best mean) as a 1-array, and whether the values come in steps; with
+        running trials the GP holds fantasy worlds as target columns and the incumbent has
+        one entry per world (see `fantasize`). `budget` names the level `obs` holds
+        (hyperparameters are kept per level)."""
         cat = categorical_mask(space)
         done = obs.of_state(COMPLETE)
         x = np.nan_to_num(obs.x[done], nan=0.5)
