@@ -624,7 +624,7 @@ def resolvable(points: np.ndarray, tried: np.ndarray, gp: WarpedGP) -> np.ndarra
     if not len(points) or not len(tried):
         return points
     r2 = scaled_sq_dists(gp.warp.apply(points), gp.warp.apply(tried), gp.gp.cat,
-                         np.exp(-2.0 * gp.hyper.log_ls))
+                         gp.gp.inv_ls2)
     return points[r2.min(axis=1) >= _RESOLUTION**2]
 
 
